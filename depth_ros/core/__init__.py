@@ -1,0 +1,1 @@
+"""Pure core of depth_ros: no rclpy import anywhere below this package."""

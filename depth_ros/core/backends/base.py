@@ -1,0 +1,54 @@
+"""The inference-backend interface shared by learned stereo and monocular models."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+@dataclass(frozen=True)
+class BackendRequest:
+    """What a model asks of a backend.
+
+    ``weights`` is the file to run (ONNX, TensorRT engine) or the checkpoint the
+    ``module_factory`` loads (PyTorch). ``module_factory`` builds the ``torch.nn.Module``
+    with its weights loaded; only the PyTorch backend calls it.
+    """
+
+    weights: Path | None
+    device: str = "cpu"  # "cpu", "cuda", "cuda:N"
+    fp16: bool = False
+    module_factory: Callable[[], Any] | None = None
+    input_names: tuple[str, ...] = ()
+    output_names: tuple[str, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class Backend(Protocol):
+    """A loaded network: numpy float32 arrays in, numpy float32 arrays out."""
+
+    name: str
+    device: str
+
+    def run(self, inputs: Sequence[NDArray[np.float32]]) -> list[NDArray[np.float32]]: ...
+
+    def close(self) -> None:
+        """Release the network and its device memory."""
+        ...
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """A registered backend: its name, the weight-file extensions it runs by default, a
+    check that returns why it is unavailable (or None), and its factory."""
+
+    name: str
+    extensions: tuple[str, ...]
+    unavailable: Callable[[], str | None]
+    create: Callable[[BackendRequest], Backend]
+    description: str = ""

@@ -1,0 +1,201 @@
+"""Pinhole camera model built from CameraInfo fields (the part of image_geometry we need).
+
+A :class:`PinholeCamera` holds the intrinsics K, distortion D, rectification R and
+projection P exactly as in ``sensor_msgs/CameraInfo``; :class:`StereoGeometry` derives the
+baseline and principal-point offset of a rectified pair from the two projection matrices.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from depth_ros.core.errors import CalibrationError
+
+
+def _finite(values: Sequence[float]) -> bool:
+    return all(math.isfinite(v) for v in values)
+
+
+@dataclass(frozen=True)
+class PinholeCamera:
+    """Intrinsics of one camera, in CameraInfo layout (row-major K 3x3, R 3x3, P 3x4)."""
+
+    width: int
+    height: int
+    k: tuple[float, ...]
+    p: tuple[float, ...]
+    d: tuple[float, ...] = ()
+    r: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+    distortion_model: str = "plumb_bob"
+    frame_id: str = ""
+    binning_x: int = 0
+    binning_y: int = 0
+    _maps: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_msg(cls, msg: Any) -> PinholeCamera:
+        """Build from a ``sensor_msgs/CameraInfo`` (or anything with the same fields)."""
+        return cls(
+            width=int(msg.width),
+            height=int(msg.height),
+            k=tuple(float(v) for v in msg.k),
+            p=tuple(float(v) for v in msg.p),
+            d=tuple(float(v) for v in msg.d),
+            r=tuple(float(v) for v in msg.r),
+            distortion_model=str(msg.distortion_model),
+            frame_id=str(msg.header.frame_id),
+            binning_x=int(getattr(msg, "binning_x", 0)),
+            binning_y=int(getattr(msg, "binning_y", 0)),
+        )
+
+    @classmethod
+    def from_intrinsics(
+        cls,
+        width: int,
+        height: int,
+        fx: float,
+        fy: float,
+        cx: float,
+        cy: float,
+        tx: float = 0.0,
+        frame_id: str = "",
+    ) -> PinholeCamera:
+        """A distortion-free camera; ``tx`` is P[0,3] (= -fx * baseline for a right camera)."""
+        k = (fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0)
+        p = (fx, 0.0, cx, tx, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0)
+        return cls(width=width, height=height, k=k, p=p, d=(0.0,) * 5, frame_id=frame_id)
+
+    # Projection-matrix intrinsics: those of the rectified image, which is what we process.
+    @property
+    def fx(self) -> float:
+        return self.p[0] if self.p and self.p[0] else self.k[0]
+
+    @property
+    def fy(self) -> float:
+        return self.p[5] if self.p and self.p[5] else self.k[4]
+
+    @property
+    def cx(self) -> float:
+        return self.p[2] if self.p and self.p[0] else self.k[2]
+
+    @property
+    def cy(self) -> float:
+        return self.p[6] if self.p and self.p[5] else self.k[5]
+
+    @property
+    def tx(self) -> float:
+        return self.p[3] if len(self.p) == 12 else 0.0
+
+    def validate(self, image_width: int | None = None, image_height: int | None = None) -> None:
+        """Raise :class:`CalibrationError` if unusable for unprojection, or if its size
+        differs from the image's (after binning)."""
+        if len(self.k) != 9 or (self.p and len(self.p) != 12):
+            raise CalibrationError(
+                f"camera_info has malformed K ({len(self.k)} values) or P ({len(self.p)})"
+            )
+        values = (self.fx, self.fy, self.cx, self.cy, self.tx)
+        if not _finite(values):
+            raise CalibrationError(f"camera_info intrinsics are not finite: {values}")
+        if self.fx <= 0.0 or self.fy <= 0.0:
+            raise CalibrationError(
+                f"camera_info has no focal length (fx={self.fx}, fy={self.fy}): "
+                "is the camera calibrated?"
+            )
+        if self.width <= 0 or self.height <= 0:
+            raise CalibrationError(f"camera_info has no size ({self.width}x{self.height})")
+        if image_width is not None and image_height is not None:
+            w = self.width // self.binning_x if self.binning_x > 1 else self.width
+            h = self.height // self.binning_y if self.binning_y > 1 else self.height
+            if (w, h) != (image_width, image_height):
+                raise CalibrationError(
+                    f"camera_info is {w}x{h} but the image is {image_width}x{image_height}"
+                )
+
+    def scaled(self, width: int, height: int) -> PinholeCamera:
+        """The same camera for an image resized to ``width`` x ``height``."""
+        sx = width / self.width
+        sy = height / self.height
+        k = list(self.k)
+        p = list(self.p)
+        k[0] *= sx
+        k[2] = (k[2] + 0.5) * sx - 0.5
+        k[4] *= sy
+        k[5] = (k[5] + 0.5) * sy - 0.5
+        if p:
+            p[0] *= sx
+            p[2] = (p[2] + 0.5) * sx - 0.5
+            p[3] *= sx
+            p[5] *= sy
+            p[6] = (p[6] + 0.5) * sy - 0.5
+        return PinholeCamera(
+            width, height, tuple(k), tuple(p), self.d, self.r, self.distortion_model, self.frame_id
+        )
+
+    def rectify(self, image: NDArray[Any], interpolation: int | None = None) -> NDArray[Any]:
+        """Undistort and rectify a raw image with D, K, R, P (cached maps, cv2.remap)."""
+        import cv2
+
+        key = "rect"
+        if key not in self._maps:
+            k = np.array(self.k, dtype=np.float64).reshape(3, 3)
+            r = np.array(self.r, dtype=np.float64).reshape(3, 3)
+            p = np.array(self.p, dtype=np.float64).reshape(3, 4)
+            d = np.array(self.d, dtype=np.float64)
+            if self.distortion_model in ("equidistant", "fisheye"):
+                m1, m2 = cv2.fisheye.initUndistortRectifyMap(
+                    k, d[:4], r, p, (self.width, self.height), cv2.CV_16SC2
+                )
+            else:
+                m1, m2 = cv2.initUndistortRectifyMap(
+                    k, d, r, p, (self.width, self.height), cv2.CV_16SC2
+                )
+            self._maps[key] = (m1, m2)
+        m1, m2 = self._maps[key]
+        interp = cv2.INTER_LINEAR if interpolation is None else interpolation
+        return np.asarray(cv2.remap(image, m1, m2, interp))
+
+
+@dataclass(frozen=True)
+class StereoGeometry:
+    """What a rectified stereo pair needs for depth: Z = fx * baseline / (d + doffs).
+
+    ``doffs`` = cx_right - cx_left (Middlebury's convention; image_geometry's
+    StereoCameraModel uses d - (cx_l - cx_r), the same thing).
+    """
+
+    fx: float
+    baseline: float
+    doffs: float = 0.0
+
+    @classmethod
+    def from_cameras(cls, left: PinholeCamera, right: PinholeCamera) -> StereoGeometry:
+        """From the right camera's P[0,3] = -fx * baseline, as stereo_image_proc does."""
+        left.validate()
+        right.validate()
+        fx = right.fx
+        baseline = -right.tx / fx
+        if not math.isfinite(baseline) or baseline == 0.0:
+            raise CalibrationError(
+                f"right camera_info P[0,3] = {right.tx}: zero baseline. A rectified right "
+                "camera needs P[0,3] = -fx * baseline (in metres)"
+            )
+        if baseline < 0.0:
+            raise CalibrationError(
+                f"right camera_info gives a negative baseline ({baseline:.4f} m): "
+                "are left and right swapped?"
+            )
+        return cls(fx=fx, baseline=baseline, doffs=right.cx - left.cx)
+
+    def validate(self) -> None:
+        if not _finite((self.fx, self.baseline, self.doffs)):
+            raise CalibrationError(f"stereo geometry is not finite: {self}")
+        if self.fx <= 0.0:
+            raise CalibrationError(f"focal length must be > 0, got {self.fx}")
+        if self.baseline <= 0.0:
+            raise CalibrationError(f"baseline must be > 0 m, got {self.baseline}")

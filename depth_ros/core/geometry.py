@@ -1,0 +1,71 @@
+"""Disparity ↔ depth and unprojection of depth to 3D points, vectorised over whole images.
+
+Conventions (one definition, used everywhere): disparity in pixels of the left image,
+depth in metres along the optical axis, NaN = invalid (REP 117/118).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from depth_ros.core.camera import PinholeCamera, StereoGeometry
+
+FloatImage = NDArray[np.float32]
+
+
+def disparity_to_depth(
+    disparity: FloatImage, geometry: StereoGeometry, min_depth: float = 0.0,
+    max_depth: float = float("inf"),
+) -> FloatImage:
+    """Z = fx * B / (d + doffs); non-positive or non-finite denominators give NaN, and so do
+    depths outside [min_depth, max_depth]."""
+    geometry.validate()
+    denom = disparity.astype(np.float32, copy=True)
+    if geometry.doffs:
+        denom += np.float32(geometry.doffs)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        depth = np.float32(geometry.fx * geometry.baseline) / denom
+    bad = ~(denom > 0)
+    if min_depth > 0.0 or np.isfinite(max_depth):
+        bad |= (depth < min_depth) | (depth > max_depth)
+    depth[bad] = np.nan
+    return depth
+
+
+def depth_to_disparity(depth: FloatImage, geometry: StereoGeometry) -> FloatImage:
+    """d = fx * B / Z - doffs; NaN where depth is not positive and finite."""
+    geometry.validate()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        disp = (np.float32(geometry.fx * geometry.baseline) / depth).astype(np.float32)
+    disp -= np.float32(geometry.doffs)
+    disp[~(depth > 0) | ~np.isfinite(depth)] = np.nan
+    return disp
+
+
+def unproject(
+    depth: FloatImage, camera: PinholeCamera, decimation: int = 1
+) -> NDArray[np.float32]:
+    """3D points (H', W', 3) in the camera's optical frame (x right, y down, z forward).
+
+    ``decimation`` keeps every n-th row and column. Invalid depth gives NaN points.
+    """
+    camera.validate()
+    z = depth[::decimation, ::decimation]
+    h, w = z.shape
+    # pixel centres of the kept pixels, in the full-resolution image
+    u = np.arange(0, depth.shape[1], decimation, dtype=np.float32)[:w]
+    v = np.arange(0, depth.shape[0], decimation, dtype=np.float32)[:h]
+    sx = depth.shape[1] / camera.width if camera.width else 1.0
+    sy = depth.shape[0] / camera.height if camera.height else 1.0
+    cam = camera if (sx, sy) == (1.0, 1.0) else camera.scaled(depth.shape[1], depth.shape[0])
+    xs = ((u - np.float32(cam.cx)) / np.float32(cam.fx)).astype(np.float32)
+    ys = ((v - np.float32(cam.cy)) / np.float32(cam.fy)).astype(np.float32)
+    points = np.empty((h, w, 3), dtype=np.float32)
+    np.multiply(z, xs[None, :], out=points[:, :, 0])
+    np.multiply(z, ys[:, None], out=points[:, :, 1])
+    points[:, :, 2] = z
+    invalid = ~np.isfinite(z) | ~(z > 0)
+    if invalid.any():
+        points[invalid] = np.nan
+    return points

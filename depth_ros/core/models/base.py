@@ -1,0 +1,87 @@
+"""What every depth model is: a spec (ID, kind, parameters, weights) and a runner.
+
+Model modules must import without torch or onnxruntime: heavy imports happen inside
+``ModelSpec.build``. That keeps ``stereo_depth`` with SGBM free of torch start-up cost.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from depth_ros.core.params import ParamSpec, Value
+
+
+class InputKind(enum.Enum):
+    STEREO = "stereo"
+    MONO = "mono"
+
+
+class OutputKind(enum.Enum):
+    DISPARITY = "disparity"  # pixels of the left image (stereo)
+    RELATIVE = "relative"  # affine-invariant inverse depth, larger = nearer
+    METRIC = "metric"  # metres
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """How to build one model instance."""
+
+    weights: Path | None = None
+    backend: str | None = None  # None: chosen from the weights file's extension
+    device: str = "cpu"
+    input_size: int | None = None  # monocular: network input size (short side / multiple)
+    params: Mapping[str, Value] = field(default_factory=dict)  # the spec's own parameters
+
+
+@runtime_checkable
+class StereoModel(Protocol):
+    """A rectified stereo matcher."""
+
+    def compute(self, left: NDArray[np.uint8], right: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """Disparity in pixels of ``left`` (H, W) float32, NaN invalid.
+
+        ``left``/``right`` are rectified RGB (H, W, 3) uint8 of the same size.
+        """
+        ...
+
+    def update(self, params: Mapping[str, Value]) -> None:
+        """Apply changed parameters of the spec's own (validated already)."""
+        ...
+
+
+@runtime_checkable
+class MonoModel(Protocol):
+    """A monocular depth network."""
+
+    def predict(self, rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """Prediction (H, W) float32 at the input image's size: relative inverse depth or
+        metres, per the spec's output kind. NaN where the network gives no value."""
+        ...
+
+    def update(self, params: Mapping[str, Value]) -> None: ...
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model ID."""
+
+    id: str
+    family: str
+    input_kind: InputKind
+    output_kind: OutputKind
+    description: str
+    build: Callable[[ModelConfig], Any]  # returns a StereoModel or MonoModel
+    params: tuple[ParamSpec, ...] = ()  # parameters of this model, declared by the node
+    weights_file: str | None = None  # file name of the official release, if any
+    weights_source: str | None = None  # where the official release can be obtained
+    default_input_size: int | None = None
+    max_depth: float | None = None  # metric models: the depth range they were trained for
+    needs_weights: bool = True
+    extra: Mapping[str, Any] = field(default_factory=dict)

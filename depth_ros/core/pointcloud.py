@@ -1,0 +1,117 @@
+"""PointCloud2 layout and packing, without ROS: fields, steps and the data as bytes.
+
+Clouds are organized (height x width, one point per kept pixel) with NaN for invalid
+points, as depth_image_proc publishes them. ``rgb`` is packed as a float32 holding
+0x00RRGGBB, the PCL/rviz convention.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from depth_ros.core.camera import PinholeCamera
+from depth_ros.core.errors import InputError
+from depth_ros.core.geometry import unproject
+
+# sensor_msgs/PointField datatypes
+FLOAT32 = 7
+
+
+@dataclass(frozen=True)
+class PointFieldSpec:
+    name: str
+    offset: int
+    datatype: int = FLOAT32
+    count: int = 1
+
+
+@dataclass(frozen=True)
+class PackedCloud:
+    """Everything a ``sensor_msgs/PointCloud2`` needs besides its header."""
+
+    height: int
+    width: int
+    fields: tuple[PointFieldSpec, ...]
+    point_step: int
+    row_step: int
+    data: bytes
+    is_dense: bool
+    is_bigendian: bool = False
+
+    def as_array(self) -> NDArray[np.float32]:
+        """The cloud as a (H, W, point_step/4) float32 array (a view on ``data``)."""
+        return np.frombuffer(self.data, dtype=np.float32).reshape(
+            self.height, self.width, self.point_step // 4
+        )
+
+
+XYZ_FIELDS = (PointFieldSpec("x", 0), PointFieldSpec("y", 4), PointFieldSpec("z", 8))
+XYZRGB_FIELDS = (*XYZ_FIELDS, PointFieldSpec("rgb", 12))
+
+
+def pack_rgb(rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
+    """(..., 3) uint8 RGB → float32 array whose bits are 0x00RRGGBB (little endian)."""
+    r = rgb[..., 0].astype(np.uint32)
+    g = rgb[..., 1].astype(np.uint32)
+    b = rgb[..., 2].astype(np.uint32)
+    return ((r << 16) | (g << 8) | b).view(np.float32)
+
+
+def unpack_rgb(packed: NDArray[np.float32]) -> NDArray[np.uint8]:
+    """Inverse of :func:`pack_rgb`."""
+    v = np.ascontiguousarray(packed).view(np.uint32)
+    return np.stack([(v >> 16) & 255, (v >> 8) & 255, v & 255], axis=-1).astype(np.uint8)
+
+
+def pack_points(
+    points: NDArray[np.float32], rgb: NDArray[np.uint8] | None = None
+) -> PackedCloud:
+    """Pack (H, W, 3) points, and optionally (H, W, 3) colours, into PointCloud2 bytes."""
+    if points.ndim != 3 or points.shape[2] != 3:
+        raise InputError(f"points must be (H, W, 3), got {points.shape}")
+    h, w = points.shape[:2]
+    nf = 3 if rgb is None else 4
+    buf = np.empty((h, w, nf), dtype=np.float32)
+    buf[:, :, :3] = points
+    if rgb is not None:
+        if rgb.shape[:2] != (h, w):
+            raise InputError(f"colour image {rgb.shape[:2]} does not match points {(h, w)}")
+        buf[:, :, 3] = pack_rgb(rgb)
+    is_dense = bool(np.isfinite(points).all())
+    return PackedCloud(
+        height=h,
+        width=w,
+        fields=XYZ_FIELDS if rgb is None else XYZRGB_FIELDS,
+        point_step=4 * nf,
+        row_step=4 * nf * w,
+        data=buf.tobytes(),
+        is_dense=is_dense,
+    )
+
+
+def depth_to_cloud(
+    depth: NDArray[np.float32],
+    camera: PinholeCamera,
+    rgb: NDArray[np.uint8] | None = None,
+    decimation: int = 1,
+) -> PackedCloud:
+    """Organized cloud from a depth image (metres, NaN invalid), optionally coloured."""
+    if decimation < 1:
+        raise InputError(f"decimation must be >= 1, got {decimation}")
+    if rgb is not None and rgb.shape[:2] != depth.shape:
+        raise InputError(f"colour image {rgb.shape[:2]} does not match depth {depth.shape}")
+    points = unproject(depth, camera, decimation)
+    colours = None if rgb is None else rgb[::decimation, ::decimation]
+    return pack_points(points, colours)
+
+
+def cloud_from_fields(
+    height: int, width: int, point_step: int, field_names: list[str], data: Any
+) -> dict[str, NDArray[np.float32]]:
+    """Read float32 fields back from PointCloud2 bytes (for tests and tools)."""
+    arr = np.frombuffer(bytes(data), dtype=np.float32).reshape(height, width, point_step // 4)
+    return {name: arr[:, :, i] for i, name in enumerate(field_names)}
