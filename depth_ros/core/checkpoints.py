@@ -1,0 +1,209 @@
+"""Safe loading of checkpoint files (PyTorch ``.pth``/``.pt``/``.tar``/``.ckpt``,
+``.safetensors``) with errors that name the file and what was expected.
+
+Nothing here unpickles arbitrary objects: PyTorch files are read with
+``torch.load(weights_only=True)``. torch and safetensors are imported inside the
+functions, so importing this module is cheap.
+
+Typical use in a model's ``build``::
+
+    path = require_file(config.weights, what="Depth Anything V2 ViT-S checkpoint",
+                        source=spec.weights_source)
+    state = load_state_dict_file(path, expected="Depth Anything V2 ViT-S checkpoint")
+    load_strict(net, state, path)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from depth_ros.core.errors import WeightsError
+
+__all__ = [
+    "WRAPPER_KEYS",
+    "check_state_dict",
+    "load_state_dict_file",
+    "load_strict",
+    "require_file",
+    "strip_prefix",
+    "unwrap_state_dict",
+]
+
+#: Keys under which training scripts commonly nest the state dict, tried in order.
+WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "module")
+
+_MAX_LISTED = 8
+
+
+def _listing(names: Iterable[str]) -> str:
+    items = sorted(names)
+    shown = ", ".join(items[:_MAX_LISTED])
+    if len(items) > _MAX_LISTED:
+        shown += f", ... ({len(items)} in all)"
+    return shown
+
+
+def require_file(
+    path: Path | str | None,
+    *,
+    what: str,
+    source: str | None = None,
+    default_name: str | None = None,
+) -> Path:
+    """Return ``path`` as a Path if it is an existing file; otherwise a WeightsError that
+    says which file was expected and where the official release can be obtained."""
+    where = f"; the official release can be obtained from {source}" if source else ""
+    name = f" ({default_name})" if default_name else ""
+    if path is None or str(path) == "":
+        raise WeightsError(f"no weights file given: expected the {what}{name}{where}")
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise WeightsError(f"weights file {p} not found: expected the {what}{name}{where}")
+    if not p.is_file():
+        raise WeightsError(f"weights path {p} is not a file: expected the {what}{name}{where}")
+    return p
+
+
+def strip_prefix(state: Mapping[str, Any], prefix: str = "module.") -> dict[str, Any]:
+    """Remove ``prefix`` from keys when every key has it (``nn.DataParallel`` checkpoints)."""
+    if state and all(k.startswith(prefix) for k in state):
+        return {k[len(prefix):]: v for k, v in state.items()}
+    return dict(state)
+
+
+def unwrap_state_dict(obj: object, path: Path | str, expected: str) -> dict[str, Any]:
+    """Find the state dict in a loaded checkpoint object: the object itself, or one nested
+    under a key of :data:`WRAPPER_KEYS`; strip a common ``module.`` prefix."""
+    import torch
+
+    def is_state(o: object) -> bool:
+        return (
+            isinstance(o, Mapping)
+            and len(o) > 0
+            and all(isinstance(k, str) for k in o)
+            and all(isinstance(v, torch.Tensor) for v in o.values())
+        )
+
+    current = obj
+    for _ in range(3):  # at most a few levels of wrapping
+        if is_state(current):
+            assert isinstance(current, Mapping)
+            return strip_prefix(current)
+        if not isinstance(current, Mapping):
+            break
+        for key in WRAPPER_KEYS:
+            if key in current and isinstance(current[key], Mapping):
+                current = current[key]
+                break
+        else:
+            break
+    if isinstance(obj, Mapping):
+        top = _listing(str(k) for k in obj)
+        found = f"a dict with keys {top}" if top else "an empty dict"
+    else:
+        found = f"a {type(obj).__name__}"
+    raise WeightsError(
+        f"{path}: found {found}, not a state dict of tensors (directly or under "
+        f"{'/'.join(WRAPPER_KEYS)}); expected the {expected}"
+    )
+
+
+def load_state_dict_file(path: Path | str, *, expected: str = "model checkpoint") -> dict[str, Any]:
+    """Load a checkpoint file safely and return its ``state_dict`` (name → ``torch.Tensor``).
+
+    ``.safetensors`` files are read with safetensors; everything else with
+    ``torch.load(map_location="cpu", weights_only=True)``. Nested ``state_dict``/``model``
+    wrapping and a ``module.`` prefix on every key are removed. A missing, unreadable,
+    corrupt or non-checkpoint file raises :class:`WeightsError` naming ``path`` and
+    ``expected``.
+    """
+    p = require_file(path, what=expected)
+    if p.suffix.lower() == ".safetensors":
+        try:
+            from safetensors.torch import load_file
+        except ImportError as exc:  # pragma: no cover - safetensors is a requirement
+            raise WeightsError(
+                f"{p}: reading .safetensors files needs the safetensors package ({exc})"
+            ) from exc
+        try:
+            obj: object = load_file(str(p), device="cpu")
+        except Exception as exc:
+            raise WeightsError(
+                f"{p} is not a readable safetensors file ({type(exc).__name__}: {exc}); "
+                f"expected the {expected}"
+            ) from exc
+    else:
+        import pickle
+        import zipfile
+
+        import torch
+
+        with open(p, "rb") as f:
+            head = f.read(2)
+        if not zipfile.is_zipfile(p) and head[:1] != b"\x80":
+            raise WeightsError(
+                f"{p} is not a PyTorch checkpoint (neither a zip archive nor a pickle "
+                f"stream: corrupt, truncated or another format); expected the {expected}"
+            )
+        try:
+            obj = torch.load(str(p), map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+            why = next((ln for ln in lines if "Unsupported" in ln), lines[0] if lines else "")
+            raise WeightsError(
+                f"{p} cannot be loaded safely: it holds more than tensors and torch.load("
+                f"weights_only=True) refused it ({why}); expected a plain checkpoint of "
+                f"tensors, the {expected}"
+            ) from exc
+        except Exception as exc:
+            raise WeightsError(
+                f"{p} is not a readable PyTorch checkpoint ({type(exc).__name__}: "
+                f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}); "
+                f"expected the {expected}"
+            ) from exc
+    return unwrap_state_dict(obj, p, expected)
+
+
+def check_state_dict(
+    module: Any, state: Mapping[str, Any], path: Path | str, expected: str = "checkpoint"
+) -> None:
+    """Compare ``state`` with ``module.state_dict()`` and raise :class:`WeightsError`
+    listing missing keys, unexpected keys and shape mismatches, if any."""
+    own = module.state_dict()
+    missing = set(own) - set(state)
+    unexpected = set(state) - set(own)
+    mismatched = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
+        for k in sorted(set(own) & set(state))
+        if tuple(state[k].shape) != tuple(own[k].shape)
+    ]
+    if not (missing or unexpected or mismatched):
+        return
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing keys: {_listing(missing)}")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected keys: {_listing(unexpected)}")
+    if mismatched:
+        shown = "; ".join(mismatched[:_MAX_LISTED])
+        if len(mismatched) > _MAX_LISTED:
+            shown += f"; ... ({len(mismatched)} in all)"
+        parts.append(f"{len(mismatched)} shape mismatches (file vs model): {shown}")
+    raise WeightsError(
+        f"{path} does not match the {type(module).__name__} architecture "
+        f"(expected the {expected}): " + "; ".join(parts)
+    )
+
+
+def load_strict(
+    module: Any, state: Mapping[str, Any], path: Path | str, expected: str = "checkpoint"
+) -> None:
+    """Load ``state`` into ``module`` with a strict key and shape match, or raise
+    :class:`WeightsError` naming the file and listing the differences."""
+    check_state_dict(module, state, path, expected)
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:  # e.g. dtype trouble not caught above
+        raise WeightsError(f"{path}: cannot load into {type(module).__name__}: {exc}") from exc
