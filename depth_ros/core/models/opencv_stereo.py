@@ -84,17 +84,18 @@ class OpenCVStereo:
     def __init__(self, algorithm: str, params: Mapping[str, Value]) -> None:
         self.algorithm = algorithm
         self.params: dict[str, Value] = dict(params)
-        self._matcher: Any = None
-        self._configure()
+        self._matcher: Any = self._create(self.params)
 
     def update(self, params: Mapping[str, Value]) -> None:
-        self.params.update(params)
-        self._configure()
+        """Apply new values atomically: if they are inconsistent (InputError), nothing
+        changes."""
+        merged = {**self.params, **params}
+        self._matcher = self._create(merged)
+        self.params = merged
 
-    def _configure(self) -> None:
+    def _create(self, p: Mapping[str, Value]) -> Any:
         import cv2
 
-        p = self.params
         block = int(p["correlation_window_size"])
         ndisp = int(p["disparity_range"])
         if self.algorithm == "sgbm":
@@ -102,7 +103,7 @@ class OpenCVStereo:
             p2 = float(p["P2"]) or 32 * 3 * block * block
             if p2 <= p1:
                 raise InputError(f"P2 ({p2:g}) must be larger than P1 ({p1:g})")
-            self._matcher = cv2.StereoSGBM.create(
+            return cv2.StereoSGBM.create(
                 minDisparity=int(p["min_disparity"]),
                 numDisparities=ndisp,
                 blockSize=block,
@@ -110,22 +111,21 @@ class OpenCVStereo:
                 P2=int(p2),
                 disp12MaxDiff=int(p["disp12_max_diff"]),
                 preFilterCap=int(p["prefilter_cap"]),
-                uniquenessRatio=int(round(float(p["uniqueness_ratio"]))),
+                uniquenessRatio=round(float(p["uniqueness_ratio"])),
                 speckleWindowSize=int(p["speckle_size"]),
                 speckleRange=int(p["speckle_range"]),
                 mode=int(p["sgbm_mode"]),
             )
-        else:
-            m = cv2.StereoBM.create(numDisparities=ndisp, blockSize=block)
-            m.setMinDisparity(int(p["min_disparity"]))
-            m.setPreFilterSize(int(p["prefilter_size"]))
-            m.setPreFilterCap(int(p["prefilter_cap"]))
-            m.setTextureThreshold(int(p["texture_threshold"]))
-            m.setUniquenessRatio(int(round(float(p["uniqueness_ratio"]))))
-            m.setSpeckleWindowSize(int(p["speckle_size"]))
-            m.setSpeckleRange(int(p["speckle_range"]))
-            m.setDisp12MaxDiff(int(p["disp12_max_diff"]))
-            self._matcher = m
+        m = cv2.StereoBM.create(numDisparities=ndisp, blockSize=block)
+        m.setMinDisparity(int(p["min_disparity"]))
+        m.setPreFilterSize(int(p["prefilter_size"]))
+        m.setPreFilterCap(int(p["prefilter_cap"]))
+        m.setTextureThreshold(int(p["texture_threshold"]))
+        m.setUniquenessRatio(round(float(p["uniqueness_ratio"])))
+        m.setSpeckleWindowSize(int(p["speckle_size"]))
+        m.setSpeckleRange(int(p["speckle_range"]))
+        m.setDisp12MaxDiff(int(p["disp12_max_diff"]))
+        return m
 
     def compute(self, left: NDArray[np.uint8], right: NDArray[np.uint8]) -> NDArray[np.float32]:
         import cv2

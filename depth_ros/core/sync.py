@@ -1,0 +1,61 @@
+"""Time synchronisation of several message streams (message_filters without ROS).
+
+``exact``: a set is emitted when every stream has a message with the same stamp.
+``approximate``: when a message arrives, every other stream's message nearest to it in
+time is taken if within ``tolerance_ns``; a set is emitted when all streams have one.
+Emitted and older messages are discarded, so queues stay bounded by ``queue_size``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class TimeSynchronizer(Generic[T]):
+    def __init__(
+        self, streams: int, queue_size: int = 5, approximate: bool = False,
+        tolerance_ns: int = 0,
+    ) -> None:
+        if streams < 1:
+            raise ValueError("need at least one stream")
+        self._queues: list[deque[tuple[int, T]]] = [
+            deque(maxlen=queue_size) for _ in range(streams)
+        ]
+        self.approximate = approximate
+        self.tolerance_ns = tolerance_ns
+        self.discarded = 0  # messages that fell out of a queue unmatched
+
+    def add(self, stream: int, stamp_ns: int, item: T) -> list[T] | None:
+        """Add a message; return the synchronised set (one item per stream) or None."""
+        queue = self._queues[stream]
+        if queue.maxlen is not None and len(queue) == queue.maxlen:
+            self.discarded += 1
+        queue.append((stamp_ns, item))
+        picks = self._match(stamp_ns)
+        if picks is None:
+            return None
+        out: list[T] = []
+        for q, (t, msg) in zip(self._queues, picks):
+            out.append(msg)
+            while q and q[0][0] <= t:
+                q.popleft()
+        return out
+
+    def _match(self, stamp_ns: int) -> Sequence[tuple[int, T]] | None:
+        picks: list[tuple[int, T]] = []
+        for q in self._queues:
+            if not q:
+                return None
+            best = min(q, key=lambda e: abs(e[0] - stamp_ns))
+            err = abs(best[0] - stamp_ns)
+            if err > (self.tolerance_ns if self.approximate else 0):
+                return None
+            picks.append(best)
+        return picks
+
+    def pending(self) -> list[int]:
+        return [len(q) for q in self._queues]

@@ -1,0 +1,101 @@
+"""Message ↔ core conversions (the cv_bridge / image_geometry part we need)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
+from std_msgs.msg import Header
+from stereo_msgs.msg import DisparityImage
+
+from depth_ros.core.camera import PinholeCamera, StereoGeometry
+from depth_ros.core.encodings import array_to_image_fields, image_to_array
+from depth_ros.core.pointcloud import PackedCloud
+
+
+def image_to_numpy(msg: Image) -> NDArray[Any]:
+    """Pixels of an Image message as a numpy view (no copy when rows are unpadded)."""
+    return image_to_array(
+        msg.encoding, msg.height, msg.width, msg.step, msg.data, msg.is_bigendian
+    )
+
+
+def numpy_to_image(arr: NDArray[Any], encoding: str, header: Header) -> Image:
+    msg = Image()
+    msg.header = header
+    msg.height, msg.width = int(arr.shape[0]), int(arr.shape[1])
+    msg.encoding = encoding
+    msg.is_bigendian = 0
+    msg.step, data = array_to_image_fields(arr, encoding)
+    msg.data = data
+    return msg
+
+
+def camera_info_msg(camera: PinholeCamera, header: Header) -> CameraInfo:
+    msg = CameraInfo()
+    msg.header = header
+    msg.width, msg.height = camera.width, camera.height
+    msg.distortion_model = camera.distortion_model
+    msg.d = list(camera.d)
+    msg.k = list(camera.k)
+    msg.r = list(camera.r)
+    msg.p = list(camera.p)
+    return msg
+
+
+def cloud_msg(cloud: PackedCloud, header: Header) -> PointCloud2:
+    msg = PointCloud2()
+    msg.header = header
+    msg.height, msg.width = cloud.height, cloud.width
+    msg.fields = [
+        PointField(name=f.name, offset=f.offset, datatype=f.datatype, count=f.count)
+        for f in cloud.fields
+    ]
+    msg.is_bigendian = cloud.is_bigendian
+    msg.point_step, msg.row_step = cloud.point_step, cloud.row_step
+    msg.data = cloud.data
+    msg.is_dense = cloud.is_dense
+    return msg
+
+
+def disparity_msg(
+    disparity: NDArray[np.float32],
+    geometry: StereoGeometry,
+    min_disparity: float,
+    max_disparity: float,
+    header: Header,
+) -> DisparityImage:
+    """A DisparityImage following stereo_image_proc: the image holds d + doffs (so that
+    Z = f * T / value), invalid pixels hold ``min_disparity - 1`` shifted likewise, and
+    ``min/max_disparity`` are shifted by doffs too."""
+    shifted = disparity + np.float32(geometry.doffs) if geometry.doffs else disparity.copy()
+    lo = float(min_disparity) + geometry.doffs
+    hi = float(max_disparity) + geometry.doffs
+    invalid = ~np.isfinite(shifted)
+    shifted[invalid] = np.float32(lo - 1.0)
+    msg = DisparityImage()
+    msg.header = header
+    msg.image = numpy_to_image(shifted, "32FC1", header)
+    msg.f = float(geometry.fx)
+    msg.t = float(geometry.baseline)
+    msg.min_disparity = lo
+    msg.max_disparity = hi
+    msg.delta_d = 1.0 / 16.0
+    rows = np.flatnonzero((~invalid).any(axis=1))
+    cols = np.flatnonzero((~invalid).any(axis=0))
+    if rows.size and cols.size:
+        msg.valid_window.x_offset = int(cols[0])
+        msg.valid_window.y_offset = int(rows[0])
+        msg.valid_window.width = int(cols[-1] - cols[0] + 1)
+        msg.valid_window.height = int(rows[-1] - rows[0] + 1)
+    return msg
+
+
+def disparity_from_msg(msg: DisparityImage, doffs: float = 0.0) -> NDArray[np.float32]:
+    """Matcher disparity (NaN invalid) back from a DisparityImage, undoing the doffs shift."""
+    values = image_to_numpy(msg.image).astype(np.float32)
+    out = values - np.float32(doffs)
+    out[~(values >= msg.min_disparity)] = np.nan
+    return out
