@@ -21,7 +21,7 @@ __all__ = [
     "register_backend",
 ]
 
-BACKEND_MODULES: tuple[str, ...] = ()
+BACKEND_MODULES: tuple[str, ...] = ("torch_backend", "onnxruntime_backend", "tensorrt_backend")
 
 BACKENDS: Registry[BackendSpec] = Registry("backend")
 _loaded = False

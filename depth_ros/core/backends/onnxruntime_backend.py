@@ -1,0 +1,141 @@
+"""ONNX Runtime backend: CPU, CUDA and TensorRT execution providers when present.
+
+Options (``BackendRequest.options``):
+
+* ``tensorrt`` (bool): on CUDA, put the TensorRT execution provider first (engines are
+  built on the first run and cached next to nothing; slow start). Implied by ``fp16``.
+* ``providers`` (list): explicit provider list, overrides the device mapping.
+* ``threads`` (int): intra-op threads on CPU (0 = ONNX Runtime's default).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from depth_ros.core.backends import register_backend
+from depth_ros.core.backends._device import parse_device
+from depth_ros.core.backends.base import BackendRequest, BackendSpec
+from depth_ros.core.checkpoints import require_file
+from depth_ros.core.errors import ConfigError, WeightsError
+
+_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
+
+
+def _unavailable() -> str | None:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError as exc:
+        return f"the onnxruntime package cannot be imported ({exc}); pip install onnxruntime"
+    return None
+
+
+def select_providers(request: BackendRequest, available: Sequence[str]) -> list[Any]:
+    """The provider list for ``request`` given the installed ``available`` providers."""
+    explicit = request.options.get("providers")
+    if explicit:
+        missing = [p if isinstance(p, str) else p[0] for p in explicit]
+        missing = [p for p in missing if p not in available]
+        if missing:
+            raise ConfigError(
+                f"onnxruntime providers {', '.join(missing)} are not installed; "
+                f"available: {', '.join(available)}"
+            )
+        return list(explicit)
+    kind, index = parse_device(request.device)
+    want_trt = bool(request.options.get("tensorrt", False)) or request.fp16
+    if kind == "cpu":
+        if request.fp16 or request.options.get("tensorrt"):
+            raise ConfigError("fp16 and TensorRT with onnxruntime need device 'cuda'")
+        return ["CPUExecutionProvider"]
+    if "CUDAExecutionProvider" not in available:
+        raise ConfigError(
+            f"device {request.device!r} requested but onnxruntime has no "
+            f"CUDAExecutionProvider (available: {', '.join(available)}); install "
+            "onnxruntime-gpu or use device 'cpu'"
+        )
+    providers: list[Any] = []
+    if want_trt:
+        if "TensorrtExecutionProvider" not in available:
+            raise ConfigError(
+                "TensorRT (or fp16) with onnxruntime needs the TensorrtExecutionProvider, "
+                f"which is not installed (available: {', '.join(available)})"
+            )
+        providers.append(
+            ("TensorrtExecutionProvider", {"device_id": index, "trt_fp16_enable": request.fp16})
+        )
+    providers.append(("CUDAExecutionProvider", {"device_id": index}))
+    providers.append("CPUExecutionProvider")
+    return providers
+
+
+class OnnxRuntimeBackend:
+    name = "onnxruntime"
+
+    def __init__(self, request: BackendRequest) -> None:
+        import onnxruntime as ort
+
+        path = require_file(request.weights, what="ONNX model file (.onnx)")
+        providers = select_providers(request, ort.get_available_providers())
+        opts = ort.SessionOptions()
+        threads = int(request.options.get("threads", 0))
+        if threads:
+            opts.intra_op_num_threads = threads
+        opts.log_severity_level = 3
+        try:
+            self._session: Any = ort.InferenceSession(str(path), opts, providers=providers)
+        except Exception as exc:
+            raise WeightsError(
+                f"{path} cannot be loaded by onnxruntime ({type(exc).__name__}: "
+                f"{str(exc).strip()[:300]}); expected a valid ONNX model file"
+            ) from exc
+        self.device = request.device
+        self.providers: list[str] = list(self._session.get_providers())
+        inputs = self._session.get_inputs()
+        self._input_names = list(request.input_names) or [i.name for i in inputs]
+        known = {i.name: i for i in inputs}
+        unknown = [n for n in self._input_names if n not in known]
+        if unknown:
+            raise WeightsError(
+                f"{path} has no input named {', '.join(unknown)}; its inputs are "
+                f"{', '.join(known)}: not the expected model"
+            )
+        self._input_types = [_DTYPES.get(known[n].type, np.float32) for n in self._input_names]
+        outputs = [o.name for o in self._session.get_outputs()]
+        self._output_names = list(request.output_names) or outputs
+        unknown = [n for n in self._output_names if n not in outputs]
+        if unknown:
+            raise WeightsError(
+                f"{path} has no output named {', '.join(unknown)}; its outputs are "
+                f"{', '.join(outputs)}: not the expected model"
+            )
+
+    def run(self, inputs: Sequence[NDArray[np.float32]]) -> list[NDArray[np.float32]]:
+        if len(inputs) != len(self._input_names):
+            raise ConfigError(
+                f"the network takes {len(self._input_names)} inputs "
+                f"({', '.join(self._input_names)}), got {len(inputs)}"
+            )
+        feed = {
+            n: np.ascontiguousarray(x, dtype=t)
+            for n, x, t in zip(self._input_names, inputs, self._input_types, strict=True)
+        }
+        outs = self._session.run(self._output_names, feed)
+        return [np.asarray(o, dtype=np.float32) for o in outs]
+
+    def close(self) -> None:
+        self._session = None
+
+
+register_backend(
+    BackendSpec(
+        name="onnxruntime",
+        extensions=(".onnx",),
+        unavailable=_unavailable,
+        create=OnnxRuntimeBackend,
+        description="ONNX Runtime (CPU; CUDA and TensorRT execution providers when installed)",
+    )
+)
