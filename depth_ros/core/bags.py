@@ -1,0 +1,460 @@
+"""rosbag2 reading and writing without ROS, with the ``rosbags`` library.
+
+Bags are written as rosbag2 version 9 (the version Jazzy, Kilted and later write) in MCAP or
+SQLite3 storage, with ROS 2 Kilted message definitions and RIHS01 type hashes, and an
+offered QoS profile per topic in ``metadata.yaml`` (``ros2 bag play`` republishes with it).
+
+Writing takes numpy arrays::
+
+    with BagWriter("out_bag", storage="mcap") as bag:
+        bag.write_image("/left/image_rect", stamp_ns, rgb, frame_id="camera")
+        bag.write_camera_info("/left/camera_info", stamp_ns, camera)
+
+Reading yields ``(topic, timestamp_ns, msg)`` with deserialized messages that have the same
+fields as rclpy's; :func:`image_to_numpy` and friends turn them into arrays.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
+
+import numpy as np
+from numpy.typing import NDArray
+
+from depth_ros.core.camera import PinholeCamera
+from depth_ros.core.encodings import image_to_array
+from depth_ros.core.errors import ConfigError, InputError
+from depth_ros.core.pointcloud import PackedCloud, cloud_from_fields
+
+if TYPE_CHECKING:
+    from rosbags.interfaces import Connection, Qos
+    from rosbags.rosbag2 import Writer
+    from rosbags.typesys.store import Typestore
+
+STORAGE_FORMATS = ("mcap", "sqlite3")
+BAG_VERSION: Final[Literal[9]] = 9
+
+IMAGE = "sensor_msgs/msg/Image"
+CAMERA_INFO = "sensor_msgs/msg/CameraInfo"
+POINT_CLOUD2 = "sensor_msgs/msg/PointCloud2"
+DISPARITY_IMAGE = "stereo_msgs/msg/DisparityImage"
+CLOCK = "rosgraph_msgs/msg/Clock"
+
+_INFINITE = (9223372036, 854775807)  # RMW_DURATION_INFINITE, as ros2 bag record writes it
+
+
+@functools.lru_cache(maxsize=1)
+def typestore() -> Typestore:
+    """The ROS 2 Kilted type store (message classes, definitions and RIHS01 hashes)."""
+    from rosbags.typesys import Stores, get_typestore
+
+    return get_typestore(Stores.ROS2_KILTED)
+
+
+def qos_profile(reliable: bool = True, depth: int = 10, transient_local: bool = False) -> Qos:
+    """An offered QoS profile for metadata.yaml (default: reliable, volatile, keep last 10)."""
+    from rosbags.interfaces import (
+        Qos,
+        QosDurability,
+        QosHistory,
+        QosLiveliness,
+        QosReliability,
+        QosTime,
+    )
+
+    inf = QosTime(*_INFINITE)
+    return Qos(
+        history=QosHistory.KEEP_LAST,
+        depth=depth,
+        reliability=QosReliability.RELIABLE if reliable else QosReliability.BEST_EFFORT,
+        durability=QosDurability.TRANSIENT_LOCAL if transient_local else QosDurability.VOLATILE,
+        deadline=inf,
+        lifespan=inf,
+        liveliness=QosLiveliness.AUTOMATIC,
+        liveliness_lease_duration=inf,
+        avoid_ros_namespace_conventions=False,
+    )
+
+
+# ---------------------------------------------------------------- message builders
+
+
+def stamp_from_ns(stamp_ns: int) -> Any:
+    """A ``builtin_interfaces/Time`` for ``stamp_ns`` nanoseconds."""
+    if stamp_ns < 0:
+        raise InputError(f"timestamps must be >= 0 ns, got {stamp_ns}")
+    time = typestore().types["builtin_interfaces/msg/Time"]
+    return time(sec=int(stamp_ns // 1_000_000_000), nanosec=int(stamp_ns % 1_000_000_000))
+
+
+def stamp_to_ns(msg: Any) -> int:
+    """The header stamp of ``msg`` (anything with ``header.stamp``) in nanoseconds."""
+    stamp = msg.header.stamp
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def header(stamp_ns: int, frame_id: str = "") -> Any:
+    return typestore().types["std_msgs/msg/Header"](
+        stamp=stamp_from_ns(stamp_ns), frame_id=frame_id
+    )
+
+
+def infer_encoding(image: NDArray[Any]) -> str:
+    """rgb8 / rgba8 / mono8 for uint8, 16UC1 for uint16, 32FC1 for float32."""
+    channels = 1 if image.ndim == 2 else int(image.shape[2]) if image.ndim == 3 else 0
+    if image.dtype == np.uint8 and channels in (1, 3, 4):
+        return {1: "mono8", 3: "rgb8", 4: "rgba8"}[channels]
+    if image.dtype == np.uint16 and channels == 1:
+        return "16UC1"
+    if image.dtype == np.float32 and channels == 1:
+        return "32FC1"
+    raise InputError(
+        f"cannot infer an image encoding for a {image.dtype} array of shape {image.shape}; "
+        "expected uint8 (H, W), (H, W, 3) or (H, W, 4), uint16 (H, W) or float32 (H, W)"
+    )
+
+
+def image_msg(
+    image: NDArray[Any], stamp_ns: int, frame_id: str = "", encoding: str | None = None
+) -> Any:
+    """A ``sensor_msgs/Image`` holding ``image`` (encoding inferred if not given)."""
+    from depth_ros.core.encodings import array_to_image_fields
+
+    enc = encoding or infer_encoding(image)
+    step, data = array_to_image_fields(image, enc)
+    return typestore().types[IMAGE](
+        header=header(stamp_ns, frame_id),
+        height=int(image.shape[0]),
+        width=int(image.shape[1]),
+        encoding=enc,
+        is_bigendian=0,
+        step=step,
+        data=np.frombuffer(data, dtype=np.uint8),
+    )
+
+
+def _roi(x: int = 0, y: int = 0, width: int = 0, height: int = 0) -> Any:
+    return typestore().types["sensor_msgs/msg/RegionOfInterest"](
+        x_offset=x, y_offset=y, height=height, width=width, do_rectify=False
+    )
+
+
+def camera_info_msg(camera: PinholeCamera, stamp_ns: int, frame_id: str | None = None) -> Any:
+    """A ``sensor_msgs/CameraInfo`` for ``camera`` (frame_id defaults to the camera's)."""
+    def arr(values: Sequence[float]) -> NDArray[np.float64]:
+        return np.asarray(values, dtype=np.float64)
+
+    return typestore().types[CAMERA_INFO](
+        header=header(stamp_ns, camera.frame_id if frame_id is None else frame_id),
+        height=camera.height,
+        width=camera.width,
+        distortion_model=camera.distortion_model,
+        d=arr(camera.d),
+        k=arr(camera.k),
+        r=arr(camera.r),
+        p=arr(camera.p),
+        binning_x=camera.binning_x,
+        binning_y=camera.binning_y,
+        roi=_roi(),
+    )
+
+
+def disparity_msg(
+    disparity: NDArray[np.float32],
+    stamp_ns: int,
+    focal: float,
+    baseline: float,
+    frame_id: str = "",
+    min_disparity: float | None = None,
+    max_disparity: float | None = None,
+    delta_d: float = 1.0 / 16.0,
+) -> Any:
+    """A ``stereo_msgs/DisparityImage``. As stereo_image_proc publishes it, the values must
+    already include any principal-point offset, so that depth = focal * baseline / d."""
+    if disparity.ndim != 2 or disparity.dtype != np.float32:
+        raise InputError(
+            f"disparity must be a float32 (H, W) array, got {disparity.dtype} {disparity.shape}"
+        )
+    finite = disparity[np.isfinite(disparity)]
+    lo = float(finite.min()) if min_disparity is None and finite.size else min_disparity or 0.0
+    hi = float(finite.max()) if max_disparity is None and finite.size else max_disparity or 0.0
+    h, w = disparity.shape
+    return typestore().types[DISPARITY_IMAGE](
+        header=header(stamp_ns, frame_id),
+        image=image_msg(disparity, stamp_ns, frame_id, "32FC1"),
+        f=float(focal),
+        t=float(baseline),
+        valid_window=_roi(0, 0, int(w), int(h)),
+        min_disparity=lo,
+        max_disparity=hi,
+        delta_d=float(delta_d),
+    )
+
+
+def cloud_msg(cloud: PackedCloud, stamp_ns: int, frame_id: str = "") -> Any:
+    """A ``sensor_msgs/PointCloud2`` from a :class:`PackedCloud`."""
+    types = typestore().types
+    field = types["sensor_msgs/msg/PointField"]
+    return types[POINT_CLOUD2](
+        header=header(stamp_ns, frame_id),
+        height=cloud.height,
+        width=cloud.width,
+        fields=[field(name=f.name, offset=f.offset, datatype=f.datatype, count=f.count)
+                for f in cloud.fields],
+        is_bigendian=cloud.is_bigendian,
+        point_step=cloud.point_step,
+        row_step=cloud.row_step,
+        data=np.frombuffer(cloud.data, dtype=np.uint8),
+        is_dense=cloud.is_dense,
+    )
+
+
+def clock_msg(stamp_ns: int) -> Any:
+    return typestore().types[CLOCK](clock=stamp_from_ns(stamp_ns))
+
+
+# ---------------------------------------------------------------- message readers
+
+
+def image_to_numpy(msg: Any) -> NDArray[Any]:
+    """The pixels of a ``sensor_msgs/Image`` (rosbags or rclpy message) as an array."""
+    return image_to_array(
+        str(msg.encoding), int(msg.height), int(msg.width), int(msg.step), msg.data,
+        msg.is_bigendian,
+    )
+
+
+def disparity_to_numpy(msg: Any) -> NDArray[np.float32]:
+    """The disparity values (float32 pixels, NaN/inf as stored) of a DisparityImage."""
+    if msg.image.encoding != "32FC1":
+        raise InputError(f"DisparityImage.image must be 32FC1, got {msg.image.encoding!r}")
+    return image_to_numpy(msg.image)
+
+
+def cloud_to_numpy(msg: Any) -> dict[str, NDArray[np.float32]]:
+    """The float32 fields of a ``sensor_msgs/PointCloud2`` as (H, W) arrays by name."""
+    fields = sorted(msg.fields, key=lambda f: int(f.offset))
+    for i, f in enumerate(fields):
+        if int(f.datatype) != 7 or int(f.offset) != 4 * i or int(f.count) != 1:
+            raise InputError(
+                f"PointCloud2 field {f.name!r} is not a packed float32 field (offset {f.offset}, "
+                f"datatype {f.datatype}); expected consecutive FLOAT32 fields"
+            )
+    return cloud_from_fields(
+        int(msg.height), int(msg.width), int(msg.point_step), [str(f.name) for f in fields],
+        msg.data,
+    )
+
+
+def camera_from_msg(msg: Any) -> PinholeCamera:
+    return PinholeCamera.from_msg(msg)
+
+
+# ---------------------------------------------------------------- writer
+
+
+class BagWriter:
+    """Write a rosbag2 (MCAP or SQLite3). Topics are added on first write, with ``qos``.
+
+    ``overwrite=True`` replaces an existing bag directory (one holding metadata.yaml).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        storage: str = "mcap",
+        *,
+        overwrite: bool = False,
+        qos: Qos | None = None,
+    ) -> None:
+        if storage not in STORAGE_FORMATS:
+            raise ConfigError(
+                f"unknown bag storage {storage!r}; expected one of {', '.join(STORAGE_FORMATS)}"
+            )
+        self.path = Path(path)
+        self.storage = storage
+        self.qos = qos
+        self._overwrite = overwrite
+        self._writer: Writer | None = None
+        self._connections: dict[str, Connection] = {}
+        self.counts: dict[str, int] = {}
+
+    def open(self) -> BagWriter:
+        from rosbags.rosbag2 import StoragePlugin, Writer
+
+        if self.path.exists():
+            if not self._overwrite:
+                raise InputError(
+                    f"output bag {self.path} already exists (overwrite it with --force)"
+                )
+            if not (self.path.is_dir() and (self.path / "metadata.yaml").exists()):
+                raise InputError(f"{self.path} exists and is not a rosbag2 directory; not removing")
+            shutil.rmtree(self.path)
+        plugin = StoragePlugin.MCAP if self.storage == "mcap" else StoragePlugin.SQLITE3
+        self._writer = Writer(self.path, version=BAG_VERSION, storage_plugin=plugin)
+        self._writer.open()
+        return self
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def __enter__(self) -> BagWriter:
+        return self.open()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def write(self, topic: str, msg: Any, timestamp_ns: int) -> None:
+        """Write one message (built with the builders above, or any typestore message)."""
+        if self._writer is None:
+            raise InputError(f"bag {self.path} is not open for writing")
+        msgtype = str(msg.__msgtype__)
+        conn = self._connections.get(topic)
+        if conn is None:
+            conn = self._writer.add_connection(
+                topic,
+                msgtype,
+                typestore=typestore(),
+                offered_qos_profiles=[self.qos or qos_profile()],
+            )
+            self._connections[topic] = conn
+            self.counts[topic] = 0
+        elif conn.msgtype != msgtype:
+            raise InputError(f"topic {topic} holds {conn.msgtype}, cannot write a {msgtype}")
+        data = typestore().serialize_cdr(msg, msgtype)
+        self._writer.write(conn, int(timestamp_ns), data)
+        self.counts[topic] += 1
+
+    def write_image(
+        self,
+        topic: str,
+        stamp_ns: int,
+        image: NDArray[Any],
+        frame_id: str = "",
+        encoding: str | None = None,
+    ) -> None:
+        self.write(topic, image_msg(image, stamp_ns, frame_id, encoding), stamp_ns)
+
+    def write_depth(
+        self, topic: str, stamp_ns: int, depth: NDArray[np.float32], frame_id: str = ""
+    ) -> None:
+        """A depth image in metres (32FC1, NaN = invalid)."""
+        if depth.ndim != 2 or depth.dtype != np.float32:
+            raise InputError(f"depth must be float32 (H, W), got {depth.dtype} {depth.shape}")
+        self.write_image(topic, stamp_ns, depth, frame_id, "32FC1")
+
+    def write_camera_info(
+        self, topic: str, stamp_ns: int, camera: PinholeCamera, frame_id: str | None = None
+    ) -> None:
+        self.write(topic, camera_info_msg(camera, stamp_ns, frame_id), stamp_ns)
+
+    def write_disparity(
+        self,
+        topic: str,
+        stamp_ns: int,
+        disparity: NDArray[np.float32],
+        focal: float,
+        baseline: float,
+        frame_id: str = "",
+        min_disparity: float | None = None,
+        max_disparity: float | None = None,
+    ) -> None:
+        msg = disparity_msg(
+            disparity, stamp_ns, focal, baseline, frame_id, min_disparity, max_disparity
+        )
+        self.write(topic, msg, stamp_ns)
+
+    def write_cloud(
+        self, topic: str, stamp_ns: int, cloud: PackedCloud, frame_id: str = ""
+    ) -> None:
+        self.write(topic, cloud_msg(cloud, stamp_ns, frame_id), stamp_ns)
+
+    def write_clock(self, stamp_ns: int, topic: str = "/clock") -> None:
+        self.write(topic, clock_msg(stamp_ns), stamp_ns)
+
+
+# ---------------------------------------------------------------- reader
+
+
+class BagMessage(NamedTuple):
+    topic: str
+    timestamp_ns: int
+    msg: Any
+
+
+@dataclass(frozen=True)
+class BagTopic:
+    name: str
+    msgtype: str
+    count: int
+
+
+@dataclass(frozen=True)
+class BagInfo:
+    """Topics by name, and the first and last message timestamps (ns)."""
+
+    path: Path
+    topics: dict[str, BagTopic]
+    start_ns: int
+    end_ns: int
+    message_count: int
+
+
+def _check_bag(path: str | Path) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"bag {p} does not exist")
+    return p
+
+
+def bag_info(path: str | Path) -> BagInfo:
+    """Topics (type, message count) and time range of a bag."""
+    from rosbags.highlevel import AnyReader
+
+    p = _check_bag(path)
+    with AnyReader([p], default_typestore=typestore()) as reader:
+        topics = {
+            name: BagTopic(name, str(info.msgtype), int(info.msgcount))
+            for name, info in reader.topics.items()
+        }
+        count = int(reader.message_count)
+        start = int(reader.start_time) if count else 0
+        end = int(reader.end_time) - 1 if count else 0  # rosbags' end_time is exclusive
+        return BagInfo(p, topics, start, end, count)
+
+
+def read_messages(
+    path: str | Path, topics: Iterable[str] | None = None
+) -> Iterator[BagMessage]:
+    """Messages of ``topics`` (all if None) in time order as (topic, timestamp_ns, msg).
+
+    Raises :class:`InputError` if a requested topic is not in the bag.
+    """
+    from rosbags.highlevel import AnyReader
+
+    p = _check_bag(path)
+    with AnyReader([p], default_typestore=typestore()) as reader:
+        wanted = None if topics is None else list(topics)
+        if wanted is not None:
+            missing = [t for t in wanted if t not in reader.topics]
+            if missing:
+                raise InputError(
+                    f"bag {p} has no topic {', '.join(missing)}; it has: "
+                    f"{', '.join(sorted(reader.topics)) or '(none)'}"
+                )
+        conns = [c for c in reader.connections if wanted is None or c.topic in wanted]
+        for conn, timestamp, raw in reader.messages(connections=conns):
+            yield BagMessage(conn.topic, int(timestamp), reader.deserialize(raw, conn.msgtype))
