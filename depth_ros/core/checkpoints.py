@@ -35,6 +35,7 @@ __all__ = [
 WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "module")
 
 _MAX_LISTED = 8
+_OPTIONAL_SUFFIX = ".num_batches_tracked"
 
 
 def _listing(names: Iterable[str]) -> str:
@@ -172,7 +173,9 @@ def check_state_dict(
     """Compare ``state`` with ``module.state_dict()`` and raise :class:`WeightsError`
     listing missing keys, unexpected keys and shape mismatches, if any."""
     own = module.state_dict()
-    missing = set(own) - set(state)
+    # BatchNorm's batch counter (added in PyTorch 0.4.1) is absent from older checkpoints;
+    # it does not affect inference and load_strict fills it in.
+    missing = {k for k in set(own) - set(state) if not k.endswith(_OPTIONAL_SUFFIX)}
     unexpected = set(state) - set(own)
     mismatched = [
         f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
@@ -201,9 +204,15 @@ def load_strict(
     module: Any, state: Mapping[str, Any], path: Path | str, expected: str = "checkpoint"
 ) -> None:
     """Load ``state`` into ``module`` with a strict key and shape match, or raise
-    :class:`WeightsError` naming the file and listing the differences."""
+    :class:`WeightsError` naming the file and listing the differences. Only BatchNorm
+    ``num_batches_tracked`` counters may be missing (pre-0.4.1 checkpoints)."""
     check_state_dict(module, state, path, expected)
+    own = module.state_dict()
+    filled = dict(state)
+    for key in own:
+        if key.endswith(_OPTIONAL_SUFFIX) and key not in filled:
+            filled[key] = own[key]
     try:
-        module.load_state_dict(state, strict=True)
+        module.load_state_dict(filled, strict=True)
     except RuntimeError as exc:  # e.g. dtype trouble not caught above
         raise WeightsError(f"{path}: cannot load into {type(module).__name__}: {exc}") from exc
