@@ -12,7 +12,6 @@ import enum
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 from numpy.typing import NDArray
@@ -49,7 +48,7 @@ class RGBDFrame:
     camera: PinholeCamera | None = None
 
 
-Frame = Union[StereoFrame, RGBDFrame]
+Frame = StereoFrame | RGBDFrame
 
 
 @dataclass
@@ -114,7 +113,7 @@ def read_rgb(path: Path) -> NDArray[np.uint8]:
     """An image file as RGB uint8 (grey is repeated, 16-bit and float are scaled)."""
     img = read_image(path)
     if img.dtype == np.uint16:
-        img = (img >> 8).astype(np.uint8)
+        img = (img.astype(np.uint16) >> np.uint16(8)).astype(np.uint8)
     elif img.dtype.kind == "f":
         hi = 1.0 if float(np.nanmax(img)) <= 1.0 else 255.0
         img = np.clip(np.nan_to_num(img) * (255.0 / hi), 0, 255).round().astype(np.uint8)
@@ -171,7 +170,9 @@ def float_option(options: Options, name: str, default: float) -> float:
         ) from None
 
 
-def image_files(folder: Path, exts: Sequence[str] = (".png", ".jpg", ".jpeg", ".ppm")) -> list[Path]:
+def image_files(
+    folder: Path, exts: Sequence[str] = (".png", ".jpg", ".jpeg", ".ppm")
+) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in exts and p.is_file())
 
 

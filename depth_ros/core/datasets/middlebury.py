@@ -120,7 +120,8 @@ def _load_pandora(scene: Path, prefix: str) -> Frame:
     if (rgb_dir / "left_rgb.tif").is_file() and (rgb_dir / "right_rgb.tif").is_file():
         left, right = read_rgb(rgb_dir / "left_rgb.tif"), read_rgb(rgb_dir / "right_rgb.tif")
     else:
-        left, right = read_rgb(scene / f"{prefix}_LEFT.tif"), read_rgb(scene / f"{prefix}_RIGHT.tif")
+        left = read_rgb(scene / f"{prefix}_LEFT.tif")
+        right = read_rgb(scene / f"{prefix}_RIGHT.tif")
     gt = invalid_to_nan(read_image(scene / f"{prefix}_LEFT_GT.tif"))
     return _stereo_frame(prefix.lower(), left, right, gt)
 

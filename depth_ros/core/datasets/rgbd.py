@@ -161,7 +161,7 @@ def open_redwood(path: Path, options: Options) -> Dataset:
         colors, depths = image_files(root / "color"), image_files(root / "depth", (".png",))
         if len(colors) != len(depths):
             raise InputError(f"{root}: {len(colors)} colour but {len(depths)} depth images")
-        pairs = list(zip(colors, depths))
+        pairs = list(zip(colors, depths, strict=True))
     scale = float_option(options, "depth_scale", 1000.0)
     return _dataset("redwood", path, [c.stem for c, _ in pairs],
                     [partial(_load_mm, c.stem, c, d, scale, options) for c, d in pairs])
