@@ -1,0 +1,250 @@
+"""``depth-ros bag``: rosbag2 tools. Actions are sub-subcommands listed in ``ACTIONS``.
+
+``depth-ros bag make`` writes a bag of images and camera_info that ``ros2 bag play``
+accepts, from a stereo pair of folders, a mono folder, or the embedded sample::
+
+    depth-ros bag make --stereo left/ right/ --calib stereo.yaml --output stereo_bag
+    depth-ros bag make --mono images/ --calib camera.yaml --output mono_bag --rate 5
+    depth-ros bag make --sample motorcycle --output moto_bag --frames 10
+
+Adding an action: a function ``_register_<name>(actions)`` that adds a parser with a
+``func`` default, and its entry in ``ACTIONS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from depth_ros.core.errors import InputError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".webp")
+DEFAULT_FRAME_ID = "camera_optical_frame"
+DEFAULT_START_S = 1_700_000_000.0  # a plausible wall-clock epoch (stamp 0 means "unset")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "bag",
+        help="rosbag2 tools (make a bag from images)",
+        description="rosbag2 tools.",
+    )
+    actions = parser.add_subparsers(dest="bag_command", required=True, metavar="ACTION")
+    for _name, add in ACTIONS:
+        add(actions)
+
+
+# ---------------------------------------------------------------- make
+
+
+def _register_make(actions: Any) -> None:
+    p = actions.add_parser(
+        "make",
+        help="write a rosbag2 of images and camera_info",
+        description=(
+            "Write a rosbag2 of rectified images and camera_info (image_pipeline topic names) "
+            "that `ros2 bag play` accepts. Stereo: <ns>/left/image_rect, <ns>/left/camera_info, "
+            "<ns>/right/image_rect, <ns>/right/camera_info. Mono: <ns>/image, <ns>/camera_info. "
+            "Images are rgb8, or mono8 for grey inputs; files are taken in natural name order."
+        ),
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument(
+        "--stereo", nargs=2, metavar=("LEFT_DIR", "RIGHT_DIR"), type=Path,
+        help="folders of rectified left and right images (paired in name order)",
+    )
+    src.add_argument("--mono", metavar="DIR", type=Path, help="folder of images")
+    src.add_argument(
+        "--sample", metavar="NAME", help="an embedded stereo sample (motorcycle)"
+    )
+    p.add_argument(
+        "--calib", metavar="FILE", type=Path,
+        help="calibration: camera_info YAML (mono), stereo YAML (stereo); see "
+        "depth_ros.core.calibration",
+    )
+    p.add_argument("--output", "-o", metavar="BAG", type=Path, required=True,
+                   help="output bag directory")
+    p.add_argument("--format", choices=("mcap", "sqlite3"), default="mcap",
+                   help="storage format (default: mcap)")
+    p.add_argument("--rate", type=float, default=10.0, metavar="HZ",
+                   help="frames per second of the stamps (default: 10)")
+    p.add_argument("--frame-id", default=DEFAULT_FRAME_ID, metavar="ID",
+                   help=f"header frame_id of all messages (default: {DEFAULT_FRAME_ID})")
+    p.add_argument("--namespace", default="", metavar="NS", help="topic namespace (default: none)")
+    p.add_argument("--frames", type=int, metavar="N",
+                   help="sample: number of copies (default 5); folders: use the first N")
+    p.add_argument("--start", type=float, default=DEFAULT_START_S, metavar="SEC",
+                   help="stamp of the first frame, seconds since epoch "
+                   f"(default {DEFAULT_START_S:.0f})")
+    p.add_argument("--clock", action="store_true", help="also write /clock messages")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output bag")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
+    p.set_defaults(func=run_make)
+
+
+def topic_names(namespace: str, stereo: bool) -> dict[str, str]:
+    """Topic names by role (left_image, left_info, right_image, right_info | image, info)."""
+    ns = "/" + namespace.strip("/") if namespace.strip("/") else ""
+    if stereo:
+        return {
+            "left_image": f"{ns}/left/image_rect",
+            "left_info": f"{ns}/left/camera_info",
+            "right_image": f"{ns}/right/image_rect",
+            "right_info": f"{ns}/right/camera_info",
+        }
+    return {"image": f"{ns}/image", "info": f"{ns}/camera_info"}
+
+
+def _natural_key(path: Path) -> list[Any]:
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path.name)]
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files of ``folder`` in natural name order (2.png before 10.png)."""
+    if not folder.is_dir():
+        raise InputError(f"image folder {folder} does not exist or is not a folder")
+    files = [f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
+    if not files:
+        raise InputError(
+            f"no images in {folder} (looked for {', '.join(IMAGE_SUFFIXES)})"
+        )
+    return sorted(files, key=_natural_key)
+
+
+def load_image(path: Path) -> NDArray[np.uint8]:
+    """An 8-bit image file as RGB (H, W, 3), or (H, W) for grey files."""
+    import cv2
+
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise InputError(f"cannot read image {path}")
+    if img.dtype != np.uint8:
+        raise InputError(f"image {path} is {img.dtype}; expected an 8-bit image")
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim == 2:
+        return np.asarray(img)
+    code = cv2.COLOR_BGRA2RGB if img.shape[2] == 4 else cv2.COLOR_BGR2RGB
+    return np.asarray(cv2.cvtColor(img, code))
+
+
+def _stamps(start_s: float, rate: float) -> Iterator[int]:
+    if not rate > 0.0:
+        raise InputError(f"--rate must be > 0 Hz, got {rate}")
+    if start_s < 0.0:
+        raise InputError(f"--start must be >= 0 s, got {start_s}")
+    start = round(start_s * 1e9)
+    period = round(1e9 / rate)
+    if period <= 0:
+        raise InputError(f"--rate {rate} Hz is too high for nanosecond stamps")
+    i = 0
+    while True:
+        yield start + i * period
+        i += 1
+
+
+def _frames(args: argparse.Namespace) -> tuple[dict[str, str], int, Iterator[dict[str, Any]]]:
+    """(topics, frame count, iterator of {role: array or camera}) for the chosen source."""
+    from depth_ros.core.calibration import read_camera, read_stereo_calibration
+
+    frame_id = args.frame_id
+    if args.frames is not None and args.frames < 1:
+        raise InputError(f"--frames must be >= 1, got {args.frames}")
+    if args.sample is not None:
+        from depth_ros.core.samples import load_sample
+
+        if args.calib is not None:
+            raise InputError("--calib does not apply to --sample (the sample has its own)")
+        sample = load_sample(args.sample, frame_id)
+        n = 5 if args.frames is None else args.frames
+        frame = {
+            "left_image": sample.left,
+            "left_info": sample.left_camera,
+            "right_image": sample.right,
+            "right_info": sample.right_camera,
+        }
+        return topic_names(args.namespace, True), n, iter([frame] * n)
+    if args.calib is None:
+        raise InputError("--calib FILE is required with --stereo and --mono")
+    if args.stereo is not None:
+        left_dir, right_dir = args.stereo
+        lefts, rights = list_images(left_dir), list_images(right_dir)
+        if len(lefts) != len(rights):
+            raise InputError(
+                f"{left_dir} has {len(lefts)} images but {right_dir} has {len(rights)}; "
+                "stereo folders must hold one right image per left image"
+            )
+        lcam, rcam = read_stereo_calibration(args.calib, frame_id)
+        pairs = list(zip(lefts, rights, strict=True))[: args.frames]
+
+        def stereo() -> Iterator[dict[str, Any]]:
+            for lpath, rpath in pairs:
+                left, right = load_image(lpath), load_image(rpath)
+                if left.shape != right.shape:
+                    raise InputError(
+                        f"{lpath.name} is {left.shape[1]}x{left.shape[0]} but {rpath.name} is "
+                        f"{right.shape[1]}x{right.shape[0]}; a rectified pair has one size"
+                    )
+                lcam.validate(left.shape[1], left.shape[0])
+                yield {"left_image": left, "left_info": lcam, "right_image": right,
+                       "right_info": rcam}
+
+        return topic_names(args.namespace, True), len(pairs), stereo()
+    camera = read_camera(args.calib, frame_id)
+    files = list_images(args.mono)[: args.frames]
+
+    def mono() -> Iterator[dict[str, Any]]:
+        for path in files:
+            image = load_image(path)
+            camera.validate(image.shape[1], image.shape[0])
+            yield {"image": image, "info": camera}
+
+    return topic_names(args.namespace, False), len(files), mono()
+
+
+def run_make(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from depth_ros.core.bags import BagWriter
+    from depth_ros.core.camera import PinholeCamera
+
+    topics, count, frames = _frames(args)
+    stamps = _stamps(args.start, args.rate)
+    bar = tqdm(total=count, unit="frame", desc=f"bag make {args.output.name}",
+               disable=True if args.quiet else None)
+    written = 0
+    writer = BagWriter(args.output, args.format, overwrite=args.force)
+    writer.open()
+    try:
+        for frame, stamp in zip(frames, stamps, strict=False):
+            if args.clock:
+                writer.write_clock(stamp)
+            for role, value in frame.items():  # left and right of a pair share the stamp
+                if isinstance(value, PinholeCamera):
+                    writer.write_camera_info(topics[role], stamp, value, args.frame_id)
+                else:
+                    writer.write_image(topics[role], stamp, value, args.frame_id)
+            written += 1
+            bar.update(1)
+    finally:  # on error, what was written stays a valid (shorter) bag
+        bar.close()
+        writer.close()
+    if not args.quiet:
+        span = (written - 1) / args.rate if written else 0.0
+        print(
+            f"wrote {args.output} ({args.format}): {written} frames at {args.rate:g} Hz "
+            f"({span:.3f} s), topics {', '.join(topics.values())}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+# Sub-subcommands of ``depth-ros bag``: (name, function adding its parser).
+ACTIONS: tuple[tuple[str, Callable[[Any], None]], ...] = (("make", _register_make),)
