@@ -99,3 +99,19 @@ def disparity_from_msg(msg: DisparityImage, doffs: float = 0.0) -> NDArray[np.fl
     out = values - np.float32(doffs)
     out[~(values >= msg.min_disparity)] = np.nan
     return out
+
+
+def packed_from_msg(msg: PointCloud2) -> PackedCloud:
+    """The core representation of a received PointCloud2 (float32 fields only)."""
+    from depth_ros.core.pointcloud import PointFieldSpec
+
+    return PackedCloud(
+        height=msg.height,
+        width=msg.width,
+        fields=tuple(PointFieldSpec(f.name, f.offset, f.datatype, f.count) for f in msg.fields),
+        point_step=msg.point_step,
+        row_step=msg.row_step,
+        data=bytes(msg.data),
+        is_dense=bool(msg.is_dense),
+        is_bigendian=bool(msg.is_bigendian),
+    )
