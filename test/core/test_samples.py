@@ -11,9 +11,12 @@ from depth_ros.core.samples import SAMPLES, load_sample, motorcycle
 
 def test_motorcycle_arrays() -> None:
     s = motorcycle()
-    assert s.left.shape == (500, 741, 3) and s.left.dtype == np.uint8
-    assert s.right.shape == (500, 741, 3) and s.right.dtype == np.uint8
-    assert s.disparity.shape == (500, 741) and s.disparity.dtype == np.float32
+    assert s.left.shape == (500, 741, 3)
+    assert s.left.dtype == np.uint8
+    assert s.right.shape == (500, 741, 3)
+    assert s.right.dtype == np.uint8
+    assert s.disparity.shape == (500, 741)
+    assert s.disparity.dtype == np.float32
     assert (s.width, s.height) == (741, 500)
     # invalid ground truth is NaN (the file uses inf), never inf
     assert not np.isinf(s.disparity).any()
@@ -25,8 +28,10 @@ def test_motorcycle_calibration() -> None:
     s = motorcycle()
     lc, rc = s.left_camera, s.right_camera
     assert (lc.width, lc.height) == (741, 500)
-    assert lc.fx == pytest.approx(994.978) and lc.fy == pytest.approx(994.978)
-    assert lc.cx == pytest.approx(311.193) and lc.cy == pytest.approx(254.877)
+    assert lc.fx == pytest.approx(994.978)
+    assert lc.fy == pytest.approx(994.978)
+    assert lc.cx == pytest.approx(311.193)
+    assert lc.cy == pytest.approx(254.877)
     assert rc.cx == pytest.approx(311.193 + 31.086)
     assert rc.p[3] == pytest.approx(-994.978 * 0.193001)
     assert lc.tx == 0.0
@@ -45,7 +50,8 @@ def test_motorcycle_depth() -> None:
     expected = 0.193001 * 994.978 / (s.disparity[valid].astype(np.float64) + 31.086)
     np.testing.assert_allclose(depth[valid], expected, rtol=1e-6)
     # the motorcycle stands about 2-5 m from the camera
-    assert 1.5 < np.nanmin(depth) and np.nanmax(depth) < 6.0
+    assert np.nanmin(depth) > 1.5
+    assert np.nanmax(depth) < 6.0
 
 
 def test_disparity_matches_images() -> None:
