@@ -93,6 +93,8 @@ class OnnxRuntimeBackend:
                 f"{str(exc).strip()[:300]}); expected a valid ONNX model file"
             ) from exc
         self.device = request.device
+        meta = self._session.get_modelmeta().custom_metadata_map
+        self.metadata: dict[str, str] = dict(meta) if meta else {}
         self.providers: list[str] = list(self._session.get_providers())
         inputs = self._session.get_inputs()
         self._input_names = list(request.input_names) or [i.name for i in inputs]

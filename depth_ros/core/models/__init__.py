@@ -32,6 +32,9 @@ __all__ = [
 
 MODEL_MODULES = (
     "opencv_stereo",
+    "depth_anything_v2",
+    "hitnet",
+    "psmnet",
 )
 
 MODELS: Registry[ModelSpec] = Registry("model")

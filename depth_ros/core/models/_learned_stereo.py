@@ -1,0 +1,61 @@
+"""Shared plumbing of the learned stereo models (HITNet, PSMNet): input checks, padding,
+backend creation. Not a model module itself (not in MODEL_MODULES)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from depth_ros.core.backends import Backend, BackendRequest, backend_for_weights, create_backend
+from depth_ros.core.checkpoints import require_file
+from depth_ros.core.errors import ConfigError, InputError
+from depth_ros.core.models.base import ModelConfig, ModelSpec
+
+
+def check_pair(left: NDArray[np.uint8], right: NDArray[np.uint8]) -> None:
+    for name, img in (("left", left), ("right", right)):
+        if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+            raise InputError(
+                f"{name} image must be RGB (H, W, 3) uint8, got {img.dtype} {img.shape}"
+            )
+    if left.shape != right.shape:
+        raise InputError(f"left image {left.shape} and right image {right.shape} differ")
+
+
+def padded_size(size: int, multiple: int, minimum: int = 1) -> int:
+    return max(-(-size // multiple) * multiple, minimum)
+
+
+def open_backend(
+    spec: ModelSpec,
+    config: ModelConfig,
+    module_factory: Callable[[], Any] | None,
+    input_names: tuple[str, ...] = (),
+    output_names: tuple[str, ...] = (),
+    fp16: bool = False,
+) -> Backend:
+    """Resolve the weights file (clear WeightsError if missing) and create the backend."""
+    weights = require_file(
+        config.weights,
+        what=f"{spec.description} weights",
+        source=spec.weights_source,
+        default_name=spec.weights_file,
+    )
+    name = config.backend or backend_for_weights(weights)
+    if name == "torch" and module_factory is None:
+        raise ConfigError(
+            f"model {spec.id!r} has no PyTorch implementation; give its ONNX file "
+            "(backend 'onnxruntime') or a TensorRT engine"
+        )
+    request = BackendRequest(
+        weights=weights,
+        device=config.device,
+        fp16=fp16,
+        module_factory=module_factory if name == "torch" else None,
+        input_names=input_names if name != "torch" else (),
+        output_names=output_names if name != "torch" else (),
+    )
+    return create_backend(name, request)
