@@ -1,0 +1,116 @@
+"""``depth-ros eval``: score a model on a dataset with ground truth; metrics.json,
+frames.csv and a self-contained HTML report. ``--compare`` puts results side by side."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from depth_ros.core.align import ALIGN_METHODS
+from depth_ros.core.errors import ConfigError, InputError
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), value.strip()
+
+
+def _value(text: str) -> bool | int | float | str:
+    low = text.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def register(subparsers: Any) -> None:
+    from depth_ros.core.datasets import dataset_kinds
+
+    p = subparsers.add_parser(
+        "eval", help="evaluate a model on a dataset with ground truth",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="dataset kinds: " + ", ".join(dataset_kinds())
+        + "\nexample: depth-ros eval --dataset motorcycle - --model sgbm --output out/eval",
+    )
+    p.add_argument("--dataset", nargs=2, metavar=("KIND", "PATH"),
+                   help="dataset kind and path ('-' for kinds without one, e.g. motorcycle)")
+    p.add_argument("--dataset-option", action="append", type=_key_value, default=[],
+                   metavar="KEY=VALUE", help="reader option (e.g. depth_topic=/camera/depth)")
+    p.add_argument("--model", help="model ID (see depth-ros predict --list or model_ids())")
+    p.add_argument("--weights", type=Path, help="weights file of a learned model")
+    p.add_argument("--backend", help="inference backend (default: from the weights file)")
+    p.add_argument("--device", default="cpu", help="device (default cpu)")
+    p.add_argument("--input-size", type=int, help="network input size (monocular models)")
+    p.add_argument("--param", action="append", type=_key_value, default=[], metavar="KEY=VALUE",
+                   help="model parameter, e.g. disparity_range=128")
+    p.add_argument("--align", choices=ALIGN_METHODS,
+                   help="depth alignment (default: lstsq-inverse for relative models, "
+                   "none otherwise)")
+    p.add_argument("--min-depth", type=float, default=1e-3, help="metres (default 0.001)")
+    p.add_argument("--max-depth", type=float,
+                   help="cap in metres (default: the dataset's or model's convention)")
+    p.add_argument("--limit", type=int, metavar="N", help="evaluate the first N frames only")
+    p.add_argument("--output", "-o", type=Path,
+                   help="output folder (default out/eval/MODEL_KIND)")
+    p.add_argument("--compare", nargs="+", type=Path, metavar="JSON",
+                   help="print the aggregate metrics of metrics.json files side by side")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def _compare(paths: list[Path]) -> int:
+    from depth_ros.core.report import compare_table
+
+    docs = []
+    for path in paths:
+        if path.is_dir():
+            path = path / "metrics.json"
+        try:
+            docs.append(json.loads(path.read_text()))
+        except FileNotFoundError:
+            raise InputError(f"{path}: no such metrics.json") from None
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}: not JSON ({exc})") from None
+    labels = [p.parent.name if p.name == "metrics.json" else p.stem for p in paths]
+    print(compare_table(docs, labels))
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.compare:
+        return _compare(list(args.compare))
+    if not args.dataset or not args.model:
+        raise ConfigError("give --dataset KIND PATH and --model ID (or --compare A.json B.json)")
+    from depth_ros.core.datasets import open_dataset
+    from depth_ros.core.evaluation import evaluate
+    from depth_ros.core.models import ModelConfig
+    from depth_ros.core.report import save_results
+
+    kind, path = args.dataset
+    dataset = open_dataset(kind, path, dict(args.dataset_option)).limit(args.limit)
+    config = ModelConfig(weights=args.weights, backend=args.backend, device=args.device,
+                         input_size=args.input_size,
+                         params={k: _value(v) for k, v in args.param})
+    result = evaluate(args.model, dataset, config, args.align, args.min_depth, args.max_depth,
+                      progress=not args.quiet)
+    outdir = args.output or Path("out/eval") / f"{args.model}_{kind}"
+    paths = save_results(result, outdir)
+    agg = result.aggregate
+    shown = [k for k in ("bad_1", "bad_2", "bad_3", "epe", "density", "abs_rel", "rmse",
+                         "delta1", "seconds_per_frame") if k in agg]
+    print(f"{args.model} on {kind} ({len(result.frames)} frames, {result.target}, "
+          f"align {result.align}):")
+    print("  " + "  ".join(f"{k}={agg[k]:.4g}" for k in shown))
+    for name, p in paths.items():
+        print(f"  {name}: {p}")
+    sys.stdout.flush()
+    return 0
