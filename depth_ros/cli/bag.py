@@ -14,7 +14,9 @@ Adding an action: a function ``_register_<name>(actions)`` that adds a parser wi
 from __future__ import annotations
 
 import argparse
+import itertools
 import re
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -136,6 +138,7 @@ def load_image(path: Path) -> NDArray[np.uint8]:
 
 
 def _stamps(start_s: float, rate: float) -> Iterator[int]:
+    """Stamps (ns) from ``start_s`` at ``rate`` Hz; checks its arguments at once."""
     if not rate > 0.0:
         raise InputError(f"--rate must be > 0 Hz, got {rate}")
     if start_s < 0.0:
@@ -144,10 +147,7 @@ def _stamps(start_s: float, rate: float) -> Iterator[int]:
     period = round(1e9 / rate)
     if period <= 0:
         raise InputError(f"--rate {rate} Hz is too high for nanosecond stamps")
-    i = 0
-    while True:
-        yield start + i * period
-        i += 1
+    return (start + i * period for i in itertools.count())
 
 
 def _frames(args: argparse.Namespace) -> tuple[dict[str, str], int, Iterator[dict[str, Any]]]:
@@ -187,7 +187,7 @@ def _frames(args: argparse.Namespace) -> tuple[dict[str, str], int, Iterator[dic
         def stereo() -> Iterator[dict[str, Any]]:
             for lpath, rpath in pairs:
                 left, right = load_image(lpath), load_image(rpath)
-                if left.shape != right.shape:
+                if left.shape[:2] != right.shape[:2]:
                     raise InputError(
                         f"{lpath.name} is {left.shape[1]}x{left.shape[0]} but {rpath.name} is "
                         f"{right.shape[1]}x{right.shape[0]}; a rectified pair has one size"
@@ -217,13 +217,15 @@ def run_make(args: argparse.Namespace) -> int:
 
     topics, count, frames = _frames(args)
     stamps = _stamps(args.start, args.rate)
+    first = next(frames)  # read and check the first frame before creating the bag
     bar = tqdm(total=count, unit="frame", desc=f"bag make {args.output.name}",
                disable=True if args.quiet else None)
     written = 0
     writer = BagWriter(args.output, args.format, overwrite=args.force)
     writer.open()
+    done = False
     try:
-        for frame, stamp in zip(frames, stamps, strict=False):
+        for frame, stamp in zip(itertools.chain([first], frames), stamps, strict=False):
             if args.clock:
                 writer.write_clock(stamp)
             for role, value in frame.items():  # left and right of a pair share the stamp
@@ -233,9 +235,12 @@ def run_make(args: argparse.Namespace) -> int:
                     writer.write_image(topics[role], stamp, value, args.frame_id)
             written += 1
             bar.update(1)
-    finally:  # on error, what was written stays a valid (shorter) bag
+        done = True
+    finally:
         bar.close()
         writer.close()
+        if not done:  # no half-written bag left behind (we created the folder)
+            shutil.rmtree(args.output, ignore_errors=True)
     if not args.quiet:
         span = (written - 1) / args.rate if written else 0.0
         print(
