@@ -73,7 +73,8 @@ def test_lstsq_inverse_nonpositive_becomes_nan() -> None:
     gt = np.array([1.0, 0.5, 0.25, np.nan], np.float32)  # inverse depth 1, 2, 4, (none)
     rel = np.array([1.0, 2.0, 4.0, -1.0], np.float32)
     aligned, (s, t) = align_lstsq_inverse(rel, gt)
-    assert s == pytest.approx(1.0) and t == pytest.approx(0.0, abs=1e-9)
+    assert s == pytest.approx(1.0)
+    assert t == pytest.approx(0.0, abs=1e-9)
     np.testing.assert_allclose(aligned[:3], gt[:3], rtol=1e-6)
     assert np.isnan(aligned[3])  # s*rel + t = -1: behind the camera
     out, _ = align_lstsq(np.array([1.0, 2.0, -50.0]), np.array([1.0, 2.0, np.nan]))
@@ -85,7 +86,8 @@ def test_mask_restricts_fit() -> None:
     gt = np.array([2.0, 4.0, 0.1, 0.1], np.float32)
     mask = np.array([True, True, False, False])
     _, (s, t) = align_lstsq(pred, gt, mask)
-    assert s == pytest.approx(2.0) and t == pytest.approx(0.0, abs=1e-6)
+    assert s == pytest.approx(2.0)
+    assert t == pytest.approx(0.0, abs=1e-6)
 
 
 def test_dispatch_and_errors() -> None:

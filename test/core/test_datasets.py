@@ -75,7 +75,8 @@ def test_middlebury_2014_pfm_and_calib(tmp_path: Path) -> None:
     np.testing.assert_array_equal(fr.right, right)
     assert np.isnan(fr.disparity[0, 0])
     np.testing.assert_allclose(fr.disparity[1:], disp[1:])
-    assert fr.geometry is not None and fr.geometry.baseline == pytest.approx(0.2)
+    assert fr.geometry is not None
+    assert fr.geometry.baseline == pytest.approx(0.2)
     assert fr.depth is not None
     assert fr.depth[3, 4] == pytest.approx(100 * 0.2 / (disp[3, 4] + 2), rel=1e-5)
 
@@ -87,8 +88,10 @@ def test_middlebury_2003_png_divided_by_4(tmp_path: Path) -> None:
     raw[2, 3] = 0
     _write(tmp_path / "disp2.png", raw)
     fr = _only(open_dataset("middlebury", tmp_path))
-    assert isinstance(fr, StereoFrame) and fr.geometry is None
-    assert fr.disparity[0, 0] == 10.0 and np.isnan(fr.disparity[2, 3])
+    assert isinstance(fr, StereoFrame)
+    assert fr.geometry is None
+    assert fr.disparity[0, 0] == 10.0
+    assert np.isnan(fr.disparity[2, 3])
 
 
 def test_kitti_stereo_and_depth(tmp_path: Path) -> None:
@@ -104,10 +107,12 @@ def test_kitti_stereo_and_depth(tmp_path: Path) -> None:
         "P_rect_03: 700 0 8 -332 0 700 6 0 0 0 1 0\n")
     fr = _only(open_dataset("kitti-stereo", tmp_path))
     assert isinstance(fr, StereoFrame)
-    assert fr.disparity[5, 5] == 20.5 and np.isnan(fr.disparity[0, 0])
+    assert fr.disparity[5, 5] == 20.5
+    assert np.isnan(fr.disparity[0, 0])
     assert fr.geometry is not None
     assert fr.geometry.baseline == pytest.approx(377 / 700)
-    assert fr.depth is not None and fr.depth[5, 5] == pytest.approx(377 / 20.5, rel=1e-5)
+    assert fr.depth is not None
+    assert fr.depth[5, 5] == pytest.approx(377 / 20.5, rel=1e-5)
 
     kd = tmp_path / "depth"
     _write_rgb(kd / "image" / "a.png", _rgb())
@@ -117,11 +122,14 @@ def test_kitti_stereo_and_depth(tmp_path: Path) -> None:
     (kd / "intrinsics").mkdir()
     (kd / "intrinsics" / "a.txt").write_text("721 0 8 0 721 6 0 0 1")
     ds = open_dataset("kitti-depth", kd)
-    assert ds.modality == Modality.RGBD and ds.max_depth == 80.0
+    assert ds.modality == Modality.RGBD
+    assert ds.max_depth == 80.0
     fr2 = _only(ds)
     assert isinstance(fr2, RGBDFrame)
-    assert fr2.depth[1, 1] == 10.0 and np.isnan(fr2.depth[0, 0])
-    assert fr2.camera is not None and fr2.camera.fx == 721.0
+    assert fr2.depth[1, 1] == 10.0
+    assert np.isnan(fr2.depth[0, 0])
+    assert fr2.camera is not None
+    assert fr2.camera.fx == 721.0
 
 
 def test_tum_sequence_association_and_scale(tmp_path: Path) -> None:
@@ -172,8 +180,10 @@ def test_redwood_and_folder_opencv_yaml(tmp_path: Path) -> None:
     _write_rgb(red / "color" / "00000.jpg", _rgb())
     _write(red / "depth" / "00000.png", np.full((12, 16), 1500, np.uint16))
     fr = _only(open_dataset("redwood", red))
-    assert isinstance(fr, RGBDFrame) and fr.depth[0, 0] == 1.5
-    assert fr.camera is not None and fr.camera.fx == pytest.approx(525 * 16 / 640)
+    assert isinstance(fr, RGBDFrame)
+    assert fr.depth[0, 0] == 1.5
+    assert fr.camera is not None
+    assert fr.camera.fx == pytest.approx(525 * 16 / 640)
 
     fol = tmp_path / "folder"
     _write_rgb(fol / "rgb" / "f1.png", _rgb())
@@ -189,8 +199,10 @@ def test_redwood_and_folder_opencv_yaml(tmp_path: Path) -> None:
     assert ds.names == ["f1"]
     fr = _only(ds)
     assert isinstance(fr, RGBDFrame)
-    assert fr.depth[1, 1] == 2.5 and np.isnan(fr.depth[0, 0])
-    assert fr.camera is not None and (fr.camera.fx, fr.camera.fy, fr.camera.cy) == (20, 21, 5.5)
+    assert fr.depth[1, 1] == 2.5
+    assert np.isnan(fr.depth[0, 0])
+    assert fr.camera is not None
+    assert (fr.camera.fx, fr.camera.fy, fr.camera.cy) == (20, 21, 5.5)
 
 
 def test_rosbag2_pairs_image_and_depth(tmp_path: Path) -> None:
@@ -234,7 +246,8 @@ def test_rosbag2_pairs_image_and_depth(tmp_path: Path) -> None:
     assert len(frames) == 2
     assert [f.depth[0, 0] for f in frames] == [1.0, 2.0]
     np.testing.assert_array_equal(frames[0].rgb, rgb)
-    assert frames[0].camera is not None and frames[0].camera.fx == 30.0
+    assert frames[0].camera is not None
+    assert frames[0].camera.fx == 30.0
     with pytest.raises(ConfigError, match="not an Image topic"):
         open_dataset("rosbag2", bag, {"depth_topic": "/nope"})
 
@@ -242,7 +255,8 @@ def test_rosbag2_pairs_image_and_depth(tmp_path: Path) -> None:
 def test_motorcycle_sample() -> None:
     fr = _only(open_dataset("motorcycle", "-"))
     assert isinstance(fr, StereoFrame)
-    assert fr.left.shape == (500, 741, 3) and fr.geometry is not None
+    assert fr.left.shape == (500, 741, 3)
+    assert fr.geometry is not None
     assert fr.geometry.fx == pytest.approx(994.978)
     assert fr.depth is not None
     i = np.argwhere(np.isfinite(fr.disparity))[1000]
@@ -255,7 +269,8 @@ def test_real_cones_and_rgbd_samples() -> None:
     cones = _only(open_dataset("middlebury", SHARED / "middlebury2003_cones_pandora"))
     assert isinstance(cones, StereoFrame)
     assert cones.left.shape == (375, 450, 3)
-    assert np.nanmin(cones.disparity) > 0 and np.nanmax(cones.disparity) <= 64  # already / 4
+    assert np.nanmin(cones.disparity) > 0
+    assert np.nanmax(cones.disparity) <= 64
     rgbd = SHARED / "open3d_rgbd_samples" / "TestData" / "RGBD"
     red = list(open_dataset("redwood", rgbd))
     assert len(red) == 5
@@ -265,4 +280,6 @@ def test_real_cones_and_rgbd_samples() -> None:
         med = float(np.nanmedian(fr.depth))
         assert 0.5 < med < 6.0, (kind, med)  # an indoor scene, in metres
     rt = list(open_dataset("folder", SHARED / "rtabmap_samples" / "rgbd"))
-    assert len(rt) == 2 and rt[0].camera is not None and rt[0].camera.fx == 525.0
+    assert len(rt) == 2
+    assert rt[0].camera is not None
+    assert rt[0].camera.fx == 525.0

@@ -37,7 +37,9 @@ def test_depth_metrics_hand_worked() -> None:
 def test_depth_metrics_perfect_and_scale_invariance_of_silog() -> None:
     gt = np.array([[1.0, 2.0], [3.0, 4.0]], np.float32)
     m = depth_metrics(gt.copy(), gt)
-    assert m["abs_rel"] == 0.0 and m["rmse"] == 0.0 and m["delta1"] == 1.0
+    assert m["abs_rel"] == 0.0
+    assert m["rmse"] == 0.0
+    assert m["delta1"] == 1.0
     scaled = depth_metrics(gt * 2, gt)
     assert scaled["silog"] == pytest.approx(0.0, abs=1e-4)  # scale-invariant
     assert scaled["abs_rel"] == pytest.approx(1.0)
@@ -47,9 +49,11 @@ def test_depth_metrics_mask_and_empty() -> None:
     pred = np.array([1.0, 10.0], np.float32)
     gt = np.array([1.0, 1.0], np.float32)
     m = depth_metrics(pred, gt, mask=np.array([True, False]))
-    assert m["abs_rel"] == 0.0 and m["valid_pixels"] == 1
+    assert m["abs_rel"] == 0.0
+    assert m["valid_pixels"] == 1
     empty = depth_metrics(pred, np.full(2, NAN, np.float32))
-    assert math.isnan(empty["abs_rel"]) and math.isnan(empty["density"])
+    assert math.isnan(empty["abs_rel"])
+    assert math.isnan(empty["density"])
 
 
 def test_disparity_metrics_hand_worked() -> None:
@@ -76,4 +80,5 @@ def test_disparity_threshold_is_inclusive_and_custom() -> None:
 
 def test_disparity_metrics_no_gt() -> None:
     m = disparity_metrics(np.ones(3, np.float32), np.zeros(3, np.float32))
-    assert math.isnan(m["bad_2"]) and math.isnan(m["epe"])
+    assert math.isnan(m["bad_2"])
+    assert math.isnan(m["epe"])
