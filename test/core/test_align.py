@@ -38,7 +38,7 @@ def test_median_ignores_invalid_pixels() -> None:
 
 
 def test_lstsq_hand_worked() -> None:
-    # pred 0,1,2 ; gt 1,2,4 → s = Σdx·dy/Σdx² = (−1·−4/3 + 0 + 1·5/3)/2 = 1.5, t = 7/3 − 1.5 = 5/6
+    # pred 0,1,2 ; gt 1,2,4 → s = Σdx·dy/Σdx² = (-1·-4/3 + 0 + 1·5/3)/2 = 1.5, t = 7/3 - 1.5 = 5/6
     pred = np.array([0.0, 1.0, 2.0], np.float32)
     gt = np.array([1.0, 2.0, 4.0], np.float32)
     aligned, (s, t) = align_lstsq(pred, gt)
