@@ -89,7 +89,7 @@ def align_median(pred: FloatArray, ref: FloatArray, mask: Mask | None = None) ->
 
 
 def align_lstsq(pred: FloatArray, ref: FloatArray, mask: Mask | None = None) -> Aligned:
-    """Least-squares scale and shift in depth: minimise Σ (s·pred + t − ref)²."""
+    """Least-squares scale and shift in depth: minimise Σ (s·pred + t - ref)²."""
     valid = fit_mask(pred, ref, mask)
     s, t = _lstsq(
         pred[valid].astype(np.float64), ref[valid].astype(np.float64), "lstsq alignment"
@@ -102,7 +102,7 @@ def align_lstsq_inverse(pred: FloatArray, ref: FloatArray, mask: Mask | None = N
     models such as MiDaS and Depth Anything).
 
     ``pred`` is a relative inverse depth (larger = nearer); the fit minimises
-    Σ (s·pred + t − 1/ref)² and the result is depth ``1 / (s·pred + t)`` in the reference's
+    Σ (s·pred + t - 1/ref)² and the result is depth ``1 / (s·pred + t)`` in the reference's
     unit, NaN where ``s·pred + t`` is not positive. Returns ``(s, t)`` of inverse depth.
     """
     valid = fit_mask(pred, ref, mask)
