@@ -29,14 +29,17 @@ from depth_ros.nodes.convert import camera_info_msg, numpy_to_image
 class StereoPlayer:
     """Publishers for one stereo camera; ``publish`` sends a pair with one stamp."""
 
-    def __init__(self, node: Node, qos_name: str = "sensor_data", depth: int = 5) -> None:
+    def __init__(
+        self, node: Node, qos_name: str = "sensor_data", depth: int = 5, prefix: str = ""
+    ) -> None:
         self.node = node
         q = common.qos(qos_name, depth)
+        base = f"{prefix.rstrip('/')}/" if prefix else ""
         self.pubs = [
-            node.create_publisher(Image, "left/image_rect", q),
-            node.create_publisher(CameraInfo, "left/camera_info", q),
-            node.create_publisher(Image, "right/image_rect", q),
-            node.create_publisher(CameraInfo, "right/camera_info", q),
+            node.create_publisher(Image, f"{base}left/image_rect", q),
+            node.create_publisher(CameraInfo, f"{base}left/camera_info", q),
+            node.create_publisher(Image, f"{base}right/image_rect", q),
+            node.create_publisher(CameraInfo, f"{base}right/camera_info", q),
         ]
 
     def wait_for_subscribers(self, timeout: float = 30.0) -> bool:

@@ -227,7 +227,7 @@ class StereoDepth:
                     left, right, left_cam, right_cam, cloud=wants_cloud
                 )
         except DepthRosError as exc:
-            self.log.error(type(exc).__name__, f"dropping stereo frame: {exc}")
+            self.log.error(str(exc), f"dropping stereo frame: {exc}")
             return
         header = left_msg.header
         model = self.model
