@@ -85,7 +85,7 @@ def image_to_array(
     if buf.size < need:
         raise InputError(
             f"image data is truncated: {buf.size} bytes for {width}x{height} {encoding} "
-            f"with step {step} (need {step * height})"
+            f"with step {step} (need {need})"
         )
     if step == row:
         rows = buf[: height * row].reshape(height, row)
