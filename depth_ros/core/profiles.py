@@ -1,0 +1,461 @@
+"""Configuration profiles: model → profile file → node parameters and backend.
+
+A profile is ``config/<model>.yaml`` in the ROS 2 parameters-file format::
+
+    /**:
+      ros__parameters:
+        model: hitnet
+        weights: eth3d_converted.onnx   # a file name: joined to weights_dir by the launch files
+        backend: auto                   # auto = chosen from the weights file's extension
+        ...
+
+``/**`` applies the profile to whichever node loads it (``stereo_depth``,
+``stereo_depth_lifecycle``, any namespace). The launch files call :func:`plan_launch`,
+which finds and checks the profile, resolves the weights path and the backend, and returns
+what the ``Node`` action needs; ``depth-ros bag run --model`` uses the same functions.
+Profiles are looked up in the installed share directory (``share/depth_ros/config``, via
+ament_index when it is importable) and then in the source tree's ``config/``.
+
+No ROS import here: ``ament_index_python`` is imported lazily and is optional.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from depth_ros.core.errors import ConfigError
+from depth_ros.core.models import InputKind, get_model
+from depth_ros.core.params import ParamSpec, Value
+
+PACKAGE = "depth_ros"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+WILDCARD = "/**"
+RVIZ_FILE = "depth.rviz"
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """A depth node as the launch files and ``bag run`` see it."""
+
+    name: str  # executable and default node name
+    input_kind: InputKind  # the kind of model selected by ``model``
+    schema: str  # name of the function in depth_ros.core.schema giving its parameters
+    default_model: str
+    inputs: tuple[str, ...]  # relative input topics (remappable)
+    outputs: tuple[str, ...]  # relative output topics
+
+
+_STEREO_INPUTS = ("left/image_rect", "left/camera_info", "right/image_rect", "right/camera_info")
+
+NODES: dict[str, NodeInfo] = {
+    "stereo_depth": NodeInfo(
+        "stereo_depth", InputKind.STEREO, "stereo_node_params", "sgbm", _STEREO_INPUTS,
+        ("disparity", "depth", "depth/camera_info", "depth/color", "points"),
+    ),
+    "mono_depth": NodeInfo(
+        "mono_depth", InputKind.MONO, "mono_node_params", "depth_anything_v2_vits",
+        ("image", "camera_info"),
+        ("depth", "depth/camera_info", "depth/color", "points"),
+    ),
+    "fused_depth": NodeInfo(
+        "fused_depth", InputKind.MONO, "fused_node_params", "depth_anything_v2_vits",
+        _STEREO_INPUTS,
+        ("depth", "depth/camera_info", "depth/color", "points"),
+    ),
+}
+
+
+def node_info(node: str) -> NodeInfo:
+    try:
+        return NODES[node]
+    except KeyError:
+        raise ConfigError(
+            f"unknown node {node!r}; expected one of {', '.join(sorted(NODES))}"
+        ) from None
+
+
+# ---------------------------------------------------------------- finding files
+
+
+def _share_dir() -> Path | None:
+    try:
+        from ament_index_python.packages import (  # type: ignore[import-not-found,unused-ignore]
+            PackageNotFoundError,
+            get_package_share_directory,
+        )
+    except ImportError:
+        return None
+    try:
+        return Path(get_package_share_directory(PACKAGE))
+    except (PackageNotFoundError, LookupError, ValueError, OSError):
+        return None
+
+
+def data_dirs(kind: str) -> list[Path]:
+    """Existing ``<share>/<kind>`` and ``<repo>/<kind>`` folders (``config`` or ``rviz``)."""
+    dirs = []
+    share = _share_dir()
+    if share is not None:
+        dirs.append(share / kind)
+    dirs.append(REPO_ROOT / kind)
+    return [d for d in dirs if d.is_dir()]
+
+
+def config_dirs() -> list[Path]:
+    return data_dirs("config")
+
+
+def profile_names(dirs: Sequence[Path] | None = None) -> list[str]:
+    """Model IDs that have a profile (``config/<model>.yaml``)."""
+    names: set[str] = set()
+    for d in config_dirs() if dirs is None else dirs:
+        names.update(p.stem for p in d.glob("*.yaml"))
+    return sorted(names)
+
+
+def find_profile(model: str, dirs: Sequence[Path] | None = None) -> Path:
+    """The profile file of ``model``; ConfigError listing the known profiles if none."""
+    search = config_dirs() if dirs is None else list(dirs)
+    for d in search:
+        path = d / f"{model}.yaml"
+        if path.is_file():
+            return path
+    where = ", ".join(str(d) for d in search) or "(no config folder found)"
+    raise ConfigError(
+        f"no profile for model {model!r} (looked for {model}.yaml in {where}); profiles: "
+        f"{', '.join(profile_names(search)) or '(none)'}"
+    )
+
+
+def find_rviz_config() -> Path:
+    for d in data_dirs("rviz"):
+        if (d / RVIZ_FILE).is_file():
+            return d / RVIZ_FILE
+    raise ConfigError(f"rviz config {RVIZ_FILE} not found in share/{PACKAGE}/rviz or rviz/")
+
+
+# ---------------------------------------------------------------- parameters files
+
+
+def _flatten(prefix: str, values: Mapping[str, Any], out: dict[str, Value], path: Path) -> None:
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            _flatten(f"{name}.", value, out, path)
+        elif isinstance(value, (bool, int, float, str)):
+            out[name] = value
+        else:
+            raise ConfigError(
+                f"{path}: parameter {name!r} has a {type(value).__name__} value; this package's "
+                "parameters are bool, int, float or string"
+            )
+
+
+def _matches(section: str, node_name: str | None) -> bool:
+    if section in (WILDCARD, "/**/"):
+        return True
+    if node_name is None:
+        return True
+    base = section.rstrip("/").rsplit("/", 1)[-1]
+    return base == node_name or base == "*"
+
+
+def read_params_file(path: Path | str, node_name: str | None = None) -> dict[str, Value]:
+    """Parameters of a ROS 2 params file (``<node>: ros__parameters: {...}``), merged over
+    the sections that apply to ``node_name`` (``/**`` always; every section if None)."""
+    import yaml
+
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read parameters file {p}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"parameters file {p} is not valid YAML: {exc}") from None
+    if not isinstance(data, Mapping) or not data:
+        raise ConfigError(
+            f"parameters file {p} must map node names to 'ros__parameters:' sections, e.g. "
+            "'/**: {ros__parameters: {model: sgbm}}'"
+        )
+    out: dict[str, Value] = {}
+    for section, body in data.items():
+        params = body.get("ros__parameters") if isinstance(body, Mapping) else None
+        if not isinstance(params, Mapping):
+            raise ConfigError(
+                f"parameters file {p}: section {section!r} has no 'ros__parameters:' mapping"
+            )
+        if _matches(str(section), node_name):
+            _flatten("", params, out, p)
+    return out
+
+
+@dataclass(frozen=True)
+class Profile:
+    model: str
+    path: Path
+    params: dict[str, Value]
+
+
+def load_profile(model: str, dirs: Sequence[Path] | None = None) -> Profile:
+    """Find and read ``<model>.yaml``; its ``model`` entry must name that model."""
+    path = find_profile(model, dirs)
+    params = read_params_file(path)
+    named = params.get("model", model)
+    if named != model:
+        raise ConfigError(f"profile {path} is for model {named!r}, not {model!r}")
+    return Profile(model, path, params)
+
+
+# ---------------------------------------------------------------- schema checks
+
+
+def schema_function(node: str) -> Callable[..., dict[str, ParamSpec]] | None:
+    """The schema function of ``node`` in depth_ros.core.schema, None if not there yet."""
+    schema = importlib.import_module("depth_ros.core.schema")
+    fn = getattr(schema, node_info(node).schema, None)
+    return fn if callable(fn) else None
+
+
+def node_params(node: str, model: str) -> dict[str, ParamSpec] | None:
+    """Parameters that ``node`` declares when it runs ``model`` (None: schema unknown)."""
+    fn = schema_function(node)
+    if fn is None:
+        return None
+    return fn(get_model(model).params)
+
+
+def check_params(node: str, model: str, values: Mapping[str, object], source: str) -> None:
+    """ConfigError naming every parameter of ``values`` (from ``source``) that ``node``
+    does not declare for ``model`` or whose value it would reject. ``use_sim_time`` is
+    declared by every node. Does nothing when the node's schema is not known."""
+    specs = node_params(node, model)
+    if specs is None:
+        return
+    problems = []
+    for name, value in values.items():
+        if name == "use_sim_time":
+            continue
+        spec = specs.get(name)
+        if spec is None:
+            problems.append(f"unknown parameter {name!r}")
+            continue
+        reason = spec.validate(value)
+        if reason:
+            problems.append(reason)
+    if problems:
+        raise ConfigError(
+            f"{source}: {'; '.join(problems)} (parameters of {node} with model {model!r}; "
+            f"see `ros2 param describe` or depth_ros.core.schema)"
+        )
+
+
+def node_for_model(model: str) -> str:
+    """The node that runs ``model`` on its own: stereo_depth or mono_depth."""
+    kind = get_model(model).input_kind
+    return "stereo_depth" if kind is InputKind.STEREO else "mono_depth"
+
+
+def check_model_for_node(node: str, model: str) -> None:
+    spec = get_model(model)
+    info = node_info(node)
+    if spec.input_kind is not info.input_kind:
+        raise ConfigError(
+            f"model {model!r} is a {spec.input_kind.value} model; {node} runs "
+            f"{info.input_kind.value} models (use {node_for_model(model)}.launch.py)"
+        )
+
+
+# ---------------------------------------------------------------- weights and backend
+
+
+def resolve_weights(
+    model: str, profile_weights: str = "", weights: str = "", weights_dir: str = ""
+) -> str:
+    """The weights path given to the node.
+
+    ``weights`` (explicit) wins; otherwise the profile's entry, or the model's official
+    file name when ``weights_dir`` is given. A relative name is joined to ``weights_dir``.
+    Empty means the node's default (a download cache for models that download)."""
+    if weights:
+        chosen = weights
+    else:
+        chosen = profile_weights or (get_model(model).weights_file or "" if weights_dir else "")
+    if chosen and weights_dir and not Path(chosen).expanduser().is_absolute():
+        return str(Path(weights_dir).expanduser() / chosen)
+    return chosen
+
+
+def resolve_backend(backend: str, weights: str, profile_backend: str = "auto") -> str:
+    """``backend`` unless auto; then the profile's; then from the weights file extension;
+    ``auto`` when there is no weights file to tell (the node decides)."""
+    from depth_ros.core.backends import backend_for_weights
+
+    for chosen in (backend, profile_backend):
+        if chosen and chosen != "auto":
+            return chosen
+    return backend_for_weights(weights) if weights else "auto"
+
+
+# ---------------------------------------------------------------- launch
+
+
+@dataclass(frozen=True)
+class LaunchArgument:
+    name: str
+    default: str
+    description: str
+    parameter: bool = False  # passed to the node as the parameter of the same name
+
+
+COMMON_ARGUMENTS = (
+    LaunchArgument("model", "", "Model ID; selects the profile config/<model>.yaml",
+                   parameter=True),
+    LaunchArgument("backend", "auto",
+                   "Inference backend: auto (from the weights file), torch, onnxruntime, "
+                   "tensorrt", parameter=True),
+    LaunchArgument("weights", "", "Weights file; empty = the profile's (joined to weights_dir)",
+                   parameter=True),
+    LaunchArgument("weights_dir", "",
+                   "Folder holding the weights files named in the profiles"),
+    LaunchArgument("device", "", "cpu, cuda or cuda:N; empty = the profile's", parameter=True),
+    LaunchArgument("camera", "", "Namespace of the input topics (and of the node's outputs)"),
+    LaunchArgument("use_sim_time", "false", "Use /clock (bag playback)", parameter=True),
+    LaunchArgument("rviz", "false", "Also open rviz2 with rviz/depth.rviz"),
+    LaunchArgument("lifecycle", "false",
+                   "Run the managed (lifecycle) variant <node>_lifecycle"),
+    LaunchArgument("params_file", "", "Extra parameters file loaded after the profile"),
+    LaunchArgument("node_name", "", "Node name; empty = the executable's name"),
+    LaunchArgument("log_level", "info", "Logging level of the node"),
+)
+
+FUSED_ARGUMENTS = (
+    LaunchArgument("stereo_model", "sgbm", "Stereo model of the fused node", parameter=True),
+)
+
+
+def remap_argument(topic: str) -> str:
+    """Launch argument name remapping an input topic: ``left/image_rect`` → ``left_image_rect``."""
+    return topic.replace("/", "_")
+
+
+def launch_arguments(node: str) -> tuple[LaunchArgument, ...]:
+    """The launch arguments of ``<node>.launch.py``, in order."""
+    info = node_info(node)
+    args = [
+        LaunchArgument(a.name, info.default_model, a.description, a.parameter)
+        if a.name == "model" else a
+        for a in COMMON_ARGUMENTS
+    ]
+    if node == "fused_depth":
+        args.extend(FUSED_ARGUMENTS)
+    args.extend(
+        LaunchArgument(remap_argument(t), "", f"Remap input {t} to this topic (empty: none)")
+        for t in info.inputs
+    )
+    return tuple(args)
+
+
+def _truthy(value: str | bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = value.strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off", ""):
+        return False
+    raise ConfigError(f"expected true or false, got {value!r}")
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    """Everything a launch file's ``Node`` action needs."""
+
+    package: str
+    executable: str
+    name: str
+    namespace: str
+    parameters: list[Any]  # [profile path, (extra params file,) overrides dict]
+    remappings: list[tuple[str, str]]
+    arguments: list[str]
+    profile: Profile
+    rviz: bool
+    overrides: dict[str, Value] = field(default_factory=dict)
+
+
+def plan_launch(node: str, args: Mapping[str, str]) -> LaunchPlan:
+    """Resolve the launch arguments of ``<node>.launch.py`` (strings, as launch gives
+    them) into the node's executable, parameters and remappings."""
+    info = node_info(node)
+    given = {a.name: a.default for a in launch_arguments(node)}
+    unknown = sorted(set(args) - set(given))
+    if unknown:
+        raise ConfigError(f"unknown launch arguments for {node}: {', '.join(unknown)}")
+    given.update(args)
+    model = given["model"] or info.default_model
+    check_model_for_node(node, model)
+    profile = load_profile(model)
+    check_params(node, model, profile.params, str(profile.path))
+    weights = resolve_weights(
+        model, str(profile.params.get("weights", "")), given["weights"], given["weights_dir"]
+    )
+    backend = resolve_backend(given["backend"], weights, str(profile.params.get("backend", "")))
+    overrides: dict[str, Value] = {
+        "model": model,
+        "backend": backend,
+        "weights": weights,
+        "use_sim_time": _truthy(given["use_sim_time"]),
+    }
+    if given["device"]:
+        overrides["device"] = given["device"]
+    if node == "fused_depth":
+        check_model_for_node("stereo_depth", given["stereo_model"])
+        overrides["stereo_model"] = given["stereo_model"]
+    check_params(node, model, overrides, f"launch arguments of {node}")
+    parameters: list[Any] = [str(profile.path)]
+    if given["params_file"]:
+        extra = read_params_file(given["params_file"], given["node_name"] or node)
+        check_params(node, model, extra, given["params_file"])
+        parameters.append(given["params_file"])
+    parameters.append(dict(overrides))
+    remappings = [
+        (t, given[remap_argument(t)]) for t in info.inputs if given[remap_argument(t)]
+    ]
+    executable = f"{node}_lifecycle" if _truthy(given["lifecycle"]) else node
+    camera = given["camera"].strip()
+    return LaunchPlan(
+        package=PACKAGE,
+        executable=executable,
+        name=given["node_name"] or node,
+        namespace=camera if camera else "",
+        parameters=parameters,
+        remappings=remappings,
+        arguments=["--ros-args", "--log-level", given["log_level"] or "info"],
+        profile=profile,
+        rviz=_truthy(given["rviz"]),
+        overrides=overrides,
+    )
+
+
+def rviz_config_text(camera: str = "", template: Path | None = None) -> str:
+    """rviz/depth.rviz with its topics moved into the ``camera`` namespace."""
+    text = (template or find_rviz_config()).read_text()
+    ns = "/" + camera.strip("/") if camera.strip("/") else ""
+    if not ns:
+        return text
+    lines: list[str] = []
+    topic_indent = -1  # indent of the enclosing ``Topic:`` key, -1 outside one
+    for line in text.splitlines(keepends=True):
+        stripped = line.lstrip()
+        indent = len(line) - len(stripped)
+        if topic_indent >= 0 and stripped.strip() and indent <= topic_indent:
+            topic_indent = -1
+        if stripped.rstrip() == "Topic:":
+            topic_indent = indent
+        elif topic_indent >= 0 and stripped.startswith("Value: /"):
+            line = f"{line[:indent]}Value: {ns}{stripped[len('Value: '):]}"
+        lines.append(line)
+    return "".join(lines)
