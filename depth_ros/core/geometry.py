@@ -24,9 +24,10 @@ def disparity_to_depth(
     denom = disparity.astype(np.float32, copy=True)
     if geometry.doffs:
         denom += np.float32(geometry.doffs)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         depth = np.float32(geometry.fx * geometry.baseline) / denom
-    bad = ~(denom > 0)
+    # covers d + doffs <= 0 or NaN (depth <= 0, inf or NaN), d = inf (depth 0) and overflow
+    bad = ~(np.isfinite(depth) & (depth > 0))
     if min_depth > 0.0 or np.isfinite(max_depth):
         bad |= (depth < min_depth) | (depth > max_depth)
     depth[bad] = np.nan
@@ -43,6 +44,25 @@ def depth_to_disparity(depth: FloatImage, geometry: StereoGeometry) -> FloatImag
     return disp
 
 
+def rays(
+    shape: tuple[int, ...], camera: PinholeCamera, decimation: int = 1
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Per-column x/z and per-row y/z of the kept pixels of an image of ``shape`` (H, W).
+
+    The camera is scaled when the image has another size than camera_info describes.
+    """
+    camera.validate()
+    height, width = int(shape[0]), int(shape[1])
+    cam = camera if (width, height) == (camera.width, camera.height) else camera.scaled(
+        width, height
+    )
+    u = np.arange(0, width, decimation, dtype=np.float32)
+    v = np.arange(0, height, decimation, dtype=np.float32)
+    xs = ((u - np.float32(cam.cx)) / np.float32(cam.fx)).astype(np.float32)
+    ys = ((v - np.float32(cam.cy)) / np.float32(cam.fy)).astype(np.float32)
+    return xs, ys
+
+
 def unproject(
     depth: FloatImage, camera: PinholeCamera, decimation: int = 1
 ) -> NDArray[np.float32]:
@@ -50,22 +70,13 @@ def unproject(
 
     ``decimation`` keeps every n-th row and column. Invalid depth gives NaN points.
     """
-    camera.validate()
     z = depth[::decimation, ::decimation]
-    h, w = z.shape
-    # pixel centres of the kept pixels, in the full-resolution image
-    u = np.arange(0, depth.shape[1], decimation, dtype=np.float32)[:w]
-    v = np.arange(0, depth.shape[0], decimation, dtype=np.float32)[:h]
-    sx = depth.shape[1] / camera.width if camera.width else 1.0
-    sy = depth.shape[0] / camera.height if camera.height else 1.0
-    cam = camera if (sx, sy) == (1.0, 1.0) else camera.scaled(depth.shape[1], depth.shape[0])
-    xs = ((u - np.float32(cam.cx)) / np.float32(cam.fx)).astype(np.float32)
-    ys = ((v - np.float32(cam.cy)) / np.float32(cam.fy)).astype(np.float32)
-    points = np.empty((h, w, 3), dtype=np.float32)
+    xs, ys = rays(depth.shape, camera, decimation)
+    points = np.empty((*z.shape, 3), dtype=np.float32)
     np.multiply(z, xs[None, :], out=points[:, :, 0])
     np.multiply(z, ys[:, None], out=points[:, :, 1])
     points[:, :, 2] = z
-    invalid = ~np.isfinite(z) | ~(z > 0)
+    invalid = ~(z > 0) | ~np.isfinite(z)
     if invalid.any():
         points[invalid] = np.nan
     return points
