@@ -1,0 +1,134 @@
+"""``depth-ros export``: export a model's PyTorch network to ONNX.
+
+    depth-ros export --model psmnet --weights pretrained_model_KITTI2015.tar \\
+        --output psmnet.onnx [--height 384 --width 1248] [--verify]
+
+Without --height/--width the file takes any size the model accepts (dynamic axes).
+The exported file runs with ``--weights psmnet.onnx`` (backend onnxruntime) anywhere
+the model is used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from depth_ros.core.errors import ConfigError
+from depth_ros.core.params import Value
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "export",
+        help="export a model's PyTorch network to ONNX",
+        description=(
+            "Export a model's PyTorch network (with its checkpoint) to an ONNX file for "
+            "onnxruntime or TensorRT. Fixed size with --height and --width, else dynamic."
+        ),
+    )
+    p.add_argument("--model", required=True, help="model ID (e.g. psmnet)")
+    p.add_argument("--weights", required=True, type=Path, help="PyTorch checkpoint file")
+    p.add_argument("--output", "-o", required=True, type=Path, help="ONNX file to write")
+    p.add_argument("--height", type=int, help="fixed input height (with --width)")
+    p.add_argument("--width", type=int, help="fixed input width (with --height)")
+    p.add_argument("--opset", type=int, help="ONNX opset (default: the model's, usually 17)")
+    p.add_argument(
+        "--param", action="append", default=[], metavar="NAME=VALUE",
+        help="a model parameter baked into the graph (e.g. max_disparity=192); repeatable",
+    )
+    p.add_argument(
+        "--verify", action="store_true",
+        help="run the file in onnxruntime and the PyTorch model on the same input and "
+        "report the largest relative difference (fails above 1e-3)",
+    )
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=run)
+
+
+def parse_params(model_id: str, items: list[str]) -> dict[str, Value]:
+    from depth_ros.core.models import get_model
+    from depth_ros.core.params import validate_all
+
+    specs = {s.name: s for s in get_model(model_id).params}
+    out: dict[str, Value] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or name not in specs:
+            known = ", ".join(specs) or "(none)"
+            raise ConfigError(f"--param {item!r}: expected NAME=VALUE with NAME one of {known}")
+        kind = specs[name].type
+        try:
+            if kind is bool:
+                if text.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(text)
+                out[name] = text.lower() in ("true", "1")
+            else:
+                out[name] = kind(text)
+        except ValueError:
+            raise ConfigError(f"--param {item!r}: {name} must be {kind.__name__}") from None
+    validate_all(specs, out)
+    return out
+
+
+def verify(model_id: str, config: Any, path: Path, height: int, width: int) -> float:
+    """Largest |onnx - torch| / max|torch| over the outputs, on the model's example input."""
+    import onnxruntime as ort
+    import torch
+
+    from depth_ros.core.export import export_spec
+
+    ex = export_spec(model_id)
+    inputs = ex.example_inputs(height, width)
+    module = ex.module_factory(config).eval()
+    with torch.inference_mode():
+        ref = module(*(torch.from_numpy(x) for x in inputs))
+    refs = [r.numpy() for r in (ref if isinstance(ref, (tuple, list)) else (ref,))]
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    outs = session.run(list(ex.output_names), dict(zip(ex.input_names, inputs, strict=True)))
+    worst = 0.0
+    for o, r in zip(outs, refs, strict=True):
+        scale = max(float(np.abs(r).max()), 1e-12)
+        worst = max(worst, float(np.abs(np.asarray(o) - r).max()) / scale)
+    return worst
+
+
+def run(args: argparse.Namespace) -> int:
+    from depth_ros.core.export import export_onnx, export_spec
+    from depth_ros.core.models import ModelConfig
+
+    ex = export_spec(args.model)
+    config = ModelConfig(weights=args.weights, params=parse_params(args.model, args.param))
+    result = export_onnx(args.model, config, args.output, args.height, args.width, args.opset)
+    report: dict[str, Any] = {
+        "model": result.model_id,
+        "output": str(result.path),
+        "size": "dynamic" if result.height is None else f"{result.height}x{result.width}",
+        "inputs": list(result.input_names),
+        "outputs": list(result.output_names),
+        "seconds": round(result.seconds, 2),
+        "bytes": result.path.stat().st_size,
+        "metadata": result.metadata,
+    }
+    failed = False
+    if args.verify:
+        h, w = (result.height, result.width) if result.height else ex.default_size
+        rel = verify(args.model, config, result.path, int(h), int(w or 0))
+        report["max_relative_difference"] = rel
+        failed = rel > 1e-3
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(
+            f"wrote {report['output']} ({report['bytes'] / 1e6:.1f} MB, {report['size']}, "
+            f"inputs {', '.join(report['inputs'])} → outputs {', '.join(report['outputs'])}) "
+            f"in {report['seconds']} s"
+        )
+        if args.verify:
+            verdict = "FAILED (> 1e-3)" if failed else "ok"
+            print(f"onnxruntime vs PyTorch: max relative difference "
+                  f"{report['max_relative_difference']:.2e} {verdict}")
+    return 1 if failed else 0
