@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.errors import InputError
-from depth_ros.core.geometry import unproject
+from depth_ros.core.geometry import rays
 
 # sensor_msgs/PointField datatypes
 FLOAT32 = 7
@@ -67,6 +67,29 @@ def unpack_rgb(packed: NDArray[np.float32]) -> NDArray[np.uint8]:
     return np.stack([(v >> 16) & 255, (v >> 8) & 255, v & 255], axis=-1).astype(np.uint8)
 
 
+def _layout(h: int, w: int, rgb: bool) -> tuple[NDArray[np.float32], tuple[PointFieldSpec, ...]]:
+    nf = 4 if rgb else 3
+    return np.empty((h, w, nf), dtype=np.float32), XYZRGB_FIELDS if rgb else XYZ_FIELDS
+
+
+def _write_rgb(buf: NDArray[np.float32], rgb: NDArray[np.uint8]) -> None:
+    """Write colours into field 3 as little-endian 0x00RRGGBB bytes, without arithmetic."""
+    octets = buf.view(np.uint8)  # (H, W, 16)
+    octets[:, :, 12] = rgb[:, :, 2]
+    octets[:, :, 13] = rgb[:, :, 1]
+    octets[:, :, 14] = rgb[:, :, 0]
+    octets[:, :, 15] = 0
+
+
+def _packed(buf: NDArray[np.float32], fields: tuple[PointFieldSpec, ...], dense: bool
+            ) -> PackedCloud:
+    h, w, nf = buf.shape
+    return PackedCloud(
+        height=h, width=w, fields=fields, point_step=4 * nf, row_step=4 * nf * w,
+        data=buf.tobytes(), is_dense=dense,
+    )
+
+
 def pack_points(
     points: NDArray[np.float32], rgb: NDArray[np.uint8] | None = None
 ) -> PackedCloud:
@@ -74,23 +97,13 @@ def pack_points(
     if points.ndim != 3 or points.shape[2] != 3:
         raise InputError(f"points must be (H, W, 3), got {points.shape}")
     h, w = points.shape[:2]
-    nf = 3 if rgb is None else 4
-    buf = np.empty((h, w, nf), dtype=np.float32)
+    if rgb is not None and rgb.shape[:2] != (h, w):
+        raise InputError(f"colour image {rgb.shape[:2]} does not match points {(h, w)}")
+    buf, fields = _layout(h, w, rgb is not None)
     buf[:, :, :3] = points
     if rgb is not None:
-        if rgb.shape[:2] != (h, w):
-            raise InputError(f"colour image {rgb.shape[:2]} does not match points {(h, w)}")
-        buf[:, :, 3] = pack_rgb(rgb)
-    is_dense = bool(np.isfinite(points).all())
-    return PackedCloud(
-        height=h,
-        width=w,
-        fields=XYZ_FIELDS if rgb is None else XYZRGB_FIELDS,
-        point_step=4 * nf,
-        row_step=4 * nf * w,
-        data=buf.tobytes(),
-        is_dense=is_dense,
-    )
+        _write_rgb(buf, rgb)
+    return _packed(buf, fields, bool(np.isfinite(points).all()))
 
 
 def depth_to_cloud(
@@ -99,14 +112,31 @@ def depth_to_cloud(
     rgb: NDArray[np.uint8] | None = None,
     decimation: int = 1,
 ) -> PackedCloud:
-    """Organized cloud from a depth image (metres, NaN invalid), optionally coloured."""
+    """Organized cloud from a depth image (metres, NaN invalid), optionally coloured.
+
+    Points are written straight into the message buffer (one pass per field, one copy
+    to bytes); invalid depth (NaN, inf, <= 0) gives NaN points.
+    """
     if decimation < 1:
         raise InputError(f"decimation must be >= 1, got {decimation}")
     if rgb is not None and rgb.shape[:2] != depth.shape:
         raise InputError(f"colour image {rgb.shape[:2]} does not match depth {depth.shape}")
-    points = unproject(depth, camera, decimation)
-    colours = None if rgb is None else rgb[::decimation, ::decimation]
-    return pack_points(points, colours)
+    z = depth[::decimation, ::decimation]
+    h, w = z.shape
+    xs, ys = rays(depth.shape, camera, decimation)
+    buf, fields = _layout(h, w, rgb is not None)
+    np.multiply(z, xs[None, :], out=buf[:, :, 0])
+    np.multiply(z, ys[:, None], out=buf[:, :, 1])
+    buf[:, :, 2] = z
+    valid = z > 0  # False for NaN
+    dense = bool(valid.all())
+    if not dense:
+        bad = ~valid | ~np.isfinite(z)
+        buf[:, :, :3][bad] = np.nan
+        dense = False
+    if rgb is not None:
+        _write_rgb(buf, rgb[::decimation, ::decimation])
+    return _packed(buf, fields, dense and bool(np.isfinite(z).all()))
 
 
 def cloud_from_fields(

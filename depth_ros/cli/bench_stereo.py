@@ -1,0 +1,121 @@
+"""``depth-ros bench stereo``: bare matcher time, point-cloud build time and the stereo
+node's latency (synchronised input in → disparity, depth and points published, measured
+inside the node) plus end-to-end latency over DDS, on the demo frames, in one run."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+from depth_ros.cli.bench import median_ms, report
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("stereo", help="matcher vs stereo node latency on the Motorcycle pair")
+    p.add_argument("--model", default="sgbm")
+    p.add_argument("--weights", default="")
+    p.add_argument("--backend", default="auto")
+    p.add_argument("--frames", type=int, default=20)
+    p.add_argument("--rate", type=float, default=0.0,
+                   help="pairs per second published to the node (default: from matcher time)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from depth_ros.core.models import ModelConfig, build_model
+    from depth_ros.core.pointcloud import depth_to_cloud
+    from depth_ros.core.samples import load_sample
+    from depth_ros.core.stereo import StereoPipeline
+
+    sample = load_sample("motorcycle")
+    config = ModelConfig(weights=Path(args.weights) if args.weights else None,
+                         backend=args.backend)
+    model: Any = build_model(args.model, config)
+    pipeline = StereoPipeline(model)
+    model.compute(sample.left, sample.right)  # warm-up
+    matcher, cloud_ms = [], []
+    result = pipeline.process(sample.left, sample.right, sample.left_camera, sample.right_camera)
+    for _ in range(max(3, min(args.frames, 10))):
+        t0 = time.perf_counter()
+        model.compute(sample.left, sample.right)
+        matcher.append((time.perf_counter() - t0) * 1e3)
+        t0 = time.perf_counter()
+        depth_to_cloud(result.depth, sample.left_camera, sample.left)
+        cloud_ms.append((time.perf_counter() - t0) * 1e3)
+    matcher_ms = median_ms(matcher)
+    rate = args.rate or min(10.0, 1000.0 / (3.0 * matcher_ms))
+    node = _node_latency(args, rate)
+    figures: dict[str, Any] = {
+        "model": args.model,
+        "frames": node["frames"],
+        "matcher_ms": matcher_ms,
+        "pointcloud_ms": median_ms(cloud_ms),
+        "node_latency_ms": node["node_latency_ms"],
+        "node_over_matcher": node["node_latency_ms"] / matcher_ms,
+        "e2e_latency_ms": node["e2e_latency_ms"],
+        "rate_hz": rate,
+    }
+    report(figures, args.json, f"bench stereo: {args.model} on Motorcycle 741x500")
+    return 0
+
+
+def _node_latency(args: argparse.Namespace, rate: float) -> dict[str, Any]:
+    """Start the node in its own process, feed it ``frames`` pairs, read its own
+    measurements from /diagnostics and the end-to-end ones from the outputs."""
+    from depth_ros.runtime import local_dds_env
+
+    local_dds_env()
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+    from sensor_msgs.msg import Image, PointCloud2
+    from stereo_msgs.msg import DisparityImage
+
+    from depth_ros import processes
+    from depth_ros.core.samples import load_sample
+    from depth_ros.nodes.collector import Collector
+    from depth_ros.nodes.player import StereoPlayer
+
+    sample = load_sample("motorcycle")
+    params: dict[str, object] = {"model": args.model, "diagnostics_period": 0.5}
+    if args.weights:
+        params["weights"] = args.weights
+    proc = processes.start("stereo_depth", processes.ros_args(params))
+    rclpy.init()
+    node = rclpy.create_node("bench_stereo")
+    try:
+        topics = {"disparity": DisparityImage, "depth": Image, "points": PointCloud2}
+        collector = Collector(node, topics)
+        diag = Collector(node, {"/diagnostics": DiagnosticArray})
+        player = StereoPlayer(node)
+        if not collector.wait(lambda c: c.publishers_matched(), 60.0) or \
+                not player.wait_for_subscribers(30.0):
+            raise RuntimeError("stereo_depth did not come up")
+        collector.wait(lambda c: False, 1.0)
+        sent: list[int] = []
+        period = 1.0 / rate
+        for _ in range(args.frames + 1):  # the first frame warms the node up
+            header = player.publish(sample.left, sample.right, sample.left_camera,
+                                    sample.right_camera)
+            sent.append(header.stamp.sec * 1_000_000_000 + header.stamp.nanosec)
+            collector.wait(lambda c: False, period)
+        collector.wait(lambda c: all(c.count(t) >= len(sent) for t in topics), 60.0)
+        e2e = []
+        for stamp in sent[1:]:
+            times = [r.wall_ns for t in topics for r in collector.received[t]
+                     if r.stamp_ns == stamp]
+            if len(times) == len(topics):
+                e2e.append((max(times) - stamp) / 1e6)
+        diag.wait(lambda c: False, 1.2)
+        values = {kv.key: kv.value for kv in diag.received["/diagnostics"][-1].msg.status[0].values}
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+        processes.stop(proc)
+    return {
+        "frames": len(e2e),
+        "node_latency_ms": float(values["latency_ms"]),
+        "e2e_latency_ms": median_ms(e2e),
+    }

@@ -1,0 +1,155 @@
+"""``depth-ros predict``: run a model on image files, without ROS.
+
+Stereo: ``--left L.png --right R.png`` (+ calibration for depth and points).
+Monocular: ``--image IMG`` (+ intrinsics for points when the model is metric).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from depth_ros.core.camera import PinholeCamera
+from depth_ros.core.errors import ConfigError, InputError
+from depth_ros.core.models import InputKind, ModelConfig, OutputKind, build_model, get_model
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("predict", help="run a model on image files (no ROS)")
+    p.add_argument("--model", help="model ID (see --list)")
+    p.add_argument("--list", action="store_true", help="list the registered models and exit")
+    p.add_argument("--weights", type=Path, help="weights file (learned models)")
+    p.add_argument("--backend", default="auto", help="auto, torch, onnxruntime, tensorrt")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--input-size", type=int, help="network input size (monocular)")
+    p.add_argument("--left", type=Path, help="left image (stereo)")
+    p.add_argument("--right", type=Path, help="right image (stereo)")
+    p.add_argument("--image", type=Path, help="image (monocular)")
+    p.add_argument("--camera-info", type=Path, nargs="+", metavar="YAML",
+                   help="camera_info YAML: one (mono) or left and right (stereo)")
+    p.add_argument("--calib", type=Path, help="stereo calibration YAML")
+    p.add_argument("--fx", type=float, help="focal length, pixels")
+    p.add_argument("--fy", type=float, help="vertical focal length (default fx)")
+    p.add_argument("--cx", type=float, help="principal point x (default: image centre)")
+    p.add_argument("--cy", type=float, help="principal point y (default: image centre)")
+    p.add_argument("--baseline", type=float, help="stereo baseline, metres")
+    p.add_argument("--doffs", type=float, default=0.0,
+                   help="cx_right - cx_left, pixels (Middlebury's doffs)")
+    p.add_argument("--raw", action="store_true",
+                   help="monocular: also write the network's raw output as float32 .npy")
+    p.add_argument("--output", type=Path, default=Path("out/predict"), help="output folder")
+    p.set_defaults(func=run)
+
+
+def read_rgb(path: Path) -> NDArray[np.uint8]:
+    import cv2
+
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise InputError(f"cannot read image {path} (missing or not an image)")
+    return np.ascontiguousarray(image[:, :, ::-1])
+
+
+def _intrinsics(args: argparse.Namespace, w: int, h: int) -> PinholeCamera | None:
+    if args.fx is None:
+        return None
+    cx = (w - 1) / 2 if args.cx is None else args.cx
+    cy = (h - 1) / 2 if args.cy is None else args.cy
+    return PinholeCamera.from_intrinsics(w, h, args.fx, args.fy or args.fx, cx, cy)
+
+
+def _stereo_cameras(
+    args: argparse.Namespace, w: int, h: int
+) -> tuple[PinholeCamera, PinholeCamera] | None:
+    from depth_ros.core import calibration
+
+    if args.calib:
+        return calibration.read_stereo_calibration(args.calib)
+    if args.camera_info:
+        if len(args.camera_info) != 2:
+            raise ConfigError("stereo needs two --camera-info files: left and right")
+        return (calibration.read_camera(args.camera_info[0]),
+                calibration.read_camera(args.camera_info[1]))
+    if args.fx is not None:
+        if args.baseline is None:
+            raise ConfigError("--fx needs --baseline for stereo depth")
+        cx = (w - 1) / 2 if args.cx is None else args.cx
+        cy = (h - 1) / 2 if args.cy is None else args.cy
+        return calibration.stereo_cameras(w, h, args.fx, cx, cy, args.baseline, args.doffs,
+                                          args.fy)
+    return None
+
+
+def _list() -> int:
+    from depth_ros.core.models import model_ids
+
+    for model_id in model_ids():
+        spec = get_model(model_id)
+        print(f"{model_id:40s} {spec.input_kind.value:6s} {spec.output_kind.value:9s} "
+              f"{spec.description}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list:
+        return _list()
+    if not args.model:
+        raise ConfigError("--model is required (see --list)")
+    spec = get_model(args.model)
+    config = ModelConfig(weights=args.weights, backend=args.backend, device=args.device,
+                         input_size=args.input_size)
+    from depth_ros.cli import outputs
+
+    out: Path = args.output
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    if spec.input_kind is InputKind.STEREO:
+        if not (args.left and args.right):
+            raise ConfigError(f"{args.model} is a stereo model: give --left and --right")
+        left, right = read_rgb(args.left), read_rgb(args.right)
+        model: Any = build_model(args.model, config)
+        cameras = _stereo_cameras(args, left.shape[1], left.shape[0])
+        if cameras is None:
+            disparity = model.compute(left, right)
+            written += outputs.write_disparity(out, "disparity", disparity)
+        else:
+            from depth_ros.core.stereo import StereoPipeline
+
+            result = StereoPipeline(model).process(left, right, *cameras)
+            written += outputs.write_disparity(out, "disparity", result.disparity)
+            written += outputs.write_depth(out, "depth", result.depth)
+            if result.cloud is not None:
+                written.append(outputs.write_ply(out / "points.ply", result.cloud))
+    else:
+        if not args.image:
+            raise ConfigError(f"{args.model} is a monocular model: give --image")
+        rgb = read_rgb(args.image)
+        model = build_model(args.model, config)
+        prediction = model.predict(rgb)
+        if args.raw:
+            np.save(out / "raw.npy", prediction.astype(np.float32))
+            written.append(out / "raw.npy")
+        if spec.output_kind is OutputKind.METRIC:
+            written += outputs.write_depth(out, "depth", prediction)
+            camera = _intrinsics(args, rgb.shape[1], rgb.shape[0])
+            if args.camera_info:
+                from depth_ros.core.calibration import read_camera
+
+                camera = read_camera(args.camera_info[0])
+            if camera is not None:
+                from depth_ros.core.pointcloud import depth_to_cloud
+
+                cloud = depth_to_cloud(prediction, camera, rgb)
+                written.append(outputs.write_ply(out / "points.ply", cloud))
+        else:
+            np.save(out / "relative.npy", prediction)
+            written.append(out / "relative.npy")
+            written.append(outputs.write_png(out / "relative_color.png",
+                                             outputs.colorize(prediction)))
+    print(json.dumps({"model": args.model, "outputs": [str(p) for p in written]}, indent=2))
+    return 0
