@@ -69,3 +69,44 @@ def test_eval_subprocess_progress_bar(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "frame" in proc.stderr  # tqdm progress bar
     assert (tmp_path / "report.html").is_file()
+
+
+def test_evaluate_relative_mono_model_recovers_exact_depth(tmp_path: Path) -> None:
+    """A relative model whose output is exactly affine in inverse depth scores perfectly
+    after lstsq-inverse alignment, and not after median scaling."""
+    import numpy as np
+
+    from depth_ros.core.datasets import Dataset, Modality, RGBDFrame
+    from depth_ros.core.evaluation import evaluate
+    from depth_ros.core.report import save_results
+
+    rng = np.random.default_rng(3)
+    gts = [rng.uniform(0.5, 8.0, (20, 24)).astype(np.float32) for _ in range(2)]
+    gts[0][0, 0] = np.nan
+    frames = [RGBDFrame(f"f{i}", np.zeros((20, 24, 3), np.uint8), g) for i, g in enumerate(gts)]
+    ds = Dataset("synthetic", "-", Modality.RGBD, ["f0", "f1"],
+                 [lambda f=f: f for f in frames], max_depth=10.0)
+
+    class Oracle:
+        def __init__(self) -> None:
+            self.i = 0
+
+        def predict(self, rgb: object) -> np.ndarray:
+            g = np.nan_to_num(gts[self.i % 2], nan=1.0)
+            self.i += 1
+            return (2.0 / g + 0.3).astype(np.float32)
+
+    model = "depth_anything_v2_vits"
+    from depth_ros.core.models import model_ids
+
+    if model not in model_ids():
+        pytest.skip(f"{model} is not registered in this build")
+    r = evaluate(model, ds, align_method=None, progress=False, model=Oracle())
+    assert r.align == "lstsq-inverse"
+    assert r.aggregate["abs_rel"] == pytest.approx(0.0, abs=1e-5)
+    assert r.frames[0].scale == pytest.approx(0.5, rel=1e-4)
+    assert r.frames[0].shift == pytest.approx(-0.15, abs=1e-4)
+    med = evaluate(model, ds, align_method="median", progress=False, model=Oracle())
+    assert med.aggregate["abs_rel"] > 0.01
+    paths = save_results(r, tmp_path)
+    assert "lstsq-inverse" in paths["json"].read_text()
