@@ -63,7 +63,7 @@ def pack_rgb(rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
 
 def unpack_rgb(packed: NDArray[np.float32]) -> NDArray[np.uint8]:
     """Inverse of :func:`pack_rgb`."""
-    v = np.ascontiguousarray(packed).view(np.uint32)
+    v = np.asarray(packed, dtype=np.float32).view(np.uint32)  # keeps the shape, even 0-d
     return np.stack([(v >> 16) & 255, (v >> 8) & 255, v & 255], axis=-1).astype(np.uint8)
 
 
