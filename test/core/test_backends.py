@@ -1,0 +1,233 @@
+"""Inference backends and safe checkpoint loading: selection, equivalence, error cases."""
+
+from __future__ import annotations
+
+import collections
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from depth_ros.core.backends import BackendRequest, backend_for_weights, create_backend
+from depth_ros.core.checkpoints import load_state_dict_file, load_strict
+from depth_ros.core.errors import ConfigError, WeightsError
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
+PSMNET = SHARED / "models" / "psmnet_kitti2015" / "pretrained_model_KITTI2015.tar"
+HITNET = SHARED / "models" / "hitnet_eth3d" / "eth3d_converted.onnx"
+
+
+def need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"{path} is absent (real weights live in ../shared on dev machines)")
+    return path
+
+
+class Tiny(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.bn = torch.nn.BatchNorm2d(4)
+        self.head = torch.nn.Conv2d(4, 1, 1)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.head(torch.relu(self.bn(self.conv(x - y))))
+        return out
+
+
+def tiny() -> Tiny:
+    torch.manual_seed(0)
+    m = Tiny()
+    m.bn.running_mean.uniform_(-0.5, 0.5)
+    m.bn.running_var.uniform_(0.5, 2.0)
+    return m.eval()
+
+
+# ---------------------------------------------------------------- selection and errors
+
+
+@pytest.mark.parametrize(
+    ("name", "backend"),
+    [
+        ("m.onnx", "onnxruntime"), ("M.ONNX", "onnxruntime"), ("m.pth", "torch"),
+        ("m.pt", "torch"), ("m.tar", "torch"), ("m.safetensors", "torch"),
+        ("m.engine", "tensorrt"), ("m.plan", "tensorrt"),
+    ],
+)
+def test_backend_from_extension(name: str, backend: str) -> None:
+    assert backend_for_weights(Path("/x") / name) == backend
+
+
+def test_unknown_extension_and_backend() -> None:
+    with pytest.raises(ConfigError, match=r"m\.bin.*\.onnx"):
+        backend_for_weights("m.bin")
+    with pytest.raises(ConfigError, match="unknown backend 'openvino'.*onnxruntime"):
+        create_backend("openvino", BackendRequest(Path("m.onnx")))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
+def test_torch_cuda_absent_is_config_error() -> None:
+    with pytest.raises(ConfigError, match="'cuda'.*CUDA is not available"):
+        create_backend("torch", BackendRequest(None, device="cuda", module_factory=tiny))
+
+
+def test_torch_bad_device_and_fp16_on_cpu() -> None:
+    with pytest.raises(ConfigError, match="unknown device 'gpu0'"):
+        create_backend("torch", BackendRequest(None, device="gpu0", module_factory=tiny))
+    with pytest.raises(ConfigError, match="fp16 needs a CUDA device"):
+        create_backend("torch", BackendRequest(None, fp16=True, module_factory=tiny))
+    with pytest.raises(ConfigError, match="no PyTorch implementation|needs a PyTorch"):
+        create_backend("torch", BackendRequest(None))
+
+
+def test_onnxruntime_cuda_absent_is_config_error(tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("onnxruntime has CUDA here")
+    path = export_tiny(tmp_path)
+    with pytest.raises(ConfigError, match="CUDAExecutionProvider"):
+        create_backend(None, BackendRequest(path, device="cuda"))
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("tensorrt") is not None, reason="tensorrt is installed"
+)
+def test_tensorrt_absent_is_config_error() -> None:
+    with pytest.raises(ConfigError, match="backend 'tensorrt' is not available.*tensorrt"):
+        create_backend(None, BackendRequest(Path("model.engine")))
+
+
+def test_onnxruntime_missing_and_corrupt_files(tmp_path: Path) -> None:
+    with pytest.raises(WeightsError, match="nope.onnx not found"):
+        create_backend(None, BackendRequest(tmp_path / "nope.onnx"))
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x00not a protobuf" * 20)
+    with pytest.raises(WeightsError, match=r"bad\.onnx cannot be loaded by onnxruntime"):
+        create_backend(None, BackendRequest(bad))
+    good = export_tiny(tmp_path)
+    with pytest.raises(WeightsError, match="no input named image.*x, y"):
+        create_backend(None, BackendRequest(good, input_names=("image",)))
+
+
+# ---------------------------------------------------------------- equivalence
+
+
+def export_tiny(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.onnx"
+    x = torch.zeros(1, 3, 8, 8)
+    torch.onnx.export(
+        tiny(), (x, x), str(path), input_names=["x", "y"], output_names=["out"],
+        dynamic_axes={"x": {2: "h", 3: "w"}, "y": {2: "h", 3: "w"}, "out": {2: "h", 3: "w"}},
+        dynamo=False,
+    )
+    return path
+
+
+def test_torch_and_onnxruntime_agree_on_tiny_network(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((1, 3, 20, 28)).astype(np.float32)
+    y = rng.standard_normal((1, 3, 20, 28)).astype(np.float32)
+    t = create_backend("torch", BackendRequest(None, module_factory=tiny))
+    o = create_backend(None, BackendRequest(export_tiny(tmp_path), options={"threads": 1}))
+    assert (t.name, o.name) == ("torch", "onnxruntime")
+    (a,) = t.run([x, y])
+    (b,) = o.run([x, y])
+    with torch.no_grad():
+        ref = tiny()(torch.from_numpy(x), torch.from_numpy(y)).numpy()
+    assert a.dtype == np.float32 and a.shape == (1, 1, 20, 28)
+    np.testing.assert_array_equal(a, ref)
+    np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ConfigError, match="takes 2 inputs"):
+        o.run([x])
+    t.close()
+    o.close()
+
+
+def test_hitnet_onnx_runs_with_dynamic_size() -> None:
+    path = need(HITNET)
+    b = create_backend(None, BackendRequest(path, options={"threads": 2}))
+    assert b.name == "onnxruntime"
+    rng = np.random.default_rng(0)
+    x = rng.random((1, 64, 96, 2), dtype=np.float32)
+    (out,) = b.run([x])
+    assert out.shape == (1, 64, 96, 1) and np.isfinite(out).all()
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def test_real_psmnet_checkpoint_unwraps() -> None:
+    state = load_state_dict_file(need(PSMNET), expected="PSMNet checkpoint")
+    assert len(state) == 429
+    assert "feature_extraction.firstconv.0.0.weight" in state  # module. prefix stripped
+    assert not any(k.startswith("module.") for k in state)
+
+
+def test_checkpoint_wrappings_and_safetensors(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    sd = tiny().state_dict()
+    for i, obj in enumerate([
+        sd,
+        {"state_dict": {f"module.{k}": v for k, v in sd.items()}, "epoch": 3},
+        {"model": sd},
+    ]):
+        torch.save(obj, tmp_path / f"c{i}.pth")
+        got = load_state_dict_file(tmp_path / f"c{i}.pth")
+        assert set(got) == set(sd)
+        m = Tiny()
+        load_strict(m, got, tmp_path / f"c{i}.pth")
+        for k, v in m.state_dict().items():
+            assert torch.equal(v, sd[k])
+    save_file({k: v.contiguous() for k, v in sd.items()}, str(tmp_path / "c.safetensors"))
+    assert set(load_state_dict_file(tmp_path / "c.safetensors")) == set(sd)
+
+
+def test_checkpoint_without_batch_counters_loads(tmp_path: Path) -> None:
+    sd = {k: v for k, v in tiny().state_dict().items() if "num_batches_tracked" not in k}
+    m = Tiny()
+    load_strict(m, sd, "old.pth")
+    assert torch.equal(m.bn.running_var, tiny().bn.running_var)
+
+
+def test_checkpoint_errors_name_file_and_expectation(tmp_path: Path) -> None:
+    with pytest.raises(WeightsError, match="missing.pth not found: expected the Foo net"):
+        load_state_dict_file(tmp_path / "missing.pth", expected="Foo net")
+    corrupt = tmp_path / "corrupt.pth"
+    corrupt.write_bytes(b"this is not a checkpoint" * 10)
+    with pytest.raises(WeightsError, match="corrupt.pth is not a PyTorch checkpoint.*Foo net"):
+        load_state_dict_file(corrupt, expected="Foo net")
+    good = tmp_path / "good.pth"
+    torch.save(tiny().state_dict(), good)
+    truncated = tmp_path / "truncated.pth"
+    truncated.write_bytes(good.read_bytes()[:300])
+    with pytest.raises(WeightsError, match="truncated.pth"):
+        load_state_dict_file(truncated, expected="Foo net")
+    pickled = tmp_path / "pickled.pth"
+    torch.save({"net": tiny()}, pickled)  # a whole module: refused by weights_only
+    with pytest.raises(WeightsError, match="pickled.pth cannot be loaded safely.*Unsupported"):
+        load_state_dict_file(pickled, expected="Foo net")
+    notstate = tmp_path / "notstate.pth"
+    torch.save({"epoch": 3, "lr": 0.1}, notstate)
+    with pytest.raises(WeightsError, match="notstate.pth: found a dict with keys epoch, lr"):
+        load_state_dict_file(notstate, expected="Foo net")
+
+
+def test_wrong_checkpoint_lists_keys() -> None:
+    other = collections.OrderedDict(
+        (k, v) for k, v in tiny().state_dict().items() if not k.startswith("head.")
+    )
+    other["extra.weight"] = torch.zeros(2)
+    other["conv.weight"] = torch.zeros(8, 3, 3, 3)
+    with pytest.raises(WeightsError) as info:
+        load_strict(Tiny(), other, "wrong.pth", "Tiny checkpoint")
+    msg = str(info.value)
+    assert "wrong.pth does not match the Tiny architecture" in msg
+    assert "2 missing keys: head.bias, head.weight" in msg
+    assert "1 unexpected keys: extra.weight" in msg
+    assert "conv.weight (8, 3, 3, 3) vs (4, 3, 3, 3)" in msg
