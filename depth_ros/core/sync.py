@@ -2,8 +2,9 @@
 
 ``exact``: a set is emitted when every stream has a message with the same stamp.
 ``approximate``: when a message arrives, every other stream's message nearest to it in
-time is taken if within ``tolerance_ns``; a set is emitted when all streams have one.
-Emitted and older messages are discarded, so queues stay bounded by ``queue_size``.
+time is taken; the set is emitted when all streams have one and all its stamps lie within
+``tolerance_ns`` of each other. Emitted and older messages are discarded (also late ones
+that arrive after a newer set was emitted), so queues stay bounded by ``queue_size``.
 """
 
 from __future__ import annotations
@@ -27,10 +28,15 @@ class TimeSynchronizer(Generic[T]):
         ]
         self.approximate = approximate
         self.tolerance_ns = tolerance_ns
-        self.discarded = 0  # messages that fell out of a queue unmatched
+        self.discarded = 0  # messages that fell out of a queue unmatched, or came too late
+        self._emitted: list[int | None] = [None] * streams  # stamp of the last emitted set
 
     def add(self, stream: int, stamp_ns: int, item: T) -> list[T] | None:
         """Add a message; return the synchronised set (one item per stream) or None."""
+        last = self._emitted[stream]
+        if last is not None and stamp_ns <= last:
+            self.discarded += 1  # older than a set already emitted: it can never pair
+            return None
         queue = self._queues[stream]
         if queue.maxlen is not None and len(queue) == queue.maxlen:
             self.discarded += 1
@@ -39,22 +45,28 @@ class TimeSynchronizer(Generic[T]):
         if picks is None:
             return None
         out: list[T] = []
-        for q, (t, msg) in zip(self._queues, picks):
+        for i, (q, (t, msg)) in enumerate(zip(self._queues, picks, strict=True)):
             out.append(msg)
-            while q and q[0][0] <= t:
-                q.popleft()
+            # arrivals may be out of order: drop every entry up to t, not just a prefix
+            kept = [e for e in q if e[0] > t]
+            q.clear()
+            q.extend(kept)
+            self._emitted[i] = t
         return out
 
     def _match(self, stamp_ns: int) -> Sequence[tuple[int, T]] | None:
+        tolerance = self.tolerance_ns if self.approximate else 0
         picks: list[tuple[int, T]] = []
         for q in self._queues:
             if not q:
                 return None
             best = min(q, key=lambda e: abs(e[0] - stamp_ns))
-            err = abs(best[0] - stamp_ns)
-            if err > (self.tolerance_ns if self.approximate else 0):
+            if abs(best[0] - stamp_ns) > tolerance:
                 return None
             picks.append(best)
+        stamps = [t for t, _ in picks]
+        if max(stamps) - min(stamps) > tolerance:
+            return None  # each is near the arrival, but not all near each other
         return picks
 
     def pending(self) -> list[int]:
