@@ -29,8 +29,11 @@ setup(
         "console_scripts": [
             "depth-ros = depth_ros.cli.main:main",
             "stereo_depth = depth_ros.nodes.stereo_depth:main",
+            "stereo_depth_lifecycle = depth_ros.nodes.stereo_depth:main_lifecycle",
             "mono_depth = depth_ros.nodes.mono_depth:main",
+            "mono_depth_lifecycle = depth_ros.nodes.mono_depth:main_lifecycle",
             "fused_depth = depth_ros.nodes.fused_depth:main",
+            "fused_depth_lifecycle = depth_ros.nodes.fused_depth:main_lifecycle",
         ],
     },
 )

@@ -1,0 +1,350 @@
+"""The skeleton every depth node shares, so that node files hold only what differs.
+
+A :class:`DepthComponent` owns parameters (declared from the core schema, validated on
+every update), the model, publishers, synchronised subscriptions, a newest-frame worker
+thread and diagnostics. It runs inside a plain ``rclpy`` node (configured and activated
+at start-up) or a managed lifecycle node (``configure`` loads the model and validates
+parameters, ``activate`` creates publishers and subscriptions, ``deactivate`` and
+``cleanup`` release them, the model's device memory included).
+"""
+
+from __future__ import annotations
+
+import abc
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import rclpy
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+from depth_ros.core.errors import DepthRosError
+from depth_ros.core.models import InputKind, ModelConfig, ModelSpec, build_model, get_model
+from depth_ros.core.params import ParamSpec, Value
+from depth_ros.core.sync import TimeSynchronizer
+from depth_ros.nodes import common
+
+
+class DepthComponent(abc.ABC):
+    """Subclasses set ``name``, ``input_kind``, ``default_model`` and implement
+    :meth:`schema`, :meth:`inputs`, :meth:`create_publishers`, :meth:`handle`."""
+
+    name: str = "depth"
+    input_kind: InputKind = InputKind.STEREO
+    default_model: str = "sgbm"
+    option_params: frozenset[str] = frozenset()  # changes re-run :meth:`apply_options`
+
+    def __init__(self, node: Node) -> None:
+        self.node = node
+        self.log = common.RateLimitedLog(node)
+        self.lock = threading.Lock()
+        self.spec: ModelSpec | None = None
+        self.model: Any = None
+        self.specs: dict[str, ParamSpec] = {}
+        self.params: dict[str, Value] = {}
+        self.model_params: set[str] = set()
+        self.subs: list[Any] = []
+        self.pubs: dict[str, Any] = {}
+        self.worker: common.Worker | None = None
+        self.sync: TimeSynchronizer[Any] | None = None
+        self.in_rate = common.RateMeter()
+        self.out_rate = common.RateMeter()
+        self.proc_ms: deque[float] = deque(maxlen=50)
+        self.latency_ms: deque[float] = deque(maxlen=50)
+        self.last_input: list[float] = []
+        self.diagnostics: common.Diagnostics | None = None
+        self.state = "unconfigured"
+        node.add_on_set_parameters_callback(self._on_set)
+
+    # -- what subclasses provide ------------------------------------------------------
+    @abc.abstractmethod
+    def schema(self, model_params: tuple[ParamSpec, ...]) -> dict[str, ParamSpec]:
+        """Every parameter of the node for a model with these parameters."""
+
+    @abc.abstractmethod
+    def inputs(self) -> Sequence[tuple[str, type]]:
+        """Synchronised input topics and types."""
+
+    @abc.abstractmethod
+    def create_publishers(self, qos: Any) -> dict[str, Any]: ...
+
+    @abc.abstractmethod
+    def handle(self, msgs: list[Any]) -> None:
+        """Process one synchronised set and publish; raise DepthRosError on bad input."""
+
+    def setup(self) -> None:
+        """After the model is built (configure): build pipelines, scale sources..."""
+
+    def apply_options(self) -> None:
+        """After a change of one of ``option_params``."""
+
+    def extra_subscriptions(self, qos: Any) -> list[Any]:
+        """Unsynchronised subscriptions (references, compressed images...)."""
+        return []
+
+    def extra_diagnostics(self) -> dict[str, str]:
+        return {}
+
+    def teardown(self) -> None:
+        """Undo :meth:`setup` (cleanup)."""
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def configure(self) -> bool:
+        model_spec = self.schema(())["model"]
+        model_spec = ParamSpec(**{**model_spec.__dict__, "default": self.default_model})
+        model_id = str(common.declare(self.node, {"model": model_spec})["model"])
+        model_specs: tuple[ParamSpec, ...] = ()
+        try:
+            spec = get_model(model_id)
+            if spec.input_kind is not self.input_kind:
+                raise DepthRosError(
+                    f"model {model_id!r} is a {spec.input_kind.value} model; {self.name} needs "
+                    f"a {self.input_kind.value} model"
+                )
+            model_specs = spec.params
+        except DepthRosError as exc:
+            self.log.error("model", f"cannot start {self.name}: {exc}")
+            spec = None
+        self.specs = {**self.schema(model_specs), "model": model_spec}
+        self.params = common.declare(self.node, self.specs)
+        self.model_params = {s.name for s in model_specs}
+        if spec is None:
+            self.state = "error"
+            return False
+        self.spec = spec
+        weights = str(self.params.get("weights", "")) or None
+        input_size = int(self.params.get("input_size", 0) or 0) or None
+        try:
+            self.model = build_model(
+                model_id,
+                ModelConfig(
+                    weights=None if weights is None else Path(weights),
+                    backend=str(self.params.get("backend", "auto")),
+                    device=str(self.params.get("device", "cpu")),
+                    input_size=input_size,
+                    params={k: self.params[k] for k in self.model_params},
+                ),
+            )
+            self.setup()
+        except DepthRosError as exc:
+            self.log.error("model", f"cannot load model {model_id!r}: {exc}")
+            self.state = "error"
+            return False
+        self.state = "inactive"
+        self.node.get_logger().info(f"{self.name} configured: model {model_id}")
+        return True
+
+    def activate(self) -> None:
+        out_qos = common.qos(str(self.params["output_qos"]), 1)
+        in_qos = common.qos(str(self.params["input_qos"]), int(self.params["queue_size"]))
+        self.pubs = self.create_publishers(out_qos)
+        inputs = self.inputs()
+        self.last_input = [0.0] * len(inputs)
+        self.sync = TimeSynchronizer(
+            len(inputs),
+            queue_size=int(self.params["queue_size"]),
+            approximate=bool(self.params.get("approximate_sync", False)),
+            tolerance_ns=int(
+                float(self.params.get("approximate_sync_tolerance_seconds", 0.0)) * 1e9
+            ),
+        )
+        self.worker = common.Worker(self._process, name=f"{self.name}_worker")
+        self.subs = [
+            self.node.create_subscription(t, topic, self._input_callback(i), in_qos)
+            for i, (topic, t) in enumerate(inputs)
+        ] + self.extra_subscriptions(in_qos)
+        self.diagnostics = common.Diagnostics(
+            self.node, float(self.params["diagnostics_period"]), self._diagnose
+        )
+        self.state = "active"
+
+    def deactivate(self) -> None:
+        for sub in self.subs:
+            self.node.destroy_subscription(sub)
+        self.subs = []
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+        for pub in self.pubs.values():
+            self.node.destroy_publisher(pub)
+        self.pubs = {}
+        if self.diagnostics is not None:
+            self.diagnostics.destroy()
+            self.diagnostics = None
+        if self.state == "active":
+            self.state = "inactive"
+
+    def cleanup(self) -> None:
+        with self.lock:
+            self.teardown()
+            close = getattr(self.model, "close", None)
+            if callable(close):
+                close()
+            self.model = None
+            _release_device_memory()
+        self.state = "unconfigured"
+
+    # -- parameters --------------------------------------------------------------------
+    def _on_set(self, params: list[Parameter]) -> Any:
+        if not self.specs:  # declaring: descriptors already check ranges
+            return common.result([])
+        reasons = common.invalid_reasons(self.specs, params)
+        changed = {p.name: p.value for p in params if p.name in self.specs}
+        model_changes = {k: v for k, v in changed.items() if k in self.model_params}
+        if not reasons and model_changes and self.model is not None:
+            with self.lock:
+                try:
+                    self.model.update(model_changes)
+                except DepthRosError as exc:
+                    reasons.append(str(exc))
+        if reasons:
+            self.log.warn("param", "rejected parameter update: " + "; ".join(reasons))
+            return common.result(reasons)
+        self.params.update(changed)
+        if self.option_params.intersection(changed) and self.model is not None:
+            with self.lock:
+                try:
+                    self.apply_options()
+                except DepthRosError as exc:
+                    return common.result([str(exc)])
+        return common.result([])
+
+    # -- data path ---------------------------------------------------------------------
+    def _input_callback(self, index: int) -> Callable[[Any], None]:
+        def callback(msg: Any) -> None:
+            self.last_input[index] = time.monotonic()
+            if self.sync is None or self.worker is None:
+                return
+            matched = self.sync.add(index, common.stamp_ns(msg.header.stamp), msg)
+            if matched is not None:
+                self.in_rate.tick()
+                self.worker.submit((time.monotonic(), matched))
+
+        return callback
+
+    def wanted(self, *names: str) -> bool:
+        """Whether any of these publishers (default: all) has a subscriber."""
+        pubs = [self.pubs[n] for n in names] if names else list(self.pubs.values())
+        return any(p.get_subscription_count() > 0 for p in pubs)
+
+    def _process(self, item: tuple[float, list[Any]]) -> None:
+        received, msgs = item
+        if self.model is None or not self.pubs or not self.wanted():
+            return  # lazy: nobody listens, nothing computed
+        t0 = time.perf_counter()
+        try:
+            with self.lock:
+                self.handle(msgs)
+        except DepthRosError as exc:
+            self.log.error(str(exc), f"dropping frame: {exc}")
+            return
+        self.out_rate.tick()
+        self.proc_ms.append((time.perf_counter() - t0) * 1e3)
+        self.latency_ms.append((time.monotonic() - received) * 1e3)
+
+    def _diagnose(self) -> tuple[int, str, dict[str, str]]:
+        now = time.monotonic()
+        values = {
+            "model": str(self.params.get("model", "")),
+            "backend": str(self.params.get("backend", "")),
+            "device": str(self.params.get("device", "")),
+            "input_rate_hz": f"{self.in_rate.rate():.2f}",
+            "output_rate_hz": f"{self.out_rate.rate():.2f}",
+            "processing_ms": f"{_mean(self.proc_ms):.1f}",
+            "latency_ms": f"{_mean(self.latency_ms):.1f}",
+            "dropped_frames": str(self.worker.slot.dropped if self.worker else 0),
+            "errors": str(self.log.count),
+            "state": self.state,
+            "rss_mb": f"{common.rss_bytes() / 2**20:.0f}",
+            **self.extra_diagnostics(),
+        }
+        if self.state == "error":
+            return 2, self.log.last_error or "not configured", values
+        inputs = self.inputs()
+        stale = [inputs[i][0] for i, t in enumerate(self.last_input) if now - t > 5.0]
+        if stale and len(stale) == len(inputs):
+            return 1, "no input received for 5 s", values
+        if stale:
+            return 1, "no messages on " + ", ".join(stale), values
+        if self.in_rate.rate() == 0.0:
+            return 1, "inputs arrive but never synchronise (stamps differ?)", values
+        if self.log.last_error and self.out_rate.rate() == 0.0:
+            return 2, self.log.last_error, values
+        if self.proc_ms and self.in_rate.rate() * _mean(self.proc_ms) > 1000.0:
+            return 1, "falling behind: input faster than processing (dropping frames)", values
+        return 0, "ok", values
+
+
+def _mean(values: deque[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def _release_device_memory() -> None:
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+class PlainNode(Node):
+    """A regular node: configured and activated at start-up."""
+
+    def __init__(self, component: type[DepthComponent], **kwargs: Any) -> None:
+        super().__init__(component.name, **kwargs)
+        self.impl = component(self)
+        if self.impl.configure():
+            self.impl.activate()
+
+
+class ManagedNode(LifecycleNode):
+    """A lifecycle node driven by ``<node>/change_state``."""
+
+    def __init__(self, component: type[DepthComponent], **kwargs: Any) -> None:
+        super().__init__(component.name, **kwargs)
+        self.impl = component(self)
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        return (TransitionCallbackReturn.SUCCESS if self.impl.configure()
+                else TransitionCallbackReturn.FAILURE)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.impl.activate()
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.impl.deactivate()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.impl.cleanup()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.impl.deactivate()
+        self.impl.cleanup()
+        return TransitionCallbackReturn.SUCCESS
+
+
+def run(component: type[DepthComponent], args: list[str] | None = None,
+        lifecycle: bool = False) -> int:
+    """Entry point of a node executable (``ros2 run depth_ros <name>``)."""
+    argv = list(sys.argv if args is None else args)
+    if "--lifecycle" in argv:
+        argv.remove("--lifecycle")
+        lifecycle = True
+    rclpy.init(args=argv)
+    node: Node = ManagedNode(component) if lifecycle else PlainNode(component)
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        node.impl.deactivate()  # type: ignore[attr-defined]
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
