@@ -210,7 +210,7 @@ class GroundPlaneScale(ScaleSource):
         count = int(inl.sum())
         if count < need:
             return ScaleFit.failed(
-                TOO_FEW_POINTS, f"floor: {count} of {n} pixels fit a plane, need >= {need}",
+                DEGENERATE_FIT, f"floor: only {count} of {n} pixels fit a plane, need >= {need}",
                 stamp, n,
             )
         if count < self.fparam("min_inlier_ratio") * n:

@@ -133,9 +133,10 @@ def robust_affine_fit(
             break
         inl = new
     count = int(inl.sum())
-    if count < need:
+    if count < need:  # enough points, but they do not agree with one map
         return _fail(
-            TOO_FEW_POINTS, f"{count} of {n} reference points are inliers, need >= {need}", n
+            DEGENERATE_FIT, f"only {count} of {n} reference points agree with one affine map, "
+            f"need >= {need} inliers", n
         )
     if count < min_inlier_ratio * n:
         return _fail(
