@@ -75,3 +75,70 @@ SYNC_PARAMS = (
 def stereo_node_params(model_params: tuple[ParamSpec, ...] = ()) -> dict[str, ParamSpec]:
     """All parameters of ``stereo_depth`` for a model whose own parameters are given."""
     return merge(MODEL_PARAMS, QOS_PARAMS, OUTPUT_PARAMS, SYNC_PARAMS, model_params)
+
+
+MONO_PARAMS = (
+    ParamSpec(
+        "input_size", 0,
+        "Network input size in pixels (short side, rounded to the model's multiple); "
+        "0 = the model's default (518 Depth Anything V2, 256 MiDaS small, 384 DPT)",
+        0, 4096, read_only=True,
+    ),
+    ParamSpec(
+        "image_transport", "raw",
+        "Subscribe to `image` (raw) or `image/compressed` (jpeg/png CompressedImage)",
+        choices=("raw", "compressed"), read_only=True,
+    ),
+    ParamSpec(
+        "approximate_sync", False,
+        "Pair image and camera_info by nearest stamp instead of equal stamps", read_only=True,
+    ),
+    ParamSpec(
+        "approximate_sync_tolerance_seconds", 0.01,
+        "Largest stamp difference paired by approximate sync, seconds", 0.0, 1.0,
+    ),
+)
+
+REFERENCE_PARAMS = (
+    ParamSpec(
+        "use_tf", False,
+        "Look up reference → camera transforms with tf2 (needs tf2_ros); otherwise the "
+        "reference_to_camera_* parameters give it", read_only=True,
+    ),
+    ParamSpec("reference_to_camera_x", 0.0, "Reference → camera translation x, m", -1e3, 1e3),
+    ParamSpec("reference_to_camera_y", 0.0, "Reference → camera translation y, m", -1e3, 1e3),
+    ParamSpec("reference_to_camera_z", 0.0, "Reference → camera translation z, m", -1e3, 1e3),
+    ParamSpec("reference_to_camera_qx", 0.0, "Reference → camera rotation quaternion x", -1, 1),
+    ParamSpec("reference_to_camera_qy", 0.0, "Reference → camera rotation quaternion y", -1, 1),
+    ParamSpec("reference_to_camera_qz", 0.0, "Reference → camera rotation quaternion z", -1, 1),
+    ParamSpec("reference_to_camera_qw", 1.0, "Reference → camera rotation quaternion w", -1, 1),
+)
+
+SCALE_PREFIX = "scale."
+
+
+def scale_choice(names: tuple[str, ...]) -> ParamSpec:
+    return ParamSpec(
+        "scale_source", "none",
+        "Metric scale for relative models: none (publish depth/relative only), "
+        + ", ".join(names),
+        choices=("none", *names), read_only=True,
+    )
+
+
+def mono_node_params(
+    model_params: tuple[ParamSpec, ...] = (),
+    scale_params: tuple[ParamSpec, ...] = (),
+    scale_names: tuple[str, ...] | None = None,
+) -> dict[str, ParamSpec]:
+    """All parameters of ``mono_depth``: its own, the model's, and the scale source's
+    (prefixed ``scale.``)."""
+    from dataclasses import replace
+
+    from depth_ros.core.scale import scale_source_names
+
+    names = tuple(scale_source_names()) if scale_names is None else scale_names
+    model = (replace(MODEL_PARAMS[0], default="depth_anything_v2_vits"), *MODEL_PARAMS[1:])
+    prefixed = tuple(replace(s, name=SCALE_PREFIX + s.name) for s in scale_params)
+    return merge(model, QOS_PARAMS, OUTPUT_PARAMS, MONO_PARAMS, REFERENCE_PARAMS,
+                 (scale_choice(names),), model_params, prefixed)

@@ -1,0 +1,105 @@
+"""The monocular depth pipeline without ROS: image + camera → prediction, metric depth
+(directly from a metric model, or from a relative one through a scale source), cloud.
+
+Used by the ``mono_depth`` node and the CLI, so the node adds only message conversion.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from depth_ros.core.camera import PinholeCamera
+from depth_ros.core.errors import InputError
+from depth_ros.core.models import OutputKind
+from depth_ros.core.pointcloud import PackedCloud, depth_to_cloud
+from depth_ros.core.scale import ScaleContext, ScaleFit, ScaleSource, apply
+
+
+@dataclass(frozen=True)
+class MonoOptions:
+    min_depth: float = 0.0
+    max_depth: float = float("inf")
+    points: str = "xyzrgb"  # none | xyz | xyzrgb
+    decimation: int = 1
+
+
+@dataclass
+class MonoResult:
+    prediction: NDArray[np.float32]  # the model's output at the image size
+    relative: NDArray[np.float32] | None  # relative inverse depth (relative models)
+    depth: NDArray[np.float32] | None  # metres, NaN invalid; None when no scale is known
+    cloud: PackedCloud | None
+    fit: ScaleFit | None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class MonoPipeline:
+    def __init__(
+        self,
+        model: Any,
+        output_kind: OutputKind,
+        scale: ScaleSource | None = None,
+        options: MonoOptions | None = None,
+    ) -> None:
+        if output_kind is OutputKind.DISPARITY:
+            raise InputError("a stereo model cannot run in the monocular pipeline")
+        self.model = model
+        self.output_kind = output_kind
+        self.scale = scale
+        self.options = options or MonoOptions()
+
+    @property
+    def metric(self) -> bool:
+        """Whether this pipeline produces metres (metric model, or a scale source)."""
+        return self.output_kind is OutputKind.METRIC or self.scale is not None
+
+    def process(
+        self,
+        rgb: NDArray[np.uint8],
+        camera: PinholeCamera | None,
+        context: ScaleContext | None = None,
+        cloud: bool = True,
+    ) -> MonoResult:
+        """Raises InputError/CalibrationError for bad input."""
+        opts = self.options
+        h, w = rgb.shape[:2]
+        if camera is not None:
+            camera.validate(w, h)
+        t0 = time.perf_counter()
+        prediction = np.asarray(self.model.predict(rgb), dtype=np.float32)
+        t1 = time.perf_counter()
+        if prediction.shape != (h, w):
+            raise InputError(f"model returned {prediction.shape}, expected {(h, w)}")
+        relative = None
+        fit = None
+        depth: NDArray[np.float32] | None
+        if self.output_kind is OutputKind.METRIC:
+            depth = prediction.copy()
+            bad = ~(depth > 0) | ~np.isfinite(depth)
+            if opts.min_depth > 0:
+                bad |= depth < opts.min_depth
+            if np.isfinite(opts.max_depth):
+                bad |= depth > opts.max_depth
+            depth[bad] = np.nan
+        else:
+            relative = prediction
+            depth = None
+            if self.scale is not None:
+                ctx = replace(context or ScaleContext(), camera=camera)
+                fit = self.scale.fit(relative, ctx)
+                depth = apply(relative, fit, opts.min_depth, opts.max_depth) if fit.ok else None
+        packed = None
+        if cloud and depth is not None and camera is not None and opts.points != "none":
+            packed = depth_to_cloud(
+                depth, camera, rgb if opts.points == "xyzrgb" else None, opts.decimation
+            )
+        t2 = time.perf_counter()
+        return MonoResult(
+            prediction, relative, depth, packed, fit,
+            {"model": (t1 - t0) * 1e3, "depth_points": (t2 - t1) * 1e3},
+        )

@@ -1,0 +1,185 @@
+"""``mono_depth``: one camera → depth with Depth Anything V2 or MiDaS/DPT.
+
+Subscribes ``image`` (or ``image/compressed``) and ``camera_info``. Relative models
+publish ``depth/relative`` (32FC1 relative inverse depth: larger = nearer, no unit) and,
+only when a scale source is configured, metric ``depth``; metric models publish ``depth``
+(32FC1 metres, NaN invalid). With metric depth come ``depth/camera_info`` and ``points``.
+``depth/color`` (turbo, rgb8) is computed only while someone subscribes. The scale fit is
+published on ``scale/fit`` (diagnostic_msgs/DiagnosticStatus).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+
+from depth_ros.core.camera import PinholeCamera
+from depth_ros.core.colorize import colorize
+from depth_ros.core.encodings import to_rgb8
+from depth_ros.core.errors import InputError
+from depth_ros.core.models import InputKind
+from depth_ros.core.mono_pipeline import MonoOptions, MonoPipeline
+from depth_ros.core.params import ParamSpec
+from depth_ros.core.scale import ScaleFit, build_scale_source, scale_source_params
+from depth_ros.core.schema import SCALE_PREFIX, mono_node_params
+from depth_ros.nodes import base
+from depth_ros.nodes.common import declare, stamp_ns
+from depth_ros.nodes.convert import camera_info_msg, cloud_msg, image_to_numpy, numpy_to_image
+from depth_ros.nodes.reference import ReferenceTracker
+
+
+def decode_compressed(msg: CompressedImage) -> np.ndarray:
+    """jpeg/png CompressedImage → RGB uint8."""
+    import cv2
+
+    raw = np.frombuffer(msg.data, dtype=np.uint8)
+    image = cv2.imdecode(raw, cv2.IMREAD_COLOR) if raw.size else None
+    if image is None:
+        raise InputError(f"cannot decode compressed image (format {msg.format!r})")
+    return np.ascontiguousarray(image[:, :, ::-1])
+
+
+class MonoDepth(base.DepthComponent):
+    name = "mono_depth"
+    input_kind = InputKind.MONO
+    default_model = "depth_anything_v2_vits"
+    option_params = frozenset(("points", "points_decimation", "min_depth", "max_depth"))
+    pipeline: MonoPipeline
+    reference: ReferenceTracker | None = None
+    last_fit: ScaleFit | None = None
+
+    def schema(self, model_params: tuple[ParamSpec, ...]) -> dict[str, ParamSpec]:
+        source = self._scale_source_name()
+        scale = scale_source_params(source) if source != "none" else ()
+        return mono_node_params(model_params, scale)
+
+    def _scale_source_name(self) -> str:
+        spec = mono_node_params()["scale_source"]
+        return str(declare(self.node, {"scale_source": spec})["scale_source"])
+
+    def inputs(self) -> Sequence[tuple[str, type]]:
+        if self.params.get("image_transport") == "compressed":
+            return (("image/compressed", CompressedImage), ("camera_info", CameraInfo))
+        return (("image", Image), ("camera_info", CameraInfo))
+
+    def _options(self) -> MonoOptions:
+        p = self.params
+        return MonoOptions(
+            min_depth=float(p["min_depth"]),
+            max_depth=float(p["max_depth"]) or float("inf"),
+            points=str(p["points"]),
+            decimation=int(p["points_decimation"]),
+        )
+
+    def setup(self) -> None:
+        assert self.spec is not None
+        source = str(self.params["scale_source"])
+        scale = None
+        if source != "none":
+            scale = build_scale_source(source, {
+                k[len(SCALE_PREFIX):]: v for k, v in self.params.items()
+                if k.startswith(SCALE_PREFIX)
+            })
+            self.reference = ReferenceTracker(self.node, source, self.params)
+        self.pipeline = MonoPipeline(self.model, self.spec.output_kind, scale, self._options())
+
+    def apply_options(self) -> None:
+        self.pipeline.options = self._options()
+        if self.pipeline.scale is not None:
+            self.pipeline.scale.update({
+                k[len(SCALE_PREFIX):]: v for k, v in self.params.items()
+                if k.startswith(SCALE_PREFIX)
+            })
+
+    def create_publishers(self, qos: Any) -> dict[str, Any]:
+        node = self.node
+        pubs = {"color": node.create_publisher(Image, "depth/color", qos)}
+        if not self.pipeline.metric or self.pipeline.scale is not None:
+            pubs["relative"] = node.create_publisher(Image, "depth/relative", qos)
+        if self.pipeline.metric:
+            pubs["depth"] = node.create_publisher(Image, "depth", qos)
+            pubs["depth_info"] = node.create_publisher(CameraInfo, "depth/camera_info", qos)
+            pubs["points"] = node.create_publisher(PointCloud2, "points", qos)
+        if self.pipeline.scale is not None:
+            pubs["fit"] = node.create_publisher(DiagnosticStatus, "scale/fit", qos)
+        return pubs
+
+    def extra_subscriptions(self, qos: Any) -> list[Any]:
+        return self.reference.subscriptions(qos) if self.reference else []
+
+    def handle(self, msgs: list[Any]) -> None:
+        image_msg, info = msgs
+        if isinstance(image_msg, CompressedImage):
+            rgb = decode_compressed(image_msg)
+        else:
+            rgb = to_rgb8(image_to_numpy(image_msg), image_msg.encoding)
+        camera = PinholeCamera.from_msg(info)
+        camera.validate(rgb.shape[1], rgb.shape[0])
+        header = image_msg.header
+        stamp = stamp_ns(header.stamp) / 1e9
+        context = (self.reference.context(camera, rgb.shape[:2], stamp)
+                   if self.reference is not None else None)
+        result = self.pipeline.process(
+            rgb, camera, context, cloud="points" in self.pubs and self.wanted("points")
+        )
+        if result.relative is not None and "relative" in self.pubs:
+            self.pubs["relative"].publish(numpy_to_image(result.relative, "32FC1", header))
+        if result.fit is not None:
+            self.last_fit = result.fit
+            self.pubs["fit"].publish(_fit_status(result.fit, self.node.get_name()))
+            if not result.fit.ok:
+                self.log.warn(result.fit.code, f"no metric depth: {result.fit.reason}")
+        if result.depth is not None and "depth" in self.pubs:
+            self.pubs["depth"].publish(numpy_to_image(result.depth, "32FC1", header))
+            self.pubs["depth_info"].publish(camera_info_msg(camera, header))
+        if result.cloud is not None:
+            self.pubs["points"].publish(cloud_msg(result.cloud, header))
+        if self.wanted("color"):
+            shown = result.depth if result.depth is not None else result.relative
+            if shown is not None:
+                self.pubs["color"].publish(numpy_to_image(
+                    colorize(shown, invert=result.depth is not None), "rgb8", header))
+
+    def extra_diagnostics(self) -> dict[str, str]:
+        fit = self.last_fit
+        if fit is None:
+            return {"scale_source": str(self.params.get("scale_source", "none"))}
+        return {
+            "scale_source": str(self.params.get("scale_source")),
+            "scale_fit": "ok" if fit.ok else fit.reason,
+            "scale": f"{fit.scale:.6g}",
+            "shift": f"{fit.shift:.6g}",
+            "fit_residual": f"{fit.residual:.4f}",
+            "fit_inliers": str(fit.inliers),
+        }
+
+
+def _fit_status(fit: ScaleFit, name: str) -> DiagnosticStatus:
+    level = DiagnosticStatus.OK if fit.ok and not fit.held else (
+        DiagnosticStatus.WARN if fit.ok else DiagnosticStatus.ERROR)
+    values = {
+        "scale": fit.scale, "shift": fit.shift, "residual": fit.residual,
+        "inliers": fit.inliers, "points": fit.points, "held": fit.held, "age": fit.age,
+        "source": fit.source,
+    }
+    return DiagnosticStatus(
+        level=level, name=f"{name}: scale fit", message=fit.reason or "ok",
+        values=[KeyValue(key=k, value=str(v)) for k, v in values.items()],
+    )
+
+
+def main(args: list[str] | None = None) -> int:
+    return base.run(MonoDepth, args)
+
+
+def main_lifecycle(args: list[str] | None = None) -> int:
+    return base.run(MonoDepth, args, lifecycle=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

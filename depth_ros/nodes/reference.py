@@ -1,0 +1,163 @@
+"""Metric references for the scale sources: the newest reference depth image, point cloud
+or disparity, brought into the camera (projection happens in :mod:`depth_ros.core.projection`).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from rclpy.node import Node
+from rclpy.time import Time
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from stereo_msgs.msg import DisparityImage
+
+from depth_ros.core.camera import PinholeCamera, StereoGeometry
+from depth_ros.core.errors import CalibrationError, InputError
+from depth_ros.core.params import Value
+from depth_ros.core.projection import (
+    depth_image_to_metres,
+    reference_from_cloud,
+    reproject_depth,
+)
+from depth_ros.core.scale import ScaleContext
+from depth_ros.nodes.common import stamp_ns
+from depth_ros.nodes.convert import image_to_numpy
+
+# which reference topics each scale source listens to
+TOPICS = {
+    "sparse_depth": ("reference/depth", "reference/camera_info", "reference/points"),
+    "stereo": ("reference/disparity",),
+}
+
+
+def quaternion_matrix(p: dict[str, Value]) -> NDArray[np.float64]:
+    """4x4 transform from the reference_to_camera_* parameters."""
+    x, y, z, w = (float(p[f"reference_to_camera_q{c}"]) for c in "xyzw")
+    n = np.sqrt(x * x + y * y + z * z + w * w)
+    if not n > 0:
+        raise CalibrationError("reference_to_camera quaternion has zero length")
+    x, y, z, w = x / n, y / n, z / n, w / n
+    t = np.eye(4)
+    t[:3, :3] = [
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ]
+    t[:3, 3] = [float(p[f"reference_to_camera_{c}"]) for c in "xyz"]
+    return t
+
+
+def cloud_xyz(msg: PointCloud2) -> NDArray[np.float32]:
+    """(N, 3) float32 x, y, z of a PointCloud2 (any point layout with float32 x/y/z)."""
+    offsets = {f.name: f for f in msg.fields}
+    if not all(k in offsets and offsets[k].datatype == 7 for k in "xyz"):
+        raise InputError("reference point cloud needs float32 fields x, y and z")
+    if msg.is_bigendian:
+        raise InputError("big-endian point clouds are not supported")
+    n = msg.width * msg.height
+    raw = np.frombuffer(msg.data, dtype=np.uint8)
+    if raw.size < n * msg.point_step:
+        raise InputError(f"point cloud data truncated: {raw.size} bytes for {n} points")
+    rows = raw[: n * msg.point_step].reshape(n, msg.point_step)
+    return np.stack(
+        [rows[:, offsets[k].offset:offsets[k].offset + 4].copy().view(np.float32)[:, 0]
+         for k in "xyz"], axis=1,
+    )
+
+
+class ReferenceTracker:
+    """Keeps the newest reference message of each kind and turns it into a ScaleContext."""
+
+    def __init__(self, node: Node, source: str, params: dict[str, Value]) -> None:
+        self.node = node
+        self.source = source
+        self.params = params
+        self._lock = threading.Lock()
+        self._latest: dict[str, Any] = {}
+        self._tf: Any = None
+        if bool(params.get("use_tf", False)):
+            try:
+                import tf2_ros
+            except ImportError as exc:
+                raise CalibrationError(
+                    "use_tf is true but tf2_ros is not importable: install ROS 2's tf2_ros "
+                    "or give the reference_to_camera_* parameters"
+                ) from exc
+            self._tf_buffer = tf2_ros.Buffer()
+            self._tf = tf2_ros.TransformListener(self._tf_buffer, node)
+
+    def subscriptions(self, qos: Any) -> list[Any]:
+        types = {
+            "reference/depth": Image,
+            "reference/camera_info": CameraInfo,
+            "reference/points": PointCloud2,
+            "reference/disparity": DisparityImage,
+        }
+        return [
+            self.node.create_subscription(types[t], t, self._keep(t), qos)
+            for t in TOPICS.get(self.source, ())
+        ]
+
+    def _keep(self, topic: str) -> Any:
+        def callback(msg: Any) -> None:
+            with self._lock:
+                self._latest[topic] = msg
+
+        return callback
+
+    def _transform(self, source_frame: str, camera: PinholeCamera) -> NDArray[np.float64]:
+        if self._tf is None or not source_frame or source_frame == camera.frame_id:
+            return quaternion_matrix(self.params)
+        t = self._tf_buffer.lookup_transform(camera.frame_id, source_frame, Time())
+        q, tr = t.transform.rotation, t.transform.translation
+        return quaternion_matrix({
+            "reference_to_camera_qx": q.x, "reference_to_camera_qy": q.y,
+            "reference_to_camera_qz": q.z, "reference_to_camera_qw": q.w,
+            "reference_to_camera_x": tr.x, "reference_to_camera_y": tr.y,
+            "reference_to_camera_z": tr.z,
+        })
+
+    def context(self, camera: PinholeCamera, shape: tuple[int, int], stamp: float
+                ) -> ScaleContext:
+        with self._lock:
+            latest = dict(self._latest)
+        if self.source == "stereo" and "reference/disparity" in latest:
+            msg = latest["reference/disparity"]
+            values = image_to_numpy(msg.image).astype(np.float32)
+            values[~(values >= msg.min_disparity)] = np.nan
+            # DisparityImage holds d + doffs, so depth = f * T / value: doffs 0 here
+            return ScaleContext(
+                camera=camera, disparity=values,
+                stereo=StereoGeometry(fx=float(msg.f), baseline=float(msg.t)),
+                stamp=stamp, reference_stamp=stamp_ns(msg.header.stamp) / 1e9,
+            )
+        if "reference/points" in latest:
+            msg = latest["reference/points"]
+            ref = reference_from_cloud(
+                cloud_xyz(msg), camera, self._transform(msg.header.frame_id, camera), shape
+            )
+            return ScaleContext(camera=camera, reference=ref, stamp=stamp,
+                                reference_stamp=stamp_ns(msg.header.stamp) / 1e9)
+        if "reference/depth" in latest:
+            msg = latest["reference/depth"]
+            depth = depth_image_to_metres(image_to_numpy(msg), msg.encoding)
+            aligned = depth.shape == shape and (
+                not msg.header.frame_id or msg.header.frame_id == camera.frame_id)
+            if not aligned:
+                info = latest.get("reference/camera_info")
+                if info is None:
+                    raise CalibrationError(
+                        f"reference depth is {depth.shape[1]}x{depth.shape[0]} in frame "
+                        f"{msg.header.frame_id!r}, not aligned with the camera: publish "
+                        "reference/camera_info for it"
+                    )
+                depth = reproject_depth(
+                    depth, PinholeCamera.from_msg(info), camera.scaled(shape[1], shape[0]),
+                    self._transform(msg.header.frame_id, camera),
+                )
+            return ScaleContext(camera=camera, reference=depth, stamp=stamp,
+                                reference_stamp=stamp_ns(msg.header.stamp) / 1e9)
+        return ScaleContext(camera=camera, stamp=stamp)
