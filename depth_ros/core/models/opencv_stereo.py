@@ -98,6 +98,16 @@ class OpenCVStereo:
 
         block = int(p["correlation_window_size"])
         ndisp = int(p["disparity_range"])
+        # OpenCV checks some of these only in compute(): check here, so update() is atomic
+        if ndisp <= 0 or ndisp % 16:
+            raise InputError(f"disparity_range must be a positive multiple of 16, got {ndisp}")
+        if block < 1 or block % 2 == 0:
+            raise InputError(f"correlation_window_size must be odd, got {block}")
+        if self.algorithm == "bm":
+            for name, lo in (("correlation_window_size", 5), ("prefilter_size", 5)):
+                value = int(p[name])
+                if not lo <= value <= 255 or value % 2 == 0:
+                    raise InputError(f"{name} must be odd and in [{lo}, 255], got {value}")
         if self.algorithm == "sgbm":
             p1 = float(p["P1"]) or 8 * 3 * block * block
             p2 = float(p["P2"]) or 32 * 3 * block * block
@@ -132,20 +142,46 @@ class OpenCVStereo:
 
         if left.shape != right.shape:
             raise InputError(f"left image {left.shape} and right image {right.shape} differ")
+        a: NDArray[Any] = left  # grey or colour, padded or not
+        b: NDArray[Any] = right
         if self.algorithm == "bm" and left.ndim == 3:
-            left = cv2.cvtColor(np.ascontiguousarray(left), cv2.COLOR_RGB2GRAY)
-            right = cv2.cvtColor(np.ascontiguousarray(right), cv2.COLOR_RGB2GRAY)
+            a = cv2.cvtColor(np.ascontiguousarray(a), cv2.COLOR_RGB2GRAY)
+            b = cv2.cvtColor(np.ascontiguousarray(b), cv2.COLOR_RGB2GRAY)
+        height, width = left.shape[:2]
         pad = int(self.params["disparity_range"]) + max(int(self.params["min_disparity"]), 0)
         if self.params["pad_border"]:
-            left = cv2.copyMakeBorder(left, 0, 0, pad, 0, cv2.BORDER_REPLICATE)
-            right = cv2.copyMakeBorder(right, 0, 0, pad, 0, cv2.BORDER_REPLICATE)
-        raw = self._matcher.compute(np.ascontiguousarray(left), np.ascontiguousarray(right))
+            a = cv2.copyMakeBorder(a, 0, 0, pad, 0, cv2.BORDER_REPLICATE)
+            b = cv2.copyMakeBorder(b, 0, 0, pad, 0, cv2.BORDER_REPLICATE)
+        self._check_size(width, height, int(a.shape[1]))
+        try:
+            raw = self._matcher.compute(np.ascontiguousarray(a), np.ascontiguousarray(b))
+        except cv2.error as e:  # a combination of size and parameters OpenCV refuses
+            raise InputError(
+                f"OpenCV {self.algorithm} cannot match {width}x{height} images with "
+                f"{self.params}: {str(e).strip().splitlines()[-1]}"
+            ) from None
         if self.params["pad_border"]:
             raw = raw[:, pad:]
-        disparity = raw.astype(np.float32)
+        disparity: NDArray[np.float32] = raw.astype(np.float32)
         disparity *= np.float32(1.0 / 16.0)
         disparity[raw < int(self.params["min_disparity"]) * 16] = np.nan
         return disparity
+
+    def _check_size(self, width: int, height: int, padded_width: int) -> None:
+        """Refuse images OpenCV cannot match with the current parameters, saying why
+        (OpenCV's own errors are cryptic, e.g. a failed allocation of 2^64 bytes)."""
+        block = int(self.params["correlation_window_size"])
+        if self.algorithm == "bm" and block > min(height, padded_width):
+            raise InputError(
+                f"correlation_window_size {block} is larger than the {width}x{height} image: "
+                "lower it"
+            )
+        reach = int(self.params["min_disparity"]) + int(self.params["disparity_range"])
+        if self.algorithm == "sgbm" and padded_width <= reach:
+            raise InputError(
+                f"the image is {width} px wide, not wider than min_disparity + disparity_range "
+                f"= {reach}: enable pad_border or lower disparity_range"
+            )
 
     @property
     def min_disparity(self) -> float:
