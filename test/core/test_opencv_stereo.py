@@ -1,0 +1,180 @@
+"""OpenCV SGBM and BM matchers: parameters, atomic updates, invalid pixels, accuracy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from depth_ros.core.errors import InputError
+from depth_ros.core.geometry import disparity_to_depth
+from depth_ros.core.metrics import depth_metrics, disparity_metrics
+from depth_ros.core.models import InputKind, ModelConfig, OutputKind, build_model, get_model
+from depth_ros.core.models.opencv_stereo import OpenCVStereo
+from depth_ros.core.samples import load_sample
+
+
+def _pair(h: int = 48, w: int = 96, shift: int = 6, seed: int = 0) -> tuple[Any, Any]:
+    """A textured right image and the left image it gives at a constant disparity."""
+    rng = np.random.default_rng(seed)
+    noise = rng.integers(0, 256, size=(h // 2, (w + shift) // 2), dtype=np.uint8)
+    big = cv2.resize(noise, ((w + shift), h), interpolation=cv2.INTER_NEAREST)
+    right = big[:, shift:]
+    left = big[:, :w]  # left(x) = right(x - shift): disparity = shift
+    rgb = lambda g: np.ascontiguousarray(np.repeat(g[:, :, None], 3, axis=2))  # noqa: E731
+    return rgb(left), rgb(right)
+
+
+def test_registered_specs() -> None:
+    for model_id in ("sgbm", "bm"):
+        spec = get_model(model_id)
+        assert spec.family == "opencv"
+        assert spec.input_kind is InputKind.STEREO
+        assert spec.output_kind is OutputKind.DISPARITY
+        assert not spec.needs_weights
+        names = {p.name for p in spec.params}
+        assert {"min_disparity", "disparity_range", "correlation_window_size"} <= names
+
+
+@pytest.mark.parametrize("model_id", ["sgbm", "bm"])
+def test_constant_disparity_is_found(model_id: str) -> None:
+    left, right = _pair()
+    model = build_model(model_id)
+    disp = model.compute(left, right)  # type: ignore[attr-defined]
+    assert disp.shape == left.shape[:2]
+    assert disp.dtype == np.float32
+    inner = disp[10:-10, 20:-10]
+    valid = np.isfinite(inner)
+    assert valid.mean() > 0.8
+    assert np.abs(inner[valid] - 6.0).max() <= 1.0
+    assert np.median(inner[valid]) == pytest.approx(6.0, abs=0.1)
+
+
+def test_config_params_are_applied() -> None:
+    model = build_model("sgbm", ModelConfig(params={"disparity_range": 32}))
+    assert isinstance(model, OpenCVStereo)
+    assert model.params["disparity_range"] == 32
+    assert model.max_disparity == 31.0
+    assert model.min_disparity == 0.0
+
+
+def test_bm_on_grey_and_colour() -> None:
+    left, right = _pair(seed=1)
+    model = build_model("bm")
+    grey = model.compute(left[:, :, 0].copy(), right[:, :, 0].copy())  # type: ignore[attr-defined]
+    colour = model.compute(left, right)  # type: ignore[attr-defined]
+    assert grey.shape == left.shape[:2]
+    np.testing.assert_array_equal(np.isnan(grey), np.isnan(colour))
+    np.testing.assert_array_equal(grey[np.isfinite(grey)], colour[np.isfinite(colour)])
+    assert np.isfinite(grey).mean() > 0.5
+
+
+def test_shapes_mismatch() -> None:
+    left, right = _pair()
+    model = build_model("sgbm")
+    with pytest.raises(InputError, match=r"left image \(48, 96, 3\) and right image .* differ"):
+        model.compute(left, right[:, :-1])  # type: ignore[attr-defined]
+
+
+def test_update_is_atomic() -> None:
+    model = build_model("sgbm")
+    assert isinstance(model, OpenCVStereo)
+    before = model._matcher
+    params = dict(model.params)
+    with pytest.raises(InputError, match=r"P2 \(100\) must be larger than P1 \(3000\)"):
+        model.update({"P1": 3000.0, "P2": 100.0})
+    assert model._matcher is before
+    assert model.params == params
+    # a P1 alone that the default P2 (32*3*5^2 = 2400) does not exceed
+    with pytest.raises(InputError, match="must be larger than P1"):
+        model.update({"P1": 2400.0})
+    assert model._matcher is before
+    model.update({"P1": 100.0, "P2": 2000.0, "disparity_range": 32})
+    assert model._matcher is not before
+    assert model._matcher.getP1() == 100
+    assert model._matcher.getP2() == 2000
+    assert model._matcher.getNumDisparities() == 32
+    assert model.params["P1"] == 100.0
+
+
+@pytest.mark.parametrize(
+    ("model_id", "bad", "match"),
+    [
+        ("bm", {"correlation_window_size": 4}, "correlation_window_size must be odd"),
+        ("bm", {"prefilter_size": 4}, r"prefilter_size must be odd and in \[5, 255\]"),
+        ("bm", {"disparity_range": 24}, "positive multiple of 16, got 24"),
+        ("sgbm", {"disparity_range": 0}, "positive multiple of 16, got 0"),
+    ],
+)
+def test_update_refuses_what_opencv_would_refuse_later(
+    model_id: str, bad: dict[str, Any], match: str
+) -> None:
+    model = build_model(model_id)
+    assert isinstance(model, OpenCVStereo)
+    left, right = _pair()
+    want = model.compute(left, right)
+    with pytest.raises(InputError, match=match):
+        model.update(bad)
+    np.testing.assert_array_equal(model.compute(left, right), want)  # still works
+
+
+@pytest.mark.parametrize(
+    ("model_id", "size", "params", "match"),
+    [
+        ("bm", (8, 40), {}, "correlation_window_size 15 is larger than the 40x8 image"),
+        ("sgbm", (20, 30), {"pad_border": False}, "30 px wide, not wider than .* = 64"),
+    ],
+)
+def test_too_small_images_raise_input_error(
+    model_id: str, size: tuple[int, int], params: dict[str, Any], match: str
+) -> None:
+    model = build_model(model_id, ModelConfig(params=params))
+    img = np.zeros((*size, 3), np.uint8)
+    with pytest.raises(InputError, match=match):
+        model.compute(img, img)  # type: ignore[attr-defined]
+
+
+def test_tiny_images_with_padding() -> None:
+    model = build_model("sgbm")
+    img = np.full((2, 3, 3), 9, np.uint8)
+    out = model.compute(img, img)  # type: ignore[attr-defined]
+    assert out.shape == (2, 3)
+
+
+@pytest.mark.parametrize("min_disparity", [0, 4, -8])
+def test_nan_exactly_where_opencv_marks_invalid(min_disparity: int) -> None:
+    left, right = _pair(seed=2)
+    params = {"pad_border": False, "min_disparity": min_disparity, "uniqueness_ratio": 30.0}
+    model = build_model("sgbm", ModelConfig(params=params))
+    assert isinstance(model, OpenCVStereo)
+    ours = model.compute(left, right)
+    raw = model._matcher.compute(left, right)  # CV_16S, 4 fractional bits
+    invalid = raw == (min_disparity - 1) * 16  # OpenCV's invalid value
+    assert invalid.any()
+    assert (~invalid).any()
+    np.testing.assert_array_equal(np.isnan(ours), invalid)
+    np.testing.assert_array_equal(ours[~invalid], raw[~invalid] / 16.0)
+
+
+def test_pad_border_matches_the_left_border() -> None:
+    left, right = _pair(seed=3)
+    padded = build_model("sgbm").compute(left, right)  # type: ignore[attr-defined]
+    plain = build_model("sgbm", ModelConfig(params={"pad_border": False}))
+    unpadded = plain.compute(left, right)  # type: ignore[attr-defined]
+    border = slice(10, 40)  # OpenCV leaves columns < disparity_range empty
+    assert np.isnan(unpadded[5:-5, border]).all()
+    assert np.isfinite(padded[5:-5, border]).mean() > 0.8
+
+
+def test_motorcycle_accuracy_of_default_sgbm() -> None:
+    sample = load_sample("motorcycle")
+    disp = build_model("sgbm").compute(sample.left, sample.right)  # type: ignore[attr-defined]
+    dm = disparity_metrics(disp, sample.disparity)
+    depth = disparity_to_depth(disp, sample.geometry)
+    abs_rel = depth_metrics(depth, sample.depth)["abs_rel"]
+    # measured: bad-2 0.123, AbsRel 0.0153, density 0.93 (OpenCV 5.0, defaults)
+    assert dm["bad_2"] <= 0.17
+    assert abs_rel <= 0.02
+    assert dm["density"] >= 0.85
