@@ -1,0 +1,84 @@
+"""launch_testing: ``mono_depth.launch.py`` (Depth Anything V2 ViT-S profile, camera
+namespace) starts the node, which subscribes to its inputs and advertises its outputs in
+that namespace.
+
+Needs DEPTH_ROS_WEIGHTS_DIR (a folder with depth_anything_v2_vits.pth) and a ROS 2 install
+with ``launch``, ``launch_ros`` and ``launch_testing`` and depth_ros built in the workspace
+(``colcon build``; run with ``colcon test`` or ``launch_test``); skipped otherwise
+(pip-only environments have no ``launch``).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+import unittest
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("launch_testing", reason="launch_testing is not installed")
+pytest.importorskip("launch.actions", reason="ROS 2 launch is not installed")
+pytest.importorskip("launch_ros", reason="launch_ros is not installed")
+WEIGHTS_DIR = os.environ.get("DEPTH_ROS_WEIGHTS_DIR", "")
+if not (Path(WEIGHTS_DIR) / "depth_anything_v2_vits.pth").is_file():
+    pytest.skip("set DEPTH_ROS_WEIGHTS_DIR to a folder holding depth_anything_v2_vits.pth",
+                allow_module_level=True)
+
+import launch_testing.actions  # noqa: E402
+import launch_testing.asserts  # noqa: E402
+import rclpy  # noqa: E402
+from launch.actions import IncludeLaunchDescription  # noqa: E402
+from launch.launch_description import LaunchDescription  # noqa: E402
+from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
+
+os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 100)))
+
+LAUNCH_FILE = Path(__file__).resolve().parents[2] / "launch" / "mono_depth.launch.py"
+NS = "/launch_test_cam"
+INPUTS = ("image", "camera_info")
+OUTPUTS = ("depth", "depth/camera_info")
+
+
+@pytest.mark.launch_test
+def generate_test_description() -> LaunchDescription:
+    include = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(str(LAUNCH_FILE)),
+        launch_arguments={"model": "depth_anything_v2_vits", "camera": NS,
+                          "weights_dir": WEIGHTS_DIR}.items(),
+    )
+    return LaunchDescription([include, launch_testing.actions.ReadyToTest()])
+
+
+class TestTopicsAppear(unittest.TestCase):
+    def test_node_advertises_outputs_and_subscribes_inputs(self) -> None:
+        rclpy.init()
+        node = rclpy.create_node("depth_ros_launch_test")
+        try:
+            deadline = time.monotonic() + 60.0
+            pubs: set[str] = set()
+            subs: set[str] = set()
+            while time.monotonic() < deadline:
+                rclpy.spin_once(node, timeout_sec=0.2)
+                pubs = {n for n, _ in node.get_topic_names_and_types()
+                        if node.count_publishers(n)}
+                subs = {n for n, _ in node.get_topic_names_and_types()
+                        if node.count_subscribers(n)}
+                if {f"{NS}/{t}" for t in OUTPUTS} <= pubs and {
+                        f"{NS}/{t}" for t in INPUTS} <= subs:
+                    break
+            assert {f"{NS}/{t}" for t in OUTPUTS} <= pubs
+            assert {f"{NS}/{t}" for t in INPUTS} <= subs
+            names = node.get_fully_qualified_node_names()
+            assert f"{NS}/mono_depth" in names
+        finally:
+            node.destroy_node()
+            rclpy.try_shutdown()
+
+
+@launch_testing.post_shutdown_test()
+class TestShutdown(unittest.TestCase):
+    def test_exit_code(self, proc_info) -> None:  # type: ignore[no-untyped-def]
+        launch_testing.asserts.assertExitCodes(proc_info, allowable_exit_codes=[0, -2, -15])
