@@ -38,7 +38,7 @@ def _setup(context, *args, **kwargs):  # type: ignore[no-untyped-def]
             package=plan.package,
             executable=plan.executable,
             name=plan.name,
-            namespace=plan.namespace,
+            namespace=plan.namespace or None,
             parameters=plan.parameters,
             remappings=plan.remappings,
             arguments=plan.arguments,

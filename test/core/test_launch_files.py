@@ -207,7 +207,7 @@ def test_launch_file_node_parameters_are_declared(
     lifecycle = overrides.get("lifecycle") == "true"
     assert kw["package"] == "depth_ros"
     assert kw["executable"] == node + ("_lifecycle" if lifecycle else "")
-    assert kw["namespace"] == overrides.get("camera", "")
+    assert kw["namespace"] == (overrides.get("camera") or None)
     profile, *_extra, values = kw["parameters"]
     assert Path(profile) == REPO / "config" / f"{model}.yaml"
     assert values["model"] == model
