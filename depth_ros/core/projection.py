@@ -89,7 +89,10 @@ def transform_points(
     if p.ndim != 2 or p.shape[1] != 3:
         raise InputError(f"points must be an (N, 3) array, got shape {p.shape}")
     t = check_transform(transform)
-    return np.asarray(p @ t[:3, :3].T + t[:3, 3])
+    out = np.empty_like(p)
+    for i in range(3):  # per output axis: cheaper than a BLAS (N, 3) @ (3, 3) call
+        out[:, i] = p[:, 0] * t[i, 0] + p[:, 1] * t[i, 1] + p[:, 2] * t[i, 2] + t[i, 3]
+    return out
 
 
 def project_points(
@@ -125,10 +128,10 @@ def project_points(
     v = np.floor(camera.fy * p[:, 1] / z + camera.cy + 0.5)
     inside = (u >= 0) & (u < w) & (v >= 0) & (v < h)
     idx = v[inside].astype(np.int64) * w + u[inside].astype(np.int64)
-    z = z[inside]
-    order = np.argsort(z, kind="stable")  # nearest first ...
-    first_idx, first = np.unique(idx[order], return_index=True)  # ... so the first wins
-    out[first_idx] = z[order][first].astype(np.float32)
+    zbuf = np.full(h * w, np.inf)
+    np.minimum.at(zbuf, idx, z[inside])  # z-buffer: the nearest point of each pixel wins
+    hit = np.isfinite(zbuf)
+    out[hit] = zbuf[hit]
     return out.reshape(h, w)
 
 
