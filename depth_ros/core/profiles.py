@@ -220,11 +220,18 @@ def schema_function(node: str) -> Callable[..., dict[str, ParamSpec]] | None:
     return fn if callable(fn) else None
 
 
-def node_params(node: str, model: str) -> dict[str, ParamSpec] | None:
-    """Parameters that ``node`` declares when it runs ``model`` (None: schema unknown)."""
+def node_params(
+    node: str, model: str, values: Mapping[str, object] | None = None
+) -> dict[str, ParamSpec] | None:
+    """Parameters that ``node`` declares when it runs ``model`` (None: schema unknown).
+    For mono and fused nodes, ``values["scale_source"]`` adds that source's ``scale.*``."""
     fn = schema_function(node)
     if fn is None:
         return None
+    source = str((values or {}).get("scale_source", "none"))
+    if node != "stereo_depth" and source != "none":
+        scale = importlib.import_module("depth_ros.core.scale")
+        return fn(get_model(model).params, tuple(scale.scale_source_params(source)))
     return fn(get_model(model).params)
 
 
@@ -232,7 +239,7 @@ def check_params(node: str, model: str, values: Mapping[str, object], source: st
     """ConfigError naming every parameter of ``values`` (from ``source``) that ``node``
     does not declare for ``model`` or whose value it would reject. ``use_sim_time`` is
     declared by every node. Does nothing when the node's schema is not known."""
-    specs = node_params(node, model)
+    specs = node_params(node, model, values)
     if specs is None:
         return
     problems = []
