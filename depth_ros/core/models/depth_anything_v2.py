@@ -1,0 +1,133 @@
+"""Depth Anything V2 (Yang et al., NeurIPS 2024): relative (ViT-S/B/L) and metric
+(Hypersim indoor, max 20 m; Virtual KITTI outdoor, max 80 m) releases.
+
+Loads the official ``.pth`` files unchanged with a strict key match; pre- and
+post-processing follow the official ``infer_image``: aspect-preserving resize with the
+short side at least ``input_size`` (a multiple of 14, bicubic), ImageNet normalisation,
+and bilinear (align_corners=True) resizing of the prediction back to the image size.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from depth_ros.core.models import register_model
+from depth_ros.core.models.base import InputKind, ModelConfig, ModelSpec, OutputKind
+from depth_ros.core.mono import IMAGENET_MEAN, IMAGENET_STD, Preprocess, WeightsSource
+from depth_ros.core.params import ParamSpec
+
+PREPROCESS = Preprocess(
+    multiple_of=14,
+    resize_method="lower_bound",
+    mean=IMAGENET_MEAN,
+    std=IMAGENET_STD,
+    output_resize="bilinear_align_corners",
+)
+
+_SIZES = {"vits": "Small", "vitb": "Base", "vitl": "Large"}
+_NAMES = {"vits": "ViT-S", "vitb": "ViT-B", "vitl": "ViT-L"}
+_METRIC = {"hypersim": ("Hypersim", 20.0, "indoor"), "vkitti": ("VKITTI", 80.0, "outdoor")}
+
+INPUT_SIZE = ParamSpec(
+    "input_size", 518,
+    "Network input size: the image is resized so that its shorter side is at least this, "
+    "sides multiples of 14 (larger: finer and slower)",
+    min=70, max=2002, step=14,
+)
+DOWNLOAD = ParamSpec(
+    "download", True,
+    "Download the official weights into the cache when no weights file is given",
+    read_only=True,
+)
+PARAMS = (INPUT_SIZE, DOWNLOAD)
+
+
+def weights_source(encoder: str, dataset: str | None = None) -> WeightsSource:
+    if dataset is None:
+        return WeightsSource(
+            f"depth_anything_v2_{encoder}.pth",
+            hf_repo=f"depth-anything/Depth-Anything-V2-{_SIZES[encoder]}",
+        )
+    return WeightsSource(
+        f"depth_anything_v2_metric_{dataset}_{encoder}.pth",
+        hf_repo=f"depth-anything/Depth-Anything-V2-Metric-{_METRIC[dataset][0]}-"
+        f"{_SIZES[encoder]}",
+    )
+
+
+def _builder(encoder: str, dataset: str | None) -> Any:
+    def build(config: ModelConfig) -> Any:
+        from depth_ros.core.mono import (
+            MonoNetworkModel,
+            create_runner,
+            load_official_checkpoint,
+            resolve_weights,
+        )
+
+        source = weights_source(encoder, dataset)
+        max_depth = _METRIC[dataset][1] if dataset else None
+        what = f"Depth Anything V2 {_NAMES[encoder]}" + (
+            f" metric {_METRIC[dataset][0]} checkpoint" if dataset else " checkpoint"
+        )
+        params = dict(config.params)
+        path = resolve_weights(
+            config.weights, source, what, allow_download=bool(params.get("download", True))
+        )
+
+        def module_factory() -> Any:
+            from depth_ros.core.models.nets.depth_anything_v2 import DepthAnythingV2Net
+
+            net = DepthAnythingV2Net(encoder, max_depth=max_depth)
+            load_official_checkpoint(net, path, what)
+            return net.eval()
+
+        runner = create_runner(path, config.backend, config.device, module_factory)
+        size = config.input_size or int(params.get("input_size", INPUT_SIZE.default))
+        return MonoNetworkModel(runner, PREPROCESS, size, INPUT_SIZE)
+
+    return build
+
+
+def _register() -> None:
+    for encoder in ("vits", "vitb", "vitl"):
+        src = weights_source(encoder)
+        register_model(
+            ModelSpec(
+                id=f"depth_anything_v2_{encoder}",
+                family="depth_anything_v2",
+                input_kind=InputKind.MONO,
+                output_kind=OutputKind.RELATIVE,
+                description=f"Depth Anything V2 {_NAMES[encoder]}, relative inverse depth",
+                build=_builder(encoder, None),
+                params=PARAMS,
+                weights_file=src.filename,
+                weights_source=src.describe(),
+                default_input_size=518,
+                extra={"encoder": encoder, "multiple_of": 14, "input_names": ("image",),
+                       "output_names": ("depth",), "hf_repo": src.hf_repo},
+            )
+        )
+        for dataset, (label, max_depth, where) in _METRIC.items():
+            src = weights_source(encoder, dataset)
+            register_model(
+                ModelSpec(
+                    id=f"depth_anything_v2_metric_{dataset}_{encoder}",
+                    family="depth_anything_v2",
+                    input_kind=InputKind.MONO,
+                    output_kind=OutputKind.METRIC,
+                    description=f"Depth Anything V2 {_NAMES[encoder]} metric, {label} "
+                    f"({where}, up to {max_depth:g} m)",
+                    build=_builder(encoder, dataset),
+                    params=PARAMS,
+                    weights_file=src.filename,
+                    weights_source=src.describe(),
+                    default_input_size=518,
+                    max_depth=max_depth,
+                    extra={"encoder": encoder, "dataset": dataset, "multiple_of": 14,
+                           "input_names": ("image",), "output_names": ("depth",),
+                           "hf_repo": src.hf_repo},
+                )
+            )
+
+
+_register()

@@ -1,0 +1,101 @@
+"""Depth Anything V2 (Yang et al., 2024): a DINOv2 ViT encoder (timm) and a DPT decoder.
+
+The module tree matches the official checkpoints (``pretrained.*`` for the encoder,
+``depth_head.*`` for the decoder), so the released ``.pth`` files load with a strict key
+match. timm's DINOv2 ViT has the same parameter names as the official DINOv2 code except
+``mask_token`` (used only in DINOv2 pre-training), which is added here so strict loading
+accepts it. The forward pass is our own: it reproduces the official position-embedding
+interpolation (bicubic with the 0.1 offset), which timm's dynamic resizing does not.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from depth_ros.core.models.nets.dpt_head import DPTHead
+
+PATCH = 14
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    timm_name: str
+    embed_dim: int
+    features: int
+    out_channels: tuple[int, int, int, int]
+    layers: tuple[int, int, int, int]  # blocks whose outputs feed the decoder
+
+
+ENCODERS = {
+    "vits": EncoderConfig("vit_small_patch14_dinov2", 384, 64, (48, 96, 192, 384), (2, 5, 8, 11)),
+    "vitb": EncoderConfig(
+        "vit_base_patch14_dinov2", 768, 128, (96, 192, 384, 768), (2, 5, 8, 11)
+    ),
+    "vitl": EncoderConfig(
+        "vit_large_patch14_dinov2", 1024, 256, (256, 512, 1024, 1024), (4, 11, 17, 23)
+    ),
+}
+
+
+class DepthAnythingV2Net(nn.Module):
+    """(B, 3, H, W) normalised image, H and W multiples of 14 → (B, H, W) prediction:
+    relative inverse depth (``max_depth`` None) or metres (metric releases)."""
+
+    def __init__(self, encoder: str = "vits", max_depth: float | None = None) -> None:
+        super().__init__()
+        import timm
+
+        cfg = ENCODERS[encoder]
+        self.encoder = encoder
+        self.layers = cfg.layers
+        self.pretrained: Any = timm.create_model(
+            cfg.timm_name, pretrained=False, num_classes=0, img_size=518, weight_init="skip"
+        )
+        # weight_init="skip": the weights come from a checkpoint, random init is wasted time.
+        # DINOv2's mask token: unused at inference, present in the official checkpoints.
+        self.pretrained.register_parameter(
+            "mask_token", nn.Parameter(torch.zeros(1, cfg.embed_dim))
+        )
+        self.depth_head = DPTHead(
+            cfg.embed_dim, cfg.features, cfg.out_channels, PATCH, metric_max_depth=max_depth
+        )
+
+    def _pos_embed(self, patch_h: int, patch_w: int) -> torch.Tensor:
+        pos: torch.Tensor = self.pretrained.pos_embed
+        n = pos.shape[1] - 1
+        if patch_h * patch_w == n and patch_h == patch_w:
+            return pos
+        pos = pos.float()
+        cls_pos, grid = pos[:, :1], pos[:, 1:]
+        side = math.sqrt(n)
+        dim = pos.shape[-1]
+        grid = grid.reshape(1, int(side), int(side), dim).permute(0, 3, 1, 2)
+        # Same sampling as the official code: a scale factor with a 0.1 offset, not a size.
+        grid = F.interpolate(
+            grid,
+            scale_factor=((patch_h + 0.1) / side, (patch_w + 0.1) / side),
+            mode="bicubic",
+            antialias=False,
+        )
+        grid = grid.permute(0, 2, 3, 1).reshape(1, -1, dim)
+        return torch.cat((cls_pos, grid), dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        patch_h, patch_w = x.shape[-2] // PATCH, x.shape[-1] // PATCH
+        vit = self.pretrained
+        tokens = vit.patch_embed.norm(vit.patch_embed.proj(x).flatten(2).transpose(1, 2))
+        tokens = torch.cat((vit.cls_token.expand(tokens.shape[0], -1, -1), tokens), dim=1)
+        tokens = tokens + self._pos_embed(patch_h, patch_w)
+        taken = []
+        for i, block in enumerate(vit.blocks):
+            tokens = block(tokens)
+            if i in self.layers:
+                taken.append(vit.norm(tokens)[:, 1:])
+        out: torch.Tensor = self.depth_head(taken, patch_h, patch_w)
+        return out.squeeze(1)
