@@ -65,22 +65,22 @@ def test_backend_from_extension(name: str, backend: str) -> None:
 def test_unknown_extension_and_backend() -> None:
     with pytest.raises(ConfigError, match=r"m\.bin.*\.onnx"):
         backend_for_weights("m.bin")
-    with pytest.raises(ConfigError, match="unknown backend 'openvino'.*onnxruntime"):
+    with pytest.raises(ConfigError, match=r"unknown backend 'openvino'.*onnxruntime"):
         create_backend("openvino", BackendRequest(Path("m.onnx")))
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
 def test_torch_cuda_absent_is_config_error() -> None:
-    with pytest.raises(ConfigError, match="'cuda'.*CUDA is not available"):
+    with pytest.raises(ConfigError, match=r"'cuda'.*CUDA is not available"):
         create_backend("torch", BackendRequest(None, device="cuda", module_factory=tiny))
 
 
 def test_torch_bad_device_and_fp16_on_cpu() -> None:
-    with pytest.raises(ConfigError, match="unknown device 'gpu0'"):
+    with pytest.raises(ConfigError, match=r"unknown device 'gpu0'"):
         create_backend("torch", BackendRequest(None, device="gpu0", module_factory=tiny))
-    with pytest.raises(ConfigError, match="fp16 needs a CUDA device"):
+    with pytest.raises(ConfigError, match=r"fp16 needs a CUDA device"):
         create_backend("torch", BackendRequest(None, fp16=True, module_factory=tiny))
-    with pytest.raises(ConfigError, match="no PyTorch implementation|needs a PyTorch"):
+    with pytest.raises(ConfigError, match=r"no PyTorch implementation|needs a PyTorch"):
         create_backend("torch", BackendRequest(None))
 
 
@@ -90,7 +90,7 @@ def test_onnxruntime_cuda_absent_is_config_error(tmp_path: Path) -> None:
     if "CUDAExecutionProvider" in ort.get_available_providers():
         pytest.skip("onnxruntime has CUDA here")
     path = export_tiny(tmp_path)
-    with pytest.raises(ConfigError, match="CUDAExecutionProvider"):
+    with pytest.raises(ConfigError, match=r"CUDAExecutionProvider"):
         create_backend(None, BackendRequest(path, device="cuda"))
 
 
@@ -98,19 +98,19 @@ def test_onnxruntime_cuda_absent_is_config_error(tmp_path: Path) -> None:
     importlib.util.find_spec("tensorrt") is not None, reason="tensorrt is installed"
 )
 def test_tensorrt_absent_is_config_error() -> None:
-    with pytest.raises(ConfigError, match="backend 'tensorrt' is not available.*tensorrt"):
+    with pytest.raises(ConfigError, match=r"backend 'tensorrt' is not available.*tensorrt"):
         create_backend(None, BackendRequest(Path("model.engine")))
 
 
 def test_onnxruntime_missing_and_corrupt_files(tmp_path: Path) -> None:
-    with pytest.raises(WeightsError, match="nope.onnx not found"):
+    with pytest.raises(WeightsError, match=r"nope.onnx not found"):
         create_backend(None, BackendRequest(tmp_path / "nope.onnx"))
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"\x00not a protobuf" * 20)
     with pytest.raises(WeightsError, match=r"bad\.onnx cannot be loaded by onnxruntime"):
         create_backend(None, BackendRequest(bad))
     good = export_tiny(tmp_path)
-    with pytest.raises(WeightsError, match="no input named image.*x, y"):
+    with pytest.raises(WeightsError, match=r"no input named image.*x, y"):
         create_backend(None, BackendRequest(good, input_names=("image",)))
 
 
@@ -139,10 +139,11 @@ def test_torch_and_onnxruntime_agree_on_tiny_network(tmp_path: Path) -> None:
     (b,) = o.run([x, y])
     with torch.no_grad():
         ref = tiny()(torch.from_numpy(x), torch.from_numpy(y)).numpy()
-    assert a.dtype == np.float32 and a.shape == (1, 1, 20, 28)
+    assert a.dtype == np.float32
+    assert a.shape == (1, 1, 20, 28)
     np.testing.assert_array_equal(a, ref)
     np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
-    with pytest.raises(ConfigError, match="takes 2 inputs"):
+    with pytest.raises(ConfigError, match=r"takes 2 inputs"):
         o.run([x])
     t.close()
     o.close()
@@ -155,7 +156,8 @@ def test_hitnet_onnx_runs_with_dynamic_size() -> None:
     rng = np.random.default_rng(0)
     x = rng.random((1, 64, 96, 2), dtype=np.float32)
     (out,) = b.run([x])
-    assert out.shape == (1, 64, 96, 1) and np.isfinite(out).all()
+    assert out.shape == (1, 64, 96, 1)
+    assert np.isfinite(out).all()
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -196,25 +198,25 @@ def test_checkpoint_without_batch_counters_loads(tmp_path: Path) -> None:
 
 
 def test_checkpoint_errors_name_file_and_expectation(tmp_path: Path) -> None:
-    with pytest.raises(WeightsError, match="missing.pth not found: expected the Foo net"):
+    with pytest.raises(WeightsError, match=r"missing.pth not found: expected the Foo net"):
         load_state_dict_file(tmp_path / "missing.pth", expected="Foo net")
     corrupt = tmp_path / "corrupt.pth"
     corrupt.write_bytes(b"this is not a checkpoint" * 10)
-    with pytest.raises(WeightsError, match="corrupt.pth is not a PyTorch checkpoint.*Foo net"):
+    with pytest.raises(WeightsError, match=r"corrupt.pth is not a PyTorch checkpoint.*Foo net"):
         load_state_dict_file(corrupt, expected="Foo net")
     good = tmp_path / "good.pth"
     torch.save(tiny().state_dict(), good)
     truncated = tmp_path / "truncated.pth"
     truncated.write_bytes(good.read_bytes()[:300])
-    with pytest.raises(WeightsError, match="truncated.pth"):
+    with pytest.raises(WeightsError, match=r"truncated.pth"):
         load_state_dict_file(truncated, expected="Foo net")
     pickled = tmp_path / "pickled.pth"
     torch.save({"net": tiny()}, pickled)  # a whole module: refused by weights_only
-    with pytest.raises(WeightsError, match="pickled.pth cannot be loaded safely.*Unsupported"):
+    with pytest.raises(WeightsError, match=r"pickled.pth cannot be loaded safely.*Unsupported"):
         load_state_dict_file(pickled, expected="Foo net")
     notstate = tmp_path / "notstate.pth"
     torch.save({"epoch": 3, "lr": 0.1}, notstate)
-    with pytest.raises(WeightsError, match="notstate.pth: found a dict with keys epoch, lr"):
+    with pytest.raises(WeightsError, match=r"notstate.pth: found a dict with keys epoch, lr"):
         load_state_dict_file(notstate, expected="Foo net")
 
 

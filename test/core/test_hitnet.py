@@ -28,7 +28,8 @@ def model() -> StereoModel:
 def test_motorcycle_accuracy(model: StereoModel) -> None:
     s = motorcycle()
     disp = model.compute(s.left, s.right)
-    assert disp.shape == (500, 741) and disp.dtype == np.float32
+    assert disp.shape == (500, 741)
+    assert disp.dtype == np.float32
     m = disparity_metrics(disp, s.disparity)
     # measured 5.72 % bad-2.0, 0 % invalid (same as the reference onnxruntime run)
     assert m["bad_2"] <= 0.06
@@ -48,23 +49,24 @@ def test_odd_size_is_padded_and_cropped(model: StereoModel) -> None:
 
 def test_bad_inputs(model: StereoModel) -> None:
     s = motorcycle()
-    with pytest.raises(InputError, match="differ"):
+    with pytest.raises(InputError, match=r"differ"):
         model.compute(s.left, s.right[:-1])
-    with pytest.raises(InputError, match="RGB"):
+    with pytest.raises(InputError, match=r"RGB"):
         model.compute(s.left[..., 0], s.right[..., 0])
 
 
 def test_spec_and_errors(tmp_path: Path) -> None:
     spec = get_model("hitnet")
-    assert spec.weights_source and "google-research" in spec.weights_source
-    with pytest.raises(WeightsError, match="no weights file given.*eth3d_converted.onnx.*github"):
+    assert spec.weights_source
+    assert "google-research" in spec.weights_source
+    with pytest.raises(WeightsError, match=r"no weights file given.*eth3d_converted.onnx.*github"):
         build_model("hitnet", ModelConfig())
-    with pytest.raises(WeightsError, match="missing.onnx not found"):
+    with pytest.raises(WeightsError, match=r"missing.onnx not found"):
         build_model("hitnet", ModelConfig(weights=tmp_path / "missing.onnx"))
     (tmp_path / "w.pth").write_bytes(b"x")
-    with pytest.raises(ConfigError, match="no PyTorch implementation"):
+    with pytest.raises(ConfigError, match=r"no PyTorch implementation"):
         build_model("hitnet", ModelConfig(weights=tmp_path / "w.pth", backend="torch"))
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"garbage" * 50)
-    with pytest.raises(WeightsError, match="bad.onnx cannot be loaded"):
+    with pytest.raises(WeightsError, match=r"bad.onnx cannot be loaded"):
         build_model("hitnet", ModelConfig(weights=bad))
