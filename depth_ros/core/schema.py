@@ -79,12 +79,6 @@ def stereo_node_params(model_params: tuple[ParamSpec, ...] = ()) -> dict[str, Pa
 
 MONO_PARAMS = (
     ParamSpec(
-        "input_size", 0,
-        "Network input size in pixels (short side, rounded to the model's multiple); "
-        "0 = the model's default (518 Depth Anything V2, 256 MiDaS small, 384 DPT)",
-        0, 4096, read_only=True,
-    ),
-    ParamSpec(
         "image_transport", "raw",
         "Subscribe to `image` (raw) or `image/compressed` (jpeg/png CompressedImage)",
         choices=("raw", "compressed"), read_only=True,
