@@ -51,6 +51,20 @@ def _load() -> None:
         _loaded = True
         for name in MODEL_MODULES:
             importlib.import_module(f"depth_ros.core.models.{name}")
+        load_plugins()
+
+
+def load_plugins() -> None:
+    """Import third-party modules that register models, scale sources or backends: the
+    ``depth_ros.plugins`` entry-point group, and the comma-separated module names in the
+    ``DEPTH_ROS_PLUGINS`` environment variable."""
+    import os
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="depth_ros.plugins"):
+        ep.load()
+    for name in filter(None, os.environ.get("DEPTH_ROS_PLUGINS", "").split(",")):
+        importlib.import_module(name.strip())
 
 
 def get_model(model_id: str) -> ModelSpec:
