@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from depth_ros import __version__
 from depth_ros.core.errors import DepthRosError
 
-COMMANDS = ("demo", "predict", "bench", "bag", "export", "eval")
+COMMANDS = ("demo", "predict", "bench", "bag", "export", "eval", "params")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,58 @@
+"""``depth-ros params NODE [--model ID] [--scale-source S]``: a node's parameters, with
+descriptions, ranges and defaults, from the same schema the node declares."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from depth_ros.core.params import ParamSpec
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("params", help="list a node's parameters (ranges, defaults)")
+    p.add_argument("node", choices=("stereo_depth", "mono_depth", "fused_depth"))
+    p.add_argument("--model", help="include this model's own parameters")
+    p.add_argument("--scale-source", default="none", help="include this scale source's")
+    p.add_argument("--markdown", action="store_true", help="print a markdown table")
+    p.set_defaults(func=run)
+
+
+def node_params(node: str, model: str | None, scale_source: str = "none"
+                ) -> dict[str, ParamSpec]:
+    from depth_ros.core import schema
+    from depth_ros.core.models import get_model
+    from depth_ros.core.scale import scale_source_params
+
+    model_params = get_model(model).params if model else ()
+    scale = scale_source_params(scale_source) if scale_source != "none" else ()
+    if node == "stereo_depth":
+        return schema.stereo_node_params(model_params)
+    if node == "fused_depth":
+        fused = getattr(schema, "fused_node_params", None)
+        if fused is not None:
+            return dict(fused(model_params))
+    return schema.mono_node_params(model_params, scale)
+
+
+def run(args: argparse.Namespace) -> int:
+    specs = node_params(args.node, args.model, args.scale_source)
+    if args.markdown:
+        print("| parameter | type | default | range / choices | description |")
+        print("|---|---|---|---|---|")
+    for spec in specs.values():
+        if spec.choices:
+            rng = " \\| ".join(spec.choices) if args.markdown else "|".join(spec.choices)
+        elif spec.min is not None or spec.max is not None:
+            rng = f"[{spec.min:g}, {spec.max:g}]" + (f" step {spec.step:g}" if spec.step else "")
+            rng += " odd" if spec.odd else ""
+        else:
+            rng = ""
+        ro = " (read-only)" if spec.read_only else ""
+        if args.markdown:
+            print(f"| `{spec.name}` | {spec.type.__name__} | `{spec.default!r}` | {rng} | "
+                  f"{spec.description}{ro} |")
+        else:
+            print(f"{spec.name:40s} {spec.type.__name__:5s} {spec.default!r:>14}  {rng:24s} "
+                  f"{spec.description}{ro}")
+    return 0
