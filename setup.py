@@ -14,7 +14,7 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
-        (f"share/{PACKAGE}/config", glob("config/*.yaml") + ["depth_ros/data/fastdds_shm.xml"]),
+        (f"share/{PACKAGE}/config", [*glob("config/*.yaml"), "depth_ros/data/fastdds_shm.xml"]),
         (f"share/{PACKAGE}/rviz", glob("rviz/*.rviz")),
     ],
     package_data={PACKAGE: ["py.typed", "data/*"]},

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -60,9 +60,13 @@ def run(args: argparse.Namespace) -> int:
         params["weights"] = args.weights
     if args.backend != "auto":
         params["backend"] = args.backend
-    say = (lambda *a: None) if args.json else (lambda *a: print(*a, flush=True))
+
+    def say(text: str) -> None:
+        if not args.json:
+            print(text, flush=True)
+
     say(f"depth-ros demo: {args.model} on Motorcycle (741x500), {args.frames} frames over DDS "
-        f"(ROS_DOMAIN_ID={__import__('os').environ['ROS_DOMAIN_ID']})")
+        f"(ROS_DOMAIN_ID={os.environ['ROS_DOMAIN_ID']})")
 
     rclpy.init()
     node = rclpy.create_node("depth_ros_demo")

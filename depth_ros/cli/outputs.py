@@ -8,6 +8,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from depth_ros.core.colorize import colorize
+
+__all__ = ["colorize", "write_depth", "write_disparity", "write_ply", "write_png"]
 from depth_ros.core.pointcloud import PackedCloud, unpack_rgb
 
 
@@ -57,6 +59,6 @@ def write_ply(path: Path, cloud: PackedCloud) -> Path:
     if any(f.name == "rgb" for f in cloud.fields):
         rgb = unpack_rgb(np.ascontiguousarray(arr[keep, 3]))
         pcd.colors = o3d.utility.Vector3dVector(rgb.astype(np.float64) / 255.0)
-    if not o3d.io.write_point_cloud(str(path), pcd):
+    if not o3d.io.write_point_cloud(str(path), pcd):  # type: ignore[arg-type]
         raise OSError(f"could not write {path}")
     return path

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Union
 
 from depth_ros.core.errors import ConfigError
 
-Value = Union[bool, int, float, str]
+Value = bool | int | float | str
 
 
 @dataclass(frozen=True)

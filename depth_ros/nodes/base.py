@@ -191,7 +191,7 @@ class DepthComponent(abc.ABC):
         self.state = "unconfigured"
 
     # -- parameters --------------------------------------------------------------------
-    def _on_set(self, params: list[Parameter]) -> Any:
+    def _on_set(self, params: list[Parameter[Any]]) -> Any:
         if not self.specs:  # declaring: descriptors already check ranges
             return common.result([])
         reasons = common.invalid_reasons(self.specs, params)

@@ -84,13 +84,13 @@ def declare(node: Node, specs: Mapping[str, ParamSpec]) -> dict[str, Value]:
         if node.has_parameter(name):
             values[name] = node.get_parameter(name).value
             continue
-        param = node.declare_parameter(name, spec.default, descriptor(spec))
+        param: Parameter[Any] = node.declare_parameter(name, spec.default, descriptor(spec))
         values[name] = param.value
     return values
 
 
 def invalid_reasons(
-    specs: Mapping[str, ParamSpec], params: list[Parameter]
+    specs: Mapping[str, ParamSpec], params: list[Parameter[Any]]
 ) -> list[str]:
     """Reasons why a parameter update must be rejected (empty list: accept)."""
     reasons = []

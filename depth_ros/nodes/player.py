@@ -89,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         player = StereoPlayer(node, args.qos)
         if not player.wait_for_subscribers(args.wait):
-            node.get_logger().error("no subscriber matched within %.0f s" % args.wait)
+            node.get_logger().error(f"no subscriber matched within {args.wait:.0f} s")
             return 1
         time.sleep(0.5)  # let every endpoint finish matching
         period = 1.0 / args.rate

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from nodes.helpers import node_process, spin_for, wait_for
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
+
+from nodes.helpers import node_process, spin_for, wait_for
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("timm")
@@ -57,7 +58,7 @@ def _publish(node, ns, rgb, camera, encoding="rgb8", compressed=False):  # type:
     if compressed:
         import cv2
 
-        ok, jpg = cv2.imencode(".png", rgb[:, :, ::-1])
+        _, jpg = cv2.imencode(".png", rgb[:, :, ::-1])
         msg = CompressedImage(header=header, format="png", data=jpg.tobytes())
     else:
         arr = rgb[:, :, ::-1] if encoding == "bgr8" else rgb
@@ -89,11 +90,13 @@ def test_relative_model_publishes_relative_only(ros_node, relative_node, frame, 
     msg = c.received[f"{ns}/depth/relative"][-1].msg
     assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == (
         header.stamp.sec, header.stamp.nanosec)
-    assert msg.encoding == "32FC1" and (msg.height, msg.width) == rgb.shape[:2]
+    assert msg.encoding == "32FC1"
+    assert (msg.height, msg.width) == rgb.shape[:2]
     model = build_model("depth_anything_v2_vits", ModelConfig(weights=weights, input_size=SIZE))
     np.testing.assert_allclose(image_to_numpy(msg), model.predict(rgb), rtol=1e-4, atol=1e-5)
     color = c.received[f"{ns}/depth/color"][-1].msg
-    assert color.encoding == "rgb8" and (color.height, color.width) == rgb.shape[:2]
+    assert color.encoding == "rgb8"
+    assert (color.height, color.width) == rgb.shape[:2]
 
 
 def test_bad_input_publishes_nothing(ros_node, relative_node, frame):  # type: ignore[no-untyped-def]
@@ -133,7 +136,9 @@ def test_metric_model_depth_points_and_compressed(ros_node, tmp_path, frame):  #
     info = c.received[f"{ns}/depth/camera_info"][-1].msg
     assert (info.width, info.height) == (depth.shape[1], depth.shape[0])
     finite = depth[np.isfinite(depth)]
-    assert finite.size and (finite > 0).all() and (finite <= 15.0).all()
+    assert finite.size
+    assert (finite > 0).all()
+    assert (finite <= 15.0).all()
     model = build_model("depth_anything_v2_metric_hypersim_vits",
                         ModelConfig(weights=path, input_size=SIZE))
     expected = model.predict(rgb)  # PNG is lossless: same pixels as published

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from nodes.helpers import node_process, set_params, spin_for, wait_for
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from stereo_msgs.msg import DisparityImage
 
@@ -20,6 +19,7 @@ from depth_ros.core.stereo import StereoPipeline
 from depth_ros.nodes.collector import Collector
 from depth_ros.nodes.convert import disparity_from_msg, image_to_numpy
 from depth_ros.nodes.player import StereoPlayer
+from nodes.helpers import node_process, set_params, spin_for, wait_for
 
 pytestmark = pytest.mark.ros
 NS = "/stereo_test"
@@ -113,12 +113,15 @@ def test_runtime_parameters(rig) -> None:  # type: ignore[no-untyped-def]
     ok, = set_params(node, target, {"correlation_window_size": 7})
     assert ok.successful, ok.reason
     bad, = set_params(node, target, {"correlation_window_size": 8})
-    assert not bad.successful and ("odd" in bad.reason or "step" in bad.reason)
+    assert not bad.successful
+    assert ("odd" in bad.reason or "step" in bad.reason)
     out_of_range, = set_params(node, target, {"disparity_range": 20})
-    assert not out_of_range.successful and "disparity_range" in out_of_range.reason
+    assert not out_of_range.successful
+    assert "disparity_range" in out_of_range.reason
     p1, p2 = set_params(node, target, {"P1": 900.0, "P2": 100.0})  # set one after the other
     assert p1.successful
-    assert not p2.successful and "P2 (100) must be larger than P1 (900)" in p2.reason
+    assert not p2.successful
+    assert "P2 (100) must be larger than P1 (900)" in p2.reason
     read_only, = set_params(node, target, {"model": "bm"})
     assert not read_only.successful
     results = set_params(node, target, {"points": "xyz", "points_decimation": 2, "P1": 0.0})
@@ -176,8 +179,9 @@ def test_bad_input_is_rejected_and_node_recovers(rig) -> None:  # type: ignore[n
 def test_missing_camera_info_publishes_nothing(rig) -> None:  # type: ignore[no-untyped-def]
     node, player, collector, _ = rig
     s = load_sample("motorcycle")
-    from depth_ros.nodes.convert import numpy_to_image
     from std_msgs.msg import Header
+
+    from depth_ros.nodes.convert import numpy_to_image
     before = collector.count(f"{NS}/depth")
     for _ in range(3):
         header = Header(stamp=node.get_clock().now().to_msg(), frame_id="cam")
