@@ -24,7 +24,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from depth_ros.core.calibration import stereo_cameras
 from depth_ros.core.camera import PinholeCamera, StereoGeometry
+from depth_ros.core.geometry import disparity_to_depth
 from depth_ros.core.registry import Registry
 
 DEFAULT_FRAME_ID = "camera_optical_frame"
@@ -96,11 +98,7 @@ def _reframe(camera: PinholeCamera, frame_id: str) -> PinholeCamera:
 
 
 def _depth(disparity: NDArray[np.float32], geometry: StereoGeometry) -> NDArray[np.float32]:
-    denom = disparity.astype(np.float64) + geometry.doffs
-    with np.errstate(divide="ignore", invalid="ignore"):
-        depth = geometry.baseline * geometry.fx / denom
-    depth[~np.isfinite(depth) | (denom <= 0.0)] = np.nan
-    out = depth.astype(np.float32)
+    out = disparity_to_depth(disparity, geometry)
     out.flags.writeable = False
     return out
 
@@ -108,21 +106,10 @@ def _depth(disparity: NDArray[np.float32], geometry: StereoGeometry) -> NDArray[
 def motorcycle_cameras(frame_id: str = DEFAULT_FRAME_ID) -> tuple[PinholeCamera, PinholeCamera]:
     """Left and right cameras of the Motorcycle sample."""
     w, h = MOTORCYCLE_SIZE
-    f = MOTORCYCLE_F
-    left = PinholeCamera.from_intrinsics(
-        w, h, f, f, MOTORCYCLE_CX, MOTORCYCLE_CY, tx=0.0, frame_id=frame_id
+    return stereo_cameras(
+        w, h, MOTORCYCLE_F, MOTORCYCLE_CX, MOTORCYCLE_CY, MOTORCYCLE_BASELINE,
+        MOTORCYCLE_DOFFS, frame_id=frame_id,
     )
-    right = PinholeCamera.from_intrinsics(
-        w,
-        h,
-        f,
-        f,
-        MOTORCYCLE_CX + MOTORCYCLE_DOFFS,
-        MOTORCYCLE_CY,
-        tx=-f * MOTORCYCLE_BASELINE,
-        frame_id=frame_id,
-    )
-    return left, right
 
 
 def _readonly(arr: NDArray[np.generic]) -> None:
