@@ -159,10 +159,15 @@ class DepthComponent(abc.ABC):
             self.node.create_subscription(t, topic, self._input_callback(i), in_qos)
             for i, (topic, t) in enumerate(inputs)
         ] + self.extra_subscriptions(in_qos)
-        self.diagnostics = common.Diagnostics(
-            self.node, float(self.params["diagnostics_period"]), self._diagnose
-        )
+        self.start_diagnostics()
         self.state = "active"
+
+    def start_diagnostics(self) -> None:
+        """Publish on /diagnostics (also while a failed configure keeps the node idle)."""
+        if self.diagnostics is None:
+            self.diagnostics = common.Diagnostics(
+                self.node, float(self.params.get("diagnostics_period", 1.0)), self._diagnose
+            )
 
     def deactivate(self) -> None:
         for sub in self.subs:
@@ -204,7 +209,8 @@ class DepthComponent(abc.ABC):
                 except DepthRosError as exc:
                     reasons.append(str(exc))
         if reasons:
-            self.log.warn("param", "rejected parameter update: " + "; ".join(reasons))
+            reason = "; ".join(reasons)  # one message per distinct rejection per period
+            self.log.warn("param:" + reason, "rejected parameter update: " + reason)
             return common.result(reasons)
         self.params.update(changed)
         if self.option_params.intersection(changed) and self.model is not None:
@@ -243,6 +249,9 @@ class DepthComponent(abc.ABC):
                 self.handle(msgs)
         except DepthRosError as exc:
             self.log.error(str(exc), f"dropping frame: {exc}")
+            return
+        except Exception as exc:  # a bug must not kill the worker thread for good
+            self.log.error(repr(exc), f"unexpected error, dropping frame: {exc!r}")
             return
         self.out_rate.tick()
         self.proc_ms.append((time.perf_counter() - t0) * 1e3)
@@ -299,6 +308,8 @@ class PlainNode(Node):
         self.impl = component(self)
         if self.impl.configure():
             self.impl.activate()
+        else:  # stay up, idle, and say why on /diagnostics (ERROR)
+            self.impl.start_diagnostics()
 
 
 class ManagedNode(LifecycleNode):
