@@ -136,3 +136,44 @@ def mono_node_params(
     prefixed = tuple(replace(s, name=SCALE_PREFIX + s.name) for s in scale_params)
     return merge(model, QOS_PARAMS, OUTPUT_PARAMS, MONO_PARAMS, REFERENCE_PARAMS,
                  (scale_choice(names),), model_params, prefixed)
+
+
+FUSED_PARAMS = (
+    ParamSpec(
+        "image_transport", "raw",
+        "Subscribe to `image` (raw) or `image/compressed` (jpeg/png CompressedImage)",
+        choices=("raw", "compressed"), read_only=True,
+    ),
+    ParamSpec(
+        "approximate_sync", False,
+        "Pair image, camera_info and disparity by nearest stamp instead of equal stamps",
+        read_only=True,
+    ),
+    ParamSpec(
+        "approximate_sync_tolerance_seconds", 0.01,
+        "Largest stamp difference paired by approximate sync, seconds", 0.0, 1.0,
+    ),
+    ParamSpec(
+        "max_disagreement", 0.0,
+        "Replace stereo depths that differ from the aligned monocular depth by more than "
+        "this fraction (confidence 3); 0 = keep every stereo depth",
+        0.0, 10.0,
+    ),
+)
+
+
+def fused_node_params(
+    model_params: tuple[ParamSpec, ...] = (),
+    scale_params: tuple[ParamSpec, ...] | None = None,
+) -> dict[str, ParamSpec]:
+    """All parameters of ``fused_depth``: its own, the monocular model's, and those of the
+    ``stereo`` scale source that aligns the monocular prediction to the stereo depth
+    (prefixed ``scale.``; ``scale_params`` None = that source's)."""
+    from dataclasses import replace
+
+    from depth_ros.core.scale import scale_source_params
+
+    scale = scale_source_params("stereo") if scale_params is None else scale_params
+    model = (replace(MODEL_PARAMS[0], default="depth_anything_v2_vits"), *MODEL_PARAMS[1:])
+    prefixed = tuple(replace(s, name=SCALE_PREFIX + s.name) for s in scale)
+    return merge(model, QOS_PARAMS, OUTPUT_PARAMS, FUSED_PARAMS, model_params, prefixed)

@@ -1,0 +1,204 @@
+"""``fused_depth``: stereo depth where stereo matches, monocular depth everywhere else.
+
+Subscribes, synchronised by stamp: ``image`` (the LEFT rectified image of the stereo pair,
+or ``image/compressed``), ``camera_info`` (its camera_info) and ``disparity``
+(stereo_msgs/DisparityImage from ``stereo_depth``: the image holds d + doffs, so
+depth = f * T / value; values below ``min_disparity`` are invalid). Runs the monocular
+model on the image, aligns its relative inverse depth to the stereo depth (the ``stereo``
+scale source, parameters ``scale.*``: robust fit, smoothed, held for ``scale.hold_time``)
+and fills the stereo holes (:mod:`depth_ros.core.fusion`).
+
+Publishes ``depth`` (32FC1 metres, NaN = none) with ``depth/camera_info``, ``points``
+(PointCloud2), ``depth/confidence`` (mono8, where each depth comes from: 0 none, 1 stereo,
+2 monocular filling a stereo hole, 3 monocular replacing a stereo depth that disagreed by
+more than ``max_disagreement``), ``scale/fit`` (diagnostic_msgs/DiagnosticStatus: scale,
+shift, residual, inliers...) and, while someone subscribes, ``depth/color``. When no fit
+is available (no stereo matches yet, degenerate fit) ``depth`` carries the stereo depth
+alone and the diagnostics say why.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticStatus
+from numpy.typing import NDArray
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from stereo_msgs.msg import DisparityImage
+
+from depth_ros.core.camera import PinholeCamera
+from depth_ros.core.colorize import colorize
+from depth_ros.core.encodings import to_rgb8
+from depth_ros.core.errors import CalibrationError, ConfigError, InputError
+from depth_ros.core.fusion import SOURCE_NONE, StereoMonoFusion
+from depth_ros.core.models import InputKind, OutputKind
+from depth_ros.core.params import ParamSpec, Value
+from depth_ros.core.pointcloud import depth_to_cloud
+from depth_ros.core.scale import ScaleFit
+from depth_ros.core.schema import SCALE_PREFIX, fused_node_params
+from depth_ros.nodes import base
+from depth_ros.nodes.common import stamp_ns
+from depth_ros.nodes.convert import camera_info_msg, cloud_msg, image_to_numpy, numpy_to_image
+from depth_ros.nodes.mono_depth import _fit_status, decode_compressed
+
+
+def disparity_to_depth_msg(msg: DisparityImage) -> NDArray[np.float32]:
+    """Depth (metres, NaN = none) of a DisparityImage: f * T / value, value >= min_disparity."""
+    if msg.image.encoding != "32FC1":
+        raise InputError(
+            f"disparity image encoding is {msg.image.encoding!r}; expected 32FC1"
+        )
+    if not (math.isfinite(msg.f) and msg.f > 0 and math.isfinite(msg.t) and msg.t != 0):
+        raise CalibrationError(
+            f"disparity message has focal length f={msg.f} and baseline t={msg.t}; "
+            "expected f > 0 and t != 0"
+        )
+    values = image_to_numpy(msg.image).astype(np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        depth = np.float32(msg.f * abs(msg.t)) / values
+    depth[~(values >= max(float(msg.min_disparity), 0.0)) | ~(depth > 0)
+          | ~np.isfinite(depth)] = np.nan
+    return depth
+
+
+class FusedDepth(base.DepthComponent):
+    name = "fused_depth"
+    input_kind = InputKind.MONO
+    default_model = "depth_anything_v2_vits"
+    option_params = frozenset((
+        "points", "points_decimation", "min_depth", "max_depth", "max_disagreement",
+        *(SCALE_PREFIX + s.name for s in StereoMonoFusion.params
+          if s.name not in ("min_depth", "max_depth", "max_disagreement")),
+    ))
+    fusion: StereoMonoFusion
+    last_fit: ScaleFit | None = None
+
+    def schema(self, model_params: tuple[ParamSpec, ...]) -> dict[str, ParamSpec]:
+        return fused_node_params(model_params)
+
+    def inputs(self) -> Sequence[tuple[str, type]]:
+        image: tuple[str, type] = (
+            ("image/compressed", CompressedImage)
+            if self.params.get("image_transport") == "compressed" else ("image", Image)
+        )
+        return (image, ("camera_info", CameraInfo), ("disparity", DisparityImage))
+
+    def _fusion_params(self) -> dict[str, Value]:
+        p = self.params
+        values: dict[str, Value] = {
+            k[len(SCALE_PREFIX):]: v for k, v in p.items() if k.startswith(SCALE_PREFIX)
+        }
+        values["max_disagreement"] = float(p["max_disagreement"])
+        values["min_depth"] = float(p["min_depth"])
+        values["max_depth"] = float(p["max_depth"])
+        return values
+
+    def setup(self) -> None:
+        assert self.spec is not None
+        if self.spec.output_kind is not OutputKind.RELATIVE:
+            raise ConfigError(
+                f"fused_depth needs a relative monocular model (aligned to stereo every "
+                f"frame); {self.spec.id!r} is {self.spec.output_kind.value}"
+            )
+        self.fusion = StereoMonoFusion(self._fusion_params())
+
+    def apply_options(self) -> None:
+        self.fusion.update(self._fusion_params())
+
+    def teardown(self) -> None:
+        self.last_fit = None
+
+    def create_publishers(self, qos: Any) -> dict[str, Any]:
+        node = self.node
+        return {
+            "depth": node.create_publisher(Image, "depth", qos),
+            "depth_info": node.create_publisher(CameraInfo, "depth/camera_info", qos),
+            "points": node.create_publisher(PointCloud2, "points", qos),
+            "confidence": node.create_publisher(Image, "depth/confidence", qos),
+            "fit": node.create_publisher(DiagnosticStatus, "scale/fit", qos),
+            "color": node.create_publisher(Image, "depth/color", qos),
+        }
+
+    def handle(self, msgs: list[Any]) -> None:
+        image_msg, info, disparity = msgs
+        if isinstance(image_msg, CompressedImage):
+            rgb = decode_compressed(image_msg)
+        else:
+            rgb = to_rgb8(image_to_numpy(image_msg), image_msg.encoding)
+        h, w = rgb.shape[:2]
+        camera = PinholeCamera.from_msg(info)
+        camera.validate(w, h)
+        stereo = disparity_to_depth_msg(disparity)
+        if stereo.shape != (h, w):
+            raise InputError(
+                f"disparity is {stereo.shape[1]}x{stereo.shape[0]} but the image is {w}x{h}; "
+                "expected the disparity of this (left rectified) image"
+            )
+        relative = np.asarray(self.model.predict(rgb), dtype=np.float32)
+        if relative.shape != (h, w):
+            raise InputError(f"model returned {relative.shape}, expected {(h, w)}")
+        header = image_msg.header
+        result = self.fusion.process(
+            stereo, relative, stamp=stamp_ns(header.stamp) / 1e9,
+            stereo_stamp=stamp_ns(disparity.header.stamp) / 1e9,
+        )
+        depth, source = result.depth, result.source
+        lo = float(self.params["min_depth"])
+        hi = float(self.params["max_depth"]) or math.inf
+        if lo > 0 or math.isfinite(hi):
+            with np.errstate(invalid="ignore"):
+                out = (depth < lo) | (depth > hi)
+            depth[out] = np.nan
+            source[out] = SOURCE_NONE
+        fit = result.fit
+        self.last_fit = fit
+        self.pubs["fit"].publish(_fit_status(fit, self.node.get_name()))
+        if not fit.ok:
+            self.log.warn(fit.code, f"no monocular filling, stereo depth only: {fit.reason}")
+        self.pubs["depth"].publish(numpy_to_image(depth, "32FC1", header))
+        self.pubs["depth_info"].publish(camera_info_msg(camera, header))
+        self.pubs["confidence"].publish(numpy_to_image(source, "mono8", header))
+        points = str(self.params["points"])
+        if points != "none" and self.wanted("points"):
+            cloud = depth_to_cloud(depth, camera, rgb if points == "xyzrgb" else None,
+                                   int(self.params["points_decimation"]))
+            self.pubs["points"].publish(cloud_msg(cloud, header))
+        if self.wanted("color"):
+            self.pubs["color"].publish(
+                numpy_to_image(colorize(depth, invert=True), "rgb8", header))
+
+    def extra_diagnostics(self) -> dict[str, str]:
+        fit = self.last_fit
+        if fit is None:
+            return {"scale_fit": "none yet"}
+        return {
+            "scale_fit": "ok" if fit.ok and not fit.held else fit.reason,
+            "scale": f"{fit.scale:.6g}",
+            "shift": f"{fit.shift:.6g}",
+            "fit_residual": f"{fit.residual:.4f}",
+            "fit_inliers": str(fit.inliers),
+        }
+
+    def _diagnose(self) -> tuple[int, str, dict[str, str]]:
+        level, message, values = super()._diagnose()
+        fit = self.last_fit
+        if level == 0 and fit is not None and (fit.held or not fit.ok):
+            return 1, f"stereo only, no monocular filling: {fit.reason}" if not fit.ok else (
+                f"scale fit held: {fit.reason}"), values
+        return level, message, values
+
+
+def main(args: list[str] | None = None) -> int:
+    return base.run(FusedDepth, args)
+
+
+def main_lifecycle(args: list[str] | None = None) -> int:
+    return base.run(FusedDepth, args, lifecycle=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
