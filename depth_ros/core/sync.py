@@ -4,7 +4,8 @@
 ``approximate``: when a message arrives, every other stream's message nearest to it in
 time is taken; the set is emitted when all streams have one and all its stamps lie within
 ``tolerance_ns`` of each other. Emitted and older messages are discarded (also late ones
-that arrive after a newer set was emitted), so queues stay bounded by ``queue_size``.
+older than a set already emitted), so queues stay bounded by ``queue_size``. A new set
+with the stamp of the last one (a frame sent again) is still emitted.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class TimeSynchronizer(Generic[T]):
     def add(self, stream: int, stamp_ns: int, item: T) -> list[T] | None:
         """Add a message; return the synchronised set (one item per stream) or None."""
         last = self._emitted[stream]
-        if last is not None and stamp_ns <= last:
+        if last is not None and stamp_ns < last:
             self.discarded += 1  # older than a set already emitted: it can never pair
             return None
         queue = self._queues[stream]

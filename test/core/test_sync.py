@@ -113,7 +113,8 @@ def test_out_of_order_arrivals() -> None:
     assert sync.add(1, 10, "R10") == ["L10", "R10"]
     # L10 was emitted: it must not be emitted again with a duplicate right stamp
     assert sync.add(1, 10, "R10bis") is None
-    assert sync.discarded == 1  # too late: a set at 10 was emitted already
+    assert sync.add(1, 5, "R5") is None
+    assert sync.discarded == 1  # R5 is older than the set emitted at 10: dropped at once
     assert sync.add(1, 20, "R20") == ["L20", "R20"]
     assert sync.pending() == [0, 0]
 
@@ -127,6 +128,14 @@ def test_out_of_order_approximate() -> None:
     # L30 is older than the emitted set: it is gone, not waiting to pair with a late R31
     assert sync.add(1, 31, "R31") is None
     assert sync.add(1, 49, "R49") == ["L50", "R49"]
+
+
+def test_a_frame_sent_again_is_emitted_again() -> None:
+    sync: TimeSynchronizer[str] = TimeSynchronizer(2)
+    sync.add(0, 10, "L")
+    assert sync.add(1, 10, "R") == ["L", "R"]
+    sync.add(0, 10, "L again")
+    assert sync.add(1, 10, "R again") == ["L again", "R again"]
 
 
 def test_one_stream_passes_through() -> None:
