@@ -158,6 +158,16 @@ class MonoDepth(base.DepthComponent):
             "fit_inliers": str(fit.inliers),
         }
 
+    def _diagnose(self) -> tuple[int, str, dict[str, str]]:
+        # a failed scale fit publishes no depth: ERROR; a held fit: WARN
+        level, message, values = super()._diagnose()
+        fit = self.last_fit
+        if fit is not None and level < 2 and not fit.ok:
+            return 2, f"no metric depth: {fit.reason}", values
+        if fit is not None and level == 0 and fit.held:
+            return 1, f"scale fit held: {fit.reason}", values
+        return level, message, values
+
 
 def _fit_status(fit: ScaleFit, name: str) -> DiagnosticStatus:
     level = DiagnosticStatus.OK if fit.ok and not fit.held else (
