@@ -1,0 +1,130 @@
+"""MiDaS (Ranftl et al.): v2.1 small (EfficientNet-Lite3, input 256) and the v3 DPT
+models DPT-Hybrid and DPT-Large (input 384). Relative inverse depth.
+
+Loads the official release files unchanged with a strict key match. Pre- and
+post-processing follow the official ``run.py``: aspect-preserving resize to a multiple of
+32 (v2.1 small: ``upper_bound``, ImageNet normalisation; DPT: ``minimal``, mean/std 0.5),
+bicubic image resizing (OpenCV), and bicubic (align_corners=False) resizing of the
+prediction back to the image size.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from depth_ros.core.models import register_model
+from depth_ros.core.models.base import InputKind, ModelConfig, ModelSpec, OutputKind
+from depth_ros.core.mono import HALF, IMAGENET_MEAN, IMAGENET_STD, Preprocess, WeightsSource
+from depth_ros.core.params import ParamSpec
+
+_RELEASES = "https://github.com/isl-org/MiDaS/releases/download"
+
+
+def _input_size(default: int) -> ParamSpec:
+    return ParamSpec(
+        "input_size", default,
+        "Network input size: the image is resized, keeping its aspect ratio, so that its "
+        "sides are near this, multiples of 32 (larger: finer and slower)",
+        min=64, max=1024, step=32,
+    )
+
+
+DOWNLOAD = ParamSpec(
+    "download", True,
+    "Download the official weights into the cache when no weights file is given",
+    read_only=True,
+)
+
+# model ID → (description, official file, alternative file names, default input size,
+#             preprocessing, what)
+_MODELS: dict[str, tuple[str, WeightsSource, tuple[str, ...], int, Preprocess]] = {
+    "midas_v21_small": (
+        "MiDaS v2.1 small (EfficientNet-Lite3), relative inverse depth, fast",
+        WeightsSource("midas_v21_small_256.pt", url=f"{_RELEASES}/v2_1/midas_v21_small_256.pt"),
+        (),
+        256,
+        Preprocess(32, "upper_bound", IMAGENET_MEAN, IMAGENET_STD, output_resize="bicubic"),
+    ),
+    "dpt_hybrid": (
+        "MiDaS v3 DPT-Hybrid (ViT-B with ResNet-50 stem), relative inverse depth",
+        WeightsSource("dpt_hybrid_384.pt", url=f"{_RELEASES}/v3/dpt_hybrid_384.pt"),
+        ("dpt_hybrid-midas-501f0c75.pt",),
+        384,
+        Preprocess(32, "minimal", HALF, HALF, output_resize="bicubic"),
+    ),
+    "dpt_large": (
+        "MiDaS v3 DPT-Large (ViT-L/16), relative inverse depth",
+        WeightsSource("dpt_large_384.pt", url=f"{_RELEASES}/v3/dpt_large_384.pt"),
+        ("dpt_large-midas-2f21e586.pt",),
+        384,
+        Preprocess(32, "minimal", HALF, HALF, output_resize="bicubic"),
+    ),
+}
+
+
+def _net(model_id: str) -> tuple[Any, Any, Any]:
+    """The torch module for ``model_id`` and its key translation (official ↔ ours)."""
+    from depth_ros.core.models.nets import midas as nets
+
+    if model_id == "midas_v21_small":
+        return nets.MidasSmallNet(), nets.small_from_official, nets.small_to_official
+    return nets.DPTNet(model_id), (lambda k: k), (lambda k: k)
+
+
+def _builder(model_id: str) -> Any:
+    _description, source, alternatives, default_size, pre = _MODELS[model_id]
+    input_param = _input_size(default_size)
+
+    def build(config: ModelConfig) -> Any:
+        from depth_ros.core.mono import (
+            MonoNetworkModel,
+            cache_dir,
+            create_runner,
+            load_official_checkpoint,
+            resolve_weights,
+        )
+
+        what = f"MiDaS {model_id} checkpoint ({source.filename})"
+        params = dict(config.params)
+        weights = config.weights
+        if weights is None:  # an older release name already in the cache serves too
+            weights = next(
+                (cache_dir() / n for n in alternatives if (cache_dir() / n).is_file()), None
+            )
+        path = resolve_weights(
+            weights, source, what, allow_download=bool(params.get("download", True))
+        )
+
+        def module_factory() -> Any:
+            net, from_official, to_official = _net(model_id)
+            load_official_checkpoint(net, path, what, from_official, to_official)
+            return net.eval()
+
+        runner = create_runner(path, config.backend, config.device, module_factory)
+        size = config.input_size or int(params.get("input_size", default_size))
+        return MonoNetworkModel(runner, pre, size, input_param)
+
+    return build
+
+
+def _register() -> None:
+    for model_id, (description, source, alternatives, size, _pre) in _MODELS.items():
+        register_model(
+            ModelSpec(
+                id=model_id,
+                family="midas",
+                input_kind=InputKind.MONO,
+                output_kind=OutputKind.RELATIVE,
+                description=description,
+                build=_builder(model_id),
+                params=(_input_size(size), DOWNLOAD),
+                weights_file=source.filename,
+                weights_source=source.describe(),
+                default_input_size=size,
+                extra={"multiple_of": 32, "input_names": ("image",),
+                       "output_names": ("depth",), "alternative_weights_files": alternatives},
+            )
+        )
+
+
+_register()
