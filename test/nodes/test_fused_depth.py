@@ -209,6 +209,72 @@ def test_disagreement_replaces_stereo_and_range_limits(ros_node, nodes, sample) 
         set_params(node, f"{NS}/fused_depth", {"max_disagreement": 0.0, "max_depth": 0.0})
 
 
+def test_no_stereo_matches_gives_stereo_only_and_says_why(ros_node, nodes, sample) -> None:  # type: ignore[no-untyped-def]
+    """A disparity with no valid pixel: no fit, so no filling (depth all NaN, confidence 0),
+    scale/fit ERROR and the node's diagnostics WARN; a disparity of the wrong size is
+    refused with a message naming both sizes."""
+    import time
+
+    from std_msgs.msg import Header
+    from stereo_msgs.msg import DisparityImage
+
+    from depth_ros.nodes.common import qos
+    from depth_ros.nodes.convert import camera_info_msg, disparity_msg, numpy_to_image
+
+    node = ros_node
+    q = qos("sensor_data", 5)
+    image = node.create_publisher(Image, f"{STEREO_NS}/left/image_rect", q)
+    info = node.create_publisher(CameraInfo, f"{STEREO_NS}/left/camera_info", q)
+    disp = node.create_publisher(DisparityImage, f"{STEREO_NS}/disparity", q)
+    c = Collector(node, OUT)
+    diags = Collector(node, {"/diagnostics": DiagnosticArray})
+    assert wait_for(node, lambda: all(p.get_subscription_count() for p in (image, info, disp))
+                    and c.publishers_matched(), 60), _logs(nodes)
+    spin_for(node, 0.5)
+
+    def send(disparity: np.ndarray) -> Header:
+        # 5 s later than now: beyond scale.hold_time of any earlier good fit
+        stamp = node.get_clock().now().to_msg()
+        stamp.sec += 5
+        header = Header(stamp=stamp, frame_id=sample.left_camera.frame_id)
+        image.publish(numpy_to_image(np.ascontiguousarray(sample.left), "rgb8", header))
+        info.publish(camera_info_msg(sample.left_camera, header))
+        disp.publish(disparity_msg(disparity, sample.geometry, 0.0, 400.0, header))
+        return header
+
+    nothing = np.full(np.asarray(sample.disparity).shape, np.nan, np.float32)
+    send(nothing)
+    assert wait_for(node, lambda: c.count(f"{NS}/depth/confidence") >= 1
+                    and c.count(f"{NS}/scale/fit") >= 1, 30), _logs(nodes)
+    fused = image_to_numpy(c.received[f"{NS}/depth"][-1].msg)
+    conf = image_to_numpy(c.received[f"{NS}/depth/confidence"][-1].msg)
+    assert not np.isfinite(fused).any()
+    assert (conf == SOURCE_NONE).all()
+    fit = c.received[f"{NS}/scale/fit"][-1].msg
+    assert fit.level == DiagnosticStatus.ERROR
+    assert fit.message.startswith(("too_few_points", "no_reference")), fit.message
+    since = time.time_ns()
+
+    def status() -> Any:
+        for r in reversed(diags.received["/diagnostics"]):
+            if r.wall_ns < since:
+                return None
+            for s in r.msg.status:
+                if s.name == f"{NS}/fused_depth: depth":
+                    return s
+        return None
+
+    assert wait_for(node, lambda: status() is not None, 10)
+    assert status().level == DiagnosticStatus.WARN
+    assert "stereo only" in status().message
+
+    n = c.count(f"{NS}/depth")
+    send(nothing[::2, ::2].copy())
+    assert wait_for(node, lambda: "disparity is 371x250 but the image is 741x500"
+                    in nodes["fused"].text(), 30), nodes["fused"].text()[-2000:]
+    assert c.count(f"{NS}/depth") == n
+
+
 def test_fused_node_refuses_a_metric_model(ros_node, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """A stereo model or an unknown model: the node stays up, says why, publishes nothing."""
     proc = NodeProc("fused_depth", tmp_path / "bad.log", {"model": "sgbm"}, "/fz_bad")
