@@ -1,0 +1,330 @@
+"""/diagnostics and bad input of live nodes over DDS (node in its own process).
+
+Levels with reasons (no camera_info, stamps never in sync, normal, bad data, unknown
+model, corrupt or missing weights), the figures a status carries, no per-frame logging,
+and bad input the stereo node test does not cover yet (step/size inconsistencies,
+truncated data, all-zero and NaN camera_info, invalid runtime parameters): one log line
+per distinct error per 5 s however many bad frames arrive, nothing published from bad
+data, the node stays up and processes valid data afterwards.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from nodes.helpers import set_params, spin_for, wait_for
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
+
+from depth_ros import processes
+from depth_ros.core.samples import load_sample
+from depth_ros.nodes.collector import Collector
+from depth_ros.nodes.convert import camera_info_msg, numpy_to_image
+from depth_ros.nodes.player import StereoPlayer
+
+pytestmark = pytest.mark.ros
+NS = "/diag_test"
+OK, WARN, ERROR = 0, 1, 2
+KEYS = ("model", "backend", "device", "input_rate_hz", "output_rate_hz", "processing_ms",
+        "latency_ms", "dropped_frames", "errors", "state")
+
+
+@contextmanager
+def running(name: str, log: Path, params: dict[str, object], ns: str
+            ) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    proc = processes.start(name, processes.ros_args(params, namespace=ns), log=log)
+    try:
+        yield proc, log
+    finally:
+        code = processes.stop(proc)
+        assert code in (0, -2, 130), f"{name} exited with {code}:\n{log.read_text()[-3000:]}"
+
+
+@pytest.fixture(scope="module")
+def stereo_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    tmp = tmp_path_factory.mktemp("diag")
+    with running("stereo_depth", tmp / "stereo.log",
+                 {"model": "sgbm", "diagnostics_period": 0.5}, NS) as (_, log):
+        yield log
+
+
+@pytest.fixture(scope="module")
+def broken_nodes(tmp_path_factory: pytest.TempPathFactory
+                 ) -> Iterator[dict[str, tuple[subprocess.Popen[bytes], Path, str]]]:
+    """Nodes that cannot load their model, started together (start-up runs in parallel)."""
+    tmp = tmp_path_factory.mktemp("broken")
+    corrupt = tmp / "pretrained_model_KITTI2015.tar"
+    corrupt.write_bytes(bytes(range(256)) * 64)  # neither a zip nor a pickle
+    cases = {  # namespace: (node, params, expected words in the reason)
+        "/diag_unknown": ("stereo_depth", {"model": "no_such_model"}, "no_such_model"),
+        "/diag_corrupt": ("stereo_depth", {"model": "psmnet", "weights": str(corrupt)},
+                          "not a PyTorch checkpoint"),
+        "/diag_missing": ("mono_depth", {"weights": str(tmp / "absent.pth")}, "not found"),
+    }
+    with ExitStack() as stack:
+        nodes = {}
+        for ns, (name, params, words) in cases.items():
+            proc, log = stack.enter_context(running(
+                name, tmp / f"{ns[1:]}.log", {**params, "diagnostics_period": 0.5}, ns))
+            nodes[ns] = (proc, log, words)
+        yield nodes
+
+
+def _statuses(diag: Collector, ns: str) -> list[DiagnosticStatus]:
+    return [s for r in list(diag.received["/diagnostics"]) for s in r.msg.status
+            if s.name.startswith(f"{ns}/")]
+
+
+def _wait_status(node: Any, diag: Collector, ns: str,
+                 pred: Callable[[DiagnosticStatus], bool], timeout: float,
+                 between: Callable[[], None] | None = None) -> DiagnosticStatus | None:
+    """Spin (calling ``between`` every 0.1 s) until the node's newest status satisfies
+    ``pred``; return it, or None."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = _statuses(diag, ns)
+        if got and pred(got[-1]):
+            return got[-1]
+        if between is not None:
+            between()
+        spin_for(node, 0.1)
+    return None
+
+
+def _level(status: DiagnosticStatus) -> int:
+    return int(status.level[0])
+
+
+def _values(status: DiagnosticStatus) -> dict[str, str]:
+    return {kv.key: kv.value for kv in status.values}
+
+
+@pytest.fixture
+def rig(ros_node: Any, stereo_node: Path) -> tuple[Any, StereoPlayer, Collector, Collector, Path]:
+    node = ros_node
+    player = StereoPlayer(node, prefix=NS)
+    outputs = Collector(node, {f"{NS}/depth": Image})
+    diag = Collector(node, {"/diagnostics": DiagnosticArray})
+    assert wait_for(node, lambda: all(p.get_subscription_count() for p in player.pubs), 30), (
+        "stereo_depth did not subscribe:\n" + stereo_node.read_text()[-2000:])
+    assert wait_for(node, outputs.publishers_matched, 30)
+    spin_for(node, 0.3)
+    return node, player, outputs, diag, stereo_node
+
+
+def _frames(node: Any, stamp_offset_ns: int = 0) -> list[Any]:
+    """The four messages of one Motorcycle frame; the right pair stamped later by
+    ``stamp_offset_ns``."""
+    s = load_sample("motorcycle")
+    now = node.get_clock().now()
+    left = Header(stamp=now.to_msg(), frame_id=s.left_camera.frame_id)
+    right = Header(stamp=(now + _duration(stamp_offset_ns)).to_msg(), frame_id=left.frame_id)
+    return [numpy_to_image(s.left, "rgb8", left), camera_info_msg(s.left_camera, left),
+            numpy_to_image(s.right, "rgb8", right), camera_info_msg(s.right_camera, right)]
+
+
+def _duration(ns: int) -> Any:
+    from rclpy.duration import Duration
+
+    return Duration(nanoseconds=ns)
+
+
+def _publish(player: StereoPlayer, msgs: list[Any], which: tuple[int, ...] = (0, 1, 2, 3)
+             ) -> None:
+    for i in which:
+        player.pubs[i].publish(msgs[i])
+
+
+def test_warn_without_camera_info_then_without_sync(rig: Any) -> None:
+    """First test on a fresh node: camera_info has never arrived."""
+    node, player, outputs, diag, _ = rig
+    status = _wait_status(
+        node, diag, NS, lambda s: "camera_info" in s.message, 8.0,
+        between=lambda: _publish(player, _frames(node), (0, 2)))
+    assert status is not None, [s.message for s in _statuses(diag, NS)[-3:]]
+    assert _level(status) == WARN
+    assert status.message == "no messages on left/camera_info, right/camera_info"
+    # all four topics, but the right pair is always 1 ms later: nothing ever pairs
+    status = _wait_status(
+        node, diag, NS, lambda s: "synchronise" in s.message, 8.0,
+        between=lambda: _publish(player, _frames(node, 1_000_000)))
+    assert status is not None, [s.message for s in _statuses(diag, NS)[-3:]]
+    assert _level(status) == WARN
+    assert "stamps differ" in status.message
+    assert float(_values(status)["input_rate_hz"]) == 0.0
+    assert outputs.count(f"{NS}/depth") == 0
+
+
+def test_ok_with_figures_and_no_per_frame_logging(rig: Any) -> None:
+    node, player, outputs, diag, log = rig
+    lines_before = log.read_text().splitlines()
+    for _ in range(12):
+        _publish(player, _frames(node))
+        spin_for(node, 0.2)
+    assert wait_for(node, lambda: outputs.count(f"{NS}/depth") >= 8, 20), \
+        outputs.count(f"{NS}/depth")
+    status = _wait_status(node, diag, NS, lambda s: _level(s) == OK, 3.0)
+    assert status is not None, [(s.level, s.message) for s in _statuses(diag, NS)[-3:]]
+    assert status.message == "ok"
+    values = _values(status)
+    assert set(KEYS) <= set(values), values
+    assert values["model"] == "sgbm" and values["state"] == "active"
+    assert values["device"] == "cpu" and values["backend"]
+    assert float(values["input_rate_hz"]) > 0 and float(values["output_rate_hz"]) > 0
+    assert float(values["processing_ms"]) > 0
+    assert float(values["latency_ms"]) >= float(values["processing_ms"]) * 0.9
+    assert int(values["dropped_frames"]) >= 0
+    assert status.hardware_id == "stereo_depth"
+    assert status.name == f"{NS}/stereo_depth: depth"
+    new = log.read_text().splitlines()[len(lines_before):]
+    assert new == [], f"the node logged while processing valid frames: {new[:5]}"
+
+
+def _bad_cases(node: Any) -> list[tuple[str, Callable[[], list[Any]]]]:
+    def step_small() -> list[Any]:
+        m = _frames(node)
+        m[0].step -= 3
+        return m
+
+    def truncated() -> list[Any]:
+        m = _frames(node)
+        m[0].data = bytes(m[0].data)[: len(m[0].data) // 2]
+        return m
+
+    def step_large() -> list[Any]:  # rows claimed longer than the data holds
+        m = _frames(node)
+        m[2].step += 16
+        return m
+
+    def height_large() -> list[Any]:
+        m = _frames(node)
+        m[0].height += 1
+        return m
+
+    def zero_info() -> list[Any]:
+        m = _frames(node)
+        m[1] = CameraInfo(header=m[1].header)
+        return m
+
+    def nan_p() -> list[Any]:
+        m = _frames(node)
+        p = list(m[3].p)
+        p[3] = math.nan
+        m[3].p = p
+        return m
+
+    return [
+        ("step 2220 is smaller than width*3 = 2223", step_small),
+        ("truncated: 555750 bytes for 741x500 rgb8", truncated),
+        ("741x500 rgb8 with step 2239", step_large),
+        ("741x501 rgb8 with step 2223", height_large),
+        ("no focal length", zero_info),
+        ("not finite", nan_p),
+    ]
+
+
+def test_bad_input_one_message_per_error_nothing_published(rig: Any) -> None:
+    node, player, outputs, diag, log = rig
+    before = outputs.count(f"{NS}/depth")
+    errors_before = int(_values(_statuses(diag, NS)[-1])["errors"]) if _statuses(diag, NS) \
+        else 0
+    t0 = time.monotonic()
+    for _, build in _bad_cases(node):
+        for _ in range(20):  # 20 bad frames in 1 s
+            _publish(player, build())
+            spin_for(node, 0.05)
+    spin_for(node, 1.5)
+    assert time.monotonic() - t0 < 5.0 * len(_bad_cases(node))
+    text = log.read_text()
+    counts = {needle: text.count(needle) for needle, _ in _bad_cases(node)}
+    assert all(n == 1 for n in counts.values()), f"log lines per error: {counts}\n{text[-3000:]}"
+    assert outputs.count(f"{NS}/depth") == before, "published from bad data"
+    status = _wait_status(node, diag, NS, lambda s: True, 2.0)
+    assert status is not None
+    # many bad frames were processed and counted, only one line each was logged
+    assert int(_values(status)["errors"]) - errors_before >= 3 * len(counts)
+    # the node is up and valid data is processed as before
+    _publish(player, _frames(node))
+    assert wait_for(node, lambda: outputs.count(f"{NS}/depth") == before + 1, 20)
+
+
+def test_error_diagnostic_names_the_bad_input(rig: Any) -> None:
+    """Only bad frames for 5 s (no output): ERROR with the reason."""
+    node, player, _, diag, _ = rig
+    needle, build = _bad_cases(node)[-1]
+    status = _wait_status(node, diag, NS, lambda s: _level(s) == ERROR, 10.0,
+                          between=lambda: _publish(player, build()))
+    assert status is not None, [(s.level, s.message) for s in _statuses(diag, NS)[-3:]]
+    assert needle in status.message and "dropping frame" in status.message
+
+
+def test_invalid_runtime_parameters_rejected_once_each(rig: Any) -> None:
+    node, player, outputs, _, log = rig
+    target = f"{NS}/stereo_depth"
+    bad = {"points": "bogus", "points_decimation": 0, "min_depth": -1.0,
+           "uniqueness_ratio": math.nan, "disparity_range": 100}
+    for _ in range(3):  # the same rejections again within 5 s are not logged again
+        for name, value in bad.items():
+            result, = set_params(node, target, {name: value})
+            assert not result.successful, (name, value)
+            assert name in result.reason or "step" in result.reason, result.reason
+    spin_for(node, 0.5)
+    lines = [ln for ln in log.read_text().splitlines() if "rejected parameter update" in ln]
+    # range violations are refused by rclpy's descriptors (reason returned, nothing
+    # logged); the node's own checks log each distinct rejection once per 5 s
+    assert len(lines) == len(set(ln.split("]: ")[1] for ln in lines)), lines
+    assert sum("bogus" in ln for ln in lines) == 1, lines
+    assert sum("'nonsense'" in ln for ln in lines) == 0
+    for _ in range(3):
+        result, = set_params(node, target, {"points": "nonsense"})
+        assert not result.successful and "nonsense" in result.reason
+    spin_for(node, 0.5)
+    lines = [ln for ln in log.read_text().splitlines() if "rejected parameter update" in ln]
+    assert sum("'nonsense'" in ln for ln in lines) == 1, lines  # distinct: logged too
+    # values unchanged, node still processes with them
+    before = outputs.count(f"{NS}/depth")
+    _publish(player, _frames(node))
+    assert wait_for(node, lambda: outputs.count(f"{NS}/depth") > before, 20)
+
+
+@pytest.mark.xfail(strict=True, reason="NaN in left K is accepted: stereo uses P only, and "
+                   "depth/camera_info republishes the NaN K (PinholeCamera.validate)")
+def test_nan_intrinsics_k_rejected(rig: Any) -> None:
+    node, player, outputs, _, _ = rig
+    before = outputs.count(f"{NS}/depth")
+    m = _frames(node)
+    k = list(m[1].k)
+    k[0] = math.nan
+    m[1].k = k
+    _publish(player, m)
+    spin_for(node, 2.0)
+    assert outputs.count(f"{NS}/depth") == before
+
+
+def test_unloadable_models_error_stay_up_publish_nothing(ros_node: Any, broken_nodes: Any
+                                                        ) -> None:
+    node = ros_node
+    diag = Collector(node, {"/diagnostics": DiagnosticArray})
+    for ns, (proc, log, words) in broken_nodes.items():
+        status = _wait_status(node, diag, ns, lambda s: True, 60.0)
+        assert status is not None, f"{ns}: no diagnostics\n{log.read_text()[-2000:]}"
+        assert _level(status) == ERROR, (ns, status.message)
+        assert words in status.message, (ns, status.message)
+        assert _values(status)["state"] == "error"
+        assert proc.poll() is None, f"{ns} exited"
+        assert node.count_publishers(f"{ns}/depth") == 0
+        assert node.count_subscribers(f"{ns}/left/image_rect") == 0
+        assert node.count_subscribers(f"{ns}/image") == 0
+        text = log.read_text()
+        assert text.count(words) == 1, text  # said once, clearly
+        assert "Traceback" not in text
+    spin_for(node, 1.0)
+    assert all(proc.poll() is None for proc, _, _ in broken_nodes.values())
