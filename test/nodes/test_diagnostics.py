@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from nodes.helpers import set_params, spin_for, wait_for
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
@@ -29,6 +28,7 @@ from depth_ros.core.samples import load_sample
 from depth_ros.nodes.collector import Collector
 from depth_ros.nodes.convert import camera_info_msg, numpy_to_image
 from depth_ros.nodes.player import StereoPlayer
+from nodes.helpers import set_params, spin_for, wait_for
 
 pytestmark = pytest.mark.ros
 NS = "/diag_test"
@@ -176,9 +176,12 @@ def test_ok_with_figures_and_no_per_frame_logging(rig: Any) -> None:
     assert status.message == "ok"
     values = _values(status)
     assert set(KEYS) <= set(values), values
-    assert values["model"] == "sgbm" and values["state"] == "active"
-    assert values["device"] == "cpu" and values["backend"]
-    assert float(values["input_rate_hz"]) > 0 and float(values["output_rate_hz"]) > 0
+    assert values["model"] == "sgbm"
+    assert values["state"] == "active"
+    assert values["device"] == "cpu"
+    assert values["backend"]
+    assert float(values["input_rate_hz"]) > 0
+    assert float(values["output_rate_hz"]) > 0
     assert float(values["processing_ms"]) > 0
     assert float(values["latency_ms"]) >= float(values["processing_ms"]) * 0.9
     assert int(values["dropped_frames"]) >= 0
@@ -263,7 +266,8 @@ def test_error_diagnostic_names_the_bad_input(rig: Any) -> None:
     status = _wait_status(node, diag, NS, lambda s: _level(s) == ERROR, 10.0,
                           between=lambda: _publish(player, build()))
     assert status is not None, [(s.level, s.message) for s in _statuses(diag, NS)[-3:]]
-    assert needle in status.message and "dropping frame" in status.message
+    assert needle in status.message
+    assert "dropping frame" in status.message
 
 
 def test_invalid_runtime_parameters_rejected_once_each(rig: Any) -> None:
@@ -285,7 +289,8 @@ def test_invalid_runtime_parameters_rejected_once_each(rig: Any) -> None:
     assert sum("'nonsense'" in ln for ln in lines) == 0
     for _ in range(3):
         result, = set_params(node, target, {"points": "nonsense"})
-        assert not result.successful and "nonsense" in result.reason
+        assert not result.successful
+        assert "nonsense" in result.reason
     spin_for(node, 0.5)
     lines = [ln for ln in log.read_text().splitlines() if "rejected parameter update" in ln]
     assert sum("'nonsense'" in ln for ln in lines) == 1, lines  # distinct: logged too
