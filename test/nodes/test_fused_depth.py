@@ -286,5 +286,41 @@ def test_fused_node_refuses_a_metric_model(ros_node, tmp_path) -> None:  # type:
         proc.stop()
 
 
+def test_lifecycle_variant_configures_and_activates(ros_node, tmp_path, sample) -> None:  # type: ignore[no-untyped-def]
+    """fused_depth_lifecycle: nothing advertised until activate; then it subscribes to
+    image, camera_info and disparity and advertises its outputs."""
+    import rclpy
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState
+
+    ns = "/fz_lc"
+    gt_file = tmp_path / "gt.npy"
+    np.save(gt_file, np.asarray(sample.depth, dtype=np.float32))
+    args = ["--lifecycle", *processes.ros_args(
+        {"model": "test_oracle_relative", "gt_file": str(gt_file)}, namespace=ns)]
+    proc = processes.start("fused_depth", args, env=plugin_env(), log=tmp_path / "lc.log")
+    try:
+        client = ros_node.create_client(ChangeState, f"{ns}/fused_depth/change_state")
+        assert client.wait_for_service(timeout_sec=60), (tmp_path / "lc.log").read_text()
+
+        def change(tid: int) -> bool:
+            future = client.call_async(ChangeState.Request(transition=Transition(id=tid)))
+            rclpy.spin_until_future_complete(ros_node, future, timeout_sec=30)
+            return bool(future.done() and future.result().success)
+
+        assert change(Transition.TRANSITION_CONFIGURE), (tmp_path / "lc.log").read_text()
+        spin_for(ros_node, 0.5)
+        assert ros_node.count_publishers(f"{ns}/depth") == 0
+        assert change(Transition.TRANSITION_ACTIVATE)
+        topics = ("depth", "depth/camera_info", "depth/confidence", "points", "scale/fit")
+        assert wait_for(ros_node, lambda: all(
+            ros_node.count_publishers(f"{ns}/{t}") for t in topics) and all(
+            ros_node.count_subscribers(f"{ns}/{t}") for t in
+            ("image", "camera_info", "disparity")), 20)
+    finally:
+        code = processes.stop(proc)
+        assert code in (0, -2, 130), (tmp_path / "lc.log").read_text()[-3000:]
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-s"]))
