@@ -73,16 +73,15 @@ def network_size(height: int, width: int, input_size: int, pre: Preprocess) -> t
             scale_h = scale_w = scale_w if abs(1 - scale_w) < abs(1 - scale_h) else scale_h
     m = pre.multiple_of
     if pre.resize_method == "lower_bound":
-        return (
-            _constrain(scale_h * height, m, min_val=input_size),
-            _constrain(scale_w * width, m, min_val=input_size),
-        )
-    if pre.resize_method == "upper_bound":
-        return (
-            _constrain(scale_h * height, m, max_val=input_size),
-            _constrain(scale_w * width, m, max_val=input_size),
-        )
-    return _constrain(scale_h * height, m), _constrain(scale_w * width, m)
+        h = _constrain(scale_h * height, m, min_val=input_size)
+        w = _constrain(scale_w * width, m, min_val=input_size)
+    elif pre.resize_method == "upper_bound":
+        h = _constrain(scale_h * height, m, max_val=input_size)
+        w = _constrain(scale_w * width, m, max_val=input_size)
+    else:
+        h, w = _constrain(scale_h * height, m), _constrain(scale_w * width, m)
+    # at least one multiple (the official rule gives 0 for extreme aspect ratios)
+    return max(h, m), max(w, m)
 
 
 def check_rgb(rgb: object) -> NDArray[np.uint8]:
@@ -270,13 +269,17 @@ def load_official_checkpoint(
     expected: str,
     from_official: Callable[[str], str] = lambda k: k,
     to_official: Callable[[str], str] = lambda k: k,
+    state: Mapping[str, Any] | None = None,
 ) -> None:
     """Load an official checkpoint file, unchanged on disk, into ``net`` with a strict
     match. Key names are translated with ``from_official``; mismatches are reported in
-    the official names (``to_official`` maps ours back)."""
+    the official names (``to_official`` maps ours back). ``state``: the file's contents
+    if already read (read the file before building a large network, so that a bad file
+    fails fast)."""
     from depth_ros.core.checkpoints import check_state_dict, load_state_dict_file, load_strict
 
-    state = load_state_dict_file(path, expected=expected)
+    if state is None:
+        state = load_state_dict_file(path, expected=expected)
     own = net.state_dict()
     official_view = {to_official(k): v for k, v in own.items()}
     view = type(type(net).__name__, (), {"state_dict": lambda self: official_view})()

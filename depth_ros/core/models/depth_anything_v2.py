@@ -75,10 +75,12 @@ def _builder(encoder: str, dataset: str | None) -> Any:
         )
 
         def module_factory() -> Any:
+            from depth_ros.core.checkpoints import load_state_dict_file
             from depth_ros.core.models.nets.depth_anything_v2 import DepthAnythingV2Net
 
+            state = load_state_dict_file(path, expected=what)
             net = DepthAnythingV2Net(encoder, max_depth=max_depth)
-            load_official_checkpoint(net, path, what)
+            load_official_checkpoint(net, path, what, state=state)
             return net.eval()
 
         runner = create_runner(path, config.backend, config.device, module_factory)

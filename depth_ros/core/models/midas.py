@@ -96,8 +96,11 @@ def _builder(model_id: str) -> Any:
         )
 
         def module_factory() -> Any:
+            from depth_ros.core.checkpoints import load_state_dict_file
+
+            state = load_state_dict_file(path, expected=what)
             net, from_official, to_official = _net(model_id)
-            load_official_checkpoint(net, path, what, from_official, to_official)
+            load_official_checkpoint(net, path, what, from_official, to_official, state)
             return net.eval()
 
         runner = create_runner(path, config.backend, config.device, module_factory)
