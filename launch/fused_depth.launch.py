@@ -5,12 +5,14 @@
         stereo_model:=sgbm weights_dir:=/path/to/weights
     ros2 launch depth_ros fused_depth.launch.py stereo_model:=bm rviz:=true use_sim_time:=true
 
-The monocular model is ``model``, the stereo matcher ``stereo_model``.
+Starts ``stereo_depth`` (matcher ``stereo_model``; its outputs under ``stereo/``) and
+``fused_depth`` (monocular ``model``), which reads the left image and ``stereo/disparity``
+and publishes the fused ``depth``, ``points`` and ``depth/confidence``.
 Arguments (``ros2 launch depth_ros fused_depth.launch.py --show-args``): model, backend
 (auto: from the weights file), weights, weights_dir, device, camera (namespace of the
 input topics), use_sim_time, rviz, lifecycle (run fused_depth_lifecycle), params_file,
-node_name, log_level, and one remapping per input topic (left_image_rect:=/cam/left/image,
-...). The profile, weights and backend are resolved by depth_ros.core.profiles.plan_launch.
+node_name, log_level, stereo_model, and one remapping per input of fused_depth (image,
+camera_info, disparity). The profile, weights and backend are resolved by depth_ros.core.profiles.plan_launch.
 """
 
 from __future__ import annotations
@@ -37,16 +39,17 @@ def _setup(context, *args, **kwargs):  # type: ignore[no-untyped-def]
     plan = plan_launch(NODE, values)
     actions = [
         Node(
-            package=plan.package,
-            executable=plan.executable,
-            name=plan.name,
-            namespace=plan.namespace or None,
-            parameters=plan.parameters,
-            remappings=plan.remappings,
-            arguments=plan.arguments,
+            package=p.package,
+            executable=p.executable,
+            name=p.name,
+            namespace=p.namespace or None,
+            parameters=p.parameters,
+            remappings=p.remappings,
+            arguments=p.arguments,
             output="screen",
             emulate_tty=True,
         )
+        for p in (plan, *plan.companions)
     ]
     if plan.rviz:
         rviz = str(find_rviz_config())

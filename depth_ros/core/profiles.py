@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +63,18 @@ NODES: dict[str, NodeInfo] = {
     ),
     "fused_depth": NodeInfo(
         "fused_depth", InputKind.MONO, "fused_node_params", "depth_anything_v2_vits",
-        _STEREO_INPUTS,
-        ("depth", "depth/camera_info", "depth/color", "points"),
+        ("image", "camera_info", "disparity"),
+        ("depth", "depth/camera_info", "depth/color", "depth/confidence", "points", "scale/fit"),
     ),
+}
+
+# fused_depth.launch.py also starts stereo_depth: its outputs move under stereo/ and the
+# fused node reads the left image and that disparity unless remapped otherwise.
+FUSED_STEREO_OUTPUTS = ("disparity", "depth", "depth/camera_info", "points")
+FUSED_DEFAULT_INPUTS = {
+    "image": "left/image_rect",
+    "camera_info": "left/camera_info",
+    "disparity": "stereo/disparity",
 }
 
 
@@ -340,7 +349,8 @@ COMMON_ARGUMENTS = (
 )
 
 FUSED_ARGUMENTS = (
-    LaunchArgument("stereo_model", "sgbm", "Stereo model of the fused node", parameter=True),
+    LaunchArgument("stereo_model", "sgbm",
+                   "Stereo model of the stereo_depth node started beside fused_depth"),
 )
 
 
@@ -391,6 +401,7 @@ class LaunchPlan:
     profile: Profile
     rviz: bool
     overrides: dict[str, Value] = field(default_factory=dict)
+    companions: tuple[LaunchPlan, ...] = ()  # other nodes the launch file starts too
 
 
 def plan_launch(node: str, args: Mapping[str, str]) -> LaunchPlan:
@@ -418,9 +429,16 @@ def plan_launch(node: str, args: Mapping[str, str]) -> LaunchPlan:
     }
     if given["device"]:
         overrides["device"] = given["device"]
+    companions: tuple[LaunchPlan, ...] = ()
     if node == "fused_depth":
-        check_model_for_node("stereo_depth", given["stereo_model"])
-        overrides["stereo_model"] = given["stereo_model"]
+        stereo = plan_launch("stereo_depth", {
+            "model": given["stereo_model"], "weights_dir": given["weights_dir"],
+            "camera": given["camera"], "use_sim_time": given["use_sim_time"],
+            "lifecycle": given["lifecycle"], "log_level": given["log_level"],
+        })
+        companions = (replace(stereo, remappings=[
+            *stereo.remappings, *((t, f"stereo/{t}") for t in FUSED_STEREO_OUTPUTS)
+        ]),)
     check_params(node, model, overrides, f"launch arguments of {node}")
     parameters: list[Any] = [str(profile.path)]
     if given["params_file"]:
@@ -428,8 +446,10 @@ def plan_launch(node: str, args: Mapping[str, str]) -> LaunchPlan:
         check_params(node, model, extra, given["params_file"])
         parameters.append(given["params_file"])
     parameters.append(dict(overrides))
+    defaults = FUSED_DEFAULT_INPUTS if node == "fused_depth" else {}
     remappings = [
-        (t, given[remap_argument(t)]) for t in info.inputs if given[remap_argument(t)]
+        (t, given[remap_argument(t)] or defaults.get(t, ""))
+        for t in info.inputs if given[remap_argument(t)] or t in defaults
     ]
     executable = f"{node}_lifecycle" if _truthy(given["lifecycle"]) else node
     camera = given["camera"].strip()
@@ -444,6 +464,7 @@ def plan_launch(node: str, args: Mapping[str, str]) -> LaunchPlan:
         profile=profile,
         rviz=_truthy(given["rviz"]),
         overrides=overrides,
+        companions=companions,
     )
 
 

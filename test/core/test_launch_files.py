@@ -200,7 +200,7 @@ def test_launch_file_node_parameters_are_declared(
 ) -> None:
     module = load_launch(LAUNCH_FILES[node])
     _, actions = _run(module, overrides)
-    assert len(actions) == 1
+    assert len(actions) == (2 if node == "fused_depth" else 1)
     kw = actions[0].kwargs
     model = overrides.get("model", profiles.NODES[node].default_model)
     _registered(model)
@@ -221,6 +221,12 @@ def test_launch_file_node_parameters_are_declared(
         assert specs[name].validate(value) is None
     inputs = set(profiles.NODES[node].inputs)
     assert all(src in inputs for src, _ in kw["remappings"])
+    if node == "fused_depth":  # the stereo node beside it feeds its disparity input
+        stereo = actions[1].kwargs
+        assert stereo["executable"] == "stereo_depth"
+        assert ("disparity", "stereo/disparity") in stereo["remappings"]
+        assert ("disparity", "stereo/disparity") in kw["remappings"]
+        assert ("image", "left/image_rect") in kw["remappings"]
 
 
 def test_launch_backend_follows_weights(load_launch: Any) -> None:
