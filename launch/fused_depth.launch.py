@@ -12,7 +12,8 @@ Arguments (``ros2 launch depth_ros fused_depth.launch.py --show-args``): model, 
 (auto: from the weights file), weights, weights_dir, device, camera (namespace of the
 input topics), use_sim_time, rviz, lifecycle (run fused_depth_lifecycle), params_file,
 node_name, log_level, stereo_model, and one remapping per input of fused_depth (image,
-camera_info, disparity). The profile, weights and backend are resolved by depth_ros.core.profiles.plan_launch.
+camera_info, disparity). The profile, weights and backend are resolved by
+depth_ros.core.profiles.plan_launch.
 """
 
 from __future__ import annotations
