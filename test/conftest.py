@@ -11,7 +11,7 @@ import pytest
 
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 100)))
-from depth_ros.runtime import local_dds_env  # noqa: E402
+from depth_ros.runtime import local_dds_env
 
 local_dds_env()
 
