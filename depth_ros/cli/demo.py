@@ -119,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
     files = outputs.write_disparity(out, "disparity", disparity)
     files += outputs.write_depth(out, "depth", depth)
     files.append(outputs.write_ply(out / "points.ply", cloud))
+    files.append(outputs.render_cloud(out / "points_view.png", cloud))
     files.append(outputs.write_png(out / "left.png", sample.left))
     overview = np.concatenate(
         [sample.left, outputs.colorize(disparity), outputs.colorize(depth, invert=True)], axis=1

@@ -9,7 +9,9 @@ from numpy.typing import NDArray
 
 from depth_ros.core.colorize import colorize
 
-__all__ = ["colorize", "write_depth", "write_disparity", "write_ply", "write_png"]
+__all__ = [
+    "colorize", "render_cloud", "write_depth", "write_disparity", "write_ply", "write_png",
+]
 from depth_ros.core.pointcloud import PackedCloud, unpack_rgb
 
 
@@ -61,4 +63,36 @@ def write_ply(path: Path, cloud: PackedCloud) -> Path:
         pcd.colors = o3d.utility.Vector3dVector(rgb.astype(np.float64) / 255.0)
     if not o3d.io.write_point_cloud(str(path), pcd):  # type: ignore[arg-type]
         raise OSError(f"could not write {path}")
+    return path
+
+
+def render_cloud(path: Path, cloud: PackedCloud, max_points: int = 60000) -> Path:
+    """A picture of the point cloud seen from above-left of the camera (matplotlib, as a
+    stand-in for an rviz view on machines without a display)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    arr = cloud.as_array().reshape(-1, cloud.point_step // 4)
+    keep = np.flatnonzero(np.isfinite(arr[:, :3]).all(axis=1))
+    if keep.size > max_points:
+        keep = np.sort(np.random.default_rng(0).choice(keep, max_points, replace=False))
+    pts = arr[keep]
+    has_rgb = any(f.name == "rgb" for f in cloud.fields)
+    colours = (unpack_rgb(np.ascontiguousarray(pts[:, 3])) / 255.0 if has_rgb
+               else colorize(pts[:, 2][None, :])[0] / 255.0)
+    fig = plt.figure(figsize=(8, 6), dpi=100)
+    ax = fig.add_subplot(projection="3d")
+    # optical frame (x right, y down, z forward) shown as x right, z into the view, y up
+    ax.scatter(pts[:, 0], pts[:, 2], -pts[:, 1], c=colours, s=0.6, linewidths=0)
+    ax.set_xlabel("x (m)")
+    ax.set_ylabel("z (m)")
+    ax.set_zlabel("-y (m)")
+    ax.view_init(elev=20, azim=-60)
+    ax.set_box_aspect((np.ptp(pts[:, 0]), np.ptp(pts[:, 2]), np.ptp(pts[:, 1])))
+    ax.set_title(f"points: {keep.size} of {cloud.width * cloud.height} shown")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
     return path

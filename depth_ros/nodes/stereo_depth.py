@@ -3,7 +3,8 @@
 Subscribes ``left/image_rect``, ``left/camera_info``, ``right/image_rect``,
 ``right/camera_info`` (image_pipeline's names); publishes ``disparity``
 (stereo_msgs/DisparityImage), ``depth`` (32FC1 metres, NaN invalid) with
-``depth/camera_info``, and ``points`` (PointCloud2). The work happens in
+``depth/camera_info``, ``points`` (PointCloud2) and ``depth/color`` (turbo, rgb8, only
+while subscribed). The work happens in
 :class:`depth_ros.core.stereo.StereoPipeline`; this file only translates messages.
 """
 
@@ -17,6 +18,7 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from stereo_msgs.msg import DisparityImage
 
 from depth_ros.core.camera import PinholeCamera
+from depth_ros.core.colorize import colorize
 from depth_ros.core.encodings import to_rgb8
 from depth_ros.core.models import InputKind
 from depth_ros.core.params import ParamSpec
@@ -77,6 +79,7 @@ class StereoDepth(base.DepthComponent):
             "depth": node.create_publisher(Image, "depth", qos),
             "depth_info": node.create_publisher(CameraInfo, "depth/camera_info", qos),
             "points": node.create_publisher(PointCloud2, "points", qos),
+            "color": node.create_publisher(Image, "depth/color", qos),
         }
 
     def handle(self, msgs: list[Any]) -> None:
@@ -100,6 +103,10 @@ class StereoDepth(base.DepthComponent):
         self.pubs["depth_info"].publish(camera_info_msg(left_cam, header))
         if result.cloud is not None:
             self.pubs["points"].publish(cloud_msg(result.cloud, header))
+        if self.wanted("color"):
+            self.pubs["color"].publish(
+                numpy_to_image(colorize(result.depth, invert=True), "rgb8", header)
+            )
 
 
 def main(args: list[str] | None = None) -> int:
