@@ -109,6 +109,14 @@ def prepare(rgb: NDArray[np.uint8], input_size: int, pre: Preprocess) -> NDArray
     return np.ascontiguousarray(image.transpose(2, 0, 1)[None]).astype(np.float32)
 
 
+def example_input(height: int, width: int, pre: Preprocess) -> NDArray[np.float32]:
+    """A (1, 3, height, width) network input from a random image (for ONNX export)."""
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    image = (img.astype(np.float64) / 255.0 - np.asarray(pre.mean)) / np.asarray(pre.std)
+    return np.ascontiguousarray(image.transpose(2, 0, 1)[None]).astype(np.float32)
+
+
 def _bilinear_align_corners(src: NDArray[np.float64], n_out: int, axis: int) -> NDArray[Any]:
     n_in = src.shape[axis]
     step = 0.0 if n_out == 1 or n_in == 1 else (n_in - 1) / (n_out - 1)

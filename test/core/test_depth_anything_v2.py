@@ -263,3 +263,21 @@ def test_bad_resize_method() -> None:
     pre = Preprocess(14, "nearest", (0.5,) * 3, (0.5,) * 3)
     with pytest.raises(ConfigError, match="lower_bound"):
         network_size(10, 10, 14, pre)
+
+
+def test_onnx_export_runs_on_onnxruntime(vits_file: Path, rgb: np.ndarray, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from depth_ros.core.export import export_onnx
+
+    out = tmp_path / "vits.onnx"
+    # fixed size: the network input of a 45x61 image at input size 70 is 70x98
+    export_onnx("depth_anything_v2_vits", ModelConfig(weights=vits_file), out, 70, 98)
+    onnx_model = build_model(
+        "depth_anything_v2_vits", ModelConfig(weights=out, input_size=SMALL)
+    )
+    assert type(onnx_model.runner).__name__ != "_DirectTorch"  # type: ignore[attr-defined]
+    ref = build_model("depth_anything_v2_vits", ModelConfig(weights=vits_file, input_size=SMALL))
+    a = ref.predict(rgb)  # type: ignore[attr-defined]
+    b = onnx_model.predict(rgb)  # type: ignore[attr-defined]
+    np.testing.assert_allclose(b, a, atol=1e-4 * float(np.ptp(a)))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from depth_ros.core.errors import ConfigError
 from depth_ros.core.models import register_model
 from depth_ros.core.models.base import InputKind, ModelConfig, ModelSpec, OutputKind
 from depth_ros.core.mono import IMAGENET_MEAN, IMAGENET_STD, Preprocess, WeightsSource
@@ -55,39 +56,67 @@ def weights_source(encoder: str, dataset: str | None = None) -> WeightsSource:
     )
 
 
+def _what(encoder: str, dataset: str | None) -> str:
+    return f"Depth Anything V2 {_NAMES[encoder]}" + (
+        f" metric {_METRIC[dataset][0]} checkpoint" if dataset else " checkpoint"
+    )
+
+
+def _weights(config: ModelConfig, encoder: str, dataset: str | None) -> Any:
+    from depth_ros.core.mono import resolve_weights
+
+    return resolve_weights(
+        config.weights, weights_source(encoder, dataset), _what(encoder, dataset),
+        allow_download=bool(dict(config.params).get("download", True)),
+    )
+
+
+def _torch_module(encoder: str, dataset: str | None, path: Any) -> Any:
+    """The network with the official checkpoint at ``path`` loaded (strict), eval mode."""
+    from depth_ros.core.checkpoints import load_state_dict_file
+    from depth_ros.core.models.nets.depth_anything_v2 import DepthAnythingV2Net
+    from depth_ros.core.mono import EXPORTED_EXTENSIONS, load_official_checkpoint
+
+    what = _what(encoder, dataset)
+    if str(path).lower().endswith(EXPORTED_EXTENSIONS):
+        raise ConfigError(f"{path} is an exported network; the PyTorch network needs the {what}")
+    state = load_state_dict_file(path, expected=what)
+    net = DepthAnythingV2Net(encoder, max_depth=_METRIC[dataset][1] if dataset else None)
+    load_official_checkpoint(net, path, what, state=state)
+    return net.eval()
+
+
 def _builder(encoder: str, dataset: str | None) -> Any:
     def build(config: ModelConfig) -> Any:
-        from depth_ros.core.mono import (
-            MonoNetworkModel,
-            create_runner,
-            load_official_checkpoint,
-            resolve_weights,
+        from depth_ros.core.mono import MonoNetworkModel, create_runner
+
+        path = _weights(config, encoder, dataset)
+        runner = create_runner(
+            path, config.backend, config.device, lambda: _torch_module(encoder, dataset, path)
         )
-
-        source = weights_source(encoder, dataset)
-        max_depth = _METRIC[dataset][1] if dataset else None
-        what = f"Depth Anything V2 {_NAMES[encoder]}" + (
-            f" metric {_METRIC[dataset][0]} checkpoint" if dataset else " checkpoint"
-        )
-        params = dict(config.params)
-        path = resolve_weights(
-            config.weights, source, what, allow_download=bool(params.get("download", True))
-        )
-
-        def module_factory() -> Any:
-            from depth_ros.core.checkpoints import load_state_dict_file
-            from depth_ros.core.models.nets.depth_anything_v2 import DepthAnythingV2Net
-
-            state = load_state_dict_file(path, expected=what)
-            net = DepthAnythingV2Net(encoder, max_depth=max_depth)
-            load_official_checkpoint(net, path, what, state=state)
-            return net.eval()
-
-        runner = create_runner(path, config.backend, config.device, module_factory)
-        size = config.input_size or int(params.get("input_size", INPUT_SIZE.default))
+        size = config.input_size or int(dict(config.params).get("input_size", 518))
         return MonoNetworkModel(runner, PREPROCESS, size, INPUT_SIZE)
 
     return build
+
+
+def _export(encoder: str, dataset: str | None) -> Any:
+    from depth_ros.core.export import ExportSpec
+    from depth_ros.core.mono import example_input
+
+    return ExportSpec(
+        module_factory=lambda config: _torch_module(
+            encoder, dataset, _weights(config, encoder, dataset)
+        ),
+        input_names=("image",),
+        output_names=("depth",),
+        example_inputs=lambda h, w: (example_input(h, w, PREPROCESS),),
+        # fixed size: the position embedding is resampled for the exported input size
+        dynamic_axes={},
+        size_multiple=14,
+        min_size=14,
+        default_size=(518, 686),
+    )
 
 
 def _register() -> None:
@@ -106,7 +135,8 @@ def _register() -> None:
                 weights_source=src.describe(),
                 default_input_size=518,
                 extra={"encoder": encoder, "multiple_of": 14, "input_names": ("image",),
-                       "output_names": ("depth",), "hf_repo": src.hf_repo},
+                       "output_names": ("depth",), "hf_repo": src.hf_repo,
+                       "export": _export(encoder, None)},
             )
         )
         for dataset, (label, max_depth, where) in _METRIC.items():
@@ -127,7 +157,7 @@ def _register() -> None:
                     max_depth=max_depth,
                     extra={"encoder": encoder, "dataset": dataset, "multiple_of": 14,
                            "input_names": ("image",), "output_names": ("depth",),
-                           "hf_repo": src.hf_repo},
+                           "hf_repo": src.hf_repo, "export": _export(encoder, dataset)},
                 )
             )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from depth_ros.core.errors import ConfigError
 from depth_ros.core.models import register_model
 from depth_ros.core.models.base import InputKind, ModelConfig, ModelSpec, OutputKind
 from depth_ros.core.mono import HALF, IMAGENET_MEAN, IMAGENET_STD, Preprocess, WeightsSource
@@ -71,43 +72,73 @@ def _net(model_id: str) -> tuple[Any, Any, Any]:
     return nets.DPTNet(model_id), (lambda k: k), (lambda k: k)
 
 
+def _weights(config: ModelConfig, model_id: str) -> Any:
+    from depth_ros.core.mono import cache_dir, resolve_weights
+
+    _d, source, alternatives, _s, _p = _MODELS[model_id]
+    weights = config.weights
+    if weights is None:  # an older release name already in the cache serves too
+        weights = next(
+            (cache_dir() / n for n in alternatives if (cache_dir() / n).is_file()), None
+        )
+    return resolve_weights(
+        weights, source, _what(model_id),
+        allow_download=bool(dict(config.params).get("download", True)),
+    )
+
+
+def _what(model_id: str) -> str:
+    return f"MiDaS {model_id} checkpoint ({_MODELS[model_id][1].filename})"
+
+
+def _torch_module(model_id: str, path: Any) -> Any:
+    """The network with the official checkpoint at ``path`` loaded (strict), eval mode."""
+    from depth_ros.core.checkpoints import load_state_dict_file
+    from depth_ros.core.mono import EXPORTED_EXTENSIONS, load_official_checkpoint
+
+    what = _what(model_id)
+    if str(path).lower().endswith(EXPORTED_EXTENSIONS):
+        raise ConfigError(f"{path} is an exported network; the PyTorch network needs the {what}")
+    state = load_state_dict_file(path, expected=what)
+    net, from_official, to_official = _net(model_id)
+    load_official_checkpoint(net, path, what, from_official, to_official, state)
+    return net.eval()
+
+
 def _builder(model_id: str) -> Any:
-    _description, source, alternatives, default_size, pre = _MODELS[model_id]
+    _description, _source, _alternatives, default_size, pre = _MODELS[model_id]
     input_param = _input_size(default_size)
 
     def build(config: ModelConfig) -> Any:
-        from depth_ros.core.mono import (
-            MonoNetworkModel,
-            cache_dir,
-            create_runner,
-            load_official_checkpoint,
-            resolve_weights,
+        from depth_ros.core.mono import MonoNetworkModel, create_runner
+
+        path = _weights(config, model_id)
+        runner = create_runner(
+            path, config.backend, config.device, lambda: _torch_module(model_id, path)
         )
-
-        what = f"MiDaS {model_id} checkpoint ({source.filename})"
-        params = dict(config.params)
-        weights = config.weights
-        if weights is None:  # an older release name already in the cache serves too
-            weights = next(
-                (cache_dir() / n for n in alternatives if (cache_dir() / n).is_file()), None
-            )
-        path = resolve_weights(
-            weights, source, what, allow_download=bool(params.get("download", True))
-        )
-
-        def module_factory() -> Any:
-            from depth_ros.core.checkpoints import load_state_dict_file
-
-            state = load_state_dict_file(path, expected=what)
-            net, from_official, to_official = _net(model_id)
-            load_official_checkpoint(net, path, what, from_official, to_official, state)
-            return net.eval()
-
-        runner = create_runner(path, config.backend, config.device, module_factory)
-        size = config.input_size or int(params.get("input_size", default_size))
+        size = config.input_size or int(dict(config.params).get("input_size", default_size))
         return MonoNetworkModel(runner, pre, size, input_param)
 
     return build
+
+
+def _export(model_id: str) -> Any:
+    from depth_ros.core.export import ExportSpec
+    from depth_ros.core.mono import example_input
+
+    pre = _MODELS[model_id][4]
+    size = _MODELS[model_id][3]
+    return ExportSpec(
+        module_factory=lambda config: _torch_module(model_id, _weights(config, model_id)),
+        input_names=("image",),
+        output_names=("depth",),
+        example_inputs=lambda h, w: (example_input(h, w, pre),),
+        dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"},
+                      "depth": {0: "batch", 1: "height", 2: "width"}},
+        size_multiple=32,
+        min_size=32,
+        default_size=(size * 3 // 4 // 32 * 32, size),
+    )
 
 
 def _register() -> None:
@@ -125,7 +156,8 @@ def _register() -> None:
                 weights_source=source.describe(),
                 default_input_size=size,
                 extra={"multiple_of": 32, "input_names": ("image",),
-                       "output_names": ("depth",), "alternative_weights_files": alternatives},
+                       "output_names": ("depth",), "alternative_weights_files": alternatives,
+                       "export": _export(model_id)},
             )
         )
 

@@ -87,7 +87,8 @@ class DepthAnythingV2Net(nn.Module):
         return torch.cat((cls_pos, grid), dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        patch_h, patch_w = x.shape[-2] // PATCH, x.shape[-1] // PATCH
+        # Python ints: an ONNX export bakes the position embedding for its input size
+        patch_h, patch_w = int(x.shape[-2]) // PATCH, int(x.shape[-1]) // PATCH
         vit = self.pretrained
         tokens = vit.patch_embed.norm(vit.patch_embed.proj(x).flatten(2).transpose(1, 2))
         tokens = torch.cat((vit.cls_token.expand(tokens.shape[0], -1, -1), tokens), dim=1)
