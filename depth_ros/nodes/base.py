@@ -11,6 +11,7 @@ parameters, ``activate`` creates publishers and subscriptions, ``deactivate`` an
 from __future__ import annotations
 
 import abc
+import copy
 import sys
 import threading
 import time
@@ -60,6 +61,11 @@ class DepthComponent(abc.ABC):
         self.last_input: list[float] = []
         self.diagnostics: common.Diagnostics | None = None
         self.state = "unconfigured"
+        # parameter updates made while a forward pass runs, applied before the next frame
+        self._pending_lock = threading.Lock()
+        self._pending_model: dict[str, Value] = {}
+        self._shadow: Any = None  # the model with the pending updates (validation only)
+        self._pending_options = False
         node.add_on_set_parameters_callback(self._on_set)
 
     # -- what subclasses provide ------------------------------------------------------
@@ -190,6 +196,8 @@ class DepthComponent(abc.ABC):
 
     def cleanup(self) -> None:
         with self.lock:
+            with self._pending_lock:  # the model goes: what was pending for it too
+                self._pending_model, self._shadow, self._pending_options = {}, None, False
             self.teardown()
             close = getattr(self.model, "close", None)
             if callable(close):
@@ -206,23 +214,56 @@ class DepthComponent(abc.ABC):
         changed = {p.name: p.value for p in params if p.name in self.specs}
         model_changes = {k: v for k, v in changed.items() if k in self.model_params}
         if not reasons and model_changes and self.model is not None:
-            with self.lock:
-                try:
-                    self.model.update(model_changes)
-                except DepthRosError as exc:
-                    reasons.append(str(exc))
+            try:
+                self._update_model(model_changes)
+            except DepthRosError as exc:
+                reasons.append(str(exc))
         if reasons:
             reason = "; ".join(reasons)  # one message per distinct rejection per period
             self.log.warn("param:" + reason, "rejected parameter update: " + reason)
             return common.result(reasons)
         self.params.update(changed)
         if self.option_params.intersection(changed) and self.model is not None:
-            with self.lock:
-                try:
-                    self.apply_options()
-                except DepthRosError as exc:
-                    return common.result([str(exc)])
+            if not self.lock.acquire(timeout=LOCK_WAIT_S):
+                with self._pending_lock:  # busy: applied before the next frame
+                    self._pending_options = True
+                return common.result([])
+            try:
+                self._apply_pending()
+                self.apply_options()
+            except DepthRosError as exc:
+                return common.result([str(exc)])
+            finally:
+                self.lock.release()
         return common.result([])
+
+    def _update_model(self, changes: dict[str, Value]) -> None:
+        """Apply model parameters without waiting for a forward pass in progress (parameter
+        services stay responsive): while the worker is busy, validate them on a shallow
+        copy of the model (raises DepthRosError, nothing changes) and apply them to the
+        live model before the next frame."""
+        if self.lock.acquire(timeout=LOCK_WAIT_S):
+            try:
+                self._apply_pending()
+                self.model.update(changes)
+            finally:
+                self.lock.release()
+            return
+        with self._pending_lock:
+            shadow = copy.copy(self._shadow if self._shadow is not None else self.model)
+            shadow.update(changes)
+            self._shadow = shadow
+            self._pending_model.update(changes)
+
+    def _apply_pending(self) -> None:
+        """With ``self.lock`` held: apply the updates made during the last forward pass."""
+        with self._pending_lock:
+            changes, self._pending_model, self._shadow = self._pending_model, {}, None
+            options, self._pending_options = self._pending_options, False
+        if changes and self.model is not None:
+            self.model.update(changes)  # validated on the shadow already
+        if options and self.model is not None:
+            self.apply_options()
 
     # -- data path ---------------------------------------------------------------------
     def _input_callback(self, index: int) -> Callable[[Any], None]:
@@ -249,6 +290,7 @@ class DepthComponent(abc.ABC):
         t0 = time.perf_counter()
         try:
             with self.lock:
+                self._apply_pending()
                 self.handle(msgs)
         except DepthRosError as exc:
             self.log.error(str(exc), f"dropping frame: {exc}")
@@ -291,6 +333,9 @@ class DepthComponent(abc.ABC):
         if self.proc_ms and self.in_rate.rate() * _mean(self.proc_ms) > 1000.0:
             return 1, "falling behind: input faster than processing (dropping frames)", values
         return 0, "ok", values
+
+
+LOCK_WAIT_S = 0.1  # longest a parameter update waits for the worker before deferring
 
 
 def _mean(values: deque[float]) -> float:

@@ -1,0 +1,136 @@
+"""Load: input faster than the node processes (30 Hz into SGBM), and a long forward pass.
+
+The node must process the newest frame and drop stale ones (bounded latency, no queue,
+flat memory), and its parameter services must answer while inference runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.srv import GetParameters
+from sensor_msgs.msg import Image
+
+from depth_ros.cli.bench_load import measure
+from depth_ros.core.samples import load_sample
+from depth_ros.nodes.collector import Collector
+from depth_ros.nodes.player import StereoPlayer
+from nodes.helpers import node_process, set_params, spin_for, wait_for
+
+pytestmark = pytest.mark.ros
+BUSY_NS = "/load_busy"
+
+
+def test_newest_frame_policy_at_30hz(tmp_path: Path) -> None:
+    """30 Hz into SGBM with 256 disparities (a few Hz at most): frames are dropped in the
+    node, latency stays within two forward passes plus one input period (no queue), and
+    resident memory stays flat."""
+    f = measure("stereo_depth", 30.0, 8.0, "sgbm", {"disparity_range": 256},
+                settle=3.0, log=tmp_path / "node.log")
+    summary = {k: f[k] for k in ("sent", "processed", "dropped_by_node", "latency_p95_ms",
+                                 "latency_max_ms", "processing_ms", "processing_max_ms",
+                                 "output_interval_p95_ms", "rss_growth_percent")}
+    period_ms = 1000.0 / 30.0
+    assert f["sent"] >= 200, summary
+    assert f["processed"] >= 3, summary
+    assert f["processing_ms"] > period_ms, f"the node is not slower than the input: {summary}"
+    assert f["dropped_by_node"] >= f["sent"] // 3, summary
+    # processed + dropped + lost in transport add up to what was sent
+    assert f["processed"] + f["dropped_by_node"] <= f["sent"], summary
+    # bounded: one frame waits at most for the pass in progress, then its own pass
+    per_frame = max(f["processing_ms"], f["output_interval_p95_ms"])
+    assert f["latency_p95_ms"] <= 2.0 * per_frame + period_ms, summary
+    # a growing queue would add ~(1/5 - 1/30) s per frame: seconds after 8 s
+    assert f["latency_max_ms"] <= 3.0 * f["processing_max_ms"] + period_ms + 300.0, summary
+    # memory: keeping every frame would grow by ~66 MB/s
+    assert f["rss_growth_percent"] <= 15.0, summary
+    assert "falling behind" in f["last_diagnostic"], f["last_diagnostic"]
+    assert f["node_exit_code"] in (0, -2, 130)
+
+
+@pytest.fixture(scope="module")
+def busy_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """SGBM with 1024 disparities, full 8-path mode: seconds per Motorcycle frame."""
+    tmp = tmp_path_factory.mktemp("busy")
+    params = {"model": "sgbm", "disparity_range": 1024, "sgbm_mode": 1,
+              "diagnostics_period": 0.5}
+    with node_process("stereo_depth", tmp, params, BUSY_NS) as log:
+        yield log
+
+
+def _get_param(node: Any, target: str, name: str, timeout: float = 10.0) -> Any:
+    import rclpy
+
+    client = node.create_client(GetParameters, f"{target}/get_parameters")
+    assert client.wait_for_service(timeout_sec=timeout)
+    future = client.call_async(GetParameters.Request(names=[name]))
+    rclpy.spin_until_future_complete(node, future, timeout_sec=timeout)
+    assert future.done(), "get_parameters timed out"
+    node.destroy_client(client)
+    return future.result().values[0]
+
+
+def test_parameter_services_answer_during_long_forward_pass(ros_node: Any, busy_node: Path
+                                                            ) -> None:
+    node = ros_node
+    target = f"{BUSY_NS}/stereo_depth"
+    player = StereoPlayer(node, prefix=BUSY_NS)
+    outputs = Collector(node, {f"{BUSY_NS}/depth": Image})
+    diag = Collector(node, {"/diagnostics": DiagnosticArray})
+    assert wait_for(node, lambda: all(p.get_subscription_count() for p in player.pubs), 30), \
+        busy_node.read_text()[-2000:]
+    assert wait_for(node, outputs.publishers_matched, 30)
+    _get_param(node, target, "model")  # services discovered before timing them
+    s = load_sample("motorcycle")
+    player.publish(s.left, s.right, s.left_camera, s.right_camera)
+    spin_for(node, 0.5)  # the worker has taken the frame: a forward pass of seconds
+    calls: list[tuple[str, float]] = []
+    first_answer_ns = 0
+    for i in range(3):
+        player.publish(s.left, s.right, s.left_camera, s.right_camera)  # keeps it busy
+        t0 = time.monotonic()
+        value = _get_param(node, target, "disparity_range")
+        calls.append(("get", time.monotonic() - t0))
+        first_answer_ns = first_answer_ns or time.time_ns()
+        assert value.integer_value == 1024
+        for values in ({"uniqueness_ratio": 10.0 + i},  # a model parameter
+                       {"points_decimation": 1 + i % 2},  # an output option
+                       {"approximate_sync_tolerance_seconds": 0.01}):
+            t0 = time.monotonic()
+            result, = set_params(node, target, values)
+            calls.append((next(iter(values)), time.monotonic() - t0))
+            assert result.successful, result.reason
+    slowest = max(calls, key=lambda c: c[1])
+    assert slowest[1] < 1.0, f"a parameter call waited for inference: {calls}"
+    # the node was indeed busy: it has processed frames, each slower than every call
+    assert wait_for(node, lambda: outputs.count(f"{BUSY_NS}/depth") >= 1, 60), \
+        busy_node.read_text()[-2000:]
+
+    def processing_ms() -> float:
+        statuses = [st for r in diag.received["/diagnostics"] for st in r.msg.status
+                    if st.name.startswith(f"{BUSY_NS}/")]
+        values = {kv.key: kv.value for kv in statuses[-1].values} if statuses else {}
+        return float(values.get("processing_ms", 0.0))
+
+    assert wait_for(node, lambda: processing_ms() > 0, 5)
+    processing = processing_ms()
+    assert processing / 1e3 > slowest[1], (processing, calls)
+    # the first call was answered while the first frame was still being processed
+    assert outputs.received[f"{BUSY_NS}/depth"][0].wall_ns > first_answer_ns
+    # while busy, updates are validated at once: inconsistent ones are refused with the
+    # reason (P1 then P2, one after the other), consistent ones take effect
+    player.publish(s.left, s.right, s.left_camera, s.right_camera)
+    spin_for(node, 0.5)
+    t0 = time.monotonic()
+    p1, p2 = set_params(node, target, {"P1": 900.0, "P2": 100.0})
+    assert time.monotonic() - t0 < 2.0
+    assert p1.successful, p1.reason
+    assert not p2.successful
+    assert "P2 (100) must be larger than P1 (900)" in p2.reason
+    assert _get_param(node, target, "uniqueness_ratio").double_value == 12.0
+    assert _get_param(node, target, "P1").double_value == 900.0
