@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from depth_ros.cli.bench import median_ms, report
+from depth_ros.cli.bench import median_ms, node_latency, report
 
 
 def register(sub: Any) -> None:
@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         "pointcloud_ms": median_ms(cloud_ms),
         "node_latency_ms": node["node_latency_ms"],
         "node_over_matcher": node["node_latency_ms"] / matcher_ms,
+        "node_processing_ms": node["node_processing_ms"],
         "e2e_latency_ms": node["e2e_latency_ms"],
         "rate_hz": rate,
     }
@@ -63,59 +64,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _node_latency(args: argparse.Namespace, rate: float) -> dict[str, Any]:
-    """Start the node in its own process, feed it ``frames`` pairs, read its own
-    measurements from /diagnostics and the end-to-end ones from the outputs."""
-    from depth_ros.runtime import local_dds_env
-
-    local_dds_env()
-    import rclpy
-    from diagnostic_msgs.msg import DiagnosticArray
     from sensor_msgs.msg import Image, PointCloud2
     from stereo_msgs.msg import DisparityImage
 
-    from depth_ros import processes
     from depth_ros.core.samples import load_sample
-    from depth_ros.nodes.collector import Collector
     from depth_ros.nodes.player import StereoPlayer
 
     sample = load_sample("motorcycle")
-    params: dict[str, object] = {"model": args.model, "diagnostics_period": 0.5}
+    params: dict[str, object] = {"model": args.model}
     if args.weights:
         params["weights"] = args.weights
-    proc = processes.start("stereo_depth", processes.ros_args(params))
-    rclpy.init()
-    node = rclpy.create_node("bench_stereo")
-    try:
-        topics = {"disparity": DisparityImage, "depth": Image, "points": PointCloud2}
-        collector = Collector(node, topics)
-        diag = Collector(node, {"/diagnostics": DiagnosticArray})
+
+    def publisher(node: Any) -> Any:
         player = StereoPlayer(node)
-        if not collector.wait(lambda c: c.publishers_matched(), 60.0) or \
-                not player.wait_for_subscribers(30.0):
-            raise RuntimeError("stereo_depth did not come up")
-        collector.wait(lambda c: False, 1.0)
-        sent: list[int] = []
-        period = 1.0 / rate
-        for _ in range(args.frames + 1):  # the first frame warms the node up
-            header = player.publish(sample.left, sample.right, sample.left_camera,
-                                    sample.right_camera)
-            sent.append(header.stamp.sec * 1_000_000_000 + header.stamp.nanosec)
-            collector.wait(lambda c: False, period)
-        collector.wait(lambda c: all(c.count(t) >= len(sent) for t in topics), 60.0)
-        e2e = []
-        for stamp in sent[1:]:
-            times = [r.wall_ns for t in topics for r in collector.received[t]
-                     if r.stamp_ns == stamp]
-            if len(times) == len(topics):
-                e2e.append((max(times) - stamp) / 1e6)
-        diag.wait(lambda c: False, 1.2)
-        values = {kv.key: kv.value for kv in diag.received["/diagnostics"][-1].msg.status[0].values}
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-        processes.stop(proc)
-    return {
-        "frames": len(e2e),
-        "node_latency_ms": float(values["latency_ms"]),
-        "e2e_latency_ms": median_ms(e2e),
-    }
+        return (lambda: player.publish(sample.left, sample.right, sample.left_camera,
+                                       sample.right_camera)), player.pubs
+
+    topics = {"disparity": DisparityImage, "depth": Image, "points": PointCloud2}
+    return node_latency("stereo_depth", params, publisher, topics, args.frames, rate)

@@ -1,0 +1,112 @@
+"""``depth-ros bench mono``: the network's forward time and the mono_depth node's latency
+(input in → outputs published, measured inside the node) side by side in one run, on the
+Motorcycle left image (741x500) with its camera_info."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from depth_ros.cli.bench import median_ms, node_latency, report
+from depth_ros.core.errors import ConfigError
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("mono", help="monocular forward time vs mono_depth node latency")
+    p.add_argument("--model", default="depth_anything_v2_vits")
+    p.add_argument("--weights", type=Path,
+                   help="official checkpoint or exported file; omit with --random-weights")
+    p.add_argument("--random-weights", action="store_true",
+                   help="write a checkpoint in the official layout with random weights "
+                        "(timing only: the output is meaningless)")
+    p.add_argument("--input-size", type=int, default=0, help="network input size")
+    p.add_argument("--frames", type=int, default=10)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from depth_ros.core.models import ModelConfig, build_model, get_model
+    from depth_ros.core.samples import load_sample
+
+    spec = get_model(args.model)
+    weights: Path | None = args.weights
+    if weights is None:
+        if not args.random_weights:
+            raise ConfigError("give --weights, or --random-weights for a timing-only run")
+        make = spec.extra.get("random_checkpoint")
+        if make is None:
+            raise ConfigError(f"{args.model} cannot make a random checkpoint; give --weights")
+        weights = Path(tempfile.mkdtemp(prefix="depth_ros_bench_")) / (
+            spec.weights_file or f"{args.model}.pth")
+        make(weights)
+    size = args.input_size or spec.default_input_size or 0
+    model: Any = build_model(
+        args.model, ModelConfig(weights=weights, input_size=size or None))
+    rgb = load_sample("motorcycle").left
+    model.predict(rgb)  # warm-up
+    forward, predict = [], []
+    x = model.network_input(rgb) if hasattr(model, "network_input") else None
+    for _ in range(max(3, min(args.frames, 10))):
+        if x is not None:
+            t0 = time.perf_counter()
+            model.runner.run([x])
+            forward.append((time.perf_counter() - t0) * 1e3)
+        t0 = time.perf_counter()
+        model.predict(rgb)
+        predict.append((time.perf_counter() - t0) * 1e3)
+    forward_ms = median_ms(forward) if forward else median_ms(predict)
+    rate = min(5.0, 1000.0 / (3.0 * median_ms(predict)))
+    node = _node(args, weights, size, rate)
+    figures: dict[str, Any] = {
+        "model": args.model,
+        "input_size": size,
+        "random_weights": args.weights is None,
+        "frames": node["frames"],
+        "forward_ms": forward_ms,
+        "predict_ms": median_ms(predict),
+        "node_latency_ms": node["node_latency_ms"],
+        "node_over_forward": node["node_latency_ms"] / forward_ms,
+        "node_processing_ms": node["node_processing_ms"],
+        "e2e_latency_ms": node["e2e_latency_ms"],
+    }
+    report(figures, args.json, f"bench mono: {args.model} at {size} on a 741x500 image")
+    return 0
+
+
+def _node(args: argparse.Namespace, weights: Path, size: int, rate: float) -> dict[str, Any]:
+    from sensor_msgs.msg import CameraInfo, Image
+    from std_msgs.msg import Header
+
+    from depth_ros.core.models import OutputKind, get_model
+    from depth_ros.core.samples import load_sample
+    from depth_ros.nodes.common import qos
+    from depth_ros.nodes.convert import camera_info_msg, numpy_to_image
+
+    sample = load_sample("motorcycle")
+    rgb: np.ndarray = sample.left
+    params: dict[str, object] = {"model": args.model, "weights": str(weights)}
+    if size:
+        params["input_size"] = size
+
+    def publisher(node: Any) -> Any:
+        q = qos("sensor_data", 5)
+        image_pub = node.create_publisher(Image, "image", q)
+        info_pub = node.create_publisher(CameraInfo, "camera_info", q)
+
+        def once() -> Any:
+            header = Header(stamp=node.get_clock().now().to_msg(), frame_id="camera")
+            image_pub.publish(numpy_to_image(rgb, "rgb8", header))
+            info_pub.publish(camera_info_msg(sample.left_camera, header))
+            return header
+
+        return once, [image_pub, info_pub]
+
+    metric = get_model(args.model).output_kind is OutputKind.METRIC
+    topics: dict[str, type] = {"depth": Image} if metric else {"depth/relative": Image}
+    return node_latency("mono_depth", params, publisher, topics, args.frames, rate)
