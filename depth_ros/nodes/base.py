@@ -296,7 +296,8 @@ class DepthComponent(abc.ABC):
             self.log.error(str(exc), f"dropping frame: {exc}")
             return
         except Exception as exc:  # a bug must not kill the worker thread for good
-            self.log.error(repr(exc), f"unexpected error, dropping frame: {exc!r}")
+            if self.node.context.ok():  # (at shutdown, publishing fails: nothing to say)
+                self.log.error(repr(exc), f"unexpected error, dropping frame: {exc!r}")
             return
         self.out_rate.tick()
         self.proc_ms.append((time.perf_counter() - t0) * 1e3)
