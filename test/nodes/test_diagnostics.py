@@ -333,3 +333,72 @@ def test_unloadable_models_error_stay_up_publish_nothing(ros_node: Any, broken_n
         assert "Traceback" not in text
     spin_for(node, 1.0)
     assert all(proc.poll() is None for proc, _, _ in broken_nodes.values())
+
+
+def test_mono_scale_fit_failing_is_an_error(ros_node: Any) -> None:
+    """mono_depth with a scale source that cannot fit (ground_plane without a camera
+    height; in-process, a stub network instead of weights): ERROR with the fit's reason,
+    the fit state among the values, and no metric depth published."""
+    import numpy as np
+    from rclpy.parameter import Parameter
+
+    import depth_ros.nodes.base as base
+    from depth_ros.nodes.mono_depth import MonoDepth
+
+    class Stub:
+        def predict(self, rgb: Any) -> Any:
+            h, w = rgb.shape[:2]
+            return np.tile(np.linspace(1.0, 2.0, h, dtype=np.float32)[:, None], (1, w))
+
+        def update(self, params: Any) -> None:
+            pass
+
+    import rclpy
+
+    node = rclpy.create_node("mono_fit", parameter_overrides=[
+        Parameter("scale_source", value="ground_plane"),
+        Parameter("diagnostics_period", value=60.0)])
+    original = base.build_model
+    base.build_model = lambda *a, **k: Stub()
+    try:
+        comp = MonoDepth(node)
+        assert comp.configure(), comp.log.last_error
+    finally:
+        base.build_model = original
+    comp.activate()
+    published: list[str] = []
+
+    class Spy:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def publish(self, msg: Any) -> None:
+            published.append(self.name)
+
+        def get_subscription_count(self) -> int:
+            return 1
+
+    try:
+        comp.pubs = {k: Spy(k) for k in comp.pubs}
+        header = Header(frame_id="cam")
+        header.stamp = node.get_clock().now().to_msg()
+        s = load_sample("motorcycle")
+        for i, msg in enumerate((numpy_to_image(s.left, "rgb8", header),
+                                 camera_info_msg(s.left_camera, header))):
+            comp._input_callback(i)(msg)
+        deadline = time.monotonic() + 10
+        while "fit" not in published and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "fit" in published, published
+        level, message, values = comp._diagnose()
+        assert level == ERROR, (level, message)  # no depth is published at all
+        assert message.startswith("no metric depth: "), message
+        assert values["scale_source"] == "ground_plane"
+        assert values["scale_fit"] != "ok"
+        assert values["scale_fit"] in message  # the reason, in both
+        assert "camera_height" in message
+        assert "depth" not in published
+        assert "relative" in published
+    finally:
+        comp.deactivate()
+        node.destroy_node()
