@@ -27,10 +27,11 @@ BUSY_NS = "/load_busy"
 
 
 def test_newest_frame_policy_at_30hz(tmp_path: Path) -> None:
-    """30 Hz into SGBM with 256 disparities (a few Hz at most): frames are dropped in the
+    """30 Hz into SGBM with 256 disparities, single-threaded 5-path mode (a few Hz even on
+    a fast machine): frames are dropped in the
     node, latency stays within two forward passes plus one input period (no queue), and
     resident memory stays flat."""
-    f = measure("stereo_depth", 30.0, 8.0, "sgbm", {"disparity_range": 256},
+    f = measure("stereo_depth", 30.0, 8.0, "sgbm", {"disparity_range": 256, "sgbm_mode": 0},
                 settle=3.0, log=tmp_path / "node.log")
     summary = {k: f[k] for k in ("sent", "processed", "dropped_by_node", "latency_p95_ms",
                                  "latency_max_ms", "processing_ms", "processing_max_ms",
@@ -39,9 +40,9 @@ def test_newest_frame_policy_at_30hz(tmp_path: Path) -> None:
     assert f["sent"] >= 200, summary
     assert f["processed"] >= 3, summary
     assert f["processing_ms"] > period_ms, f"the node is not slower than the input: {summary}"
-    assert f["dropped_by_node"] >= f["sent"] // 3, summary
-    # processed + dropped + lost in transport add up to what was sent
-    assert f["processed"] + f["dropped_by_node"] <= f["sent"], summary
+    assert f["dropped_by_node"] > 0, summary
+    # every frame is processed or dropped as stale: none waits in a queue (or is lost)
+    assert 0.9 * f["sent"] <= f["processed"] + f["dropped_by_node"] <= f["sent"] + 2, summary
     # bounded: one frame waits at most for the pass in progress, then its own pass
     per_frame = max(f["processing_ms"], f["output_interval_p95_ms"])
     assert f["latency_p95_ms"] <= 2.0 * per_frame + period_ms, summary
