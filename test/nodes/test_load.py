@@ -135,3 +135,40 @@ def test_parameter_services_answer_during_long_forward_pass(ros_node: Any, busy_
     assert "P2 (100) must be larger than P1 (900)" in p2.reason
     assert _get_param(node, target, "uniqueness_ratio").double_value == 12.0
     assert _get_param(node, target, "P1").double_value == 900.0
+
+
+def test_parse_params() -> None:
+    from depth_ros.cli.bench_load import parse_params, percentile
+
+    assert parse_params(["disparity_range=128", "rectify=true", "min_depth=0.5",
+                         "weights=/a/b.pth", "points="]) == {
+        "disparity_range": 128, "rectify": True, "min_depth": 0.5, "weights": "/a/b.pth",
+        "points": ""}
+    with pytest.raises(SystemExit, match="K=V"):
+        parse_params(["disparity_range"])
+    assert percentile([1.0, 2.0, 3.0, 4.0, 5.0], 50) == 3.0
+    assert percentile([0.0, 10.0], 95) == pytest.approx(9.5)
+
+
+def test_bench_load_command(tmp_path: Path) -> None:
+    """``depth-ros bench load`` as a user runs it: figures as JSON."""
+    import json
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "depth_ros.cli.main", "bench", "load", "--rate", "20",
+           "--seconds", "3", "--json", "--model", "sgbm",
+           "--params", "disparity_range=128", "sgbm_mode=0"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    f = json.loads(proc.stdout)
+    assert f["model"] == "sgbm"
+    assert 50 <= f["sent"] <= 62
+    assert f["processed"] > 0
+    assert f["ok"] == (proc.returncode == 0)
+    for key in ("dropped_by_node", "latency_p50_ms", "latency_p95_ms", "latency_max_ms",
+                "processing_ms", "bound_ms", "p95_within_bound", "rss_start_mib",
+                "rss_end_mib"):
+        assert key in f, key
+    assert f["rss_start_mib"] > 10
+    assert f["bound_ms"] == pytest.approx(2 * f["processing_ms"] + 50.0)
