@@ -99,9 +99,9 @@ class PinholeCamera:
             raise CalibrationError(
                 f"camera_info has malformed K ({len(self.k)} values) or P ({len(self.p)})"
             )
-        values = (self.fx, self.fy, self.cx, self.cy, self.tx)
-        if not _finite(values):
-            raise CalibrationError(f"camera_info intrinsics are not finite: {values}")
+        for name, values in (("K", self.k), ("P", self.p), ("D", self.d), ("R", self.r)):
+            if not _finite(values):
+                raise CalibrationError(f"camera_info {name} is not finite: {list(values)}")
         if self.fx <= 0.0 or self.fy <= 0.0:
             raise CalibrationError(
                 f"camera_info has no focal length (fx={self.fx}, fy={self.fy}): "

@@ -300,8 +300,6 @@ def test_invalid_runtime_parameters_rejected_once_each(rig: Any) -> None:
     assert wait_for(node, lambda: outputs.count(f"{NS}/depth") > before, 20)
 
 
-@pytest.mark.xfail(strict=True, reason="NaN in left K is accepted: stereo uses P only, and "
-                   "depth/camera_info republishes the NaN K (PinholeCamera.validate)")
 def test_nan_intrinsics_k_rejected(rig: Any) -> None:
     node, player, outputs, _, _ = rig
     before = outputs.count(f"{NS}/depth")
