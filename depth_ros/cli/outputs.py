@@ -56,6 +56,10 @@ def write_ply(path: Path, cloud: PackedCloud) -> Path:
 
     arr = cloud.as_array().reshape(-1, cloud.point_step // 4)
     keep = np.isfinite(arr[:, :3]).all(axis=1)
+    if not keep.any():  # open3d refuses to write an empty cloud; an empty PLY is valid
+        path.write_text("ply\nformat ascii 1.0\nelement vertex 0\nproperty float x\n"
+                        "property float y\nproperty float z\nend_header\n")
+        return path
     pcd = o3d.geometry.PointCloud()
     pcd.points = o3d.utility.Vector3dVector(arr[keep, :3].astype(np.float64))
     if any(f.name == "rgb" for f in cloud.fields):
