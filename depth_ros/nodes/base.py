@@ -11,6 +11,7 @@ parameters, ``activate`` creates publishers and subscriptions, ``deactivate`` an
 from __future__ import annotations
 
 import abc
+import statistics
 import copy
 import sys
 import threading
@@ -311,8 +312,8 @@ class DepthComponent(abc.ABC):
             "device": str(self.params.get("device", "")),
             "input_rate_hz": f"{self.in_rate.rate():.2f}",
             "output_rate_hz": f"{self.out_rate.rate():.2f}",
-            "processing_ms": f"{_mean(self.proc_ms):.1f}",
-            "latency_ms": f"{_mean(self.latency_ms):.1f}",
+            "processing_ms": f"{_median(self.proc_ms):.1f}",  # over the last 50 frames
+            "latency_ms": f"{_median(self.latency_ms):.1f}",
             "dropped_frames": str(self.worker.slot.dropped if self.worker else 0),
             "errors": str(self.log.count),
             "state": self.state,
@@ -331,7 +332,7 @@ class DepthComponent(abc.ABC):
             return 1, "inputs arrive but never synchronise (stamps differ?)", values
         if self.log.last_error and self.out_rate.rate() == 0.0:
             return 2, self.log.last_error, values
-        if self.proc_ms and self.in_rate.rate() * _mean(self.proc_ms) > 1000.0:
+        if self.proc_ms and self.in_rate.rate() * _median(self.proc_ms) > 1000.0:
             return 1, "falling behind: input faster than processing (dropping frames)", values
         return 0, "ok", values
 
@@ -339,8 +340,8 @@ class DepthComponent(abc.ABC):
 LOCK_WAIT_S = 0.1  # longest a parameter update waits for the worker before deferring
 
 
-def _mean(values: deque[float]) -> float:
-    return sum(values) / len(values) if values else 0.0
+def _median(values: deque[float]) -> float:
+    return float(statistics.median(values)) if values else 0.0
 
 
 def _release_device_memory() -> None:

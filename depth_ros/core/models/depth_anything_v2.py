@@ -86,6 +86,20 @@ def _torch_module(encoder: str, dataset: str | None, path: Any) -> Any:
     return net.eval()
 
 
+def _random_checkpoint(encoder: str, dataset: str | None) -> Any:
+    """Writes a checkpoint in the official layout with random weights (benchmarks)."""
+
+    def write(path: Any) -> None:
+        import torch
+
+        from depth_ros.core.models.nets.depth_anything_v2 import DepthAnythingV2Net
+
+        net = DepthAnythingV2Net(encoder, max_depth=_METRIC[dataset][1] if dataset else None)
+        torch.save(net.state_dict(), path)
+
+    return write
+
+
 def _builder(encoder: str, dataset: str | None) -> Any:
     def build(config: ModelConfig) -> Any:
         from depth_ros.core.mono import MonoNetworkModel, create_runner
@@ -136,7 +150,8 @@ def _register() -> None:
                 default_input_size=518,
                 extra={"encoder": encoder, "multiple_of": 14, "input_names": ("image",),
                        "output_names": ("depth",), "hf_repo": src.hf_repo,
-                       "export": _export(encoder, None)},
+                       "export": _export(encoder, None),
+                       "random_checkpoint": _random_checkpoint(encoder, None)},
             )
         )
         for dataset, (label, max_depth, where) in _METRIC.items():
@@ -157,7 +172,8 @@ def _register() -> None:
                     max_depth=max_depth,
                     extra={"encoder": encoder, "dataset": dataset, "multiple_of": 14,
                            "input_names": ("image",), "output_names": ("depth",),
-                           "hf_repo": src.hf_repo, "export": _export(encoder, dataset)},
+                           "hf_repo": src.hf_repo, "export": _export(encoder, dataset),
+                           "random_checkpoint": _random_checkpoint(encoder, dataset)},
                 )
             )
 

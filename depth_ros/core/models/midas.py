@@ -72,6 +72,18 @@ def _net(model_id: str) -> tuple[Any, Any, Any]:
     return nets.DPTNet(model_id), (lambda k: k), (lambda k: k)
 
 
+def _random_checkpoint(model_id: str) -> Any:
+    """Writes a checkpoint in the official layout with random weights (benchmarks)."""
+
+    def write(path: Any) -> None:
+        import torch
+
+        net, _, to_official = _net(model_id)
+        torch.save({to_official(k): v for k, v in net.state_dict().items()}, path)
+
+    return write
+
+
 def _weights(config: ModelConfig, model_id: str) -> Any:
     from depth_ros.core.mono import cache_dir, resolve_weights
 
@@ -157,7 +169,8 @@ def _register() -> None:
                 default_input_size=size,
                 extra={"multiple_of": 32, "input_names": ("image",),
                        "output_names": ("depth",), "alternative_weights_files": alternatives,
-                       "export": _export(model_id)},
+                       "export": _export(model_id),
+                       "random_checkpoint": _random_checkpoint(model_id)},
             )
         )
 
