@@ -11,8 +11,8 @@ parameters, ``activate`` creates publishers and subscriptions, ``deactivate`` an
 from __future__ import annotations
 
 import abc
-import statistics
 import copy
+import statistics
 import sys
 import threading
 import time
