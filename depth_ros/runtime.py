@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 from collections.abc import MutableMapping
 from pathlib import Path
 
@@ -31,3 +32,23 @@ def local_dds_env(
     target.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
     target.setdefault("PYTHONUNBUFFERED", "1")
     return target
+
+
+def keep_heap() -> None:
+    """Stop glibc from handing large freed blocks back to the kernel. Every frame allocates
+    several MB (messages, clouds); with the default thresholds those blocks are mmap'ed
+    and unmapped each time and page-faulted in again, which costs as much as building the
+    point cloud itself. Memory stays bounded: the same blocks are reused frame after frame."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name or not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(name)
+        m_trim_threshold, m_mmap_threshold = -1, -3
+        libc.mallopt(m_mmap_threshold, 256 * 2**20)
+        libc.mallopt(m_trim_threshold, 1024 * 2**20)
+    except (OSError, AttributeError):  # not glibc
+        pass

@@ -49,15 +49,19 @@ def node_latency(
     publish: Any,
     topics: Mapping[str, type],
     frames: int,
-    rate: float,
+    between: Any = None,
 ) -> dict[str, Any]:
-    """Start ``node_name`` in its own process, feed it ``frames`` inputs at ``rate`` Hz
-    with ``publish(node) -> (publish_once, publishers)``, and return the node's own
-    latency (synchronised input in → all outputs published, from /diagnostics) and the
-    end-to-end latency (stamp → every output received here)."""
-    from depth_ros.runtime import local_dds_env
+    """Start ``node_name`` in its own process and feed it ``frames`` inputs one at a time
+    with ``publish(node) -> (publish_once, publishers)``: each input is sent when the
+    outputs of the previous one have arrived and ``between()`` (the bare computation,
+    timed by the caller in this process while the node is idle) has run, so that both
+    are measured side by side under the same conditions. Returns the node's own latency
+    (synchronised input in → all outputs published, median from /diagnostics), its
+    per-stage times, and the end-to-end latency (stamp → every output received here)."""
+    from depth_ros.runtime import keep_heap, local_dds_env
 
     local_dds_env()
+    keep_heap()  # as the node does: both sides allocate alike
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
 
@@ -77,18 +81,21 @@ def node_latency(
         if not ready:
             raise RuntimeError(f"{node_name} did not come up")
         collector.wait(lambda c: False, 1.0)
-        sent: list[int] = []
-        for _ in range(frames + 1):  # the first frame warms the node up
-            header = publish_once()
-            sent.append(header.stamp.sec * 1_000_000_000 + header.stamp.nanosec)
-            collector.wait(lambda c: False, 1.0 / rate)
-        collector.wait(lambda c: all(c.count(t) >= len(sent) for t in topics), 120.0)
         e2e = []
-        for stamp in sent[1:]:
+        for i in range(frames + 1):  # the first frame warms the node up
+            header = publish_once()
+            stamp = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+            def arrived(c: Collector, n: int = i + 1) -> bool:
+                return all(c.count(t) >= n for t in topics)
+
+            if not collector.wait(arrived, 120.0):
+                raise RuntimeError(f"{node_name} gave no output for frame {i}")
             times = [r.wall_ns for t in topics for r in collector.received[t]
                      if r.stamp_ns == stamp]
-            if len(times) == len(topics):
+            if i > 0 and len(times) == len(topics):
                 e2e.append((max(times) - stamp) / 1e6)
+            if between is not None and i > 0:
+                between()
         diag.wait(lambda c: False, 1.2)
         status = diag.received["/diagnostics"][-1].msg.status[0]
         values = {kv.key: kv.value for kv in status.values}
@@ -101,4 +108,6 @@ def node_latency(
         "node_latency_ms": float(values["latency_ms"]),
         "node_processing_ms": float(values["processing_ms"]),
         "e2e_latency_ms": median_ms(e2e),
+        "node_stages_ms": {k[:-3]: float(v) for k, v in values.items()
+                           if k.endswith("_ms") and k not in ("latency_ms", "processing_ms")},
     }

@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         "node_over_forward": node["node_latency_ms"] / forward_ms,
         "node_processing_ms": node["node_processing_ms"],
         "e2e_latency_ms": node["e2e_latency_ms"],
+        "node_stages_ms": node["node_stages_ms"],
     }
     report(figures, args.json, f"bench mono: {args.model} at {size} on a 741x500 image")
     return 0

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from depth_ros.core.models import InputKind, ModelConfig, ModelSpec, build_model
 from depth_ros.core.params import ParamSpec, Value
 from depth_ros.core.sync import TimeSynchronizer
 from depth_ros.nodes import common
+from depth_ros.runtime import keep_heap
 
 
 class DepthComponent(abc.ABC):
@@ -59,6 +60,7 @@ class DepthComponent(abc.ABC):
         self.out_rate = common.RateMeter()
         self.proc_ms: deque[float] = deque(maxlen=50)
         self.latency_ms: deque[float] = deque(maxlen=50)
+        self.stage_ms: dict[str, deque[float]] = {}  # per-stage times handle() reports
         self.last_input: list[float] = []
         self.diagnostics: common.Diagnostics | None = None
         self.state = "unconfigured"
@@ -82,8 +84,9 @@ class DepthComponent(abc.ABC):
     def create_publishers(self, qos: Any) -> dict[str, Any]: ...
 
     @abc.abstractmethod
-    def handle(self, msgs: list[Any]) -> None:
-        """Process one synchronised set and publish; raise DepthRosError on bad input."""
+    def handle(self, msgs: list[Any]) -> Mapping[str, float] | None:
+        """Process one synchronised set and publish; raise DepthRosError on bad input.
+        May return the milliseconds spent per stage (shown in the diagnostics)."""
 
     def setup(self) -> None:
         """After the model is built (configure): build pipelines, scale sources..."""
@@ -292,7 +295,7 @@ class DepthComponent(abc.ABC):
         try:
             with self.lock:
                 self._apply_pending()
-                self.handle(msgs)
+                stages = self.handle(msgs)
         except DepthRosError as exc:
             self.log.error(str(exc), f"dropping frame: {exc}")
             return
@@ -302,6 +305,8 @@ class DepthComponent(abc.ABC):
             return
         self.out_rate.tick()
         self.proc_ms.append((time.perf_counter() - t0) * 1e3)
+        for stage, ms in (stages or {}).items():
+            self.stage_ms.setdefault(stage, deque(maxlen=50)).append(ms)
         self.latency_ms.append((time.monotonic() - received) * 1e3)
 
     def _diagnose(self) -> tuple[int, str, dict[str, str]]:
@@ -318,6 +323,7 @@ class DepthComponent(abc.ABC):
             "errors": str(self.log.count),
             "state": self.state,
             "rss_mb": f"{common.rss_bytes() / 2**20:.0f}",
+            **{f"{k}_ms": f"{_median(v):.1f}" for k, v in self.stage_ms.items()},
             **self.extra_diagnostics(),
         }
         if self.state == "error":
@@ -394,6 +400,7 @@ class ManagedNode(LifecycleNode):
 def run(component: type[DepthComponent], args: list[str] | None = None,
         lifecycle: bool = False) -> int:
     """Entry point of a node executable (``ros2 run depth_ros <name>``)."""
+    keep_heap()
     argv = list(sys.argv if args is None else args)
     if "--lifecycle" in argv:
         argv.remove("--lifecycle")

@@ -11,6 +11,7 @@ while subscribed). The work happens in
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -82,7 +83,8 @@ class StereoDepth(base.DepthComponent):
             "color": node.create_publisher(Image, "depth/color", qos),
         }
 
-    def handle(self, msgs: list[Any]) -> None:
+    def handle(self, msgs: list[Any]) -> dict[str, float]:
+        t0 = time.perf_counter()
         left_msg, left_info, right_msg, right_info = msgs
         left = to_rgb8(image_to_numpy(left_msg), left_msg.encoding)
         right = to_rgb8(image_to_numpy(right_msg), right_msg.encoding)
@@ -91,6 +93,7 @@ class StereoDepth(base.DepthComponent):
             left, right, left_cam, PinholeCamera.from_msg(right_info),
             cloud=self.wanted("points"),
         )
+        t1 = time.perf_counter()
         header = left_msg.header
         lo = float(getattr(self.model, "min_disparity", 0.0))
         hi = float(getattr(self.model, "max_disparity", 0.0)) or float(
@@ -107,6 +110,9 @@ class StereoDepth(base.DepthComponent):
             self.pubs["color"].publish(
                 numpy_to_image(colorize(result.depth, invert=True), "rgb8", header)
             )
+        t2 = time.perf_counter()
+        return {**result.timings_ms, "convert_in": (t1 - t0) * 1e3 - sum(
+            result.timings_ms.values()), "publish": (t2 - t1) * 1e3}
 
 
 def main(args: list[str] | None = None) -> int:
