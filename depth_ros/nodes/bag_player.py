@@ -38,6 +38,8 @@ RECORD_TYPES = (
     bags.CAMERA_INFO,
     bags.POINT_CLOUD2,
 )
+# for people, computed only while subscribed: not recorded (it would cost every frame)
+ON_DEMAND = ("depth/color",)
 GRACE_S = 1.0  # after the main output of a frame, how long to wait for its other outputs
 
 
@@ -285,6 +287,7 @@ class BagRun:
             found = {
                 name: types[0] for name, types in pairs
                 if types and types[0] in RECORD_TYPES
+                and name not in {_join(ns, t) for t in ON_DEMAND}
             }
             if _join(ns, "depth") in found:  # every depth node publishes depth
                 break
