@@ -44,7 +44,8 @@ def open_backend(
         source=spec.weights_source,
         default_name=spec.weights_file,
     )
-    name = config.backend or backend_for_weights(weights)
+    name = config.backend if config.backend not in (None, "", "auto") else None
+    name = name or backend_for_weights(weights)
     if name == "torch" and module_factory is None:
         raise ConfigError(
             f"model {spec.id!r} has no PyTorch implementation; give its ONNX file "
