@@ -1,6 +1,7 @@
 """``depth-ros bench mono``: the network's forward time and the mono_depth node's latency
-(input in → outputs published, measured inside the node) side by side in one run, on the
-Motorcycle left image (741x500) with its camera_info."""
+(input in → outputs published, measured inside the node) side by side in one run, node
+frames and bare forward passes alternating, on the Motorcycle left image (741x500) with its
+camera_info."""
 
 from __future__ import annotations
 
@@ -50,9 +51,11 @@ def run(args: argparse.Namespace) -> int:
         args.model, ModelConfig(weights=weights, input_size=size or None))
     rgb = load_sample("motorcycle").left
     model.predict(rgb)  # warm-up
-    forward, predict = [], []
+    forward: list[float] = []
+    predict: list[float] = []
     x = model.network_input(rgb) if hasattr(model, "network_input") else None
-    for _ in range(max(3, min(args.frames, 10))):
+
+    def bare() -> None:  # between two node frames, in this process
         if x is not None:
             t0 = time.perf_counter()
             model.runner.run([x])
@@ -60,9 +63,9 @@ def run(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         model.predict(rgb)
         predict.append((time.perf_counter() - t0) * 1e3)
+
+    node = _node(args, weights, size, bare)
     forward_ms = median_ms(forward) if forward else median_ms(predict)
-    rate = min(5.0, 1000.0 / (3.0 * median_ms(predict)))
-    node = _node(args, weights, size, rate)
     figures: dict[str, Any] = {
         "model": args.model,
         "input_size": size,
@@ -80,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _node(args: argparse.Namespace, weights: Path, size: int, rate: float) -> dict[str, Any]:
+def _node(args: argparse.Namespace, weights: Path, size: int, between: Any
+          ) -> dict[str, Any]:
     from sensor_msgs.msg import CameraInfo, Image
     from std_msgs.msg import Header
 
@@ -110,4 +114,4 @@ def _node(args: argparse.Namespace, weights: Path, size: int, rate: float) -> di
 
     metric = get_model(args.model).output_kind is OutputKind.METRIC
     topics: dict[str, type] = {"depth": Image} if metric else {"depth/relative": Image}
-    return node_latency("mono_depth", params, publisher, topics, args.frames, rate)
+    return node_latency("mono_depth", params, publisher, topics, args.frames, between)

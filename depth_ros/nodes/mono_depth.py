@@ -11,6 +11,7 @@ published on ``scale/fit`` (diagnostic_msgs/DiagnosticStatus).
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -112,7 +113,8 @@ class MonoDepth(base.DepthComponent):
     def extra_subscriptions(self, qos: Any) -> list[Any]:
         return self.reference.subscriptions(qos) if self.reference else []
 
-    def handle(self, msgs: list[Any]) -> None:
+    def handle(self, msgs: list[Any]) -> dict[str, float]:
+        t0 = time.perf_counter()
         image_msg, info = msgs
         if isinstance(image_msg, CompressedImage):
             rgb = decode_compressed(image_msg)
@@ -127,6 +129,7 @@ class MonoDepth(base.DepthComponent):
         result = self.pipeline.process(
             rgb, camera, context, cloud="points" in self.pubs and self.wanted("points")
         )
+        t1 = time.perf_counter()
         if result.relative is not None and "relative" in self.pubs:
             self.pubs["relative"].publish(numpy_to_image(result.relative, "32FC1", header))
         if result.fit is not None:
@@ -144,6 +147,9 @@ class MonoDepth(base.DepthComponent):
             if shown is not None:
                 self.pubs["color"].publish(numpy_to_image(
                     colorize(shown, invert=result.depth is not None), "rgb8", header))
+        t2 = time.perf_counter()
+        return {**result.timings_ms, "convert_in": (t1 - t0) * 1e3 - sum(
+            result.timings_ms.values()), "publish": (t2 - t1) * 1e3}
 
     def extra_diagnostics(self) -> dict[str, str]:
         fit = self.last_fit
