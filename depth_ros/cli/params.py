@@ -6,13 +6,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from depth_ros.core.errors import ConfigError
 from depth_ros.core.params import ParamSpec
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("params", help="list a node's parameters (ranges, defaults)")
     p.add_argument("node", choices=("stereo_depth", "mono_depth", "fused_depth"))
-    p.add_argument("--model", help="include this model's own parameters")
+    p.add_argument("--model", help="include this model's own parameters (default: the node's)")
     p.add_argument("--scale-source", default="none", help="include this scale source's")
     p.add_argument("--markdown", action="store_true", help="print a markdown table")
     p.set_defaults(func=run)
@@ -20,19 +21,13 @@ def register(sub: Any) -> None:
 
 def node_params(node: str, model: str | None, scale_source: str = "none"
                 ) -> dict[str, ParamSpec]:
-    from depth_ros.core import schema
-    from depth_ros.core.models import get_model
-    from depth_ros.core.scale import scale_source_params
+    from depth_ros.core import profiles
 
-    model_params = get_model(model).params if model else ()
-    scale = scale_source_params(scale_source) if scale_source != "none" else ()
-    if node == "stereo_depth":
-        return schema.stereo_node_params(model_params)
-    if node == "fused_depth":
-        fused = getattr(schema, "fused_node_params", None)
-        if fused is not None:
-            return dict(fused(model_params))
-    return schema.mono_node_params(model_params, scale)
+    model = model or profiles.node_info(node).default_model
+    specs = profiles.node_params(node, model, {"scale_source": scale_source})
+    if specs is None:
+        raise ConfigError(f"{node} has no parameter schema")
+    return specs
 
 
 def run(args: argparse.Namespace) -> int:

@@ -83,19 +83,29 @@ def merge(*groups: Iterable[ParamSpec]) -> dict[str, ParamSpec]:
     return out
 
 
-def validate_all(specs: Mapping[str, ParamSpec], values: Mapping[str, object]) -> None:
-    """Raise :class:`ConfigError` listing every unknown or invalid value."""
-    problems = []
+def problems(
+    specs: Mapping[str, ParamSpec], values: Mapping[str, object], ignore: tuple[str, ...] = ()
+) -> list[str]:
+    """Why each value is unknown or invalid (empty: all fine); names in ``ignore`` pass."""
+    found = []
     for name, value in values.items():
+        if name in ignore:
+            continue
         spec = specs.get(name)
         if spec is None:
-            problems.append(f"unknown parameter {name!r}")
+            found.append(f"unknown parameter {name!r}")
             continue
         reason = spec.validate(value)
         if reason:
-            problems.append(reason)
-    if problems:
-        raise ConfigError("; ".join(problems))
+            found.append(reason)
+    return found
+
+
+def validate_all(specs: Mapping[str, ParamSpec], values: Mapping[str, object]) -> None:
+    """Raise :class:`ConfigError` listing every unknown or invalid value."""
+    found = problems(specs, values)
+    if found:
+        raise ConfigError("; ".join(found))
 
 
 def defaults(specs: Mapping[str, ParamSpec]) -> dict[str, Value]:

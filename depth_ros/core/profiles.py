@@ -29,7 +29,7 @@ from typing import Any
 
 from depth_ros.core.errors import ConfigError
 from depth_ros.core.models import InputKind, get_model
-from depth_ros.core.params import ParamSpec, Value
+from depth_ros.core.params import ParamSpec, Value, problems
 
 PACKAGE = "depth_ros"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -251,20 +251,10 @@ def check_params(node: str, model: str, values: Mapping[str, object], source: st
     specs = node_params(node, model, values)
     if specs is None:
         return
-    problems = []
-    for name, value in values.items():
-        if name == "use_sim_time":
-            continue
-        spec = specs.get(name)
-        if spec is None:
-            problems.append(f"unknown parameter {name!r}")
-            continue
-        reason = spec.validate(value)
-        if reason:
-            problems.append(reason)
-    if problems:
+    found = problems(specs, values, ignore=("use_sim_time",))
+    if found:
         raise ConfigError(
-            f"{source}: {'; '.join(problems)} (parameters of {node} with model {model!r}; "
+            f"{source}: {'; '.join(found)} (parameters of {node} with model {model!r}; "
             f"see `ros2 param describe` or depth_ros.core.schema)"
         )
 
