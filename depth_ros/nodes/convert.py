@@ -12,6 +12,8 @@ from stereo_msgs.msg import DisparityImage
 
 from depth_ros.core.camera import PinholeCamera, StereoGeometry
 from depth_ros.core.encodings import array_to_image_fields, image_to_array
+from depth_ros.core.errors import InputError
+from depth_ros.core.geometry import disparity_to_depth
 from depth_ros.core.pointcloud import PackedCloud
 
 
@@ -94,11 +96,27 @@ def disparity_msg(
 
 
 def disparity_from_msg(msg: DisparityImage, doffs: float = 0.0) -> NDArray[np.float32]:
-    """Matcher disparity (NaN invalid) back from a DisparityImage, undoing the doffs shift."""
+    """Matcher disparity (NaN invalid) back from a DisparityImage, undoing the doffs shift
+    (``doffs=0`` keeps the message's own values, for which Z = f * T / value)."""
+    if msg.image.encoding != "32FC1":
+        raise InputError(f"disparity image encoding is {msg.image.encoding!r}; expected 32FC1")
     values = image_to_numpy(msg.image).astype(np.float32)
-    out = values - np.float32(doffs)
+    out = values - np.float32(doffs) if doffs else values
     out[~(values >= msg.min_disparity)] = np.nan
     return out
+
+
+def disparity_msg_geometry(msg: DisparityImage) -> StereoGeometry:
+    """The geometry for the message's own values: Z = f * T / value (doffs already in)."""
+    geometry = StereoGeometry(fx=float(msg.f), baseline=abs(float(msg.t)))
+    geometry.validate()
+    return geometry
+
+
+def depth_from_disparity_msg(msg: DisparityImage) -> NDArray[np.float32]:
+    """Depth (metres, NaN = none) of a DisparityImage."""
+    geometry = disparity_msg_geometry(msg)
+    return disparity_to_depth(disparity_from_msg(msg), geometry)
 
 
 def packed_from_msg(msg: PointCloud2) -> PackedCloud:

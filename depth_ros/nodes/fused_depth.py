@@ -26,14 +26,13 @@ from typing import Any
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus
-from numpy.typing import NDArray
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from stereo_msgs.msg import DisparityImage
 
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.colorize import colorize
 from depth_ros.core.encodings import to_rgb8
-from depth_ros.core.errors import CalibrationError, ConfigError, InputError
+from depth_ros.core.errors import ConfigError, InputError
 from depth_ros.core.fusion import SOURCE_NONE, StereoMonoFusion
 from depth_ros.core.models import InputKind, OutputKind
 from depth_ros.core.params import ParamSpec, Value
@@ -42,27 +41,14 @@ from depth_ros.core.scale import ScaleFit
 from depth_ros.core.schema import SCALE_PREFIX, fused_node_params
 from depth_ros.nodes import base
 from depth_ros.nodes.common import stamp_ns
-from depth_ros.nodes.convert import camera_info_msg, cloud_msg, image_to_numpy, numpy_to_image
+from depth_ros.nodes.convert import (
+    camera_info_msg,
+    cloud_msg,
+    depth_from_disparity_msg,
+    image_to_numpy,
+    numpy_to_image,
+)
 from depth_ros.nodes.mono_depth import _fit_status, decode_compressed
-
-
-def disparity_to_depth_msg(msg: DisparityImage) -> NDArray[np.float32]:
-    """Depth (metres, NaN = none) of a DisparityImage: f * T / value, value >= min_disparity."""
-    if msg.image.encoding != "32FC1":
-        raise InputError(
-            f"disparity image encoding is {msg.image.encoding!r}; expected 32FC1"
-        )
-    if not (math.isfinite(msg.f) and msg.f > 0 and math.isfinite(msg.t) and msg.t != 0):
-        raise CalibrationError(
-            f"disparity message has focal length f={msg.f} and baseline t={msg.t}; "
-            "expected f > 0 and t != 0"
-        )
-    values = image_to_numpy(msg.image).astype(np.float32)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        depth = np.float32(msg.f * abs(msg.t)) / values
-    depth[~(values >= max(float(msg.min_disparity), 0.0)) | ~(depth > 0)
-          | ~np.isfinite(depth)] = np.nan
-    return depth
 
 
 class FusedDepth(base.DepthComponent):
@@ -132,7 +118,7 @@ class FusedDepth(base.DepthComponent):
         h, w = rgb.shape[:2]
         camera = PinholeCamera.from_msg(info)
         camera.validate(w, h)
-        stereo = disparity_to_depth_msg(disparity)
+        stereo = depth_from_disparity_msg(disparity)
         if stereo.shape != (h, w):
             raise InputError(
                 f"disparity is {stereo.shape[1]}x{stereo.shape[0]} but the image is {w}x{h}; "

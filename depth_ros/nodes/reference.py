@@ -14,7 +14,7 @@ from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from stereo_msgs.msg import DisparityImage
 
-from depth_ros.core.camera import PinholeCamera, StereoGeometry
+from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.errors import CalibrationError, InputError
 from depth_ros.core.params import Value
 from depth_ros.core.projection import (
@@ -24,7 +24,7 @@ from depth_ros.core.projection import (
 )
 from depth_ros.core.scale import ScaleContext
 from depth_ros.nodes.common import stamp_ns
-from depth_ros.nodes.convert import image_to_numpy
+from depth_ros.nodes.convert import disparity_from_msg, disparity_msg_geometry, image_to_numpy
 
 # which reference topics each scale source listens to
 TOPICS = {
@@ -126,12 +126,10 @@ class ReferenceTracker:
             latest = dict(self._latest)
         if self.source == "stereo" and "reference/disparity" in latest:
             msg = latest["reference/disparity"]
-            values = image_to_numpy(msg.image).astype(np.float32)
-            values[~(values >= msg.min_disparity)] = np.nan
             # DisparityImage holds d + doffs, so depth = f * T / value: doffs 0 here
             return ScaleContext(
-                camera=camera, disparity=values,
-                stereo=StereoGeometry(fx=float(msg.f), baseline=float(msg.t)),
+                camera=camera, disparity=disparity_from_msg(msg),
+                stereo=disparity_msg_geometry(msg),
                 stamp=stamp, reference_stamp=stamp_ns(msg.header.stamp) / 1e9,
             )
         if "reference/points" in latest:
