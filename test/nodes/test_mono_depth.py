@@ -168,3 +168,40 @@ def test_unusable_model_keeps_node_up(ros_node, tmp_path, case):  # type: ignore
         spin_for(node, 1.0)
         assert node.count_publishers(f"{ns}/depth/relative") == 0
         assert "Traceback" not in log.read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("model_id", "size"), [
+    ("midas_v21_small", 64),
+    ("dpt_hybrid", 64),
+    ("depth_anything_v2_metric_vkitti_vits", SIZE),
+])
+def test_other_families_through_the_node(ros_node, tmp_path, frame, model_id, size):  # type: ignore[no-untyped-def]
+    """One model of each remaining family/kind, official-layout random weights, over DDS:
+    the node's output equals the core's prediction on the same image."""
+    from core.test_midas import official_state as midas_state
+
+    from depth_ros.core.models import OutputKind, get_model
+
+    node = ros_node
+    rgb, camera = frame
+    spec = get_model(model_id)
+    path = tmp_path / (spec.weights_file or f"{model_id}.pth")
+    state = (official_state("vits", seed=5) if model_id.startswith("depth_anything")
+             else midas_state(model_id))
+    torch.save(state, path)
+    metric = spec.output_kind is OutputKind.METRIC
+    topic = "depth" if metric else "depth/relative"
+    ns = f"/mono_{model_id}"
+    params = {"model": model_id, "weights": str(path), "input_size": size}
+    with node_process("mono_depth", tmp_path, params, ns) as log:
+        c = Collector(node, {f"{ns}/{topic}": Image})
+        assert wait_for(node, c.publishers_matched, 90), log.read_text()[-2000:]
+        _publish(node, ns, rgb, camera)
+        assert wait_for(node, lambda: c.count(f"{ns}/{topic}") >= 1, 90), (
+            log.read_text()[-2000:])
+    got = image_to_numpy(c.received[f"{ns}/{topic}"][-1].msg)
+    expected = build_model(model_id, ModelConfig(weights=path, input_size=size)).predict(rgb)
+    if metric:
+        expected = np.where(expected > 0, expected, np.nan)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
