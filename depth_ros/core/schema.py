@@ -36,6 +36,11 @@ QOS_PARAMS = (
     ),
     ParamSpec("queue_size", 5, "Depth of the input queues", 1, 100, read_only=True),
     ParamSpec(
+        "lazy", True,
+        "Subscribe to the inputs only while an output has a subscriber (as image_pipeline)",
+        read_only=True,
+    ),
+    ParamSpec(
         "diagnostics_period", 1.0, "Seconds between /diagnostics messages", 0.1, 60.0,
         read_only=True,
     ),

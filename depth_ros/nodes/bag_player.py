@@ -159,8 +159,9 @@ class BagRun:
         report = self._report
         report.namespace = ns
         report.log = self.log
+        # not lazy: the player finds the outputs by graph query once the inputs are matched
         params = {"use_sim_time": True, "input_qos": "reliable", "output_qos": "reliable",
-                  **self.params}
+                  "lazy": False, **self.params}
         self._writer = bags.BagWriter(self.output, self.storage, overwrite=self.overwrite)
         self._writer.open()
         rclpy.init()

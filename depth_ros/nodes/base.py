@@ -61,6 +61,8 @@ class DepthComponent(abc.ABC):
         self.proc_ms: deque[float] = deque(maxlen=50)
         self.latency_ms: deque[float] = deque(maxlen=50)
         self.stage_ms: dict[str, deque[float]] = {}  # per-stage times handle() reports
+        self._lazy_timer: Any = None
+        self._in_qos: Any = None
         self.last_input: list[float] = []
         self.diagnostics: common.Diagnostics | None = None
         self.state = "unconfigured"
@@ -168,12 +170,25 @@ class DepthComponent(abc.ABC):
             ),
         )
         self.worker = common.Worker(self._process, name=f"{self.name}_worker")
-        self.subs = [
-            self.node.create_subscription(t, topic, self._input_callback(i), in_qos)
-            for i, (topic, t) in enumerate(inputs)
-        ] + self.extra_subscriptions(in_qos)
+        self._in_qos = in_qos
+        if bool(self.params.get("lazy", False)):
+            # as image_pipeline: subscribe to the inputs only while someone listens
+            self._lazy_timer = self.node.create_timer(0.5, self._update_subscriptions)
+        self._update_subscriptions()
         self.start_diagnostics()
         self.state = "active"
+
+    def _update_subscriptions(self) -> None:
+        listening = not bool(self.params.get("lazy", False)) or self.wanted()
+        if listening and not self.subs:
+            self.subs = [
+                self.node.create_subscription(t, topic, self._input_callback(i), self._in_qos)
+                for i, (topic, t) in enumerate(self.inputs())
+            ] + self.extra_subscriptions(self._in_qos)
+        elif not listening and self.subs:
+            for sub in self.subs:
+                self.node.destroy_subscription(sub)
+            self.subs = []
 
     def start_diagnostics(self) -> None:
         """Publish on /diagnostics (also while a failed configure keeps the node idle)."""
@@ -183,6 +198,9 @@ class DepthComponent(abc.ABC):
             )
 
     def deactivate(self) -> None:
+        if self._lazy_timer is not None:
+            self.node.destroy_timer(self._lazy_timer)
+            self._lazy_timer = None
         for sub in self.subs:
             self.node.destroy_subscription(sub)
         self.subs = []
@@ -328,6 +346,8 @@ class DepthComponent(abc.ABC):
         }
         if self.state == "error":
             return 2, self.log.last_error or "not configured", values
+        if self.state == "active" and not self.subs:
+            return 0, "idle: no subscriber to any output (lazy), inputs not subscribed", values
         inputs = self.inputs()
         stale = [inputs[i][0] for i, t in enumerate(self.last_input) if now - t > 5.0]
         if stale and len(stale) == len(inputs):

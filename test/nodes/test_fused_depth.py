@@ -287,8 +287,8 @@ def test_fused_node_refuses_a_metric_model(ros_node, tmp_path) -> None:  # type:
 
 
 def test_lifecycle_variant_configures_and_activates(ros_node, tmp_path, sample) -> None:  # type: ignore[no-untyped-def]
-    """fused_depth_lifecycle: nothing advertised until activate; then it subscribes to
-    image, camera_info and disparity and advertises its outputs."""
+    """fused_depth_lifecycle: nothing advertised until activate; then it advertises its
+    outputs, and subscribes to image, camera_info and disparity while someone listens."""
     import rclpy
     from lifecycle_msgs.msg import Transition
     from lifecycle_msgs.srv import ChangeState
@@ -313,10 +313,19 @@ def test_lifecycle_variant_configures_and_activates(ros_node, tmp_path, sample) 
         assert ros_node.count_publishers(f"{ns}/depth") == 0
         assert change(Transition.TRANSITION_ACTIVATE)
         topics = ("depth", "depth/camera_info", "depth/confidence", "points", "scale/fit")
+        inputs = ("image", "camera_info", "disparity")
         assert wait_for(ros_node, lambda: all(
-            ros_node.count_publishers(f"{ns}/{t}") for t in topics) and all(
-            ros_node.count_subscribers(f"{ns}/{t}") for t in
-            ("image", "camera_info", "disparity")), 20)
+            ros_node.count_publishers(f"{ns}/{t}") for t in topics), 20)
+        # lazy: the inputs are subscribed only once someone listens to an output
+        spin_for(ros_node, 1.0)
+        assert not any(ros_node.count_subscribers(f"{ns}/{t}") for t in inputs)
+        from sensor_msgs.msg import Image
+        listener = ros_node.create_subscription(Image, f"{ns}/depth", lambda m: None, 1)
+        assert wait_for(ros_node, lambda: all(
+            ros_node.count_subscribers(f"{ns}/{t}") for t in inputs), 20)
+        ros_node.destroy_subscription(listener)
+        assert wait_for(ros_node, lambda: not any(
+            ros_node.count_subscribers(f"{ns}/{t}") for t in inputs), 20)
     finally:
         code = processes.stop(proc)
         assert code in (0, -2, 130), (tmp_path / "lc.log").read_text()[-3000:]
