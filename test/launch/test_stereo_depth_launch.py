@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import random
-import time
 import unittest
 from pathlib import Path
 
@@ -22,10 +21,11 @@ pytest.importorskip("launch_ros", reason="launch_ros is not installed")
 
 import launch_testing.actions
 import launch_testing.asserts
-import rclpy
 from launch.actions import IncludeLaunchDescription
 from launch.launch_description import LaunchDescription
 from launch.launch_description_sources import PythonLaunchDescriptionSource
+from launch_checks import check_topics
+from sensor_msgs.msg import Image
 
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 100)))
@@ -47,28 +47,7 @@ def generate_test_description() -> LaunchDescription:
 
 class TestTopicsAppear(unittest.TestCase):
     def test_node_advertises_outputs_and_subscribes_inputs(self) -> None:
-        rclpy.init()
-        node = rclpy.create_node("depth_ros_launch_test")
-        try:
-            deadline = time.monotonic() + 60.0
-            pubs: set[str] = set()
-            subs: set[str] = set()
-            while time.monotonic() < deadline:
-                rclpy.spin_once(node, timeout_sec=0.2)
-                pubs = {n for n, _ in node.get_topic_names_and_types()
-                        if node.count_publishers(n)}
-                subs = {n for n, _ in node.get_topic_names_and_types()
-                        if node.count_subscribers(n)}
-                if {f"{NS}/{t}" for t in OUTPUTS} <= pubs and {
-                        f"{NS}/{t}" for t in INPUTS} <= subs:
-                    break
-            assert {f"{NS}/{t}" for t in OUTPUTS} <= pubs
-            assert {f"{NS}/{t}" for t in INPUTS} <= subs
-            names = node.get_fully_qualified_node_names()
-            assert f"{NS}/stereo_depth" in names
-        finally:
-            node.destroy_node()
-            rclpy.try_shutdown()
+        check_topics(NS, "stereo_depth", INPUTS, OUTPUTS, Image)
 
 
 @launch_testing.post_shutdown_test()

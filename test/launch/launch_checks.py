@@ -1,0 +1,37 @@
+"""What the launch_testing tests check once a launch file is up: the node exists in its
+namespace, advertises its outputs and, once something listens to an output (the nodes
+subscribe lazily), subscribes to its inputs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+
+def check_topics(ns: str, node_name: str, inputs: Sequence[str], outputs: Sequence[str],
+                 listen_type: type, timeout: float = 60.0) -> None:
+    import rclpy
+
+    rclpy.init()
+    node = rclpy.create_node("depth_ros_launch_test")
+    try:
+        # the nodes subscribe to their inputs only while an output has a subscriber
+        node.create_subscription(listen_type, f"{ns}/{outputs[0]}", lambda msg: None, 1)
+        want_pubs = {f"{ns}/{t}" for t in outputs}
+        want_subs = {f"{ns}/{t}" for t in inputs}
+        deadline = time.monotonic() + timeout
+        pubs: set[str] = set()
+        subs: set[str] = set()
+        while time.monotonic() < deadline:
+            rclpy.spin_once(node, timeout_sec=0.2)
+            names = [n for n, _ in node.get_topic_names_and_types()]
+            pubs = {n for n in names if node.count_publishers(n)}
+            subs = {n for n in names if node.count_subscribers(n)}
+            if want_pubs <= pubs and want_subs <= subs:
+                break
+        assert want_pubs <= pubs, f"missing publishers: {sorted(want_pubs - pubs)}"
+        assert want_subs <= subs, f"missing subscriptions: {sorted(want_subs - subs)}"
+        assert f"{ns}/{node_name}" in node.get_fully_qualified_node_names()
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
