@@ -9,14 +9,15 @@ from collections.abc import Sequence
 
 
 def check_topics(ns: str, node_name: str, inputs: Sequence[str], outputs: Sequence[str],
-                 listen_type: type, timeout: float = 60.0) -> None:
+                 listen: str, listen_type: type, timeout: float = 60.0) -> None:
+    """``listen``/``listen_type``: an output to subscribe to (its message type)."""
     import rclpy
 
     rclpy.init()
     node = rclpy.create_node("depth_ros_launch_test")
     try:
         # the nodes subscribe to their inputs only while an output has a subscriber
-        node.create_subscription(listen_type, f"{ns}/{outputs[0]}", lambda msg: None, 1)
+        node.create_subscription(listen_type, f"{ns}/{listen}", lambda msg: None, 1)
         want_pubs = {f"{ns}/{t}" for t in outputs}
         want_subs = {f"{ns}/{t}" for t in inputs}
         deadline = time.monotonic() + timeout

@@ -54,7 +54,7 @@ def generate_test_description() -> LaunchDescription:
 
 class TestTopicsAppear(unittest.TestCase):
     def test_node_advertises_outputs_and_subscribes_inputs(self) -> None:
-        check_topics(NS, "mono_depth", INPUTS, OUTPUTS, Image)
+        check_topics(NS, "mono_depth", INPUTS, OUTPUTS, "depth/relative", Image)
 
 
 @launch_testing.post_shutdown_test()

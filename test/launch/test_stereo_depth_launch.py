@@ -47,7 +47,7 @@ def generate_test_description() -> LaunchDescription:
 
 class TestTopicsAppear(unittest.TestCase):
     def test_node_advertises_outputs_and_subscribes_inputs(self) -> None:
-        check_topics(NS, "stereo_depth", INPUTS, OUTPUTS, Image)
+        check_topics(NS, "stereo_depth", INPUTS, OUTPUTS, "depth", Image)
 
 
 @launch_testing.post_shutdown_test()
