@@ -169,3 +169,22 @@ def reference_from_cloud(
     if shape is not None and (camera.height, camera.width) != tuple(shape):
         camera = camera.scaled(int(shape[1]), int(shape[0]))
     return project_points(points, camera, transform, min_depth, max_depth)
+
+
+def ground_from_transform(
+    base_from_camera: NDArray[np.floating],
+) -> tuple[float, tuple[float, float, float]]:
+    """Camera height above the floor and the direction of gravity in the camera optical
+    frame, from the transform that maps camera-frame points into a base frame whose z axis
+    points up from the floor (z = 0), as REP 103 base frames do (TF: base ← camera).
+
+    Raises CalibrationError when the camera is not above the floor.
+    """
+    t = check_transform(base_from_camera)
+    height = float(t[2, 3])
+    if not height > 0.0:
+        raise CalibrationError(
+            f"camera is {height:.3f} m above the base frame's floor (z = 0); expected > 0"
+        )
+    down = t[:3, :3].T @ np.array([0.0, 0.0, -1.0])
+    return height, (float(down[0]), float(down[1]), float(down[2]))

@@ -104,6 +104,12 @@ REFERENCE_PARAMS = (
         "Look up reference → camera transforms with tf2 (needs tf2_ros); otherwise the "
         "reference_to_camera_* parameters give it", read_only=True,
     ),
+    ParamSpec(
+        "base_frame", "",
+        "With use_tf and scale_source ground_plane: a frame with z up and the floor at z = 0 "
+        "(e.g. base_footprint); camera height and gravity then come from TF",
+        read_only=True,
+    ),
     ParamSpec("reference_to_camera_x", 0.0, "Reference → camera translation x, m", -1e3, 1e3),
     ParamSpec("reference_to_camera_y", 0.0, "Reference → camera translation y, m", -1e3, 1e3),
     ParamSpec("reference_to_camera_z", 0.0, "Reference → camera translation z, m", -1e3, 1e3),

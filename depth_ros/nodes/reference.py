@@ -19,6 +19,7 @@ from depth_ros.core.errors import CalibrationError, InputError
 from depth_ros.core.params import Value
 from depth_ros.core.projection import (
     depth_image_to_metres,
+    ground_from_transform,
     reference_from_cloud,
     reproject_depth,
 )
@@ -111,7 +112,14 @@ class ReferenceTracker:
     def _transform(self, source_frame: str, camera: PinholeCamera) -> NDArray[np.float64]:
         if self._tf is None or not source_frame or source_frame == camera.frame_id:
             return quaternion_matrix(self.params)
-        t = self._tf_buffer.lookup_transform(camera.frame_id, source_frame, Time())
+        return self._lookup(camera.frame_id, source_frame)
+
+    def _lookup(self, target: str, source: str) -> NDArray[np.float64]:
+        """4x4 mapping points in ``source`` into ``target`` (the newest TF)."""
+        try:
+            t = self._tf_buffer.lookup_transform(target, source, Time())
+        except Exception as exc:  # tf2 raises its own LookupException family
+            raise CalibrationError(f"no transform {source} → {target}: {exc}") from exc
         q, tr = t.transform.rotation, t.transform.translation
         return quaternion_matrix({
             "reference_to_camera_qx": q.x, "reference_to_camera_qy": q.y,
@@ -158,4 +166,9 @@ class ReferenceTracker:
                 )
             return ScaleContext(camera=camera, reference=depth, stamp=stamp,
                                 reference_stamp=stamp_ns(msg.header.stamp) / 1e9)
+        base = str(self.params.get("base_frame", ""))
+        if self.source == "ground_plane" and self._tf is not None and base:
+            height, gravity = ground_from_transform(self._lookup(base, camera.frame_id))
+            return ScaleContext(camera=camera, camera_height=height, gravity=gravity,
+                                stamp=stamp)
         return ScaleContext(camera=camera, stamp=stamp)

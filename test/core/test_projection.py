@@ -146,3 +146,33 @@ def test_depth_image_conversions() -> None:
         depth_image_to_metres(mm, "rgb8")
     with pytest.raises(InputError, match="uint16"):
         depth_image_to_metres(f, "16UC1")
+
+
+def test_ground_from_transform_level_and_pitched_camera() -> None:
+    import math
+
+    from depth_ros.core.projection import ground_from_transform
+
+    # optical frame (x right, y down, z forward) of a level camera 1.2 m above the floor,
+    # base frame x forward, y left, z up: base ← optical rotation
+    level = np.eye(4)
+    level[:3, :3] = [[0, 0, 1], [-1, 0, 0], [0, -1, 0]]
+    level[:3, 3] = [0.1, 0.0, 1.2]
+    height, down = ground_from_transform(level)
+    assert height == pytest.approx(1.2)
+    np.testing.assert_allclose(down, (0.0, 1.0, 0.0), atol=1e-12)  # image +y is down
+    # pitched down by 30 degrees (a rotation of -30 degrees about the optical x axis):
+    # gravity leans towards +z (forward), as the scale sources' pitch parameter has it
+    from depth_ros.core.scale import gravity_from_pitch_roll
+
+    a = math.radians(30)
+    pitch = np.eye(4)
+    pitch[:3, :3] = [[1, 0, 0], [0, math.cos(a), math.sin(a)], [0, -math.sin(a), math.cos(a)]]
+    height, down = ground_from_transform(level @ pitch)
+    assert height == pytest.approx(1.2)
+    np.testing.assert_allclose(down, (0.0, math.cos(a), math.sin(a)), atol=1e-12)
+    np.testing.assert_allclose(down, gravity_from_pitch_roll(a), atol=1e-12)
+    below = level.copy()
+    below[2, 3] = -0.5
+    with pytest.raises(CalibrationError, match="above the base frame's floor"):
+        ground_from_transform(below)
