@@ -64,19 +64,25 @@ def rays(
 
 
 def unproject(
-    depth: FloatImage, camera: PinholeCamera, decimation: int = 1
+    depth: FloatImage,
+    camera: PinholeCamera,
+    decimation: int = 1,
+    out: NDArray[np.float32] | None = None,
 ) -> NDArray[np.float32]:
     """3D points (H', W', 3) in the camera's optical frame (x right, y down, z forward).
 
-    ``decimation`` keeps every n-th row and column. Invalid depth gives NaN points.
+    ``decimation`` keeps every n-th row and column. Invalid depth (NaN, inf, <= 0) gives
+    NaN points. ``out``: an (H', W', 3) float32 array (or view) to write into.
     """
     z = depth[::decimation, ::decimation]
     xs, ys = rays(depth.shape, camera, decimation)
-    points = np.empty((*z.shape, 3), dtype=np.float32)
+    points = np.empty((*z.shape, 3), dtype=np.float32) if out is None else out
     np.multiply(z, xs[None, :], out=points[:, :, 0])
     np.multiply(z, ys[:, None], out=points[:, :, 1])
     points[:, :, 2] = z
-    invalid = ~(z > 0) | ~np.isfinite(z)
-    if invalid.any():
-        points[invalid] = np.nan
+    # NaN depth already gives NaN x, y, z; only the other invalid values need writing
+    with np.errstate(invalid="ignore"):
+        bad = (z <= 0) | np.isinf(z)
+    if bad.any():
+        points[bad] = np.nan
     return points

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.errors import InputError
-from depth_ros.core.geometry import rays
+from depth_ros.core.geometry import unproject
 
 # sensor_msgs/PointField datatypes
 FLOAT32 = 7
@@ -121,22 +121,12 @@ def depth_to_cloud(
         raise InputError(f"decimation must be >= 1, got {decimation}")
     if rgb is not None and rgb.shape[:2] != depth.shape:
         raise InputError(f"colour image {rgb.shape[:2]} does not match depth {depth.shape}")
-    z = depth[::decimation, ::decimation]
-    h, w = z.shape
-    xs, ys = rays(depth.shape, camera, decimation)
+    h, w = depth[::decimation, ::decimation].shape
     buf, fields = _layout(h, w, rgb is not None)
-    np.multiply(z, xs[None, :], out=buf[:, :, 0])
-    np.multiply(z, ys[:, None], out=buf[:, :, 1])
-    buf[:, :, 2] = z
-    valid = z > 0  # False for NaN
-    dense = bool(valid.all())
-    if not dense:
-        bad = ~valid | ~np.isfinite(z)
-        buf[:, :, :3][bad] = np.nan
-        dense = False
+    unproject(depth, camera, decimation, out=buf[:, :, :3])
     if rgb is not None:
         _write_rgb(buf, rgb[::decimation, ::decimation])
-    return _packed(buf, fields, dense and bool(np.isfinite(z).all()))
+    return _packed(buf, fields, not bool(np.isnan(buf[:, :, 2]).any()))
 
 
 def cloud_from_fields(

@@ -148,3 +148,15 @@ def test_depth_to_cloud_errors() -> None:
         depth_to_cloud(depth, CAM, decimation=0)
     with pytest.raises(InputError, match=r"colour image \(2, 4\) does not match depth \(3, 4\)"):
         depth_to_cloud(depth, CAM, np.zeros((2, 4, 3), np.uint8))
+
+
+def test_infinite_and_non_positive_depth_give_nan_points() -> None:
+    from depth_ros.core.camera import PinholeCamera
+    from depth_ros.core.pointcloud import depth_to_cloud
+
+    cam = PinholeCamera.from_intrinsics(4, 2, 10.0, 10.0, 1.5, 0.5)
+    z = np.array([[1.0, np.inf, np.nan, -1.0], [2.0, 2.0, 0.0, 3.0]], np.float32)
+    pts = depth_to_cloud(z, cam).as_array()
+    bad = ~(np.isfinite(z) & (z > 0))
+    assert np.isnan(pts[bad]).all()
+    assert np.isfinite(pts[~bad]).all()
