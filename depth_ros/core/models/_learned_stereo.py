@@ -3,7 +3,7 @@ backend creation. Not a model module itself (not in MODEL_MODULES)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -13,6 +13,23 @@ from depth_ros.core.backends import Backend, BackendRequest, backend_for_weights
 from depth_ros.core.checkpoints import require_file
 from depth_ros.core.errors import ConfigError, InputError
 from depth_ros.core.models.base import ModelConfig, ModelSpec
+from depth_ros.core.params import Value
+
+
+class LearnedStereo:
+    """What HITNet and PSMNet share: a backend, and parameters fixed at start-up."""
+
+    id: str
+    params: dict[str, Value]
+    backend: Backend
+
+    def update(self, params: Mapping[str, Value]) -> None:
+        for name, value in params.items():
+            if name in self.params and value != self.params[name]:
+                raise ConfigError(f"{self.id} parameter {name} is read-only (set at start-up)")
+
+    def close(self) -> None:
+        self.backend.close()
 
 
 def check_pair(left: NDArray[np.uint8], right: NDArray[np.uint8]) -> None:

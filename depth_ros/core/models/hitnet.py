@@ -9,16 +9,18 @@ implementation: weights are an ``.onnx`` file (onnxruntime) or a TensorRT engine
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import numpy as np
 from numpy.typing import NDArray
 
-from depth_ros.core.errors import ConfigError
 from depth_ros.core.models import register_model
-from depth_ros.core.models._learned_stereo import check_pair, open_backend, padded_size
+from depth_ros.core.models._learned_stereo import (
+    LearnedStereo,
+    check_pair,
+    open_backend,
+    padded_size,
+)
 from depth_ros.core.models.base import InputKind, ModelConfig, ModelSpec, OutputKind
-from depth_ros.core.params import ParamSpec, Value, defaults
+from depth_ros.core.params import ParamSpec, defaults
 
 SIZE_MULTIPLE = 32
 INPUTS = ("input:0",)
@@ -49,8 +51,10 @@ def preprocess(
     return np.ascontiguousarray(pair[None], dtype=np.float32)
 
 
-class HITNetStereo:
+class HITNetStereo(LearnedStereo):
     """StereoModel running the HITNet ONNX graph (onnxruntime) or a TensorRT engine."""
+
+    id = "hitnet"
 
     def __init__(self, config: ModelConfig) -> None:
         self.params = defaults({p.name: p for p in PARAMS})
@@ -58,11 +62,6 @@ class HITNetStereo:
         self.backend = open_backend(
             SPEC, config, None, INPUTS, OUTPUTS, fp16=bool(self.params["fp16"])
         )
-
-    def update(self, params: Mapping[str, Value]) -> None:
-        for name, value in params.items():
-            if name in self.params and value != self.params[name]:
-                raise ConfigError(f"hitnet parameter {name} is read-only (set at start-up)")
 
     def compute(self, left: NDArray[np.uint8], right: NDArray[np.uint8]) -> NDArray[np.float32]:
         check_pair(left, right)
@@ -72,9 +71,6 @@ class HITNetStereo:
         out = np.ascontiguousarray(disp.reshape(ph, pw)[:h, :w], dtype=np.float32)
         out[~np.isfinite(out)] = np.nan
         return out
-
-    def close(self) -> None:
-        self.backend.close()
 
 
 SPEC = register_model(

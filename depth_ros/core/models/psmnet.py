@@ -17,7 +17,12 @@ from numpy.typing import NDArray
 from depth_ros.core.errors import ConfigError
 from depth_ros.core.export import EXPORT_KEY, META_MODEL, ExportSpec
 from depth_ros.core.models import register_model
-from depth_ros.core.models._learned_stereo import check_pair, open_backend, padded_size
+from depth_ros.core.models._learned_stereo import (
+    LearnedStereo,
+    check_pair,
+    open_backend,
+    padded_size,
+)
 from depth_ros.core.models.base import InputKind, ModelConfig, ModelSpec, OutputKind
 from depth_ros.core.params import ParamSpec, Value, defaults
 
@@ -74,8 +79,10 @@ def example_inputs(height: int, width: int) -> tuple[NDArray[np.float32], ...]:
     return preprocess(img, height, width), preprocess(np.roll(img, -4, 1), height, width)
 
 
-class PSMNetStereo:
+class PSMNetStereo(LearnedStereo):
     """StereoModel running PSMNet through any backend (torch, onnxruntime, tensorrt)."""
+
+    id = "psmnet"
 
     def __init__(self, config: ModelConfig) -> None:
         self.params = _values(config)
@@ -94,11 +101,6 @@ class PSMNetStereo:
                 f"{self.params['max_disparity']}"
             )
 
-    def update(self, params: Mapping[str, Value]) -> None:
-        for name, value in params.items():
-            if name in self.params and value != self.params[name]:
-                raise ConfigError(f"psmnet parameter {name} is read-only (set at start-up)")
-
     def compute(self, left: NDArray[np.uint8], right: NDArray[np.uint8]) -> NDArray[np.float32]:
         check_pair(left, right)
         h, w = left.shape[:2]
@@ -108,9 +110,6 @@ class PSMNetStereo:
         out = np.ascontiguousarray(disp.reshape(ph, pw)[ph - h:, :w], dtype=np.float32)
         out[~np.isfinite(out)] = np.nan
         return out
-
-    def close(self) -> None:
-        self.backend.close()
 
 
 SPEC = register_model(
