@@ -177,23 +177,27 @@ class RateLimitedLog:
         self.count = 0
         self.last_error = ""
 
-    def error(self, key: str, message: str) -> None:
+    def _due(self, key: str) -> bool:
+        """Whether ``key`` was not logged in the last ``period`` seconds (and mark it)."""
         now = time.monotonic()
+        if now - self._last.get(key, -1e9) < self._period:
+            return False
+        self._last[key] = now
+        return True
+
+    def error(self, key: str, message: str) -> None:
         with self._lock:
             self.count += 1
             self.last_error = message
-            if now - self._last.get(key, -1e9) < self._period:
-                return
-            self._last[key] = now
-        self._node.get_logger().error(message)
+            due = self._due(key)
+        if due:
+            self._node.get_logger().error(message)
 
     def warn(self, key: str, message: str) -> None:
-        now = time.monotonic()
         with self._lock:
-            if now - self._last.get(key, -1e9) < self._period:
-                return
-            self._last[key] = now
-        self._node.get_logger().warning(message)
+            due = self._due(key)
+        if due:
+            self._node.get_logger().warning(message)
 
 
 class RateMeter:
