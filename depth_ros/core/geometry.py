@@ -16,16 +16,20 @@ FloatImage = NDArray[np.float32]
 
 def disparity_to_depth(
     disparity: FloatImage, geometry: StereoGeometry, min_depth: float = 0.0,
-    max_depth: float = float("inf"),
+    max_depth: float = float("inf"), out: FloatImage | None = None,
 ) -> FloatImage:
     """Z = fx * B / (d + doffs); non-positive or non-finite denominators give NaN, and so do
-    depths outside [min_depth, max_depth]."""
+    depths outside [min_depth, max_depth]. ``out``: a float32 array (or view) of the same
+    shape to write into (a message buffer), else a new array."""
     geometry.validate()
-    denom = disparity.astype(np.float32, copy=True)
+    depth = np.empty(disparity.shape, np.float32) if out is None else out
     if geometry.doffs:
-        denom += np.float32(geometry.doffs)
+        np.add(disparity, np.float32(geometry.doffs), out=depth)
+        denom = depth
+    else:
+        denom = disparity
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        depth = np.float32(geometry.fx * geometry.baseline) / denom
+        np.divide(np.float32(geometry.fx * geometry.baseline), denom, out=depth)
     # covers d + doffs <= 0 or NaN (depth <= 0, inf or NaN), d = inf (depth 0) and overflow
     bad = ~(np.isfinite(depth) & (depth > 0))
     if min_depth > 0.0 or np.isfinite(max_depth):

@@ -38,7 +38,7 @@ class PackedCloud:
     fields: tuple[PointFieldSpec, ...]
     point_step: int
     row_step: int
-    data: bytes
+    data: bytes | memoryview  # memoryview: the points live in a caller's buffer
     is_dense: bool
     is_bigendian: bool = False
 
@@ -68,8 +68,16 @@ def unpack_rgb(packed: NDArray[np.float32]) -> NDArray[np.uint8]:
 
 
 def _layout(h: int, w: int, rgb: bool) -> tuple[NDArray[np.float32], tuple[PointFieldSpec, ...]]:
-    nf = 4 if rgb else 3
-    return np.empty((h, w, nf), dtype=np.float32), XYZRGB_FIELDS if rgb else XYZ_FIELDS
+    fields = cloud_fields(rgb)
+    return np.empty((h, w, len(fields)), dtype=np.float32), fields
+
+
+def write_colors(buf: NDArray[np.float32], rgb: NDArray[np.uint8], decimation: int = 1
+                 ) -> None:
+    """Write the colours of an (H, W, 3) RGB image into field 3 of a buffer of
+    :func:`cloud_shape` (e.g. while the depth is still being computed; then
+    ``depth_to_cloud(..., out=buf, colors_written=True)``)."""
+    _write_rgb(buf, rgb[::decimation, ::decimation])
 
 
 def _write_rgb(buf: NDArray[np.float32], rgb: NDArray[np.uint8]) -> None:
@@ -81,13 +89,25 @@ def _write_rgb(buf: NDArray[np.float32], rgb: NDArray[np.uint8]) -> None:
     octets[:, :, 15] = 0
 
 
-def _packed(buf: NDArray[np.float32], fields: tuple[PointFieldSpec, ...], dense: bool
-            ) -> PackedCloud:
+def _packed(buf: NDArray[np.float32], fields: tuple[PointFieldSpec, ...], dense: bool,
+            copy: bool = True) -> PackedCloud:
     h, w, nf = buf.shape
     return PackedCloud(
         height=h, width=w, fields=fields, point_step=4 * nf, row_step=4 * nf * w,
-        data=buf.tobytes(), is_dense=dense,
+        data=buf.tobytes() if copy else buf.data.cast("B"), is_dense=dense,
     )
+
+
+def cloud_fields(rgb: bool) -> tuple[PointFieldSpec, ...]:
+    """The fields :func:`depth_to_cloud` writes: x, y, z (and rgb), float32, 4 bytes each."""
+    return XYZRGB_FIELDS if rgb else XYZ_FIELDS
+
+
+def cloud_shape(depth_shape: tuple[int, ...], rgb: bool, decimation: int = 1
+                ) -> tuple[int, int, int]:
+    """Shape (H', W', fields) of the float32 buffer :func:`depth_to_cloud` fills."""
+    h, w = int(depth_shape[0]), int(depth_shape[1])
+    return -(-h // decimation), -(-w // decimation), len(cloud_fields(rgb))
 
 
 def pack_points(
@@ -111,22 +131,36 @@ def depth_to_cloud(
     camera: PinholeCamera,
     rgb: NDArray[np.uint8] | None = None,
     decimation: int = 1,
+    out: NDArray[np.float32] | None = None,
+    colors_written: bool = False,
 ) -> PackedCloud:
     """Organized cloud from a depth image (metres, NaN invalid), optionally coloured.
 
-    Points are written straight into the message buffer (one pass per field, one copy
-    to bytes); invalid depth (NaN, inf, <= 0) gives NaN points.
+    Points are written in one pass per field into ``out`` (a C-contiguous float32 array of
+    :func:`cloud_shape`, e.g. a view on an outgoing message, whose ``data`` then refers to
+    it without a copy) or into a new buffer copied once to bytes. Invalid depth (NaN, inf,
+    <= 0) gives NaN points.
     """
     if decimation < 1:
         raise InputError(f"decimation must be >= 1, got {decimation}")
     if rgb is not None and rgb.shape[:2] != depth.shape:
         raise InputError(f"colour image {rgb.shape[:2]} does not match depth {depth.shape}")
-    h, w = depth[::decimation, ::decimation].shape
-    buf, fields = _layout(h, w, rgb is not None)
+    if colors_written and (out is None or rgb is not None):
+        raise InputError("colors_written needs the filled buffer as out, and no rgb")
+    with_rgb = rgb is not None or colors_written
+    shape = cloud_shape(depth.shape, with_rgb, decimation)
+    if out is None:
+        buf = np.empty(shape, dtype=np.float32)
+    elif out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
+        raise InputError(f"cloud buffer must be C-contiguous float32 {shape}, got "
+                         f"{out.dtype} {out.shape}")
+    else:
+        buf = out
     unproject(depth, camera, decimation, out=buf[:, :, :3])
     if rgb is not None:
         _write_rgb(buf, rgb[::decimation, ::decimation])
-    return _packed(buf, fields, not bool(np.isnan(buf[:, :, 2]).any()))
+    dense = not bool(np.isnan(buf[:, :, 2]).any())
+    return _packed(buf, cloud_fields(with_rgb), dense, copy=out is None)
 
 
 def cloud_from_fields(

@@ -16,9 +16,10 @@ from numpy.typing import NDArray
 from depth_ros.core.camera import PinholeCamera, StereoGeometry
 from depth_ros.core.errors import InputError
 from depth_ros.core.geometry import disparity_to_depth
-from depth_ros.core.pointcloud import PackedCloud, depth_to_cloud
+from depth_ros.core.pointcloud import PackedCloud, cloud_shape, depth_to_cloud, write_colors
 
 POINT_FORMATS = ("none", "xyz", "xyzrgb")
+DELTA_D = 1.0 / 16.0  # disparity resolution of OpenCV's matchers (DisparityImage.delta_d)
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,45 @@ class StereoResult:
     cloud: PackedCloud | None
     geometry: StereoGeometry
     left_rgb: NDArray[np.uint8]
+    camera: PinholeCamera  # the left camera
     timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EncodedDisparity:
+    """A disparity image as ``stereo_msgs/DisparityImage`` carries it (stereo_image_proc):
+    ``values`` hold d + doffs (so that Z = f * T / value), invalid pixels hold
+    ``min_disparity - 1``, the bounds are shifted by doffs too, and ``valid_window`` (x, y,
+    width, height) bounds the valid pixels ((0, 0, 0, 0) when there are none)."""
+
+    values: NDArray[np.float32]
+    min_disparity: float
+    max_disparity: float
+    valid_window: tuple[int, int, int, int]
+
+
+def encode_disparity(
+    disparity: NDArray[np.float32],
+    geometry: StereoGeometry,
+    min_disparity: float,
+    max_disparity: float,
+    out: NDArray[np.float32] | None = None,
+) -> EncodedDisparity:
+    """:class:`EncodedDisparity` of a matcher disparity (NaN invalid), written into ``out``
+    (e.g. a message buffer) or a new array."""
+    values = np.empty(disparity.shape, np.float32) if out is None else out
+    np.add(disparity, np.float32(geometry.doffs), out=values)
+    lo = float(min_disparity) + geometry.doffs
+    hi = float(max_disparity) + geometry.doffs
+    invalid = ~np.isfinite(values)
+    values[invalid] = np.float32(lo - 1.0)
+    rows = np.flatnonzero(~invalid.all(axis=1))
+    cols = np.flatnonzero(~invalid.all(axis=0))
+    window = (0, 0, 0, 0)
+    if rows.size and cols.size:
+        window = (int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1),
+                  int(rows[-1] - rows[0] + 1))
+    return EncodedDisparity(values, lo, hi, window)
 
 
 class StereoPipeline:
@@ -54,9 +93,11 @@ class StereoPipeline:
         left_camera: PinholeCamera,
         right_camera: PinholeCamera,
         cloud: bool = True,
+        depth_out: NDArray[np.float32] | None = None,
     ) -> StereoResult:
         """``left``/``right``: RGB uint8 (H, W, 3). ``cloud=False`` skips the point cloud
-        (nobody listens). Raises InputError/CalibrationError."""
+        (nobody listens, or :meth:`points` follows later). ``depth_out``: an (H, W)
+        float32 array (a message buffer) for the depth. Raises InputError/CalibrationError."""
         opts = self.options
         if left.shape != right.shape:
             raise InputError(
@@ -67,7 +108,6 @@ class StereoPipeline:
         left_camera.validate(w, h)
         right_camera.validate(w, h)
         geometry = StereoGeometry.from_cameras(left_camera, right_camera)
-        timings: dict[str, float] = {}
         t0 = time.perf_counter()
         if opts.rectify:
             left = left_camera.rectify(left)
@@ -75,13 +115,38 @@ class StereoPipeline:
         t1 = time.perf_counter()
         disparity = self.model.compute(left, right)
         t2 = time.perf_counter()
-        depth = disparity_to_depth(disparity, geometry, opts.min_depth, opts.max_depth)
-        packed = None
-        if cloud and opts.points != "none":
-            rgb = left if opts.points == "xyzrgb" else None
-            packed = depth_to_cloud(depth, left_camera, rgb, opts.decimation)
-        t3 = time.perf_counter()
-        timings.update(
-            rectify=(t1 - t0) * 1e3, matcher=(t2 - t1) * 1e3, depth_points=(t3 - t2) * 1e3
+        depth = disparity_to_depth(
+            disparity, geometry, opts.min_depth, opts.max_depth, out=depth_out
         )
-        return StereoResult(disparity, depth, packed, geometry, left, timings)
+        t3 = time.perf_counter()
+        timings = dict(rectify=(t1 - t0) * 1e3, matcher=(t2 - t1) * 1e3, depth=(t3 - t2) * 1e3)
+        result = StereoResult(disparity, depth, None, geometry, left, left_camera, timings)
+        if cloud:
+            self.points(result)
+        return result
+
+    def cloud_shape(self, height: int, width: int) -> tuple[int, int, int] | None:
+        """Shape of the float32 buffer :meth:`points` fills for images of this size
+        (None: no points wanted)."""
+        opts = self.options
+        if opts.points == "none":
+            return None
+        return cloud_shape((height, width), opts.points == "xyzrgb", opts.decimation)
+
+    def colors(self, left: NDArray[np.uint8], out: NDArray[np.float32]) -> None:
+        """Fill the colours of an xyzrgb cloud buffer before the depth exists (e.g. on
+        another thread while the matcher runs; then ``points(colors_written=True)``)."""
+        write_colors(out, left, self.options.decimation)
+
+    def points(self, result: StereoResult, out: NDArray[np.float32] | None = None,
+               colors_written: bool = False) -> None:
+        """Add the point cloud to ``result`` (``out``: a buffer of :meth:`cloud_shape`;
+        ``colors_written``: its colours are in place already, see :meth:`colors`)."""
+        opts = self.options
+        if opts.points == "none":
+            return
+        t0 = time.perf_counter()
+        rgb = result.left_rgb if opts.points == "xyzrgb" and not colors_written else None
+        result.cloud = depth_to_cloud(result.depth, result.camera, rgb, opts.decimation, out,
+                                      colors_written)
+        result.timings_ms["points"] = (time.perf_counter() - t0) * 1e3

@@ -15,6 +15,7 @@ from depth_ros.core.encodings import array_to_image_fields, image_to_array
 from depth_ros.core.errors import InputError
 from depth_ros.core.geometry import disparity_to_depth
 from depth_ros.core.pointcloud import PackedCloud
+from depth_ros.core.stereo import DELTA_D, encode_disparity
 
 
 def image_to_numpy(msg: Image) -> NDArray[Any]:
@@ -69,29 +70,19 @@ def disparity_msg(
     max_disparity: float,
     header: Header,
 ) -> DisparityImage:
-    """A DisparityImage following stereo_image_proc: the image holds d + doffs (so that
-    Z = f * T / value), invalid pixels hold ``min_disparity - 1`` shifted likewise, and
-    ``min/max_disparity`` are shifted by doffs too."""
-    shifted = disparity + np.float32(geometry.doffs) if geometry.doffs else disparity.copy()
-    lo = float(min_disparity) + geometry.doffs
-    hi = float(max_disparity) + geometry.doffs
-    invalid = ~np.isfinite(shifted)
-    shifted[invalid] = np.float32(lo - 1.0)
+    """A DisparityImage following stereo_image_proc (see
+    :func:`depth_ros.core.stereo.encode_disparity`)."""
+    encoded = encode_disparity(disparity, geometry, min_disparity, max_disparity)
     msg = DisparityImage()
     msg.header = header
-    msg.image = numpy_to_image(shifted, "32FC1", header)
+    msg.image = numpy_to_image(encoded.values, "32FC1", header)
     msg.f = float(geometry.fx)
     msg.t = float(geometry.baseline)
-    msg.min_disparity = lo
-    msg.max_disparity = hi
-    msg.delta_d = 1.0 / 16.0
-    rows = np.flatnonzero((~invalid).any(axis=1))
-    cols = np.flatnonzero((~invalid).any(axis=0))
-    if rows.size and cols.size:
-        msg.valid_window.x_offset = int(cols[0])
-        msg.valid_window.y_offset = int(rows[0])
-        msg.valid_window.width = int(cols[-1] - cols[0] + 1)
-        msg.valid_window.height = int(rows[-1] - rows[0] + 1)
+    msg.min_disparity = encoded.min_disparity
+    msg.max_disparity = encoded.max_disparity
+    msg.delta_d = DELTA_D
+    window = msg.valid_window
+    window.x_offset, window.y_offset, window.width, window.height = encoded.valid_window
     return msg
 
 

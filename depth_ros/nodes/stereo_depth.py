@@ -15,24 +15,28 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from stereo_msgs.msg import DisparityImage
 
+from depth_ros.core import cdr
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.colorize import colorize
 from depth_ros.core.encodings import to_rgb8
 from depth_ros.core.models import InputKind
 from depth_ros.core.params import ParamSpec
+from depth_ros.core.pointcloud import cloud_fields
 from depth_ros.core.schema import stereo_node_params
-from depth_ros.core.stereo import StereoOptions, StereoPipeline
-from depth_ros.nodes import base
-from depth_ros.nodes.convert import (
-    camera_info_msg,
-    cloud_msg,
-    disparity_msg,
-    image_to_numpy,
-    numpy_to_image,
+from depth_ros.core.stereo import (
+    DELTA_D,
+    StereoOptions,
+    StereoPipeline,
+    StereoResult,
+    encode_disparity,
 )
+from depth_ros.nodes import base
+from depth_ros.nodes.convert import camera_info_msg, image_to_numpy, numpy_to_image
+from depth_ros.nodes.serialized import SerializedOutputs
 
 INPUTS = (
     ("left/image_rect", Image),
@@ -50,6 +54,7 @@ class StereoDepth(base.DepthComponent):
         ("points", "points_decimation", "min_depth", "max_depth", "rectify")
     )
     pipeline: StereoPipeline
+    outputs: SerializedOutputs
 
     def schema(self, model_params: tuple[ParamSpec, ...]) -> dict[str, ParamSpec]:
         return stereo_node_params(model_params)
@@ -59,6 +64,7 @@ class StereoDepth(base.DepthComponent):
 
     def setup(self) -> None:
         self.pipeline = StereoPipeline(self.model, self._options())
+        self.outputs = SerializedOutputs()
 
     def apply_options(self) -> None:
         self.pipeline.options = self._options()
@@ -84,35 +90,87 @@ class StereoDepth(base.DepthComponent):
         }
 
     def handle(self, msgs: list[Any]) -> dict[str, float]:
+        """Depth, disparity and points are written straight into their serialized
+        messages (:mod:`depth_ros.nodes.serialized`, reused frame after frame); a second
+        thread fills the cloud's colours while the matcher runs, and publishes depth and
+        disparity, off the GIL, while the cloud's points are computed."""
         t0 = time.perf_counter()
         left_msg, left_info, right_msg, right_info = msgs
         left = to_rgb8(image_to_numpy(left_msg), left_msg.encoding)
         right = to_rgb8(image_to_numpy(right_msg), right_msg.encoding)
         left_cam = PinholeCamera.from_msg(left_info)
-        result = self.pipeline.process(
-            left, right, left_cam, PinholeCamera.from_msg(right_info),
-            cloud=self.wanted("points"),
-        )
-        t1 = time.perf_counter()
         header = left_msg.header
-        lo = float(getattr(self.model, "min_disparity", 0.0))
-        hi = float(getattr(self.model, "max_disparity", 0.0)) or float(
-            self.params.get("max_disparity", 0) or 0
-        ) or float(left.shape[1])
-        self.pubs["disparity"].publish(
-            disparity_msg(result.disparity, result.geometry, lo, hi, header)
-        )
-        self.pubs["depth"].publish(numpy_to_image(result.depth, "32FC1", header))
+        try:
+            result, t1 = self._compute_and_publish(left, right, left_cam, right_info, header)
+        finally:  # nothing of this frame may still be in flight when buffers are reused
+            self.outputs.wait()
         self.pubs["depth_info"].publish(camera_info_msg(left_cam, header))
-        if result.cloud is not None:
-            self.pubs["points"].publish(cloud_msg(result.cloud, header))
         if self.wanted("color"):
             self.pubs["color"].publish(
                 numpy_to_image(colorize(result.depth, invert=True), "rgb8", header)
             )
         t2 = time.perf_counter()
-        return {**result.timings_ms, "convert_in": (t1 - t0) * 1e3 - sum(
-            result.timings_ms.values()), "publish": (t2 - t1) * 1e3}
+        stages = result.timings_ms
+        points = stages.get("points", 0.0)
+        convert = (t1 - t0) * 1e3 - sum(stages.values()) + points
+        return {**stages, "convert_in": convert, "publish": (t2 - t1) * 1e3 - points}
+
+    def _compute_and_publish(self, left: Any, right: Any, left_cam: PinholeCamera,
+                             right_info: CameraInfo, header: Any
+                             ) -> tuple[StereoResult, float]:
+        """Returns the result and when publishing began (perf_counter)."""
+        out = self.outputs
+        frame, (h, w) = header.frame_id, left.shape[:2]
+        depth = out.message("depth", (frame, h, w), lambda: cdr.image(frame, h, w, "32FC1", 4 * w))
+        shape = self.pipeline.cloud_shape(h, w) if self.wanted("points") else None
+        cloud = points = None
+        if shape is not None:
+            cloud = out.message("points", (frame, shape), lambda: cdr.point_cloud(
+                frame, shape[0], shape[1], cloud_fields(shape[2] == 4), 4 * shape[2]))
+            points = cloud.array("data", np.float32, shape)
+            if shape[2] == 4:  # colours do not need the depth: filled during the matcher
+                out.background(self.pipeline.colors, left, points)
+        result = self.pipeline.process(
+            left, right, left_cam, PinholeCamera.from_msg(right_info), cloud=False,
+            depth_out=depth.array("data", np.float32, (h, w)),
+        )
+        t_publish = time.perf_counter()
+        stamp = header.stamp.sec, header.stamp.nanosec
+        depth.stamp(*stamp)
+        out.publish(self.pubs["depth"], depth, background=True)
+        self._publish_disparity(result, frame, stamp)
+        if cloud is not None and shape is not None:
+            self.pipeline.points(result, out=points, colors_written=shape[2] == 4)
+            cloud.stamp(*stamp)
+            cloud.set("is_dense", result.cloud is not None and result.cloud.is_dense)
+            out.wait()  # colours written; depth and disparity out
+            out.publish(self.pubs["points"], cloud)
+        return result, t_publish
+
+    def _publish_disparity(self, result: StereoResult, frame: str,
+                           stamp: tuple[int, int]) -> None:
+        h, w = result.disparity.shape
+        msg = self.outputs.message(
+            "disparity", (frame, h, w), lambda: cdr.disparity_image(frame, h, w))
+        lo = float(getattr(self.model, "min_disparity", 0.0))
+        hi = float(getattr(self.model, "max_disparity", 0.0)) or float(
+            self.params.get("max_disparity", 0) or 0
+        ) or float(w)
+        geometry = result.geometry
+        encoded = encode_disparity(result.disparity, geometry, lo, hi,
+                                   out=msg.array("image.data", np.float32, (h, w)))
+        msg.stamp(*stamp)
+        for key, value in (("f", geometry.fx), ("t", geometry.baseline),
+                           ("min_disparity", encoded.min_disparity),
+                           ("max_disparity", encoded.max_disparity), ("delta_d", DELTA_D)):
+            msg.set(key, value)
+        for key, value in zip(("x_offset", "y_offset", "width", "height"),
+                              encoded.valid_window, strict=True):
+            msg.set(f"valid_window.{key}", value)
+        self.outputs.publish(self.pubs["disparity"], msg, background=True)
+
+    def teardown(self) -> None:
+        self.outputs.close()
 
 
 def main(args: list[str] | None = None) -> int:

@@ -71,7 +71,7 @@ def test_depth_and_cloud_by_hand() -> None:
     np.testing.assert_array_equal(unpack_rgb(arr[:, :, 3]), left)
     assert not result.cloud.is_dense
     assert result.left_rgb is left
-    assert set(result.timings_ms) == {"rectify", "matcher", "depth_points"}
+    assert set(result.timings_ms) == {"rectify", "matcher", "depth", "points"}
 
 
 def test_outputs_agree_on_motorcycle_with_sgbm() -> None:

@@ -41,13 +41,19 @@ SETTINGS = settings(max_examples=120, deadline=None, derandomize=True,
 
 
 class Spy:
-    """Stands in for a publisher: records what would have gone out."""
+    """Stands in for a publisher: records what would have gone out (serialized messages,
+    which the nodes build in place, are read back with rclpy's deserializer)."""
 
-    def __init__(self, log: list[tuple[str, Any]], name: str) -> None:
+    def __init__(self, log: list[tuple[str, Any]], name: str, msg_type: type) -> None:
         self.log = log
         self.name = name
+        self.msg_type = msg_type
 
     def publish(self, msg: Any) -> None:
+        if isinstance(msg, bytes):
+            from rclpy.serialization import deserialize_message
+
+            msg = deserialize_message(msg, self.msg_type)
         self.log.append((self.name, msg))
 
     def get_subscription_count(self) -> int:
@@ -87,7 +93,8 @@ def _component(cls: type, name: str, overrides: dict[str, Any]) -> tuple[Any, li
     comp = cls(node)
     assert comp.configure(), comp.log.last_error
     published: list[tuple[str, Any]] = []
-    comp.pubs = {k: Spy(published, k) for k in comp.create_publishers(1)}
+    comp.pubs = {k: Spy(published, k, p.msg_type)
+                 for k, p in comp.create_publishers(1).items()}
     return comp, published
 
 
