@@ -152,3 +152,12 @@ def test_unproject_refuses_an_uncalibrated_camera() -> None:
     cam = PinholeCamera.from_intrinsics(8, 6, 0.0, 0.0, 3.5, 2.0)
     with pytest.raises(CalibrationError, match="no focal length"):
         unproject(np.ones((6, 8), np.float32), cam)
+
+
+def test_disparity_to_depth_into_a_buffer_equals_a_new_array() -> None:
+    disp = _f32([[10.0, 0.0, np.nan], [-3.0, 40.0, 2.5]])
+    for geo in (GEO, GEO_DOFFS):
+        out = np.full(disp.shape, 7.0, np.float32)
+        result = disparity_to_depth(disp, geo, 0.5, 50.0, out=out)
+        assert result is out
+        np.testing.assert_array_equal(out, disparity_to_depth(disp, geo, 0.5, 50.0))

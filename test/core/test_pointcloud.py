@@ -160,3 +160,37 @@ def test_infinite_and_non_positive_depth_give_nan_points() -> None:
     bad = ~(np.isfinite(z) & (z > 0))
     assert np.isnan(pts[bad]).all()
     assert np.isfinite(pts[~bad]).all()
+
+
+@pytest.mark.parametrize("decimation", [1, 2, 3])
+def test_depth_to_cloud_into_a_caller_buffer_equals_the_copying_path(decimation: int) -> None:
+    from depth_ros.core.pointcloud import cloud_shape, write_colors
+
+    rng = np.random.default_rng(3)
+    depth = (rng.random((3, 4)) * 4 + 0.5).astype(np.float32)
+    depth[1, 2] = np.nan
+    rgb = rng.integers(0, 256, (3, 4, 3), dtype=np.uint8)
+    expected = depth_to_cloud(depth, CAM, rgb, decimation)
+    shape = cloud_shape(depth.shape, True, decimation)
+    assert shape == (expected.height, expected.width, 4)
+    backing = bytearray(4 * int(np.prod(shape)))  # e.g. an outgoing message
+    buf = np.frombuffer(backing, np.float32).reshape(shape)
+    cloud = depth_to_cloud(depth, CAM, rgb, decimation, out=buf)
+    assert bytes(cloud.data) == bytes(expected.data) == bytes(backing)  # written in place
+    assert (cloud.is_dense, cloud.fields) == (expected.is_dense, expected.fields)
+    # colours first (e.g. while the depth is computed), points later
+    buf[:] = 0
+    write_colors(buf, rgb, decimation)
+    cloud = depth_to_cloud(depth, CAM, None, decimation, out=buf, colors_written=True)
+    assert bytes(backing) == bytes(expected.data)
+    assert cloud.fields == XYZRGB_FIELDS
+
+
+def test_depth_to_cloud_buffer_errors() -> None:
+    depth = np.ones((3, 4), np.float32)
+    with pytest.raises(InputError, match=r"C-contiguous float32 \(3, 4, 3\)"):
+        depth_to_cloud(depth, CAM, out=np.empty((3, 4, 4), np.float32))
+    with pytest.raises(InputError, match="C-contiguous"):
+        depth_to_cloud(depth, CAM, out=np.empty((3, 4, 6), np.float32)[:, :, :3])
+    with pytest.raises(InputError, match="colors_written needs"):
+        depth_to_cloud(depth, CAM, colors_written=True)

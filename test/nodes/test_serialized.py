@@ -1,0 +1,159 @@
+"""Serialized-in-place outputs (core/cdr.py + nodes/serialized.py) through rclpy: rclpy's
+deserializer reads them as the messages the node used to build, they arrive over DDS,
+the GIL is released while the middleware copies them, and the fallback path works."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.serialization import deserialize_message, serialize_message
+from sensor_msgs.msg import Image, PointCloud2
+from std_msgs.msg import Header
+from stereo_msgs.msg import DisparityImage
+
+from depth_ros.core import cdr
+from depth_ros.core.camera import StereoGeometry
+from depth_ros.core.pointcloud import XYZRGB_FIELDS, depth_to_cloud
+from depth_ros.core.stereo import DELTA_D, encode_disparity
+from depth_ros.nodes.convert import cloud_msg, disparity_msg, numpy_to_image
+from depth_ros.nodes.serialized import PublishQueue, SerializedOutputs, SerializedPublisher
+from nodes.helpers import wait_for
+
+pytestmark = pytest.mark.ros
+
+HEADER = Header(frame_id="left_optical")
+HEADER.stamp.sec, HEADER.stamp.nanosec = 1_700_000_123, 456
+
+
+def _depth(h: int = 6, w: int = 9) -> np.ndarray:
+    depth = np.linspace(0.5, 4.0, h * w, dtype=np.float32).reshape(h, w)
+    depth[2, 3] = np.nan
+    return depth
+
+
+def _depth_cdr(depth: np.ndarray) -> cdr.CdrMessage:
+    h, w = depth.shape
+    msg = cdr.image(HEADER.frame_id, h, w, "32FC1", 4 * w)
+    msg.array("data", np.float32, (h, w))[:] = depth
+    msg.stamp(HEADER.stamp.sec, HEADER.stamp.nanosec)
+    return msg
+
+
+def test_rclpy_reads_them_as_the_messages_built_field_by_field() -> None:
+    depth = _depth()
+    h, w = depth.shape
+    built = numpy_to_image(depth, "32FC1", HEADER)
+    assert deserialize_message(bytes(_depth_cdr(depth)), Image) == built
+
+    disparity = 50.0 / depth
+    geometry = StereoGeometry(fx=500.0, baseline=0.1, doffs=1.5)
+    msg = cdr.disparity_image(HEADER.frame_id, h, w)
+    enc = encode_disparity(disparity, geometry, 0.0, 64.0,
+                           out=msg.array("image.data", np.float32, (h, w)))
+    msg.stamp(HEADER.stamp.sec, HEADER.stamp.nanosec)
+    for key, value in (("f", geometry.fx), ("t", geometry.baseline), ("delta_d", DELTA_D),
+                       ("min_disparity", enc.min_disparity),
+                       ("max_disparity", enc.max_disparity)):
+        msg.set(key, value)
+    for key, value in zip(("x_offset", "y_offset", "width", "height"), enc.valid_window,
+                          strict=True):
+        msg.set(f"valid_window.{key}", value)
+    expected = disparity_msg(disparity, geometry, 0.0, 64.0, HEADER)
+    round_trip = deserialize_message(serialize_message(expected), DisparityImage)  # float32
+    assert deserialize_message(bytes(msg), DisparityImage) == round_trip
+
+    rgb = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    from depth_ros.core.camera import PinholeCamera
+
+    camera = PinholeCamera.from_intrinsics(w, h, 8.0, 8.0, 4.0, 3.0)
+    packed = depth_to_cloud(depth, camera, rgb)
+    cloud = cdr.point_cloud(HEADER.frame_id, h, w, XYZRGB_FIELDS, 16)
+    cloud.array("data", np.float32, (h, w, 4))[:] = packed.as_array()
+    cloud.stamp(HEADER.stamp.sec, HEADER.stamp.nanosec)
+    cloud.set("is_dense", packed.is_dense)
+    assert deserialize_message(bytes(cloud), PointCloud2) == cloud_msg(packed, HEADER)
+
+
+class _NoHandle:
+    """A publisher without rclpy's C handle (a test double, another client library)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def publish(self, msg: Any) -> None:
+        self.inner.publish(msg)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_published_buffers_arrive_over_dds(ros_node: Any, fast: bool) -> None:
+    qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+    got: list[Image] = []
+    ros_node.create_subscription(Image, "serialized_depth", got.append, qos)
+    pub = ros_node.create_publisher(Image, "serialized_depth", qos)
+    raw = SerializedPublisher(pub if fast else _NoHandle(pub))
+    assert raw.releases_gil is fast  # the fast path is live on this rclpy
+    assert wait_for(ros_node, lambda: pub.get_subscription_count() > 0, 10.0)
+    depth = _depth(480, 640)  # 1.2 MB
+    raw.publish(_depth_cdr(depth))
+    assert wait_for(ros_node, lambda: len(got) == 1, 10.0)
+    assert got[0] == numpy_to_image(depth, "32FC1", HEADER)
+
+
+def test_the_gil_is_released_while_the_middleware_copies(ros_node: Any) -> None:
+    """A Python thread keeps running during publishes of a 6 MB cloud."""
+    pub = ros_node.create_publisher(PointCloud2, "serialized_points", 1)
+    raw = SerializedPublisher(pub)
+    msg = cdr.point_cloud("f", 500, 750, XYZRGB_FIELDS, 16)
+    ticks = [0]
+    stop = threading.Event()
+
+    def count() -> None:
+        while not stop.is_set():
+            ticks[0] += 1
+
+    thread = threading.Thread(target=count)
+    thread.start()
+    try:
+        time.sleep(0.05)
+        before, t0 = ticks[0], time.perf_counter()
+        calls = 0
+        while time.perf_counter() - t0 < 0.3:
+            raw.publish(msg)
+            calls += 1
+        during = ticks[0] - before
+    finally:
+        stop.set()
+        thread.join()
+    assert calls > 0 and during > 1000, (calls, during)
+
+
+def test_queue_waits_for_everything_and_reraises() -> None:
+    queue = PublishQueue()
+    done: list[int] = []
+
+    def fail() -> None:
+        raise RuntimeError("middleware said no")
+
+    queue.submit(fail)
+    queue.submit(lambda: (time.sleep(0.05), done.append(1)))
+    with pytest.raises(RuntimeError, match="middleware said no"):
+        queue.wait()
+    assert done == [1]  # the later job had finished before wait() raised
+    queue.wait()  # nothing pending any more
+    queue.close()
+
+
+def test_outputs_reuse_a_message_until_its_layout_changes() -> None:
+    outputs = SerializedOutputs()
+    first = outputs.message("depth", ("cam", 4, 5), lambda: cdr.image("cam", 4, 5, "32FC1", 20))
+    again = outputs.message("depth", ("cam", 4, 5), lambda: cdr.image("cam", 4, 5, "32FC1", 20))
+    other = outputs.message("depth", ("cam2", 4, 5),
+                            lambda: cdr.image("cam2", 4, 5, "32FC1", 20))
+    assert first is again
+    assert other is not first
+    outputs.close()
