@@ -170,7 +170,9 @@ class StereoDepth(base.DepthComponent):
         self.outputs.publish(self.pubs["disparity"], msg, background=True)
 
     def teardown(self) -> None:
-        self.outputs.close()
+        outputs = getattr(self, "outputs", None)  # None when configure failed early
+        if outputs is not None:
+            outputs.close()
 
 
 def main(args: list[str] | None = None) -> int:
