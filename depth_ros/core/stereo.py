@@ -133,9 +133,18 @@ class StereoPipeline:
             return None
         return cloud_shape((height, width), opts.points == "xyzrgb", opts.decimation)
 
+    def colors_first(self) -> bool:
+        """Whether :meth:`colors` can fill the cloud's colours from the input image before
+        :meth:`process` (xyzrgb, and no rectification that would move the pixels)."""
+        return self.options.points == "xyzrgb" and not self.options.rectify
+
     def colors(self, left: NDArray[np.uint8], out: NDArray[np.float32]) -> None:
         """Fill the colours of an xyzrgb cloud buffer before the depth exists (e.g. on
-        another thread while the matcher runs; then ``points(colors_written=True)``)."""
+        another thread while the matcher runs; then ``points(colors_written=True)``).
+        Only where :meth:`colors_first` says so."""
+        if not self.colors_first():
+            raise InputError("the cloud's colours come from the rectified image: "
+                             "they cannot be written before process()")
         write_colors(out, left, self.options.decimation)
 
     def points(self, result: StereoResult, out: NDArray[np.float32] | None = None,

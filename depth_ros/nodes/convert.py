@@ -58,7 +58,7 @@ def cloud_msg(cloud: PackedCloud, header: Header) -> PointCloud2:
     ]
     msg.is_bigendian = cloud.is_bigendian
     msg.point_step, msg.row_step = cloud.point_step, cloud.row_step
-    msg.data = cloud.data
+    msg.data = cloud.data if isinstance(cloud.data, bytes) else bytes(cloud.data)
     msg.is_dense = cloud.is_dense
     return msg
 

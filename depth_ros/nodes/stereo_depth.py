@@ -128,7 +128,7 @@ class StereoDepth(base.DepthComponent):
             cloud = out.message("points", (frame, shape), lambda: cdr.point_cloud(
                 frame, shape[0], shape[1], cloud_fields(shape[2] == 4), 4 * shape[2]))
             points = cloud.array("data", np.float32, shape)
-            if shape[2] == 4:  # colours do not need the depth: filled during the matcher
+            if self.pipeline.colors_first():  # filled during the matcher
                 out.background(self.pipeline.colors, left, points)
         result = self.pipeline.process(
             left, right, left_cam, PinholeCamera.from_msg(right_info), cloud=False,
@@ -140,7 +140,8 @@ class StereoDepth(base.DepthComponent):
         out.publish(self.pubs["depth"], depth, background=True)
         self._publish_disparity(result, frame, stamp)
         if cloud is not None and shape is not None:
-            self.pipeline.points(result, out=points, colors_written=shape[2] == 4)
+            self.pipeline.points(result, out=points,
+                                 colors_written=self.pipeline.colors_first())
             cloud.stamp(*stamp)
             cloud.set("is_dense", result.cloud is not None and result.cloud.is_dense)
             out.wait()  # colours written; depth and disparity out

@@ -246,3 +246,15 @@ def test_points_after_process_into_a_buffer_with_colours_first() -> None:
     assert bytes(result.cloud.data) == bytes(expected.cloud.data)
     assert StereoPipeline(FixedDisparity(disparity), StereoOptions(points="none")
                           ).cloud_shape(H, W) is None
+
+
+def test_colours_come_first_only_without_rectification() -> None:
+    """With rectification the cloud is coloured from the rectified image, which exists
+    only inside process(): writing colours first is refused."""
+    pipe = StereoPipeline(FixedDisparity(np.ones((H, W), np.float32)),
+                          StereoOptions(rectify=True))
+    assert not pipe.colors_first()
+    with pytest.raises(InputError, match="rectified image"):
+        pipe.colors(_images()[0], np.zeros((H, W, 4), np.float32))
+    assert not StereoPipeline(FixedDisparity(np.ones((H, W), np.float32)),
+                              StereoOptions(points="xyz")).colors_first()
