@@ -288,3 +288,32 @@ def test_mono_valid_frame_publishes(mono: Any) -> None:
     image = numpy_to_image(np.full((16, 24, 3), 80, np.uint8), "rgb8", header)
     assert _call(comp, published, [image, camera_info_msg(_camera(24, 16), header)])
     _check_outputs(published, image, {"depth", "depth_info", "points", "color"})
+
+
+def test_stereo_rectified_cloud_is_coloured_from_the_rectified_image(
+        rclpy_context: None) -> None:
+    """With ``rectify`` the colours cannot be written ahead of the matcher: the published
+    cloud carries the colours of the rectified left image, not of the raw one."""
+    import dataclasses
+
+    from depth_ros.core.pointcloud import cloud_from_fields, unpack_rgb
+    from depth_ros.nodes.stereo_depth import StereoDepth
+
+    comp, published = _component(StereoDepth, "rectified_colours",
+                                 {"disparity_range": 16, "rectify": True})
+    try:
+        w, h = 64, 32
+        msgs = _valid_stereo(w, h, 3)
+        left = image_to_numpy(msgs[0])
+        for i in (1, 3):  # strong barrel distortion on both cameras
+            cam = dataclasses.replace(PinholeCamera.from_msg(msgs[i]), d=(-0.4, 0.1, 0, 0, 0))
+            msgs[i] = camera_info_msg(cam, msgs[i].header)
+        rectified = PinholeCamera.from_msg(msgs[1]).rectify(left)
+        assert not np.array_equal(rectified, left)
+        assert _call(comp, published, msgs)
+        cloud = next(m for n, m in published if n == "points")
+        rgb = cloud_from_fields(h, w, cloud.point_step, ["x", "y", "z", "rgb"],
+                                bytes(cloud.data))["rgb"]
+        np.testing.assert_array_equal(unpack_rgb(rgb), rectified)
+    finally:
+        comp.node.destroy_node()
