@@ -158,7 +158,7 @@ def depth_to_cloud(
         buf = out
     unproject(depth, camera, decimation, out=buf[:, :, :3])
     if rgb is not None:
-        _write_rgb(buf, rgb[::decimation, ::decimation])
+        write_colors(buf, rgb, decimation)
     dense = not bool(np.isnan(buf[:, :, 2]).any())
     return _packed(buf, cloud_fields(with_rgb), dense, copy=out is None)
 
