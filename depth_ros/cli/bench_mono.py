@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     if weights is None:
         if not args.random_weights:
             raise ConfigError("give --weights, or --random-weights for a timing-only run")
-        make = spec.extra.get("random_checkpoint")
+        make = spec.random_checkpoint
         if make is None:
             raise ConfigError(f"{args.model} cannot make a random checkpoint; give --weights")
         weights = Path(tempfile.mkdtemp(prefix="depth_ros_bench_")) / (

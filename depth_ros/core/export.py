@@ -1,6 +1,6 @@
 """Export a model's PyTorch network to ONNX, generically.
 
-A model opts in by putting an :class:`ExportSpec` under ``ModelSpec.extra["export"]``:
+A model opts in by putting an :class:`ExportSpec` under ``ModelSpec.export``:
 a factory that builds its ``torch.nn.Module`` (weights loaded) from a ``ModelConfig``,
 whose ``forward`` takes the *preprocessed* network inputs (the arrays the model hands to
 ``Backend.run``) and returns the raw network outputs; their names; example inputs for a
@@ -22,7 +22,6 @@ from numpy.typing import NDArray
 
 from depth_ros.core.errors import ConfigError, InputError
 
-EXPORT_KEY = "export"
 #: ONNX metadata key recording the model ID (and ``param.<name>`` for its parameters).
 META_MODEL = "depth_ros.model"
 
@@ -60,11 +59,9 @@ def export_spec(model_id: str) -> ExportSpec:
     from depth_ros.core.models import get_model, model_ids
 
     spec = get_model(model_id)
-    ex = spec.extra.get(EXPORT_KEY)
+    ex = spec.export
     if not isinstance(ex, ExportSpec):
-        able = [
-            m for m in model_ids() if isinstance(get_model(m).extra.get(EXPORT_KEY), ExportSpec)
-        ]
+        able = [m for m in model_ids() if isinstance(get_model(m).export, ExportSpec)]
         raise ConfigError(
             f"model {model_id!r} has no PyTorch network to export; exportable models: "
             f"{', '.join(able) or '(none)'}"

@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.errors import InputError
 from depth_ros.core.models import OutputKind
+from depth_ros.core.models.base import CameraUse, run_mono
 from depth_ros.core.pointcloud import PackedCloud, depth_to_cloud
 from depth_ros.core.scale import ScaleContext, ScaleFit, ScaleSource, apply
 
@@ -35,6 +36,10 @@ class MonoResult:
     depth: NDArray[np.float32] | None  # metres, NaN invalid; None when no scale is known
     cloud: PackedCloud | None
     fit: ScaleFit | None
+    confidence: NDArray[np.float32] | None = None  # (H, W) in [0, 1] where the model gives it
+    normals: NDArray[np.float32] | None = None  # (H, W, 3) camera frame, NaN where depth is
+    focal_px: float | None = None  # focal the model used (pixels of the image)
+    focal_estimated: bool = False  # ... estimated by the network (no camera_info)
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -45,6 +50,7 @@ class MonoPipeline:
         output_kind: OutputKind,
         scale: ScaleSource | None = None,
         options: MonoOptions | None = None,
+        camera_use: CameraUse = CameraUse.NONE,
     ) -> None:
         if output_kind is OutputKind.DISPARITY:
             raise InputError("a stereo model cannot run in the monocular pipeline")
@@ -52,6 +58,7 @@ class MonoPipeline:
         self.output_kind = output_kind
         self.scale = scale
         self.options = options or MonoOptions()
+        self.camera_use = camera_use
 
     @property
     def metric(self) -> bool:
@@ -70,8 +77,14 @@ class MonoPipeline:
         h, w = rgb.shape[:2]
         if camera is not None:
             camera.validate(w, h)
+        elif self.camera_use is CameraUse.REQUIRED:
+            raise InputError(
+                "this model's metric scale follows the camera's focal length: it needs "
+                "camera_info (intrinsics) with every image, and none is known"
+            )
         t0 = time.perf_counter()
-        prediction = np.asarray(self.model.predict(rgb), dtype=np.float32)
+        out = run_mono(self.model, rgb, camera)
+        prediction = np.asarray(out.depth, dtype=np.float32)
         t1 = time.perf_counter()
         if prediction.shape != (h, w):
             raise InputError(f"model returned {prediction.shape}, expected {(h, w)}")
@@ -99,7 +112,12 @@ class MonoPipeline:
                 depth, camera, rgb if opts.points == "xyzrgb" else None, opts.decimation
             )
         t2 = time.perf_counter()
+        normals = out.normals
+        if normals is not None and depth is not None:
+            normals = np.where(np.isnan(depth)[..., None], np.float32(np.nan), normals)
         return MonoResult(
             prediction, relative, depth, packed, fit,
-            {"model": (t1 - t0) * 1e3, "depth_points": (t2 - t1) * 1e3},
+            confidence=out.confidence, normals=normals,
+            focal_px=out.focal_px, focal_estimated=out.focal_estimated,
+            timings_ms={"model": (t1 - t0) * 1e3, "depth_points": (t2 - t1) * 1e3},
         )

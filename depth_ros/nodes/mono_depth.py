@@ -87,7 +87,9 @@ class MonoDepth(base.DepthComponent):
                 if k.startswith(SCALE_PREFIX)
             })
             self.reference = ReferenceTracker(self.node, source, self.params)
-        self.pipeline = MonoPipeline(self.model, self.spec.output_kind, scale, self._options())
+        self.pipeline = MonoPipeline(
+            self.model, self.spec.output_kind, scale, self._options(), self.spec.camera
+        )
 
     def apply_options(self) -> None:
         self.pipeline.options = self._options()

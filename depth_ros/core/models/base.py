@@ -10,12 +10,15 @@ import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
 from depth_ros.core.params import ParamSpec, Value
+
+if TYPE_CHECKING:
+    from depth_ros.core.camera import PinholeCamera
 
 
 class InputKind(enum.Enum):
@@ -27,6 +30,25 @@ class OutputKind(enum.Enum):
     DISPARITY = "disparity"  # pixels of the left image (stereo)
     RELATIVE = "relative"  # affine-invariant inverse depth, larger = nearer
     METRIC = "metric"  # metres
+
+
+class CameraUse(enum.Enum):
+    """How a monocular model uses the camera's intrinsics."""
+
+    NONE = "none"  # the prediction does not depend on the camera
+    REQUIRED = "required"  # metric scale follows fx/fy: refused without camera_info
+    OPTIONAL = "optional"  # uses them when given, else estimates the focal (Depth Pro)
+
+
+@dataclass(frozen=True)
+class MonoOutput:
+    """What a monocular network gives for one image, all at the image's size."""
+
+    depth: NDArray[np.float32]  # (H, W): relative inverse depth or metres (spec's kind)
+    confidence: NDArray[np.float32] | None = None  # (H, W) in [0, 1], 1 = sure
+    normals: NDArray[np.float32] | None = None  # (H, W, 3) unit vectors, camera frame
+    focal_px: float | None = None  # focal length used, pixels of the input image
+    focal_estimated: bool = False  # focal_px came from the network, not from camera_info
 
 
 @dataclass(frozen=True)
@@ -68,6 +90,28 @@ class MonoModel(Protocol):
     def update(self, params: Mapping[str, Value]) -> None: ...
 
 
+@runtime_checkable
+class CameraAwareMonoModel(Protocol):
+    """A monocular network that sees the camera (and may give more than depth).
+
+    ``camera`` is the image's pinhole model at the image's size (binning and ROI already
+    applied), or None when no camera_info is known. Models whose spec says
+    ``CameraUse.REQUIRED`` raise InputError without one.
+    """
+
+    def infer(self, rgb: NDArray[np.uint8], camera: PinholeCamera | None) -> MonoOutput: ...
+
+    def update(self, params: Mapping[str, Value]) -> None: ...
+
+
+def run_mono(model: Any, rgb: NDArray[np.uint8], camera: PinholeCamera | None) -> MonoOutput:
+    """One image through any monocular model: ``infer`` where the model has it, else
+    ``predict`` (models and plugins that ignore the camera)."""
+    if isinstance(model, CameraAwareMonoModel):
+        return model.infer(rgb, camera)
+    return MonoOutput(np.asarray(model.predict(rgb), dtype=np.float32))
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """A registered model ID."""
@@ -84,4 +128,7 @@ class ModelSpec:
     default_input_size: int | None = None
     max_depth: float | None = None  # metric models: the depth range they were trained for
     needs_weights: bool = True
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    camera: CameraUse = CameraUse.NONE  # how the model uses camera_info (monocular)
+    #: writes a checkpoint in the official layout with random weights (timing, tests)
+    random_checkpoint: Callable[[Path], None] | None = None
+    export: Any = None  # an ExportSpec where the network can be exported to ONNX

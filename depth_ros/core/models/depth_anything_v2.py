@@ -148,10 +148,8 @@ def _register() -> None:
                 weights_file=src.filename,
                 weights_source=src.describe(),
                 default_input_size=518,
-                extra={"encoder": encoder, "multiple_of": 14, "input_names": ("image",),
-                       "output_names": ("depth",), "hf_repo": src.hf_repo,
-                       "export": _export(encoder, None),
-                       "random_checkpoint": _random_checkpoint(encoder, None)},
+                export=_export(encoder, None),
+                random_checkpoint=_random_checkpoint(encoder, None),
             )
         )
         for dataset, (label, max_depth, where) in _METRIC.items():
@@ -170,10 +168,8 @@ def _register() -> None:
                     weights_source=src.describe(),
                     default_input_size=518,
                     max_depth=max_depth,
-                    extra={"encoder": encoder, "dataset": dataset, "multiple_of": 14,
-                           "input_names": ("image",), "output_names": ("depth",),
-                           "hf_repo": src.hf_repo, "export": _export(encoder, dataset),
-                           "random_checkpoint": _random_checkpoint(encoder, dataset)},
+                    export=_export(encoder, dataset),
+                    random_checkpoint=_random_checkpoint(encoder, dataset),
                 )
             )
 

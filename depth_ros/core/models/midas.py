@@ -154,7 +154,7 @@ def _export(model_id: str) -> Any:
 
 
 def _register() -> None:
-    for model_id, (description, source, alternatives, size, _pre) in _MODELS.items():
+    for model_id, (description, source, _alternatives, size, _pre) in _MODELS.items():
         register_model(
             ModelSpec(
                 id=model_id,
@@ -167,10 +167,8 @@ def _register() -> None:
                 weights_file=source.filename,
                 weights_source=source.describe(),
                 default_input_size=size,
-                extra={"multiple_of": 32, "input_names": ("image",),
-                       "output_names": ("depth",), "alternative_weights_files": alternatives,
-                       "export": _export(model_id),
-                       "random_checkpoint": _random_checkpoint(model_id)},
+                export=_export(model_id),
+                random_checkpoint=_random_checkpoint(model_id),
             )
         )
 

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from depth_ros.core.errors import ConfigError
-from depth_ros.core.export import EXPORT_KEY, META_MODEL, ExportSpec
+from depth_ros.core.export import META_MODEL, ExportSpec
 from depth_ros.core.models import register_model
 from depth_ros.core.models._learned_stereo import (
     LearnedStereo,
@@ -126,8 +126,7 @@ SPEC = register_model(
             "https://github.com/JiaRenChang/PSMNet (README, 'Pretrained Model': KITTI 2015 "
             "/ KITTI 2012 / Scene Flow checkpoints)"
         ),
-        extra={
-            EXPORT_KEY: ExportSpec(
+        export=ExportSpec(
                 module_factory=torch_module,
                 input_names=INPUTS,
                 output_names=OUTPUTS,
@@ -141,7 +140,6 @@ SPEC = register_model(
                 min_size=MIN_SIZE,
                 default_size=(256, 512),
                 baked_params=("max_disparity",),
-            )
-        },
+            ),
     )
 )
