@@ -16,7 +16,8 @@ from numpy.typing import NDArray
 
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.errors import ConfigError, InputError
-from depth_ros.core.models import InputKind, ModelConfig, OutputKind, build_model, get_model
+from depth_ros.core.models import InputKind, ModelConfig, ModelSpec, build_model, get_model
+from depth_ros.core.models.base import CameraUse
 
 
 def register(sub: Any) -> None:
@@ -40,6 +41,10 @@ def register(sub: Any) -> None:
     p.add_argument("--baseline", type=float, help="stereo baseline, metres")
     p.add_argument("--doffs", type=float, default=0.0,
                    help="cx_right - cx_left, pixels (Middlebury's doffs)")
+    p.add_argument("--random-weights", action="store_true",
+                   help="build a checkpoint in the official layout with RANDOM weights in a "
+                   "temporary folder and use it (tries the pipeline without the real weights: "
+                   "the output is meaningless)")
     p.add_argument("--raw", action="store_true",
                    help="monocular: also write the network's raw output as float32 .npy")
     p.add_argument("--output", type=Path, default=Path("out/predict"), help="output folder")
@@ -101,6 +106,12 @@ def run(args: argparse.Namespace) -> int:
     if not args.model:
         raise ConfigError("--model is required (see --list)")
     spec = get_model(args.model)
+    if args.output.exists() and not args.output.is_dir():
+        raise ConfigError(f"--output {args.output} is an existing file; give a folder")
+    if args.random_weights and args.weights is not None:
+        raise ConfigError("--random-weights and --weights exclude each other")
+    if args.random_weights and spec.random_checkpoint is None:
+        raise ConfigError(f"{spec.id} cannot build a random checkpoint; give --weights")
     config = ModelConfig(weights=args.weights, backend=args.backend, device=args.device,
                          input_size=args.input_size)
     from depth_ros.cli import outputs
@@ -112,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         if not (args.left and args.right):
             raise ConfigError(f"{args.model} is a stereo model: give --left and --right")
         left, right = read_rgb(args.left), read_rgb(args.right)
-        model: Any = build_model(args.model, config)
+        model: Any = build_model(args.model, _with_random_weights(args, spec, config))
         cameras = _stereo_cameras(args, left.shape[1], left.shape[0])
         if cameras is None:
             disparity = model.compute(left, right)
@@ -128,28 +139,97 @@ def run(args: argparse.Namespace) -> int:
     else:
         if not args.image:
             raise ConfigError(f"{args.model} is a monocular model: give --image")
-        rgb = read_rgb(args.image)
-        model = build_model(args.model, config)
-        prediction = model.predict(rgb)
-        if args.raw:
-            np.save(out / "raw.npy", prediction.astype(np.float32))
-            written.append(out / "raw.npy")
-        if spec.output_kind is OutputKind.METRIC:
-            written += outputs.write_depth(out, "depth", prediction)
-            camera = _intrinsics(args, rgb.shape[1], rgb.shape[0])
-            if args.camera_info:
-                from depth_ros.core.calibration import read_camera
-
-                camera = read_camera(args.camera_info[0])
-            if camera is not None:
-                from depth_ros.core.pointcloud import depth_to_cloud
-
-                cloud = depth_to_cloud(prediction, camera, rgb)
-                written.append(outputs.write_ply(out / "points.ply", cloud))
-        else:
-            np.save(out / "relative.npy", prediction)
-            written.append(out / "relative.npy")
-            written.append(outputs.write_png(out / "relative_color.png",
-                                             outputs.colorize(prediction)))
+        return _mono(args, spec, config, out)
     print(json.dumps({"model": args.model, "outputs": [str(p) for p in written]}, indent=2))
+    return 0
+
+
+def _with_random_weights(
+    args: argparse.Namespace, spec: ModelSpec, config: ModelConfig
+) -> ModelConfig:
+    """``config`` with a random official-layout checkpoint when --random-weights asks."""
+    if not args.random_weights or spec.random_checkpoint is None:
+        return config
+    import atexit
+    import dataclasses
+    import shutil
+    import sys
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="depth_ros_random_")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    path = Path(folder) / (spec.weights_file or f"{spec.id}.pth")
+    print(f"depth-ros predict: RANDOM weights ({path}): the output is meaningless",
+          file=sys.stderr)
+    spec.random_checkpoint(path)
+    return dataclasses.replace(config, weights=path)
+
+
+def _mono_camera(args: argparse.Namespace, w: int, h: int) -> PinholeCamera | None:
+    if args.camera_info:
+        if len(args.camera_info) != 1:
+            raise ConfigError("a monocular model takes one --camera-info file")
+        if args.fx is not None:
+            raise ConfigError("give either --camera-info or --fx, not both")
+        from depth_ros.core.calibration import read_camera
+
+        camera = read_camera(args.camera_info[0])
+        if (camera.width, camera.height) != (w, h):
+            if camera.width * h != camera.height * w:
+                raise ConfigError(
+                    f"--camera-info is for {camera.width}x{camera.height} images but "
+                    f"{args.image} is {w}x{h} (another aspect ratio)")
+            camera = camera.scaled(w, h)  # same camera, image resized
+        return camera
+    return _intrinsics(args, w, h)
+
+
+def _mono(args: argparse.Namespace, spec: ModelSpec, config: ModelConfig, out: Path) -> int:
+    """One image through the monocular pipeline (the node's), with the camera when given."""
+    import sys
+
+    from depth_ros.cli import outputs
+    from depth_ros.core.mono_pipeline import MonoPipeline
+
+    if not args.image:
+        raise ConfigError(f"{args.model} is a monocular model: give --image")
+    rgb = read_rgb(args.image)
+    camera = _mono_camera(args, rgb.shape[1], rgb.shape[0])
+    if camera is None and spec.camera is CameraUse.REQUIRED:
+        raise ConfigError(
+            f"{spec.id} is camera-aware (its metric scale follows the focal length): give "
+            "--camera-info cam.yaml or --fx (and --cx/--cy)")
+    model = build_model(args.model, _with_random_weights(args, spec, config))
+    result = MonoPipeline(model, spec.output_kind, camera_use=spec.camera).process(rgb, camera)
+    written: list[Path] = []
+    info: dict[str, Any] = {"model": args.model}
+    if args.raw:
+        np.save(out / "raw.npy", result.prediction)
+        written.append(out / "raw.npy")
+    if result.depth is not None:
+        written += outputs.write_depth(out, "depth", result.depth)
+        if result.cloud is not None:
+            written.append(outputs.write_ply(out / "points.ply", result.cloud))
+        else:
+            print("depth-ros predict: no intrinsics (--camera-info or --fx): no points.ply",
+                  file=sys.stderr)
+    else:
+        np.save(out / "relative.npy", result.prediction)
+        written.append(out / "relative.npy")
+        written.append(outputs.write_png(out / "relative_color.png",
+                                         outputs.colorize(result.prediction)))
+    if result.confidence is not None:
+        np.save(out / "confidence.npy", result.confidence)
+        written.append(out / "confidence.npy")
+    if result.normals is not None:
+        np.save(out / "normals.npy", result.normals)
+        written.append(out / "normals.npy")
+        shown = np.nan_to_num((result.normals + 1.0) * 127.5, nan=0).astype(np.uint8)
+        written.append(outputs.write_png(out / "normals_color.png", shown))
+    if result.focal_px is not None:
+        info["focal_px"] = result.focal_px
+        info["focal_source"] = "estimated" if result.focal_estimated else "camera_info"
+    info["random_weights"] = bool(args.random_weights)
+    info["outputs"] = [str(p) for p in written]
+    print(json.dumps(info, indent=2))
     return 0

@@ -216,3 +216,30 @@ def load_strict(
         module.load_state_dict(filled, strict=True)
     except RuntimeError as exc:  # e.g. dtype trouble not caught above
         raise WeightsError(f"{path}: cannot load into {type(module).__name__}: {exc}") from exc
+
+
+def random_state(state: Mapping[str, Any], seed: int = 0, std: float = 0.02) -> dict[str, Any]:
+    """Random weights for every floating tensor of ``state`` (same names, shapes, dtypes):
+    N(0, std), plus 1 for LayerScale ``gamma`` and normalisation weights so activations
+    stay finite through deep networks. For timing and trying pipelines without the real
+    weights (``--random-weights``): a network built with ``weight_init="skip"`` holds
+    uninitialised memory, which can give NaN. Integer buffers are kept."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    out: dict[str, Any] = {}
+    for name, value in state.items():
+        if not value.dtype.is_floating_point:
+            out[name] = value
+            continue
+        t = torch.randn(value.shape, generator=g, dtype=torch.float32) * std
+        leaf = name.rsplit(".", 1)[-1]
+        parent = name.rsplit(".", 2)[-2] if name.count(".") else ""
+        if leaf in ("gamma", "gamma_1", "gamma_2") or (
+            leaf == "weight" and ("norm" in parent or parent.startswith(("bn", "ln")))
+        ):
+            t += 1.0
+        if leaf == "running_var":
+            t = t.abs() + 1.0
+        out[name] = t.to(value.dtype)
+    return out

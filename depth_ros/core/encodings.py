@@ -49,6 +49,7 @@ _add("mono16", "u2", 1, "mono")
 _add("16UC1", "u2", 1)
 _add("32FC1", "f4", 1)
 _add("64FC1", "f8", 1)
+_add("32FC3", "f4", 3)  # e.g. surface normals
 _add("8UC3", "u1", 3)
 _add("rgb16", "u2", 3, "rgb")
 _add("bgr16", "u2", 3, "bgr")

@@ -24,6 +24,7 @@ from depth_ros.core.colorize import colorize
 from depth_ros.core.encodings import to_rgb8
 from depth_ros.core.errors import InputError
 from depth_ros.core.models import InputKind
+from depth_ros.core.models.base import CameraUse, ModelSpec
 from depth_ros.core.mono_pipeline import MonoOptions, MonoPipeline
 from depth_ros.core.params import ParamSpec
 from depth_ros.core.scale import ScaleFit, build_scale_source, scale_source_params
@@ -53,6 +54,7 @@ class MonoDepth(base.DepthComponent):
     pipeline: MonoPipeline
     reference: ReferenceTracker | None = None
     last_fit: ScaleFit | None = None
+    last_focal: tuple[float, bool] | None = None  # (focal px, estimated by the network)
 
     def schema(self, model_params: tuple[ParamSpec, ...]) -> dict[str, ParamSpec]:
         source = self._scale_source_name()
@@ -67,6 +69,10 @@ class MonoDepth(base.DepthComponent):
         if self.params.get("image_transport") == "compressed":
             return (("image/compressed", CompressedImage), ("camera_info", CameraInfo))
         return (("image", Image), ("camera_info", CameraInfo))
+
+    def _spec(self) -> ModelSpec:
+        assert self.spec is not None, "the model is known once configured"
+        return self.spec
 
     def _options(self) -> MonoOptions:
         p = self.params
@@ -108,6 +114,10 @@ class MonoDepth(base.DepthComponent):
             pubs["depth"] = node.create_publisher(Image, "depth", qos)
             pubs["depth_info"] = node.create_publisher(CameraInfo, "depth/camera_info", qos)
             pubs["points"] = node.create_publisher(PointCloud2, "points", qos)
+            if "confidence" in self._spec().outputs:
+                pubs["confidence"] = node.create_publisher(Image, "depth/confidence", qos)
+            if "normals" in self._spec().outputs:
+                pubs["normals"] = node.create_publisher(Image, "normals", qos)
         if self.pipeline.scale is not None:
             pubs["fit"] = node.create_publisher(DiagnosticStatus, "scale/fit", qos)
         return pubs
@@ -122,16 +132,22 @@ class MonoDepth(base.DepthComponent):
             rgb = decode_compressed(image_msg)
         else:
             rgb = to_rgb8(image_to_numpy(image_msg), image_msg.encoding)
-        camera = PinholeCamera.from_msg(info)
-        camera.validate(rgb.shape[1], rgb.shape[0])
+        camera: PinholeCamera | None = PinholeCamera.from_msg(info)
+        assert camera is not None
+        if self._spec().camera is CameraUse.OPTIONAL and not any(camera.k):
+            camera = None  # uncalibrated (REP 104: K all zero): the network estimates f
+        else:
+            camera.validate(rgb.shape[1], rgb.shape[0])
         header = image_msg.header
         stamp = stamp_ns(header.stamp) / 1e9
         context = (self.reference.context(camera, rgb.shape[:2], stamp)
-                   if self.reference is not None else None)
+                   if self.reference is not None and camera is not None else None)
         result = self.pipeline.process(
             rgb, camera, context, cloud="points" in self.pubs and self.wanted("points")
         )
         t1 = time.perf_counter()
+        if result.focal_px is not None:
+            self.last_focal = (result.focal_px, result.focal_estimated)
         if result.relative is not None and "relative" in self.pubs:
             self.pubs["relative"].publish(numpy_to_image(result.relative, "32FC1", header))
         if result.fit is not None:
@@ -141,7 +157,13 @@ class MonoDepth(base.DepthComponent):
                 self.log.warn(result.fit.code, f"no metric depth: {result.fit.reason}")
         if result.depth is not None and "depth" in self.pubs:
             self.pubs["depth"].publish(numpy_to_image(result.depth, "32FC1", header))
-            self.pubs["depth_info"].publish(camera_info_msg(camera, header))
+            if camera is not None:
+                self.pubs["depth_info"].publish(camera_info_msg(camera, header))
+            if result.confidence is not None and "confidence" in self.pubs:
+                self.pubs["confidence"].publish(
+                    numpy_to_image(result.confidence, "32FC1", header))
+            if result.normals is not None and self.wanted("normals"):
+                self.pubs["normals"].publish(numpy_to_image(result.normals, "32FC3", header))
         if result.cloud is not None:
             self.pubs["points"].publish(cloud_msg(result.cloud, header))
         if self.wanted("color"):
@@ -154,10 +176,15 @@ class MonoDepth(base.DepthComponent):
             result.timings_ms.values()), "publish": (t2 - t1) * 1e3}
 
     def extra_diagnostics(self) -> dict[str, str]:
+        values = {"camera_use": self._spec().camera.value}
+        if self.last_focal is not None:
+            focal, estimated = self.last_focal
+            values["focal_px"] = f"{focal:.2f}"
+            values["focal_source"] = "estimated by the network" if estimated else "camera_info"
         fit = self.last_fit
         if fit is None:
-            return {"scale_source": str(self.params.get("scale_source", "none"))}
-        return {
+            return {**values, "scale_source": str(self.params.get("scale_source", "none"))}
+        return {**values,
             "scale_source": str(self.params.get("scale_source")),
             "scale_fit": "ok" if fit.ok else fit.reason,
             "scale": f"{fit.scale:.6g}",
@@ -169,6 +196,9 @@ class MonoDepth(base.DepthComponent):
     def _diagnose(self) -> tuple[int, str, dict[str, str]]:
         # a failed scale fit publishes no depth: ERROR; a held fit: WARN
         level, message, values = super()._diagnose()
+        if level == 0 and self.last_focal is not None and self.last_focal[1]:
+            return 1, (f"camera uncalibrated: focal estimated by the network "
+                       f"({self.last_focal[0]:.1f} px); no points"), values
         fit = self.last_fit
         if fit is not None and level < 2 and not fit.ok:
             return 2, f"no metric depth: {fit.reason}", values

@@ -129,6 +129,8 @@ class ModelSpec:
     max_depth: float | None = None  # metric models: the depth range they were trained for
     needs_weights: bool = True
     camera: CameraUse = CameraUse.NONE  # how the model uses camera_info (monocular)
+    #: what the network gives beside depth: "confidence" and/or "normals" (MonoOutput)
+    outputs: frozenset[str] = frozenset()
     #: writes a checkpoint in the official layout with random weights (timing, tests)
     random_checkpoint: Callable[[Path], None] | None = None
     export: Any = None  # an ExportSpec where the network can be exported to ONNX

@@ -92,10 +92,11 @@ def _random_checkpoint(encoder: str, dataset: str | None) -> Any:
     def write(path: Any) -> None:
         import torch
 
+        from depth_ros.core.checkpoints import random_state
         from depth_ros.core.models.nets.depth_anything_v2 import DepthAnythingV2Net
 
         net = DepthAnythingV2Net(encoder, max_depth=_METRIC[dataset][1] if dataset else None)
-        torch.save(net.state_dict(), path)
+        torch.save(random_state(net.state_dict()), path)
 
     return write
 

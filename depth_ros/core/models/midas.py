@@ -78,8 +78,11 @@ def _random_checkpoint(model_id: str) -> Any:
     def write(path: Any) -> None:
         import torch
 
+        from depth_ros.core.checkpoints import random_state
+
         net, _, to_official = _net(model_id)
-        torch.save({to_official(k): v for k, v in net.state_dict().items()}, path)
+        state = random_state(net.state_dict())
+        torch.save({to_official(k): v for k, v in state.items()}, path)
 
     return write
 
