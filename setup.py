@@ -19,6 +19,8 @@ setup(
     ],
     package_data={PACKAGE: ["py.typed", "data/*"]},
     install_requires=["setuptools"],
+    # colcon test runs pytest only when pytest is a declared test dependency
+    extras_require={"test": ["pytest"]},
     zip_safe=True,
     maintainer="depth_ros maintainers",
     maintainer_email="depth_ros@example.org",

@@ -22,6 +22,7 @@ No ROS import here: ``ament_index_python`` is imported lazily and is optional.
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -331,8 +332,14 @@ COMMON_ARGUMENTS = (
     LaunchArgument("camera", "", "Namespace of the input topics (and of the node's outputs)"),
     LaunchArgument("use_sim_time", "false", "Use /clock (bag playback)", parameter=True),
     LaunchArgument("rviz", "false", "Also open rviz2 with rviz/depth.rviz"),
+    LaunchArgument("rviz_fixed_frame", "camera_optical_frame",
+                   "rviz2's Fixed Frame: the camera's optical frame (camera_info's "
+                   "header.frame_id), or a TF frame above it"),
     LaunchArgument("lifecycle", "false",
                    "Run the managed (lifecycle) variant <node>_lifecycle"),
+    LaunchArgument("autostart", "true",
+                   "With lifecycle:=true: configure and activate the node at start-up "
+                   "(false: it waits unconfigured for `ros2 lifecycle set`)"),
     LaunchArgument("params_file", "", "Extra parameters file loaded after the profile"),
     LaunchArgument("node_name", "", "Node name; empty = the executable's name"),
     LaunchArgument("log_level", "info", "Logging level of the node"),
@@ -391,6 +398,9 @@ class LaunchPlan:
     profile: Profile
     rviz: bool
     overrides: dict[str, Value] = field(default_factory=dict)
+    lifecycle: bool = False
+    autostart: bool = True  # lifecycle only: configure + activate at start-up
+    rviz_fixed_frame: str = "camera_optical_frame"
     companions: tuple[LaunchPlan, ...] = ()  # other nodes the launch file starts too
 
 
@@ -425,6 +435,7 @@ def plan_launch(node: str, args: Mapping[str, str]) -> LaunchPlan:
             "model": given["stereo_model"], "weights_dir": given["weights_dir"],
             "camera": given["camera"], "use_sim_time": given["use_sim_time"],
             "lifecycle": given["lifecycle"], "log_level": given["log_level"],
+            "autostart": given["autostart"],
         })
         companions = (replace(stereo, remappings=[
             *stereo.remappings, *((t, f"stereo/{t}") for t in FUSED_STEREO_OUTPUTS)
@@ -441,7 +452,8 @@ def plan_launch(node: str, args: Mapping[str, str]) -> LaunchPlan:
         (t, given[remap_argument(t)] or defaults.get(t, ""))
         for t in info.inputs if given[remap_argument(t)] or t in defaults
     ]
-    executable = f"{node}_lifecycle" if _truthy(given["lifecycle"]) else node
+    lifecycle = _truthy(given["lifecycle"])
+    executable = f"{node}_lifecycle" if lifecycle else node
     camera = given["camera"].strip()
     return LaunchPlan(
         package=PACKAGE,
@@ -455,12 +467,21 @@ def plan_launch(node: str, args: Mapping[str, str]) -> LaunchPlan:
         rviz=_truthy(given["rviz"]),
         overrides=overrides,
         companions=companions,
+        lifecycle=lifecycle,
+        autostart=_truthy(given["autostart"]),
+        rviz_fixed_frame=given["rviz_fixed_frame"].strip() or "camera_optical_frame",
     )
 
 
-def rviz_config_text(camera: str = "", template: Path | None = None) -> str:
-    """rviz/depth.rviz with its topics moved into the ``camera`` namespace."""
+def rviz_config_text(
+    camera: str = "", template: Path | None = None, fixed_frame: str = ""
+) -> str:
+    """rviz/depth.rviz with its topics moved into the ``camera`` namespace and, when
+    given, ``fixed_frame`` as the Fixed Frame."""
     text = (template or find_rviz_config()).read_text()
+    if fixed_frame:
+        text = re.sub(r"(?m)^(\s*Fixed Frame:) .*$", lambda m: f"{m.group(1)} {fixed_frame}",
+                      text)
     ns = "/" + camera.strip("/") if camera.strip("/") else ""
     if not ns:
         return text

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
+from depth_ros import launch_description
 from depth_ros.core import profiles, schema
 from depth_ros.core.errors import ConfigError
 from depth_ros.core.models import get_model
@@ -118,10 +119,21 @@ class _LaunchDescription:
 def _stub_modules() -> dict[str, types.ModuleType]:
     mods = {n: types.ModuleType(n) for n in (
         "launch", "launch.actions", "launch.launch_description", "launch.substitutions",
-        "launch_ros", "launch_ros.actions")}
+        "launch.events", "launch_ros", "launch_ros.actions", "launch_ros.event_handlers",
+        "launch_ros.events", "launch_ros.events.lifecycle")}
     declare = type("DeclareLaunchArgument", (_Action,), {})
     opaque = type("OpaqueFunction", (_Action,), {})
     node = type("Node", (_Action,), {})
+    for name in ("EmitEvent", "RegisterEventHandler"):
+        setattr(mods["launch.actions"], name, type(name, (_Action,), {}))
+    mods["launch.events"].matches_action = (  # type: ignore[attr-defined]
+        lambda action: ("matches", action))
+    mods["launch_ros.actions"].LifecycleNode = type(  # type: ignore[attr-defined]
+        "LifecycleNode", (_Action,), {})
+    mods["launch_ros.event_handlers"].OnStateTransition = type(  # type: ignore[attr-defined]
+        "OnStateTransition", (_Action,), {})
+    mods["launch_ros.events.lifecycle"].ChangeState = type(  # type: ignore[attr-defined]
+        "ChangeState", (_Action,), {})
     mods["launch"].LaunchDescription = _LaunchDescription  # type: ignore[attr-defined]
     mods["launch.launch_description"].LaunchDescription = (  # type: ignore[attr-defined]
         _LaunchDescription)
@@ -137,6 +149,7 @@ def _stub_modules() -> dict[str, types.ModuleType]:
 def load_launch(monkeypatch: pytest.MonkeyPatch) -> Any:
     for name, module in _stub_modules().items():
         monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setattr(launch_description, "package_available", lambda package: True)
 
     def load(path: Path) -> types.ModuleType:
         spec = importlib.util.spec_from_file_location(f"_launch_{path.stem}", path)
@@ -196,6 +209,7 @@ def test_launch_file_node_parameters_are_declared(
 ) -> None:
     module = load_launch(LAUNCH_FILES[node])
     _, actions = _run(module, overrides)
+    actions = [a for a in actions if type(a).__name__ in ("Node", "LifecycleNode")]
     assert len(actions) == (2 if node == "fused_depth" else 1)
     kw = actions[0].kwargs
     model = overrides.get("model", profiles.NODES[node].default_model)
@@ -203,9 +217,11 @@ def test_launch_file_node_parameters_are_declared(
     lifecycle = overrides.get("lifecycle") == "true"
     assert kw["package"] == "depth_ros"
     assert kw["executable"] == node + ("_lifecycle" if lifecycle else "")
-    assert kw["namespace"] == (overrides.get("camera") or None)
+    assert (kw["namespace"] or None) == (overrides.get("camera") or None)
     profile, *_extra, values = kw["parameters"]
-    assert Path(profile) == REPO / "config" / f"{model}.yaml"
+    # the source tree's profile, or its installed copy (share/depth_ros/config after colcon)
+    assert Path(profile).name == f"{model}.yaml"
+    assert Path(profile).read_text() == (REPO / "config" / f"{model}.yaml").read_text()
     assert values["model"] == model
     assert values["use_sim_time"] is (overrides.get("use_sim_time") == "true")
     specs = _schema(node, model)
@@ -237,13 +253,64 @@ def test_launch_backend_follows_weights(load_launch: Any) -> None:
     assert psm_torch.kwargs["parameters"][-1]["backend"] == "torch"
 
 
+def test_launch_rviz_missing_starts_nothing(
+    load_launch: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(launch_description, "package_available", lambda package: False)
+    module = load_launch(LAUNCH_FILES["stereo_depth"])
+    with pytest.raises(ConfigError, match=r"'rviz2' is not installed.*nothing was started"):
+        _run(module, {"rviz": "true"})
+    _, actions = _run(module, {"rviz": "false"})  # without rviz the node starts
+    assert [a.kwargs["executable"] for a in actions] == ["stereo_depth"]
+
+
+def test_package_available_without_ament_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AMENT_PREFIX_PATH", raising=False)
+    assert launch_description.package_available("rviz2") is False
+
+
+@pytest.mark.parametrize("node", ["stereo_depth", "fused_depth"])
+def test_launch_lifecycle_autostart_configures_then_activates(
+    node: str, load_launch: Any
+) -> None:
+    from lifecycle_msgs.msg import Transition
+
+    module = load_launch(LAUNCH_FILES[node])
+    _, actions = _run(module, {"lifecycle": "true", "camera": "/cam"})
+    per_node = 3  # LifecycleNode, activate-when-inactive handler, configure event
+    assert len(actions) == per_node * (2 if node == "fused_depth" else 1)
+    lifecycle_node, handler, configure = actions[:per_node]
+    assert type(lifecycle_node).__name__ == "LifecycleNode"
+    assert lifecycle_node.kwargs["executable"] == f"{node}_lifecycle"
+    assert lifecycle_node.kwargs["namespace"] == "/cam"
+    event = configure.kwargs["event"]
+    assert event.kwargs["transition_id"] == Transition.TRANSITION_CONFIGURE
+    assert event.kwargs["lifecycle_node_matcher"] == ("matches", lifecycle_node)
+    on_inactive = handler.args[0]
+    assert on_inactive.kwargs["target_lifecycle_node"] is lifecycle_node
+    assert on_inactive.kwargs["goal_state"] == "inactive"
+    (activate,) = on_inactive.kwargs["entities"]
+    assert activate.kwargs["event"].kwargs["transition_id"] == Transition.TRANSITION_ACTIVATE
+    _, manual = _run(module, {"lifecycle": "true", "autostart": "false"})
+    assert [type(a).__name__ for a in manual] == ["LifecycleNode"] * len(manual)
+
+
 def test_launch_rviz(load_launch: Any) -> None:
     module = load_launch(LAUNCH_FILES["stereo_depth"])
     _, actions = _run(module, {"rviz": "true"})
     assert [a.kwargs["executable"] for a in actions] == ["stereo_depth", "rviz2"]
     rviz_args = actions[1].kwargs["arguments"]
     assert rviz_args[0] == "-d"
-    assert Path(rviz_args[1]) == REPO / "rviz" / "depth.rviz"
+    assert Path(rviz_args[1]).read_text() == (REPO / "rviz" / "depth.rviz").read_text()
+    Path(rviz_args[1]).unlink()
+    _, actions = _run(module, {"rviz": "true", "rviz_fixed_frame": "base_link"})
+    framed = Path(actions[1].kwargs["arguments"][1])
+    try:
+        text = framed.read_text()
+    finally:
+        framed.unlink()
+    assert "Fixed Frame: base_link" in text
+    assert "camera_optical_frame" not in text
     _, actions = _run(module, {"rviz": "true", "camera": "/cam", "use_sim_time": "true"})
     namespaced = Path(actions[1].kwargs["arguments"][1])
     try:
@@ -269,6 +336,6 @@ def test_rviz_config_topics_and_frame() -> None:
     displays = {d["Class"]: [] for d in manager["Displays"]}
     for d in manager["Displays"]:
         displays[d["Class"]].append(d.get("Topic", {}).get("Value"))
-    assert {"/left/image_rect", "/depth", "/depth/color"} <= set(
+    assert {"/left/image_rect", "/depth", "/depth/color", "/depth/relative"} <= set(
         displays["rviz_default_plugins/Image"])
     assert displays["rviz_default_plugins/PointCloud2"] == ["/points"]

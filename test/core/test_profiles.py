@@ -163,5 +163,5 @@ def test_rviz_config_namespaced() -> None:
     # only topics move: everything else is unchanged, line for line
     changed = [(a, b) for a, b in zip(plain.splitlines(), cam.splitlines(), strict=True)
                if a != b]
-    assert len(changed) == 5  # left, mono image, depth, depth/color, points
+    assert len(changed) == 6  # left, mono image, depth, depth/relative, depth/color, points
     assert all(b.replace("/my_cam", "", 1) == a for a, b in changed)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 import unittest
 from pathlib import Path
 
@@ -24,6 +25,8 @@ import launch_testing.asserts
 from launch.actions import IncludeLaunchDescription
 from launch.launch_description import LaunchDescription
 from launch.launch_description_sources import PythonLaunchDescriptionSource
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # launch_test runs us by path
 from launch_checks import check_topics
 from sensor_msgs.msg import Image
 
