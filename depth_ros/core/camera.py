@@ -40,8 +40,12 @@ class PinholeCamera:
 
     @classmethod
     def from_msg(cls, msg: Any) -> PinholeCamera:
-        """Build from a ``sensor_msgs/CameraInfo`` (or anything with the same fields)."""
-        return cls(
+        """The camera of the image that comes with a ``sensor_msgs/CameraInfo`` (or
+        anything with the same fields): binning and ROI (REP 104) applied to K and P as
+        image_geometry's PinholeCameraModel does, so the result is at the delivered
+        image's size with binning 1 and no ROI (see :meth:`binned`)."""
+        roi = getattr(msg, "roi", None)
+        full = cls(
             width=int(msg.width),
             height=int(msg.height),
             k=tuple(float(v) for v in msg.k),
@@ -50,8 +54,59 @@ class PinholeCamera:
             r=tuple(float(v) for v in msg.r),
             distortion_model=str(msg.distortion_model),
             frame_id=str(msg.header.frame_id),
-            binning_x=int(getattr(msg, "binning_x", 0)),
-            binning_y=int(getattr(msg, "binning_y", 0)),
+        )
+        return full.binned(
+            int(getattr(msg, "binning_x", 0)), int(getattr(msg, "binning_y", 0)),
+            int(getattr(roi, "x_offset", 0)), int(getattr(roi, "y_offset", 0)),
+            int(getattr(roi, "width", 0)), int(getattr(roi, "height", 0)),
+        )
+
+    def binned(
+        self,
+        binning_x: int = 0,
+        binning_y: int = 0,
+        roi_x: int = 0,
+        roi_y: int = 0,
+        roi_width: int = 0,
+        roi_height: int = 0,
+    ) -> PinholeCamera:
+        """This full-resolution calibration for an image cropped to a region of interest
+        and then binned (REP 104), as image_geometry adjusts K and P: the principal point
+        moves by the ROI offset, then the first row of K and P (fx, cx, P[0,3]) is divided
+        by ``binning_x`` and the second (fy, cy, P[1,3]) by ``binning_y``; the size
+        becomes the ROI's (or the full size) divided by the binning. Binning 0 and 1 mean
+        none; an all-zero ROI means the full image. The ROI is applied to P as given
+        (image_geometry maps it through the rectification first: the same for rectified
+        or undistorted images, which is what depth is computed from)."""
+        if min(binning_x, binning_y, roi_x, roi_y, roi_width, roi_height) < 0:
+            raise CalibrationError(
+                f"camera_info binning ({binning_x}, {binning_y}) and roi ({roi_x}, {roi_y}, "
+                f"{roi_width}, {roi_height}) must not be negative")
+        bx, by = max(binning_x, 1), max(binning_y, 1)
+        has_roi = any((roi_x, roi_y, roi_width, roi_height))
+        if bx == 1 and by == 1 and not has_roi:
+            return self
+        if has_roi and (roi_x + roi_width > self.width or roi_y + roi_height > self.height):
+            raise CalibrationError(
+                f"camera_info roi ({roi_x}, {roi_y}, {roi_width}x{roi_height}) lies outside "
+                f"the {self.width}x{self.height} image")
+        k = list(self.k)
+        p = list(self.p)
+        if len(k) == 9:
+            k[2] -= roi_x
+            k[5] -= roi_y
+            k[0], k[1], k[2] = k[0] / bx, k[1] / bx, k[2] / bx
+            k[4], k[5] = k[4] / by, k[5] / by
+        if len(p) == 12:
+            p[2] -= roi_x
+            p[6] -= roi_y
+            p[0:4] = [v / bx for v in p[0:4]]
+            p[4:8] = [v / by for v in p[4:8]]
+        width = (roi_width or self.width) // bx
+        height = (roi_height or self.height) // by
+        return PinholeCamera(
+            width, height, tuple(k), tuple(p), self.d, self.r, self.distortion_model,
+            self.frame_id,
         )
 
     @classmethod

@@ -50,11 +50,66 @@ def test_from_msg() -> None:
         binning_y=1,
     )
     cam = PinholeCamera.from_msg(msg)
-    assert (cam.width, cam.height, cam.frame_id) == (4, 2, "cam")
-    assert cam.tx == -0.2
+    # binning 2x1 applied (REP 104): the camera of the 2x2 image that is delivered
+    assert (cam.width, cam.height, cam.frame_id) == (2, 2, "cam")
+    assert (cam.fx, cam.cx, cam.tx) == (1.0, 0.75, -0.1)
+    assert (cam.fy, cam.cy) == (3.0, 0.5)
     assert cam.d == (0.1, 0.0, 0.0, 0.0, 0.0)
-    assert (cam.binning_x, cam.binning_y) == (2, 1)
+    assert (cam.binning_x, cam.binning_y) == (0, 0)
     assert isinstance(cam.k[1], float)
+    cam.validate(2, 2)
+
+
+def _info(binning: int = 0, roi: tuple[int, int, int, int] = (0, 0, 0, 0)) -> SimpleNamespace:
+    fx, cx, cy = 600.0, 320.0, 240.0
+    return SimpleNamespace(
+        width=640, height=480, k=[fx, 0, cx, 0, fx, cy, 0, 0, 1],
+        p=[fx, 0, cx, -fx * 0.1, 0, fx, cy, 0, 0, 0, 1, 0], d=[0.0] * 5,
+        r=[1.0, 0, 0, 0, 1, 0, 0, 0, 1], distortion_model="plumb_bob",
+        header=SimpleNamespace(frame_id="cam"), binning_x=binning, binning_y=binning,
+        roi=SimpleNamespace(x_offset=roi[0], y_offset=roi[1], width=roi[2], height=roi[3]),
+    )
+
+
+def test_binning_and_roi_as_image_geometry() -> None:
+    """K and P as image_geometry's PinholeCameraModel adjusts them for binning and ROI;
+    the same 3D point projects to the same place in the binned / cropped image."""
+    full = PinholeCamera.from_msg(_info())
+    binned = PinholeCamera.from_msg(_info(binning=2))
+    assert (binned.width, binned.height) == (320, 240)
+    assert (binned.fx, binned.fy, binned.cx, binned.cy) == (300.0, 300.0, 160.0, 120.0)
+    assert binned.tx == full.tx / 2  # the baseline (-Tx / fx) is unchanged
+    assert -binned.tx / binned.fx == pytest.approx(-full.tx / full.fx)
+    crop = PinholeCamera.from_msg(_info(roi=(100, 50, 320, 240)))
+    assert (crop.width, crop.height, crop.cx, crop.cy, crop.fx) == (320, 240, 220.0, 190.0, 600)
+    both = PinholeCamera.from_msg(_info(binning=2, roi=(100, 50, 320, 240)))
+    assert (both.width, both.height, both.cx, both.cy, both.fx) == (160, 120, 110.0, 95.0, 300)
+    x, y, z = 0.3, -0.2, 2.0
+    u_full, v_full = full.fx * x / z + full.cx, full.fy * y / z + full.cy
+    assert both.fx * x / z + both.cx == pytest.approx((u_full - 100) / 2)
+    assert both.fy * y / z + both.cy == pytest.approx((v_full - 50) / 2)
+    both.validate(160, 120)
+
+
+def test_binned_depth_is_not_too_far() -> None:
+    """Unprojecting the binned image with the adjusted camera gives the same metres (the
+    unadjusted K put points 2x off sideways: depth from a mono model scaled by fx too)."""
+    from depth_ros.core.geometry import unproject
+
+    binned = PinholeCamera.from_msg(_info(binning=2))
+    depth = np.full((240, 320), 2.0, np.float32)
+    points = unproject(depth, binned)
+    # the right border column is at x = (319 - 160) / 300 * 2 m
+    assert points[0, 319, 0] == pytest.approx((319 - 160) / 300 * 2.0)
+
+
+@pytest.mark.parametrize(("binning", "roi", "match"), [
+    (-1, (0, 0, 0, 0), "must not be negative"),
+    (0, (600, 0, 100, 10), "outside"),
+])
+def test_bad_binning_or_roi(binning: int, roi: tuple[int, int, int, int], match: str) -> None:
+    with pytest.raises(CalibrationError, match=match):
+        PinholeCamera.from_msg(_info(binning=binning, roi=roi))
 
 
 # --- validation -------------------------------------------------------------------------
