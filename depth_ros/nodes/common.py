@@ -17,6 +17,7 @@ from rcl_interfaces.msg import (
     ParameterDescriptor,
     SetParametersResult,
 )
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import (
@@ -77,16 +78,42 @@ def descriptor(spec: ParamSpec) -> ParameterDescriptor:
     return d
 
 
-def declare(node: Node, specs: Mapping[str, ParamSpec]) -> dict[str, Value]:
-    """Declare every parameter with its descriptor; return the values in force."""
+def declare(
+    node: Node, specs: Mapping[str, ParamSpec], invalid: dict[str, str] | None = None
+) -> dict[str, Value]:
+    """Declare every parameter with its descriptor; return the values in force.
+
+    A start-up value (``-p name:=value``, a parameters file) that is invalid does not raise:
+    the parameter is declared with its default instead and the reason is put in ``invalid``
+    (name → reason), so that the node can refuse to start with one clear line."""
     values: dict[str, Value] = {}
     for name, spec in specs.items():
         if node.has_parameter(name):
             values[name] = node.get_parameter(name).value
             continue
-        param: Parameter[Any] = node.declare_parameter(name, spec.default, descriptor(spec))
+        try:
+            param: Parameter[Any] = node.declare_parameter(name, spec.default, descriptor(spec))
+        except (InvalidParameterValueException, InvalidParameterTypeException) as exc:
+            param = node.declare_parameter(
+                name, spec.default, descriptor(spec), ignore_override=True
+            )
+            if invalid is not None:  # (after: declaring the default passes on_set)
+                overrides = getattr(node, "_parameter_overrides", {})
+                given = overrides[name].value if name in overrides else None
+                own = spec.validate(given) if given is not None else None
+                invalid[name] = own or startup_reason(spec, exc)
         values[name] = param.value
     return values
+
+
+def startup_reason(spec: ParamSpec, exc: Exception) -> str:
+    """rclpy's exception about a start-up value as one short sentence."""
+    if isinstance(exc, InvalidParameterTypeException):
+        hint = " (write it with a decimal point, e.g. 5.0)" if spec.type is float else ""
+        return f"{spec.name} must be {spec.type.__name__}{hint}"
+    text = str(exc.args[0]) if exc.args else str(exc)
+    reason = text.split("Reason: ", 1)[-1].strip().removesuffix(f": {spec.name}")
+    return reason if reason.startswith(spec.name) else f"{spec.name}: {reason}"
 
 
 def invalid_reasons(
@@ -167,37 +194,61 @@ class Worker:
 
 class RateLimitedLog:
     """Logs each distinct message at most once per ``period`` seconds (no per-frame spam),
-    and counts the errors for diagnostics."""
+    and at most ``burst`` distinct messages per period in all: messages that differ every
+    frame (a size, a stamp in the text) are then counted, not logged, and the next line
+    logged says how many were suppressed. Keys older than the period are forgotten, so the
+    table never holds more than ``burst`` entries. Errors are counted for diagnostics."""
 
-    def __init__(self, node: Node, period: float = 5.0) -> None:
+    def __init__(self, node: Node, period: float = 5.0, burst: int = 10) -> None:
         self._node = node
         self._period = period
+        self._burst = burst
         self._last: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._suppressed = 0
         self.count = 0
         self.last_error = ""
 
-    def _due(self, key: str) -> bool:
-        """Whether ``key`` was not logged in the last ``period`` seconds (and mark it)."""
+    def _due(self, key: str) -> str | None:
+        """None if ``key`` must not be logged now; else a suffix (suppressed count)."""
         now = time.monotonic()
-        if now - self._last.get(key, -1e9) < self._period:
-            return False
+        for old in [k for k, t in self._last.items() if now - t >= self._period]:
+            del self._last[old]
+        if key in self._last:
+            return None
+        if len(self._last) >= self._burst:
+            self._suppressed += 1
+            return None
         self._last[key] = now
-        return True
+        suffix = (f" ({self._suppressed} other messages suppressed)"
+                  if self._suppressed else "")
+        self._suppressed = 0
+        return suffix
+
+    def keys(self) -> int:
+        """Distinct messages remembered now (at most ``burst``)."""
+        with self._lock:
+            return len(self._last)
 
     def error(self, key: str, message: str) -> None:
         with self._lock:
             self.count += 1
             self.last_error = message
-            due = self._due(key)
-        if due:
-            self._node.get_logger().error(message)
+            suffix = self._due(key)
+        if suffix is not None:
+            self._node.get_logger().error(message + suffix)
 
     def warn(self, key: str, message: str) -> None:
         with self._lock:
-            due = self._due(key)
-        if due:
-            self._node.get_logger().warning(message)
+            suffix = self._due(key)
+        if suffix is not None:
+            self._node.get_logger().warning(message + suffix)
+
+    def info(self, key: str, message: str) -> None:
+        with self._lock:
+            suffix = self._due(key)
+        if suffix is not None:
+            self._node.get_logger().info(message + suffix)
 
 
 class RateMeter:

@@ -15,14 +15,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.colorize import colorize
-from depth_ros.core.encodings import to_rgb8
-from depth_ros.core.errors import InputError
 from depth_ros.core.models import InputKind
 from depth_ros.core.mono_pipeline import MonoOptions, MonoPipeline
 from depth_ros.core.params import ParamSpec
@@ -30,19 +27,14 @@ from depth_ros.core.scale import ScaleFit, build_scale_source, scale_source_para
 from depth_ros.core.schema import SCALE_PREFIX, mono_node_params
 from depth_ros.nodes import base
 from depth_ros.nodes.common import declare, stamp_ns
-from depth_ros.nodes.convert import camera_info_msg, cloud_msg, image_to_numpy, numpy_to_image
+from depth_ros.nodes.convert import (  # noqa: F401  (decode_compressed: re-exported)
+    camera_info_msg,
+    cloud_msg,
+    decode_compressed,
+    numpy_to_image,
+    rgb_from_msg,
+)
 from depth_ros.nodes.reference import ReferenceTracker
-
-
-def decode_compressed(msg: CompressedImage) -> np.ndarray:
-    """jpeg/png CompressedImage → RGB uint8."""
-    import cv2
-
-    raw = np.frombuffer(msg.data, dtype=np.uint8)
-    image = cv2.imdecode(raw, cv2.IMREAD_COLOR) if raw.size else None
-    if image is None:
-        raise InputError(f"cannot decode compressed image (format {msg.format!r})")
-    return np.ascontiguousarray(image[:, :, ::-1])
 
 
 class MonoDepth(base.DepthComponent):
@@ -118,10 +110,7 @@ class MonoDepth(base.DepthComponent):
     def handle(self, msgs: list[Any]) -> dict[str, float]:
         t0 = time.perf_counter()
         image_msg, info = msgs
-        if isinstance(image_msg, CompressedImage):
-            rgb = decode_compressed(image_msg)
-        else:
-            rgb = to_rgb8(image_to_numpy(image_msg), image_msg.encoding)
+        rgb = rgb_from_msg(image_msg, self.max_pixels(), "image")
         camera = PinholeCamera.from_msg(info)
         camera.validate(rgb.shape[1], rgb.shape[0])
         header = image_msg.header

@@ -22,7 +22,6 @@ from stereo_msgs.msg import DisparityImage
 from depth_ros.core import cdr
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.colorize import colorize
-from depth_ros.core.encodings import to_rgb8
 from depth_ros.core.models import InputKind
 from depth_ros.core.params import ParamSpec
 from depth_ros.core.pointcloud import cloud_fields
@@ -35,7 +34,7 @@ from depth_ros.core.stereo import (
     encode_disparity,
 )
 from depth_ros.nodes import base
-from depth_ros.nodes.convert import camera_info_msg, image_to_numpy, numpy_to_image
+from depth_ros.nodes.convert import camera_info_msg, numpy_to_image, rgb_from_msg
 from depth_ros.nodes.serialized import SerializedOutputs
 
 INPUTS = (
@@ -96,8 +95,8 @@ class StereoDepth(base.DepthComponent):
         disparity, off the GIL, while the cloud's points are computed."""
         t0 = time.perf_counter()
         left_msg, left_info, right_msg, right_info = msgs
-        left = to_rgb8(image_to_numpy(left_msg), left_msg.encoding)
-        right = to_rgb8(image_to_numpy(right_msg), right_msg.encoding)
+        left = rgb_from_msg(left_msg, self.max_pixels(), "left image")
+        right = rgb_from_msg(right_msg, self.max_pixels(), "right image")
         left_cam = PinholeCamera.from_msg(left_info)
         header = left_msg.header
         try:
