@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 import copy
+import os
 import signal
 import statistics
 import sys
@@ -36,7 +37,7 @@ from depth_ros.core.models import InputKind, ModelConfig, ModelSpec, build_model
 from depth_ros.core.params import ParamSpec, Value
 from depth_ros.core.sync import TimeSynchronizer
 from depth_ros.nodes import common
-from depth_ros.runtime import keep_heap
+from depth_ros.runtime import keep_heap, shm_segment_bytes
 
 
 class DepthComponent(abc.ABC):
@@ -132,6 +133,15 @@ class DepthComponent(abc.ABC):
             )
         return reasons
 
+    def is_option(self, name: str) -> bool:
+        """Whether a change of ``name`` re-runs :meth:`apply_options`."""
+        return name in self.option_params
+
+    def takes_effect(self, name: str) -> bool:
+        """Whether a runtime change of ``name`` is used (options, live values, the model's
+        own parameters); every parameter that is not read-only must be."""
+        return self.is_option(name) or name in self.live_params or name in self.model_params
+
     def on_time_jump(self) -> None:
         """Time went backwards (stamps or ROS time): forget what depends on the old time."""
 
@@ -217,7 +227,7 @@ class DepthComponent(abc.ABC):
     def activate(self) -> None:
         out_qos = common.qos(str(self.params["output_qos"]), 1)
         in_qos = common.qos(str(self.params["input_qos"]), int(self.params["queue_size"]))
-        self.pubs = self.create_publishers(out_qos)
+        self.pubs = self._size_checked(self.create_publishers(out_qos))
         inputs = self.inputs()
         self.last_input = [0.0] * len(inputs)
         self.sync = TimeSynchronizer(
@@ -242,6 +252,15 @@ class DepthComponent(abc.ABC):
         self._update_subscriptions()
         self.start_diagnostics()
         self.state = "active"
+
+    def _size_checked(self, pubs: dict[str, Any]) -> dict[str, Any]:
+        """Best-effort outputs warn once when a message exceeds the shared-memory segment."""
+        limit = shm_segment_bytes()
+        if str(self.params["output_qos"]) != "sensor_data" or limit is None:
+            return pubs
+        profile = os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE", "the Fast DDS profile")
+        return {name: common.SizeCheckedPublisher(pub, limit, self.log, profile)
+                for name, pub in pubs.items()}
 
     def _update_subscriptions(self) -> None:
         listening = not bool(self.params.get("lazy", False)) or self.wanted()
@@ -273,7 +292,7 @@ class DepthComponent(abc.ABC):
             self.worker.stop()
             self.worker = None
         for pub in self.pubs.values():
-            self.node.destroy_publisher(pub)
+            self.node.destroy_publisher(getattr(pub, "_publisher", pub))
         self.pubs = {}
         if self.diagnostics is not None:
             self.diagnostics.destroy()
@@ -322,7 +341,7 @@ class DepthComponent(abc.ABC):
         tolerance = changed.get("approximate_sync_tolerance_seconds")
         if tolerance is not None and self.sync is not None:
             self.sync.tolerance_ns = int(float(tolerance) * 1e9)
-        if self.option_params.intersection(changed) and self.model is not None:
+        if any(self.is_option(n) for n in changed) and self.model is not None:
             if not self.lock.acquire(timeout=LOCK_WAIT_S):
                 with self._pending_lock:  # busy: applied before the next frame
                     self._pending_options = True

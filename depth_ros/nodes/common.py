@@ -277,6 +277,50 @@ class RateMeter:
         return n / self._window
 
 
+def payload_bytes(msg: Any) -> int:
+    """Bytes of a message's bulk data (Image, PointCloud2, DisparityImage, serialized)."""
+    if isinstance(msg, (bytes, bytearray, memoryview)):
+        return len(msg)
+    data = getattr(msg, "data", None)
+    if data is None and hasattr(msg, "image"):
+        data = getattr(msg.image, "data", None)
+    try:
+        return len(data) if data is not None else 0
+    except TypeError:
+        return 0
+
+
+class SizeCheckedPublisher:
+    """A best-effort publisher that warns once per topic when a message exceeds the
+    shared-memory segment of the Fast DDS profile in use: such messages are lost
+    silently by best-effort subscribers. Everything else is the wrapped publisher's."""
+
+    def __init__(self, publisher: Any, limit: int, log: RateLimitedLog, profile: str) -> None:
+        self._publisher = publisher
+        self._limit = limit
+        self._log = log
+        self._profile = profile
+        self._warned = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._publisher, name)
+
+    def check_size(self, nbytes: int) -> None:
+        if nbytes > self._limit and not self._warned:
+            self._warned = True
+            self._log.warn(
+                f"shm:{self._publisher.topic_name}",
+                f"a {nbytes / 2**20:.1f} MiB message on {self._publisher.topic_name} exceeds "
+                f"the {self._limit / 2**20:.1f} MiB shared-memory segment of {self._profile}: "
+                "best-effort subscribers lose it silently; set output_qos:=reliable, or "
+                "raise segment_size and maxMessageSize in that profile",
+            )
+
+    def publish(self, msg: Any) -> None:
+        self.check_size(payload_bytes(msg))
+        self._publisher.publish(msg)
+
+
 def rss_bytes() -> int:
     """Resident memory of this process (Linux), 0 if unknown."""
     try:

@@ -94,6 +94,11 @@ class FusedDepth(base.DepthComponent):
     def apply_options(self) -> None:
         self.fusion.update(self._fusion_params())
 
+    def on_time_jump(self) -> None:
+        fusion = getattr(self, "fusion", None)
+        if fusion is not None:
+            fusion.reset()  # the scale fit of the old time is not held over the jump
+
     def teardown(self) -> None:
         self.last_fit = None
 

@@ -42,6 +42,8 @@ class MonoDepth(base.DepthComponent):
     input_kind = InputKind.MONO
     default_model = "depth_anything_v2_vits"
     option_params = frozenset(("points", "points_decimation", "min_depth", "max_depth"))
+    live_params = base.DepthComponent.live_params | {  # read by ReferenceTracker each frame
+        f"reference_to_camera_{c}" for c in ("x", "y", "z", "qx", "qy", "qz", "qw")}
     pipeline: MonoPipeline
     reference: ReferenceTracker | None = None
     last_fit: ScaleFit | None = None
@@ -50,6 +52,15 @@ class MonoDepth(base.DepthComponent):
         source = self._scale_source_name()
         scale = scale_source_params(source) if source != "none" else ()
         return mono_node_params(model_params, scale)
+
+    def is_option(self, name: str) -> bool:
+        return super().is_option(name) or name.startswith(SCALE_PREFIX)  # scale source's
+
+    def on_time_jump(self) -> None:
+        if self.reference is not None:
+            self.reference.clear()  # references of the old time would pair with new frames
+        if getattr(self, "pipeline", None) is not None and self.pipeline.scale is not None:
+            self.pipeline.scale.reset()
 
     def _scale_source_name(self) -> str:
         spec = mono_node_params()["scale_source"]

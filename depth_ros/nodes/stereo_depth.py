@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,7 +23,8 @@ from depth_ros.core import cdr
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.colorize import colorize
 from depth_ros.core.models import InputKind
-from depth_ros.core.params import ParamSpec
+from depth_ros.core.models.opencv_stereo import OpenCVStereo, size_problem
+from depth_ros.core.params import ParamSpec, Value
 from depth_ros.core.pointcloud import cloud_fields
 from depth_ros.core.schema import stereo_node_params
 from depth_ros.core.stereo import (
@@ -61,6 +62,20 @@ class StereoDepth(base.DepthComponent):
     def inputs(self) -> Sequence[tuple[str, type]]:
         return INPUTS
 
+    last_size: tuple[int, int] | None = None  # (width, height) of the last input
+
+    def cross_reasons(self, values: Mapping[str, Value]) -> list[str]:
+        """Also: OpenCV matcher parameters that could not match the last image's size
+        (refused at once instead of failing every frame)."""
+        reasons = super().cross_reasons(values)
+        if isinstance(self.model, OpenCVStereo) and self.last_size is not None:
+            merged = {**self.model.params,
+                      **{k: v for k, v in values.items() if k in self.model.params}}
+            problem = size_problem(self.model.algorithm, merged, *self.last_size)
+            if problem:
+                reasons.append(problem)
+        return reasons
+
     def setup(self) -> None:
         self.pipeline = StereoPipeline(self.model, self._options())
         self.outputs = SerializedOutputs()
@@ -97,6 +112,7 @@ class StereoDepth(base.DepthComponent):
         left_msg, left_info, right_msg, right_info = msgs
         left = rgb_from_msg(left_msg, self.max_pixels(), "left image")
         right = rgb_from_msg(right_msg, self.max_pixels(), "right image")
+        self.last_size = (int(left.shape[1]), int(left.shape[0]))
         left_cam = PinholeCamera.from_msg(left_info)
         header = left_msg.header
         try:
