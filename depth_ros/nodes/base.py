@@ -588,29 +588,35 @@ def run(component: type[DepthComponent], args: list[str] | None = None,
         lifecycle = True
     stop = install_stop_signals()
     rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
+    install_stop_signals(stop)  # (again: whatever rclpy did to the handlers)
     node: Node = ManagedNode(component) if lifecycle else PlainNode(component)
     try:
         spin_until(node, stop)
     finally:
         node.impl.deactivate()  # type: ignore[attr-defined]
         node.destroy_node()
-        rclpy.try_shutdown()
+        # uninstalling would restore the default action: a late signal would kill us
+        rclpy.try_shutdown(uninstall_handlers=False)
+        # the interpreter's finalisation restores the default action of Python handlers
+        # (and DDS teardown can take a while): a late signal would kill us with -SIGINT
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
     return 0
 
 
-def install_stop_signals() -> threading.Event:
+def install_stop_signals(stop: threading.Event | None = None) -> threading.Event:
     """SIGINT and SIGTERM, any number of them and however close together (Ctrl-C under
     ``ros2 launch`` often delivers two), only set the returned event: the spin loop
     ends and the node shuts down once, cleanly, with no KeyboardInterrupt raised in the
     middle of a teardown (rclpy's own handlers are not installed)."""
-    stop = threading.Event()
+    event = threading.Event() if stop is None else stop
 
     def handler(signum: int, frame: Any) -> None:
-        stop.set()
+        event.set()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, handler)
-    return stop
+    return event
 
 
 def spin_until(node: Node, stop: threading.Event, period: float = 0.1) -> None:

@@ -290,6 +290,10 @@ def payload_bytes(msg: Any) -> int:
         return 0
 
 
+def _size(nbytes: int) -> str:
+    return f"{nbytes / 2**20:.1f} MiB" if nbytes >= 2**20 else f"{nbytes / 2**10:.1f} KiB"
+
+
 class SizeCheckedPublisher:
     """A best-effort publisher that warns once per topic when a message exceeds the
     shared-memory segment of the Fast DDS profile in use: such messages are lost
@@ -310,8 +314,8 @@ class SizeCheckedPublisher:
             self._warned = True
             self._log.warn(
                 f"shm:{self._publisher.topic_name}",
-                f"a {nbytes / 2**20:.1f} MiB message on {self._publisher.topic_name} exceeds "
-                f"the {self._limit / 2**20:.1f} MiB shared-memory segment of {self._profile}: "
+                f"a {_size(nbytes)} message on {self._publisher.topic_name} exceeds "
+                f"the {_size(self._limit)} shared-memory segment of {self._profile}: "
                 "best-effort subscribers lose it silently; set output_qos:=reliable, or "
                 "raise segment_size and maxMessageSize in that profile",
             )
