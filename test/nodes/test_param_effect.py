@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from depth_ros.core.models import InputKind, model_ids
-from depth_ros.core.models import get_model
+from depth_ros.core.models import InputKind, get_model, model_ids
 from depth_ros.core.scale import scale_source_names, scale_source_params
 from depth_ros.core.schema import fused_node_params, mono_node_params, stereo_node_params
 from depth_ros.nodes.base import DepthComponent
