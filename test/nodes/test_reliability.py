@@ -224,6 +224,29 @@ def test_min_disparity_that_cannot_match_the_images_is_refused(ros_node, procs, 
     assert set_params(ros_node, ns, {"min_disparity": 0})[0].successful
 
 
+# ------------------------------------------------------------------ rectification input
+
+
+def test_a_distortion_vector_of_the_wrong_length_is_named(ros_node, procs, pair):  # type: ignore[no-untyped-def]
+    rig = Rig(ros_node, MAIN, pair)
+    log = procs[MAIN][1]
+    ns = f"{MAIN}/stereo_depth"
+    assert set_params(ros_node, ns, {"rectify": True})[0].successful
+    left, right, lcam, rcam = pair
+    bad = (replace(lcam, d=(0.01, 0.0, 0.0)), replace(rcam, d=(0.01, 0.0, 0.0)))
+    try:
+        rig.player.publish(left, right, *bad, stamp=_stamp(3500.0))
+        assert wait_for(ros_node, lambda: _lines(log, "D has 3 values"), 10), log.read_text()
+        line = _lines(log, "D has 3 values")[0]
+        assert "distortion_model 'plumb_bob' needs 5 (k1, k2, t1, t2, k3)" in line
+        assert "error:" not in line  # no raw OpenCV assertion
+        rig.player.publish(left, right, replace(lcam, d=(0.0,) * 5),
+                           replace(rcam, d=(0.0,) * 5), stamp=_stamp(3501.0))
+        assert rig.outputs_at(3501.0), log.read_text()[-2000:]
+    finally:
+        assert set_params(ros_node, ns, {"rectify": False})[0].successful
+
+
 # ------------------------------------------------------------------ resource limits
 
 
