@@ -105,8 +105,7 @@ def run(args: argparse.Namespace) -> int:
                          input_size=args.input_size)
     from depth_ros.cli import outputs
 
-    out: Path = args.output
-    out.mkdir(parents=True, exist_ok=True)
+    out: Path = outputs.output_dir(args.output)
     written: list[Path] = []
     if spec.input_kind is InputKind.STEREO:
         if not (args.left and args.right):
