@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import site
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -56,12 +57,32 @@ def start(
 ) -> subprocess.Popen[bytes]:
     """Start a node executable (by name, see NODE_MODULES) in its own process."""
     module = NODE_MODULES.get(node, node)
-    full_env = local_dds_env(dict(os.environ if env is None else env))
+    full_env = child_env(local_dds_env(dict(os.environ if env is None else env)))
     out = open(log, "wb") if log is not None else subprocess.DEVNULL  # noqa: SIM115
     return subprocess.Popen(
-        [sys.executable, "-m", module, *args], env=dict(full_env), stdout=out,
+        python_command(module, *args), env=full_env, stdout=out,
         stderr=subprocess.STDOUT, start_new_session=True,
     )
+
+
+def python_command(module: str, *args: str) -> list[str]:
+    """``python -P -m module args``: ``-P`` keeps the current folder off the module path,
+    so that a stray ``rclpy.py`` (or ``numpy.py``...) where the user stands is never
+    imported by a node process."""
+    return [sys.executable, "-P", "-m", module, *args]
+
+
+def child_env(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` with the folder this ``depth_ros`` was imported from on ``PYTHONPATH``
+    (explicitly, by its absolute path) when it is not an installed package: a source
+    checkout then runs its own code in the child, without the current folder on the path."""
+    out = dict(env)
+    root = str(Path(__file__).resolve().parents[1])
+    if root not in {str(Path(p).resolve()) for p in site.getsitepackages() if p}:
+        paths = [p for p in out.get("PYTHONPATH", "").split(os.pathsep) if p]
+        if root not in paths:
+            out["PYTHONPATH"] = os.pathsep.join([root, *paths])
+    return out
 
 
 def stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import random
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
 FASTDDS_PROFILE = Path(__file__).resolve().parent / "data" / "fastdds_shm.xml"
@@ -32,6 +32,31 @@ def local_dds_env(
     target.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
     target.setdefault("PYTHONUNBUFFERED", "1")
     return target
+
+
+def shm_segment_bytes(env: Mapping[str, str] | None = None) -> int | None:
+    """The shared-memory segment size of the Fast DDS profile in use
+    (``FASTDDS_DEFAULT_PROFILES_FILE``), or None when unknown (another middleware, no
+    profile, no SHM transport in it). Best-effort messages larger than it are lost."""
+    import xml.etree.ElementTree as ET
+
+    source = os.environ if env is None else env
+    rmw = source.get("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+    path = source.get("FASTDDS_DEFAULT_PROFILES_FILE", "")
+    if not rmw.startswith("rmw_fastrtps") or not path:
+        return None
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError):
+        return None
+    sizes = []
+    for descriptor in root.iter():
+        if not descriptor.tag.endswith("transport_descriptor"):
+            continue
+        fields = {child.tag.rsplit("}", 1)[-1]: (child.text or "").strip() for child in descriptor}
+        if fields.get("type", "").upper() == "SHM" and fields.get("segment_size", "").isdigit():
+            sizes.append(int(fields["segment_size"]))
+    return min(sizes) if sizes else None
 
 
 def keep_heap() -> None:

@@ -361,9 +361,11 @@ def run_run(args: argparse.Namespace) -> int:
     if args.output.exists() and not args.force:
         raise InputError(f"output bag {args.output} already exists (overwrite it with --force)")
     files, params, model = run_params(args)
-    bag_info(args.bag)  # a clear error for a folder that is no bag, before anything starts
+    info = bag_info(args.bag)  # a clear error for a folder that is no bag, before anything
     local_dds_env()
-    from depth_ros.nodes.bag_player import BagRun
+    from depth_ros.nodes.bag_player import BagRun, check_inputs
+
+    check_inputs(info, args.node, args.namespace)  # topics and message types, likewise
 
     log = Path(tempfile.mkdtemp(prefix="depth_ros_bag_run_")) / f"{args.node}.log"
     runner = BagRun(

@@ -52,8 +52,9 @@ def run(args: argparse.Namespace) -> int:
     spec = get_model(args.model)  # unknown model: a clear error before anything starts
     rate = args.rate or (2.0 if not spec.needs_weights else 0.3)
     sample = load_sample("motorcycle")
-    out: Path = args.output
-    out.mkdir(parents=True, exist_ok=True)
+    from depth_ros.cli.outputs import output_dir
+
+    out: Path = output_dir(args.output)
     logs = Path(tempfile.mkdtemp(prefix="depth_ros_demo_"))
     params: dict[str, object] = {"model": args.model}
     if args.weights:

@@ -96,13 +96,15 @@ def run(args: argparse.Namespace) -> int:
     from depth_ros.core.report import save_results
 
     kind, path = args.dataset
+    outdir = args.output or Path("out/eval") / f"{args.model}_{kind}"
+    if outdir.exists() and not outdir.is_dir():  # before the (long) evaluation
+        raise InputError(f"--output {outdir} is an existing file, not a folder: give a folder")
     dataset = open_dataset(kind, path, dict(args.dataset_option)).limit(args.limit)
     config = ModelConfig(weights=args.weights, backend=args.backend, device=args.device,
                          input_size=args.input_size,
                          params={k: _value(v) for k, v in args.param})
     result = evaluate(args.model, dataset, config, args.align, args.min_depth, args.max_depth,
                       progress=not args.quiet)
-    outdir = args.output or Path("out/eval") / f"{args.model}_{kind}"
     paths = save_results(result, outdir)
     agg = result.aggregate
     shown = [k for k in ("bad_1", "bad_2", "bad_3", "epe", "density", "abs_rel", "rmse",

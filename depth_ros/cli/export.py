@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from depth_ros.core.errors import ConfigError
+from depth_ros.core.errors import ConfigError, InputError
 from depth_ros.core.params import Value
 
 
@@ -100,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
     from depth_ros.core.export import export_onnx, export_spec
     from depth_ros.core.models import ModelConfig
 
+    if Path(args.output).is_dir():
+        raise InputError(f"--output {args.output} is a folder: give the .onnx file to write")
     ex = export_spec(args.model)
     config = ModelConfig(weights=args.weights, params=parse_params(args.model, args.param))
     result = export_onnx(args.model, config, args.output, args.height, args.width, args.opset)

@@ -8,11 +8,24 @@ import numpy as np
 from numpy.typing import NDArray
 
 from depth_ros.core.colorize import colorize
+from depth_ros.core.errors import InputError
 
 __all__ = [
     "colorize", "render_cloud", "write_depth", "write_disparity", "write_ply", "write_png",
 ]
 from depth_ros.core.pointcloud import PackedCloud, unpack_rgb
+
+
+def output_dir(path: Path, option: str = "--output") -> Path:
+    """Create the output folder ``path``; InputError in one line when it cannot be one
+    (an existing file, a parent that is a file, no permission)."""
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{option} {path} is an existing file, not a folder: give a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create {option} folder {path}: {exc.strerror or exc}") from None
+    return path
 
 
 def write_png(path: Path, image: NDArray[np.generic]) -> Path:

@@ -106,8 +106,6 @@ def run(args: argparse.Namespace) -> int:
     if not args.model:
         raise ConfigError("--model is required (see --list)")
     spec = get_model(args.model)
-    if args.output.exists() and not args.output.is_dir():
-        raise ConfigError(f"--output {args.output} is an existing file; give a folder")
     if args.random_weights and args.weights is not None:
         raise ConfigError("--random-weights and --weights exclude each other")
     if args.random_weights and spec.random_checkpoint is None:
@@ -116,8 +114,7 @@ def run(args: argparse.Namespace) -> int:
                          input_size=args.input_size)
     from depth_ros.cli import outputs
 
-    out: Path = args.output
-    out.mkdir(parents=True, exist_ok=True)
+    out: Path = outputs.output_dir(args.output)
     written: list[Path] = []
     if spec.input_kind is InputKind.STEREO:
         if not (args.left and args.right):

@@ -414,18 +414,42 @@ class BagInfo:
 
 
 def _check_bag(path: str | Path) -> Path:
+    """``path`` as a Path, or InputError saying in one line why it is no rosbag2 bag
+    (missing, an empty folder, a folder without metadata.yaml)."""
     p = Path(path)
     if not p.exists():
         raise InputError(f"bag {p} does not exist")
+    if p.is_dir():
+        if not any(p.iterdir()):
+            raise InputError(f"bag {p} is an empty folder (a rosbag2 bag is a folder with "
+                             "metadata.yaml and .mcap or .db3 files)")
+        if not (p / "metadata.yaml").is_file():
+            files = ", ".join(sorted(f.name for f in p.iterdir())[:5])
+            raise InputError(f"bag {p} has no metadata.yaml (it holds {files}): not a rosbag2 "
+                             "bag, or its metadata was lost (`ros2 bag reindex` rebuilds it)")
     return p
+
+
+def open_reader(path: str | Path, store: Typestore | None = None) -> Any:
+    """An open rosbags ``AnyReader`` on ``path``; InputError in one line on a bag that
+    cannot be read (see :func:`_check_bag`; truncated mcap, corrupt sqlite3...)."""
+    from rosbags.highlevel import AnyReader
+
+    p = _check_bag(path)
+    try:
+        reader = AnyReader([p], default_typestore=typestore() if store is None else store)
+        reader.open()
+    except Exception as exc:  # rosbags, sqlite3 and mcap raise their own error types
+        text = str(exc).strip() or type(exc).__name__
+        raise InputError(f"cannot read bag {p}: {text} (truncated or corrupt?)") from None
+    return reader
 
 
 def bag_info(path: str | Path) -> BagInfo:
     """Topics (type, message count) and time range of a bag."""
-    from rosbags.highlevel import AnyReader
-
     p = _check_bag(path)
-    with AnyReader([p], default_typestore=typestore()) as reader:
+    reader = open_reader(p)
+    try:
         topics = {
             name: BagTopic(name, str(info.msgtype), int(info.msgcount))
             for name, info in reader.topics.items()
@@ -434,6 +458,8 @@ def bag_info(path: str | Path) -> BagInfo:
         start = int(reader.start_time) if count else 0
         end = int(reader.end_time) - 1 if count else 0  # rosbags' end_time is exclusive
         return BagInfo(p, topics, start, end, count)
+    finally:
+        reader.close()
 
 
 def read_messages(
@@ -443,10 +469,9 @@ def read_messages(
 
     Raises :class:`InputError` if a requested topic is not in the bag.
     """
-    from rosbags.highlevel import AnyReader
-
     p = _check_bag(path)
-    with AnyReader([p], default_typestore=typestore()) as reader:
+    reader = open_reader(p)
+    try:
         wanted = None if topics is None else list(topics)
         if wanted is not None:
             missing = [t for t in wanted if t not in reader.topics]
@@ -456,5 +481,16 @@ def read_messages(
                     f"{', '.join(sorted(reader.topics)) or '(none)'}"
                 )
         conns = [c for c in reader.connections if wanted is None or c.topic in wanted]
-        for conn, timestamp, raw in reader.messages(connections=conns):
-            yield BagMessage(conn.topic, int(timestamp), reader.deserialize(raw, conn.msgtype))
+        messages = reader.messages(connections=conns)
+        while True:
+            try:
+                conn, timestamp, raw = next(messages)
+                msg = reader.deserialize(raw, conn.msgtype)
+            except StopIteration:
+                return
+            except Exception as exc:  # a corrupt chunk or record further in
+                raise InputError(f"cannot read bag {p}: {str(exc).strip() or type(exc).__name__} "
+                                 "(truncated or corrupt?)") from None
+            yield BagMessage(conn.topic, int(timestamp), msg)
+    finally:
+        reader.close()

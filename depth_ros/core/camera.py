@@ -192,16 +192,42 @@ class PinholeCamera:
             width, height, tuple(k), tuple(p), self.d, self.r, self.distortion_model, self.frame_id
         )
 
+    def check_distortion(self) -> None:
+        """Raise :class:`CalibrationError` unless D fits ``distortion_model`` (as ROS's
+        camera_info defines it: plumb_bob 5 values k1 k2 t1 t2 k3, rational_polynomial 8
+        k1 k2 t1 t2 k3 k4 k5 k6, equidistant 4 k1 k2 k3 k4; an empty D = no distortion),
+        and that K, R, P are complete, before OpenCV sees them."""
+        expected = DISTORTION_LENGTHS.get(self.distortion_model)
+        if expected is None:
+            raise CalibrationError(
+                f"camera_info distortion_model {self.distortion_model!r} is not supported for "
+                f"rectification; expected one of {', '.join(sorted(DISTORTION_LENGTHS))}"
+            )
+        if len(self.d) not in (0, expected):
+            raise CalibrationError(
+                f"camera_info D has {len(self.d)} values but distortion_model "
+                f"{self.distortion_model!r} needs {expected} "
+                f"({DISTORTION_NAMES[self.distortion_model]}) or none"
+            )
+        for name, values, n in (("K", self.k, 9), ("R", self.r, 9), ("P", self.p, 12)):
+            if len(values) != n:
+                raise CalibrationError(
+                    f"camera_info {name} has {len(values)} values; rectification needs {n}"
+                )
+
     def rectify(self, image: NDArray[Any], interpolation: int | None = None) -> NDArray[Any]:
         """Undistort and rectify a raw image with D, K, R, P (cached maps, cv2.remap)."""
         import cv2
 
         key = "rect"
         if key not in self._maps:
+            self.check_distortion()
             k = np.array(self.k, dtype=np.float64).reshape(3, 3)
             r = np.array(self.r, dtype=np.float64).reshape(3, 3)
             p = np.array(self.p, dtype=np.float64).reshape(3, 4)
             d = np.array(self.d, dtype=np.float64)
+            if d.size == 0:  # no distortion
+                d = np.zeros(DISTORTION_LENGTHS[self.distortion_model])
             if self.distortion_model in ("equidistant", "fisheye"):
                 m1, m2 = cv2.fisheye.initUndistortRectifyMap(
                     k, d[:4], r, p, (self.width, self.height), cv2.CV_16SC2
@@ -214,6 +240,17 @@ class PinholeCamera:
         m1, m2 = self._maps[key]
         interp = cv2.INTER_LINEAR if interpolation is None else interpolation
         return np.asarray(cv2.remap(image, m1, m2, interp))
+
+
+# camera_info distortion models (sensor_msgs/distortion_models.h) → number of D values
+DISTORTION_LENGTHS = {"plumb_bob": 5, "rational_polynomial": 8, "equidistant": 4,
+                      "fisheye": 4}
+DISTORTION_NAMES = {
+    "plumb_bob": "k1, k2, t1, t2, k3",
+    "rational_polynomial": "k1, k2, t1, t2, k3, k4, k5, k6",
+    "equidistant": "k1, k2, k3, k4",
+    "fisheye": "k1, k2, k3, k4",
+}
 
 
 @dataclass(frozen=True)

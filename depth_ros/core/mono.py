@@ -8,6 +8,7 @@ Pure numpy/OpenCV here; torch is imported only where a network is built or run.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -198,11 +199,14 @@ def offline() -> bool:
 
 @dataclass(frozen=True)
 class WeightsSource:
-    """Where an official weights file is published: a Hugging Face repo or a URL."""
+    """Where an official weights file is published: a Hugging Face repo or a URL, and the
+    SHA-256 the release publishes for it (Hugging Face: the LFS object id of the file),
+    None where no official hash is known. A downloaded file is verified against it."""
 
     filename: str
     hf_repo: str | None = None
     url: str | None = None
+    sha256: str | None = None
 
     def describe(self) -> str:
         if self.hf_repo:
@@ -268,7 +272,31 @@ def resolve_weights(
         ) from exc
     if not path.is_file():
         raise WeightsError(f"download of {source.filename} produced no file; {hint}")
+    verify_sha256(path, source, hint)
     return path
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_sha256(path: Path, source: WeightsSource, hint: str = "") -> None:
+    """Refuse (and delete) a downloaded file whose SHA-256 is not the published one;
+    nothing to check when no official hash is known (``source.sha256`` None)."""
+    if source.sha256 is None:
+        return
+    got = file_sha256(path)
+    if got != source.sha256.lower():
+        path.unlink(missing_ok=True)
+        raise WeightsError(
+            f"downloaded {source.filename} has SHA-256 {got}, but {source.describe()} "
+            f"publishes {source.sha256}: refused and deleted (a corrupt or tampered "
+            f"download)" + (f"; {hint}" if hint else "")
+        )
 
 
 def load_official_checkpoint(

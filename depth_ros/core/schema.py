@@ -44,6 +44,11 @@ QOS_PARAMS = (
         "diagnostics_period", 1.0, "Seconds between /diagnostics messages", 0.1, 60.0,
         read_only=True,
     ),
+    ParamSpec(
+        "max_image_pixels", 50_000_000,
+        "Largest input image (width x height) accepted; a compressed image's size is read "
+        "from its header and a larger one is refused before it is decoded", 1, 2**31 - 1,
+    ),
 )
 
 OUTPUT_PARAMS = (

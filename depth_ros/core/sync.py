@@ -6,6 +6,12 @@ time is taken; the set is emitted when all streams have one and all its stamps l
 ``tolerance_ns`` of each other. Emitted and older messages are discarded (also late ones
 older than a set already emitted), so queues stay bounded by ``queue_size``. A new set
 with the stamp of the last one (a frame sent again) is still emitted.
+
+A message more than ``jump_back_ns`` (default 100 ms) older than the last set emitted on
+its own stream is a jump back in time (a bag played in a loop, a simulator reset), not a
+late message: every queue is cleared and matching starts over from that message
+(``jumps`` counts them, ``last_jump_ns`` is the size of the last one). Without this, every
+frame would be discarded until the stamps passed the old maximum.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ T = TypeVar("T")
 class TimeSynchronizer(Generic[T]):
     def __init__(
         self, streams: int, queue_size: int = 5, approximate: bool = False,
-        tolerance_ns: int = 0,
+        tolerance_ns: int = 0, jump_back_ns: int = 100_000_000,
     ) -> None:
         if streams < 1:
             raise ValueError("need at least one stream")
@@ -31,10 +37,24 @@ class TimeSynchronizer(Generic[T]):
         self.tolerance_ns = tolerance_ns
         self.discarded = 0  # messages that fell out of a queue unmatched, or came too late
         self._emitted: list[int | None] = [None] * streams  # stamp of the last emitted set
+        self.jump_back_ns = jump_back_ns
+        self.jumps = 0
+        self.last_jump_ns = 0
+
+    def reset(self) -> None:
+        """Forget every queued message and the last emitted set (time started over)."""
+        for q in self._queues:
+            q.clear()
+        self._emitted = [None] * len(self._queues)
 
     def add(self, stream: int, stamp_ns: int, item: T) -> list[T] | None:
         """Add a message; return the synchronised set (one item per stream) or None."""
         last = self._emitted[stream]
+        if last is not None and stamp_ns < last - self.jump_back_ns:
+            self.jumps += 1
+            self.last_jump_ns = last - stamp_ns
+            self.reset()
+            last = None
         if last is not None and stamp_ns < last:
             self.discarded += 1  # older than a set already emitted: it can never pair
             return None

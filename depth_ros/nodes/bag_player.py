@@ -16,6 +16,7 @@ playback down to ``rate`` times the bag's speed (0: as fast as the node goes).
 from __future__ import annotations
 
 import importlib
+import re
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -57,10 +58,49 @@ class RunReport:
     log: Path | None = None
 
 
-def message_class(msgtype: str) -> Any:
-    """The rclpy class of ``pkg/msg/Name``."""
-    pkg, _, name = msgtype.split("/")
-    return getattr(importlib.import_module(f"{pkg}.msg"), name)
+# message packages whose types a bag may name: nothing else is ever imported because a
+# (possibly foreign) bag says so
+MESSAGE_PACKAGES = frozenset((
+    "builtin_interfaces", "diagnostic_msgs", "geometry_msgs", "rosgraph_msgs", "sensor_msgs",
+    "std_msgs", "stereo_msgs",
+))
+_MSGTYPE = re.compile(r"^([a-z][a-z0-9_]*)/msg/([A-Z][A-Za-z0-9]*)$")
+
+
+def message_class(msgtype: str, topic: str = "") -> Any:
+    """The rclpy class of ``pkg/msg/Name``, imported only from :data:`MESSAGE_PACKAGES`;
+    InputError in one line for any other, or one that is not installed."""
+    where = f" of topic {topic}" if topic else ""
+    match = _MSGTYPE.match(msgtype)
+    if match is None or match.group(1) not in MESSAGE_PACKAGES:
+        raise InputError(
+            f"message type {msgtype!r}{where} is not one depth_ros reads; expected a type of "
+            f"{', '.join(sorted(MESSAGE_PACKAGES))}"
+        )
+    pkg, name = match.groups()
+    try:
+        return getattr(importlib.import_module(f"{pkg}.msg"), name)
+    except (ImportError, AttributeError):
+        raise InputError(
+            f"message type {msgtype}{where} is not installed (no {name} in {pkg}.msg): "
+            f"install ROS 2's {pkg}"
+        ) from None
+
+
+def check_inputs(info: bags.BagInfo, node: str, namespace: str | None) -> dict[str, Any]:
+    """Input topic → message class, for playing bag ``info`` through ``node``; InputError
+    (before any process is started) if the bag lacks one or its type is not readable."""
+    inputs = node_info(node).inputs
+    ns = find_namespace(list(info.topics), inputs) if namespace is None else namespace
+    ns = "/" + ns.strip("/") if ns.strip("/") else ""
+    topics = [f"{ns}/{t}" for t in inputs]
+    missing = [t for t in topics if t not in info.topics]
+    if missing:
+        raise InputError(
+            f"bag {info.path} has no {', '.join(missing)}; it has "
+            f"{', '.join(sorted(info.topics))}"
+        )
+    return {t: message_class(info.topics[t].msgtype, t) for t in topics}
 
 
 def find_namespace(topics: Sequence[str], inputs: Sequence[str]) -> str:
@@ -121,6 +161,7 @@ class BagRun:
         self._stamps_out: dict[str, set[int]] = defaultdict(set)
         self._writer: bags.BagWriter | None = None
         self._report = RunReport()
+        self._classes: dict[str, Any] = {}
         self._inputs_published: set[int] = set()
 
     # -- recording --------------------------------------------------------------------
@@ -150,12 +191,7 @@ class BagRun:
             ns = find_namespace(list(info.topics), self.info.inputs)
         ns = "/" + ns.strip("/") if ns.strip("/") else ""
         inputs = {f"{ns}/{t}": t for t in self.info.inputs}
-        missing = [t for t in inputs if t not in info.topics]
-        if missing:
-            raise InputError(
-                f"bag {self.bag} has no {', '.join(missing)}; it has "
-                f"{', '.join(sorted(info.topics))}"
-            )
+        self._classes = check_inputs(info, self.info.name, ns)  # before the node starts
         report = self._report
         report.namespace = ns
         report.log = self.log
@@ -200,8 +236,7 @@ class BagRun:
         report = self._report
         in_qos = common.qos("reliable", 10)
         pubs = {
-            topic: node.create_publisher(message_class(info.topics[topic].msgtype), topic,
-                                         in_qos)
+            topic: node.create_publisher(self._classes[topic], topic, in_qos)
             for topic in inputs
         }
         clock = node.create_publisher(Clock, "/clock", 10)

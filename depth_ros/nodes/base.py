@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import abc
 import copy
+import os
+import signal
 import statistics
 import sys
 import threading
@@ -22,16 +24,20 @@ from pathlib import Path
 from typing import Any
 
 import rclpy
+import rclpy.executors
+from rclpy.clock import JumpThreshold
+from rclpy.duration import Duration
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.signals import SignalHandlerOptions
 
 from depth_ros.core.errors import DepthRosError
 from depth_ros.core.models import InputKind, ModelConfig, ModelSpec, build_model, get_model
 from depth_ros.core.params import ParamSpec, Value
 from depth_ros.core.sync import TimeSynchronizer
 from depth_ros.nodes import common
-from depth_ros.runtime import keep_heap
+from depth_ros.runtime import keep_heap, shm_segment_bytes
 
 
 class DepthComponent(abc.ABC):
@@ -42,6 +48,12 @@ class DepthComponent(abc.ABC):
     input_kind: InputKind = InputKind.STEREO
     default_model: str = "sgbm"
     option_params: frozenset[str] = frozenset()  # changes re-run :meth:`apply_options`
+    # read from ``self.params`` each time they are used (no re-apply needed); together
+    # with ``option_params`` and the model's parameters, every parameter that is not
+    # read-only takes effect at runtime (checked in test/nodes/test_reliability.py)
+    live_params: frozenset[str] = frozenset(
+        ("approximate_sync_tolerance_seconds", "max_image_pixels")
+    )
 
     def __init__(self, node: Node) -> None:
         self.node = node
@@ -71,6 +83,10 @@ class DepthComponent(abc.ABC):
         self._pending_model: dict[str, Value] = {}
         self._shadow: Any = None  # the model with the pending updates (validation only)
         self._pending_options = False
+        self._pending_jump = False  # time went backwards: on_time_jump() before next frame
+        self._startup_invalid: dict[str, str] = {}  # invalid start-up values: name → reason
+        self._jump_handle: Any = None
+        self._declaring = False
         node.add_on_set_parameters_callback(self._on_set)
 
     # -- what subclasses provide ------------------------------------------------------
@@ -106,11 +122,52 @@ class DepthComponent(abc.ABC):
     def teardown(self) -> None:
         """Undo :meth:`setup` (cleanup)."""
 
+    def cross_reasons(self, values: Mapping[str, Value]) -> list[str]:
+        """Why this full set of parameter values is inconsistent (constraints between
+        parameters); checked at configure and on every update, on the values after it."""
+        reasons = []
+        lo, hi = values.get("min_depth"), values.get("max_depth")
+        if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and 0 < hi <= lo:
+            reasons.append(
+                f"min_depth ({lo:g}) must be smaller than max_depth ({hi:g}; 0 = no limit)"
+            )
+        return reasons
+
+    def is_option(self, name: str) -> bool:
+        """Whether a change of ``name`` re-runs :meth:`apply_options`."""
+        return name in self.option_params
+
+    def takes_effect(self, name: str) -> bool:
+        """Whether a runtime change of ``name`` is used (options, live values, the model's
+        own parameters); every parameter that is not read-only must be."""
+        return self.is_option(name) or name in self.live_params or name in self.model_params
+
+    def on_time_jump(self) -> None:
+        """Time went backwards (stamps or ROS time): forget what depends on the old time."""
+
+    def max_pixels(self) -> int:
+        """``max_image_pixels``: larger inputs are refused before they are converted."""
+        return int(self.params.get("max_image_pixels", DEFAULT_MAX_PIXELS))
+
     # -- lifecycle ---------------------------------------------------------------------
     def configure(self) -> bool:
+        """Declare the parameters and build the model; False (state ``error``, one line
+        logged saying why) on an unknown model, an invalid start-up parameter, or a model
+        that cannot be built. The node stays up either way."""
+        try:
+            ok = self._configure()
+        except Exception as exc:  # nothing may escape as a traceback at start-up
+            self.log.error("configure", f"cannot start {self.name}: {exc}")
+            ok = False
+        if not ok:
+            self.state = "error"
+        return ok
+
+    def _configure(self) -> bool:
+        invalid = self._startup_invalid
         model_spec = self.schema(())["model"]
         model_spec = ParamSpec(**{**model_spec.__dict__, "default": self.default_model})
-        model_id = str(common.declare(self.node, {"model": model_spec})["model"])
+        model_id = str(common.declare(self.node, {"model": model_spec}, invalid)["model"])
         model_specs: tuple[ParamSpec, ...] = ()
         try:
             spec = get_model(model_id)
@@ -123,11 +180,24 @@ class DepthComponent(abc.ABC):
         except DepthRosError as exc:
             self.log.error("model", f"cannot start {self.name}: {exc}")
             spec = None
-        self.specs = {**self.schema(model_specs), "model": model_spec}
-        self.params = common.declare(self.node, self.specs)
+        try:
+            schema = self.schema(model_specs)
+        except DepthRosError as exc:  # e.g. an unknown scale_source
+            self.log.error("param", f"cannot start {self.name}: {exc}")
+            return False
+        self.specs = {**schema, "model": model_spec}
+        self._declaring = True
+        try:
+            self.params = common.declare(self.node, self.specs, invalid)
+        finally:
+            self._declaring = False
         self.model_params = {s.name for s in model_specs}
         if spec is None:
-            self.state = "error"
+            return False
+        reasons = list(invalid.values()) + self.cross_reasons(self.params)
+        if reasons:
+            self.log.error("param", f"cannot start {self.name}: invalid parameters: "
+                           + "; ".join(reasons))
             return False
         self.spec = spec
         weights = str(self.params.get("weights", "")) or None
@@ -149,7 +219,6 @@ class DepthComponent(abc.ABC):
             self.setup()
         except DepthRosError as exc:
             self.log.error("model", f"cannot load model {model_id!r}: {exc}")
-            self.state = "error"
             return False
         self.state = "inactive"
         self.node.get_logger().info(f"{self.name} configured: model {model_id}")
@@ -158,7 +227,7 @@ class DepthComponent(abc.ABC):
     def activate(self) -> None:
         out_qos = common.qos(str(self.params["output_qos"]), 1)
         in_qos = common.qos(str(self.params["input_qos"]), int(self.params["queue_size"]))
-        self.pubs = self.create_publishers(out_qos)
+        self.pubs = self._size_checked(self.create_publishers(out_qos))
         inputs = self.inputs()
         self.last_input = [0.0] * len(inputs)
         self.sync = TimeSynchronizer(
@@ -171,12 +240,27 @@ class DepthComponent(abc.ABC):
         )
         self.worker = common.Worker(self._process, name=f"{self.name}_worker")
         self._in_qos = in_qos
+        if self._jump_handle is None:  # ROS time reset (use_sim_time, simulator restart)
+            self._jump_handle = self.node.get_clock().create_jump_callback(
+                JumpThreshold(min_forward=None, min_backward=Duration(nanoseconds=-1),
+                              on_clock_change=False),
+                post_callback=self._on_clock_jump,
+            )
         if bool(self.params.get("lazy", False)):
             # as image_pipeline: subscribe to the inputs only while someone listens
             self._lazy_timer = self.node.create_timer(0.5, self._update_subscriptions)
         self._update_subscriptions()
         self.start_diagnostics()
         self.state = "active"
+
+    def _size_checked(self, pubs: dict[str, Any]) -> dict[str, Any]:
+        """Best-effort outputs warn once when a message exceeds the shared-memory segment."""
+        limit = shm_segment_bytes()
+        if str(self.params["output_qos"]) != "sensor_data" or limit is None:
+            return pubs
+        profile = os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE", "the Fast DDS profile")
+        return {name: common.SizeCheckedPublisher(pub, limit, self.log, profile)
+                for name, pub in pubs.items()}
 
     def _update_subscriptions(self) -> None:
         listening = not bool(self.params.get("lazy", False)) or self.wanted()
@@ -208,11 +292,14 @@ class DepthComponent(abc.ABC):
             self.worker.stop()
             self.worker = None
         for pub in self.pubs.values():
-            self.node.destroy_publisher(pub)
+            self.node.destroy_publisher(getattr(pub, "_publisher", pub))
         self.pubs = {}
         if self.diagnostics is not None:
             self.diagnostics.destroy()
             self.diagnostics = None
+        if self._jump_handle is not None:
+            self._jump_handle.unregister()
+            self._jump_handle = None
         if self.state == "active":
             self.state = "inactive"
 
@@ -232,8 +319,12 @@ class DepthComponent(abc.ABC):
     def _on_set(self, params: list[Parameter[Any]]) -> Any:
         if not self.specs:  # declaring: descriptors already check ranges
             return common.result([])
+        if self._declaring:  # start-up values: configure reports them, in one line
+            return common.result(common.invalid_reasons(self.specs, params))
         reasons = common.invalid_reasons(self.specs, params)
         changed = {p.name: p.value for p in params if p.name in self.specs}
+        if not reasons:  # constraints between parameters, on the values after the update
+            reasons = self.cross_reasons({**self.params, **changed})
         model_changes = {k: v for k, v in changed.items() if k in self.model_params}
         if not reasons and model_changes and self.model is not None:
             try:
@@ -245,7 +336,12 @@ class DepthComponent(abc.ABC):
             self.log.warn("param:" + reason, "rejected parameter update: " + reason)
             return common.result(reasons)
         self.params.update(changed)
-        if self.option_params.intersection(changed) and self.model is not None:
+        for name in changed:
+            self._startup_invalid.pop(name, None)  # a valid value replaces a refused one
+        tolerance = changed.get("approximate_sync_tolerance_seconds")
+        if tolerance is not None and self.sync is not None:
+            self.sync.tolerance_ns = int(float(tolerance) * 1e9)
+        if any(self.is_option(n) for n in changed) and self.model is not None:
             if not self.lock.acquire(timeout=LOCK_WAIT_S):
                 with self._pending_lock:  # busy: applied before the next frame
                     self._pending_options = True
@@ -258,6 +354,40 @@ class DepthComponent(abc.ABC):
             finally:
                 self.lock.release()
         return common.result([])
+
+    def set_parameters_service(self, request: Any, response: Any) -> Any:
+        """``<node>/set_parameters`` with the parameters of one request applied together:
+        those that are each valid are set in one atomic update, so that constraints
+        between them (P1 < P2, min_depth < max_depth) are checked on the values after the
+        whole request, never half-applied. A parameter that is invalid on its own (unknown,
+        read-only, out of range) is rejected alone, as ROS does."""
+        node = self.node
+        results: list[Any] = [None] * len(request.parameters)
+        batch: list[tuple[int, Parameter[Any]]] = []
+        for i, msg in enumerate(request.parameters):
+            param = Parameter.from_parameter_msg(msg)
+            reason = None
+            if not node.has_parameter(param.name):
+                reason = f"parameter {param.name!r} is not declared"
+            elif node.describe_parameter(param.name).read_only:
+                reason = f"parameter {param.name!r} is read-only"
+            elif param.name in self.specs:
+                reason = self.specs[param.name].validate(param.value)
+            if reason is None:
+                batch.append((i, param))
+                continue
+            try:  # let rclpy give its own reason (and log it as usual)
+                results[i] = node.set_parameters_atomically([param])
+            except Exception:
+                results[i] = common.result([reason])
+            if results[i].successful:  # our check was stricter than rclpy's: keep ours
+                results[i] = common.result([reason])
+        if batch:
+            together = node.set_parameters_atomically([p for _, p in batch])
+            for i, _ in batch:
+                results[i] = together
+        response.results = results
+        return response
 
     def _update_model(self, changes: dict[str, Value]) -> None:
         """Apply model parameters without waiting for a forward pass in progress (parameter
@@ -282,6 +412,9 @@ class DepthComponent(abc.ABC):
         with self._pending_lock:
             changes, self._pending_model, self._shadow = self._pending_model, {}, None
             options, self._pending_options = self._pending_options, False
+            jump, self._pending_jump = self._pending_jump, False
+        if jump and self.model is not None:
+            self.on_time_jump()
         if changes and self.model is not None:
             self.model.update(changes)  # validated on the shadow already
         if options and self.model is not None:
@@ -291,14 +424,32 @@ class DepthComponent(abc.ABC):
     def _input_callback(self, index: int) -> Callable[[Any], None]:
         def callback(msg: Any) -> None:
             self.last_input[index] = time.monotonic()
-            if self.sync is None or self.worker is None:
+            sync = self.sync
+            if sync is None or self.worker is None:
                 return
-            matched = self.sync.add(index, common.stamp_ns(msg.header.stamp), msg)
+            jumps = sync.jumps
+            matched = sync.add(index, common.stamp_ns(msg.header.stamp), msg)
+            if sync.jumps != jumps:
+                self._time_jumped(
+                    f"input stamps jumped back by {sync.last_jump_ns / 1e9:.3f} s on "
+                    f"{self.inputs()[index][0]} (bag loop or simulator reset?)"
+                )
             if matched is not None:
                 self.in_rate.tick()
                 self.worker.submit((time.monotonic(), matched))
 
         return callback
+
+    def _on_clock_jump(self, jump: Any) -> None:
+        if jump.delta.nanoseconds < 0 and self.sync is not None:
+            self.sync.reset()
+            self._time_jumped(f"ROS time jumped back by {-jump.delta.nanoseconds / 1e9:.3f} s")
+
+    def _time_jumped(self, what: str) -> None:
+        """Logged once per jump (rate-limited): the synchroniser starts over."""
+        self.log.warn("time jump", f"{what}: synchroniser cleared, carrying on")
+        with self._pending_lock:  # applied by the worker before the next frame
+            self._pending_jump = True
 
     def wanted(self, *names: str) -> bool:
         """Whether any of these publishers (default: all) has a subscriber."""
@@ -363,6 +514,7 @@ class DepthComponent(abc.ABC):
         return 0, "ok", values
 
 
+DEFAULT_MAX_PIXELS = 50_000_000
 LOCK_WAIT_S = 0.1  # longest a parameter update waits for the worker before deferring
 
 
@@ -376,12 +528,20 @@ def _release_device_memory() -> None:
         torch.cuda.empty_cache()
 
 
+def _atomic_set_parameters(node: Node, impl: DepthComponent) -> None:
+    """Serve ``<node>/set_parameters`` with :meth:`DepthComponent.set_parameters_service`."""
+    for service in node.services:
+        if service.srv_name.endswith("/set_parameters"):
+            service.callback = impl.set_parameters_service
+
+
 class PlainNode(Node):
     """A regular node: configured and activated at start-up."""
 
     def __init__(self, component: type[DepthComponent], **kwargs: Any) -> None:
         super().__init__(component.name, **kwargs)
         self.impl = component(self)
+        _atomic_set_parameters(self, self.impl)
         if self.impl.configure():
             self.impl.activate()
         else:  # stay up, idle, and say why on /diagnostics (ERROR)
@@ -394,6 +554,7 @@ class ManagedNode(LifecycleNode):
     def __init__(self, component: type[DepthComponent], **kwargs: Any) -> None:
         super().__init__(component.name, **kwargs)
         self.impl = component(self)
+        _atomic_set_parameters(self, self.impl)
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         return (TransitionCallbackReturn.SUCCESS if self.impl.configure()
@@ -425,14 +586,48 @@ def run(component: type[DepthComponent], args: list[str] | None = None,
     if "--lifecycle" in argv:
         argv.remove("--lifecycle")
         lifecycle = True
-    rclpy.init(args=argv)
+    stop = install_stop_signals()
+    rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
+    install_stop_signals(stop)  # (again: whatever rclpy did to the handlers)
     node: Node = ManagedNode(component) if lifecycle else PlainNode(component)
     try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
+        spin_until(node, stop)
     finally:
         node.impl.deactivate()  # type: ignore[attr-defined]
         node.destroy_node()
-        rclpy.try_shutdown()
+        # uninstalling would restore the default action: a late signal would kill us
+        rclpy.try_shutdown(uninstall_handlers=False)
+        # the interpreter's finalisation restores the default action of Python handlers
+        # (and DDS teardown can take a while): a late signal would kill us with -SIGINT
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
     return 0
+
+
+def install_stop_signals(stop: threading.Event | None = None) -> threading.Event:
+    """SIGINT and SIGTERM, any number of them and however close together (Ctrl-C under
+    ``ros2 launch`` often delivers two), only set the returned event: the spin loop
+    ends and the node shuts down once, cleanly, with no KeyboardInterrupt raised in the
+    middle of a teardown (rclpy's own handlers are not installed)."""
+    event = threading.Event() if stop is None else stop
+
+    def handler(signum: int, frame: Any) -> None:
+        event.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
+    return event
+
+
+def spin_until(node: Node, stop: threading.Event, period: float = 0.1) -> None:
+    """Spin ``node`` until ``stop`` is set or the context shuts down."""
+    executor = rclpy.executors.SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        while not stop.is_set() and node.context.ok():
+            executor.spin_once(timeout_sec=period)
+    except rclpy.executors.ExternalShutdownException:
+        pass
+    finally:
+        executor.remove_node(node)
+        executor.shutdown(timeout_sec=0)

@@ -17,6 +17,7 @@ from rcl_interfaces.msg import (
     ParameterDescriptor,
     SetParametersResult,
 )
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import (
@@ -77,16 +78,42 @@ def descriptor(spec: ParamSpec) -> ParameterDescriptor:
     return d
 
 
-def declare(node: Node, specs: Mapping[str, ParamSpec]) -> dict[str, Value]:
-    """Declare every parameter with its descriptor; return the values in force."""
+def declare(
+    node: Node, specs: Mapping[str, ParamSpec], invalid: dict[str, str] | None = None
+) -> dict[str, Value]:
+    """Declare every parameter with its descriptor; return the values in force.
+
+    A start-up value (``-p name:=value``, a parameters file) that is invalid does not raise:
+    the parameter is declared with its default instead and the reason is put in ``invalid``
+    (name → reason), so that the node can refuse to start with one clear line."""
     values: dict[str, Value] = {}
     for name, spec in specs.items():
         if node.has_parameter(name):
             values[name] = node.get_parameter(name).value
             continue
-        param: Parameter[Any] = node.declare_parameter(name, spec.default, descriptor(spec))
+        try:
+            param: Parameter[Any] = node.declare_parameter(name, spec.default, descriptor(spec))
+        except (InvalidParameterValueException, InvalidParameterTypeException) as exc:
+            param = node.declare_parameter(
+                name, spec.default, descriptor(spec), ignore_override=True
+            )
+            if invalid is not None:  # (after: declaring the default passes on_set)
+                overrides = getattr(node, "_parameter_overrides", {})
+                given = overrides[name].value if name in overrides else None
+                own = spec.validate(given) if given is not None else None
+                invalid[name] = own or startup_reason(spec, exc)
         values[name] = param.value
     return values
+
+
+def startup_reason(spec: ParamSpec, exc: Exception) -> str:
+    """rclpy's exception about a start-up value as one short sentence."""
+    if isinstance(exc, InvalidParameterTypeException):
+        hint = " (write it with a decimal point, e.g. 5.0)" if spec.type is float else ""
+        return f"{spec.name} must be {spec.type.__name__}{hint}"
+    text = str(exc.args[0]) if exc.args else str(exc)
+    reason = text.split("Reason: ", 1)[-1].strip().removesuffix(f": {spec.name}")
+    return reason if reason.startswith(spec.name) else f"{spec.name}: {reason}"
 
 
 def invalid_reasons(
@@ -167,37 +194,61 @@ class Worker:
 
 class RateLimitedLog:
     """Logs each distinct message at most once per ``period`` seconds (no per-frame spam),
-    and counts the errors for diagnostics."""
+    and at most ``burst`` distinct messages per period in all: messages that differ every
+    frame (a size, a stamp in the text) are then counted, not logged, and the next line
+    logged says how many were suppressed. Keys older than the period are forgotten, so the
+    table never holds more than ``burst`` entries. Errors are counted for diagnostics."""
 
-    def __init__(self, node: Node, period: float = 5.0) -> None:
+    def __init__(self, node: Node, period: float = 5.0, burst: int = 10) -> None:
         self._node = node
         self._period = period
+        self._burst = burst
         self._last: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._suppressed = 0
         self.count = 0
         self.last_error = ""
 
-    def _due(self, key: str) -> bool:
-        """Whether ``key`` was not logged in the last ``period`` seconds (and mark it)."""
+    def _due(self, key: str) -> str | None:
+        """None if ``key`` must not be logged now; else a suffix (suppressed count)."""
         now = time.monotonic()
-        if now - self._last.get(key, -1e9) < self._period:
-            return False
+        for old in [k for k, t in self._last.items() if now - t >= self._period]:
+            del self._last[old]
+        if key in self._last:
+            return None
+        if len(self._last) >= self._burst:
+            self._suppressed += 1
+            return None
         self._last[key] = now
-        return True
+        suffix = (f" ({self._suppressed} other messages suppressed)"
+                  if self._suppressed else "")
+        self._suppressed = 0
+        return suffix
+
+    def keys(self) -> int:
+        """Distinct messages remembered now (at most ``burst``)."""
+        with self._lock:
+            return len(self._last)
 
     def error(self, key: str, message: str) -> None:
         with self._lock:
             self.count += 1
             self.last_error = message
-            due = self._due(key)
-        if due:
-            self._node.get_logger().error(message)
+            suffix = self._due(key)
+        if suffix is not None:
+            self._node.get_logger().error(message + suffix)
 
     def warn(self, key: str, message: str) -> None:
         with self._lock:
-            due = self._due(key)
-        if due:
-            self._node.get_logger().warning(message)
+            suffix = self._due(key)
+        if suffix is not None:
+            self._node.get_logger().warning(message + suffix)
+
+    def info(self, key: str, message: str) -> None:
+        with self._lock:
+            suffix = self._due(key)
+        if suffix is not None:
+            self._node.get_logger().info(message + suffix)
 
 
 class RateMeter:
@@ -224,6 +275,54 @@ class RateMeter:
                 self._times.popleft()
             n = len(self._times)
         return n / self._window
+
+
+def payload_bytes(msg: Any) -> int:
+    """Bytes of a message's bulk data (Image, PointCloud2, DisparityImage, serialized)."""
+    if isinstance(msg, (bytes, bytearray, memoryview)):
+        return len(msg)
+    data = getattr(msg, "data", None)
+    if data is None and hasattr(msg, "image"):
+        data = getattr(msg.image, "data", None)
+    try:
+        return len(data) if data is not None else 0
+    except TypeError:
+        return 0
+
+
+def _size(nbytes: int) -> str:
+    return f"{nbytes / 2**20:.1f} MiB" if nbytes >= 2**20 else f"{nbytes / 2**10:.1f} KiB"
+
+
+class SizeCheckedPublisher:
+    """A best-effort publisher that warns once per topic when a message exceeds the
+    shared-memory segment of the Fast DDS profile in use: such messages are lost
+    silently by best-effort subscribers. Everything else is the wrapped publisher's."""
+
+    def __init__(self, publisher: Any, limit: int, log: RateLimitedLog, profile: str) -> None:
+        self._publisher = publisher
+        self._limit = limit
+        self._log = log
+        self._profile = profile
+        self._warned = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._publisher, name)
+
+    def check_size(self, nbytes: int) -> None:
+        if nbytes > self._limit and not self._warned:
+            self._warned = True
+            self._log.warn(
+                f"shm:{self._publisher.topic_name}",
+                f"a {_size(nbytes)} message on {self._publisher.topic_name} exceeds "
+                f"the {_size(self._limit)} shared-memory segment of {self._profile}: "
+                "best-effort subscribers lose it silently; set output_qos:=reliable, or "
+                "raise segment_size and maxMessageSize in that profile",
+            )
+
+    def publish(self, msg: Any) -> None:
+        self.check_size(payload_bytes(msg))
+        self._publisher.publish(msg)
 
 
 def rss_bytes() -> int:

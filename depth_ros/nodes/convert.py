@@ -6,14 +6,15 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 from stereo_msgs.msg import DisparityImage
 
 from depth_ros.core.camera import PinholeCamera, StereoGeometry
-from depth_ros.core.encodings import array_to_image_fields, image_to_array
+from depth_ros.core.encodings import array_to_image_fields, image_to_array, to_rgb8
 from depth_ros.core.errors import InputError
 from depth_ros.core.geometry import disparity_to_depth
+from depth_ros.core.imageheader import compressed_size
 from depth_ros.core.pointcloud import PackedCloud
 from depth_ros.core.stereo import DELTA_D, encode_disparity
 
@@ -23,6 +24,40 @@ def image_to_numpy(msg: Image) -> NDArray[Any]:
     return image_to_array(
         msg.encoding, msg.height, msg.width, msg.step, msg.data, msg.is_bigendian
     )
+
+
+def check_pixels(width: int, height: int, limit: int | None, what: str) -> None:
+    """Refuse an image of more than ``limit`` pixels (None: no limit)."""
+    if limit is not None and width * height > limit:
+        raise InputError(
+            f"{what} is {width}x{height} = {width * height} pixels, more than "
+            f"max_image_pixels ({limit}); refused before decoding (raise max_image_pixels "
+            "if this is intended)"
+        )
+
+
+def decode_compressed(msg: CompressedImage, max_pixels: int | None = None) -> NDArray[np.uint8]:
+    """jpeg/png CompressedImage → RGB uint8. The size is read from the header first: an
+    image of more than ``max_pixels`` pixels is refused before it is decoded."""
+    import cv2
+
+    raw = np.frombuffer(msg.data, dtype=np.uint8)
+    width, height, _ = compressed_size(raw.data)
+    check_pixels(width, height, max_pixels, "compressed image")
+    image = cv2.imdecode(raw, cv2.IMREAD_COLOR) if raw.size else None
+    if image is None:
+        raise InputError(f"cannot decode compressed image (format {msg.format!r})")
+    return np.ascontiguousarray(image[:, :, ::-1])
+
+
+def rgb_from_msg(msg: Image | CompressedImage, max_pixels: int | None = None,
+                 what: str = "image") -> NDArray[np.uint8]:
+    """An Image (any colour or mono encoding) or CompressedImage as RGB uint8, refused
+    beyond ``max_pixels`` before any conversion."""
+    if isinstance(msg, CompressedImage):
+        return decode_compressed(msg, max_pixels)
+    check_pixels(int(msg.width), int(msg.height), max_pixels, what)
+    return to_rgb8(image_to_numpy(msg), msg.encoding)
 
 
 def numpy_to_image(arr: NDArray[Any], encoding: str, header: Header) -> Image:

@@ -31,7 +31,6 @@ from stereo_msgs.msg import DisparityImage
 
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.colorize import colorize
-from depth_ros.core.encodings import to_rgb8
 from depth_ros.core.errors import ConfigError, InputError
 from depth_ros.core.fusion import SOURCE_NONE, StereoMonoFusion
 from depth_ros.core.models import InputKind, OutputKind
@@ -45,10 +44,10 @@ from depth_ros.nodes.convert import (
     camera_info_msg,
     cloud_msg,
     depth_from_disparity_msg,
-    image_to_numpy,
     numpy_to_image,
+    rgb_from_msg,
 )
-from depth_ros.nodes.mono_depth import _fit_status, decode_compressed
+from depth_ros.nodes.mono_depth import _fit_status
 
 
 class FusedDepth(base.DepthComponent):
@@ -95,6 +94,11 @@ class FusedDepth(base.DepthComponent):
     def apply_options(self) -> None:
         self.fusion.update(self._fusion_params())
 
+    def on_time_jump(self) -> None:
+        fusion = getattr(self, "fusion", None)
+        if fusion is not None:
+            fusion.reset()  # the scale fit of the old time is not held over the jump
+
     def teardown(self) -> None:
         self.last_fit = None
 
@@ -111,10 +115,7 @@ class FusedDepth(base.DepthComponent):
 
     def handle(self, msgs: list[Any]) -> None:
         image_msg, info, disparity = msgs
-        if isinstance(image_msg, CompressedImage):
-            rgb = decode_compressed(image_msg)
-        else:
-            rgb = to_rgb8(image_to_numpy(image_msg), image_msg.encoding)
+        rgb = rgb_from_msg(image_msg, self.max_pixels(), "image")
         h, w = rgb.shape[:2]
         camera = PinholeCamera.from_msg(info)
         camera.validate(w, h)

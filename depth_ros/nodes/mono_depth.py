@@ -15,14 +15,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.colorize import colorize
-from depth_ros.core.encodings import to_rgb8
-from depth_ros.core.errors import InputError
 from depth_ros.core.models import InputKind
 from depth_ros.core.models.base import CameraUse, ModelSpec
 from depth_ros.core.mono_pipeline import MonoOptions, MonoPipeline
@@ -31,19 +28,14 @@ from depth_ros.core.scale import ScaleFit, build_scale_source, scale_source_para
 from depth_ros.core.schema import SCALE_PREFIX, mono_node_params
 from depth_ros.nodes import base
 from depth_ros.nodes.common import declare, stamp_ns
-from depth_ros.nodes.convert import camera_info_msg, cloud_msg, image_to_numpy, numpy_to_image
+from depth_ros.nodes.convert import (  # noqa: F401  (decode_compressed: re-exported)
+    camera_info_msg,
+    cloud_msg,
+    decode_compressed,
+    numpy_to_image,
+    rgb_from_msg,
+)
 from depth_ros.nodes.reference import ReferenceTracker
-
-
-def decode_compressed(msg: CompressedImage) -> np.ndarray:
-    """jpeg/png CompressedImage → RGB uint8."""
-    import cv2
-
-    raw = np.frombuffer(msg.data, dtype=np.uint8)
-    image = cv2.imdecode(raw, cv2.IMREAD_COLOR) if raw.size else None
-    if image is None:
-        raise InputError(f"cannot decode compressed image (format {msg.format!r})")
-    return np.ascontiguousarray(image[:, :, ::-1])
 
 
 class MonoDepth(base.DepthComponent):
@@ -51,6 +43,8 @@ class MonoDepth(base.DepthComponent):
     input_kind = InputKind.MONO
     default_model = "depth_anything_v2_vits"
     option_params = frozenset(("points", "points_decimation", "min_depth", "max_depth"))
+    live_params = base.DepthComponent.live_params | {  # read by ReferenceTracker each frame
+        f"reference_to_camera_{c}" for c in ("x", "y", "z", "qx", "qy", "qz", "qw")}
     pipeline: MonoPipeline
     reference: ReferenceTracker | None = None
     last_fit: ScaleFit | None = None
@@ -60,6 +54,15 @@ class MonoDepth(base.DepthComponent):
         source = self._scale_source_name()
         scale = scale_source_params(source) if source != "none" else ()
         return mono_node_params(model_params, scale)
+
+    def is_option(self, name: str) -> bool:
+        return super().is_option(name) or name.startswith(SCALE_PREFIX)  # scale source's
+
+    def on_time_jump(self) -> None:
+        if self.reference is not None:
+            self.reference.clear()  # references of the old time would pair with new frames
+        if getattr(self, "pipeline", None) is not None and self.pipeline.scale is not None:
+            self.pipeline.scale.reset()
 
     def _scale_source_name(self) -> str:
         spec = mono_node_params()["scale_source"]
@@ -128,10 +131,7 @@ class MonoDepth(base.DepthComponent):
     def handle(self, msgs: list[Any]) -> dict[str, float]:
         t0 = time.perf_counter()
         image_msg, info = msgs
-        if isinstance(image_msg, CompressedImage):
-            rgb = decode_compressed(image_msg)
-        else:
-            rgb = to_rgb8(image_to_numpy(image_msg), image_msg.encoding)
+        rgb = rgb_from_msg(image_msg, self.max_pixels(), "image")
         camera: PinholeCamera | None = PinholeCamera.from_msg(info)
         assert camera is not None
         if self._spec().camera is CameraUse.OPTIONAL and not any(camera.k):
@@ -176,7 +176,7 @@ class MonoDepth(base.DepthComponent):
             result.timings_ms.values()), "publish": (t2 - t1) * 1e3}
 
     def extra_diagnostics(self) -> dict[str, str]:
-        values = {"camera_use": self._spec().camera.value}
+        values = {"camera_use": self.spec.camera.value} if self.spec is not None else {}
         if self.last_focal is not None:
             focal, estimated = self.last_focal
             values["focal_px"] = f"{focal:.2f}"

@@ -24,6 +24,7 @@ from std_msgs.msg import Header
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.nodes import common
 from depth_ros.nodes.convert import camera_info_msg, numpy_to_image
+from depth_ros.runtime import shm_segment_bytes
 
 
 class StereoPlayer:
@@ -34,6 +35,9 @@ class StereoPlayer:
     ) -> None:
         self.node = node
         q = common.qos(qos_name, depth)
+        # best effort: warn once when an image exceeds the shared-memory segment
+        self._limit = shm_segment_bytes() if qos_name == "sensor_data" else None
+        self._warned = False
         base = f"{prefix.rstrip('/')}/" if prefix else ""
         self.pubs = [
             node.create_publisher(Image, f"{base}left/image_rect", q),
@@ -68,6 +72,14 @@ class StereoPlayer:
             numpy_to_image(right, encoding, header),
             camera_info_msg(right_camera, header),
         )
+        size = len(msgs[0].data)
+        if self._limit is not None and size > self._limit and not self._warned:
+            self._warned = True
+            self.node.get_logger().warning(
+                f"{size / 2**20:.1f} MiB images exceed the {self._limit / 2**20:.1f} MiB "
+                "shared-memory segment of the Fast DDS profile: best-effort subscribers "
+                "lose them silently; publish with reliable QoS or raise segment_size"
+            )
         for pub, msg in zip(self.pubs, msgs, strict=True):
             pub.publish(msg)
         return header

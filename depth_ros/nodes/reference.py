@@ -102,6 +102,11 @@ class ReferenceTracker:
             for t in TOPICS.get(self.source, ())
         ]
 
+    def clear(self) -> None:
+        """Forget every reference kept (time went backwards)."""
+        with self._lock:
+            self._latest.clear()
+
     def _keep(self, topic: str) -> Any:
         def callback(msg: Any) -> None:
             with self._lock:

@@ -62,6 +62,9 @@ class SerializedPublisher:
         return self._fn is not None
 
     def publish(self, msg: CdrMessage) -> None:
+        check = getattr(self.publisher, "check_size", None)  # SizeCheckedPublisher
+        if check is not None:
+            check(len(msg.data))
         if self._fn is None:
             self.publisher.publish(bytes(msg.data))
             return

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,9 +22,9 @@ from stereo_msgs.msg import DisparityImage
 from depth_ros.core import cdr
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.colorize import colorize
-from depth_ros.core.encodings import to_rgb8
 from depth_ros.core.models import InputKind
-from depth_ros.core.params import ParamSpec
+from depth_ros.core.models.opencv_stereo import OpenCVStereo, size_problem
+from depth_ros.core.params import ParamSpec, Value
 from depth_ros.core.pointcloud import cloud_fields
 from depth_ros.core.schema import stereo_node_params
 from depth_ros.core.stereo import (
@@ -35,7 +35,7 @@ from depth_ros.core.stereo import (
     encode_disparity,
 )
 from depth_ros.nodes import base
-from depth_ros.nodes.convert import camera_info_msg, image_to_numpy, numpy_to_image
+from depth_ros.nodes.convert import camera_info_msg, numpy_to_image, rgb_from_msg
 from depth_ros.nodes.serialized import SerializedOutputs
 
 INPUTS = (
@@ -61,6 +61,20 @@ class StereoDepth(base.DepthComponent):
 
     def inputs(self) -> Sequence[tuple[str, type]]:
         return INPUTS
+
+    last_size: tuple[int, int] | None = None  # (width, height) of the last input
+
+    def cross_reasons(self, values: Mapping[str, Value]) -> list[str]:
+        """Also: OpenCV matcher parameters that could not match the last image's size
+        (refused at once instead of failing every frame)."""
+        reasons = super().cross_reasons(values)
+        if isinstance(self.model, OpenCVStereo) and self.last_size is not None:
+            merged = {**self.model.params,
+                      **{k: v for k, v in values.items() if k in self.model.params}}
+            problem = size_problem(self.model.algorithm, merged, *self.last_size)
+            if problem:
+                reasons.append(problem)
+        return reasons
 
     def setup(self) -> None:
         self.pipeline = StereoPipeline(self.model, self._options())
@@ -96,8 +110,9 @@ class StereoDepth(base.DepthComponent):
         disparity, off the GIL, while the cloud's points are computed."""
         t0 = time.perf_counter()
         left_msg, left_info, right_msg, right_info = msgs
-        left = to_rgb8(image_to_numpy(left_msg), left_msg.encoding)
-        right = to_rgb8(image_to_numpy(right_msg), right_msg.encoding)
+        left = rgb_from_msg(left_msg, self.max_pixels(), "left image")
+        right = rgb_from_msg(right_msg, self.max_pixels(), "right image")
+        self.last_size = (int(left.shape[1]), int(left.shape[0]))
         left_cam = PinholeCamera.from_msg(left_info)
         header = left_msg.header
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from types import SimpleNamespace
 
 import cv2
@@ -318,3 +319,37 @@ def test_stereo_geometry_checks_both_cameras() -> None:
 def test_stereo_geometry_validate(geo: StereoGeometry, match: str) -> None:
     with pytest.raises(CalibrationError, match=match):
         geo.validate()
+
+
+@pytest.mark.parametrize(("model", "n", "expected"), [
+    ("plumb_bob", 3, 5), ("plumb_bob", 8, 5), ("rational_polynomial", 5, 8),
+    ("equidistant", 5, 4),
+])
+def test_rectify_refuses_a_distortion_vector_of_the_wrong_length(
+        model: str, n: int, expected: int) -> None:
+    cam = replace(PinholeCamera.from_intrinsics(64, 48, 50.0, 50.0, 31.5, 23.5),
+                  d=(0.01,) * n, distortion_model=model)
+    image = np.zeros((48, 64, 3), np.uint8)
+    with pytest.raises(CalibrationError, match=rf"D has {n} values but distortion_model "
+                       rf"'{model}' needs {expected} \("):
+        cam.rectify(image)
+
+
+def test_rectify_refuses_an_unknown_distortion_model() -> None:
+    cam = replace(PinholeCamera.from_intrinsics(64, 48, 50.0, 50.0, 31.5, 23.5),
+                  d=(0.0,) * 5, distortion_model="kannala")
+    with pytest.raises(CalibrationError, match="'kannala' is not supported"):
+        cam.rectify(np.zeros((48, 64), np.uint8))
+
+
+@pytest.mark.parametrize(("model", "n"), [("plumb_bob", 5), ("plumb_bob", 0),
+                                          ("rational_polynomial", 8), ("equidistant", 4),
+                                          ("equidistant", 0)])
+def test_rectify_accepts_the_model_lengths_and_an_empty_d(model: str, n: int) -> None:
+    cam = replace(PinholeCamera.from_intrinsics(64, 48, 50.0, 50.0, 31.5, 23.5),
+                  d=(0.0,) * n, distortion_model=model)
+    image = (np.arange(48 * 64) % 251).astype(np.uint8).reshape(48, 64)
+    out = cam.rectify(image)
+    assert out.shape == image.shape
+    if model != "equidistant":  # (zero fisheye coefficients are no identity: r = theta)
+        assert np.array_equal(out[5:-5, 5:-5], image[5:-5, 5:-5])  # no distortion, R = I

@@ -146,3 +146,29 @@ def test_one_stream_passes_through() -> None:
 def test_no_stream_is_refused() -> None:
     with pytest.raises(ValueError, match="at least one stream"):
         TimeSynchronizer(0)
+
+
+def test_a_jump_back_in_time_clears_and_matching_goes_on() -> None:
+    # a bag played in a loop: stamps restart below the old maximum
+    sync: TimeSynchronizer[str] = TimeSynchronizer(2)
+    for t in (10, 11, 12):
+        sync.add(0, t * 1000 * MS, f"L{t}")
+        assert sync.add(1, t * 1000 * MS, f"R{t}") == [f"L{t}", f"R{t}"]
+    sync.add(0, 13_000 * MS, "L13")  # pending when the jump comes
+    assert sync.add(0, 1000 * MS, "L1") is None
+    assert sync.jumps == 1
+    assert sync.last_jump_ns == 11_000 * MS
+    assert sync.pending() == [1, 0]  # L13 is gone, L1 waits
+    assert sync.add(1, 1000 * MS, "R1") == ["L1", "R1"]
+    sync.add(1, 2000 * MS, "R2")
+    assert sync.add(0, 2000 * MS, "L2") == ["L2", "R2"]
+    assert sync.jumps == 1  # the other stream's first older stamp came after the reset
+
+
+def test_a_small_step_back_is_a_late_message_not_a_jump() -> None:
+    sync: TimeSynchronizer[str] = TimeSynchronizer(2, jump_back_ns=100 * MS)
+    sync.add(0, 1000 * MS, "L")
+    assert sync.add(1, 1000 * MS, "R") == ["L", "R"]
+    assert sync.add(0, 950 * MS, "late") is None
+    assert sync.jumps == 0
+    assert sync.discarded == 1

@@ -123,16 +123,21 @@ def test_parameter_services_answer_during_long_forward_pass(ros_node: Any, busy_
     assert processing / 1e3 > slowest[1], (processing, calls)
     # the first call was answered while the first frame was still being processed
     assert outputs.received[f"{BUSY_NS}/depth"][0].wall_ns > first_answer_ns
-    # while busy, updates are validated at once: inconsistent ones are refused with the
-    # reason (P1 then P2, one after the other), consistent ones take effect
+    # while busy, updates are validated at once: an inconsistent request is refused as a
+    # whole with the reason (issue 15: never half-applied), a consistent one takes effect
     player.publish(s.left, s.right, s.left_camera, s.right_camera)
     spin_for(node, 0.5)
     t0 = time.monotonic()
     p1, p2 = set_params(node, target, {"P1": 900.0, "P2": 100.0})
     assert time.monotonic() - t0 < 2.0
-    assert p1.successful, p1.reason
+    assert not p1.successful
     assert not p2.successful
     assert "P2 (100) must be larger than P1 (900)" in p2.reason
+    assert _get_param(node, target, "P1").double_value == 0.0  # nothing applied
+    p1, p2 = set_params(node, target, {"P1": 900.0, "P2": 1000.0})
+    assert p1.successful, p1.reason
+    assert p2.successful, p2.reason
+    assert time.monotonic() - t0 < 4.0
     assert _get_param(node, target, "uniqueness_ratio").double_value == 12.0
     assert _get_param(node, target, "P1").double_value == 900.0
 

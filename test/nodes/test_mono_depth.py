@@ -132,6 +132,7 @@ def test_metric_model_depth_points_and_compressed(ros_node, tmp_path, frame):  #
         _publish(node, ns, rgb, camera, compressed=True)
         assert wait_for(node, lambda: all(c.count(t) >= 1 for t in c.topics), 60), (
             log.read_text()[-2000:])
+        _compressed_bomb_is_refused_before_decoding(node, ns, camera, log)
     depth = image_to_numpy(c.received[f"{ns}/depth"][-1].msg)
     info = c.received[f"{ns}/depth/camera_info"][-1].msg
     assert (info.width, info.height) == (depth.shape[1], depth.shape[0])
@@ -205,3 +206,54 @@ def test_other_families_through_the_node(ros_node, tmp_path, frame, model_id, si
     if metric:
         expected = np.where(expected > 0, expected, np.nan)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def _png_bomb(width: int, height: int) -> bytes:
+    """A valid grey PNG of zeros: a few hundred KB that decode to width x height x 3 bytes."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    comp = zlib.compressobj(9)
+    row = bytes(width + 1)  # filter byte 0 + a row of zeros
+    body = b"".join(comp.compress(row) for _ in range(height)) + comp.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", body)
+            + chunk(b"IEND", b""))
+
+
+def _peak_rss_mb(namespace: str) -> float:
+    """VmHWM of the node process started in ``namespace`` (found by its arguments)."""
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            if f"__ns:={namespace}".encode() in cmdline:
+                status = (proc / "status").read_text()
+                return int(status.split("VmHWM:")[1].split()[0]) / 1024
+        except (OSError, IndexError, ValueError):
+            continue
+    raise AssertionError(f"no process in {namespace}")
+
+
+def _compressed_bomb_is_refused_before_decoding(node, ns, camera, log) -> None:  # type: ignore[no-untyped-def]
+    """Issue 15: 12000 x 12000 pixels in ~150 KB of PNG grew the node by ~800 MB before the
+    size check; the header's size is now checked against max_image_pixels first."""
+    from depth_ros.nodes.common import qos
+
+    data = _png_bomb(12000, 12000)
+    assert len(data) < 400_000
+    before = _peak_rss_mb(ns)
+    pub = node.create_publisher(CompressedImage, f"{ns}/image/compressed", qos("sensor_data", 5))
+    info = node.create_publisher(CameraInfo, f"{ns}/camera_info", qos("sensor_data", 5))
+    assert wait_for(node, lambda: pub.get_subscription_count() > 0, 30)
+    spin_for(node, 0.3)
+    header = Header(stamp=node.get_clock().now().to_msg(), frame_id="camera_optical_frame")
+    pub.publish(CompressedImage(header=header, format="png", data=data))
+    info.publish(camera_info_msg(camera.scaled(12000, 12000), header))
+    assert wait_for(node, lambda: "max_image_pixels" in log.read_text(), 30), log.read_text()
+    line = next(x for x in log.read_text().splitlines() if "max_image_pixels" in x)
+    assert "12000x12000 = 144000000 pixels, more than max_image_pixels (50000000)" in line
+    assert _peak_rss_mb(ns) - before < 100  # decoded, it would be 432 MB

@@ -40,15 +40,11 @@ INFO = "sensor_msgs/msg/CameraInfo"
 
 
 def _reader(path: Path) -> Any:
-    from rosbags.highlevel import AnyReader
     from rosbags.typesys import Stores, get_typestore
 
-    reader = AnyReader([path], default_typestore=get_typestore(Stores.ROS2_HUMBLE))
-    try:
-        reader.open()
-    except Exception as exc:  # rosbags raises its own error types
-        raise InputError(f"{path}: cannot open as a rosbag2 bag ({exc})") from None
-    return reader
+    from depth_ros.core.bags import open_reader
+
+    return open_reader(path, get_typestore(Stores.ROS2_HUMBLE))
 
 
 def _stamp(raw: bytes | memoryview) -> float:

@@ -43,16 +43,42 @@ DOWNLOAD = ParamSpec(
 PARAMS = (INPUT_SIZE, DOWNLOAD)
 
 
+# SHA-256 of the official files as their Hugging Face repos publish them (the LFS object
+# id); None: not found, so not verified (depth_anything_v2_vitl.pth and
+# depth_anything_v2_metric_hypersim_vits.pth).
+SHA256: dict[str, str | None] = {
+    "depth_anything_v2_vits.pth":
+        "715fade13be8f229f8a70cc02066f656f2423a59effd0579197bbf57860e1378",
+    "depth_anything_v2_vitb.pth":
+        "0d2b7002e62d39d655571c371333340bd88f67ab95050c03591555aa05645328",
+    "depth_anything_v2_vitl.pth": None,
+    "depth_anything_v2_metric_hypersim_vits.pth": None,
+    "depth_anything_v2_metric_hypersim_vitb.pth":
+        "9dc9e274c5eff55c6daf27b660c0ced0eca4e8593a6da90cdcb04d2b4d3f3fa2",
+    "depth_anything_v2_metric_hypersim_vitl.pth":
+        "6f82ff2bc543ac02ddff4aa31fa363676a8305dd3ccf04e80e2af115a044cb6d",
+    "depth_anything_v2_metric_vkitti_vits.pth":
+        "9203e538d35255c90dda4b7fedb47ff33fe725497bcca3b1e53b3a65ee63f0cb",
+    "depth_anything_v2_metric_vkitti_vitb.pth":
+        "4dad67a7cc10b462bca48e6b8569c762b8eb3c1adada170a3851a6d3ba37bb3e",
+    "depth_anything_v2_metric_vkitti_vitl.pth":
+        "239b1054a369e66da2576e9a118d6d7c12d90dc8ebe609579a9a09cd8e05fe38",
+}
+
+
 def weights_source(encoder: str, dataset: str | None = None) -> WeightsSource:
     if dataset is None:
+        name = f"depth_anything_v2_{encoder}.pth"
         return WeightsSource(
-            f"depth_anything_v2_{encoder}.pth",
-            hf_repo=f"depth-anything/Depth-Anything-V2-{_SIZES[encoder]}",
+            name, hf_repo=f"depth-anything/Depth-Anything-V2-{_SIZES[encoder]}",
+            sha256=SHA256.get(name),
         )
+    name = f"depth_anything_v2_metric_{dataset}_{encoder}.pth"
     return WeightsSource(
-        f"depth_anything_v2_metric_{dataset}_{encoder}.pth",
+        name,
         hf_repo=f"depth-anything/Depth-Anything-V2-Metric-{_METRIC[dataset][0]}-"
         f"{_SIZES[encoder]}",
+        sha256=SHA256.get(name),
     )
 
 

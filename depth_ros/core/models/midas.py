@@ -36,6 +36,8 @@ DOWNLOAD = ParamSpec(
     read_only=True,
 )
 
+# The GitHub releases publish no SHA-256 for these files (WeightsSource.sha256 None: a
+# download is not verified).
 # model ID → (description, official file, alternative file names, default input size,
 #             preprocessing, what)
 _MODELS: dict[str, tuple[str, WeightsSource, tuple[str, ...], int, Preprocess]] = {

@@ -18,7 +18,7 @@ from depth_ros.core.models.base import InputKind, ModelConfig, ModelSpec, Output
 from depth_ros.core.params import ParamSpec, Value, defaults
 
 _COMMON = (
-    ParamSpec("min_disparity", 0, "Smallest disparity searched, pixels", -2048, 2048),
+    ParamSpec("min_disparity", 0, "Smallest disparity searched, pixels", -512, 2048),
     ParamSpec(
         "disparity_range", 64, "Number of disparities searched, pixels (multiple of 16)",
         16, 4096, step=16,
@@ -168,20 +168,9 @@ class OpenCVStereo:
         return disparity
 
     def _check_size(self, width: int, height: int, padded_width: int) -> None:
-        """Refuse images OpenCV cannot match with the current parameters, saying why
-        (OpenCV's own errors are cryptic, e.g. a failed allocation of 2^64 bytes)."""
-        block = int(self.params["correlation_window_size"])
-        if self.algorithm == "bm" and block > min(height, padded_width):
-            raise InputError(
-                f"correlation_window_size {block} is larger than the {width}x{height} image: "
-                "lower it"
-            )
-        reach = int(self.params["min_disparity"]) + int(self.params["disparity_range"])
-        if self.algorithm == "sgbm" and padded_width <= reach:
-            raise InputError(
-                f"the image is {width} px wide, not wider than min_disparity + disparity_range "
-                f"= {reach}: enable pad_border or lower disparity_range"
-            )
+        problem = size_problem(self.algorithm, self.params, width, height)
+        if problem:
+            raise InputError(problem)
 
     @property
     def min_disparity(self) -> float:
@@ -190,6 +179,30 @@ class OpenCVStereo:
     @property
     def max_disparity(self) -> float:
         return float(int(self.params["min_disparity"]) + int(self.params["disparity_range"]) - 1)
+
+
+def size_problem(algorithm: str, p: Mapping[str, Value], width: int, height: int) -> str | None:
+    """Why OpenCV cannot match ``width`` x ``height`` images with parameters ``p`` (None:
+    it can). OpenCV's own errors are cryptic (a failed allocation of 2^64 bytes), and they
+    come only in compute(); nodes also check a parameter update against the last image."""
+    block = int(p["correlation_window_size"])
+    min_d, ndisp = int(p["min_disparity"]), int(p["disparity_range"])
+    padded = width + (ndisp + max(min_d, 0) if p["pad_border"] else 0)
+    if algorithm == "bm" and block > min(height, padded):
+        return (f"correlation_window_size {block} is larger than the {width}x{height} image: "
+                "lower it")
+    if algorithm == "sgbm":
+        # StereoSGBM matches columns [max(min_d + ndisp, 0), width + min(min_d, 0))
+        if min_d >= 0 and padded <= min_d + ndisp:
+            return (f"the image is {width} px wide, not wider than min_disparity + "
+                    f"disparity_range = {min_d + ndisp}: enable pad_border or lower "
+                    "disparity_range")
+        if padded + min(min_d, 0) <= max(min_d + ndisp, 0):
+            return (f"the image is {width} px wide: too narrow for min_disparity {min_d} with "
+                    f"disparity_range {ndisp} (OpenCV SGBM needs the padded width {padded} "
+                    f"+ min_disparity > max(min_disparity + disparity_range, 0)); raise "
+                    "min_disparity")
+    return None
 
 
 def _builder(algorithm: str, specs: tuple[ParamSpec, ...]) -> Any:
