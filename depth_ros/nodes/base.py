@@ -3,9 +3,17 @@
 A :class:`DepthComponent` owns parameters (declared from the core schema, validated on
 every update), the model, publishers, synchronised subscriptions, a newest-frame worker
 thread and diagnostics. It runs inside a plain ``rclpy`` node (configured and activated
-at start-up) or a managed lifecycle node (``configure`` loads the model and validates
-parameters, ``activate`` creates publishers and subscriptions, ``deactivate`` and
-``cleanup`` release them, the model's device memory included).
+at start-up) or a managed lifecycle node, as ros2/demos' lifecycle talker: ``configure``
+loads the model, validates parameters and creates the (lifecycle) publishers;
+``activate`` creates subscriptions, the worker and the timers; ``deactivate`` removes
+those (nothing is published while inactive); ``cleanup`` releases the publishers and the
+model, its device memory included.
+
+Publishers and subscriptions take ``qos_overrides.<topic>.<publisher|subscription>.*``
+parameters (rclpy's QoSOverridingOptions, as image_pipeline), on top of the
+``input_qos``/``output_qos`` presets. Lazy subscriptions follow the outputs' matched
+events; the node's own housekeeping (lazy check, diagnostics, the /clock watchdog) runs on
+the steady clock, so it works with ``use_sim_time`` before /clock arrives.
 """
 
 from __future__ import annotations
@@ -25,11 +33,14 @@ from typing import Any
 
 import rclpy
 import rclpy.executors
-from rclpy.clock import JumpThreshold
+from rclpy.clock import Clock, JumpThreshold
+from rclpy.clock_type import ClockType
 from rclpy.duration import Duration
+from rclpy.event_handler import PublisherEventCallbacks
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.qos_overriding_options import QoSOverridingOptions
 from rclpy.signals import SignalHandlerOptions
 
 from depth_ros.core.errors import DepthRosError
@@ -87,6 +98,8 @@ class DepthComponent(abc.ABC):
         self._startup_invalid: dict[str, str] = {}  # invalid start-up values: name → reason
         self._jump_handle: Any = None
         self._declaring = False
+        self._activated_at = 0.0  # steady time of activate(), for the /clock watchdog
+        self._clock_warned = False
         node.add_on_set_parameters_callback(self._on_set)
 
     # -- what subclasses provide ------------------------------------------------------
@@ -220,14 +233,43 @@ class DepthComponent(abc.ABC):
         except DepthRosError as exc:
             self.log.error("model", f"cannot load model {model_id!r}: {exc}")
             return False
+        out_qos = common.qos(str(self.params["output_qos"]), 1)
+        self.pubs = self._size_checked(self.create_publishers(out_qos))
         self.state = "inactive"
         self.node.get_logger().info(f"{self.name} configured: model {model_id}")
         return True
 
+    def publisher(self, msg_type: type, topic: str, qos: Any) -> Any:
+        """An output publisher: a lifecycle publisher in a managed node (publishes only
+        while active), QoS overridable by parameters, and its matched events drive the
+        lazy input subscriptions."""
+        create = getattr(self.node, "create_lifecycle_publisher", self.node.create_publisher)
+        return create(
+            msg_type, topic, copy.copy(qos),
+            qos_overriding_options=QoSOverridingOptions.with_default_policies(),
+            event_callbacks=PublisherEventCallbacks(matched=self._on_matched),
+        )
+
+    def _on_matched(self, info: Any) -> None:
+        if self.state == "active" and bool(self.params.get("lazy", False)):
+            self._update_subscriptions()
+
+    def _housekeeping(self) -> None:
+        """Steady-clock timer: the lazy check (a fallback to the matched events) and one
+        warning when use_sim_time is on and no /clock has arrived."""
+        if bool(self.params.get("lazy", False)):
+            self._update_subscriptions()
+        if (not self._clock_warned and self.node.get_parameter("use_sim_time").value
+                and time.monotonic() - self._activated_at > CLOCK_WAIT_S
+                and self.node.get_clock().now().nanoseconds == 0):
+            self._clock_warned = True
+            self.log.warn("clock", (
+                f"use_sim_time is true but no /clock has arrived in {CLOCK_WAIT_S:g} s: "
+                "ROS time stands at 0. Play bags with `ros2 bag play --clock`, run the "
+                "simulator's clock bridge, or set use_sim_time:=false"))
+
     def activate(self) -> None:
-        out_qos = common.qos(str(self.params["output_qos"]), 1)
         in_qos = common.qos(str(self.params["input_qos"]), int(self.params["queue_size"]))
-        self.pubs = self._size_checked(self.create_publishers(out_qos))
         inputs = self.inputs()
         self.last_input = [0.0] * len(inputs)
         self.sync = TimeSynchronizer(
@@ -246,9 +288,12 @@ class DepthComponent(abc.ABC):
                               on_clock_change=False),
                 post_callback=self._on_clock_jump,
             )
-        if bool(self.params.get("lazy", False)):
-            # as image_pipeline: subscribe to the inputs only while someone listens
-            self._lazy_timer = self.node.create_timer(0.5, self._update_subscriptions)
+        # as image_pipeline: subscribe to the inputs only while someone listens (matched
+        # events, checked on the steady clock too); and the /clock watchdog
+        self._activated_at = time.monotonic()
+        self._lazy_timer = self.node.create_timer(
+            0.5, self._housekeeping, clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self.state = "active"
         self._update_subscriptions()
         self.start_diagnostics()
         self.state = "active"
@@ -266,7 +311,9 @@ class DepthComponent(abc.ABC):
         listening = not bool(self.params.get("lazy", False)) or self.wanted()
         if listening and not self.subs:
             self.subs = [
-                self.node.create_subscription(t, topic, self._input_callback(i), self._in_qos)
+                self.node.create_subscription(
+                    t, topic, self._input_callback(i), copy.copy(self._in_qos),
+                    qos_overriding_options=QoSOverridingOptions.with_default_policies())
                 for i, (topic, t) in enumerate(self.inputs())
             ] + self.extra_subscriptions(self._in_qos)
         elif not listening and self.subs:
@@ -291,9 +338,6 @@ class DepthComponent(abc.ABC):
         if self.worker is not None:
             self.worker.stop()
             self.worker = None
-        for pub in self.pubs.values():
-            self.node.destroy_publisher(getattr(pub, "_publisher", pub))
-        self.pubs = {}
         if self.diagnostics is not None:
             self.diagnostics.destroy()
             self.diagnostics = None
@@ -304,6 +348,9 @@ class DepthComponent(abc.ABC):
             self.state = "inactive"
 
     def cleanup(self) -> None:
+        for pub in self.pubs.values():
+            self.node.destroy_publisher(getattr(pub, "_publisher", pub))
+        self.pubs = {}
         with self.lock:
             with self._pending_lock:  # the model goes: what was pending for it too
                 self._pending_model, self._shadow, self._pending_options = {}, None, False
@@ -516,6 +563,7 @@ class DepthComponent(abc.ABC):
 
 DEFAULT_MAX_PIXELS = 50_000_000
 LOCK_WAIT_S = 0.1  # longest a parameter update waits for the worker before deferring
+CLOCK_WAIT_S = 3.0  # with use_sim_time: warn when no /clock has come after this long
 
 
 def _median(values: deque[float]) -> float:

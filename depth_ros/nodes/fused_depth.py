@@ -103,14 +103,13 @@ class FusedDepth(base.DepthComponent):
         self.last_fit = None
 
     def create_publishers(self, qos: Any) -> dict[str, Any]:
-        node = self.node
         return {
-            "depth": node.create_publisher(Image, "depth", qos),
-            "depth_info": node.create_publisher(CameraInfo, "depth/camera_info", qos),
-            "points": node.create_publisher(PointCloud2, "points", qos),
-            "confidence": node.create_publisher(Image, "depth/confidence", qos),
-            "fit": node.create_publisher(DiagnosticStatus, "scale/fit", qos),
-            "color": node.create_publisher(Image, "depth/color", qos),
+            "depth": self.publisher(Image, "depth", qos),
+            "depth_info": self.publisher(CameraInfo, "depth/camera_info", qos),
+            "points": self.publisher(PointCloud2, "points", qos),
+            "confidence": self.publisher(Image, "depth/confidence", qos),
+            "fit": self.publisher(DiagnosticStatus, "scale/fit", qos),
+            "color": self.publisher(Image, "depth/color", qos),
         }
 
     def handle(self, msgs: list[Any]) -> None:

@@ -109,20 +109,19 @@ class MonoDepth(base.DepthComponent):
             })
 
     def create_publishers(self, qos: Any) -> dict[str, Any]:
-        node = self.node
-        pubs = {"color": node.create_publisher(Image, "depth/color", qos)}
+        pubs = {"color": self.publisher(Image, "depth/color", qos)}
         if not self.pipeline.metric or self.pipeline.scale is not None:
-            pubs["relative"] = node.create_publisher(Image, "depth/relative", qos)
+            pubs["relative"] = self.publisher(Image, "depth/relative", qos)
         if self.pipeline.metric:
-            pubs["depth"] = node.create_publisher(Image, "depth", qos)
-            pubs["depth_info"] = node.create_publisher(CameraInfo, "depth/camera_info", qos)
-            pubs["points"] = node.create_publisher(PointCloud2, "points", qos)
+            pubs["depth"] = self.publisher(Image, "depth", qos)
+            pubs["depth_info"] = self.publisher(CameraInfo, "depth/camera_info", qos)
+            pubs["points"] = self.publisher(PointCloud2, "points", qos)
             if "confidence" in self._spec().outputs:
-                pubs["confidence"] = node.create_publisher(Image, "depth/confidence", qos)
+                pubs["confidence"] = self.publisher(Image, "depth/confidence", qos)
             if "normals" in self._spec().outputs:
-                pubs["normals"] = node.create_publisher(Image, "normals", qos)
+                pubs["normals"] = self.publisher(Image, "normals", qos)
         if self.pipeline.scale is not None:
-            pubs["fit"] = node.create_publisher(DiagnosticStatus, "scale/fit", qos)
+            pubs["fit"] = self.publisher(DiagnosticStatus, "scale/fit", qos)
         return pubs
 
     def extra_subscriptions(self, qos: Any) -> list[Any]:

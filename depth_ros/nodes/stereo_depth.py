@@ -94,13 +94,12 @@ class StereoDepth(base.DepthComponent):
         )
 
     def create_publishers(self, qos: Any) -> dict[str, Any]:
-        node = self.node
         return {
-            "disparity": node.create_publisher(DisparityImage, "disparity", qos),
-            "depth": node.create_publisher(Image, "depth", qos),
-            "depth_info": node.create_publisher(CameraInfo, "depth/camera_info", qos),
-            "points": node.create_publisher(PointCloud2, "points", qos),
-            "color": node.create_publisher(Image, "depth/color", qos),
+            "disparity": self.publisher(DisparityImage, "disparity", qos),
+            "depth": self.publisher(Image, "depth", qos),
+            "depth_info": self.publisher(CameraInfo, "depth/camera_info", qos),
+            "points": self.publisher(PointCloud2, "points", qos),
+            "color": self.publisher(Image, "depth/color", qos),
         }
 
     def handle(self, msgs: list[Any]) -> dict[str, float]:

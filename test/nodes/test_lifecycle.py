@@ -1,7 +1,9 @@
 """stereo_depth as a managed (lifecycle) node, driven over its lifecycle services.
 
-unconfigured → configure → inactive (nothing advertised or subscribed yet) → activate
-→ outputs flow → deactivate → no outputs → cleanup → unconfigured → configure and
+As ros2/demos' lifecycle talker: unconfigured → configure → inactive (the outputs are
+advertised as lifecycle publishers, nothing is subscribed or published) → activate → the
+inputs are subscribed and outputs flow → deactivate → no subscriptions, nothing published,
+the outputs still advertised → cleanup → unconfigured, nothing advertised → configure and
 activate again work; configure with an unknown model fails and the node stays alive.
 """
 
@@ -108,9 +110,11 @@ def test_transitions(ros_node: Any, nodes: Any) -> None:
     for cycle in range(2):  # the second cycle: configure again after cleanup
         assert lc.transition(Transition.TRANSITION_CONFIGURE), log.read_text()[-2000:]
         assert lc.state() == State.PRIMARY_STATE_INACTIVE
+        assert wait_for(node, lambda: node.count_publishers(OUTPUT) > 0, 10), (
+            "configure creates the (lifecycle) publishers")
         spin_for(node, 0.5)
-        assert node.count_publishers(OUTPUT) == 0, "inactive node advertises outputs"
         assert node.count_subscribers(INPUT) == 0, "inactive node subscribes to inputs"
+        assert _flows(node, player, collector, frames=2, wait=1.5) == 0, "published inactive"
 
         assert lc.transition(Transition.TRANSITION_ACTIVATE)
         assert lc.state() == State.PRIMARY_STATE_ACTIVE
@@ -122,12 +126,14 @@ def test_transitions(ros_node: Any, nodes: Any) -> None:
 
         assert lc.transition(Transition.TRANSITION_DEACTIVATE)
         assert lc.state() == State.PRIMARY_STATE_INACTIVE
-        assert wait_for(node, lambda: node.count_publishers(OUTPUT) == 0
-                        and node.count_subscribers(INPUT) == 0, 10)
+        assert wait_for(node, lambda: node.count_subscribers(INPUT) == 0, 10)
+        assert node.count_publishers(OUTPUT) > 0, "deactivate keeps the publishers"
         assert _flows(node, player, collector, frames=2, wait=1.5) == 0, "published inactive"
 
         assert lc.transition(Transition.TRANSITION_CLEANUP)
         assert lc.state() == State.PRIMARY_STATE_UNCONFIGURED
+        assert wait_for(node, lambda: node.count_publishers(OUTPUT) == 0, 10), (
+            "cleanup removes the publishers")
     assert proc.poll() is None
     assert "Traceback" not in log.read_text()
 
