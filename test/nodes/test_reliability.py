@@ -378,6 +378,7 @@ def test_repeated_signals_shut_down_cleanly_and_cwd_is_not_imported(tmp_path, mo
                 "configured" in log.read_text() or p.poll() is not None for p, log in started):
             time.sleep(0.2)
         time.sleep(0.5)
+        t0 = time.monotonic()
         for (proc, _), (first, second, gap) in zip(started, plans, strict=True):
             proc.send_signal(first)
             if gap:
@@ -392,6 +393,8 @@ def test_repeated_signals_shut_down_cleanly_and_cwd_is_not_imported(tmp_path, mo
             assert "Traceback" not in text, text
             assert "RCLError" not in text, text
             assert "configured" in text, text
+        # all gone before ros2 launch would escalate to SIGTERM (5 s after SIGINT)
+        assert time.monotonic() - t0 < 5.0
     finally:
         for proc, _ in started:
             if proc.poll() is None:

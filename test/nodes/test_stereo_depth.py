@@ -118,10 +118,13 @@ def test_runtime_parameters(rig) -> None:  # type: ignore[no-untyped-def]
     out_of_range, = set_params(node, target, {"disparity_range": 20})
     assert not out_of_range.successful
     assert "disparity_range" in out_of_range.reason
-    p1, p2 = set_params(node, target, {"P1": 900.0, "P2": 100.0})  # set one after the other
-    assert p1.successful
+    # one request is validated as a whole (issue 15): an inconsistent pair changes nothing
+    p1, p2 = set_params(node, target, {"P1": 900.0, "P2": 100.0})
+    assert not p1.successful
     assert not p2.successful
     assert "P2 (100) must be larger than P1 (900)" in p2.reason
+    p1, = set_params(node, target, {"P1": 900.0})  # alone: P2 = 0 means 32*3*7^2 = 4704
+    assert p1.successful, p1.reason
     read_only, = set_params(node, target, {"model": "bm"})
     assert not read_only.successful
     results = set_params(node, target, {"points": "xyz", "points_decimation": 2, "P1": 0.0})
