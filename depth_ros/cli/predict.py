@@ -48,6 +48,11 @@ def register(sub: Any) -> None:
     p.add_argument("--raw", action="store_true",
                    help="monocular: also write the network's raw output as float32 .npy")
     p.add_argument("--output", type=Path, default=Path("out/predict"), help="output folder")
+    p.add_argument("--range", type=float, nargs=2, metavar=("MIN", "MAX"), dest="depth_range",
+                   help="colours of depth_color.png span MIN..MAX metres (default: the "
+                   "2nd-98th percentile of each image); fix it to compare two models")
+    p.add_argument("--disparity-range", type=float, nargs=2, metavar=("MIN", "MAX"),
+                   help="colours of disparity_color.png span MIN..MAX pixels")
     p.set_defaults(func=run)
 
 
@@ -127,15 +132,18 @@ def run(args: argparse.Namespace) -> int:
         cameras = _stereo_cameras(args, left.shape[1], left.shape[0])
         if cameras is None:
             disparity = model.compute(left, right)
-            written += outputs.write_disparity(out, "disparity", disparity)
+            written += outputs.write_disparity(out, "disparity", disparity,
+                                               args.disparity_range)
         else:
             from depth_ros.core.stereo import StereoPipeline
 
             result = StereoPipeline(model).process(left, right, *cameras)
-            written += outputs.write_disparity(out, "disparity", result.disparity)
-            written += outputs.write_depth(out, "depth", result.depth)
+            written += outputs.write_disparity(out, "disparity", result.disparity,
+                                               args.disparity_range)
+            written += outputs.write_depth(out, "depth", result.depth, args.depth_range)
             if result.cloud is not None:
                 written.append(outputs.write_ply(out / "points.ply", result.cloud))
+                written.append(outputs.render_cloud(out / "points_view.png", result.cloud))
     else:
         if not args.image:
             raise ConfigError(f"{args.model} is a monocular model: give --image")
@@ -207,9 +215,10 @@ def _mono(args: argparse.Namespace, spec: ModelSpec, config: ModelConfig, out: P
         np.save(out / "raw.npy", result.prediction)
         written.append(out / "raw.npy")
     if result.depth is not None:
-        written += outputs.write_depth(out, "depth", result.depth)
+        written += outputs.write_depth(out, "depth", result.depth, args.depth_range)
         if result.cloud is not None:
             written.append(outputs.write_ply(out / "points.ply", result.cloud))
+            written.append(outputs.render_cloud(out / "points_view.png", result.cloud))
         else:
             print("depth-ros predict: no intrinsics (--camera-info or --fx): no points.ply",
                   file=sys.stderr)
