@@ -79,7 +79,7 @@ def _stereo_cameras(
     from depth_ros.core import calibration
 
     if args.calib:
-        return calibration.read_stereo_calibration(args.calib)
+        return calibration.read_stereo_calibration(args.calib, image_size=(w, h))
     if args.camera_info:
         if len(args.camera_info) != 2:
             raise ConfigError("stereo needs two --camera-info files: left and right")
@@ -90,8 +90,10 @@ def _stereo_cameras(
             raise ConfigError("--fx needs --baseline for stereo depth")
         cx = (w - 1) / 2 if args.cx is None else args.cx
         cy = (h - 1) / 2 if args.cy is None else args.cy
-        return calibration.stereo_cameras(w, h, args.fx, cx, cy, args.baseline, args.doffs,
-                                          args.fy)
+        cameras = calibration.stereo_cameras(w, h, args.fx, cx, cy, args.baseline,
+                                             args.doffs, args.fy)
+        calibration.warn_implausible(*cameras, "--fx/--baseline")
+        return cameras
     return None
 
 
@@ -115,6 +117,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--output {args.output} is an existing file; give a folder")
     if args.random_weights and args.weights is not None:
         raise ConfigError("--random-weights and --weights exclude each other")
+    if args.calib and (args.fx is not None or args.camera_info):
+        raise ConfigError("--calib and --fx / --camera-info both give the calibration: "
+                          "give one of them")
     if args.random_weights and spec.random_checkpoint is None:
         raise ConfigError(f"{spec.id} cannot build a random checkpoint; give --weights")
     config = ModelConfig(weights=args.weights, backend=args.backend, device=args.device,
@@ -135,9 +140,12 @@ def run(args: argparse.Namespace) -> int:
             written += outputs.write_disparity(out, "disparity", disparity,
                                                args.disparity_range)
         else:
-            from depth_ros.core.stereo import StereoPipeline
+            from depth_ros.core.calibration import is_raw_stereo_calibration
+            from depth_ros.core.stereo import StereoOptions, StereoPipeline
 
-            result = StereoPipeline(model).process(left, right, *cameras)
+            raw = bool(args.calib) and is_raw_stereo_calibration(args.calib)  # rectify first
+            result = StereoPipeline(model, StereoOptions(rectify=raw)).process(
+                left, right, *cameras)
             written += outputs.write_disparity(out, "disparity", result.disparity,
                                                args.disparity_range)
             written += outputs.write_depth(out, "depth", result.depth, args.depth_range)

@@ -31,8 +31,9 @@ def _pair(folder: Path, shift: int, seed: int) -> tuple[Path, Path]:
 
 def _predict(tmp: Path, left: Path, right: Path, *extra: str,
              capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+    calib = () if "--calib" in extra else ("--fx", "100", "--baseline", "0.2")
     rc = main(["predict", "--model", "sgbm", "--left", str(left), "--right", str(right),
-               "--fx", "100", "--baseline", "0.2", "--output", str(tmp), *extra])
+               *calib, "--output", str(tmp), *extra])
     out, err = capsys.readouterr()
     assert rc == 0, err
     return dict(json.loads(out))
@@ -83,3 +84,43 @@ def test_range_must_be_increasing(tmp_path: Path, capsys: pytest.CaptureFixture[
                "--range", "4", "1"])
     assert rc == 2
     assert "MIN < MAX, got 4 1" in capsys.readouterr().err
+
+
+def test_calib_and_fx_together_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    left, right = _pair(tmp_path, 8, 0)
+    calib = tmp_path / "stereo.yaml"
+    calib.write_text("width: 200\nheight: 120\nfx: 100\ncx: 99.5\ncy: 59.5\nbaseline: 0.2\n")
+    rc = main(["predict", "--model", "sgbm", "--left", str(left), "--right", str(right),
+               "--calib", str(calib), "--fx", "100", "--output", str(tmp_path / "o")])
+    assert rc == 2
+    assert "--calib and --fx / --camera-info both give the calibration" in (
+        capsys.readouterr().err)
+
+
+def test_unrectified_opencv_calibration_is_rectified_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An OpenCV stereoCalibrate file without image size (taken from the images) and
+    with a small distortion: predict rectifies with its maps before matching."""
+    left, right = _pair(tmp_path, 8, 0)
+    calib = tmp_path / "stereo.yml"
+    calib.write_text(
+        "%YAML:1.0\n---\n"
+        "M1: !!opencv-matrix\n   rows: 3\n   cols: 3\n   dt: d\n"
+        "   data: [ 100., 0., 99.5, 0., 100., 59.5, 0., 0., 1. ]\n"
+        "D1: !!opencv-matrix\n   rows: 1\n   cols: 5\n   dt: d\n"
+        "   data: [ 0.01, 0., 0., 0., 0. ]\n"
+        "M2: !!opencv-matrix\n   rows: 3\n   cols: 3\n   dt: d\n"
+        "   data: [ 100., 0., 99.5, 0., 100., 59.5, 0., 0., 1. ]\n"
+        "D2: !!opencv-matrix\n   rows: 1\n   cols: 5\n   dt: d\n"
+        "   data: [ 0.01, 0., 0., 0., 0. ]\n"
+        "R: !!opencv-matrix\n   rows: 3\n   cols: 3\n   dt: d\n"
+        "   data: [ 1., 0., 0., 0., 1., 0., 0., 0., 1. ]\n"
+        "T: !!opencv-matrix\n   rows: 3\n   cols: 1\n   dt: d\n   data: [ -0.2, 0., 0. ]\n")
+    report = _predict(tmp_path / "o", left, right, "--calib", str(calib), capsys=capsys)
+    assert str(tmp_path / "o" / "depth.npy") in report["outputs"]  # type: ignore[operator]
+    depth = np.load(tmp_path / "o" / "depth.npy")
+    # shift 8 px at fx 100, B 0.2 m: the background at 2.5 m
+    assert float(np.nanmedian(depth)) == pytest.approx(2.5, rel=0.1)
