@@ -270,15 +270,31 @@ def _project_rect(
     nh = v2 - v1 + 1
     ok = (nw > 0) & (nh > 0)
     u1, v1, nw, nh, zm = u1[ok], v1[ok], nw[ok], nh[ok], zm[ok]
-    n = nw * nh
-    total = int(n.sum())
-    first = np.cumsum(n) - n
-    k = np.arange(total, dtype=np.intp) - np.repeat(first, n)
-    width = np.repeat(nw, n)
-    dy = k // width
-    dx = k - dy * width
-    idx = (np.repeat(v1, n) + dy) * tw + np.repeat(u1, n) + dx
-    return idx, np.repeat(zm, n)
+    base = v1 * tw + u1
+    trash = tw * th
+    idx: list[NDArray[np.intp]] = []
+    # the usual rectangles (up to SMALL x SMALL): one pass per offset over every pixel
+    for dy in range(min(int(nh.max(initial=0)), SMALL)):
+        for dx in range(min(int(nw.max(initial=0)), SMALL)):
+            at = base + (dy * tw + dx)
+            np.copyto(at, trash, where=(nh <= dy) | (nw <= dx))
+            idx.append(at)
+    zs = [zm] * len(idx)
+    big = (nw > SMALL) | (nh > SMALL)  # the rest, pixel by pixel of their rectangles
+    if big.any():
+        b_base, b_w, b_h, b_z = base[big], nw[big], nh[big], zm[big]
+        n = b_w * b_h
+        k = np.arange(int(n.sum()), dtype=np.intp) - np.repeat(np.cumsum(n) - n, n)
+        width = np.repeat(b_w, n)
+        dy_big = k // width
+        idx.append(np.repeat(b_base, n) + dy_big * tw + (k - dy_big * width))
+        zs.append(np.repeat(b_z, n))
+    if not idx:
+        return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float32)
+    return np.concatenate(idx), np.concatenate(zs)
+
+
+SMALL = 3  # rectangles up to 3 x 3 take the per-offset passes of _project_rect
 
 
 def register_depth(

@@ -140,6 +140,17 @@ def test_equals_register_cpp_with_projection_offsets_and_lower_resolution() -> N
     np.testing.assert_array_equal(register_depth(depth, src, dst, EXTRINSICS), expected)
 
 
+def test_fill_upsampling_holes_large_rectangles_equal_register_cpp() -> None:
+    # 4.3 x the resolution: rectangles of 4-6 px a side (beyond the per-offset passes)
+    dst = PinholeCamera.from_intrinsics(275, 206, 246.4, 244.7, 137.3, 102.9)
+    depth = plane_and_box()
+    expected, refused = reference_register(depth, DEPTH_CAM, dst, EXTRINSICS, True)
+    got = register_depth(depth, DEPTH_CAM, dst, EXTRINSICS, fill_upsampling_holes=True)
+    assert refused > 0
+    np.testing.assert_array_equal(got, expected)
+    assert np.isfinite(got).mean() > 0.8
+
+
 def test_fill_upsampling_holes_equals_register_cpp() -> None:
     dst = PinholeCamera.from_intrinsics(144, 108, 127.4, 126.2, 72.1, 53.7)
     depth = plane_and_box()
