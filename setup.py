@@ -36,6 +36,8 @@ setup(
             "mono_depth_lifecycle = depth_ros.nodes.mono_depth:main_lifecycle",
             "fused_depth = depth_ros.nodes.fused_depth:main",
             "fused_depth_lifecycle = depth_ros.nodes.fused_depth:main_lifecycle",
+            "register_depth = depth_ros.nodes.register_depth:main",
+            "register_depth_lifecycle = depth_ros.nodes.register_depth:main_lifecycle",
         ],
     },
 )

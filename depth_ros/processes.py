@@ -16,6 +16,7 @@ NODE_MODULES = {
     "stereo_depth": "depth_ros.nodes.stereo_depth",
     "mono_depth": "depth_ros.nodes.mono_depth",
     "fused_depth": "depth_ros.nodes.fused_depth",
+    "register_depth": "depth_ros.nodes.register_depth",
     "player": "depth_ros.nodes.player",
 }
 

@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from depth_ros.core.colorize import colorize
-from depth_ros.core.errors import InputError
+from depth_ros.core.colorize import color_range, colorize, with_colorbar
+from depth_ros.core.errors import ConfigError, InputError
 
 __all__ = [
-    "colorize", "render_cloud", "write_depth", "write_disparity", "write_ply", "write_png",
+    "color_png", "colorize", "render_cloud", "write_depth", "write_disparity", "write_ply",
+    "write_png",
 ]
 from depth_ros.core.pointcloud import PackedCloud, unpack_rgb
 
@@ -37,29 +38,49 @@ def write_png(path: Path, image: NDArray[np.generic]) -> Path:
     return path
 
 
-def write_disparity(out: Path, stem: str, disparity: NDArray[np.float32]) -> list[Path]:
+ValueRange = tuple[float, float] | None
+
+
+def color_png(path: Path, values: NDArray[np.float32], unit: str, invert: bool,
+              value_range: ValueRange = None) -> Path:
+    """Turbo picture of ``values`` with a colour bar labelled in ``unit``; the colours span
+    ``value_range`` (min, max) when given (the same for every picture: comparable), else
+    the 2nd-98th percentile of this image."""
+    if value_range is not None and not value_range[0] < value_range[1]:
+        raise ConfigError(f"a colour range needs MIN < MAX, got {value_range[0]:g} "
+                          f"{value_range[1]:g}")
+    lo, hi = color_range(values, *(value_range or (None, None)))
+    return write_png(path, with_colorbar(colorize(values, lo, hi, invert), lo, hi, unit,
+                                         invert))
+
+
+def write_disparity(out: Path, stem: str, disparity: NDArray[np.float32],
+                    value_range: ValueRange = None) -> list[Path]:
     """``.npy`` float32 (NaN invalid), 16-bit PNG (value/256 px, 0 invalid: KITTI's
-    convention), colour PNG."""
+    convention), colour PNG with a colour bar in pixels (``value_range``: see
+    :func:`color_png`)."""
     out.mkdir(parents=True, exist_ok=True)
     np.save(out / f"{stem}.npy", disparity)
     png16 = np.nan_to_num(np.clip(disparity * 256.0, 0, 65535), nan=0).astype(np.uint16)
     return [
         out / f"{stem}.npy",
         write_png(out / f"{stem}.png", png16),
-        write_png(out / f"{stem}_color.png", colorize(disparity)),
+        color_png(out / f"{stem}_color.png", disparity, "px", False, value_range),
     ]
 
 
-def write_depth(out: Path, stem: str, depth: NDArray[np.float32]) -> list[Path]:
+def write_depth(out: Path, stem: str, depth: NDArray[np.float32],
+                value_range: ValueRange = None) -> list[Path]:
     """``.npy`` float32 metres (NaN invalid), 16-bit PNG in millimetres (0 invalid, as
-    16UC1 depth images), colour PNG (near = warm)."""
+    16UC1 depth images), colour PNG (near = warm) with a colour bar in metres
+    (``value_range``: see :func:`color_png`)."""
     out.mkdir(parents=True, exist_ok=True)
     np.save(out / f"{stem}.npy", depth)
     mm = np.nan_to_num(np.clip(depth * 1000.0, 0, 65535), nan=0).astype(np.uint16)
     return [
         out / f"{stem}.npy",
         write_png(out / f"{stem}.png", mm),
-        write_png(out / f"{stem}_color.png", colorize(depth, invert=True)),
+        color_png(out / f"{stem}_color.png", depth, "m", True, value_range),
     ]
 
 

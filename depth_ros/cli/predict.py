@@ -48,6 +48,11 @@ def register(sub: Any) -> None:
     p.add_argument("--raw", action="store_true",
                    help="monocular: also write the network's raw output as float32 .npy")
     p.add_argument("--output", type=Path, default=Path("out/predict"), help="output folder")
+    p.add_argument("--range", type=float, nargs=2, metavar=("MIN", "MAX"), dest="depth_range",
+                   help="colours of depth_color.png span MIN..MAX metres (default: the "
+                   "2nd-98th percentile of each image); fix it to compare two models")
+    p.add_argument("--disparity-range", type=float, nargs=2, metavar=("MIN", "MAX"),
+                   help="colours of disparity_color.png span MIN..MAX pixels")
     p.set_defaults(func=run)
 
 
@@ -74,7 +79,7 @@ def _stereo_cameras(
     from depth_ros.core import calibration
 
     if args.calib:
-        return calibration.read_stereo_calibration(args.calib)
+        return calibration.read_stereo_calibration(args.calib, image_size=(w, h))
     if args.camera_info:
         if len(args.camera_info) != 2:
             raise ConfigError("stereo needs two --camera-info files: left and right")
@@ -85,8 +90,10 @@ def _stereo_cameras(
             raise ConfigError("--fx needs --baseline for stereo depth")
         cx = (w - 1) / 2 if args.cx is None else args.cx
         cy = (h - 1) / 2 if args.cy is None else args.cy
-        return calibration.stereo_cameras(w, h, args.fx, cx, cy, args.baseline, args.doffs,
-                                          args.fy)
+        cameras = calibration.stereo_cameras(w, h, args.fx, cx, cy, args.baseline,
+                                             args.doffs, args.fy)
+        calibration.warn_implausible(*cameras, "--fx/--baseline")
+        return cameras
     return None
 
 
@@ -108,6 +115,9 @@ def run(args: argparse.Namespace) -> int:
     spec = get_model(args.model)
     if args.random_weights and args.weights is not None:
         raise ConfigError("--random-weights and --weights exclude each other")
+    if args.calib and (args.fx is not None or args.camera_info):
+        raise ConfigError("--calib and --fx / --camera-info both give the calibration: "
+                          "give one of them")
     if args.random_weights and spec.random_checkpoint is None:
         raise ConfigError(f"{spec.id} cannot build a random checkpoint; give --weights")
     config = ModelConfig(weights=args.weights, backend=args.backend, device=args.device,
@@ -124,15 +134,21 @@ def run(args: argparse.Namespace) -> int:
         cameras = _stereo_cameras(args, left.shape[1], left.shape[0])
         if cameras is None:
             disparity = model.compute(left, right)
-            written += outputs.write_disparity(out, "disparity", disparity)
+            written += outputs.write_disparity(out, "disparity", disparity,
+                                               args.disparity_range)
         else:
-            from depth_ros.core.stereo import StereoPipeline
+            from depth_ros.core.calibration import is_raw_stereo_calibration
+            from depth_ros.core.stereo import StereoOptions, StereoPipeline
 
-            result = StereoPipeline(model).process(left, right, *cameras)
-            written += outputs.write_disparity(out, "disparity", result.disparity)
-            written += outputs.write_depth(out, "depth", result.depth)
+            raw = bool(args.calib) and is_raw_stereo_calibration(args.calib)  # rectify first
+            result = StereoPipeline(model, StereoOptions(rectify=raw)).process(
+                left, right, *cameras)
+            written += outputs.write_disparity(out, "disparity", result.disparity,
+                                               args.disparity_range)
+            written += outputs.write_depth(out, "depth", result.depth, args.depth_range)
             if result.cloud is not None:
                 written.append(outputs.write_ply(out / "points.ply", result.cloud))
+                written.append(outputs.render_cloud(out / "points_view.png", result.cloud))
     else:
         if not args.image:
             raise ConfigError(f"{args.model} is a monocular model: give --image")
@@ -204,9 +220,10 @@ def _mono(args: argparse.Namespace, spec: ModelSpec, config: ModelConfig, out: P
         np.save(out / "raw.npy", result.prediction)
         written.append(out / "raw.npy")
     if result.depth is not None:
-        written += outputs.write_depth(out, "depth", result.depth)
+        written += outputs.write_depth(out, "depth", result.depth, args.depth_range)
         if result.cloud is not None:
             written.append(outputs.write_ply(out / "points.ply", result.cloud))
+            written.append(outputs.render_cloud(out / "points_view.png", result.cloud))
         else:
             print("depth-ros predict: no intrinsics (--camera-info or --fx): no points.ply",
                   file=sys.stderr)

@@ -193,3 +193,54 @@ def fused_node_params(
     model = (replace(MODEL_PARAMS[0], default="depth_anything_v2_vits"), *MODEL_PARAMS[1:])
     prefixed = tuple(replace(s, name=SCALE_PREFIX + s.name) for s in scale)
     return merge(model, QOS_PARAMS, OUTPUT_PARAMS, FUSED_PARAMS, model_params, prefixed)
+
+
+REGISTER_PARAMS = (
+    ParamSpec(
+        "approximate_sync", False,
+        "Pair depth image, depth camera_info and rgb camera_info (and rgb image) by nearest "
+        "stamp instead of equal stamps", read_only=True,
+    ),
+    ParamSpec(
+        "approximate_sync_tolerance_seconds", 0.01,
+        "Largest stamp difference paired by approximate sync, seconds", 0.0, 1.0,
+    ),
+    ParamSpec(
+        "fill_upsampling_holes", False,
+        "Write each depth pixel to the whole rectangle its corners span in the target "
+        "(depth_image_proc's option, for a target of higher resolution)",
+    ),
+    ParamSpec(
+        "use_rgb_timestamp", False,
+        "Stamp the outputs with the rgb camera_info's stamp instead of the depth image's",
+    ),
+    ParamSpec(
+        "points", "xyzrgb",
+        "depth_registered/points: none, xyz, or xyzrgb (coloured from rgb/image_rect_color, "
+        "which then joins the synchronised inputs)",
+        choices=POINT_FORMATS, read_only=True,
+    ),
+    ParamSpec(
+        "points_decimation", 1, "Keep every n-th row and column in the point cloud", 1, 16
+    ),
+    ParamSpec(
+        "use_tf", True,
+        "Look up the depth → rgb transform with tf2 at the depth stamp when tf2_ros is "
+        "importable; otherwise (or when a frame_id is empty or both are equal) the "
+        "depth_to_rgb_* parameters give it", read_only=True,
+    ),
+    ParamSpec("depth_to_rgb_x", 0.0, "Depth → rgb optical frame translation x, m", -1e3, 1e3),
+    ParamSpec("depth_to_rgb_y", 0.0, "Depth → rgb optical frame translation y, m", -1e3, 1e3),
+    ParamSpec("depth_to_rgb_z", 0.0, "Depth → rgb optical frame translation z, m", -1e3, 1e3),
+    ParamSpec("depth_to_rgb_qx", 0.0, "Depth → rgb rotation quaternion x", -1, 1),
+    ParamSpec("depth_to_rgb_qy", 0.0, "Depth → rgb rotation quaternion y", -1, 1),
+    ParamSpec("depth_to_rgb_qz", 0.0, "Depth → rgb rotation quaternion z", -1, 1),
+    ParamSpec("depth_to_rgb_qw", 1.0, "Depth → rgb rotation quaternion w", -1, 1),
+)
+
+
+def register_node_params() -> dict[str, ParamSpec]:
+    """All parameters of ``register_depth`` (no model: registration is geometry only).
+    ``depth_to_rgb_*`` maps points of the depth optical frame into the rgb optical frame
+    (TF: the transform of the depth frame in the rgb frame)."""
+    return merge(QOS_PARAMS, REGISTER_PARAMS)

@@ -34,12 +34,13 @@ TOPICS = {
 }
 
 
-def quaternion_matrix(p: dict[str, Value]) -> NDArray[np.float64]:
-    """4x4 transform from the reference_to_camera_* parameters."""
-    x, y, z, w = (float(p[f"reference_to_camera_q{c}"]) for c in "xyzw")
+def quaternion_matrix(p: dict[str, Value], prefix: str = "reference_to_camera"
+                      ) -> NDArray[np.float64]:
+    """4x4 transform from the ``<prefix>_{x,y,z,qx,qy,qz,qw}`` parameters."""
+    x, y, z, w = (float(p[f"{prefix}_q{c}"]) for c in "xyzw")
     n = np.sqrt(x * x + y * y + z * z + w * w)
     if not n > 0:
-        raise CalibrationError("reference_to_camera quaternion has zero length")
+        raise CalibrationError(f"{prefix} quaternion has zero length")
     x, y, z, w = x / n, y / n, z / n, w / n
     t = np.eye(4)
     t[:3, :3] = [
@@ -47,8 +48,15 @@ def quaternion_matrix(p: dict[str, Value]) -> NDArray[np.float64]:
         [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
         [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
     ]
-    t[:3, 3] = [float(p[f"reference_to_camera_{c}"]) for c in "xyz"]
+    t[:3, 3] = [float(p[f"{prefix}_{c}"]) for c in "xyz"]
     return t
+
+
+def transform_matrix(transform: Any) -> NDArray[np.float64]:
+    """4x4 matrix of a ``geometry_msgs/Transform`` (e.g. a TF lookup's ``.transform``)."""
+    q, tr = transform.rotation, transform.translation
+    return quaternion_matrix({"t_qx": q.x, "t_qy": q.y, "t_qz": q.z, "t_qw": q.w,
+                              "t_x": tr.x, "t_y": tr.y, "t_z": tr.z}, prefix="t")
 
 
 def cloud_xyz(msg: PointCloud2) -> NDArray[np.float32]:
@@ -125,13 +133,7 @@ class ReferenceTracker:
             t = self._tf_buffer.lookup_transform(target, source, Time())
         except Exception as exc:  # tf2 raises its own LookupException family
             raise CalibrationError(f"no transform {source} → {target}: {exc}") from exc
-        q, tr = t.transform.rotation, t.transform.translation
-        return quaternion_matrix({
-            "reference_to_camera_qx": q.x, "reference_to_camera_qy": q.y,
-            "reference_to_camera_qz": q.z, "reference_to_camera_qw": q.w,
-            "reference_to_camera_x": tr.x, "reference_to_camera_y": tr.y,
-            "reference_to_camera_z": tr.z,
-        })
+        return transform_matrix(t.transform)
 
     def context(self, camera: PinholeCamera, shape: tuple[int, int], stamp: float
                 ) -> ScaleContext:
