@@ -60,7 +60,8 @@ NODES: dict[str, NodeInfo] = {
     "mono_depth": NodeInfo(
         "mono_depth", InputKind.MONO, "mono_node_params", "depth_anything_v2_vits",
         ("image", "camera_info"),
-        ("depth", "depth/camera_info", "depth/color", "points"),
+        ("depth", "depth/camera_info", "depth/color", "depth/relative", "depth/confidence",
+         "normals", "points", "scale/fit"),
     ),
     "fused_depth": NodeInfo(
         "fused_depth", InputKind.MONO, "fused_node_params", "depth_anything_v2_vits",
