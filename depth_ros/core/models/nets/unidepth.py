@@ -28,6 +28,7 @@ key match. What the official forward does, and this one reproduces:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -204,6 +205,27 @@ def intrinsics_rays(intrinsics: torch.Tensor, height: int, width: int) -> torch.
     return rays / torch.norm(rays, dim=1, keepdim=True).clamp(min=1e-5)
 
 
+@functools.lru_cache(maxsize=32)
+def antialiased_weights(n_in: int, n_out: int) -> torch.Tensor:
+    """(n_out, n_in) weights of PyTorch's antialiased bilinear resampling
+    (``F.interpolate(mode="bilinear", antialias=True, align_corners=False)``) along one
+    axis: a triangle filter widened by the scale, normalised per output sample. A matrix
+    product with these weights equals the official ``flat_interpolate`` and exports to
+    ONNX (whose Resize has no antialiasing before opset 18)."""
+    scale = n_in / n_out
+    support = scale if scale >= 1.0 else 1.0
+    invscale = 1.0 / scale if scale >= 1.0 else 1.0
+    weights = torch.zeros(n_out, n_in, dtype=torch.float64)
+    for i in range(n_out):
+        center = scale * (i + 0.5)
+        lo = max(int(center - support + 0.5), 0)
+        hi = min(int(center + support + 0.5), n_in)
+        j = torch.arange(lo, hi, dtype=torch.float64)
+        w = (1.0 - ((j - center + 0.5) * invscale).abs()).clamp(min=0.0)
+        weights[i, lo:hi] = w / w.sum()
+    return weights.float()
+
+
 def fourier_features(x: torch.Tensor, dim: int, max_freq: int) -> torch.Tensor:
     """Sine features at log-spaced frequencies 1..max_freq (official
     ``generate_fourier_features(use_log=True, use_cos=False, cat_orig=False)``)."""
@@ -287,9 +309,11 @@ class DepthHead(nn.Module):
     def embed_rays(self, rays: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
         """(B, 3, H, W) rays → (B, h*w, C) sine features of their polar and azimuth angles
         on the patch grid."""
-        if tuple(rays.shape[-2:]) != grid:
-            rays = F.interpolate(rays, size=grid, mode="bilinear", align_corners=False,
-                                 antialias=True)
+        height, width = int(rays.shape[-2]), int(rays.shape[-1])
+        if (height, width) != grid:
+            wh = antialiased_weights(height, grid[0]).to(rays)
+            ww = antialiased_weights(width, grid[1]).to(rays)
+            rays = torch.matmul(torch.matmul(wh, rays), ww.t())
         rays = rays.flatten(2).transpose(1, 2)
         rays = rays / torch.norm(rays, dim=-1, keepdim=True).clip(min=1e-4)
         x, y, z = rays.unbind(dim=-1)
