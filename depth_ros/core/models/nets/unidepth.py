@@ -215,24 +215,33 @@ def antialiased_weights(n_in: int, n_out: int) -> torch.Tensor:
     scale = n_in / n_out
     support = scale if scale >= 1.0 else 1.0
     invscale = 1.0 / scale if scale >= 1.0 else 1.0
-    weights = torch.zeros(n_out, n_in, dtype=torch.float64)
+    import numpy as np
+
+    # numpy, not torch: a traced (ONNX) graph gets the matrix as a constant
+    weights = np.zeros((n_out, n_in))
     for i in range(n_out):
         center = scale * (i + 0.5)
         lo = max(int(center - support + 0.5), 0)
         hi = min(int(center + support + 0.5), n_in)
-        j = torch.arange(lo, hi, dtype=torch.float64)
-        w = (1.0 - ((j - center + 0.5) * invscale).abs()).clamp(min=0.0)
+        w = np.maximum(1.0 - np.abs((np.arange(lo, hi) - center + 0.5) * invscale), 0.0)
         weights[i, lo:hi] = w / w.sum()
-    return weights.float()
+    return torch.from_numpy(weights.astype(np.float32))
+
+
+@functools.lru_cache(maxsize=32)
+def _log_scales(max_freq: int, bands: int) -> Any:
+    """2 ** linspace(0, log2(max_freq), bands) as torch computes it in float32, returned
+    as a numpy array so that an ONNX trace holds a float32 constant."""
+    with torch.no_grad():
+        exponents = torch.linspace(0.0, math.log2(max_freq), steps=bands, dtype=torch.float32)
+        return (2.0**exponents).numpy().copy()
 
 
 def fourier_features(x: torch.Tensor, dim: int, max_freq: int) -> torch.Tensor:
     """Sine features at log-spaced frequencies 1..max_freq (official
     ``generate_fourier_features(use_log=True, use_cos=False, cat_orig=False)``)."""
-    bands = dim // x.shape[-1]
-    scales = 2.0 ** torch.linspace(
-        0.0, math.log2(max_freq), steps=bands, device=x.device, dtype=x.dtype
-    )
+    bands = dim // int(x.shape[-1])
+    scales = torch.from_numpy(_log_scales(int(max_freq), bands)).to(x)
     return (x.unsqueeze(-1) * scales * math.pi).sin().flatten(-2)
 
 
@@ -310,6 +319,7 @@ class DepthHead(nn.Module):
         """(B, 3, H, W) rays → (B, h*w, C) sine features of their polar and azimuth angles
         on the patch grid."""
         height, width = int(rays.shape[-2]), int(rays.shape[-1])
+        grid = (int(grid[0]), int(grid[1]))  # Python ints (tracing gives tensors)
         if (height, width) != grid:
             wh = antialiased_weights(height, grid[0]).to(rays)
             ww = antialiased_weights(width, grid[1]).to(rays)
