@@ -124,12 +124,15 @@ def geometry(
 def _bilinear_axis(src: NDArray[Any], n_out: int, axis: int) -> NDArray[Any]:
     """Resample one axis like ``F.interpolate(mode="bilinear", align_corners=False)``."""
     n_in = src.shape[axis]
-    pos = np.maximum((np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5, 0.0)
+    # source positions in float32, as PyTorch computes them for float32 tensors
+    half = np.float32(0.5)
+    scale = np.float32(n_in) / np.float32(n_out)
+    pos = np.maximum(scale * (np.arange(n_out, dtype=np.float32) + half) - half, np.float32(0))
     lo = np.minimum(pos.astype(np.intp), n_in - 1)
     hi = np.minimum(lo + 1, n_in - 1)
     shape = [1] * src.ndim
     shape[axis] = n_out
-    t = (pos - lo).reshape(shape).astype(src.dtype)
+    t = (pos - lo.astype(np.float32)).reshape(shape).astype(src.dtype)
     a = np.take(src, lo, axis=axis)
     b = np.take(src, hi, axis=axis)
     out: NDArray[Any] = a + (b - a) * t
