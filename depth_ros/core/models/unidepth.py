@@ -214,7 +214,7 @@ class UniDepthModel:
     def __init__(
         self,
         runner: Any,
-        resolution_level: int = -1,
+        resolution_level: object = -1,
         bounds: tuple[float, float] = PIXELS_BOUNDS,
     ) -> None:
         self.runner = runner
@@ -226,7 +226,8 @@ class UniDepthModel:
         why = RESOLUTION_LEVEL.validate(value)
         if why:
             raise ConfigError(why)
-        return int(value)  # type: ignore[call-overload]
+        assert isinstance(value, int)
+        return value
 
     def update(self, params: Mapping[str, Value]) -> None:
         if "resolution_level" in params:
@@ -357,7 +358,7 @@ def _builder(variant: str) -> Any:
             input_names=INPUT_NAMES, output_names=OUTPUT_NAMES,
         )
         level = dict(config.params).get("resolution_level", RESOLUTION_LEVEL.default)
-        return UniDepthModel(runner, int(level))  # type: ignore[arg-type]
+        return UniDepthModel(runner, level)
 
     return build
 

@@ -154,7 +154,8 @@ class ResidualConvUnit(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv2(self.activation(self.conv1(self.activation(x))))
-        return self.gamma * out + x
+        result: torch.Tensor = self.gamma * out + x
+        return result
 
 
 class ResUpsampleBil(nn.Module):
@@ -202,7 +203,8 @@ def intrinsics_rays(intrinsics: torch.Tensor, height: int, width: int) -> torch.
     x = (grid[0][None] - cx[:, None, None]) / fx[:, None, None]
     y = (grid[1][None] - cy[:, None, None]) / fy[:, None, None]
     rays = torch.stack([x, y, torch.ones_like(x)], dim=1)
-    return rays / torch.norm(rays, dim=1, keepdim=True).clamp(min=1e-5)
+    unit: torch.Tensor = rays / torch.norm(rays, dim=1, keepdim=True).clamp(min=1e-5)
+    return unit
 
 
 @functools.lru_cache(maxsize=32)
@@ -405,7 +407,8 @@ class UniDepthV2Net(nn.Module):
         self.pixel_encoder.register_parameter(
             "mask_token", nn.Parameter(torch.zeros(1, cfg.embed_dim))
         )
-        self.pixel_encoder.norm.eps = 1e-5  # the official final norm is a default LayerNorm
+        final_norm: Any = self.pixel_encoder.norm
+        final_norm.eps = 1e-5  # the official final norm is a default LayerNorm (1e-5)
         self.pixel_decoder = PixelDecoder(cfg.embed_dim, cfg.hidden_dim, cfg.out_dim)
 
     def _pos_embed(self, patch_h: int, patch_w: int, height: int, width: int) -> torch.Tensor:
