@@ -343,3 +343,16 @@ def test_onnx_export_runs_on_onnxruntime(vits_file: Path, tmp_path: Path) -> Non
         b = onnx_model.infer(rgb, cam)  # type: ignore[attr-defined]
         np.testing.assert_allclose(b.depth, a.depth, atol=1e-4 * float(np.ptp(a.depth)))
         assert b.focal_px == pytest.approx(a.focal_px, rel=1e-5)
+
+
+def test_mono_pipeline_passes_the_camera(model: Any, rgb: np.ndarray) -> None:
+    from depth_ros.core.mono_pipeline import MonoPipeline
+
+    pipe = MonoPipeline(model, OutputKind.METRIC, camera_use=CameraUse.OPTIONAL)
+    cam = camera()
+    result = pipe.process(rgb, cam, cloud=False)
+    np.testing.assert_array_equal(result.depth, model.infer(rgb, cam).depth)
+    assert result.confidence is not None
+    assert result.focal_px == cam.fx
+    assert not result.focal_estimated
+    assert pipe.process(rgb, None, cloud=False).focal_estimated

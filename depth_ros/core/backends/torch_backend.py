@@ -14,7 +14,7 @@ from depth_ros.core.backends._device import parse_device
 from depth_ros.core.backends.base import BackendRequest, BackendSpec
 from depth_ros.core.errors import ConfigError
 
-EXTENSIONS = (".pth", ".pt", ".tar", ".ckpt", ".safetensors")
+EXTENSIONS = (".pth", ".pt", ".tar", ".ckpt", ".safetensors", ".bin")  # .bin: Hugging Face pytorch_model.bin
 
 
 def _unavailable() -> str | None:
