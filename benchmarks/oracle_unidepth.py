@@ -18,6 +18,7 @@ when absent); the comparison skips cleanly when the checkout or einops is missin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -65,7 +66,8 @@ def _official(path: Path) -> Any:
         except ImportError:  # only its plotting helpers use it
             sys.modules["wandb"] = types.ModuleType("wandb")
     sys.path.insert(0, str(path))
-    from unidepth.models.unidepthv2.unidepthv2 import UniDepthV2
+    with contextlib.redirect_stdout(sys.stderr):  # the official code prints
+        from unidepth.models.unidepthv2.unidepthv2 import UniDepthV2
 
     return UniDepthV2
 
@@ -95,7 +97,8 @@ def compare(official_cls: Any, checkout: Path, variant: str, rgb: np.ndarray,
     config = json.loads((checkout / "configs" / f"config_v2_{variant}14.json").read_text())
     config["model"]["pixel_encoder"]["pretrained"] = None  # no DINOv2 download
     torch.manual_seed(0)
-    official = official_cls(config).eval()
+    with contextlib.redirect_stdout(sys.stderr):
+        official = official_cls(config).eval()
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():  # random everywhere, norms and layer scales near 1
         for name, t in official.state_dict().items():
