@@ -19,10 +19,14 @@ post-processing follow the official ``UniDepthV2.infer(rgb, camera)``:
 How the camera acts (the contract, tested in test/core/test_unidepth.py): K reaches the
 network only as ray directions, which condition the decoder through sine features of
 their angles; depth = radius * cos(angle of the ray to the optical axis). There is no
-closed-form focal scaling (unlike canonical-camera models, doubling f does not double
-depth: the learned decoder decides). What does hold exactly: with a camera, the camera
-head is unused; and running without one equals running with the camera the network
-predicts.
+closed-form focal scaling (unlike canonical-camera models such as Metric3D, where depth
+is proportional to fx): what doubling f does to depth is learned by the decoder, and
+with random weights it is not a uniform rescaling. What does hold exactly: with a camera,
+the camera head is unused; and running without one equals running with the camera the
+network predicts.
+
+The official ``infer`` runs under CUDA fp16 autocast on a GPU; here the network runs in
+float32 unless the torch backend is asked for fp16.
 
 ``MonoOutput.confidence`` is ``min(1, 1 / c)`` of the official confidence ``c`` (the
 official training regresses log c on the absolute depth error, so 1 / c = exp(-error)).
