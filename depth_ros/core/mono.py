@@ -207,6 +207,12 @@ class WeightsSource:
     hf_repo: str | None = None
     url: str | None = None
     sha256: str | None = None
+    #: cache sub-folder, for releases that share a file name (UniDepth: pytorch_model.bin)
+    cache_subdir: str | None = None
+
+    def cached_path(self) -> Path:
+        """Where the file is kept in :func:`cache_dir`."""
+        return cache_dir() / (self.cache_subdir or "") / self.filename
 
     def describe(self) -> str:
         if self.hf_repo:
@@ -248,7 +254,7 @@ def resolve_weights(
     if weights is not None and str(weights) != "":
         return require_file(weights, what=what, source=source.describe(),
                             default_name=source.filename)
-    cached = cache_dir() / source.filename
+    cached = source.cached_path()
     if cached.is_file():
         return cached
     hint = (

@@ -55,7 +55,7 @@ def tiny() -> Tiny:
     [
         ("m.onnx", "onnxruntime"), ("M.ONNX", "onnxruntime"), ("m.pth", "torch"),
         ("m.pt", "torch"), ("m.tar", "torch"), ("m.safetensors", "torch"),
-        ("m.engine", "tensorrt"), ("m.plan", "tensorrt"),
+        ("pytorch_model.bin", "torch"), ("m.engine", "tensorrt"), ("m.plan", "tensorrt"),
     ],
 )
 def test_backend_from_extension(name: str, backend: str) -> None:
@@ -63,8 +63,8 @@ def test_backend_from_extension(name: str, backend: str) -> None:
 
 
 def test_unknown_extension_and_backend() -> None:
-    with pytest.raises(ConfigError, match=r"m\.bin.*\.onnx"):
-        backend_for_weights("m.bin")
+    with pytest.raises(ConfigError, match=r"m\.xml.*\.onnx"):
+        backend_for_weights("m.xml")
     with pytest.raises(ConfigError, match=r"unknown backend 'openvino'.*onnxruntime"):
         create_backend("openvino", BackendRequest(Path("m.onnx")))
 

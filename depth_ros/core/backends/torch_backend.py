@@ -14,7 +14,8 @@ from depth_ros.core.backends._device import parse_device
 from depth_ros.core.backends.base import BackendRequest, BackendSpec
 from depth_ros.core.errors import ConfigError
 
-EXTENSIONS = (".pth", ".pt", ".tar", ".ckpt", ".safetensors")
+# .bin: Hugging Face's pytorch_model.bin (UniDepth releases)
+EXTENSIONS = (".pth", ".pt", ".tar", ".ckpt", ".safetensors", ".bin")
 
 
 def _unavailable() -> str | None:

@@ -36,6 +36,7 @@ MODEL_MODULES = (
     "midas",
     "hitnet",
     "psmnet",
+    "unidepth",
 )
 
 MODELS: Registry[ModelSpec] = Registry("model")
