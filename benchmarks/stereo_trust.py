@@ -12,8 +12,9 @@
 
 The matcher parameters are those of the profile (model and its parameters; ``--set``
 overrides). HITNet references are cached in ``--cache`` (they cost ~2 s each on CPU).
-Data come from ../shared/data (or $DEPTH_ROS_SHARED/data); absent data sets are reported as skipped. OpenLORIS has no
-rectified stereo pair (only the T265's raw fisheye pair) and is not used.
+Data come from ../shared/data (or $DEPTH_ROS_SHARED/data); absent data sets are
+reported as skipped. The OpenLORIS sample has no rectified stereo pair (only the T265's
+raw fisheye pair, 848x800 Kannala-Brandt) and is not used.
 """
 
 from __future__ import annotations
@@ -131,6 +132,12 @@ def run(model_id: str, params: dict[str, Any], cache: Path) -> list[dict[str, An
     return rows
 
 
+def _cell(row: dict[str, Any], key: str, pct: bool = True) -> str:
+    if key not in row:
+        return "-"
+    return f"{100 * row[key]:.1f}%" if pct else f"{row[key]:.2f}"
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--profile", type=Path, default=ROOT / "config" / "sgbm.yaml")
@@ -151,13 +158,9 @@ def main() -> int:
             print(f"{r['data']:16} skipped: {r['skipped']}")
             continue
 
-        def f(key: str, pct: bool = True) -> str:
-            if key not in r:
-                return "-"
-            return f"{100 * r[key]:.1f}%" if pct else f"{r[key]:.2f}"
-
-        print(f"{r['data']:16} {r['ms']:7.0f} {f('bad_2'):>8} {f('epe', False):>6} "
-              f"{f('density'):>8} {f('gross'):>7} {f('phantom'):>8}")
+        print(f"{r['data']:16} {r['ms']:7.0f} {_cell(r, 'bad_2'):>8} "
+              f"{_cell(r, 'epe', False):>6} {_cell(r, 'density'):>8} {_cell(r, 'gross'):>7} "
+              f"{_cell(r, 'phantom'):>8}")
     return 0
 
 
