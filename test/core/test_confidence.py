@@ -180,3 +180,18 @@ def test_temporal_filter_reduces_noise_on_a_static_scene() -> None:
     flicker_plain = float(np.nanmedian(np.abs(np.diff(np.stack(theirs[3:]), axis=0))[core]))
     assert flicker_plain > 0.02
     assert flicker < 0.6 * flicker_plain
+
+
+def test_pipeline_returns_confidence_only_when_asked() -> None:
+    from depth_ros.core.camera import PinholeCamera
+    from depth_ros.core.stereo import StereoPipeline
+
+    left, right = _pair()
+    lcam = PinholeCamera.from_intrinsics(160, 96, 100.0, 100.0, 79.5, 47.5)
+    rcam = PinholeCamera.from_intrinsics(160, 96, 100.0, 100.0, 79.5, 47.5, tx=-10.0)
+    pipe = StereoPipeline(build_model("sgbm", ModelConfig(params={"disparity_range": 32})))
+    assert pipe.process(left, right, lcam, rcam, cloud=False).confidence is None
+    result = pipe.process(left, right, lcam, rcam, cloud=False, confidence=True)
+    assert result.confidence is not None
+    assert result.confidence.shape == result.disparity.shape
+    np.testing.assert_array_equal(result.confidence[np.isnan(result.disparity)], 0.0)
