@@ -205,15 +205,21 @@ class OpenCVStereo:
         min_conf = float(p.get("min_confidence", 0.0))
         alpha = float(p.get("temporal_filter", 0.0))
         lr_check = bool(p.get("left_right_check", False))
-        if not (want_confidence or min_conf > 0 or alpha > 0 or lr_check):
+        wls = float(p.get("wls_lambda", 0.0))
+        if not (want_confidence or min_conf > 0 or alpha > 0 or lr_check or wls > 0):
             return disparity, None
         c_lr = None
-        if lr_check:  # the right view's disparity from the mirrored pair
-            raw_r = self._match(np.ascontiguousarray(right[:, ::-1]),
-                                np.ascontiguousarray(left[:, ::-1]))[:, ::-1]
+        if lr_check or wls > 0:  # the right view's disparity from the mirrored pair
+            raw_r = np.ascontiguousarray(self._match(
+                np.ascontiguousarray(right[:, ::-1]), np.ascontiguousarray(left[:, ::-1])
+            )[:, ::-1])
+            if wls > 0:
+                raw = self._wls(raw, raw_r, left, wls, float(p.get("wls_sigma", 1.5)))
+                disparity = self._to_float(raw)
             c_lr = conf.lr_factor(disparity, self._to_float(raw_r),
                                   float(p["disp12_max_diff"]))
-            disparity[c_lr <= 0] = np.nan
+            if lr_check:
+                disparity[c_lr <= 0] = np.nan
         if not (want_confidence or min_conf > 0 or alpha > 0):
             return disparity, None
         gl, gr = conf.grey_u8(left), conf.grey_u8(right)
@@ -229,6 +235,32 @@ class OpenCVStereo:
             disparity[confidence < min_conf] = np.nan
             confidence[~np.isfinite(disparity)] = 0.0
         return disparity, confidence
+
+    def _wls(self, raw: NDArray[np.int16], raw_right: NDArray[np.int16],
+             left: NDArray[np.uint8], lam: float, sigma: float) -> NDArray[np.int16]:
+        """OpenCV's DisparityWLSFilter (Min et al. 2014, as in cv2.ximgproc's tutorial) on
+        the left disparity, guided by the left image, with the right view's disparity
+        (OpenCV's right-matcher convention: negated)."""
+        import cv2
+
+        ximgproc = getattr(cv2, "ximgproc", None)
+        if ximgproc is None:
+            raise InputError(
+                "wls_lambda > 0 needs OpenCV's contrib modules (cv2.ximgproc): replace "
+                "opencv-python-headless by opencv-contrib-python-headless of the same "
+                f"version ({cv2.__version__}), or set wls_lambda to 0")
+        f = ximgproc.createDisparityWLSFilter(self._matcher)
+        f.setLambda(lam)
+        f.setSigmaColor(sigma)
+        invalid = (int(self.params["min_disparity"]) - 1) * 16
+        right = np.where(raw_right == invalid, np.int16(-invalid), -raw_right).astype(np.int16)
+        # the filter leaves the matcher's unmatched left border out: pad it, as compute()
+        pad = int(self.params["disparity_range"]) + max(int(self.params["min_disparity"]), 0)
+        border = cv2.BORDER_REPLICATE
+        out = f.filter(cv2.copyMakeBorder(raw, 0, 0, pad, 0, border),
+                       cv2.copyMakeBorder(np.ascontiguousarray(left), 0, 0, pad, 0, border),
+                       disparity_map_right=cv2.copyMakeBorder(right, 0, 0, pad, 0, border))
+        return np.ascontiguousarray(out[:, pad:], np.int16)
 
     def _to_float(self, raw: NDArray[np.int16]) -> NDArray[np.float32]:
         disparity: NDArray[np.float32] = raw.astype(np.float32)
