@@ -70,6 +70,16 @@ def _common(uniqueness: float, speckle_range: int, prefilter_cap: int, left_righ
             "the disparity where it agrees within 1 px (0 = off)", 0.0, 0.95,
         ),
         ParamSpec(
+            "wls_lambda", 0.0,
+            "Edge-aware post-filter: smoothness of OpenCV's weighted-least-squares disparity "
+            "filter (cv2.ximgproc, needs opencv-contrib-python-headless; also matches the "
+            "right view; 0 = off, 2000-8000 typical)", 0.0, 100000.0,
+        ),
+        ParamSpec(
+            "wls_sigma", 1.5, "Colour sensitivity of the WLS filter (edges it keeps)", 0.1,
+            10.0,
+        ),
+        ParamSpec(
             "pad_border", True,
             "Pad the images on the left by the disparity range so that the left border, which "
             "OpenCV leaves empty, is matched too",
