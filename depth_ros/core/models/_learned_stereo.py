@@ -52,8 +52,9 @@ def at_scale(
     sw, sh = max(round(w * scale), 1), max(round(h * scale), 1)
     if (sw, sh) == (w, h):
         return infer(left, right)
-    small = [np.asarray(cv2.resize(x, (sw, sh), interpolation=cv2.INTER_AREA))
-             for x in (left, right)]
+    small: list[NDArray[np.uint8]] = [
+        np.asarray(cv2.resize(x, (sw, sh), interpolation=cv2.INTER_AREA), np.uint8)
+        for x in (left, right)]
     disp = infer(small[0], small[1])
     out = np.asarray(cv2.resize(disp, (w, h), interpolation=cv2.INTER_LINEAR), np.float32)
     out *= np.float32(w / sw)
