@@ -224,3 +224,35 @@ def test_wls_lowers_bad_2_on_motorcycle() -> None:
     bad = disparity_metrics(out, s.disparity)["bad_2"]
     bad_plain = disparity_metrics(plain, s.disparity)["bad_2"]
     assert bad < bad_plain - 0.015  # measured: 11.8 % -> 9.0 %
+
+
+def test_confidence_metrics_by_hand() -> None:
+    from depth_ros.core.evaluation import confidence_metrics
+
+    gt = np.full((10, 10), 10.0, np.float32)
+    pred = gt.copy()
+    pred[0] = 20.0  # row 0 wrong (10 %), with the lowest confidence
+    conf_ = np.full((10, 10), 0.9, np.float32)
+    conf_[0] = 0.1
+    figures, curve = confidence_metrics(pred, gt, conf_)
+    assert figures["bad_2_c25"] == pytest.approx(10.0)  # the wrong row is now a hole: bad
+    assert figures["density_c25"] == pytest.approx(0.9)
+    assert figures["bad_2_c75"] == pytest.approx(10.0)
+    assert curve[0] == (0.0, pytest.approx(10.0))
+    assert curve[1] == (0.1, pytest.approx(0.0))  # the least confident 10 % were the errors
+    assert len(curve) == 10
+
+
+def test_eval_reports_confidence_figures_for_sgbm() -> None:
+    from depth_ros.core.datasets import open_dataset
+    from depth_ros.core.evaluation import evaluate
+    from depth_ros.core.report import render_html
+
+    ds = open_dataset("motorcycle", None)
+    result = evaluate("sgbm", ds, progress=False)
+    m = result.frames[0].metrics
+    assert {"bad_2_c25", "bad_2_c50", "bad_2_c75", "density_c50"} <= set(m)
+    assert m["density_c75"] <= m["density_c25"] <= m["density"]
+    curve = result.to_json()["frames"][0]["sparsification"]
+    assert len(curve) == 10
+    assert "sparsification" in render_html(result)
