@@ -67,7 +67,7 @@ def confidence_metrics(pred: F32, gt: F32, conf: F32) -> tuple[dict[str, float],
     curve = []
     for i in range(SPARSIFICATION_STEPS):
         f = i / SPARSIFICATION_STEPS
-        rest = bad[int(round(f * bad.size)):]
+        rest = bad[round(f * bad.size):]
         curve.append((f, float(rest.mean() * 100.0) if rest.size else math.nan))
     return out, curve
 
