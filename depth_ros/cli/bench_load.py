@@ -250,6 +250,11 @@ def measure(
         rclpy.try_shutdown()
         code = _stop(proc)
     figures["node_exit_code"] = code
+    # the bare computation on the same machine, right after (node stopped): what the
+    # node's output rate is to be compared with
+    figures.update(bare_rate(node_name, node_params, min(10.0, max(seconds / 3.0, 2.0))))
+    if figures.get("bare_fps"):  # the node can at best keep up with min(camera, bare)
+        figures["output_vs_bare"] = figures["output_rate_hz"] / min(figures["bare_fps"], rate)
     if own_log:
         log_path.unlink(missing_ok=True)
     else:
@@ -303,10 +308,42 @@ def _figures(
         "rss_max_mib": max(rss_samples) / 1024.0,
         "rss_growth_percent": growth,
         "diagnostics_received": len(diags),
+        # where the time goes (medians over the node's last 50 frames, handle()'s stages)
+        "stages_ms": {k[:-3]: float(v) for k, v in last.items()
+                      if k.endswith("_ms") and k not in ("processing_ms", "latency_ms")},
         "diagnostic_levels": {str(lvl): levels.count(lvl) for lvl in sorted(set(levels))},
         "last_diagnostic": diags[-1][3] if diags else "",
         "ok": bool(processed > 0 and p95 <= bound),
     }
+
+
+def bare_rate(node_name: str, params: dict[str, object], seconds: float) -> dict[str, Any]:
+    """``bare_fps``: frames per second of the node's computation without ROS (the core
+    pipeline on the same Motorcycle pair, same model parameters and outputs: disparity,
+    depth and the cloud the node makes), and ``output_vs_bare``. Stereo only (None
+    otherwise)."""
+    if node_name != "stereo_depth":
+        return {"bare_fps": None}
+    from depth_ros.core.models import ModelConfig, build_model, get_model
+    from depth_ros.core.samples import load_sample
+    from depth_ros.core.stereo import StereoOptions, StereoPipeline
+
+    model_id = str(params.get("model") or "sgbm")
+    names = {p.name for p in get_model(model_id).params}
+    model = build_model(model_id, ModelConfig(
+        weights=Path(str(params["weights"])) if params.get("weights") else None,
+        params={k: v for k, v in params.items() if k in names}))  # type: ignore[misc]
+    options = StereoOptions(points=str(params.get("points", "xyzrgb")),
+                            decimation=int(str(params.get("points_decimation", 1))),
+                            rectify=bool(params.get("rectify", False)))
+    pipe = StereoPipeline(model, options)
+    s = load_sample("motorcycle")
+    pipe.process(s.left, s.right, s.left_camera, s.right_camera)  # warm-up
+    n, t0 = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - t0) < seconds or n < 3:
+        pipe.process(s.left, s.right, s.left_camera, s.right_camera)
+        n += 1
+    return {"bare_fps": n / elapsed, "bare_frames": n}
 
 
 def _tail(path: Path, chars: int = 2000) -> str:

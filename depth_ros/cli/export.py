@@ -6,6 +6,14 @@
 Without --height/--width the file takes any size the model accepts (dynamic axes).
 The exported file runs with ``--weights psmnet.onnx`` (backend onnxruntime) anywhere
 the model is used.
+
+    depth-ros export --model hitnet --weights eth3d_converted.onnx \
+        --quantize int8 --output hitnet_int8.onnx [--calibration DIR]
+
+``--quantize int8`` writes an int8 ONNX file (ONNX Runtime static quantisation, ranges
+calibrated on DIR/left/* + DIR/right/* pairs, default the embedded Motorcycle pair;
+``int8-dynamic``: weights only). A model without a PyTorch network (hitnet) is quantised
+from its ONNX file; others are exported first. See depth_ros.core.quantize.
 """
 
 from __future__ import annotations
@@ -44,6 +52,15 @@ def register(subparsers: Any) -> None:
         "--verify", action="store_true",
         help="run the file in onnxruntime and the PyTorch model on the same input and "
         "report the largest relative difference (fails above 1e-3)",
+    )
+    p.add_argument(
+        "--quantize", choices=("int8", "int8-dynamic"),
+        help="write an int8 ONNX file (onnxruntime.quantization; int8 = static, calibrated)",
+    )
+    p.add_argument(
+        "--calibration", type=Path,
+        help="with --quantize int8: folder with left/ and right/ images (paired by name) to "
+        "calibrate on (default: the embedded Motorcycle pair)",
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
@@ -96,9 +113,48 @@ def verify(model_id: str, config: Any, path: Path, height: int, width: int) -> f
     return worst
 
 
+def quantize(args: argparse.Namespace) -> int:
+    """--quantize: the model's ONNX file (given, or exported first) to int8."""
+    import tempfile
+
+    from depth_ros.core import quantize as q
+
+    mode = "dynamic" if args.quantize == "int8-dynamic" else "static"
+    feed = q.FEEDS.get(args.model)
+    if mode == "static" and feed is None:
+        raise ConfigError(f"static int8 calibration is defined for {', '.join(q.FEEDS)}; "
+                          "use --quantize int8-dynamic")
+    feeds = [feed(left, right) for left, right in q.calibration_pairs(args.calibration)] if (
+        mode == "static" and feed is not None) else []
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(args.weights)
+        if src.suffix.lower() != ".onnx":  # a PyTorch checkpoint: export it first
+            from depth_ros.core.export import export_onnx
+            from depth_ros.core.models import ModelConfig
+
+            config = ModelConfig(weights=src, params=parse_params(args.model, args.param))
+            src = export_onnx(args.model, config, Path(tmp) / "fp32.onnx", args.height,
+                              args.width, args.opset).path
+        result = q.quantize_onnx(src, args.output, mode, feeds)
+    report = {"model": args.model, "output": str(result.path), "quantization": f"int8-{mode}",
+              "calibration_frames": result.calibration_frames,
+              "seconds": round(result.seconds, 2), "bytes_in": result.bytes_in,
+              "bytes": result.bytes_out}
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"wrote {report['output']} (int8-{mode}, {result.bytes_out / 1e6:.1f} MB from "
+              f"{result.bytes_in / 1e6:.1f} MB, {result.calibration_frames} calibration "
+              f"frames) in {report['seconds']} s")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from depth_ros.core.export import export_onnx, export_spec
     from depth_ros.core.models import ModelConfig
+
+    if args.quantize:
+        return quantize(args)
 
     if Path(args.output).is_dir():
         raise InputError(f"--output {args.output} is a folder: give the .onnx file to write")

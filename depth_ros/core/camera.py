@@ -7,9 +7,10 @@ baseline and principal-point offset of a rectified pair from the two projection 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,7 +37,6 @@ class PinholeCamera:
     frame_id: str = ""
     binning_x: int = 0
     binning_y: int = 0
-    _maps: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_msg(cls, msg: Any) -> PinholeCamera:
@@ -216,30 +216,53 @@ class PinholeCamera:
                 )
 
     def rectify(self, image: NDArray[Any], interpolation: int | None = None) -> NDArray[Any]:
-        """Undistort and rectify a raw image with D, K, R, P (cached maps, cv2.remap)."""
+        """Undistort and rectify a raw image with D, K, R, P (cv2.remap).
+
+        The maps are cached process-wide, keyed on the calibration (:meth:`rectify_maps`):
+        a node builds a new camera from every frame's camera_info, and rebuilding the maps
+        for each cost about 25 ms per stereo frame."""
         import cv2
 
-        key = "rect"
-        if key not in self._maps:
-            self.check_distortion()
-            k = np.array(self.k, dtype=np.float64).reshape(3, 3)
-            r = np.array(self.r, dtype=np.float64).reshape(3, 3)
-            p = np.array(self.p, dtype=np.float64).reshape(3, 4)
-            d = np.array(self.d, dtype=np.float64)
-            if d.size == 0:  # no distortion
-                d = np.zeros(DISTORTION_LENGTHS[self.distortion_model])
-            if self.distortion_model in ("equidistant", "fisheye"):
-                m1, m2 = cv2.fisheye.initUndistortRectifyMap(
-                    k, d[:4], r, p, (self.width, self.height), cv2.CV_16SC2
-                )
-            else:
-                m1, m2 = cv2.initUndistortRectifyMap(
-                    k, d, r, p, (self.width, self.height), cv2.CV_16SC2
-                )
-            self._maps[key] = (m1, m2)
-        m1, m2 = self._maps[key]
+        self.check_distortion()
+        m1, m2 = self.rectify_maps()
         interp = cv2.INTER_LINEAR if interpolation is None else interpolation
         return np.asarray(cv2.remap(image, m1, m2, interp))
+
+    def rectify_maps(self) -> tuple[NDArray[Any], NDArray[Any]]:
+        """The cv2.remap maps (CV_16SC2) of this calibration: built once per distinct
+        (size, distortion model, K, D, R, P), whichever camera object asks."""
+        return _rectify_maps(
+            self.width, self.height, self.distortion_model, self.k, self.d, self.r, self.p
+        )
+
+
+@functools.lru_cache(maxsize=8)
+def _rectify_maps(
+    width: int,
+    height: int,
+    distortion_model: str,
+    k: tuple[float, ...],
+    d: tuple[float, ...],
+    r: tuple[float, ...],
+    p: tuple[float, ...],
+) -> tuple[NDArray[Any], NDArray[Any]]:
+    import cv2
+
+    km = np.array(k, dtype=np.float64).reshape(3, 3)
+    rm = np.array(r, dtype=np.float64).reshape(3, 3)
+    pm = np.array(p, dtype=np.float64).reshape(3, 4)
+    dm = np.array(d, dtype=np.float64)
+    if dm.size == 0:  # no distortion
+        dm = np.zeros(DISTORTION_LENGTHS.get(distortion_model, 5))
+    if distortion_model in ("equidistant", "fisheye"):
+        m1, m2 = cv2.fisheye.initUndistortRectifyMap(
+            km, dm[:4], rm, pm, (width, height), cv2.CV_16SC2
+        )
+    else:
+        m1, m2 = cv2.initUndistortRectifyMap(km, dm, rm, pm, (width, height), cv2.CV_16SC2)
+    for m in (m1, m2):  # shared between callers: nobody may write into them
+        m.setflags(write=False)
+    return m1, m2
 
 
 # camera_info distortion models (sensor_msgs/distortion_models.h) → number of D values

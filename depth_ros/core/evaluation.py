@@ -43,6 +43,33 @@ HIGHER_IS_BETTER = frozenset({"delta1", "delta2", "delta3", "density", "depth_de
 DEPTH_KEYS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "silog", "delta1", "delta2", "delta3",
               "depth_density")
 DISPARITY_KEYS = ("bad_1", "bad_2", "bad_3", "epe", "density")
+#: confidence thresholds t of the confidence-aware figures (bad_2_c<t>, density_c<t>)
+CONFIDENCE_THRESHOLDS = (0.25, 0.5, 0.75)
+SPARSIFICATION_STEPS = 10
+
+
+def confidence_metrics(pred: F32, gt: F32, conf: F32) -> tuple[dict[str, float],
+                                                               list[tuple[float, float]]]:
+    """Confidence-aware disparity figures. For each t in CONFIDENCE_THRESHOLDS, with the
+    pixels of confidence < t made holes: ``bad_2_c<t*100>`` (percent of GT pixels, a hole
+    counts as bad) and ``density_c<t*100>``. And the sparsification curve: removing the
+    fraction f (0, 0.1, ... 0.9) of the predicted GT pixels with the lowest confidence,
+    bad-2.0 among those kept (percent) -- a curve that falls with f means the confidence
+    ranks errors first."""
+    out: dict[str, float] = {}
+    for t in CONFIDENCE_THRESHOLDS:
+        kept = np.where(conf >= t, pred, np.nan).astype(np.float32)
+        m = disparity_metrics(kept, gt)
+        out[f"bad_2_c{round(t * 100)}"] = m["bad_2"] * 100.0
+        out[f"density_c{round(t * 100)}"] = m["density"]
+    ok = np.isfinite(gt) & (gt > 0) & np.isfinite(pred)
+    bad = (np.abs(pred[ok] - gt[ok]) > 2.0)[np.argsort(conf[ok], kind="stable")]
+    curve = []
+    for i in range(SPARSIFICATION_STEPS):
+        f = i / SPARSIFICATION_STEPS
+        rest = bad[round(f * bad.size):]
+        curve.append((f, float(rest.mean() * 100.0) if rest.size else math.nan))
+    return out, curve
 
 
 @dataclass
@@ -102,7 +129,10 @@ class EvalResult:
             "aggregate": clean(self.aggregate),
             "frames": [
                 {"name": f.name, "seconds": f.seconds, "scale": f.scale, "shift": f.shift,
-                 **clean(f.metrics)}
+                 **clean(f.metrics),
+                 **({"sparsification": [[c[0], c[1] if math.isfinite(c[1]) else None]
+                                        for c in f.maps["sparsification"]]}
+                    if "sparsification" in f.maps else {})}
                 for f in self.frames
             ],
             "notes": self.notes,
@@ -169,7 +199,8 @@ class _Evaluator:
             out.maps.update(rgb=_thumb(rgb), depth_pred=_thumb(aligned), depth_gt=_thumb(gt_m),
                             depth_err=_thumb(err), depth_samples=(g, e))
 
-    def disparity(self, pred: F32, gt: F32, out: FrameResult, rgb: NDArray[Any]) -> None:
+    def disparity(self, pred: F32, gt: F32, out: FrameResult, rgb: NDArray[Any],
+                  confidence: F32 | None = None) -> None:
         m = disparity_metrics(pred, gt)
         for k in list(m):
             if k.startswith("bad_"):
@@ -177,6 +208,10 @@ class _Evaluator:
         m.pop("gt_pixels", None)
         m.pop("invalid", None)
         out.metrics.update(m)
+        if confidence is not None:
+            figures, curve = confidence_metrics(pred, gt, confidence)
+            out.metrics.update(figures)
+            out.maps["sparsification"] = curve
         if self.keep_maps:
             err = np.abs(pred - gt).astype(np.float32)
             g, e = _samples(gt, err, self.rng)
@@ -213,7 +248,12 @@ def evaluate(
     runner: Any = model if model is not None else build_model(model_id, config or ModelConfig())
     ev = _Evaluator(spec, method, min_depth, cap, keep_maps)
     run: Callable[[Any], F32]
-    if stereo_model:
+    confidence: list[F32 | None] = [None]  # of the last frame, when the model has one
+    if stereo_model and hasattr(runner, "compute_with_confidence"):
+        def run(fr: Any) -> F32:
+            disp, confidence[0] = runner.compute_with_confidence(fr.left, fr.right)
+            return np.asarray(disp, dtype=np.float32)
+    elif stereo_model:
         def run(fr: Any) -> F32:
             return np.asarray(runner.compute(fr.left, fr.right), dtype=np.float32)
     else:
@@ -240,7 +280,7 @@ def evaluate(
         if isinstance(frame, StereoFrame):
             if stereo_model:
                 if frame.disparity is not None:
-                    ev.disparity(pred, frame.disparity, res, frame.left)
+                    ev.disparity(pred, frame.disparity, res, frame.left, confidence[0])
                     targets.add("disparity")
                 if frame.geometry is not None and frame.depth is not None:
                     ev.depth(disparity_to_depth(pred, frame.geometry), False, frame.depth, res,

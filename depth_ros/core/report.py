@@ -94,6 +94,19 @@ def _plots(result: EvalResult) -> list[str]:
         ax2.grid(alpha=0.3)
         out.append(f'<img alt="{key} plots" src="data:image/png;base64,{_fig_base64(fig)}">')
         plt.close(fig)
+    curves = [(f.name, f.maps["sparsification"]) for f in result.frames
+              if "sparsification" in f.maps]
+    if curves:
+        fig, ax = plt.subplots(figsize=(5, 3.4))
+        for name, curve in curves:
+            ax.plot([c[0] * 100 for c in curve], [c[1] for c in curve], "o-", label=name)
+        ax.set_xlabel("least confident predicted pixels removed (%)")
+        ax.set_ylabel("bad-2.0 of the rest (%)")
+        ax.set_title("sparsification (disparity/confidence)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        out.append(f'<img alt="sparsification" src="data:image/png;base64,{_fig_base64(fig)}">')
+        plt.close(fig)
     return out
 
 

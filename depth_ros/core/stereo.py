@@ -40,6 +40,9 @@ class StereoResult:
     left_rgb: NDArray[np.uint8]
     camera: PinholeCamera  # the left camera
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # per-pixel confidence in [0, 1] (0 where invalid), when asked for and the matcher
+    # knows it (classical matchers: depth_ros.core.confidence)
+    confidence: NDArray[np.float32] | None = None
 
 
 @dataclass(frozen=True)
@@ -94,10 +97,13 @@ class StereoPipeline:
         right_camera: PinholeCamera,
         cloud: bool = True,
         depth_out: NDArray[np.float32] | None = None,
+        confidence: bool = False,
     ) -> StereoResult:
         """``left``/``right``: RGB uint8 (H, W, 3). ``cloud=False`` skips the point cloud
         (nobody listens, or :meth:`points` follows later). ``depth_out``: an (H, W)
-        float32 array (a message buffer) for the depth. Raises InputError/CalibrationError."""
+        float32 array (a message buffer) for the depth. ``confidence``: also the per-pixel
+        confidence, where the matcher has one (``compute_with_confidence``).
+        Raises InputError/CalibrationError."""
         opts = self.options
         if left.shape != right.shape:
             raise InputError(
@@ -113,14 +119,19 @@ class StereoPipeline:
             left = left_camera.rectify(left)
             right = right_camera.rectify(right)
         t1 = time.perf_counter()
-        disparity = self.model.compute(left, right)
+        conf = None
+        if confidence and hasattr(self.model, "compute_with_confidence"):
+            disparity, conf = self.model.compute_with_confidence(left, right)
+        else:
+            disparity = self.model.compute(left, right)
         t2 = time.perf_counter()
         depth = disparity_to_depth(
             disparity, geometry, opts.min_depth, opts.max_depth, out=depth_out
         )
         t3 = time.perf_counter()
         timings = dict(rectify=(t1 - t0) * 1e3, matcher=(t2 - t1) * 1e3, depth=(t3 - t2) * 1e3)
-        result = StereoResult(disparity, depth, None, geometry, left, left_camera, timings)
+        result = StereoResult(disparity, depth, None, geometry, left, left_camera, timings,
+                              conf)
         if cloud:
             self.points(result)
         return result

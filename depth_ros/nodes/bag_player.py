@@ -40,7 +40,7 @@ RECORD_TYPES = (
     bags.POINT_CLOUD2,
 )
 # for people, computed only while subscribed: not recorded (it would cost every frame)
-ON_DEMAND = ("depth/color",)
+ON_DEMAND = ("depth/color", "disparity/confidence")
 GRACE_S = 1.0  # after the main output of a frame, how long to wait for its other outputs
 
 

@@ -3,9 +3,11 @@
 Subscribes ``left/image_rect``, ``left/camera_info``, ``right/image_rect``,
 ``right/camera_info`` (image_pipeline's names); publishes ``disparity``
 (stereo_msgs/DisparityImage), ``depth`` (32FC1 metres, NaN invalid) with
-``depth/camera_info``, ``points`` (PointCloud2) and ``depth/color`` (turbo, rgb8, only
-while subscribed). The work happens in
-:class:`depth_ros.core.stereo.StereoPipeline`; this file only translates messages.
+``depth/camera_info``, ``points`` (PointCloud2), ``depth/color`` (turbo, rgb8, only
+while subscribed) and ``disparity/confidence`` (32FC1 in [0, 1], the disparity's header
+and size; classical matchers, only while subscribed; see depth_ros.core.confidence).
+The work happens in :class:`depth_ros.core.stereo.StereoPipeline`; this file only
+translates messages.
 """
 
 from __future__ import annotations
@@ -100,6 +102,7 @@ class StereoDepth(base.DepthComponent):
             "depth_info": self.publisher(CameraInfo, "depth/camera_info", qos),
             "points": self.publisher(PointCloud2, "points", qos),
             "color": self.publisher(Image, "depth/color", qos),
+            "confidence": self.publisher(Image, "disparity/confidence", qos),
         }
 
     def handle(self, msgs: list[Any]) -> dict[str, float]:
@@ -147,12 +150,19 @@ class StereoDepth(base.DepthComponent):
         result = self.pipeline.process(
             left, right, left_cam, PinholeCamera.from_msg(right_info), cloud=False,
             depth_out=depth.array("data", np.float32, (h, w)),
+            confidence=self.wanted("confidence"),
         )
         t_publish = time.perf_counter()
         stamp = header.stamp.sec, header.stamp.nanosec
         depth.stamp(*stamp)
         out.publish(self.pubs["depth"], depth, background=True)
         self._publish_disparity(result, frame, stamp)
+        if result.confidence is not None:
+            msg = out.message("confidence", (frame, h, w),
+                              lambda: cdr.image(frame, h, w, "32FC1", 4 * w))
+            msg.array("data", np.float32, (h, w))[:] = result.confidence
+            msg.stamp(*stamp)
+            out.publish(self.pubs["confidence"], msg, background=True)
         if cloud is not None and shape is not None:
             self.pipeline.points(result, out=points,
                                  colors_written=self.pipeline.colors_first())

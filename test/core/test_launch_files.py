@@ -339,3 +339,23 @@ def test_rviz_config_topics_and_frame() -> None:
     assert {"/left/image_rect", "/depth", "/depth/color", "/depth/relative"} <= set(
         displays["rviz_default_plugins/Image"])
     assert displays["rviz_default_plugins/PointCloud2"] == ["/points"]
+
+
+@pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.stem)
+def test_profile_agrees_with_the_model_registry_defaults(path: Path) -> None:
+    """One default everywhere: a profile that sets a model parameter sets it to the
+    registry's default, which `depth-ros predict`, `bag run` and `params` use."""
+    params = yaml.safe_load(path.read_text())["/**"]["ros__parameters"]
+    spec = get_model(params["model"])
+    differ = {
+        p.name: (params[p.name], p.default)
+        for p in spec.params
+        if p.name in params and params[p.name] != p.default
+    }
+    assert not differ, f"{path.name}: profile value vs registry default: {differ}"
+
+
+def test_sgbm_profile_sets_every_matcher_parameter() -> None:
+    params = yaml.safe_load((REPO / "config" / "sgbm.yaml").read_text())["/**"][
+        "ros__parameters"]
+    assert {p.name for p in get_model("sgbm").params} <= set(params)

@@ -87,9 +87,9 @@ def test_update_is_atomic() -> None:
         model.update({"P1": 3000.0, "P2": 100.0})
     assert model._matcher is before
     assert model.params == params
-    # a P1 alone that the default P2 (32*3*5^2 = 2400) does not exceed
+    # a P1 alone that the default P2 (4800) does not exceed
     with pytest.raises(InputError, match="must be larger than P1"):
-        model.update({"P1": 2400.0})
+        model.update({"P1": 4800.0})
     assert model._matcher is before
     model.update({"P1": 100.0, "P2": 2000.0, "disparity_range": 32})
     assert model._matcher is not before
@@ -146,7 +146,9 @@ def test_tiny_images_with_padding() -> None:
 @pytest.mark.parametrize("min_disparity", [0, 4, -8])
 def test_nan_exactly_where_opencv_marks_invalid(min_disparity: int) -> None:
     left, right = _pair(seed=2)
-    params = {"pad_border": False, "min_disparity": min_disparity, "uniqueness_ratio": 30.0}
+    # the filters run outside OpenCV (speckles, left-right check) are off here
+    params = {"pad_border": False, "min_disparity": min_disparity, "uniqueness_ratio": 30.0,
+              "speckle_size": 0, "left_right_check": False}
     model = build_model("sgbm", ModelConfig(params=params))
     assert isinstance(model, OpenCVStereo)
     ours = model.compute(left, right)
@@ -178,3 +180,33 @@ def test_motorcycle_accuracy_of_default_sgbm() -> None:
     assert dm["bad_2"] <= 0.17
     assert abs_rel <= 0.02
     assert dm["density"] >= 0.85
+
+
+@pytest.mark.parametrize("model_id", ["sgbm", "bm"])
+def test_speckle_filter_outside_opencv_equals_opencvs_own(model_id: str) -> None:
+    """The speckle filter runs in compute() (to know each pixel's part in it): the result
+    is the one OpenCV gives with its internal speckle filter."""
+    import cv2
+
+    left, right = _pair(h=96, w=192, seed=3)
+    rng = np.random.default_rng(4)  # an unmatched patch: speckles of wrong disparities
+    left = left.copy()
+    left[20:70, 60:140] = rng.integers(0, 256, (50, 80, 1), dtype=np.uint8)
+    params = {"pad_border": False, "speckle_size": 50, "speckle_range": 1,
+              "left_right_check": False}
+    model = build_model(model_id, ModelConfig(params=params))
+    assert isinstance(model, OpenCVStereo)
+    ours = model.compute(left, right)
+    internal = model._create(model.params)
+    internal.setSpeckleWindowSize(50)
+    internal.setSpeckleRange(1)
+    a, b = left, right
+    if model_id == "bm":
+        a, b = (cv2.cvtColor(x, cv2.COLOR_RGB2GRAY) for x in (left, right))
+    raw = internal.compute(a, b)
+    invalid = raw < 0
+    np.testing.assert_array_equal(np.isnan(ours), invalid)
+    np.testing.assert_array_equal(ours[~invalid], raw[~invalid] / 16.0)
+    # and the filter did something on this pair (else the test could not fail)
+    plain = model._create({**model.params, "speckle_size": 0})
+    assert int((plain.compute(a, b) < 0).sum()) < int(invalid.sum())

@@ -177,3 +177,9 @@ def test_bench_load_command(tmp_path: Path) -> None:
         assert key in f, key
     assert f["rss_start_mib"] > 10
     assert f["bound_ms"] == pytest.approx(2 * f["processing_ms"] + 50.0)
+    # the bare computation measured in the same run, and where the node's time goes
+    assert f["bare_fps"] > 0
+    assert f["bare_frames"] >= 3
+    assert f["output_vs_bare"] == pytest.approx(
+        f["output_rate_hz"] / min(f["bare_fps"], 20.0))
+    assert {"matcher", "convert_in", "publish"} <= set(f["stages_ms"])

@@ -54,10 +54,12 @@ def rig(ros_node, stereo_node):  # type: ignore[no-untyped-def]
 def _send(node, player, collector, left, right, lcam, rcam, n=1, expect=True):  # type: ignore[no-untyped-def]
     before = collector.count(f"{NS}/depth")
     stamps = []
-    for _ in range(n):
+    for i in range(n):
         header = player.publish(left, right, lcam, rcam)
         stamps.append(header.stamp)
         spin_for(node, 0.4)
+        if expect:  # the next frame after this one's output (a busy node drops frames)
+            wait_for(node, lambda i=i: collector.count(f"{NS}/depth") >= before + i + 1, 30)
     if expect:
         ok = wait_for(node, lambda: all(
             collector.count(f"{NS}/{t}") >= before + n for t in TOPICS), 30)

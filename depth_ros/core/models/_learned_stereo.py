@@ -13,7 +13,14 @@ from depth_ros.core.backends import Backend, BackendRequest, backend_for_weights
 from depth_ros.core.checkpoints import require_file
 from depth_ros.core.errors import ConfigError, InputError
 from depth_ros.core.models.base import ModelConfig, ModelSpec
-from depth_ros.core.params import Value
+from depth_ros.core.params import ParamSpec, Value
+
+INPUT_SCALE = ParamSpec(
+    "input_scale", 1.0,
+    "Run the network on the images resized by this factor (faster on CPU: about its "
+    "square), then upsample the disparity to the input size and scale its values by the "
+    "width ratio", 0.25, 1.0, read_only=True,
+)
 
 
 class LearnedStereo:
@@ -30,6 +37,28 @@ class LearnedStereo:
 
     def close(self) -> None:
         self.backend.close()
+
+
+def at_scale(
+    left: NDArray[np.uint8], right: NDArray[np.uint8], scale: float,
+    infer: Callable[[NDArray[np.uint8], NDArray[np.uint8]], NDArray[np.float32]],
+) -> NDArray[np.float32]:
+    """``infer`` on the pair resized by ``scale`` (area interpolation), its disparity
+    resized back (bilinear; pixel centres aligned as cv2.resize does) and multiplied by
+    width / scaled width: disparities in pixels of the input image. Scale 1: ``infer``."""
+    import cv2
+
+    h, w = left.shape[:2]
+    sw, sh = max(round(w * scale), 1), max(round(h * scale), 1)
+    if (sw, sh) == (w, h):
+        return infer(left, right)
+    small: list[NDArray[np.uint8]] = [
+        np.asarray(cv2.resize(x, (sw, sh), interpolation=cv2.INTER_AREA), np.uint8)
+        for x in (left, right)]
+    disp = infer(small[0], small[1])
+    out = np.asarray(cv2.resize(disp, (w, h), interpolation=cv2.INTER_LINEAR), np.float32)
+    out *= np.float32(w / sw)
+    return out
 
 
 def check_pair(left: NDArray[np.uint8], right: NDArray[np.uint8]) -> None:

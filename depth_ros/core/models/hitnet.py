@@ -14,7 +14,9 @@ from numpy.typing import NDArray
 
 from depth_ros.core.models import register_model
 from depth_ros.core.models._learned_stereo import (
+    INPUT_SCALE,
     LearnedStereo,
+    at_scale,
     check_pair,
     open_backend,
     padded_size,
@@ -33,6 +35,7 @@ PARAMS = (
         "fp16", False, "Half precision (TensorRT execution provider / engine only)",
         read_only=True,
     ),
+    INPUT_SCALE,
 )
 
 
@@ -65,6 +68,9 @@ class HITNetStereo(LearnedStereo):
 
     def compute(self, left: NDArray[np.uint8], right: NDArray[np.uint8]) -> NDArray[np.float32]:
         check_pair(left, right)
+        return at_scale(left, right, float(self.params["input_scale"]), self._infer)
+
+    def _infer(self, left: NDArray[np.uint8], right: NDArray[np.uint8]) -> NDArray[np.float32]:
         h, w = left.shape[:2]
         ph, pw = padded_size(h, SIZE_MULTIPLE), padded_size(w, SIZE_MULTIPLE)
         (disp,) = self.backend.run([preprocess(left, right, ph, pw)])

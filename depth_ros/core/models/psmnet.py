@@ -18,7 +18,9 @@ from depth_ros.core.errors import ConfigError
 from depth_ros.core.export import META_MODEL, ExportSpec
 from depth_ros.core.models import register_model
 from depth_ros.core.models._learned_stereo import (
+    INPUT_SCALE,
     LearnedStereo,
+    at_scale,
     check_pair,
     open_backend,
     padded_size,
@@ -40,6 +42,7 @@ PARAMS = (
         "checkpoints were trained with 192", 16, 384, step=16, read_only=True,
     ),
     ParamSpec("fp16", False, "Half precision (CUDA devices only)", read_only=True),
+    INPUT_SCALE,
 )
 
 
@@ -103,6 +106,9 @@ class PSMNetStereo(LearnedStereo):
 
     def compute(self, left: NDArray[np.uint8], right: NDArray[np.uint8]) -> NDArray[np.float32]:
         check_pair(left, right)
+        return at_scale(left, right, float(self.params["input_scale"]), self._infer)
+
+    def _infer(self, left: NDArray[np.uint8], right: NDArray[np.uint8]) -> NDArray[np.float32]:
         h, w = left.shape[:2]
         ph = padded_size(h, SIZE_MULTIPLE, MIN_SIZE)
         pw = padded_size(w, SIZE_MULTIPLE, MIN_SIZE)
