@@ -191,12 +191,12 @@ def test_min_depth_beyond_max_depth_is_rejected(ros_node, procs):  # type: ignor
 
 def test_p1_and_p2_in_one_request_are_applied_together(ros_node, procs):  # type: ignore[no-untyped-def]
     ns = f"{MAIN}/stereo_depth"
-    # P1 = 3000 alone is above the default P2 (32*3*5^2 = 2400): refused, nothing changes
-    res = set_params(ros_node, ns, {"P1": 3000.0})
+    # P1 = 6000 alone is above the default profile's P2 (4800): refused, nothing changes
+    res = set_params(ros_node, ns, {"P1": 6000.0})
     assert not res[0].successful
     assert "P2" in res[0].reason
     # with P2 in the same request: both are applied (one at a time, P1 would fail first)
-    res = set_params(ros_node, ns, {"P1": 3000.0, "P2": 3500.0})
+    res = set_params(ros_node, ns, {"P1": 6000.0, "P2": 7000.0})
     assert [r.successful for r in res] == [True, True], [r.reason for r in res]
     # an inconsistent pair is refused as a whole: neither value changes
     res = set_params(ros_node, ns, {"P1": 100.0, "P2": 50.0})
