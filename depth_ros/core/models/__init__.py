@@ -36,6 +36,7 @@ MODEL_MODULES = (
     "midas",
     "hitnet",
     "psmnet",
+    "depth_pro",
 )
 
 MODELS: Registry[ModelSpec] = Registry("model")
