@@ -250,8 +250,11 @@ def main(argv: list[str] | None = None) -> int:
     report["focal_px_estimated"] = {
         "ours": est.focal_px, "official": ref_focal,
         "rel_diff": abs(float(est.focal_px or 0) - ref_focal) / ref_focal,
+        "focal_estimated": est.focal_estimated,
     }
-    report["focal_px_given"] = {"ours": given.focal_px, "estimated_flag": est.focal_estimated}
+    report["focal_px_given"] = {
+        "ours": given.focal_px, "official": args.fx, "focal_estimated": given.focal_estimated,
+    }
     keys = ("canonical_inverse_depth", "depth_f_px_given", "depth_fov_head")
     ok = all(report[k]["rel"] <= 1e-3 and report[k]["clamped_equal"] for k in keys)
     report["within_1e-3"] = ok
