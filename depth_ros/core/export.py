@@ -134,7 +134,9 @@ def export_onnx(
     values.update(getattr(config, "params", {}) or {})
     meta = {META_MODEL: model_id}
     meta.update({f"param.{k}": str(values[k]) for k in ex.baked_params if k in values})
-    proto = onnx.load(str(out))
+    # without the external data: a network over 2 GiB (Depth Pro) is written by torch with
+    # its tensors in side files, which re-saving the graph must leave where they are
+    proto = onnx.load(str(out), load_external_data=False)
     for k, v in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = k, v

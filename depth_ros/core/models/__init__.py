@@ -37,6 +37,7 @@ MODEL_MODULES = (
     "hitnet",
     "psmnet",
     "unidepth",
+    "depth_pro",
 )
 
 MODELS: Registry[ModelSpec] = Registry("model")
