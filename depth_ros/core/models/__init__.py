@@ -36,6 +36,7 @@ MODEL_MODULES = (
     "midas",
     "hitnet",
     "psmnet",
+    "metric3d",
 )
 
 MODELS: Registry[ModelSpec] = Registry("model")
