@@ -82,7 +82,7 @@ def _install_stubs() -> None:
     config_cls = type("Config", (), {"fromfile": staticmethod(lambda p: load_config(Path(p)))})
     utils.Config = config_cls  # type: ignore[attr-defined]
     utils.DictAction = object  # type: ignore[attr-defined]
-    utils.collect_env = lambda: {}  # type: ignore[attr-defined]
+    utils.collect_env = dict  # type: ignore[attr-defined]
     utils.get_git_hash = lambda *a, **k: ""  # type: ignore[attr-defined]
     mmcv.utils = utils  # type: ignore[attr-defined]
     sys.modules.setdefault("mmcv", mmcv)
@@ -103,7 +103,8 @@ def build_official(repo: Path, variant: str) -> Any:
         return torch.exp(vec)
 
     dec.RAFTDepthNormalDPT5.get_bins = get_bins
-    cfg = load_config(repo / f"mono/configs/HourglassDecoder/vit.raft5.{OFFICIAL_NAMES[variant]}.py")
+    name = OFFICIAL_NAMES[variant]
+    cfg = load_config(repo / f"mono/configs/HourglassDecoder/vit.raft5.{name}.py")
     return get_configured_monodepth_model(cfg).eval()
 
 
@@ -133,7 +134,8 @@ def official_infer(model: Any, rgb_origin: np.ndarray, intrinsic: tuple[float, .
     forward_ms = (time.perf_counter() - t0) * 1e3
 
     def unpad(t: Any) -> Any:
-        return t[..., pad_info[0]: t.shape[-2] - pad_info[1], pad_info[2]: t.shape[-1] - pad_info[3]]
+        top, bottom, left, right = pad_info
+        return t[..., top: t.shape[-2] - bottom, left: t.shape[-1] - right]
 
     size = rgb_origin.shape[:2]
     depth = unpad(pred_depth.squeeze())
@@ -180,7 +182,7 @@ def main() -> int:
     official = build_official(args.official, args.variant)
     with torch.no_grad():  # random but well-scaled weights (official init leaves most at 0)
         for name, p in official.named_parameters():
-            if name.endswith("ls1.gamma") or name.endswith("ls2.gamma"):
+            if name.endswith(("ls1.gamma", "ls2.gamma")):
                 p.uniform_(0.05, 0.2)
             elif p.ndim >= 2 and "weight" in name:
                 p.normal_(0.0, 1.0 / math.sqrt(max(p[0].numel(), 1)))
@@ -222,7 +224,8 @@ def main() -> int:
     for name, a, b in rows:
         diff = float(np.nanmax(np.abs(np.asarray(a, np.float64) - b)))
         rng = float(np.nanmax(b) - np.nanmin(b))
-        print(f"  {name:10s} max|diff| {diff:.3e}  range {rng:.4g}  ratio {diff / max(rng, 1e-12):.2e}")
+        ratio = diff / max(rng, 1e-12)
+        print(f"  {name:10s} max|diff| {diff:.3e}  range {rng:.4g}  ratio {ratio:.2e}")
     print(f"  CPU ({args.threads} threads): official forward {float(ref['forward_ms']):.0f} ms, "
           f"ours infer (pre/post included) {ours_ms:.0f} ms")
     return 0

@@ -107,7 +107,7 @@ def prepare(
     pad = (top, pad_h - top, left, pad_w - left)
     image = cv2.copyMakeBorder(image, pad[0], pad[1], pad[2], pad[3], cv2.BORDER_CONSTANT,
                                value=PAD_VALUE)
-    x = (image.astype(np.float32) - np.float32(MEAN)) / np.float32(STD)
+    x = (image.astype(np.float32) - np.asarray(MEAN, np.float32)) / np.asarray(STD, np.float32)
     return np.ascontiguousarray(x.transpose(2, 0, 1)[None]), pad, scale
 
 
@@ -202,6 +202,8 @@ def _weights(config: ModelConfig, variant: str) -> Any:
 
 def _torch_module(variant: str, path: Any) -> Any:
     """The network with the official checkpoint at ``path`` loaded (strict), eval mode."""
+    import torch
+
     from depth_ros.core.checkpoints import load_state_dict_file
     from depth_ros.core.models.nets.metric3d import Metric3DNet
     from depth_ros.core.mono import EXPORTED_EXTENSIONS, load_official_checkpoint
@@ -215,12 +217,12 @@ def _torch_module(variant: str, path: Any) -> Any:
             f"{path} has no depth_model.* keys (found e.g. {next(iter(state))!r}): expected "
             f"the {what}"
         )
-    net = Metric3DNet(variant)
+    net = Metric3DNet.uninitialised(variant)  # every parameter comes from the file
     # DINOv2's mask token is used only in pre-training; DINOv2's checkpoint loader in the
     # official training code deletes it, so a release may lack it. Zeros if absent.
     key = "depth_model.encoder.mask_token"
     if key not in state:
-        state = {**state, key: net.state_dict()[key]}
+        state = {**state, key: torch.zeros_like(net.state_dict()[key])}
     load_official_checkpoint(net, path, what, state=state)
     return net.eval()
 
@@ -273,7 +275,7 @@ def example_inputs(height: int, width: int) -> tuple[NDArray[np.float32], ...]:
     """A (1, 3, height, width) network input from a random image (ONNX export)."""
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-    x = (img.astype(np.float32) - np.float32(MEAN)) / np.float32(STD)
+    x = (img.astype(np.float32) - np.asarray(MEAN, np.float32)) / np.asarray(STD, np.float32)
     return (np.ascontiguousarray(x.transpose(2, 0, 1)[None]),)
 
 
@@ -293,7 +295,7 @@ def _export(variant: str) -> Any:
 
 
 def _register() -> None:
-    for variant, (official, label) in _NAMES.items():
+    for variant, (_, label) in _NAMES.items():
         src = weights_source(variant)
         register_model(
             ModelSpec(

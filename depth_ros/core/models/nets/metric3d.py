@@ -108,12 +108,11 @@ class DinoV2RegEncoder(nn.Module):
         self.pos_embed = nn.Parameter(torch.zeros(1, (518 // PATCH) ** 2 + 1, dim))
         self.register_tokens = nn.Parameter(torch.zeros(1, REGISTERS, dim))
         self.mask_token = nn.Parameter(torch.zeros(1, dim))  # pre-training only
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"norm_layer": partial(nn.LayerNorm, eps=1e-6)}
         if cfg.swiglu:
             kwargs["mlp_layer"] = SwiGLUFFN
         blocks = [
-            Block(dim, cfg.num_heads, mlp_ratio=4.0, qkv_bias=True, init_values=1e-5,
-                  norm_layer=partial(nn.LayerNorm, eps=1e-6), **kwargs)
+            Block(dim, cfg.num_heads, mlp_ratio=4.0, qkv_bias=True, init_values=1e-5, **kwargs)
             for _ in range(cfg.depth)
         ]
         self.blocks = nn.ModuleList([nn.ModuleList(blocks)])  # one chunk: blocks.0.<i>
@@ -382,6 +381,7 @@ class RAFTDepthNormalDPT5(nn.Module):
         super().__init__()
         dim, hidden = cfg.embed_dim, cfg.hidden
         self.embed_dim = dim
+        self.hidden = hidden
         self.iters = cfg.iters
         used = cfg.decoder_channels[1]
         self.token2feature = EncoderFeature(dim, cfg.feature_channels)
@@ -396,8 +396,13 @@ class RAFTDepthNormalDPT5(nn.Module):
         self.context_feature_encoder = ContextFeatureEncoder(cfg.feature_channels, hidden)
         self.context_zqr_convs = nn.ModuleList([_conv(hidden, hidden * 3, 3) for _ in range(3)])
         self.update_block = BasicMultiUpdateBlock(hidden)
-        bins = torch.exp(torch.linspace(math.log(DEPTH_MIN), math.log(DEPTH_MAX), DEPTH_BINS))
-        self.register_buffer("depth_bins", bins.view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("depth_bins", self.bins(), persistent=False)
+
+    @staticmethod
+    def bins() -> torch.Tensor:
+        """The 256 depth anchors, log-spaced over [0.1, 200], shaped (1, 256, 1, 1)."""
+        vec = torch.linspace(math.log(DEPTH_MIN), math.log(DEPTH_MAX), DEPTH_BINS)
+        return torch.exp(vec).view(1, -1, 1, 1)
 
     @staticmethod
     def clamp(x: torch.Tensor) -> torch.Tensor:
@@ -409,7 +414,7 @@ class RAFTDepthNormalDPT5(nn.Module):
         """Convex upsampling by 4 (RAFT): softmax weights over each 3x3 neighbourhood."""
         n, d, h, w = flow.shape
         weights = torch.softmax(mask.view(n, 1, 9, 4, 4, h, w), dim=2)
-        up = F.unfold(flow, [3, 3], padding=1).view(n, d, 9, 1, 1, h, w)
+        up = F.unfold(flow, (3, 3), padding=1).view(n, d, 9, 1, 1, h, w)
         up = torch.sum(weights * up, dim=2).permute(0, 1, 4, 2, 5, 3)
         return up.reshape(n, d, 4 * h, 4 * w)
 
@@ -443,7 +448,7 @@ class RAFTDepthNormalDPT5(nn.Module):
                [f(F.relu(x2)) for f in cfe.outputs16]]
         net = [torch.tanh(c[0]) for c in ctx]
         inp = [
-            list(conv(torch.relu(c[1])).split(conv.out_channels // 3, dim=1))
+            list(conv(torch.relu(c[1])).split(self.hidden, dim=1))
             for c, conv in zip(ctx, self.context_zqr_convs, strict=True)
         ]
         ub = self.update_block
@@ -476,6 +481,15 @@ class Metric3DNet(nn.Module):
         super().__init__()
         self.variant = variant
         self.depth_model = DepthModel(VARIANTS[variant])
+
+    @classmethod
+    def uninitialised(cls, variant: str = "vits") -> Metric3DNet:
+        """The network with uninitialised parameters (fast), for loading a checkpoint into."""
+        with torch.device("meta"):
+            net = cls(variant)
+        net.to_empty(device="cpu")
+        net.depth_model.decoder.depth_bins = RAFTDepthNormalDPT5.bins()
+        return net
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         patch_h, patch_w = int(x.shape[-2]) // PATCH, int(x.shape[-1]) // PATCH
