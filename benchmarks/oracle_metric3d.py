@@ -108,6 +108,41 @@ def build_official(repo: Path, variant: str) -> Any:
     return get_configured_monodepth_model(cfg).eval()
 
 
+def check_giant_encoder(repo: Path) -> float:
+    """The giant2 encoder's own paths (SwiGLU feed-forward, features of every quarter of the
+    blocks without the final norm) at a reduced width and depth: the official
+    ``DinoVisionTransformer`` with ``ffn_layer="swiglu", multi_output=True`` against ours
+    with the same settings; returns max |difference| / range over the four feature maps."""
+    from dataclasses import replace
+    from functools import partial
+
+    import torch
+
+    build_official(repo, "vits")  # puts the official package on the path
+    from mono.model.backbones import ViT_DINO_reg as vit
+
+    from depth_ros.core.models.nets.metric3d import VARIANTS, DinoV2RegEncoder
+
+    torch.manual_seed(1)
+    official = vit.DinoVisionTransformer(
+        patch_size=14, embed_dim=96, depth=8, num_heads=4, mlp_ratio=4,
+        block_fn=partial(vit.Block, attn_class=vit.MemEffAttention), num_register_tokens=4,
+        ffn_layer="swiglu", multi_output=True,
+    ).eval()
+    with torch.no_grad():
+        for name, p in official.named_parameters():
+            p.copy_(torch.randn_like(p) * (0.1 if "gamma" in name else 0.05)
+                    + (1.0 if name.endswith(("norm1.weight", "norm2.weight")) else 0.0))
+    ours = DinoV2RegEncoder(replace(VARIANTS["vitg"], embed_dim=96, depth=8, num_heads=4)).eval()
+    ours.load_state_dict(official.state_dict(), strict=True)
+    x = torch.randn(1, 3, 112, 196)
+    with torch.no_grad():
+        ref, _ = official(x)
+        got = ours(x)
+    pairs = zip(got, ref, strict=True)
+    return max(float((a - b).abs().max() / (b.max() - b.min())) for a, b in pairs)
+
+
 def official_infer(model: Any, rgb_origin: np.ndarray, intrinsic: tuple[float, ...],
                    input_size: tuple[int, int] = (616, 1064)) -> dict[str, np.ndarray]:
     """The inference recipe of the official ``hubconf.py`` (``__main__``), on the CPU."""
@@ -168,6 +203,10 @@ def main() -> int:
     ap.add_argument("--official", type=Path, default=Path("/tmp/oracle/metric3d"))
     ap.add_argument("--variant", choices=sorted(OFFICIAL_NAMES), default="vits")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--input-size", type=int, nargs=2, default=(616, 1064),
+                    metavar=("H", "W"), help="network input (multiples of 28; official 616 1064)")
+    ap.add_argument("--giant-encoder", action="store_true",
+                    help="only compare the giant2 encoder paths at a reduced size")
     ap.add_argument("--keys-json", type=Path, default=None,
                     help="write the official key names and shapes to this JSON file")
     args = ap.parse_args()
@@ -178,6 +217,12 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(args.threads)
+    if args.giant_encoder:
+        ratio = check_giant_encoder(args.official)
+        print(f"giant2 encoder paths (SwiGLU, multi-output; 8 blocks of width 96): "
+              f"max|diff| / range {ratio:.2e}")
+        return 0
+    size = (int(args.input_size[0]), int(args.input_size[1]))
     torch.manual_seed(0)
     official = build_official(args.official, args.variant)
     with torch.no_grad():  # random but well-scaled weights (official init leaves most at 0)
@@ -212,13 +257,15 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"metric_depth_vit_{OFFICIAL_NAMES[args.variant]}_800k.pth"
         torch.save({"model_state_dict": state}, path)
-        ours = build_model(f"metric3d_v2_{args.variant}", ModelConfig(weights=path))
-        ref = official_infer(official, rgb, INTRINSICS)
+        params = {"input_height": size[0], "input_width": size[1]}
+        ours = build_model(f"metric3d_v2_{args.variant}", ModelConfig(weights=path, params=params))
+        ref = official_infer(official, rgb, INTRINSICS, size)
         cam = PinholeCamera.from_intrinsics(w, h, fx, fy, cx, cy)
         t0 = time.perf_counter()
         out = ours.infer(rgb, cam)  # type: ignore[attr-defined]
         ours_ms = (time.perf_counter() - t0) * 1e3
-    print(f"metric3d_v2_{args.variant}: image {w}x{h}, fx={fx}, network input 616x1064")
+    print(f"metric3d_v2_{args.variant}: image {w}x{h}, fx={fx}, network input "
+          f"{size[0]}x{size[1]}")
     rows = [("depth", out.depth, ref["depth"]), ("confidence", out.confidence, ref["confidence"]),
             ("normals", out.normals, ref["normals"])]
     for name, a, b in rows:
