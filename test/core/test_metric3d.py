@@ -9,6 +9,7 @@ from the official code) and saved as the official files are:
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -47,8 +48,8 @@ KEYS = json.loads(
 SMALL = {"input_height": 56, "input_width": 84}
 
 
-def official_state(seed: int = 0) -> dict[str, torch.Tensor]:
-    """Random weights in the official layout and order (layer scales 0.1, norms near 1)."""
+@functools.cache
+def _official_state(seed: int) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     state = {}
     for name, shape in KEYS:
@@ -59,6 +60,11 @@ def official_state(seed: int = 0) -> dict[str, torch.Tensor]:
             t += 1.0
         state[name] = t
     return state
+
+
+def official_state(seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random weights in the official layout and order (layer scales 0.1, norms near 1)."""
+    return dict(_official_state(seed))
 
 
 @pytest.fixture(scope="module")

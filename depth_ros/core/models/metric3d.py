@@ -157,7 +157,12 @@ class Metric3DModel:
         self._check(size)
         self.size = size
 
+    def network_input(self, rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """The (1, 3, h, w) array the backend runs for ``rgb`` (timing, export checks)."""
+        return prepare(rgb, self.size)[0]
+
     def predict(self, rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """Refused: the metric scale needs the camera (use ``infer``)."""
         raise InputError(
             "Metric3D's metric scale follows the camera's focal length: it needs the "
             "camera's intrinsics (camera_info) with every image"
