@@ -33,6 +33,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from depth_ros.core.models import ModelConfig, build_model, get_model
+    from depth_ros.core.models.base import run_mono
     from depth_ros.core.samples import load_sample
 
     spec = get_model(args.model)
@@ -49,8 +50,9 @@ def run(args: argparse.Namespace) -> int:
     size = args.input_size or spec.default_input_size or 0
     model: Any = build_model(
         args.model, ModelConfig(weights=weights, input_size=size or None))
-    rgb = load_sample("motorcycle").left
-    model.predict(rgb)  # warm-up
+    sample = load_sample("motorcycle")
+    rgb, cam = sample.left, sample.left_camera
+    run_mono(model, rgb, cam)  # warm-up (with the camera: camera-aware models need it)
     forward: list[float] = []
     predict: list[float] = []
     x = model.network_input(rgb) if hasattr(model, "network_input") else None
@@ -61,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
             model.runner.run([x])
             forward.append((time.perf_counter() - t0) * 1e3)
         t0 = time.perf_counter()
-        model.predict(rgb)
+        run_mono(model, rgb, cam)
         predict.append((time.perf_counter() - t0) * 1e3)
 
     node = _node(args, weights, size, bare)

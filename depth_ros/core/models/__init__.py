@@ -38,6 +38,7 @@ MODEL_MODULES = (
     "psmnet",
     "unidepth",
     "depth_pro",
+    "metric3d",
 )
 
 MODELS: Registry[ModelSpec] = Registry("model")
