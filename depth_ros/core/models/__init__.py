@@ -36,6 +36,7 @@ MODEL_MODULES = (
     "midas",
     "hitnet",
     "psmnet",
+    "monodepth2",
 )
 
 MODELS: Registry[ModelSpec] = Registry("model")
