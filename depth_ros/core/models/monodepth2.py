@@ -207,14 +207,28 @@ def prepare(rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
     return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
 
 
-def upsample_bilinear(src: NDArray[np.float32], height: int, width: int) -> NDArray[np.float32]:
-    """F.interpolate(mode="bilinear", align_corners=False) of a (h, w) map, without
-    antialiasing (OpenCV INTER_LINEAR uses the same half-pixel rule)."""
-    import cv2
+def _linear_taps(n_in: int, n_out: int) -> tuple[NDArray[np.intp], NDArray[np.intp],
+                                                 NDArray[np.float32]]:
+    """Source taps and weights of PyTorch's bilinear rule with align_corners=False:
+    src = (dst + 0.5) * n_in / n_out - 0.5, negative positions clamped to 0, in float32
+    as PyTorch computes it on the CPU."""
+    scale = np.float32(n_in / n_out)
+    pos = np.maximum(scale * (np.arange(n_out, dtype=np.float32) + np.float32(0.5))
+                     - np.float32(0.5), np.float32(0.0))
+    lo = np.minimum(np.floor(pos).astype(np.intp), n_in - 1)
+    hi = np.minimum(lo + 1, n_in - 1)
+    return lo, hi, (pos - lo).astype(np.float32)
 
-    out = cv2.resize(np.ascontiguousarray(src, dtype=np.float32), (width, height),
-                     interpolation=cv2.INTER_LINEAR)
-    return np.asarray(out, dtype=np.float32)
+
+def upsample_bilinear(src: NDArray[np.float32], height: int, width: int) -> NDArray[np.float32]:
+    """F.interpolate(mode="bilinear", align_corners=False) of a (h, w) map (no
+    antialiasing), separable: rows then columns, vectorised gathers."""
+    a = np.asarray(src, dtype=np.float32)
+    lo, hi, t = _linear_taps(a.shape[0], height)
+    rows = a[lo] + (a[hi] - a[lo]) * t[:, None]
+    lo, hi, t = _linear_taps(a.shape[1], width)
+    out = rows[:, lo] + (rows[:, hi] - rows[:, lo]) * t[None, :]
+    return np.ascontiguousarray(out, dtype=np.float32)
 
 
 def disp_to_depth(disp: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
@@ -252,7 +266,8 @@ class Monodepth2Model:
 
 def _random_checkpoint(release: str, use_stereo: bool) -> Callable[[Path], None]:
     """Writes an official-layout release folder (encoder.pth with its extra entries,
-    depth.pth) with random weights, for timing and tests."""
+    depth.pth) with random weights, for timing and tests: at ``path``, or beside it when
+    ``path`` is the folder's encoder.pth (the spec's weights_file)."""
 
     def write(path: Path) -> None:
         import torch
@@ -261,7 +276,7 @@ def _random_checkpoint(release: str, use_stereo: bool) -> Callable[[Path], None]
         from depth_ros.core.models.nets.monodepth2 import Monodepth2Net
 
         net = Monodepth2Net()
-        folder = Path(path)
+        folder = Path(path).parent if Path(path).name == ENCODER_FILE else Path(path)
         folder.mkdir(parents=True, exist_ok=True)
         enc: dict[str, Any] = random_state(net.encoder.state_dict(), seed=0, std=0.05)
         enc.update(height=FEED_HEIGHT, width=FEED_WIDTH, use_stereo=use_stereo)
@@ -337,7 +352,9 @@ def _register() -> None:
                 f"{trained}); fast on CPU",
                 build=_builder(release, kind, use_stereo),
                 params=PARAMS,
-                weights_file=release,
+                # the folder's encoder.pth: weights_dir:=<dir> joins <dir>/<release>/
+                # encoder.pth (a .pth: the torch backend), depth.pth is found beside it
+                weights_file=f"{release}/{ENCODER_FILE}",
                 weights_source=f"{URL.format(release)} (unzip: a folder with "
                 f"{ENCODER_FILE} and {DEPTH_FILE})",
                 default_input_size=None,
