@@ -98,7 +98,7 @@ class MonoPipeline:
             self.temporal.options = opts.temporal
             prediction = (self.temporal.filter_depth(prediction, stamp)
                           if self.output_kind is OutputKind.METRIC
-                          else self.temporal.filter_inverse(prediction, stamp))
+                          else self.temporal.filter_inverse(prediction, stamp, align=True))
         else:
             self.temporal.reset()
         relative = None

@@ -11,10 +11,14 @@ this frame's::
 
 ``alpha`` is the weight of the new frame (1 = no smoothing; smaller = steadier and more
 lag). Gating takes a moving object's new value at once instead of smearing it over
-frames. Inverse depth is the space of relative models' output (used as is) and the one
-where depth noise is closest to uniform; metric depth is inverted, filtered and inverted
-back. Pixels that are NaN (or, for depth, not > 0) in the new frame stay invalid and
-restart from their next valid value.
+frames. A relative (affine-invariant) model's output has its own scale and shift in
+every frame, so for relative output (``align=True``) the history is first mapped onto
+the new frame by a least-squares scale and shift (refitted once on the pixels that agree
+within the motion threshold): the output stays in the new frame's affine frame, and the
+gate compares like with like. Inverse depth is the space of relative models' output
+(used as is) and the one where depth noise is closest to uniform; metric depth is
+inverted, filtered and inverted back. Pixels that are NaN (or, for depth, not > 0) in
+the new frame stay invalid and restart from their next valid value.
 
 The history is dropped (the frame is passed through) on a time jump, the stamp going
 backwards (bag loop, replay) or a gap longer than ``reset_gap_seconds``, and when the
@@ -103,9 +107,35 @@ class TemporalFilter:
         return gap < 0 or (self.options.reset_gap_seconds > 0
                            and gap > self.options.reset_gap_seconds)
 
-    def filter_inverse(self, inv: NDArray[np.floating], stamp: float | None = None
-                       ) -> NDArray[np.float32]:
-        """One frame of inverse depth (H, W), NaN invalid → the filtered frame."""
+    def _align(self, prev: NDArray[np.float32], new: NDArray[np.float32]
+                ) -> NDArray[np.float32]:
+        """prev mapped by s·prev + t onto new: least squares of new on prev (prev, the
+        filtered history, is the low-noise regressor, so the fit is close to unbiased),
+        on a pixel grid, refitted once on the pixels within the motion threshold; prev
+        unchanged if the fit is degenerate."""
+        step = max(1, int(np.sqrt(prev.size / 20000)))  # ~20k samples
+        a = prev[::step, ::step].ravel().astype(np.float64)
+        b = new[::step, ::step].ravel().astype(np.float64)
+        ok = np.isfinite(a) & np.isfinite(b)
+        s, t = 1.0, 0.0
+        for _ in range(2):
+            if ok.sum() < 10 or np.ptp(a[ok]) <= 0:
+                return prev
+            s, t = (float(v) for v in np.polyfit(a[ok], b[ok], 1))
+            fitted = s * a + t
+            with np.errstate(invalid="ignore", divide="ignore"):
+                close = np.abs(fitted - b) <= self.options.motion_threshold * np.maximum(
+                    np.abs(fitted), np.abs(b))
+            ok &= close
+        if not (np.isfinite(s) and np.isfinite(t)):
+            return prev
+        return (prev * np.float32(s) + np.float32(t)).astype(np.float32)
+
+    def filter_inverse(self, inv: NDArray[np.floating], stamp: float | None = None,
+                       align: bool = False) -> NDArray[np.float32]:
+        """One frame of inverse depth (H, W), NaN invalid → the filtered frame.
+        ``align``: relative output, map the history onto this frame's scale and shift
+        first (module docstring)."""
         new = np.asarray(inv, dtype=np.float32)
         if new.ndim != 2:
             raise ValueError(f"expected an (H, W) map, got shape {new.shape}")
@@ -119,6 +149,8 @@ class TemporalFilter:
             self.last_moving_fraction = 0.0
             return self._state.copy()
         o = self.options
+        if align:
+            prev = self._align(prev, new)
         diff = np.abs(new - prev)
         scale = np.maximum(np.abs(new), np.abs(prev))
         with np.errstate(invalid="ignore", divide="ignore"):

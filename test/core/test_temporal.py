@@ -94,6 +94,30 @@ def test_invalid_pixels_and_metric_depth() -> None:
     assert np.isnan(out[0, 2])  # depth <= 0 is invalid
 
 
+def test_relative_history_follows_the_new_frames_affine() -> None:
+    """A relative model's frames differ by scale and shift: the history is mapped onto
+    the new frame first, so an exact affine change is no motion and no blend."""
+    x = np.linspace(0.2, 3.0, 400, dtype=np.float32).reshape(20, 20)
+    f = TemporalFilter(TemporalOptions(alpha=0.3, motion_threshold=0.15))
+    f.filter_inverse(x, 0.0, align=True)
+    y = 1.1 * x + 0.02  # under the gate: unaligned, it would be blended
+    np.testing.assert_allclose(f.filter_inverse(y, 0.1, align=True), y, rtol=1e-5)
+    assert f.last_moving_fraction == 0.0
+    z = 2.0 * y + 0.5  # far over the gate: unaligned, every pixel would count as moving
+    np.testing.assert_allclose(f.filter_inverse(z, 0.2, align=True), z, rtol=1e-5)
+    assert f.last_moving_fraction == 0.0
+    g = TemporalFilter(TemporalOptions(alpha=0.3, motion_threshold=0.15))
+    g.filter_inverse(x, 0.0)
+    assert np.abs(g.filter_inverse(y, 0.1) - y).max() > 0.05
+    g.filter_inverse(z, 0.2)
+    assert g.last_moving_fraction == 1.0
+    # noise on a flat frame (nothing to fit a scale to): still smoothed, not inflated
+    flat = noisy(np.full((64, 64), 1.0), 0.03, 20, seed=4)
+    h = TemporalFilter(TemporalOptions(alpha=0.3))
+    outs = [h.filter_inverse(z, 0.05 * i, align=True) for i, z in enumerate(flat)]
+    assert float(np.std(outs[-1] - 1.0)) < 0.6 * 0.03
+
+
 def test_options_validated_and_declared() -> None:
     with pytest.raises(ConfigError, match="temporal_alpha"):
         TemporalOptions(alpha=1.5)
@@ -133,9 +157,12 @@ def test_pipeline_applies_the_filter_when_switched_on(kind: OutputKind) -> None:
 
     np.testing.assert_allclose(run(0.0), frames[0], rtol=1e-6)
     ref = TemporalFilter(TemporalOptions(alpha=0.5))
-    ref.filter_depth(frames[0]) if kind is OutputKind.METRIC else ref.filter_inverse(frames[0])
-    want = (ref.filter_depth(frames[1]) if kind is OutputKind.METRIC
-            else ref.filter_inverse(frames[1]))
+    if kind is OutputKind.METRIC:
+        ref.filter_depth(frames[0])
+        want = ref.filter_depth(frames[1])
+    else:  # relative output: the history is aligned to each new frame's affine
+        ref.filter_inverse(frames[0], align=True)
+        want = ref.filter_inverse(frames[1], align=True)
     np.testing.assert_allclose(run(0.1), want, rtol=1e-6)
     assert not np.allclose(want, frames[1])
     pipe.options = MonoOptions()  # switched off at run time: passed through
