@@ -251,6 +251,9 @@ def test_random_checkpoint_writes_the_release_layout(tmp_path: Path, rgb: np.nda
     out = build_model(STEREO, ModelConfig(weights=path)).predict(rgb)  # type: ignore[attr-defined]
     assert np.isfinite(out).all()
     assert (out > 0).all()
+    disp = (5.4 / out - 0.01) / 9.99  # the sigmoid output: not saturated
+    assert 0.02 < disp.min() < disp.max() < 0.98
+    assert np.ptp(disp) > 0.1
 
 
 def test_onnx_export_runs_on_onnxruntime(stereo_folder: Path, rgb: np.ndarray,

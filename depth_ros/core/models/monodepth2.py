@@ -264,6 +264,31 @@ class Monodepth2Model:
         self.runner.close()
 
 
+def _random_state(state: Mapping[str, Any], seed: int) -> dict[str, Any]:
+    """Random weights that keep activations in range through the 14 decoder convolutions
+    (so the sigmoid disparity is not saturated): convolutions N(0, 1/fan_in), BatchNorm
+    weight ~ 1, bias ~ 0, running statistics 0 and 1, biases N(0, 0.05)."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    out: dict[str, Any] = {}
+    for name, value in state.items():
+        if not value.dtype.is_floating_point:
+            out[name] = value
+        elif name.endswith("running_mean"):
+            out[name] = torch.zeros_like(value)
+        elif name.endswith("running_var"):
+            out[name] = torch.ones_like(value)
+        elif value.ndim > 1:
+            fan_in = int(np.prod(value.shape[1:]))
+            out[name] = torch.randn(value.shape, generator=g) / fan_in ** 0.5
+        elif name.endswith("weight"):  # BatchNorm scale
+            out[name] = 1.0 + 0.1 * torch.randn(value.shape, generator=g)
+        else:
+            out[name] = 0.05 * torch.randn(value.shape, generator=g)
+    return out
+
+
 def _random_checkpoint(release: str, use_stereo: bool) -> Callable[[Path], None]:
     """Writes an official-layout release folder (encoder.pth with its extra entries,
     depth.pth) with random weights, for timing and tests: at ``path``, or beside it when
@@ -272,16 +297,15 @@ def _random_checkpoint(release: str, use_stereo: bool) -> Callable[[Path], None]
     def write(path: Path) -> None:
         import torch
 
-        from depth_ros.core.checkpoints import random_state
         from depth_ros.core.models.nets.monodepth2 import Monodepth2Net
 
         net = Monodepth2Net()
         folder = Path(path).parent if Path(path).name == ENCODER_FILE else Path(path)
         folder.mkdir(parents=True, exist_ok=True)
-        enc: dict[str, Any] = random_state(net.encoder.state_dict(), seed=0, std=0.05)
+        enc: dict[str, Any] = _random_state(net.encoder.state_dict(), seed=0)
         enc.update(height=FEED_HEIGHT, width=FEED_WIDTH, use_stereo=use_stereo)
         torch.save(enc, folder / ENCODER_FILE)
-        torch.save(random_state(net.depth.state_dict(), seed=1, std=0.05), folder / DEPTH_FILE)
+        torch.save(_random_state(net.depth.state_dict(), seed=1), folder / DEPTH_FILE)
 
     return write
 
