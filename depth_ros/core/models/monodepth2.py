@@ -8,6 +8,7 @@ holding a folder with ``encoder.pth`` (the ResNet-18 ``state_dict`` plus the ent
 ``height``, ``width`` and ``use_stereo``) and ``depth.pth`` (the decoder); both load
 unchanged, strict, with ``torch.load(weights_only=True)``. The ``weights`` parameter is
 that folder, or its ``encoder.pth`` with ``depth.pth`` beside it, or an exported ONNX file.
+The official weights are under the Monodepth2 licence (non-commercial use only).
 
 Inference reproduces the official ``test_simple.py``: the RGB image resized to the
 trained 640x192 with PIL's LANCZOS filter, scaled to [0, 1] (``ToTensor``; the encoder
