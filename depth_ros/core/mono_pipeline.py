@@ -19,6 +19,7 @@ from depth_ros.core.models import OutputKind
 from depth_ros.core.models.base import CameraUse, run_mono
 from depth_ros.core.pointcloud import PackedCloud, depth_to_cloud
 from depth_ros.core.scale import ScaleContext, ScaleFit, ScaleSource, apply
+from depth_ros.core.temporal import TemporalFilter, TemporalOptions
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class MonoOptions:
     max_depth: float = float("inf")
     points: str = "xyzrgb"  # none | xyz | xyzrgb
     decimation: int = 1
+    temporal_filter: bool = False  # smooth the prediction over frames (core/temporal.py)
+    temporal: TemporalOptions = field(default_factory=TemporalOptions)
 
 
 @dataclass
@@ -59,6 +62,7 @@ class MonoPipeline:
         self.scale = scale
         self.options = options or MonoOptions()
         self.camera_use = camera_use
+        self.temporal = TemporalFilter()
 
     @property
     def metric(self) -> bool:
@@ -71,8 +75,10 @@ class MonoPipeline:
         camera: PinholeCamera | None,
         context: ScaleContext | None = None,
         cloud: bool = True,
+        stamp: float | None = None,
     ) -> MonoResult:
-        """Raises InputError/CalibrationError for bad input."""
+        """Raises InputError/CalibrationError for bad input. ``stamp`` (seconds): the
+        image's time, for the temporal filter's reset on a time jump."""
         opts = self.options
         h, w = rgb.shape[:2]
         if camera is not None:
@@ -88,6 +94,13 @@ class MonoPipeline:
         t1 = time.perf_counter()
         if prediction.shape != (h, w):
             raise InputError(f"model returned {prediction.shape}, expected {(h, w)}")
+        if opts.temporal_filter:
+            self.temporal.options = opts.temporal
+            prediction = (self.temporal.filter_depth(prediction, stamp)
+                          if self.output_kind is OutputKind.METRIC
+                          else self.temporal.filter_inverse(prediction, stamp, align=True))
+        else:
+            self.temporal.reset()
         relative = None
         fit = None
         depth: NDArray[np.float32] | None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from depth_ros.core.params import ParamSpec, merge
 from depth_ros.core.stereo import POINT_FORMATS
+from depth_ros.core.temporal import TEMPORAL_PARAMS
 
 QOS_CHOICES = ("sensor_data", "reliable")
 
@@ -150,8 +151,8 @@ def mono_node_params(
     names = tuple(scale_source_names()) if scale_names is None else scale_names
     model = (replace(MODEL_PARAMS[0], default="depth_anything_v2_vits"), *MODEL_PARAMS[1:])
     prefixed = tuple(replace(s, name=SCALE_PREFIX + s.name) for s in scale_params)
-    return merge(model, QOS_PARAMS, OUTPUT_PARAMS, MONO_PARAMS, REFERENCE_PARAMS,
-                 (scale_choice(names),), model_params, prefixed)
+    return merge(model, QOS_PARAMS, OUTPUT_PARAMS, MONO_PARAMS, TEMPORAL_PARAMS,
+                 REFERENCE_PARAMS, (scale_choice(names),), model_params, prefixed)
 
 
 FUSED_PARAMS = (

@@ -26,6 +26,7 @@ from depth_ros.core.mono_pipeline import MonoOptions, MonoPipeline
 from depth_ros.core.params import ParamSpec
 from depth_ros.core.scale import ScaleFit, build_scale_source, scale_source_params
 from depth_ros.core.schema import SCALE_PREFIX, mono_node_params
+from depth_ros.core.temporal import TEMPORAL_PARAMS, TemporalOptions
 from depth_ros.nodes import base
 from depth_ros.nodes.common import declare, stamp_ns
 from depth_ros.nodes.convert import (  # noqa: F401  (decode_compressed: re-exported)
@@ -42,7 +43,8 @@ class MonoDepth(base.DepthComponent):
     name = "mono_depth"
     input_kind = InputKind.MONO
     default_model = "depth_anything_v2_vits"
-    option_params = frozenset(("points", "points_decimation", "min_depth", "max_depth"))
+    option_params = frozenset(("points", "points_decimation", "min_depth", "max_depth",
+                               *(s.name for s in TEMPORAL_PARAMS)))
     live_params = base.DepthComponent.live_params | {  # read by ReferenceTracker each frame
         f"reference_to_camera_{c}" for c in ("x", "y", "z", "qx", "qy", "qz", "qw")}
     pipeline: MonoPipeline
@@ -84,6 +86,8 @@ class MonoDepth(base.DepthComponent):
             max_depth=float(p["max_depth"]) or float("inf"),
             points=str(p["points"]),
             decimation=int(p["points_decimation"]),
+            temporal_filter=bool(p["temporal_filter"]),
+            temporal=TemporalOptions.from_params(p),
         )
 
     def setup(self) -> None:
@@ -142,7 +146,8 @@ class MonoDepth(base.DepthComponent):
         context = (self.reference.context(camera, rgb.shape[:2], stamp)
                    if self.reference is not None and camera is not None else None)
         result = self.pipeline.process(
-            rgb, camera, context, cloud="points" in self.pubs and self.wanted("points")
+            rgb, camera, context, cloud="points" in self.pubs and self.wanted("points"),
+            stamp=stamp,
         )
         t1 = time.perf_counter()
         if result.focal_px is not None:

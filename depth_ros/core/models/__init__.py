@@ -39,6 +39,7 @@ MODEL_MODULES = (
     "unidepth",
     "depth_pro",
     "metric3d",
+    "monodepth2",
 )
 
 MODELS: Registry[ModelSpec] = Registry("model")

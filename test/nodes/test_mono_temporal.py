@@ -1,0 +1,71 @@
+"""mono_depth over real DDS with Monodepth2 (stereo, metric; a random release folder in the
+official layout) and the temporal filter switched on at run time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sensor_msgs.msg import Image
+
+from nodes.helpers import node_process, set_params, wait_for
+
+pytest.importorskip("torch")
+
+from depth_ros.core.models import ModelConfig, build_model, get_model
+from depth_ros.core.samples import load_sample
+from depth_ros.core.temporal import TemporalFilter, TemporalOptions
+from depth_ros.nodes.collector import Collector
+from depth_ros.nodes.convert import image_to_numpy
+from nodes.test_mono_depth import _publish
+
+pytestmark = pytest.mark.ros
+MODEL = "monodepth2_stereo_640x192"
+
+
+def test_monodepth2_node_and_runtime_temporal_filter(ros_node, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import cv2
+
+    node = ros_node
+    spec = get_model(MODEL)
+    assert spec.random_checkpoint is not None
+    assert spec.weights_file is not None
+    weights = tmp_path / spec.weights_file
+    spec.random_checkpoint(weights)
+    s = load_sample("motorcycle")
+    rgb1 = np.ascontiguousarray(cv2.resize(s.left, (185, 125), interpolation=cv2.INTER_AREA))
+    rgb2 = np.ascontiguousarray(rgb1[:, ::-1])  # a different frame of the same size
+    camera = s.left_camera.scaled(185, 125)
+    ns = "/mono_md2_temporal"
+    with node_process("mono_depth", tmp_path, {"model": MODEL, "weights": str(weights)},
+                      ns) as log:
+        c = Collector(node, {f"{ns}/depth": Image})
+        assert wait_for(node, c.publishers_matched, 120), log.read_text()[-2000:]
+
+        def frame(rgb: np.ndarray, n: int) -> np.ndarray:
+            _publish(node, ns, rgb, camera)
+            assert wait_for(node, lambda: c.count(f"{ns}/depth") >= n, 120), (
+                log.read_text()[-2000:])
+            return image_to_numpy(c.received[f"{ns}/depth"][-1].msg)
+
+        off = frame(rgb1, 1)
+        results = set_params(node, ns + "/mono_depth", {
+            "temporal_filter": True, "temporal_alpha": 0.4,
+            "temporal_reset_gap_seconds": 0.0,  # stamps are wall time: no gap reset here
+        })
+        assert all(r.successful for r in results), [r.reason for r in results]
+        bad = set_params(node, ns + "/mono_depth", {"temporal_alpha": 1.5})
+        assert not bad[0].successful
+        first = frame(rgb1, 2)
+        second = frame(rgb2, 3)
+        assert "Traceback" not in log.read_text()
+    model = build_model(MODEL, ModelConfig(weights=weights))
+    p1, p2 = model.predict(rgb1), model.predict(rgb2)  # type: ignore[attr-defined]
+    np.testing.assert_allclose(off, p1, rtol=1e-4)
+    np.testing.assert_allclose(first, p1, rtol=1e-4)  # switched on: restarts here
+    ref = TemporalFilter(TemporalOptions(alpha=0.4, reset_gap_seconds=0.0))
+    ref.filter_depth(p1, 0.0)
+    want = ref.filter_depth(p2, 1.0)
+    assert not np.allclose(want, p2, rtol=1e-3)  # the filter changed this frame
+    np.testing.assert_allclose(second, want, rtol=1e-4)
