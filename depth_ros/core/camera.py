@@ -289,12 +289,18 @@ class StereoGeometry:
     doffs: float = 0.0
 
     @classmethod
-    def from_cameras(cls, left: PinholeCamera, right: PinholeCamera) -> StereoGeometry:
-        """From the right camera's P[0,3] = -fx * baseline, as stereo_image_proc does."""
+    def from_cameras(
+        cls, left: PinholeCamera, right: PinholeCamera, allow_no_baseline: bool = False
+    ) -> StereoGeometry:
+        """From the right camera's P[0,3] = -fx * baseline, as stereo_image_proc does.
+        ``allow_no_baseline``: P[0,3] = 0 gives baseline 0 (disparity needs none, depth
+        does: see :attr:`has_baseline`) instead of a CalibrationError."""
         left.validate()
         right.validate()
         fx = right.fx
         baseline = -right.tx / fx
+        if allow_no_baseline and baseline == 0.0:
+            return cls(fx=fx, baseline=0.0, doffs=right.cx - left.cx)
         if not math.isfinite(baseline) or baseline == 0.0:
             raise CalibrationError(
                 f"right camera_info P[0,3] = {right.tx}: zero baseline. A rectified right "
@@ -306,6 +312,11 @@ class StereoGeometry:
                 "are left and right swapped?"
             )
         return cls(fx=fx, baseline=baseline, doffs=right.cx - left.cx)
+
+    @property
+    def has_baseline(self) -> bool:
+        """Whether depth can be computed (a right camera_info without P[0,3] has none)."""
+        return self.baseline > 0.0
 
     def validate(self) -> None:
         if not _finite((self.fx, self.baseline, self.doffs)):

@@ -98,11 +98,15 @@ class StereoPipeline:
         cloud: bool = True,
         depth_out: NDArray[np.float32] | None = None,
         confidence: bool = False,
+        allow_no_baseline: bool = False,
     ) -> StereoResult:
         """``left``/``right``: RGB uint8 (H, W, 3). ``cloud=False`` skips the point cloud
         (nobody listens, or :meth:`points` follows later). ``depth_out``: an (H, W)
         float32 array (a message buffer) for the depth. ``confidence``: also the per-pixel
         confidence, where the matcher has one (``compute_with_confidence``).
+        ``allow_no_baseline``: a right camera without a baseline (P[0,3] = 0, as
+        image_pipeline's own stereo fixtures publish) still gives the disparity; the depth
+        is then all NaN and ``result.geometry.has_baseline`` False.
         Raises InputError/CalibrationError."""
         opts = self.options
         if left.shape != right.shape:
@@ -113,7 +117,7 @@ class StereoPipeline:
         h, w = left.shape[:2]
         left_camera.validate(w, h)
         right_camera.validate(w, h)
-        geometry = StereoGeometry.from_cameras(left_camera, right_camera)
+        geometry = StereoGeometry.from_cameras(left_camera, right_camera, allow_no_baseline)
         t0 = time.perf_counter()
         if opts.rectify:
             left = left_camera.rectify(left)
@@ -125,9 +129,13 @@ class StereoPipeline:
         else:
             disparity = self.model.compute(left, right)
         t2 = time.perf_counter()
-        depth = disparity_to_depth(
-            disparity, geometry, opts.min_depth, opts.max_depth, out=depth_out
-        )
+        if geometry.has_baseline:
+            depth = disparity_to_depth(
+                disparity, geometry, opts.min_depth, opts.max_depth, out=depth_out
+            )
+        else:  # no metres without a baseline
+            depth = np.full((h, w), np.nan, np.float32) if depth_out is None else depth_out
+            depth.fill(np.nan)
         t3 = time.perf_counter()
         timings = dict(rectify=(t1 - t0) * 1e3, matcher=(t2 - t1) * 1e3, depth=(t3 - t2) * 1e3)
         result = StereoResult(disparity, depth, None, geometry, left, left_camera, timings,

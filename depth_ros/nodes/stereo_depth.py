@@ -65,6 +65,7 @@ class StereoDepth(base.DepthComponent):
         return INPUTS
 
     last_size: tuple[int, int] | None = None  # (width, height) of the last input
+    _warned_no_baseline = False  # said once: a right camera_info without P[0,3]
 
     def cross_reasons(self, values: Mapping[str, Value]) -> list[str]:
         """Also: OpenCV matcher parameters that could not match the last image's size
@@ -121,6 +122,8 @@ class StereoDepth(base.DepthComponent):
             result, t1 = self._compute_and_publish(left, right, left_cam, right_info, header)
         finally:  # nothing of this frame may still be in flight when buffers are reused
             self.outputs.wait()
+        if not result.geometry.has_baseline:
+            return {**result.timings_ms, "publish": (time.perf_counter() - t1) * 1e3}
         self.pubs["depth_info"].publish(camera_info_msg(left_cam, header))
         if self.wanted("color"):
             self.pubs["color"].publish(
@@ -150,10 +153,14 @@ class StereoDepth(base.DepthComponent):
         result = self.pipeline.process(
             left, right, left_cam, PinholeCamera.from_msg(right_info), cloud=False,
             depth_out=depth.array("data", np.float32, (h, w)),
-            confidence=self.wanted("confidence"),
+            confidence=self.wanted("confidence"), allow_no_baseline=True,
         )
         t_publish = time.perf_counter()
         stamp = header.stamp.sec, header.stamp.nanosec
+        if not result.geometry.has_baseline:  # as stereo_image_proc: disparity only
+            self._no_baseline_once(right_info)
+            self._publish_disparity(result, frame, stamp)
+            return result, t_publish
         depth.stamp(*stamp)
         out.publish(self.pubs["depth"], depth, background=True)
         self._publish_disparity(result, frame, stamp)
@@ -171,6 +178,14 @@ class StereoDepth(base.DepthComponent):
             out.wait()  # colours written; depth and disparity out
             out.publish(self.pubs["points"], cloud)
         return result, t_publish
+
+    def _no_baseline_once(self, right_info: CameraInfo) -> None:
+        if not self._warned_no_baseline:
+            self._warned_no_baseline = True
+            self.log.warn("no_baseline", (
+                f"right camera_info P[0,3] = {float(right_info.p[3])}: no baseline. "
+                "Publishing disparity only; depth, depth/camera_info and points need "
+                "P[0,3] = -fx * baseline (metres) in the right camera_info"))
 
     def _publish_disparity(self, result: StereoResult, frame: str,
                            stamp: tuple[int, int]) -> None:

@@ -153,7 +153,6 @@ def test_bad_input_is_rejected_and_node_recovers(rig) -> None:  # type: ignore[n
     half = np.ascontiguousarray(s.right[:, : s.right.shape[1] // 2])
     cases = [
         (s.left, half, s.left_camera, s.right_camera),  # left/right size mismatch
-        (s.left, s.right, s.left_camera, _zero_baseline(s.right_camera)),  # zero baseline
         (s.left, s.right, replace(s.left_camera, k=(0.0,) * 9, p=(0.0,) * 12),
          s.right_camera),  # no intrinsics
         (s.left, s.right, s.left_camera.scaled(370, 250), s.right_camera),  # info size
@@ -171,7 +170,7 @@ def test_bad_input_is_rejected_and_node_recovers(rig) -> None:  # type: ignore[n
                                       numpy_to_image(s.right, "rgb8", header),
                                       camera_info_msg(s.right_camera, header)), strict=True):
         pub.publish(msg)
-    needles = ("but right image is", "baseline", "focal length", "camera_info is", "yuv422")
+    needles = ("but right image is", "focal length", "camera_info is", "yuv422")
     wait_for(node, lambda: all(n in log.read_text() for n in needles), 30)
     text = log.read_text()
     for needle in needles:
@@ -181,6 +180,35 @@ def test_bad_input_is_rejected_and_node_recovers(rig) -> None:  # type: ignore[n
     _send(node, player, collector, s.left, s.right, s.left_camera, s.right_camera)
     depth = image_to_numpy(collector.received[f"{NS}/depth"][-1].msg)
     assert math.isfinite(float(np.nanmedian(depth)))
+
+
+def test_no_baseline_publishes_disparity_only(rig) -> None:  # type: ignore[no-untyped-def]
+    """As stereo_image_proc with image_pipeline's own test fixture (right P[0,3] = 0): the
+    DisparityImage is published, depth and points are not, and the node says why once."""
+    node, player, collector, log = rig
+    s = load_sample("motorcycle")
+    depth_before = collector.count(f"{NS}/depth")
+    points_before = collector.count(f"{NS}/points")
+    disparity_before = collector.count(f"{NS}/disparity")
+    for _ in range(2):
+        player.publish(s.left, s.right, s.left_camera, _zero_baseline(s.right_camera))
+        assert wait_for(node, lambda before=disparity_before: collector.count(
+            f"{NS}/disparity") > before, 60), log.read_text()[-2000:]
+        disparity_before = collector.count(f"{NS}/disparity")
+    spin_for(node, 1.0)
+    assert collector.count(f"{NS}/depth") == depth_before
+    assert collector.count(f"{NS}/points") == points_before
+    msg = collector.received[f"{NS}/disparity"][-1].msg
+    assert msg.t == 0.0
+    assert msg.f == pytest.approx(s.right_camera.fx)
+    d = image_to_numpy(msg.image)
+    valid = d >= msg.min_disparity
+    assert valid.mean() > 0.5  # the matcher ran: disparity needs no baseline
+    text = log.read_text()
+    assert text.count("no baseline. Publishing disparity only") == 1
+    # with the baseline back, depth flows again
+    _send(node, player, collector, s.left, s.right, s.left_camera, s.right_camera)
+    assert collector.count(f"{NS}/depth") > depth_before
 
 
 def test_missing_camera_info_publishes_nothing(rig) -> None:  # type: ignore[no-untyped-def]
