@@ -74,6 +74,8 @@ class RegisterDepth(base.DepthComponent):
                 self._tf_buffer = tf2_ros.Buffer()
                 self._tf_listener = tf2_ros.TransformListener(self._tf_buffer, self.node)
                 self.transform_source = "tf"
+        out_qos = common.qos(str(self.params["output_qos"]), 1)
+        self.pubs = self._size_checked(self.create_publishers(out_qos))  # as the base does
         self.state = "inactive"
         self.node.get_logger().info(
             f"{self.name} configured: depth → rgb transform from {self.transform_source}")
@@ -96,11 +98,10 @@ class RegisterDepth(base.DepthComponent):
         return topics
 
     def create_publishers(self, qos: Any) -> dict[str, Any]:
-        node = self.node
         return {
-            "depth": node.create_publisher(Image, "depth_registered/image_rect", qos),
-            "info": node.create_publisher(CameraInfo, "depth_registered/camera_info", qos),
-            "points": node.create_publisher(PointCloud2, "depth_registered/points", qos),
+            "depth": self.publisher(Image, "depth_registered/image_rect", qos),
+            "info": self.publisher(CameraInfo, "depth_registered/camera_info", qos),
+            "points": self.publisher(PointCloud2, "depth_registered/points", qos),
         }
 
     def _transform(self, source: str, target: str, stamp: Any) -> NDArray[np.float64]:
