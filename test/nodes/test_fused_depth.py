@@ -310,7 +310,8 @@ def test_lifecycle_variant_configures_and_activates(ros_node, tmp_path, sample) 
 
         assert change(Transition.TRANSITION_CONFIGURE), (tmp_path / "lc.log").read_text()
         spin_for(ros_node, 0.5)
-        assert ros_node.count_publishers(f"{ns}/depth") == 0
+        # inactive, as ros2/demos: outputs advertised (lifecycle publishers), no input taken
+        assert ros_node.count_subscribers(f"{ns}/image") == 0
         assert change(Transition.TRANSITION_ACTIVATE)
         topics = ("depth", "depth/camera_info", "depth/confidence", "points", "scale/fit")
         inputs = ("image", "camera_info", "disparity")
