@@ -1,6 +1,11 @@
 """Depth Anything V2 (Yang et al., NeurIPS 2024): relative (ViT-S/B/L) and metric
 (Hypersim indoor, max 20 m; Virtual KITTI outdoor, max 80 m) releases.
 
+The metric releases take ``focal_scaling`` (off by default, as the official code, which
+ignores the camera): depth x f_camera / f_train with both focal lengths in network-input
+pixels (``_focal``): Hypersim fx 886.81 px at 1024x768, Virtual KITTI 2 fx 725.0087 px at
+1242x375, both trained at input size 518 on the short side.
+
 Loads the official ``.pth`` files unchanged with a strict key match; pre- and
 post-processing follow the official ``infer_image``: aspect-preserving resize with the
 short side at least ``input_size`` (a multiple of 14, bicubic), ImageNet normalisation,
@@ -14,6 +19,7 @@ from typing import Any
 
 from depth_ros.core.errors import ConfigError
 from depth_ros.core.models import register_model
+from depth_ros.core.models._focal import FOCAL_SCALING, HYPERSIM, VKITTI2, FocalScaled
 from depth_ros.core.models.base import InputKind, ModelConfig, ModelSpec, OutputKind
 from depth_ros.core.mono import IMAGENET_MEAN, IMAGENET_STD, Preprocess, WeightsSource
 from depth_ros.core.params import ParamSpec
@@ -42,6 +48,22 @@ DOWNLOAD = ParamSpec(
     read_only=True,
 )
 PARAMS = (INPUT_SIZE, DOWNLOAD)
+PARAMS_METRIC = (INPUT_SIZE, FOCAL_SCALING, DOWNLOAD)
+#: training cameras of the metric releases, and the training input size (metric_depth/
+#: train.py --img-size 518: images resized with the short side at 518, then cropped)
+TRAIN_CAMERAS = {"hypersim": HYPERSIM, "vkitti": VKITTI2}
+TRAIN_SIZE = 518
+
+
+def resize_scale(model: Any, height: int, width: int) -> float:
+    """Network-input pixels per image pixel: the official lower_bound resize scales the
+    short side to ``input_size``."""
+    return float(model.input_size) / min(height, width)
+
+
+def train_scale(dataset: str) -> float:
+    cam = TRAIN_CAMERAS[dataset]
+    return TRAIN_SIZE / min(cam.height, cam.width)
 
 
 def weights_source(encoder: str, dataset: str | None = None) -> WeightsSource:
@@ -141,6 +163,20 @@ def builder(rel: Release) -> Any:
     return build
 
 
+def metric_builder(rel: Release, dataset: str) -> Any:
+    """A metric release with ``focal_scaling``: depth x (fx · input_size / min(H, W)) /
+    (fx_train · 518 / min(H_train, W_train)), i.e. the focal lengths compared in
+    network-input pixels (``_focal``)."""
+
+    def build(config: ModelConfig) -> Any:
+        return FocalScaled(
+            network_model(rel, config), TRAIN_CAMERAS[dataset], resize_scale,
+            train_scale(dataset), bool(dict(config.params).get("focal_scaling", False)),
+        )
+
+    return build
+
+
 def export_spec(rel: Release) -> Any:
     from depth_ros.core.export import ExportSpec
     from depth_ros.core.mono import example_input
@@ -186,9 +222,11 @@ def _register() -> None:
                     input_kind=InputKind.MONO,
                     output_kind=OutputKind.METRIC,
                     description=f"Depth Anything V2 {_NAMES[encoder]} metric, {label} "
-                    f"({where}, up to {max_depth:g} m)",
-                    build=builder(release(encoder, dataset)),
-                    params=PARAMS,
+                    f"({where}, up to {max_depth:g} m); camera-aware with focal_scaling "
+                    f"(trained at fx {TRAIN_CAMERAS[dataset].fx:.1f} px, "
+                    f"{TRAIN_CAMERAS[dataset].width}x{TRAIN_CAMERAS[dataset].height})",
+                    build=metric_builder(release(encoder, dataset), dataset),
+                    params=PARAMS_METRIC,
                     weights_file=src.filename,
                     weights_source=src.describe(),
                     default_input_size=518,
