@@ -74,8 +74,10 @@ def official_model(zoe: Path, midas: Path, variant: str) -> Any:
         if variant == "n":
             conf = get_config("zoedepth", "infer", pretrained_resource=None)
         elif variant == "k":
+            # max_depth 80 as the official evaluation (get_config(..., dataset="kitti"));
+            # the hub entry point ZoeD_K leaves ZoeDepth's default 10 (see nets/zoedepth.py)
             conf = get_config("zoedepth", "infer", pretrained_resource=None,
-                              config_version="kitti")
+                              config_version="kitti", max_depth=80)
         else:
             conf = get_config("zoedepth_nk", "infer", pretrained_resource=None)
         return build_model(conf).eval()
@@ -130,7 +132,9 @@ def main(argv: list[str] | None = None) -> int:
                 "model": f"zoedepth_{variant}", "image": list(rgb.shape[:2]),
                 "max_abs_diff": diff, "output_range": rng, "relative": diff / rng,
                 "official_s": t_official, "ours_s": t_ours,
+                "official_min_max": [float(ref.min()), float(ref.max())],
             })
+            print(json.dumps(results[-1]), file=sys.stderr, flush=True)
             del ours
     if args.json:
         print(json.dumps(results, indent=2))

@@ -156,3 +156,13 @@ def test_no_weights_offline_names_file_and_source(
     msg = str(info.value)
     assert "depth_anything_vitl14.pth" in msg
     assert "spaces/LiheYoung/Depth-Anything" in msg
+
+
+def test_random_checkpoint_loads_and_gives_finite_depth(tmp_path: Path, rgb: np.ndarray) -> None:
+    spec = get_model("depth_anything_v1_vits")
+    assert spec.random_checkpoint is not None
+    path = tmp_path / (spec.weights_file or "w.pth")
+    spec.random_checkpoint(path)
+    out = build_model(spec.id, ModelConfig(weights=path, input_size=SMALL)).predict(rgb)  # type: ignore[attr-defined]
+    assert np.isfinite(out).all()
+    assert np.ptp(out) > 0

@@ -496,6 +496,10 @@ def _multiple(x: float, multiple: int = 32) -> int:
     return int(round(x / multiple) * multiple)
 
 
+#: The official configs. ZoeD_K's normed bins span (1e-3, 80) m as in the official KITTI
+#: evaluation (get_config("zoedepth", ..., dataset="kitti") sets max_depth 80, the setting
+#: of the published numbers); the hub entry point ZoeD_K builds without a dataset and so
+#: keeps ZoeDepth's default max_depth 10, which would clip KITTI scenes at 10 m.
 ZOEDEPTH = {
     "n": ((HeadConfig("nyu", 10.0, normed=False),), (384, 512)),
     "k": ((HeadConfig("kitti", 80.0, normed=True),), (384, 768)),
