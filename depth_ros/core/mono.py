@@ -27,7 +27,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 HALF = (0.5, 0.5, 0.5)
 
 RESIZE_METHODS = ("lower_bound", "upper_bound", "minimal")
-OUTPUT_RESIZE = ("bilinear_align_corners", "bicubic")
+OUTPUT_RESIZE = ("bilinear_align_corners", "bilinear", "bicubic")
 
 #: File extensions that are run by an inference backend directly (not PyTorch checkpoints).
 EXPORTED_EXTENSIONS = (".onnx", ".engine", ".plan", ".trt")
@@ -42,7 +42,8 @@ class Preprocess:
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     keep_aspect_ratio: bool = True
-    output_resize: str = "bilinear_align_corners"  # or "bicubic" (align_corners=False)
+    #: or "bilinear" / "bicubic" (align_corners=False)
+    output_resize: str = "bilinear_align_corners"
 
 
 def _constrain(x: float, multiple: int, min_val: int = 0, max_val: int | None = None) -> int:
@@ -133,6 +134,21 @@ def _bilinear_align_corners(src: NDArray[np.float64], n_out: int, axis: int) -> 
     return a + (b - a) * t
 
 
+def _bilinear_half_pixel(src: NDArray[np.float64], n_out: int, axis: int) -> NDArray[Any]:
+    """PyTorch's bilinear sampling with align_corners=False (no antialiasing)."""
+    n_in = src.shape[axis]
+    pos = np.maximum((np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5, 0.0)
+    lo = np.minimum(np.floor(pos).astype(np.intp), n_in - 1)
+    hi = np.minimum(lo + 1, n_in - 1)
+    shape = [1, 1]
+    shape[axis] = n_out
+    t = (pos - lo).reshape(shape)
+    a: NDArray[np.float64] = np.take(src, lo, axis=axis)
+    b: NDArray[np.float64] = np.take(src, hi, axis=axis)
+    out: NDArray[np.float64] = a + (b - a) * t
+    return out
+
+
 def _cubic_weights(t: NDArray[np.float64], a: float = -0.75) -> NDArray[np.float64]:
     """Weights of taps at offsets -1, 0, 1, 2 for fractional position ``t`` (PyTorch's
     cubic convolution with A = -0.75)."""
@@ -165,10 +181,13 @@ def resize_prediction(
 ) -> NDArray[np.float32]:
     """Resize a (h, w) prediction to (height, width) like the official code:
     ``bilinear_align_corners`` (F.interpolate bilinear, align_corners=True; Depth Anything
-    V2) or ``bicubic`` (bicubic, align_corners=False; MiDaS)."""
+    V2), ``bilinear`` (align_corners=False; Depth Anything V1's ``run.py``) or ``bicubic``
+    (bicubic, align_corners=False; MiDaS)."""
     src = np.asarray(pred, dtype=np.float64)
     if mode == "bilinear_align_corners":
         out = _bilinear_align_corners(_bilinear_align_corners(src, height, 0), width, 1)
+    elif mode == "bilinear":
+        out = _bilinear_half_pixel(_bilinear_half_pixel(src, height, 0), width, 1)
     elif mode == "bicubic":
         out = _bicubic(_bicubic(src, height, 0), width, 1)
     else:

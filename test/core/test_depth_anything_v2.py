@@ -281,3 +281,39 @@ def test_onnx_export_runs_on_onnxruntime(vits_file: Path, rgb: np.ndarray, tmp_p
     a = ref.predict(rgb)  # type: ignore[attr-defined]
     b = onnx_model.predict(rgb)  # type: ignore[attr-defined]
     np.testing.assert_allclose(b, a, atol=1e-4 * float(np.ptp(a)))
+
+
+def test_focal_scaling_relation(tmp_path: Path, rgb: np.ndarray) -> None:
+    """focal_scaling: depth = depth without x (fx · input_size / min(H, W)) / (fx_train ·
+    518 / min(H_train, W_train)); InputError without a camera; off by default."""
+    from depth_ros.core.camera import PinholeCamera
+    from depth_ros.core.models._focal import VKITTI2
+    from depth_ros.core.models.base import run_mono
+
+    def camera(fx: float, w: int = 61, h: int = 45) -> PinholeCamera:
+        return PinholeCamera(w, h, (fx, 0, w / 2, 0, fx, h / 2, 0, 0, 1),
+                             (fx, 0, w / 2, 0, 0, fx, h / 2, 0, 0, 0, 1, 0))
+
+    path = tmp_path / "depth_anything_v2_metric_vkitti_vits.pth"
+    torch.save(official_state("vits", seed=2), path)
+    model_id = "depth_anything_v2_metric_vkitti_vits"
+    assert "focal_scaling" in {p.name for p in get_model(model_id).params}
+    model = build_model(model_id, ModelConfig(weights=path, input_size=SMALL))
+    cam = camera(50.0)
+    plain = run_mono(model, rgb, cam)  # off: the camera is ignored
+    np.testing.assert_array_equal(plain.depth, model.predict(rgb))  # type: ignore[attr-defined]
+    model.update({"focal_scaling": True})  # type: ignore[attr-defined]
+    with pytest.raises(InputError, match="camera_info"):
+        run_mono(model, rgb, None)
+    scaled = run_mono(model, rgb, cam)
+    factor = (50.0 * SMALL / 45) / (725.0087 * 518 / 375)
+    assert model.factor(cam) == pytest.approx(factor, rel=1e-12)  # type: ignore[attr-defined]
+    np.testing.assert_allclose(scaled.depth, plain.depth * np.float32(factor), rtol=1e-6)
+    doubled = run_mono(model, rgb, camera(100.0))
+    np.testing.assert_allclose(doubled.depth, 2 * scaled.depth, rtol=1e-6)
+    # the training camera at the training input size: factor 1; at twice its size: still 1
+    model.update({"input_size": 518})  # type: ignore[attr-defined]
+    vk = camera(VKITTI2.fx, 1242, 375)
+    assert model.factor(vk) == pytest.approx(1.0, abs=1e-12)  # type: ignore[attr-defined]
+    big = camera(2 * VKITTI2.fx, 2484, 750)
+    assert model.factor(big) == pytest.approx(1.0, abs=1e-12)  # type: ignore[attr-defined]

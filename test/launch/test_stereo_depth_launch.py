@@ -19,6 +19,11 @@ import pytest
 pytest.importorskip("launch_testing", reason="launch_testing is not installed")
 pytest.importorskip("launch.actions", reason="ROS 2 launch is not installed")
 pytest.importorskip("launch_ros", reason="launch_ros is not installed")
+from depth_ros.launch_description import package_available
+
+if not package_available("depth_ros"):
+    pytest.skip("depth_ros is not installed in an ament prefix (colcon build, then source "
+                "install/setup.bash)", allow_module_level=True)
 
 import launch_testing.actions
 import launch_testing.asserts

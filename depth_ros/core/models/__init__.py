@@ -33,6 +33,8 @@ __all__ = [
 MODEL_MODULES = (
     "opencv_stereo",
     "depth_anything_v2",
+    "depth_anything_v1",
+    "zoedepth",
     "midas",
     "hitnet",
     "psmnet",

@@ -1,6 +1,11 @@
 """Depth Anything V2 (Yang et al., NeurIPS 2024): relative (ViT-S/B/L) and metric
 (Hypersim indoor, max 20 m; Virtual KITTI outdoor, max 80 m) releases.
 
+The metric releases take ``focal_scaling`` (off by default, as the official code, which
+ignores the camera): depth x f_camera / f_train with both focal lengths in network-input
+pixels (``_focal``): Hypersim fx 886.81 px at 1024x768, Virtual KITTI 2 fx 725.0087 px at
+1242x375, both trained at input size 518 on the short side.
+
 Loads the official ``.pth`` files unchanged with a strict key match; pre- and
 post-processing follow the official ``infer_image``: aspect-preserving resize with the
 short side at least ``input_size`` (a multiple of 14, bicubic), ImageNet normalisation,
@@ -9,10 +14,12 @@ and bilinear (align_corners=True) resizing of the prediction back to the image s
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from depth_ros.core.errors import ConfigError
 from depth_ros.core.models import register_model
+from depth_ros.core.models._focal import FOCAL_SCALING, HYPERSIM, VKITTI2, FocalScaled
 from depth_ros.core.models.base import InputKind, ModelConfig, ModelSpec, OutputKind
 from depth_ros.core.mono import IMAGENET_MEAN, IMAGENET_STD, Preprocess, WeightsSource
 from depth_ros.core.params import ParamSpec
@@ -41,6 +48,22 @@ DOWNLOAD = ParamSpec(
     read_only=True,
 )
 PARAMS = (INPUT_SIZE, DOWNLOAD)
+PARAMS_METRIC = (INPUT_SIZE, FOCAL_SCALING, DOWNLOAD)
+#: training cameras of the metric releases, and the training input size (metric_depth/
+#: train.py --img-size 518: images resized with the short side at 518, then cropped)
+TRAIN_CAMERAS = {"hypersim": HYPERSIM, "vkitti": VKITTI2}
+TRAIN_SIZE = 518
+
+
+def resize_scale(model: Any, height: int, width: int) -> float:
+    """Network-input pixels per image pixel: the official lower_bound resize scales the
+    short side to ``input_size``."""
+    return float(model.input_size) / min(height, width)
+
+
+def train_scale(dataset: str) -> float:
+    cam = TRAIN_CAMERAS[dataset]
+    return TRAIN_SIZE / min(cam.height, cam.width)
 
 
 # SHA-256 of the official files as their Hugging Face repos publish them (the LFS object
@@ -88,70 +111,111 @@ def _what(encoder: str, dataset: str | None) -> str:
     )
 
 
-def _weights(config: ModelConfig, encoder: str, dataset: str | None) -> Any:
+@dataclass(frozen=True)
+class Release:
+    """One official Depth Anything checkpoint: what it is, where it is published, and the
+    network it loads into (V1 and V2 share the network, with different decoder inputs)."""
+
+    what: str  # e.g. "Depth Anything V2 ViT-S checkpoint" (in error messages)
+    source: WeightsSource
+    encoder: str  # vits | vitb | vitl
+    max_depth: float | None = None  # metric releases: the sigmoid head's range (m)
+    layers: tuple[int, int, int, int] | None = None  # None: V2's decoder inputs
+    preprocess: Preprocess = PREPROCESS
+
+    def net(self) -> Any:
+        from depth_ros.core.models.nets.depth_anything_v2 import DepthAnythingV2Net
+
+        return DepthAnythingV2Net(self.encoder, max_depth=self.max_depth, layers=self.layers)
+
+
+def release(encoder: str, dataset: str | None = None) -> Release:
+    """The V2 release of ``encoder`` (relative, or metric on ``dataset``)."""
+    return Release(
+        _what(encoder, dataset), weights_source(encoder, dataset), encoder,
+        max_depth=_METRIC[dataset][1] if dataset else None,
+    )
+
+
+def _weights(config: ModelConfig, rel: Release) -> Any:
     from depth_ros.core.mono import resolve_weights
 
     return resolve_weights(
-        config.weights, weights_source(encoder, dataset), _what(encoder, dataset),
+        config.weights, rel.source, rel.what,
         allow_download=bool(dict(config.params).get("download", True)),
     )
 
 
-def _torch_module(encoder: str, dataset: str | None, path: Any) -> Any:
+def torch_module(rel: Release, path: Any) -> Any:
     """The network with the official checkpoint at ``path`` loaded (strict), eval mode."""
     from depth_ros.core.checkpoints import load_state_dict_file
-    from depth_ros.core.models.nets.depth_anything_v2 import DepthAnythingV2Net
     from depth_ros.core.mono import EXPORTED_EXTENSIONS, load_official_checkpoint
 
-    what = _what(encoder, dataset)
     if str(path).lower().endswith(EXPORTED_EXTENSIONS):
-        raise ConfigError(f"{path} is an exported network; the PyTorch network needs the {what}")
-    state = load_state_dict_file(path, expected=what)
-    net = DepthAnythingV2Net(encoder, max_depth=_METRIC[dataset][1] if dataset else None)
-    load_official_checkpoint(net, path, what, state=state)
+        raise ConfigError(
+            f"{path} is an exported network; the PyTorch network needs the {rel.what}"
+        )
+    state = load_state_dict_file(path, expected=rel.what)
+    net = rel.net()
+    load_official_checkpoint(net, path, rel.what, state=state)
     return net.eval()
 
 
-def _random_checkpoint(encoder: str, dataset: str | None) -> Any:
+def random_checkpoint(rel: Release) -> Any:
     """Writes a checkpoint in the official layout with random weights (benchmarks)."""
 
     def write(path: Any) -> None:
         import torch
 
         from depth_ros.core.checkpoints import random_state
-        from depth_ros.core.models.nets.depth_anything_v2 import DepthAnythingV2Net
 
-        net = DepthAnythingV2Net(encoder, max_depth=_METRIC[dataset][1] if dataset else None)
-        torch.save(random_state(net.state_dict()), path)
+        # timm's skipped initialisation leaves memory garbage (NaN outputs): draw the
+        # weights, with LayerScale and norm weights near 1 as in trained ViTs
+        torch.save(random_state(rel.net().state_dict(), std=0.05), path)
 
     return write
 
 
-def _builder(encoder: str, dataset: str | None) -> Any:
-    def build(config: ModelConfig) -> Any:
-        from depth_ros.core.mono import MonoNetworkModel, create_runner
+def network_model(rel: Release, config: ModelConfig) -> Any:
+    """The MonoNetworkModel running ``rel`` with ``config``'s weights, backend and size."""
+    from depth_ros.core.mono import MonoNetworkModel, create_runner
 
-        path = _weights(config, encoder, dataset)
-        runner = create_runner(
-            path, config.backend, config.device, lambda: _torch_module(encoder, dataset, path)
-        )
-        size = config.input_size or int(dict(config.params).get("input_size", 518))
-        return MonoNetworkModel(runner, PREPROCESS, size, INPUT_SIZE)
+    path = _weights(config, rel)
+    runner = create_runner(path, config.backend, config.device, lambda: torch_module(rel, path))
+    size = config.input_size or int(dict(config.params).get("input_size", 518))
+    return MonoNetworkModel(runner, rel.preprocess, size, INPUT_SIZE)
+
+
+def builder(rel: Release) -> Any:
+    def build(config: ModelConfig) -> Any:
+        return network_model(rel, config)
 
     return build
 
 
-def _export(encoder: str, dataset: str | None) -> Any:
+def metric_builder(rel: Release, dataset: str) -> Any:
+    """A metric release with ``focal_scaling``: depth x (fx · input_size / min(H, W)) /
+    (fx_train · 518 / min(H_train, W_train)), i.e. the focal lengths compared in
+    network-input pixels (``_focal``)."""
+
+    def build(config: ModelConfig) -> Any:
+        return FocalScaled(
+            network_model(rel, config), TRAIN_CAMERAS[dataset], resize_scale,
+            train_scale(dataset), bool(dict(config.params).get("focal_scaling", False)),
+        )
+
+    return build
+
+
+def export_spec(rel: Release) -> Any:
     from depth_ros.core.export import ExportSpec
     from depth_ros.core.mono import example_input
 
     return ExportSpec(
-        module_factory=lambda config: _torch_module(
-            encoder, dataset, _weights(config, encoder, dataset)
-        ),
+        module_factory=lambda config: torch_module(rel, _weights(config, rel)),
         input_names=("image",),
         output_names=("depth",),
-        example_inputs=lambda h, w: (example_input(h, w, PREPROCESS),),
+        example_inputs=lambda h, w: (example_input(h, w, rel.preprocess),),
         # fixed size: the position embedding is resampled for the exported input size
         dynamic_axes={},
         size_multiple=14,
@@ -170,13 +234,13 @@ def _register() -> None:
                 input_kind=InputKind.MONO,
                 output_kind=OutputKind.RELATIVE,
                 description=f"Depth Anything V2 {_NAMES[encoder]}, relative inverse depth",
-                build=_builder(encoder, None),
+                build=builder(release(encoder)),
                 params=PARAMS,
                 weights_file=src.filename,
                 weights_source=src.describe(),
                 default_input_size=518,
-                export=_export(encoder, None),
-                random_checkpoint=_random_checkpoint(encoder, None),
+                export=export_spec(release(encoder)),
+                random_checkpoint=random_checkpoint(release(encoder)),
             )
         )
         for dataset, (label, max_depth, where) in _METRIC.items():
@@ -188,15 +252,17 @@ def _register() -> None:
                     input_kind=InputKind.MONO,
                     output_kind=OutputKind.METRIC,
                     description=f"Depth Anything V2 {_NAMES[encoder]} metric, {label} "
-                    f"({where}, up to {max_depth:g} m)",
-                    build=_builder(encoder, dataset),
-                    params=PARAMS,
+                    f"({where}, up to {max_depth:g} m); camera-aware with focal_scaling "
+                    f"(trained at fx {TRAIN_CAMERAS[dataset].fx:.1f} px, "
+                    f"{TRAIN_CAMERAS[dataset].width}x{TRAIN_CAMERAS[dataset].height})",
+                    build=metric_builder(release(encoder, dataset), dataset),
+                    params=PARAMS_METRIC,
                     weights_file=src.filename,
                     weights_source=src.describe(),
                     default_input_size=518,
                     max_depth=max_depth,
-                    export=_export(encoder, dataset),
-                    random_checkpoint=_random_checkpoint(encoder, dataset),
+                    export=export_spec(release(encoder, dataset)),
+                    random_checkpoint=random_checkpoint(release(encoder, dataset)),
                 )
             )
 

@@ -1,4 +1,12 @@
-"""Depth Anything V2 (Yang et al., 2024): a DINOv2 ViT encoder (timm) and a DPT decoder.
+"""Depth Anything V2 (Yang et al., 2024) and V1 (CVPR 2024): a DINOv2 ViT encoder (timm)
+and a DPT decoder.
+
+V1 and V2 share the architecture and the checkpoint layout (key names and shapes checked
+against both official codes: test/data/depth_anything_v{1,2}_keys.json); they differ only
+in which ViT blocks feed the decoder: V2 takes fixed intermediate blocks
+(``intermediate_layer_idx``, :data:`ENCODERS` ``layers``), V1 the last four blocks
+(``get_intermediate_layers(x, 4)``, ``depth_anything_v1.LAYERS``). Both take the final-norm patch
+tokens without the class token (``use_clstoken=False``).
 
 The module tree matches the official checkpoints (``pretrained.*`` for the encoder,
 ``depth_head.*`` for the decoder), so the released ``.pth`` files load with a strict key
@@ -45,15 +53,22 @@ ENCODERS = {
 
 class DepthAnythingV2Net(nn.Module):
     """(B, 3, H, W) normalised image, H and W multiples of 14 → (B, H, W) prediction:
-    relative inverse depth (``max_depth`` None) or metres (metric releases)."""
+    relative inverse depth (``max_depth`` None) or metres (metric releases).
 
-    def __init__(self, encoder: str = "vits", max_depth: float | None = None) -> None:
+    ``layers``: the blocks whose outputs feed the decoder (default: V2's)."""
+
+    def __init__(
+        self,
+        encoder: str = "vits",
+        max_depth: float | None = None,
+        layers: tuple[int, int, int, int] | None = None,
+    ) -> None:
         super().__init__()
         import timm
 
         cfg = ENCODERS[encoder]
         self.encoder = encoder
-        self.layers = cfg.layers
+        self.layers = layers or cfg.layers
         self.pretrained: Any = timm.create_model(
             cfg.timm_name, pretrained=False, num_classes=0, img_size=518, weight_init="skip"
         )
