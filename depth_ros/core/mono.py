@@ -324,6 +324,26 @@ def verify_sha256(path: Path, source: WeightsSource, hint: str = "") -> None:
         )
 
 
+def config_weights(config: Any, source: WeightsSource, what: str) -> Path:
+    """The weights file of a model build: ``config.weights`` or the official release
+    (cache, or a download unless the ``download`` parameter is false)."""
+    return resolve_weights(
+        config.weights, source, what,
+        allow_download=bool(dict(config.params).get("download", True)),
+    )
+
+
+def read_official_state(path: Path | str, what: str) -> dict[str, Any]:
+    """An official PyTorch checkpoint's state dict, read before the network is built (a
+    bad file fails fast); an exported network (ONNX, TensorRT) is a ConfigError naming
+    what the PyTorch network needs."""
+    from depth_ros.core.checkpoints import load_state_dict_file
+
+    if str(path).lower().endswith(EXPORTED_EXTENSIONS):
+        raise ConfigError(f"{path} is an exported network; the PyTorch network needs the {what}")
+    return load_state_dict_file(path, expected=what)
+
+
 def load_official_checkpoint(
     net: Any,
     path: Path,

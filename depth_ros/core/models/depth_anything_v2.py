@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from depth_ros.core.errors import ConfigError
 from depth_ros.core.models import register_model
 from depth_ros.core.models._focal import FOCAL_SCALING, HYPERSIM, VKITTI2, FocalScaled
 from depth_ros.core.models.base import InputKind, ModelConfig, ModelSpec, OutputKind
@@ -138,24 +137,16 @@ def release(encoder: str, dataset: str | None = None) -> Release:
 
 
 def _weights(config: ModelConfig, rel: Release) -> Any:
-    from depth_ros.core.mono import resolve_weights
+    from depth_ros.core.mono import config_weights
 
-    return resolve_weights(
-        config.weights, rel.source, rel.what,
-        allow_download=bool(dict(config.params).get("download", True)),
-    )
+    return config_weights(config, rel.source, rel.what)
 
 
 def torch_module(rel: Release, path: Any) -> Any:
     """The network with the official checkpoint at ``path`` loaded (strict), eval mode."""
-    from depth_ros.core.checkpoints import load_state_dict_file
-    from depth_ros.core.mono import EXPORTED_EXTENSIONS, load_official_checkpoint
+    from depth_ros.core.mono import load_official_checkpoint, read_official_state
 
-    if str(path).lower().endswith(EXPORTED_EXTENSIONS):
-        raise ConfigError(
-            f"{path} is an exported network; the PyTorch network needs the {rel.what}"
-        )
-    state = load_state_dict_file(path, expected=rel.what)
+    state = read_official_state(path, rel.what)
     net = rel.net()
     load_official_checkpoint(net, path, rel.what, state=state)
     return net.eval()

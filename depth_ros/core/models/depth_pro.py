@@ -167,12 +167,9 @@ class DepthProModel:
 
 
 def _weights(config: ModelConfig) -> Path:
-    from depth_ros.core.mono import resolve_weights
+    from depth_ros.core.mono import config_weights
 
-    return resolve_weights(
-        config.weights, WEIGHTS, WHAT,
-        allow_download=bool(dict(config.params).get("download", True)),
-    )
+    return config_weights(config, WEIGHTS, WHAT)
 
 
 def torch_module(path: Path | str, net_config: Any = None) -> Any:
@@ -182,13 +179,10 @@ def torch_module(path: Path | str, net_config: Any = None) -> Any:
     is allocated without initialisation (every tensor comes from the file)."""
     import torch
 
-    from depth_ros.core.checkpoints import load_state_dict_file
     from depth_ros.core.models.nets.depth_pro import OFFICIAL, DepthProNet
-    from depth_ros.core.mono import EXPORTED_EXTENSIONS, load_official_checkpoint
+    from depth_ros.core.mono import load_official_checkpoint, read_official_state
 
-    if str(path).lower().endswith(EXPORTED_EXTENSIONS):
-        raise ConfigError(f"{path} is an exported network; the PyTorch network needs the {WHAT}")
-    state = load_state_dict_file(path, expected=WHAT)
+    state = read_official_state(path, WHAT)
     with torch.device("meta"):
         net = DepthProNet(net_config or OFFICIAL)
     net = net.to_empty(device="cpu")

@@ -299,24 +299,18 @@ def _what(variant: str) -> str:
 
 
 def _weights(config: ModelConfig, variant: str) -> Any:
-    from depth_ros.core.mono import resolve_weights
+    from depth_ros.core.mono import config_weights
 
-    return resolve_weights(
-        config.weights, weights_source(variant), _what(variant),
-        allow_download=bool(dict(config.params).get("download", True)),
-    )
+    return config_weights(config, weights_source(variant), _what(variant))
 
 
 def _torch_module(variant: str, path: Any) -> Any:
     """The network with the official checkpoint at ``path`` loaded (strict), eval mode."""
-    from depth_ros.core.checkpoints import load_state_dict_file
     from depth_ros.core.models.nets.unidepth import UniDepthV2Net
-    from depth_ros.core.mono import EXPORTED_EXTENSIONS, load_official_checkpoint
+    from depth_ros.core.mono import load_official_checkpoint, read_official_state
 
     what = _what(variant)
-    if str(path).lower().endswith(EXPORTED_EXTENSIONS):
-        raise ConfigError(f"{path} is an exported network; the PyTorch network needs the {what}")
-    state = load_state_dict_file(path, expected=what)
+    state = read_official_state(path, what)
     net = UniDepthV2Net(variant)
     load_official_checkpoint(net, path, what, state=state)
     return net.eval()
