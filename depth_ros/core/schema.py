@@ -83,17 +83,23 @@ SYNC_PARAMS = (
 )
 
 
+#: declared by every node that takes images (stereo_depth, mono_depth, fused_depth)
+IMAGE_TRANSPORT = ParamSpec(
+    "image_transport", "raw",
+    "Subscribe to the raw images (`image`, `left/image_rect`, ...) or to their "
+    "`<topic>/compressed` (jpeg/png CompressedImage, as image_transport publishes them)",
+    choices=("raw", "compressed"), read_only=True,
+)
+
+
 def stereo_node_params(model_params: tuple[ParamSpec, ...] = ()) -> dict[str, ParamSpec]:
     """All parameters of ``stereo_depth`` for a model whose own parameters are given."""
-    return merge(MODEL_PARAMS, QOS_PARAMS, OUTPUT_PARAMS, SYNC_PARAMS, model_params)
+    return merge(MODEL_PARAMS, QOS_PARAMS, OUTPUT_PARAMS, SYNC_PARAMS, (IMAGE_TRANSPORT,),
+                 model_params)
 
 
 MONO_PARAMS = (
-    ParamSpec(
-        "image_transport", "raw",
-        "Subscribe to `image` (raw) or `image/compressed` (jpeg/png CompressedImage)",
-        choices=("raw", "compressed"), read_only=True,
-    ),
+    IMAGE_TRANSPORT,
     ParamSpec(
         "approximate_sync", False,
         "Pair image and camera_info by nearest stamp instead of equal stamps", read_only=True,
@@ -156,11 +162,7 @@ def mono_node_params(
 
 
 FUSED_PARAMS = (
-    ParamSpec(
-        "image_transport", "raw",
-        "Subscribe to `image` (raw) or `image/compressed` (jpeg/png CompressedImage)",
-        choices=("raw", "compressed"), read_only=True,
-    ),
+    IMAGE_TRANSPORT,
     ParamSpec(
         "approximate_sync", False,
         "Pair image, camera_info and disparity by nearest stamp instead of equal stamps",

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from stereo_msgs.msg import DisparityImage
 
 from depth_ros.core import cdr
@@ -62,6 +62,9 @@ class StereoDepth(base.DepthComponent):
         return stereo_node_params(model_params)
 
     def inputs(self) -> Sequence[tuple[str, type]]:
+        if self.params.get("image_transport") == "compressed":
+            return tuple((f"{topic}/compressed", CompressedImage) if kind is Image
+                         else (topic, kind) for topic, kind in INPUTS)
         return INPUTS
 
     last_size: tuple[int, int] | None = None  # (width, height) of the last input

@@ -226,3 +226,50 @@ def test_missing_camera_info_publishes_nothing(rig) -> None:  # type: ignore[no-
     spin_for(node, 2.0)
     assert collector.count(f"{NS}/depth") == before  # no camera_info: nothing published
     _send(node, player, collector, s.left, s.right, s.left_camera, s.right_camera)
+
+
+def test_compressed_input_gives_the_raw_result(ros_node, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """``image_transport:=compressed``: the node reads ``left/image_rect/compressed`` and
+    ``right/image_rect/compressed`` (PNG, lossless) and its depth equals the core on the
+    raw pair."""
+    import cv2
+    from sensor_msgs.msg import CompressedImage
+    from std_msgs.msg import Header
+
+    from depth_ros.nodes.common import qos
+    from depth_ros.nodes.convert import camera_info_msg
+
+    node = ros_node
+    ns = "/stereo_compressed_test"
+    s = load_sample("motorcycle")
+    params = {"model": "sgbm", "image_transport": "compressed", "points": "none"}
+    with node_process("stereo_depth", tmp_path, params, ns) as log:
+        collector = Collector(node, {f"{ns}/depth": Image})
+        q = qos("sensor_data", 5)
+        pubs = [node.create_publisher(CompressedImage, f"{ns}/left/image_rect/compressed", q),
+                node.create_publisher(CameraInfo, f"{ns}/left/camera_info", q),
+                node.create_publisher(CompressedImage, f"{ns}/right/image_rect/compressed", q),
+                node.create_publisher(CameraInfo, f"{ns}/right/camera_info", q)]
+        assert wait_for(node, lambda: all(p.get_subscription_count() for p in pubs), 60), (
+            log.read_text()[-2000:])
+        assert node.count_subscribers(f"{ns}/left/image_rect") == 0
+        spin_for(node, 0.5)
+        header = Header(stamp=node.get_clock().now().to_msg(), frame_id=s.left_camera.frame_id)
+
+        def png(rgb: np.ndarray) -> CompressedImage:
+            ok, data = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]))
+            assert ok
+            return CompressedImage(header=header, format="rgb8; png compressed bgr8",
+                                   data=data.tobytes())
+
+        for pub, msg in zip(pubs, (png(s.left), camera_info_msg(s.left_camera, header),
+                                   png(s.right), camera_info_msg(s.right_camera, header)),
+                            strict=True):
+            pub.publish(msg)
+        assert wait_for(node, lambda: collector.count(f"{ns}/depth") >= 1, 60), (
+            log.read_text()[-2000:])
+    got = image_to_numpy(collector.received[f"{ns}/depth"][-1].msg)
+    expected = StereoPipeline(build_model("sgbm")).process(
+        s.left, s.right, s.left_camera, s.right_camera, cloud=False).depth
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    np.testing.assert_allclose(got, expected, rtol=1e-6, equal_nan=True)
