@@ -19,6 +19,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("timm")
 
+from core.test_depth_anything_v2 import state_from_keys  # noqa: E402
 from depth_ros.core.errors import WeightsError  # noqa: E402
 from depth_ros.core.models import (  # noqa: E402
     InputKind,
@@ -36,14 +37,7 @@ SMALL = 70
 
 
 def official_state(encoder: str, seed: int = 0) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    state = {}
-    for name, shape in KEYS[encoder]:
-        t = torch.randn(shape, generator=g) * 0.05
-        if name.endswith(("gamma", "norm1.weight", "norm2.weight", "norm.weight")):
-            t += 1.0
-        state[name] = t
-    return state
+    return state_from_keys(KEYS[encoder], seed)
 
 
 @pytest.fixture(scope="module")

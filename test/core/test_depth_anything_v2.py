@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -42,9 +43,15 @@ SMALL = 70  # network input size for fast tests (5x5 patches on the short side)
 
 def official_state(encoder: str, seed: int = 0) -> dict[str, torch.Tensor]:
     """Random weights in the official layout and order (LayerScale near 1, norms near 1)."""
+    return state_from_keys(KEYS[encoder], seed)
+
+
+def state_from_keys(keys: list[list[Any]], seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random weights for an official key list of (name, shape) pairs, in its order (a ViT
+    with a DPT head: LayerScale and norm weights near 1)."""
     g = torch.Generator().manual_seed(seed)
     state = {}
-    for name, shape in KEYS[encoder]:
+    for name, shape in keys:
         t = torch.randn(shape, generator=g) * 0.05
         if name.endswith(("gamma", "norm1.weight", "norm2.weight", "norm.weight")):
             t += 1.0

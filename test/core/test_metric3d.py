@@ -49,7 +49,8 @@ SMALL = {"input_height": 56, "input_width": 84}
 
 
 @functools.cache
-def _official_state(seed: int) -> dict[str, torch.Tensor]:
+def official_state(seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random weights in the official layout and order (layer scales 0.1, norms near 1)."""
     g = torch.Generator().manual_seed(seed)
     state = {}
     for name, shape in KEYS:
@@ -60,11 +61,6 @@ def _official_state(seed: int) -> dict[str, torch.Tensor]:
             t += 1.0
         state[name] = t
     return state
-
-
-def official_state(seed: int = 0) -> dict[str, torch.Tensor]:
-    """Random weights in the official layout and order (layer scales 0.1, norms near 1)."""
-    return dict(_official_state(seed))
 
 
 @pytest.fixture(scope="module")
