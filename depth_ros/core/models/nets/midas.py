@@ -120,6 +120,22 @@ DPT_CONFIGS = {
 }
 
 
+
+def vit_postprocess(dim: int, chans: tuple[int, ...], i: int) -> list[nn.Module]:
+    """DPT's ``act_postprocess{i+1}`` for a ViT stage, as the official code lays it out:
+    readout, (transpose), (unflatten), 1x1 projection, then resampling to 1/4, 1/8, 1/16
+    or 1/32 of the input for stages 0..3."""
+    layers: list[nn.Module] = [ProjectReadout(dim), nn.Identity(), nn.Identity(),
+                               nn.Conv2d(dim, chans[i], kernel_size=1)]
+    if i == 0:
+        layers.append(nn.ConvTranspose2d(chans[0], chans[0], 4, stride=4))
+    elif i == 1:
+        layers.append(nn.ConvTranspose2d(chans[1], chans[1], 2, stride=2))
+    elif i == 3:
+        layers.append(nn.Conv2d(chans[3], chans[3], 3, stride=2, padding=1))
+    return layers
+
+
 class DPTNet(nn.Module):
     """DPT-Large / DPT-Hybrid: (B, 3, H, W), sides multiples of 32 → (B, H, W) relative
     inverse depth."""
@@ -138,15 +154,7 @@ class DPTNet(nn.Module):
             if i < cnn_stages:  # ResNet stage output, used as is
                 layers = [nn.Identity(), nn.Identity(), nn.Identity()]
             else:
-                # readout, (transpose), (unflatten), 1x1 projection, resampling
-                layers = [ProjectReadout(dim), nn.Identity(), nn.Identity(),
-                          nn.Conv2d(dim, chans[i], kernel_size=1)]
-                if i == 0:
-                    layers.append(nn.ConvTranspose2d(chans[0], chans[0], 4, stride=4))
-                elif i == 1:
-                    layers.append(nn.ConvTranspose2d(chans[1], chans[1], 2, stride=2))
-                elif i == 3:
-                    layers.append(nn.Conv2d(chans[3], chans[3], 3, stride=2, padding=1))
+                layers = vit_postprocess(dim, chans, i)
             self.pretrained.add_module(f"act_postprocess{i + 1}", nn.Sequential(*layers))
         self.scratch = Scratch(chans, 256, expand=False, align_corners=True)
         self.scratch.output_conv = _output_head(256, 32, align_corners=True)

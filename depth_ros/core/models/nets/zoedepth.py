@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from depth_ros.core.models.nets.dpt_head import Scratch
-from depth_ros.core.models.nets.midas import ProjectReadout, _output_head
+from depth_ros.core.models.nets.midas import _output_head, vit_postprocess
 
 PATCH = 16
 BEIT_WINDOW = (24, 24)  # BEiT-L/16 at 384: the grid its relative position table is for
@@ -169,15 +169,8 @@ class MidasBeit(nn.Module):
         self.pretrained = nn.Module()
         self.pretrained.model = Beit(dim, heads=heads)
         for i in range(4):
-            layers: list[nn.Module] = [ProjectReadout(dim), nn.Identity(), nn.Identity(),
-                                       nn.Conv2d(dim, chans[i], kernel_size=1)]
-            if i == 0:
-                layers.append(nn.ConvTranspose2d(chans[0], chans[0], 4, stride=4))
-            elif i == 1:
-                layers.append(nn.ConvTranspose2d(chans[1], chans[1], 2, stride=2))
-            elif i == 3:
-                layers.append(nn.Conv2d(chans[3], chans[3], 3, stride=2, padding=1))
-            self.pretrained.add_module(f"act_postprocess{i + 1}", nn.Sequential(*layers))
+            self.pretrained.add_module(
+                f"act_postprocess{i + 1}", nn.Sequential(*vit_postprocess(dim, chans, i)))
         self.scratch = Scratch(chans, 256, expand=False, align_corners=True)
         self.scratch.output_conv = _output_head(256, 32, align_corners=True)
 
