@@ -4,8 +4,28 @@ subscribe lazily), subscribes to its inputs."""
 
 from __future__ import annotations
 
+import os
+import random
 import time
 from collections.abc import Sequence
+
+
+def require_launch_stack() -> None:
+    """Skip the calling test module unless ``launch``, ``launch_ros`` and
+    ``launch_testing`` are importable and depth_ros is installed in an ament prefix (what
+    ``Node`` actions need to find the executables); keep DDS on this machine."""
+    import pytest
+
+    pytest.importorskip("launch_testing", reason="launch_testing is not installed")
+    pytest.importorskip("launch.actions", reason="ROS 2 launch is not installed")
+    pytest.importorskip("launch_ros", reason="launch_ros is not installed")
+    from depth_ros.launch_description import package_available
+
+    if not package_available("depth_ros"):
+        pytest.skip("depth_ros is not installed in an ament prefix (colcon build, then "
+                    "source install/setup.bash)", allow_module_level=True)
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 100)))
 
 
 def check_topics(ns: str, node_name: str, inputs: Sequence[str], outputs: Sequence[str],

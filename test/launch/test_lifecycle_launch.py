@@ -8,8 +8,6 @@ prefix (colcon build); skipped otherwise (CI's pip-only environment has no ``lau
 
 from __future__ import annotations
 
-import os
-import random
 import sys
 import time
 import unittest
@@ -17,27 +15,17 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("launch_testing", reason="launch_testing is not installed")
-pytest.importorskip("launch.actions", reason="ROS 2 launch is not installed")
-pytest.importorskip("launch_ros", reason="launch_ros is not installed")
-from depth_ros.launch_description import package_available
-
-if not package_available("depth_ros"):
-    pytest.skip("depth_ros is not installed in an ament prefix (colcon build, then source "
-                "install/setup.bash)", allow_module_level=True)
-
-import launch_testing.actions
-import launch_testing.asserts
-from launch.actions import IncludeLaunchDescription
-from launch.launch_description import LaunchDescription
-from launch.launch_description_sources import PythonLaunchDescriptionSource
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # launch_test runs us by path
-from launch_checks import check_topics
-from sensor_msgs.msg import Image
+from launch_checks import check_topics, require_launch_stack
 
-os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 100)))
+require_launch_stack()
+
+import launch_testing.actions  # noqa: E402
+import launch_testing.asserts  # noqa: E402
+from launch.actions import IncludeLaunchDescription  # noqa: E402
+from launch.launch_description import LaunchDescription  # noqa: E402
+from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
+from sensor_msgs.msg import Image  # noqa: E402
 
 LAUNCH_FILE = Path(__file__).resolve().parents[2] / "launch" / "stereo_depth.launch.py"
 NS = "/lifecycle_test_cam"

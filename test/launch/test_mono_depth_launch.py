@@ -7,28 +7,24 @@ when given, else a checkpoint in the official layout with random weights written
 test (the topics, not the depth values, are checked). Needs ``launch``, ``launch_ros`` and
 ``launch_testing`` and depth_ros built in the workspace (``colcon build``; run with
 ``colcon test`` or ``launch_test``); skipped otherwise (pip-only environments have no
-``launch``). No module-level skip: launch_testing's collector imports every file of
-this folder when collecting any of them, and a module-level skip here would skip them all.
+``launch``). No module-level skip for missing weights: launch_testing's collector imports
+every file of this folder when collecting any of them, and a module-level skip here would
+skip them all (the skips in launch_checks.require_launch_stack apply to all of them alike).
 """
 
 from __future__ import annotations
 
 import os
-import random
 import sys
 import unittest
 from pathlib import Path
 
 import pytest
 
-pytest.importorskip("launch_testing", reason="launch_testing is not installed")
-pytest.importorskip("launch.actions", reason="ROS 2 launch is not installed")
-pytest.importorskip("launch_ros", reason="launch_ros is not installed")
-from depth_ros.launch_description import package_available
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # launch_test runs us by path
+from launch_checks import check_topics, require_launch_stack
 
-if not package_available("depth_ros"):
-    pytest.skip("depth_ros is not installed in an ament prefix (colcon build, then source "
-                "install/setup.bash)", allow_module_level=True)
+require_launch_stack()
 MODEL = "depth_anything_v2_vits"
 WEIGHTS_DIR = os.environ.get("DEPTH_ROS_WEIGHTS_DIR", "")
 
@@ -37,13 +33,7 @@ import launch_testing.asserts  # noqa: E402
 from launch.actions import IncludeLaunchDescription  # noqa: E402
 from launch.launch_description import LaunchDescription  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # launch_test runs us by path
-from launch_checks import check_topics  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
-
-os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 100)))
 
 LAUNCH_FILE = Path(__file__).resolve().parents[2] / "launch" / "mono_depth.launch.py"
 NS = "/launch_test_cam"
