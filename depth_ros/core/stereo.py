@@ -134,7 +134,7 @@ class StereoPipeline:
                 disparity, geometry, opts.min_depth, opts.max_depth, out=depth_out
             )
         else:  # no metres without a baseline
-            depth = np.full((h, w), np.nan, np.float32) if depth_out is None else depth_out
+            depth = np.empty((h, w), np.float32) if depth_out is None else depth_out
             depth.fill(np.nan)
         t3 = time.perf_counter()
         timings = dict(rectify=(t1 - t0) * 1e3, matcher=(t2 - t1) * 1e3, depth=(t3 - t2) * 1e3)

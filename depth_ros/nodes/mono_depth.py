@@ -131,16 +131,20 @@ class MonoDepth(base.DepthComponent):
     def extra_subscriptions(self, qos: Any) -> list[Any]:
         return self.reference.subscriptions(qos) if self.reference else []
 
+    def _camera(self, info: CameraInfo, width: int, height: int) -> PinholeCamera | None:
+        """The image's camera; None for an uncalibrated one (REP 104: K all zero) when
+        the model estimates the focal itself."""
+        camera = PinholeCamera.from_msg(info)
+        if self._spec().camera is CameraUse.OPTIONAL and not any(camera.k):
+            return None
+        camera.validate(width, height)
+        return camera
+
     def handle(self, msgs: list[Any]) -> dict[str, float]:
         t0 = time.perf_counter()
         image_msg, info = msgs
         rgb = rgb_from_msg(image_msg, self.max_pixels(), "image")
-        camera: PinholeCamera | None = PinholeCamera.from_msg(info)
-        assert camera is not None
-        if self._spec().camera is CameraUse.OPTIONAL and not any(camera.k):
-            camera = None  # uncalibrated (REP 104: K all zero): the network estimates f
-        else:
-            camera.validate(rgb.shape[1], rgb.shape[0])
+        camera = self._camera(info, rgb.shape[1], rgb.shape[0])
         header = image_msg.header
         stamp = stamp_ns(header.stamp) / 1e9
         context = (self.reference.context(camera, rgb.shape[:2], stamp)
