@@ -233,11 +233,16 @@ class DepthComponent(abc.ABC):
         except DepthRosError as exc:
             self.log.error("model", f"cannot load model {model_id!r}: {exc}")
             return False
-        out_qos = common.qos(str(self.params["output_qos"]), 1)
-        self.pubs = self._size_checked(self.create_publishers(out_qos))
+        self.create_outputs()
         self.state = "inactive"
         self.node.get_logger().info(f"{self.name} configured: model {model_id}")
         return True
+
+    def create_outputs(self) -> None:
+        """The output publishers (at configure: lifecycle publishers exist while
+        inactive), with ``output_qos`` and the shared-memory size check."""
+        out_qos = common.qos(str(self.params["output_qos"]), 1)
+        self.pubs = self._size_checked(self.create_publishers(out_qos))
 
     def publisher(self, msg_type: type, topic: str, qos: Any) -> Any:
         """An output publisher: a lifecycle publisher in a managed node (publishes only

@@ -74,8 +74,7 @@ class RegisterDepth(base.DepthComponent):
                 self._tf_buffer = tf2_ros.Buffer()
                 self._tf_listener = tf2_ros.TransformListener(self._tf_buffer, self.node)
                 self.transform_source = "tf"
-        out_qos = common.qos(str(self.params["output_qos"]), 1)
-        self.pubs = self._size_checked(self.create_publishers(out_qos))  # as the base does
+        self.create_outputs()
         self.state = "inactive"
         self.node.get_logger().info(
             f"{self.name} configured: depth → rgb transform from {self.transform_source}")
