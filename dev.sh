@@ -51,7 +51,7 @@ case "$cmd" in
   test)
     setup; local_dds
     apt_install chromium || echo "dev.sh: chromium unavailable: the report screenshot test will skip" >&2
-    echo "== ruff"; "$VENV/bin/ruff" check .
+    echo "== ruff"; "$VENV/bin/ruff" check . && "$VENV/bin/ruff" format --check .
     echo "== mypy"; "$VENV/bin/mypy" depth_ros
     echo "== pytest (ROS_DOMAIN_ID=$ROS_DOMAIN_ID)"
     exec "$VENV/bin/python" -m pytest "$@" ;;

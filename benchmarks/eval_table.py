@@ -32,19 +32,17 @@ def main() -> None:
     cones = SHARED / "data" / "middlebury2003_cones_pandora"
     if cones.is_dir():
         datasets.append(("middlebury", str(cones)))
-    print("| model | dataset | bad-1 % | bad-2 % | bad-3 % | EPE px | density | AbsRel "
-          "| s/frame |")
+    print("| model | dataset | bad-1 % | bad-2 % | bad-3 % | EPE px | density | AbsRel | s/frame |")
     print("|---|---|---|---|---|---|---|---|---|")
     for model in args.models.split(","):
         spec = get_model(model)
         w = weights.get(model) or next(
-            (p for k, p in DEFAULT_WEIGHTS.items() if spec.family == k or model.startswith(k)),
-            None)
+            (p for k, p in DEFAULT_WEIGHTS.items() if spec.family == k or model.startswith(k)), None
+        )
         cfg = ModelConfig(weights=w if spec.needs_weights and w and w.exists() else None)
         for kind, path in datasets:
             try:
-                r = evaluate(model, open_dataset(kind, path), cfg, progress=False,
-                             keep_maps=False)
+                r = evaluate(model, open_dataset(kind, path), cfg, progress=False, keep_maps=False)
             except DepthRosError as exc:
                 print(f"| {model} | {kind} | error: {exc} |||||||")
                 continue
@@ -55,9 +53,11 @@ def main() -> None:
                 v = a.get(k, math.nan)
                 return f"{v:.{d}f}" if math.isfinite(v) else "-"
 
-            print(f"| {model} | {name} | {f('bad_1')} | {f('bad_2')} | {f('bad_3')} | "
-                  f"{f('epe')} | {f('density', 3)} | {f('abs_rel', 4)} | "
-                  f"{f('seconds_per_frame', 3)} |")
+            print(
+                f"| {model} | {name} | {f('bad_1')} | {f('bad_2')} | {f('bad_3')} | "
+                f"{f('epe')} | {f('density', 3)} | {f('abs_rel', 4)} | "
+                f"{f('seconds_per_frame', 3)} |"
+            )
 
 
 if __name__ == "__main__":

@@ -39,8 +39,11 @@ def load_image(path: str | None) -> np.ndarray:
     candidates = [Path(path)] if path else []
     root = Path(__file__).resolve().parents[1]
     sample = Path("data/open3d_rgbd_samples/TestData/RGBD/color/00000.jpg")
-    candidates += [root / "shared" / sample, root.parent / "shared" / sample,
-                   root.parents[1] / "shared" / sample]
+    candidates += [
+        root / "shared" / sample,
+        root.parent / "shared" / sample,
+        root.parents[1] / "shared" / sample,
+    ]
     for c in candidates:
         bgr = cv2.imread(str(c)) if c.is_file() else None
         if bgr is not None:
@@ -83,13 +86,21 @@ def official_prediction(official: Path, encoder: str, rgb: np.ndarray, folder: P
     _randomise(model, seed=1)
     path = folder / f"depth_anything_{encoder}14.pth"
     torch.save(model.state_dict(), path)
-    transform = Compose([
-        Resize(width=518, height=518, resize_target=False, keep_aspect_ratio=True,
-               ensure_multiple_of=14, resize_method="lower_bound",
-               image_interpolation_method=cv2.INTER_CUBIC),
-        NormalizeImage(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225]),
-        PrepareForNet(),
-    ])
+    transform = Compose(
+        [
+            Resize(
+                width=518,
+                height=518,
+                resize_target=False,
+                keep_aspect_ratio=True,
+                ensure_multiple_of=14,
+                resize_method="lower_bound",
+                image_interpolation_method=cv2.INTER_CUBIC,
+            ),
+            NormalizeImage(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225]),
+            PrepareForNet(),
+        ]
+    )
     h, w = rgb.shape[:2]
     image = transform({"image": rgb / 255.0})["image"]
     x = torch.from_numpy(image).unsqueeze(0)
@@ -123,16 +134,23 @@ def main(argv: list[str] | None = None) -> int:
             out = ours.predict(rgb)  # type: ignore[attr-defined]
             rng = float(ref.max() - ref.min())
             diff = float(np.abs(out - ref).max())
-            results.append({
-                "model": f"depth_anything_v1_{encoder}", "image": list(rgb.shape[:2]),
-                "max_abs_diff": diff, "output_range": rng, "relative": diff / rng,
-            })
+            results.append(
+                {
+                    "model": f"depth_anything_v1_{encoder}",
+                    "image": list(rgb.shape[:2]),
+                    "max_abs_diff": diff,
+                    "output_range": rng,
+                    "relative": diff / rng,
+                }
+            )
     if args.json:
         print(json.dumps(results, indent=2))
     else:
         for r in results:
-            print(f"{r['model']}: max|diff| {r['max_abs_diff']:.3g} / range "
-                  f"{r['output_range']:.3g} = {r['relative']:.2e} on {r['image']}")
+            print(
+                f"{r['model']}: max|diff| {r['max_abs_diff']:.3g} / range "
+                f"{r['output_range']:.3g} = {r['relative']:.2e} on {r['image']}"
+            )
     return 0 if all(r["relative"] <= 1e-3 for r in results) else 1
 
 

@@ -45,9 +45,11 @@ def _image(path: str | None) -> tuple[np.ndarray, str]:
     import cv2
 
     sample = Path("shared/data/open3d_rgbd_samples/TestData/RGBD/color/00000.jpg")
-    candidates = [Path(path)] if path else [
-        base / sample for base in (REPO, *REPO.parents) if (base / sample).is_file()
-    ]
+    candidates = (
+        [Path(path)]
+        if path
+        else [base / sample for base in (REPO, *REPO.parents) if (base / sample).is_file()]
+    )
     for c in candidates:
         bgr = cv2.imread(str(c))
         if bgr is not None:
@@ -76,16 +78,22 @@ def _small_official(dp: Any) -> Any:
 
     vf = importlib.import_module("depth_pro.network.vit_factory")
     preset = replace(
-        vf.VIT_CONFIG_DICT["dinov2l16_384"], embed_dim=384, encoder_feature_layer_ids=[1, 3],
-        encoder_feature_dims=[64, 128, 256, 256], timm_preset="vit_small_patch14_dinov2",
+        vf.VIT_CONFIG_DICT["dinov2l16_384"],
+        embed_dim=384,
+        encoder_feature_layer_ids=[1, 3],
+        encoder_feature_dims=[64, 128, 256, 256],
+        timm_preset="vit_small_patch14_dinov2",
     )
     vf.VIT_CONFIG_DICT["small"] = preset
     dp.VIT_CONFIG_DICT["small"] = preset
     create = timm.create_model
     vf.timm = types.SimpleNamespace(create_model=lambda *a, **k: create(*a, depth=4, **k))
     return replace(
-        dp.DEFAULT_MONODEPTH_CONFIG_DICT, patch_encoder_preset="small",
-        image_encoder_preset="small", fov_encoder_preset="small", decoder_features=64,
+        dp.DEFAULT_MONODEPTH_CONFIG_DICT,
+        patch_encoder_preset="small",
+        image_encoder_preset="small",
+        fov_encoder_preset="small",
+        decoder_features=64,
         checkpoint_uri=None,
     )
 
@@ -161,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         import torch
+
         dp = _import_official(args.official.expanduser())
     except ImportError as exc:
         print(f"skipped: the official code cannot be imported ({exc})")
@@ -180,16 +189,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.small:
         official_cfg = _small_official(dp)
         ours_cfg: Any = DepthProConfig(
-            embed_dim=384, depth=4, num_heads=6, hook_ids=(1, 3),
-            encoder_dims=(64, 128, 256, 256), decoder_features=64,
+            embed_dim=384,
+            depth=4,
+            num_heads=6,
+            hook_ids=(1, 3),
+            encoder_dims=(64, 128, 256, 256),
+            decoder_features=64,
         )
     else:
         official_cfg = replace(dp.DEFAULT_MONODEPTH_CONFIG_DICT, checkpoint_uri=None)
         ours_cfg = None
     report: dict[str, Any] = {
         "network": "small (ViT-S/14 DINOv2, 4 blocks)" if args.small else "official",
-        "image": image_name, "size": [h, w], "f_px_given": args.fx,
-        "weights": "random (official layout)", "torch_threads": torch.get_num_threads(),
+        "image": image_name,
+        "size": [h, w],
+        "f_px_given": args.fx,
+        "weights": "random (official layout)",
+        "torch_threads": torch.get_num_threads(),
     }
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = Path(tmp) / "depth_pro.pt"
@@ -242,18 +258,24 @@ def main(argv: list[str] | None = None) -> int:
         diff, rng, rel = _rel(a[~clamped], b[~clamped])
         inv = _rel(1 / a[~clamped], 1 / b[~clamped])[2] if key.startswith("depth") else rel
         report[key] = {
-            "max_abs_diff": diff, "official_range": rng, "rel": rel, "rel_inverse": inv,
+            "max_abs_diff": diff,
+            "official_range": rng,
+            "rel": rel,
+            "rel_inverse": inv,
             "clamped_fraction": float(clamped.mean()),
             "clamped_equal": bool(np.array_equal(a[clamped], b[clamped])),
         }
     report["fov_deg"] = {"ours": fov, "official": ref_fov}
     report["focal_px_estimated"] = {
-        "ours": est.focal_px, "official": ref_focal,
+        "ours": est.focal_px,
+        "official": ref_focal,
         "rel_diff": abs(float(est.focal_px or 0) - ref_focal) / ref_focal,
         "focal_estimated": est.focal_estimated,
     }
     report["focal_px_given"] = {
-        "ours": given.focal_px, "official": args.fx, "focal_estimated": given.focal_estimated,
+        "ours": given.focal_px,
+        "official": args.fx,
+        "focal_estimated": given.focal_estimated,
     }
     keys = ("canonical_inverse_depth", "depth_f_px_given", "depth_fov_head")
     ok = all(report[k]["rel"] <= 1e-3 and report[k]["clamped_equal"] for k in keys)

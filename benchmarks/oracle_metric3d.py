@@ -66,7 +66,8 @@ def load_config(path: Path) -> _AttrDict:
     scope: dict[str, Any] = {}
     exec(compile(path.read_text(), str(path), "exec"), scope)  # the official config file
     own = {
-        k: v for k, v in scope.items()
+        k: v
+        for k, v in scope.items()
         if not k.startswith("__") and k != "_base_" and not isinstance(v, types.ModuleType)
     }
     merged = _AttrDict()
@@ -125,14 +126,22 @@ def check_giant_encoder(repo: Path) -> float:
 
     torch.manual_seed(1)
     official = vit.DinoVisionTransformer(
-        patch_size=14, embed_dim=96, depth=8, num_heads=4, mlp_ratio=4,
-        block_fn=partial(vit.Block, attn_class=vit.MemEffAttention), num_register_tokens=4,
-        ffn_layer="swiglu", multi_output=True,
+        patch_size=14,
+        embed_dim=96,
+        depth=8,
+        num_heads=4,
+        mlp_ratio=4,
+        block_fn=partial(vit.Block, attn_class=vit.MemEffAttention),
+        num_register_tokens=4,
+        ffn_layer="swiglu",
+        multi_output=True,
     ).eval()
     with torch.no_grad():
         for name, p in official.named_parameters():
-            p.copy_(torch.randn_like(p) * (0.1 if "gamma" in name else 0.05)
-                    + (1.0 if name.endswith(("norm1.weight", "norm2.weight")) else 0.0))
+            p.copy_(
+                torch.randn_like(p) * (0.1 if "gamma" in name else 0.05)
+                + (1.0 if name.endswith(("norm1.weight", "norm2.weight")) else 0.0)
+            )
     ours = DinoV2RegEncoder(replace(VARIANTS["vitg"], embed_dim=96, depth=8, num_heads=4)).eval()
     ours.load_state_dict(official.state_dict(), strict=True)
     x = torch.randn(1, 3, 112, 196)
@@ -143,8 +152,12 @@ def check_giant_encoder(repo: Path) -> float:
     return max(float((a - b).abs().max() / (b.max() - b.min())) for a, b in pairs)
 
 
-def official_infer(model: Any, rgb_origin: np.ndarray, intrinsic: tuple[float, ...],
-                   input_size: tuple[int, int] = (616, 1064)) -> dict[str, np.ndarray]:
+def official_infer(
+    model: Any,
+    rgb_origin: np.ndarray,
+    intrinsic: tuple[float, ...],
+    input_size: tuple[int, int] = (616, 1064),
+) -> dict[str, np.ndarray]:
     """The inference recipe of the official ``hubconf.py`` (``__main__``), on the CPU."""
     import cv2
     import torch
@@ -157,8 +170,15 @@ def official_infer(model: Any, rgb_origin: np.ndarray, intrinsic: tuple[float, .
     h, w = rgb.shape[:2]
     pad_h, pad_w = input_size[0] - h, input_size[1] - w
     pad_h_half, pad_w_half = pad_h // 2, pad_w // 2
-    rgb = cv2.copyMakeBorder(rgb, pad_h_half, pad_h - pad_h_half, pad_w_half,
-                             pad_w - pad_w_half, cv2.BORDER_CONSTANT, value=padding)
+    rgb = cv2.copyMakeBorder(
+        rgb,
+        pad_h_half,
+        pad_h - pad_h_half,
+        pad_w_half,
+        pad_w - pad_w_half,
+        cv2.BORDER_CONSTANT,
+        value=padding,
+    )
     pad_info = [pad_h_half, pad_h - pad_h_half, pad_w_half, pad_w - pad_w_half]
     mean = torch.tensor([123.675, 116.28, 103.53]).float()[:, None, None]
     std = torch.tensor([58.395, 57.12, 57.375]).float()[:, None, None]
@@ -170,7 +190,7 @@ def official_infer(model: Any, rgb_origin: np.ndarray, intrinsic: tuple[float, .
 
     def unpad(t: Any) -> Any:
         top, bottom, left, right = pad_info
-        return t[..., top: t.shape[-2] - bottom, left: t.shape[-1] - right]
+        return t[..., top : t.shape[-2] - bottom, left : t.shape[-1] - right]
 
     size = rgb_origin.shape[:2]
     depth = unpad(pred_depth.squeeze())
@@ -182,8 +202,10 @@ def official_infer(model: Any, rgb_origin: np.ndarray, intrinsic: tuple[float, .
     normal = torch.nn.functional.interpolate(normal[None], size, mode="bilinear")[0]
     normal = normal / torch.linalg.vector_norm(normal, dim=0, keepdim=True).clamp_min(1e-12)
     return {
-        "depth": depth.numpy(), "confidence": np.clip(conf.numpy(), 0.0, 1.0),
-        "normals": normal.permute(1, 2, 0).numpy(), "forward_ms": np.float64(forward_ms),
+        "depth": depth.numpy(),
+        "confidence": np.clip(conf.numpy(), 0.0, 1.0),
+        "normals": normal.permute(1, 2, 0).numpy(),
+        "forward_ms": np.float64(forward_ms),
     }
 
 
@@ -203,24 +225,41 @@ def main() -> int:
     ap.add_argument("--official", type=Path, default=Path("/tmp/oracle/metric3d"))
     ap.add_argument("--variant", choices=sorted(OFFICIAL_NAMES), default="vits")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--input-size", type=int, nargs=2, default=(616, 1064),
-                    metavar=("H", "W"), help="network input (multiples of 28; official 616 1064)")
-    ap.add_argument("--giant-encoder", action="store_true",
-                    help="only compare the giant2 encoder paths at a reduced size")
-    ap.add_argument("--keys-json", type=Path, default=None,
-                    help="write the official key names and shapes to this JSON file")
+    ap.add_argument(
+        "--input-size",
+        type=int,
+        nargs=2,
+        default=(616, 1064),
+        metavar=("H", "W"),
+        help="network input (multiples of 28; official 616 1064)",
+    )
+    ap.add_argument(
+        "--giant-encoder",
+        action="store_true",
+        help="only compare the giant2 encoder paths at a reduced size",
+    )
+    ap.add_argument(
+        "--keys-json",
+        type=Path,
+        default=None,
+        help="write the official key names and shapes to this JSON file",
+    )
     args = ap.parse_args()
     if not (args.official / "mono" / "model" / "monodepth_model.py").is_file():
-        print(f"official Metric3D not found at {args.official}; skipping "
-              "(extract github.com/YvanYin/Metric3D there to run the comparison)")
+        print(
+            f"official Metric3D not found at {args.official}; skipping "
+            "(extract github.com/YvanYin/Metric3D there to run the comparison)"
+        )
         return 0
     import torch
 
     torch.set_num_threads(args.threads)
     if args.giant_encoder:
         ratio = check_giant_encoder(args.official)
-        print(f"giant2 encoder paths (SwiGLU, multi-output; 8 blocks of width 96): "
-              f"max|diff| / range {ratio:.2e}")
+        print(
+            f"giant2 encoder paths (SwiGLU, multi-output; 8 blocks of width 96): "
+            f"max|diff| / range {ratio:.2e}"
+        )
         return 0
     size = (int(args.input_size[0]), int(args.input_size[1]))
     torch.manual_seed(0)
@@ -264,17 +303,21 @@ def main() -> int:
         t0 = time.perf_counter()
         out = ours.infer(rgb, cam)  # type: ignore[attr-defined]
         ours_ms = (time.perf_counter() - t0) * 1e3
-    print(f"metric3d_v2_{args.variant}: image {w}x{h}, fx={fx}, network input "
-          f"{size[0]}x{size[1]}")
-    rows = [("depth", out.depth, ref["depth"]), ("confidence", out.confidence, ref["confidence"]),
-            ("normals", out.normals, ref["normals"])]
+    print(f"metric3d_v2_{args.variant}: image {w}x{h}, fx={fx}, network input {size[0]}x{size[1]}")
+    rows = [
+        ("depth", out.depth, ref["depth"]),
+        ("confidence", out.confidence, ref["confidence"]),
+        ("normals", out.normals, ref["normals"]),
+    ]
     for name, a, b in rows:
         diff = float(np.nanmax(np.abs(np.asarray(a, np.float64) - b)))
         rng = float(np.nanmax(b) - np.nanmin(b))
         ratio = diff / max(rng, 1e-12)
         print(f"  {name:10s} max|diff| {diff:.3e}  range {rng:.4g}  ratio {ratio:.2e}")
-    print(f"  CPU ({args.threads} threads): official forward {float(ref['forward_ms']):.0f} ms, "
-          f"ours infer (pre/post included) {ours_ms:.0f} ms")
+    print(
+        f"  CPU ({args.threads} threads): official forward {float(ref['forward_ms']):.0f} ms, "
+        f"ours infer (pre/post included) {ours_ms:.0f} ms"
+    )
     return 0
 
 

@@ -27,22 +27,34 @@ from typing import Any
 
 import numpy as np
 
-REDWOOD = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data" /
-           "open3d_rgbd_samples" / "TestData" / "RGBD" / "color" / "00000.jpg")
+REDWOOD = (
+    Path(__file__).resolve().parents[1]
+    / ".."
+    / "shared"
+    / "data"
+    / "open3d_rgbd_samples"
+    / "TestData"
+    / "RGBD"
+    / "color"
+    / "00000.jpg"
+)
 
 
 def _image() -> np.ndarray:
     import cv2
 
-    for candidate in (REDWOOD, Path("/work/shared/data/open3d_rgbd_samples/TestData/RGBD/"
-                                    "color/00000.jpg")):
+    for candidate in (
+        REDWOOD,
+        Path("/work/shared/data/open3d_rgbd_samples/TestData/RGBD/color/00000.jpg"),
+    ):
         if candidate.is_file():
             return np.ascontiguousarray(cv2.imread(str(candidate))[:, :, ::-1])
     return np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
 
 
-def official_outputs(official: Path, rgb: np.ndarray, folder: Path, use_stereo: bool,
-                     seed: int) -> tuple[np.ndarray, np.ndarray]:
+def official_outputs(
+    official: Path, rgb: np.ndarray, folder: Path, use_stereo: bool, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Random official networks saved into ``folder``; (scaled disparity, metric depth)
     at the image size by the official inference path."""
     sys.path.insert(0, str(official))
@@ -82,8 +94,7 @@ def official_outputs(official: Path, rgb: np.ndarray, folder: Path, use_stereo: 
     x = transforms.ToTensor()(image.resize((feed_width, feed_height), pil.LANCZOS))[None]
     with torch.no_grad():
         disp = decoder(encoder(x))[("disp", 0)]
-        disp = torch.nn.functional.interpolate(disp, (h, w), mode="bilinear",
-                                               align_corners=False)
+        disp = torch.nn.functional.interpolate(disp, (h, w), mode="bilinear", align_corners=False)
         scaled, depth = disp_to_depth(disp, 0.1, 100)
     return scaled[0, 0].numpy(), 5.4 * depth[0, 0].numpy()
 
@@ -103,8 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     rgb = _image()
     rows = []
-    for model_id, use_stereo, seed in (("monodepth2_mono_640x192", False, 0),
-                                       ("monodepth2_stereo_640x192", True, 1)):
+    for model_id, use_stereo, seed in (
+        ("monodepth2_mono_640x192", False, 0),
+        ("monodepth2_stereo_640x192", True, 1),
+    ):
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) / model_id
             folder.mkdir()
@@ -113,16 +126,25 @@ def main(argv: list[str] | None = None) -> int:
             ours = build_model(model_id, ModelConfig(weights=folder)).predict(rgb)  # type: ignore[attr-defined]
         diff = float(np.abs(ours - ref).max())
         rng = float(np.ptp(ref))
-        rows.append({"model": model_id, "image": f"{rgb.shape[1]}x{rgb.shape[0]}",
-                     "max_abs_diff": diff, "output_range": rng,
-                     "diff_over_range": diff / rng, "ok": diff / rng <= 1e-3})
+        rows.append(
+            {
+                "model": model_id,
+                "image": f"{rgb.shape[1]}x{rgb.shape[0]}",
+                "max_abs_diff": diff,
+                "output_range": rng,
+                "diff_over_range": diff / rng,
+                "ok": diff / rng <= 1e-3,
+            }
+        )
     if args.json:
         print(json.dumps(rows, indent=1))
     else:
         for r in rows:
-            print(f"{r['model']}: max|diff| {r['max_abs_diff']:.3g} / range "
-                  f"{r['output_range']:.4g} = {r['diff_over_range']:.3g} "
-                  f"({'ok' if r['ok'] else 'FAIL'}, goal <= 1e-3)")
+            print(
+                f"{r['model']}: max|diff| {r['max_abs_diff']:.3g} / range "
+                f"{r['output_range']:.4g} = {r['diff_over_range']:.3g} "
+                f"({'ok' if r['ok'] else 'FAIL'}, goal <= 1e-3)"
+            )
     return 0 if all(r["ok"] for r in rows) else 1
 
 

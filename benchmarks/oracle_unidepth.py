@@ -37,8 +37,11 @@ PRIMESENSE = (525.0, 525.0, 319.5, 239.5)
 
 def _image() -> tuple[np.ndarray, str]:
     root = Path(__file__).resolve().parents[1]
-    for shared in (root / "shared" / "data", root.parent / "shared" / "data",
-                   root.parents[1] / "shared" / "data"):
+    for shared in (
+        root / "shared" / "data",
+        root.parent / "shared" / "data",
+        root.parents[1] / "shared" / "data",
+    ):
         path = shared.joinpath(*COLOR)
         if path.is_file():
             import cv2
@@ -87,8 +90,14 @@ def _rel(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     return diff, diff / rng if rng > 0 else diff
 
 
-def compare(official_cls: Any, checkout: Path, variant: str, rgb: np.ndarray,
-            runs: int, resolution_level: int | None) -> dict[str, Any]:
+def compare(
+    official_cls: Any,
+    checkout: Path,
+    variant: str,
+    rgb: np.ndarray,
+    runs: int,
+    resolution_level: int | None,
+) -> dict[str, Any]:
     import torch
 
     from depth_ros.core.camera import PinholeCamera
@@ -119,7 +128,8 @@ def compare(official_cls: Any, checkout: Path, variant: str, rgb: np.ndarray,
     k = torch.tensor([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
     x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))
     result: dict[str, Any] = {
-        "model": f"unidepth_v2_{variant}", "image": f"{w}x{h}",
+        "model": f"unidepth_v2_{variant}",
+        "image": f"{w}x{h}",
         "network_input": "x".join(str(v) for v in ours.geometry(h, w).size),
         "resolution_level": resolution_level,
     }
@@ -130,9 +140,11 @@ def compare(official_cls: Any, checkout: Path, variant: str, rgb: np.ndarray,
         d, dr = _rel(mine.depth, ref["depth"][0, 0].numpy())
         c, cr = _rel(mine.confidence, ref["confidence"][0, 0].numpy())
         entry = {
-            "depth_max_abs_diff": d, "depth_diff_over_range": dr,
+            "depth_max_abs_diff": d,
+            "depth_diff_over_range": dr,
             "depth_range": [float(ref["depth"].min()), float(ref["depth"].max())],
-            "confidence_max_abs_diff": c, "confidence_diff_over_range": cr,
+            "confidence_max_abs_diff": c,
+            "confidence_diff_over_range": cr,
         }
         if kk is None:
             f_ref = float(ref["intrinsics"][0, 0, 0])
@@ -151,13 +163,17 @@ def compare(official_cls: Any, checkout: Path, variant: str, rgb: np.ndarray,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--official", type=Path, default=None,
-                        help="checkout of github.com/lpiccinelli-eth/UniDepth")
-    parser.add_argument("--variants", nargs="+", default=["vits"],
-                        choices=["vits", "vitb", "vitl"])
+    parser.add_argument(
+        "--official",
+        type=Path,
+        default=None,
+        help="checkout of github.com/lpiccinelli-eth/UniDepth",
+    )
+    parser.add_argument("--variants", nargs="+", default=["vits"], choices=["vits", "vitb", "vitl"])
     parser.add_argument("--image", type=Path, default=None, help="an RGB image file")
-    parser.add_argument("--wide", action="store_true",
-                        help="also a 1242x375 crop (aspect ratio > 2.5: padded)")
+    parser.add_argument(
+        "--wide", action="store_true", help="also a 1242x375 crop (aspect ratio > 2.5: padded)"
+    )
     parser.add_argument("--resolution-level", type=int, default=None)
     parser.add_argument("--runs", type=int, default=3, help="timing runs (0: none)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
@@ -192,8 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     for variant in args.variants:
         for i, img in enumerate(images):
             runs = args.runs if i == 0 else 0
-            results.append(compare(official, args.official, variant, img, runs,
-                                   args.resolution_level))
+            results.append(
+                compare(official, args.official, variant, img, runs, args.resolution_level)
+            )
     out = {"image": source, "torch_threads": torch.get_num_threads(), "results": results}
     print(json.dumps(out, indent=None if args.json else 2))
     return 0

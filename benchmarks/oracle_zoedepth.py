@@ -76,8 +76,9 @@ def official_model(zoe: Path, midas: Path, variant: str) -> Any:
         elif variant == "k":
             # max_depth 80 as the official evaluation (get_config(..., dataset="kitti"));
             # the hub entry point ZoeD_K leaves ZoeDepth's default 10 (see nets/zoedepth.py)
-            conf = get_config("zoedepth", "infer", pretrained_resource=None,
-                              config_version="kitti", max_depth=80)
+            conf = get_config(
+                "zoedepth", "infer", pretrained_resource=None, config_version="kitti", max_depth=80
+            )
         else:
             conf = get_config("zoedepth_nk", "infer", pretrained_resource=None)
         return build_model(conf).eval()
@@ -95,9 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    if (args.official is None or args.midas is None
-            or not (args.official / "zoedepth" / "models" / "builder.py").is_file()
-            or not (args.midas / "hubconf.py").is_file()):
+    if (
+        args.official is None
+        or args.midas is None
+        or not (args.official / "zoedepth" / "models" / "builder.py").is_file()
+        or not (args.midas / "hubconf.py").is_file()
+    ):
         print(f"skipped: official ZoeDepth/MiDaS code not found ({args.official}, {args.midas})")
         return 0
     if args.timm:
@@ -128,21 +132,29 @@ def main(argv: list[str] | None = None) -> int:
             os.remove(path)
             rng = float(ref.max() - ref.min())
             diff = float(np.abs(out - ref).max())
-            results.append({
-                "model": f"zoedepth_{variant}", "image": list(rgb.shape[:2]),
-                "max_abs_diff": diff, "output_range": rng, "relative": diff / rng,
-                "official_s": t_official, "ours_s": t_ours,
-                "official_min_max": [float(ref.min()), float(ref.max())],
-            })
+            results.append(
+                {
+                    "model": f"zoedepth_{variant}",
+                    "image": list(rgb.shape[:2]),
+                    "max_abs_diff": diff,
+                    "output_range": rng,
+                    "relative": diff / rng,
+                    "official_s": t_official,
+                    "ours_s": t_ours,
+                    "official_min_max": [float(ref.min()), float(ref.max())],
+                }
+            )
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)
             del ours
     if args.json:
         print(json.dumps(results, indent=2))
     else:
         for r in results:
-            print(f"{r['model']}: max|diff| {r['max_abs_diff']:.3g} / range "
-                  f"{r['output_range']:.3g} = {r['relative']:.2e} on {r['image']} "
-                  f"(official {r['official_s']:.1f} s, ours {r['ours_s']:.1f} s)")
+            print(
+                f"{r['model']}: max|diff| {r['max_abs_diff']:.3g} / range "
+                f"{r['output_range']:.3g} = {r['relative']:.2e} on {r['image']} "
+                f"(official {r['official_s']:.1f} s, ours {r['ours_s']:.1f} s)"
+            )
     return 0 if all(r["relative"] <= 1e-3 for r in results) else 1
 
 

@@ -110,17 +110,19 @@ def eval_sparse(args: argparse.Namespace) -> list[dict[str, object]]:
         plain_m = depth_metrics(plain, gt)
         ideal, _ = align_lstsq_inverse(rel, gt)
         ideal_m = depth_metrics(ideal, gt)
-        rows.append({
-            "frame": name,
-            "ref_points": fit.points,
-            "inliers": fit.inliers,
-            "ok": fit.ok,
-            "sparse_abs_rel": scaled["abs_rel"],
-            "sparse_delta1": scaled["delta1"],
-            "lstsq_sparse_abs_rel": plain_m["abs_rel"],
-            "ideal_abs_rel": ideal_m["abs_rel"],
-            "ideal_delta1": ideal_m["delta1"],
-        })
+        rows.append(
+            {
+                "frame": name,
+                "ref_points": fit.points,
+                "inliers": fit.inliers,
+                "ok": fit.ok,
+                "sparse_abs_rel": scaled["abs_rel"],
+                "sparse_delta1": scaled["delta1"],
+                "lstsq_sparse_abs_rel": plain_m["abs_rel"],
+                "ideal_abs_rel": ideal_m["abs_rel"],
+                "ideal_delta1": ideal_m["delta1"],
+            }
+        )
     return rows
 
 
@@ -164,33 +166,52 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--fraction", type=float, default=0.01, help="LiDAR: fraction of pixels")
     ap.add_argument("--lidar-noise", type=float, default=0.02, help="LiDAR relative noise")
-    ap.add_argument("--outliers", type=float, default=0.05,
-                    help="LiDAR: fraction of returns that are gross outliers")
-    ap.add_argument("--noise", type=float, default=0.03,
-                    help="relative noise of the fake relative prediction")
+    ap.add_argument(
+        "--outliers",
+        type=float,
+        default=0.05,
+        help="LiDAR: fraction of returns that are gross outliers",
+    )
+    ap.add_argument(
+        "--noise", type=float, default=0.03, help="relative noise of the fake relative prediction"
+    )
     args = ap.parse_args(argv)
     if not SHARED.exists():
-        print(f"shared data not found at {SHARED}; only the Motorcycle part runs",
-              file=sys.stderr)
+        print(f"shared data not found at {SHARED}; only the Motorcycle part runs", file=sys.stderr)
     rows = eval_sparse(args)
     fusion = eval_fusion(args)
     if args.json:
-        print(json.dumps({"sparse_depth": rows, "fusion_motorcycle": fusion,
-                          "settings": vars(args)}, indent=2))
+        print(
+            json.dumps(
+                {"sparse_depth": rows, "fusion_motorcycle": fusion, "settings": vars(args)},
+                indent=2,
+            )
+        )
         return 0
-    print(f"sparse_depth: LiDAR {100 * args.fraction:g} % of GT pixels, "
-          f"{100 * args.lidar_noise:g} % noise, {100 * args.outliers:g} % outliers; "
-          f"fake relative prediction {100 * args.noise:g} % noise")
-    print(f"{'frame':26s} {'pts':>6s} {'inl':>6s}  {'AbsRel':>7s} {'d1':>6s}  "
-          f"{'LSsparse':>8s}  {'ideal':>7s} {'d1':>6s}")
+    print(
+        f"sparse_depth: LiDAR {100 * args.fraction:g} % of GT pixels, "
+        f"{100 * args.lidar_noise:g} % noise, {100 * args.outliers:g} % outliers; "
+        f"fake relative prediction {100 * args.noise:g} % noise"
+    )
+    print(
+        f"{'frame':26s} {'pts':>6s} {'inl':>6s}  {'AbsRel':>7s} {'d1':>6s}  "
+        f"{'LSsparse':>8s}  {'ideal':>7s} {'d1':>6s}"
+    )
     for r in rows:
-        print(f"{r['frame']!s:26s} {r['ref_points']:6d} {r['inliers']:6d}  "
-              f"{r['sparse_abs_rel']:7.4f} {r['sparse_delta1']:6.4f}  "
-              f"{r['lstsq_sparse_abs_rel']:8.4f}  {r['ideal_abs_rel']:7.4f} "
-              f"{r['ideal_delta1']:6.4f}")
+        print(
+            f"{r['frame']!s:26s} {r['ref_points']:6d} {r['inliers']:6d}  "
+            f"{r['sparse_abs_rel']:7.4f} {r['sparse_delta1']:6.4f}  "
+            f"{r['lstsq_sparse_abs_rel']:8.4f}  {r['ideal_abs_rel']:7.4f} "
+            f"{r['ideal_delta1']:6.4f}"
+        )
     if rows:
-        for key in ("sparse_abs_rel", "sparse_delta1", "lstsq_sparse_abs_rel",
-                    "ideal_abs_rel", "ideal_delta1"):
+        for key in (
+            "sparse_abs_rel",
+            "sparse_delta1",
+            "lstsq_sparse_abs_rel",
+            "ideal_abs_rel",
+            "ideal_delta1",
+        ):
             print(f"  mean {key}: {np.mean([float(r[key]) for r in rows]):.4f}")  # type: ignore[arg-type]
     print("\nfusion on Motorcycle (SGBM + fake relative prediction):")
     for k, v in fusion.items():

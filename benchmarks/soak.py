@@ -33,20 +33,32 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     def progress(elapsed: float, f: dict[str, Any]) -> None:
-        print(f"[{elapsed:5.0f} s] sent {f['sent']} processed {f['processed']} "
-              f"dropped {f['dropped_by_node']} p95 {f['latency_p95_ms']:.0f} ms "
-              f"(bound {f['bound_ms']:.0f}) rss {f['rss_end_mib']:.1f} MiB "
-              f"({f['rss_growth_percent']:+.1f} %)", flush=True)
+        print(
+            f"[{elapsed:5.0f} s] sent {f['sent']} processed {f['processed']} "
+            f"dropped {f['dropped_by_node']} p95 {f['latency_p95_ms']:.0f} ms "
+            f"(bound {f['bound_ms']:.0f}) rss {f['rss_end_mib']:.1f} MiB "
+            f"({f['rss_growth_percent']:+.1f} %)",
+            flush=True,
+        )
 
     from pathlib import Path
 
-    figures = measure(args.node, args.rate, args.seconds, args.model,
-                      parse_params(args.params), log=Path(args.log) if args.log else None,
-                      progress=progress)
+    figures = measure(
+        args.node,
+        args.rate,
+        args.seconds,
+        args.model,
+        parse_params(args.params),
+        log=Path(args.log) if args.log else None,
+        progress=progress,
+    )
     figures["rss_within_5_percent"] = bool(figures["rss_growth_percent"] <= MAX_GROWTH_PERCENT)
     figures["ok"] = bool(figures["ok"] and figures["rss_within_5_percent"])
-    report(figures, False, f"soak: {args.node} ({args.model}) at {args.rate:g} Hz "
-           f"for {args.seconds:g} s")
+    report(
+        figures,
+        False,
+        f"soak: {args.node} ({args.model}) at {args.rate:g} Hz for {args.seconds:g} s",
+    )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(figures, f, indent=2)

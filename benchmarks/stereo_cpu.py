@@ -31,8 +31,9 @@ def frames() -> list[tuple[str, Any, Any, Any]]:
     return gt_frames()
 
 
-def measure(model: Any, data: list[tuple[str, Any, Any, Any]], repeat: int
-            ) -> dict[str, dict[str, float]]:
+def measure(
+    model: Any, data: list[tuple[str, Any, Any, Any]], repeat: int
+) -> dict[str, dict[str, float]]:
     from depth_ros.core.metrics import disparity_metrics
 
     out = {}
@@ -44,8 +45,11 @@ def measure(model: Any, data: list[tuple[str, Any, Any, Any]], repeat: int
             disp = model.compute(left, right)
             times.append(time.perf_counter() - t)
         m = disparity_metrics(disp, gt)
-        out[name] = {"ms": round(min(times) * 1e3, 1), "bad_2": round(m["bad_2"], 4),
-                     "density": round(m["density"], 4)}
+        out[name] = {
+            "ms": round(min(times) * 1e3, 1),
+            "bad_2": round(m["bad_2"], 4),
+            "density": round(m["density"], 4),
+        }
     return out
 
 
@@ -68,10 +72,12 @@ def main() -> int:
             rows.append({"setting": f"hitnet {label}", "skipped": f"{weights} is absent"})
             continue
         for scale in args.scales:
-            model = build_model("hitnet", ModelConfig(
-                weights=weights, device="cpu", params={"input_scale": scale}))
-            rows.append({"setting": f"hitnet {label} x{scale:g}",
-                         **measure(model, data, args.repeat)})
+            model = build_model(
+                "hitnet", ModelConfig(weights=weights, device="cpu", params={"input_scale": scale})
+            )
+            rows.append(
+                {"setting": f"hitnet {label} x{scale:g}", **measure(model, data, args.repeat)}
+            )
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -81,8 +87,10 @@ def main() -> int:
         if "skipped" in r:
             print(f"{r['setting']:26} skipped: {r['skipped']}")
             continue
-        print(f"{r['setting']:26}" + "".join(
-            f" {r[n]['ms']:14.0f} {100 * r[n]['bad_2']:13.1f}%" for n in names))
+        print(
+            f"{r['setting']:26}"
+            + "".join(f" {r[n]['ms']:14.0f} {100 * r[n]['bad_2']:13.1f}%" for n in names)
+        )
     return 0
 
 

@@ -67,8 +67,10 @@ def real_frames() -> list[tuple[str, Any, Any]]:
 
     if not RTABMAP.is_dir():
         return []
-    return [(f"rtabmap/{p.stem}", read_rgb(p), read_rgb(RTABMAP / "right" / p.name))
-            for p in sorted((RTABMAP / "left").glob("*.jpg"))]
+    return [
+        (f"rtabmap/{p.stem}", read_rgb(p), read_rgb(RTABMAP / "right" / p.name))
+        for p in sorted((RTABMAP / "left").glob("*.jpg"))
+    ]
 
 
 def reference(name: str, left: Any, right: Any, cache: Path) -> NDArray[np.float32] | None:
@@ -112,8 +114,15 @@ def run(model_id: str, params: dict[str, Any], cache: Path) -> list[dict[str, An
         disp = model.compute(left, right)
         ms = (time.perf_counter() - t) * 1e3
         m = disparity_metrics(disp, gt)
-        rows.append({"data": name, "ms": round(ms, 1), "bad_2": round(m["bad_2"], 4),
-                     "epe": round(m["epe"], 3), "density": round(m["density"], 4)})
+        rows.append(
+            {
+                "data": name,
+                "ms": round(ms, 1),
+                "bad_2": round(m["bad_2"], 4),
+                "epe": round(m["epe"], 3),
+                "density": round(m["density"], 4),
+            }
+        )
     for name, left, right in real_frames():
         ref = reference(name, left, right, cache)
         if ref is None:
@@ -122,13 +131,24 @@ def run(model_id: str, params: dict[str, Any], cache: Path) -> list[dict[str, An
         t = time.perf_counter()
         disp = model.compute(left, right)
         ms = (time.perf_counter() - t) * 1e3
-        rows.append({"data": name, "ms": round(ms, 1),
-                     **{k: round(v, 4) for k, v in trust(disp, ref).items()}})
+        rows.append(
+            {
+                "data": name,
+                "ms": round(ms, 1),
+                **{k: round(v, 4) for k, v in trust(disp, ref).items()},
+            }
+        )
     real = [r for r in rows if "gross" in r]
     if real:
-        rows.append({"data": "indoor (mean)", **{
-            k: round(float(np.mean([r[k] for r in real])), 4)
-            for k in ("ms", "density", "gross", "phantom")}})
+        rows.append(
+            {
+                "data": "indoor (mean)",
+                **{
+                    k: round(float(np.mean([r[k] for r in real])), 4)
+                    for k in ("ms", "density", "gross", "phantom")
+                },
+            }
+        )
     return rows
 
 
@@ -151,16 +171,20 @@ def main() -> int:
         print(json.dumps({"model": model_id, "params": params, "rows": rows}, indent=2))
         return 0
     print(f"{model_id} {params}")
-    print(f"{'data':16} {'ms':>7} {'bad-2.0':>8} {'EPE':>6} {'density':>8} {'gross':>7} "
-          f"{'phantom':>8}")
+    print(
+        f"{'data':16} {'ms':>7} {'bad-2.0':>8} {'EPE':>6} {'density':>8} {'gross':>7} "
+        f"{'phantom':>8}"
+    )
     for r in rows:
         if "skipped" in r:
             print(f"{r['data']:16} skipped: {r['skipped']}")
             continue
 
-        print(f"{r['data']:16} {r['ms']:7.0f} {_cell(r, 'bad_2'):>8} "
-              f"{_cell(r, 'epe', False):>6} {_cell(r, 'density'):>8} {_cell(r, 'gross'):>7} "
-              f"{_cell(r, 'phantom'):>8}")
+        print(
+            f"{r['data']:16} {r['ms']:7.0f} {_cell(r, 'bad_2'):>8} "
+            f"{_cell(r, 'epe', False):>6} {_cell(r, 'density'):>8} {_cell(r, 'gross'):>7} "
+            f"{_cell(r, 'phantom'):>8}"
+        )
     return 0
 
 

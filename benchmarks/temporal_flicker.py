@@ -43,8 +43,9 @@ from depth_ros.core.temporal import TemporalFilter, TemporalOptions  # noqa: E40
 
 _SUB = Path("shared") / "data" / "open3d_rgbd_samples" / "TestData" / "RGBD"
 #: ../shared beside the checkout (or two levels up, for a git worktree under wt/)
-RGBD = next((p for p in (ROOT.parent / _SUB, ROOT.parent.parent / _SUB) if p.is_dir()),
-            ROOT.parent / _SUB)
+RGBD = next(
+    (p for p in (ROOT.parent / _SUB, ROOT.parent.parent / _SUB) if p.is_dir()), ROOT.parent / _SUB
+)
 FX = FY = 525.0
 CX, CY = 319.5, 239.5
 FPS = 30.0
@@ -61,8 +62,10 @@ def load(folder: Path) -> tuple[list[np.ndarray], list[np.ndarray]]:
         d[raw == 0] = np.nan
         depths.append(d)
     lines = [ln for ln in (folder / "trajectory.log").read_text().splitlines() if ln.strip()]
-    poses = [np.array([[float(v) for v in lines[i + k].split()] for k in range(1, 5)])
-             for i in range(0, len(lines), 5)]
+    poses = [
+        np.array([[float(v) for v in lines[i + k].split()] for k in range(1, 5)])
+        for i in range(0, len(lines), 5)
+    ]
     return depths, poses[: len(depths)]
 
 
@@ -82,8 +85,14 @@ def aligned(rel: np.ndarray, gt: np.ndarray) -> np.ndarray:
     return np.asarray(depth, dtype=np.float32)
 
 
-def warp_error(prev: np.ndarray, cur: np.ndarray, gt_prev: np.ndarray, gt_cur: np.ndarray,
-               pose_prev: np.ndarray, pose_cur: np.ndarray) -> float:
+def warp_error(
+    prev: np.ndarray,
+    cur: np.ndarray,
+    gt_prev: np.ndarray,
+    gt_cur: np.ndarray,
+    pose_prev: np.ndarray,
+    pose_cur: np.ndarray,
+) -> float:
     """Mean |z_prev->cur - z_cur| / z_cur (module docstring), nearest-pixel sampling."""
     h, w = cur.shape
     v, u = np.mgrid[0:h, 0:w].astype(np.float64)
@@ -111,8 +120,13 @@ def abs_rel(pred: np.ndarray, gt: np.ndarray) -> float:
     return float(np.mean(np.abs(pred[ok] - gt[ok]) / gt[ok]))
 
 
-def run(depths: list[np.ndarray], poses: list[np.ndarray], preds: list[np.ndarray],
-        options: TemporalOptions | None, align: bool = True) -> dict[str, float]:
+def run(
+    depths: list[np.ndarray],
+    poses: list[np.ndarray],
+    preds: list[np.ndarray],
+    options: TemporalOptions | None,
+    align: bool = True,
+) -> dict[str, float]:
     filt = TemporalFilter(options) if options is not None else None
     outs = []
     moving = []
@@ -121,10 +135,14 @@ def run(depths: list[np.ndarray], poses: list[np.ndarray], preds: list[np.ndarra
         if filt is not None and i:
             moving.append(filt.last_moving_fraction)
         outs.append(aligned(out, depths[i]))
-    errs = [warp_error(outs[i - 1], outs[i], depths[i - 1], depths[i], poses[i - 1], poses[i])
-            for i in range(1, len(outs))]
-    row = {"temporal_error": float(np.mean(errs)),
-           "abs_rel": float(np.mean([abs_rel(o, g) for o, g in zip(outs, depths, strict=True)]))}
+    errs = [
+        warp_error(outs[i - 1], outs[i], depths[i - 1], depths[i], poses[i - 1], poses[i])
+        for i in range(1, len(outs))
+    ]
+    row = {
+        "temporal_error": float(np.mean(errs)),
+        "abs_rel": float(np.mean([abs_rel(o, g) for o, g in zip(outs, depths, strict=True)])),
+    }
     if moving:
         row["gated_fraction"] = float(np.mean(moving))
     return row
@@ -132,8 +150,12 @@ def run(depths: list[np.ndarray], poses: list[np.ndarray], preds: list[np.ndarra
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--noise", type=float, default=0.05,
-                    help="per-pixel relative noise of the fake prediction, per frame")
+    ap.add_argument(
+        "--noise",
+        type=float,
+        default=0.05,
+        help="per-pixel relative noise of the fake prediction, per frame",
+    )
     ap.add_argument("--alphas", type=float, nargs="+", default=[0.3, 0.5, 0.7])
     ap.add_argument("--motion-threshold", type=float, default=0.15)
     ap.add_argument("--seeds", type=int, default=5, help="noise draws averaged")
@@ -143,18 +165,29 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: no Redwood frames at {RGBD}")
         return 0
     depths, poses = load(RGBD)
-    floor = float(np.mean([warp_error(depths[i - 1], depths[i], depths[i - 1], depths[i],
-                                      poses[i - 1], poses[i]) for i in range(1, len(depths))]))
+    floor = float(
+        np.mean(
+            [
+                warp_error(
+                    depths[i - 1], depths[i], depths[i - 1], depths[i], poses[i - 1], poses[i]
+                )
+                for i in range(1, len(depths))
+            ]
+        )
+    )
     gate = args.motion_threshold
     configs: list[tuple[str, TemporalOptions | None, bool]] = [("no filter", None, True)]
-    configs += [(f"alpha {a:g}", TemporalOptions(alpha=a, motion_threshold=gate), True)
-                for a in args.alphas]
+    configs += [
+        (f"alpha {a:g}", TemporalOptions(alpha=a, motion_threshold=gate), True) for a in args.alphas
+    ]
     a0 = args.alphas[0]
     configs += [
-        (f"alpha {a0:g}, no motion gate", TemporalOptions(alpha=a0, motion_threshold=10.0),
-         True),
-        (f"alpha {a0:g}, history not aligned", TemporalOptions(alpha=a0, motion_threshold=gate),
-         False),
+        (f"alpha {a0:g}, no motion gate", TemporalOptions(alpha=a0, motion_threshold=10.0), True),
+        (
+            f"alpha {a0:g}, history not aligned",
+            TemporalOptions(alpha=a0, motion_threshold=gate),
+            False,
+        ),
     ]
     rows: dict[str, list[dict[str, float]]] = {name: [] for name, _, _ in configs}
     for seed in range(args.seeds):
@@ -162,22 +195,28 @@ def main(argv: list[str] | None = None) -> int:
         preds = [fake_relative(d, rng, args.noise) for d in depths]
         for name, opts, align in configs:
             rows[name].append(run(depths, poses, preds, opts, align))
-    table = [{"config": name, **{k: float(np.mean([r[k] for r in rs])) for k in rs[0]}}
-             for name, rs in rows.items()]
-    result = {"sequence": "Redwood (Open3D TestData/RGBD), 5 frames 640x480",
-              "prediction": f"FAKE: GT inverse depth, per-frame affine + {args.noise:g} "
-                            f"relative per-pixel noise (no network weights here)",
-              "ground_truth_temporal_error": floor, "rows": table}
+    table = [
+        {"config": name, **{k: float(np.mean([r[k] for r in rs])) for k in rs[0]}}
+        for name, rs in rows.items()
+    ]
+    result = {
+        "sequence": "Redwood (Open3D TestData/RGBD), 5 frames 640x480",
+        "prediction": f"FAKE: GT inverse depth, per-frame affine + {args.noise:g} "
+        f"relative per-pixel noise (no network weights here)",
+        "ground_truth_temporal_error": floor,
+        "rows": table,
+    }
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
-    print(f"{result['sequence']}; prediction: {result['prediction']}; "
-          f"{args.seeds} noise draws")
+    print(f"{result['sequence']}; prediction: {result['prediction']}; {args.seeds} noise draws")
     print(f"ground truth's own temporal error (floor): {100 * floor:.2f} %")
     for r in table:
         gated = f", gated {100 * r['gated_fraction']:.1f} % px" if "gated_fraction" in r else ""
-        print(f"{r['config']:>28}: temporal error {100 * r['temporal_error']:.2f} %, "
-              f"AbsRel vs GT {100 * r['abs_rel']:.2f} %{gated}")
+        print(
+            f"{r['config']:>28}: temporal error {100 * r['temporal_error']:.2f} %, "
+            f"AbsRel vs GT {100 * r['abs_rel']:.2f} %{gated}"
+        )
     return 0
 
 

@@ -60,13 +60,18 @@ def _node_actions(plan: LaunchPlan) -> list[Any]:
     from lifecycle_msgs.msg import Transition
 
     def change(transition: int) -> Any:
-        return EmitEvent(event=ChangeState(
-            lifecycle_node_matcher=matches_action(node), transition_id=transition))
+        return EmitEvent(
+            event=ChangeState(lifecycle_node_matcher=matches_action(node), transition_id=transition)
+        )
 
-    activate_when_inactive = RegisterEventHandler(OnStateTransition(
-        target_lifecycle_node=node, start_state="configuring", goal_state="inactive",
-        entities=[change(Transition.TRANSITION_ACTIVATE)],
-    ))
+    activate_when_inactive = RegisterEventHandler(
+        OnStateTransition(
+            target_lifecycle_node=node,
+            start_state="configuring",
+            goal_state="inactive",
+            entities=[change(Transition.TRANSITION_ACTIVATE)],
+        )
+    )
     return [node, activate_when_inactive, change(Transition.TRANSITION_CONFIGURE)]
 
 

@@ -61,8 +61,11 @@ def start(
     full_env = child_env(local_dds_env(dict(os.environ if env is None else env)))
     out = open(log, "wb") if log is not None else subprocess.DEVNULL  # noqa: SIM115
     return subprocess.Popen(
-        python_command(module, *args), env=full_env, stdout=out,
-        stderr=subprocess.STDOUT, start_new_session=True,
+        python_command(module, *args),
+        env=full_env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
 

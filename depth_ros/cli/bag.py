@@ -63,32 +63,57 @@ def _register_make(actions: Any) -> None:
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument(
-        "--stereo", nargs=2, metavar=("LEFT_DIR", "RIGHT_DIR"), type=Path,
+        "--stereo",
+        nargs=2,
+        metavar=("LEFT_DIR", "RIGHT_DIR"),
+        type=Path,
         help="folders of rectified left and right images (paired in name order)",
     )
     src.add_argument("--mono", metavar="DIR", type=Path, help="folder of images")
-    src.add_argument(
-        "--sample", metavar="NAME", help="an embedded stereo sample (motorcycle)"
-    )
+    src.add_argument("--sample", metavar="NAME", help="an embedded stereo sample (motorcycle)")
     p.add_argument(
-        "--calib", metavar="FILE", type=Path,
+        "--calib",
+        metavar="FILE",
+        type=Path,
         help="calibration: camera_info YAML (mono), stereo YAML (stereo); see "
         "depth_ros.core.calibration",
     )
-    p.add_argument("--output", "-o", metavar="BAG", type=Path, required=True,
-                   help="output bag directory")
-    p.add_argument("--format", choices=("mcap", "sqlite3"), default="mcap",
-                   help="storage format (default: mcap)")
-    p.add_argument("--rate", type=float, default=10.0, metavar="HZ",
-                   help="frames per second of the stamps (default: 10)")
-    p.add_argument("--frame-id", default=DEFAULT_FRAME_ID, metavar="ID",
-                   help=f"header frame_id of all messages (default: {DEFAULT_FRAME_ID})")
+    p.add_argument(
+        "--output", "-o", metavar="BAG", type=Path, required=True, help="output bag directory"
+    )
+    p.add_argument(
+        "--format",
+        choices=("mcap", "sqlite3"),
+        default="mcap",
+        help="storage format (default: mcap)",
+    )
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=10.0,
+        metavar="HZ",
+        help="frames per second of the stamps (default: 10)",
+    )
+    p.add_argument(
+        "--frame-id",
+        default=DEFAULT_FRAME_ID,
+        metavar="ID",
+        help=f"header frame_id of all messages (default: {DEFAULT_FRAME_ID})",
+    )
     p.add_argument("--namespace", default="", metavar="NS", help="topic namespace (default: none)")
-    p.add_argument("--frames", type=int, metavar="N",
-                   help="sample: number of copies (default 5); folders: use the first N")
-    p.add_argument("--start", type=float, default=DEFAULT_START_S, metavar="SEC",
-                   help="stamp of the first frame, seconds since epoch "
-                   f"(default {DEFAULT_START_S:.0f})")
+    p.add_argument(
+        "--frames",
+        type=int,
+        metavar="N",
+        help="sample: number of copies (default 5); folders: use the first N",
+    )
+    p.add_argument(
+        "--start",
+        type=float,
+        default=DEFAULT_START_S,
+        metavar="SEC",
+        help=f"stamp of the first frame, seconds since epoch (default {DEFAULT_START_S:.0f})",
+    )
     p.add_argument("--clock", action="store_true", help="also write /clock messages")
     p.add_argument("--force", action="store_true", help="overwrite an existing output bag")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary")
@@ -118,9 +143,7 @@ def list_images(folder: Path) -> list[Path]:
         raise InputError(f"image folder {folder} does not exist or is not a folder")
     files = [f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES]
     if not files:
-        raise InputError(
-            f"no images in {folder} (looked for {', '.join(IMAGE_SUFFIXES)})"
-        )
+        raise InputError(f"no images in {folder} (looked for {', '.join(IMAGE_SUFFIXES)})")
     return sorted(files, key=_natural_key)
 
 
@@ -197,8 +220,12 @@ def _frames(args: argparse.Namespace) -> tuple[dict[str, str], int, Iterator[dic
                         f"{right.shape[1]}x{right.shape[0]}; a rectified pair has one size"
                     )
                 lcam.validate(left.shape[1], left.shape[0])
-                yield {"left_image": left, "left_info": lcam, "right_image": right,
-                       "right_info": rcam}
+                yield {
+                    "left_image": left,
+                    "left_info": lcam,
+                    "right_image": right,
+                    "right_info": rcam,
+                }
 
         return topic_names(args.namespace, True), len(pairs), stereo()
     camera = read_camera(args.calib, frame_id)
@@ -222,8 +249,12 @@ def run_make(args: argparse.Namespace) -> int:
     topics, count, frames = _frames(args)
     stamps = _stamps(args.start, args.rate)
     first = next(frames)  # read and check the first frame before creating the bag
-    bar = tqdm(total=count, unit="frame", desc=f"bag make {args.output.name}",
-               disable=True if args.quiet else None)
+    bar = tqdm(
+        total=count,
+        unit="frame",
+        desc=f"bag make {args.output.name}",
+        disable=True if args.quiet else None,
+    )
     written = 0
     writer = BagWriter(args.output, args.format, overwrite=args.force)
     writer.open()
@@ -271,29 +302,70 @@ def _register_run(actions: Any) -> None:
         ),
     )
     p.add_argument("bag", metavar="BAG", type=Path, help="input bag (e.g. from `bag make`)")
-    p.add_argument("--node", default="stereo_depth",
-                   help="stereo_depth (default), mono_depth or fused_depth")
-    p.add_argument("--model", metavar="ID",
-                   help="load the profile config/<ID>.yaml (and set model:=ID)")
-    p.add_argument("--params", metavar="FILE", type=Path, action="append", default=[],
-                   help="ROS 2 parameters file for the node (after the profile; repeatable)")
-    p.add_argument("--param", "-p", metavar="NAME:=VALUE", action="append", default=[],
-                   help="one parameter (YAML value), e.g. -p disparity_range:=128")
-    p.add_argument("--weights-dir", metavar="DIR", default="",
-                   help="folder of the weights file named in the profile")
-    p.add_argument("--output", "-o", metavar="OUT_BAG", type=Path, required=True,
-                   help="output bag directory")
-    p.add_argument("--format", choices=("mcap", "sqlite3"), default="mcap",
-                   help="storage format of the output (default: mcap)")
-    p.add_argument("--rate", type=float, default=1.0, metavar="R",
-                   help="playback speed relative to the bag (default 1; 0 = as fast as the "
-                   "node goes); never faster than the node")
-    p.add_argument("--namespace", metavar="NS",
-                   help="namespace of the input topics (default: found in the bag)")
-    p.add_argument("--frame-timeout", type=float, default=60.0, metavar="SEC",
-                   help="longest wait for one frame's outputs (default 60)")
-    p.add_argument("--startup-timeout", type=float, default=60.0, metavar="SEC",
-                   help="longest wait for the node to come up (default 60)")
+    p.add_argument(
+        "--node", default="stereo_depth", help="stereo_depth (default), mono_depth or fused_depth"
+    )
+    p.add_argument(
+        "--model", metavar="ID", help="load the profile config/<ID>.yaml (and set model:=ID)"
+    )
+    p.add_argument(
+        "--params",
+        metavar="FILE",
+        type=Path,
+        action="append",
+        default=[],
+        help="ROS 2 parameters file for the node (after the profile; repeatable)",
+    )
+    p.add_argument(
+        "--param",
+        "-p",
+        metavar="NAME:=VALUE",
+        action="append",
+        default=[],
+        help="one parameter (YAML value), e.g. -p disparity_range:=128",
+    )
+    p.add_argument(
+        "--weights-dir",
+        metavar="DIR",
+        default="",
+        help="folder of the weights file named in the profile",
+    )
+    p.add_argument(
+        "--output", "-o", metavar="OUT_BAG", type=Path, required=True, help="output bag directory"
+    )
+    p.add_argument(
+        "--format",
+        choices=("mcap", "sqlite3"),
+        default="mcap",
+        help="storage format of the output (default: mcap)",
+    )
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=1.0,
+        metavar="R",
+        help="playback speed relative to the bag (default 1; 0 = as fast as the "
+        "node goes); never faster than the node",
+    )
+    p.add_argument(
+        "--namespace",
+        metavar="NS",
+        help="namespace of the input topics (default: found in the bag)",
+    )
+    p.add_argument(
+        "--frame-timeout",
+        type=float,
+        default=60.0,
+        metavar="SEC",
+        help="longest wait for one frame's outputs (default 60)",
+    )
+    p.add_argument(
+        "--startup-timeout",
+        type=float,
+        default=60.0,
+        metavar="SEC",
+        help="longest wait for the node to come up (default 60)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing output bag")
     p.add_argument("--quiet", "-q", action="store_true", help="no summary")
     p.set_defaults(func=run_run)
@@ -369,9 +441,18 @@ def run_run(args: argparse.Namespace) -> int:
 
     log = Path(tempfile.mkdtemp(prefix="depth_ros_bag_run_")) / f"{args.node}.log"
     runner = BagRun(
-        args.node, args.bag, args.output, params=params, params_files=files,
-        namespace=args.namespace, storage=args.format, overwrite=args.force, rate=args.rate,
-        startup_timeout=args.startup_timeout, frame_timeout=args.frame_timeout, log=log,
+        args.node,
+        args.bag,
+        args.output,
+        params=params,
+        params_files=files,
+        namespace=args.namespace,
+        storage=args.format,
+        overwrite=args.force,
+        rate=args.rate,
+        startup_timeout=args.startup_timeout,
+        frame_timeout=args.frame_timeout,
+        log=log,
     )
     report = runner.run()
     if not args.quiet:
@@ -383,15 +464,21 @@ def run_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         if report.incomplete_inputs:
-            print(f"  {report.incomplete_inputs} stamps had only some of the input topics "
-                  "(not frames; left and right must share a stamp)", file=sys.stderr)
+            print(
+                f"  {report.incomplete_inputs} stamps had only some of the input topics "
+                "(not frames; left and right must share a stamp)",
+                file=sys.stderr,
+            )
         if report.missing:
-            print(f"  no outputs for {len(report.missing)} frames (stamps "
-                  f"{', '.join(str(s) for s in report.missing[:5])}); node log: {report.log}",
-                  file=sys.stderr)
+            print(
+                f"  no outputs for {len(report.missing)} frames (stamps "
+                f"{', '.join(str(s) for s in report.missing[:5])}); node log: {report.log}",
+                file=sys.stderr,
+            )
         if report.unmatched:
-            print(f"  {report.unmatched} outputs had a stamp that is no input stamp",
-                  file=sys.stderr)
+            print(
+                f"  {report.unmatched} outputs had a stamp that is no input stamp", file=sys.stderr
+            )
     if report.frames_in == 0:
         raise InputError(f"bag {args.bag} holds no complete input frame")
     return 0 if report.frames_out == report.frames_in and not report.unmatched else 1

@@ -76,8 +76,9 @@ def node_latency(
         diag = Collector(node, {"/diagnostics": DiagnosticArray})
         publish_once, pubs = publish(node)
         ready = collector.wait(
-            lambda c: c.publishers_matched()
-            and all(p.get_subscription_count() > 0 for p in pubs), 120.0)
+            lambda c: c.publishers_matched() and all(p.get_subscription_count() > 0 for p in pubs),
+            120.0,
+        )
         if not ready:
             raise RuntimeError(f"{node_name} did not come up")
         collector.wait(lambda c: False, 1.0)
@@ -85,13 +86,15 @@ def node_latency(
         for i in range(frames + 1):  # the first frame warms the node up
             header = publish_once()
             stamp = header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+
             def arrived(c: Collector, n: int = i + 1) -> bool:
                 return all(c.count(t) >= n for t in topics)
 
             if not collector.wait(arrived, 120.0):
                 raise RuntimeError(f"{node_name} gave no output for frame {i}")
-            times = [r.wall_ns for t in topics for r in collector.received[t]
-                     if r.stamp_ns == stamp]
+            times = [
+                r.wall_ns for t in topics for r in collector.received[t] if r.stamp_ns == stamp
+            ]
             if i > 0 and len(times) == len(topics):
                 e2e.append((max(times) - stamp) / 1e6)
             if between is not None and i > 0:
@@ -108,6 +111,9 @@ def node_latency(
         "node_latency_ms": float(values["latency_ms"]),
         "node_processing_ms": float(values["processing_ms"]),
         "e2e_latency_ms": median_ms(e2e),
-        "node_stages_ms": {k[:-3]: float(v) for k, v in values.items()
-                           if k.endswith("_ms") and k not in ("latency_ms", "processing_ms")},
+        "node_stages_ms": {
+            k[:-3]: float(v)
+            for k, v in values.items()
+            if k.endswith("_ms") and k not in ("latency_ms", "processing_ms")
+        },
     }

@@ -31,10 +31,19 @@ def register(sub: Any) -> None:
     p.add_argument("--rate", type=float, default=30.0, help="input frames per second")
     p.add_argument("--seconds", type=float, default=20.0, help="measured duration")
     p.add_argument("--model", default="", help="model ID (default: the node's default)")
-    p.add_argument("--params", nargs="*", default=[], metavar="K=V",
-                   help="extra node parameters, e.g. disparity_range=128 weights=/path")
-    p.add_argument("--warmup", type=float, default=60.0,
-                   help="longest wait for the node's first output, seconds")
+    p.add_argument(
+        "--params",
+        nargs="*",
+        default=[],
+        metavar="K=V",
+        help="extra node parameters, e.g. disparity_range=128 weights=/path",
+    )
+    p.add_argument(
+        "--warmup",
+        type=float,
+        default=60.0,
+        help="longest wait for the node's first output, seconds",
+    )
     p.add_argument("--log", default="", help="write the node's log to this file")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
@@ -87,18 +96,32 @@ def percentile(values: list[float], q: float) -> float:
 
 def run(args: argparse.Namespace) -> int:
     figures = measure(
-        args.node, args.rate, args.seconds, args.model, parse_params(args.params),
-        warmup=args.warmup, log=Path(args.log) if args.log else None,
+        args.node,
+        args.rate,
+        args.seconds,
+        args.model,
+        parse_params(args.params),
+        warmup=args.warmup,
+        log=Path(args.log) if args.log else None,
     )
-    report(figures, args.json, f"bench load: {args.node} ({figures['model']}) at "
-           f"{args.rate:g} Hz for {args.seconds:g} s")
+    report(
+        figures,
+        args.json,
+        f"bench load: {args.node} ({figures['model']}) at {args.rate:g} Hz for {args.seconds:g} s",
+    )
     return 0 if figures["ok"] else 1
 
 
 def measure(
-    node_name: str, rate: float, seconds: float, model: str = "",
-    params: dict[str, object] | None = None, warmup: float = 60.0, log: Path | None = None,
-    progress: Any = None, settle: float | None = None,
+    node_name: str,
+    rate: float,
+    seconds: float,
+    model: str = "",
+    params: dict[str, object] | None = None,
+    warmup: float = 60.0,
+    log: Path | None = None,
+    progress: Any = None,
+    settle: float | None = None,
 ) -> dict[str, Any]:
     """Run the load test: start the node, wait for its first output, drive it for
     ``settle`` s (default min(10, seconds / 6)) unmeasured, then ``seconds`` measured.
@@ -122,8 +145,7 @@ def measure(
     log_path = log or Path(tempfile.mkstemp(prefix=f"{node_name}_", suffix=".log")[1])
     # a namespace of its own: other nodes on the same domain do not mix in
     ns = f"/bench_load_{os.getpid()}"
-    proc = processes.start(node_name, processes.ros_args(node_params, namespace=ns),
-                           log=log_path)
+    proc = processes.start(node_name, processes.ros_args(node_params, namespace=ns), log=log_path)
     rclpy.init()
     node = rclpy.create_node(f"bench_load_{os.getpid()}")
     try:
@@ -197,8 +219,9 @@ def measure(
             publish()
             spin(time.monotonic() + 1.0)
         if not arrivals:
-            raise RuntimeError(f"{node_name} produced no output within {warmup:.0f} s: "
-                               + _tail(log_path))
+            raise RuntimeError(
+                f"{node_name} produced no output within {warmup:.0f} s: " + _tail(log_path)
+            )
         spin(time.monotonic() + 1.5)  # let the diagnostics catch up
         startup_s = time.monotonic() - t_up
         period = 1.0 / rate
@@ -234,15 +257,39 @@ def measure(
         def tick(elapsed: float, sent: set[int]) -> None:
             rss_samples.append(rss_kib(proc.pid))
             if progress is not None:
-                progress(elapsed, _figures(
-                    node_name, node_params, rate, sent, arrivals, diags[n_diag0:],
-                    dropped0, rss_start, rss_samples, elapsed, startup_s))
+                progress(
+                    elapsed,
+                    _figures(
+                        node_name,
+                        node_params,
+                        rate,
+                        sent,
+                        arrivals,
+                        diags[n_diag0:],
+                        dropped0,
+                        rss_start,
+                        rss_samples,
+                        elapsed,
+                        startup_s,
+                    ),
+                )
 
         sent = drive(seconds, tick)
         spin(time.monotonic() + 3.0)  # the last frames in flight, a fresh diagnostic
         rss_samples.append(rss_kib(proc.pid))
-        figures = _figures(node_name, node_params, rate, sent, arrivals, diags[n_diag0:],
-                           dropped0, rss_start, rss_samples, seconds, startup_s)
+        figures = _figures(
+            node_name,
+            node_params,
+            rate,
+            sent,
+            arrivals,
+            diags[n_diag0:],
+            dropped0,
+            rss_start,
+            rss_samples,
+            seconds,
+            startup_s,
+        )
         for sub in subs:
             node.destroy_subscription(sub)
     finally:
@@ -263,17 +310,28 @@ def measure(
 
 
 def _figures(
-    node_name: str, params: dict[str, object], rate: float, sent: set[int],
-    arrivals: list[tuple[int, int]], diags: list[tuple[float, dict[str, str], int, str]],
-    dropped0: int, rss_start: int, rss_samples: list[int], seconds: float, startup_s: float,
+    node_name: str,
+    params: dict[str, object],
+    rate: float,
+    sent: set[int],
+    arrivals: list[tuple[int, int]],
+    diags: list[tuple[float, dict[str, str], int, str]],
+    dropped0: int,
+    rss_start: int,
+    rss_samples: list[int],
+    seconds: float,
+    startup_s: float,
 ) -> dict[str, Any]:
     latencies = [(rx - st) / 1e6 for st, rx in arrivals if st in sent]
     times = sorted(rx for st, rx in arrivals if st in sent)
     # saturated node: the gap between outputs is one frame's processing (+ publishing)
     intervals = [(b - a) / 1e6 for a, b in itertools.pairwise(times)]
     processed = len({st for st, _ in arrivals if st in sent})
-    proc_ms = [float(v["processing_ms"]) for _, v, _, _ in diags
-               if float(v.get("processing_ms", 0) or 0) > 0]
+    proc_ms = [
+        float(v["processing_ms"])
+        for _, v, _, _ in diags
+        if float(v.get("processing_ms", 0) or 0) > 0
+    ]
     last = diags[-1][1] if diags else {}
     dropped = int(last.get("dropped_frames", dropped0)) - dropped0
     processing = sum(proc_ms) / len(proc_ms) if proc_ms else float("nan")
@@ -309,8 +367,11 @@ def _figures(
         "rss_growth_percent": growth,
         "diagnostics_received": len(diags),
         # where the time goes (medians over the node's last 50 frames, handle()'s stages)
-        "stages_ms": {k[:-3]: float(v) for k, v in last.items()
-                      if k.endswith("_ms") and k not in ("processing_ms", "latency_ms")},
+        "stages_ms": {
+            k[:-3]: float(v)
+            for k, v in last.items()
+            if k.endswith("_ms") and k not in ("processing_ms", "latency_ms")
+        },
         "diagnostic_levels": {str(lvl): levels.count(lvl) for lvl in sorted(set(levels))},
         "last_diagnostic": diags[-1][3] if diags else "",
         "ok": bool(processed > 0 and p95 <= bound),
@@ -330,12 +391,18 @@ def bare_rate(node_name: str, params: dict[str, object], seconds: float) -> dict
 
     model_id = str(params.get("model") or "sgbm")
     names = {p.name for p in get_model(model_id).params}
-    model = build_model(model_id, ModelConfig(
-        weights=Path(str(params["weights"])) if params.get("weights") else None,
-        params={k: v for k, v in params.items() if k in names}))  # type: ignore[misc]
-    options = StereoOptions(points=str(params.get("points", "xyzrgb")),
-                            decimation=int(str(params.get("points_decimation", 1))),
-                            rectify=bool(params.get("rectify", False)))
+    model = build_model(
+        model_id,
+        ModelConfig(
+            weights=Path(str(params["weights"])) if params.get("weights") else None,
+            params={k: v for k, v in params.items() if k in names},
+        ),
+    )  # type: ignore[misc]
+    options = StereoOptions(
+        points=str(params.get("points", "xyzrgb")),
+        decimation=int(str(params.get("points_decimation", 1))),
+        rectify=bool(params.get("rectify", False)),
+    )
     pipe = StereoPipeline(model, options)
     s = load_sample("motorcycle")
     pipe.process(s.left, s.right, s.left_camera, s.right_camera)  # warm-up

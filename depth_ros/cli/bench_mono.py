@@ -20,11 +20,17 @@ from depth_ros.core.errors import ConfigError
 def register(sub: Any) -> None:
     p = sub.add_parser("mono", help="monocular forward time vs mono_depth node latency")
     p.add_argument("--model", default="depth_anything_v2_vits")
-    p.add_argument("--weights", type=Path,
-                   help="official checkpoint or exported file; omit with --random-weights")
-    p.add_argument("--random-weights", action="store_true",
-                   help="write a checkpoint in the official layout with random weights "
-                        "(timing only: the output is meaningless)")
+    p.add_argument(
+        "--weights",
+        type=Path,
+        help="official checkpoint or exported file; omit with --random-weights",
+    )
+    p.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="write a checkpoint in the official layout with random weights "
+        "(timing only: the output is meaningless)",
+    )
     p.add_argument("--input-size", type=int, default=0, help="network input size")
     p.add_argument("--frames", type=int, default=10)
     p.add_argument("--json", action="store_true")
@@ -45,11 +51,11 @@ def run(args: argparse.Namespace) -> int:
         if make is None:
             raise ConfigError(f"{args.model} cannot make a random checkpoint; give --weights")
         weights = Path(tempfile.mkdtemp(prefix="depth_ros_bench_")) / (
-            spec.weights_file or f"{args.model}.pth")
+            spec.weights_file or f"{args.model}.pth"
+        )
         make(weights)
     size = args.input_size or spec.default_input_size or 0
-    model: Any = build_model(
-        args.model, ModelConfig(weights=weights, input_size=size or None))
+    model: Any = build_model(args.model, ModelConfig(weights=weights, input_size=size or None))
     sample = load_sample("motorcycle")
     rgb, cam = sample.left, sample.left_camera
     run_mono(model, rgb, cam)  # warm-up (with the camera: camera-aware models need it)
@@ -85,8 +91,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _node(args: argparse.Namespace, weights: Path, size: int, between: Any
-          ) -> dict[str, Any]:
+def _node(args: argparse.Namespace, weights: Path, size: int, between: Any) -> dict[str, Any]:
     from sensor_msgs.msg import CameraInfo, Image
     from std_msgs.msg import Header
 

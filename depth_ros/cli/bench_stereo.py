@@ -34,11 +34,11 @@ def run(args: argparse.Namespace) -> int:
     from depth_ros.nodes.player import StereoPlayer
 
     sample = load_sample("motorcycle")
-    config = ModelConfig(weights=Path(args.weights) if args.weights else None,
-                         backend=args.backend)
+    config = ModelConfig(weights=Path(args.weights) if args.weights else None, backend=args.backend)
     model: Any = build_model(args.model, config)
     result = StereoPipeline(model).process(
-        sample.left, sample.right, sample.left_camera, sample.right_camera)
+        sample.left, sample.right, sample.left_camera, sample.right_camera
+    )
     matcher: list[float] = []
     cloud_ms: list[float] = []
 
@@ -52,8 +52,11 @@ def run(args: argparse.Namespace) -> int:
 
     def publisher(node: Any) -> Any:
         player = StereoPlayer(node)
-        return (lambda: player.publish(sample.left, sample.right, sample.left_camera,
-                                       sample.right_camera)), player.pubs
+        return (
+            lambda: player.publish(
+                sample.left, sample.right, sample.left_camera, sample.right_camera
+            )
+        ), player.pubs
 
     params: dict[str, object] = {"model": args.model}
     if args.weights:
@@ -72,6 +75,10 @@ def run(args: argparse.Namespace) -> int:
         "e2e_latency_ms": node["e2e_latency_ms"],
         "node_stages_ms": node["node_stages_ms"],
     }
-    report(figures, args.json, f"bench stereo: {args.model} on Motorcycle 741x500, "
-                               "node and bare matcher alternating frame by frame")
+    report(
+        figures,
+        args.json,
+        f"bench stereo: {args.model} on Motorcycle 741x500, "
+        "node and bare matcher alternating frame by frame",
+    )
     return 0

@@ -29,8 +29,12 @@ def register(sub: Any) -> None:
     p.add_argument("--weights", default="", help="weights file for learned models")
     p.add_argument("--backend", default="auto")
     p.add_argument("--frames", type=int, default=3, help="pairs to publish (default 3)")
-    p.add_argument("--rate", type=float, default=0.0,
-                   help="pairs per second (default: 2 for classical, 0.3 for learned models)")
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=0.0,
+        help="pairs per second (default: 2 for classical, 0.3 for learned models)",
+    )
     p.add_argument("--output", type=Path, default=Path("out/demo"), help="output folder")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for outputs")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
@@ -66,8 +70,10 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             print(text, flush=True)
 
-    say(f"depth-ros demo: {args.model} on Motorcycle (741x500), {args.frames} frames over DDS "
-        f"(ROS_DOMAIN_ID={os.environ['ROS_DOMAIN_ID']})")
+    say(
+        f"depth-ros demo: {args.model} on Motorcycle (741x500), {args.frames} frames over DDS "
+        f"(ROS_DOMAIN_ID={os.environ['ROS_DOMAIN_ID']})"
+    )
 
     rclpy.init()
     node = rclpy.create_node("depth_ros_demo")
@@ -78,14 +84,16 @@ def run(args: argparse.Namespace) -> int:
         "points": PointCloud2,
     }
     collector = Collector(node, topics)
-    stereo = processes.start("stereo_depth", processes.ros_args(params),
-                             log=logs / "stereo_depth.log")
+    stereo = processes.start(
+        "stereo_depth", processes.ros_args(params), log=logs / "stereo_depth.log"
+    )
     player = None
     try:
         if not collector.wait(lambda c: c.publishers_matched(), 60.0):
             raise RuntimeError(f"stereo_depth did not come up; see {logs / 'stereo_depth.log'}")
         player = processes.start(
-            "player", ["--frames", str(args.frames), "--rate", str(rate)],
+            "player",
+            ["--frames", str(args.frames), "--rate", str(rate)],
             log=logs / "player.log",
         )
         done = collector.wait(
@@ -142,19 +150,25 @@ def run(args: argparse.Namespace) -> int:
         "latency_ms_mean": statistics.fmean(latencies),
         "latency_ms_max": max(latencies),
         "valid_mask": "GT disparity finite; bad-N counts pixels without prediction as bad; "
-                      "depth metrics over pixels valid in both",
+        "depth metrics over pixels valid in both",
         "outputs": sorted(str(f.name) for f in files),
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:
-        say(f"  bad-2.0   {100 * dm['bad_2']:.1f} % of ground-truth pixels "
-            f"(density {100 * dm['density']:.1f} %, EPE {dm['epe']:.2f} px)")
-        say(f"  depth     AbsRel {zm['abs_rel']:.4f}, RMSE {zm['rmse']:.3f} m, "
-            f"delta1 {100 * zm['delta1']:.1f} %")
-        say(f"  latency   {metrics['latency_ms_mean']:.0f} ms per frame (stamp → all outputs), "
-            f"max {metrics['latency_ms_max']:.0f} ms")
+        say(
+            f"  bad-2.0   {100 * dm['bad_2']:.1f} % of ground-truth pixels "
+            f"(density {100 * dm['density']:.1f} %, EPE {dm['epe']:.2f} px)"
+        )
+        say(
+            f"  depth     AbsRel {zm['abs_rel']:.4f}, RMSE {zm['rmse']:.3f} m, "
+            f"delta1 {100 * zm['delta1']:.1f} %"
+        )
+        say(
+            f"  latency   {metrics['latency_ms_mean']:.0f} ms per frame (stamp → all outputs), "
+            f"max {metrics['latency_ms_max']:.0f} ms"
+        )
         say(f"  wrote     {out}/ ({', '.join(metrics['outputs'])})")
     return 0
 

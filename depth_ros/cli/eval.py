@@ -36,33 +36,61 @@ def register(subparsers: Any) -> None:
     from depth_ros.core.datasets import dataset_kinds
 
     p = subparsers.add_parser(
-        "eval", help="evaluate a model on a dataset with ground truth",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="dataset kinds: " + ", ".join(dataset_kinds())
+        "eval",
+        help="evaluate a model on a dataset with ground truth",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="dataset kinds: "
+        + ", ".join(dataset_kinds())
         + "\nexample: depth-ros eval --dataset motorcycle - --model sgbm --output out/eval",
     )
-    p.add_argument("--dataset", nargs=2, metavar=("KIND", "PATH"),
-                   help="dataset kind and path ('-' for kinds without one, e.g. motorcycle)")
-    p.add_argument("--dataset-option", action="append", type=_key_value, default=[],
-                   metavar="KEY=VALUE", help="reader option (e.g. depth_topic=/camera/depth)")
+    p.add_argument(
+        "--dataset",
+        nargs=2,
+        metavar=("KIND", "PATH"),
+        help="dataset kind and path ('-' for kinds without one, e.g. motorcycle)",
+    )
+    p.add_argument(
+        "--dataset-option",
+        action="append",
+        type=_key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="reader option (e.g. depth_topic=/camera/depth)",
+    )
     p.add_argument("--model", help="model ID (see depth-ros predict --list or model_ids())")
     p.add_argument("--weights", type=Path, help="weights file of a learned model")
     p.add_argument("--backend", help="inference backend (default: from the weights file)")
     p.add_argument("--device", default="cpu", help="device (default cpu)")
     p.add_argument("--input-size", type=int, help="network input size (monocular models)")
-    p.add_argument("--param", action="append", type=_key_value, default=[], metavar="KEY=VALUE",
-                   help="model parameter, e.g. disparity_range=128")
-    p.add_argument("--align", choices=ALIGN_METHODS,
-                   help="depth alignment (default: lstsq-inverse for relative models, "
-                   "none otherwise)")
+    p.add_argument(
+        "--param",
+        action="append",
+        type=_key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="model parameter, e.g. disparity_range=128",
+    )
+    p.add_argument(
+        "--align",
+        choices=ALIGN_METHODS,
+        help="depth alignment (default: lstsq-inverse for relative models, none otherwise)",
+    )
     p.add_argument("--min-depth", type=float, default=1e-3, help="metres (default 0.001)")
-    p.add_argument("--max-depth", type=float,
-                   help="cap in metres (default: the dataset's or model's convention)")
+    p.add_argument(
+        "--max-depth",
+        type=float,
+        help="cap in metres (default: the dataset's or model's convention)",
+    )
     p.add_argument("--limit", type=int, metavar="N", help="evaluate the first N frames only")
-    p.add_argument("--output", "-o", type=Path,
-                   help="output folder (default out/eval/MODEL_KIND)")
-    p.add_argument("--compare", nargs="+", type=Path, metavar="JSON",
-                   help="print the aggregate metrics of metrics.json files side by side")
+    p.add_argument("--output", "-o", type=Path, help="output folder (default out/eval/MODEL_KIND)")
+    p.add_argument(
+        "--compare",
+        nargs="+",
+        type=Path,
+        metavar="JSON",
+        help="print the aggregate metrics of metrics.json files side by side",
+    )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -100,17 +128,43 @@ def run(args: argparse.Namespace) -> int:
     if outdir.exists() and not outdir.is_dir():  # before the (long) evaluation
         raise InputError(f"--output {outdir} is an existing file, not a folder: give a folder")
     dataset = open_dataset(kind, path, dict(args.dataset_option)).limit(args.limit)
-    config = ModelConfig(weights=args.weights, backend=args.backend, device=args.device,
-                         input_size=args.input_size,
-                         params={k: _value(v) for k, v in args.param})
-    result = evaluate(args.model, dataset, config, args.align, args.min_depth, args.max_depth,
-                      progress=not args.quiet)
+    config = ModelConfig(
+        weights=args.weights,
+        backend=args.backend,
+        device=args.device,
+        input_size=args.input_size,
+        params={k: _value(v) for k, v in args.param},
+    )
+    result = evaluate(
+        args.model,
+        dataset,
+        config,
+        args.align,
+        args.min_depth,
+        args.max_depth,
+        progress=not args.quiet,
+    )
     paths = save_results(result, outdir)
     agg = result.aggregate
-    shown = [k for k in ("bad_1", "bad_2", "bad_3", "epe", "density", "abs_rel", "rmse",
-                         "delta1", "seconds_per_frame") if k in agg]
-    print(f"{args.model} on {kind} ({len(result.frames)} frames, {result.target}, "
-          f"align {result.align}):")
+    shown = [
+        k
+        for k in (
+            "bad_1",
+            "bad_2",
+            "bad_3",
+            "epe",
+            "density",
+            "abs_rel",
+            "rmse",
+            "delta1",
+            "seconds_per_frame",
+        )
+        if k in agg
+    ]
+    print(
+        f"{args.model} on {kind} ({len(result.frames)} frames, {result.target}, "
+        f"align {result.align}):"
+    )
     print("  " + "  ".join(f"{k}={agg[k]:.4g}" for k in shown))
     for name, p in paths.items():
         print(f"  {name}: {p}")

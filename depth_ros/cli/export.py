@@ -45,20 +45,26 @@ def register(subparsers: Any) -> None:
     p.add_argument("--width", type=int, help="fixed input width (with --height)")
     p.add_argument("--opset", type=int, help="ONNX opset (default: the model's, usually 17)")
     p.add_argument(
-        "--param", action="append", default=[], metavar="NAME=VALUE",
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
         help="a model parameter baked into the graph (e.g. max_disparity=192); repeatable",
     )
     p.add_argument(
-        "--verify", action="store_true",
+        "--verify",
+        action="store_true",
         help="run the file in onnxruntime and the PyTorch model on the same input and "
         "report the largest relative difference (fails above 1e-3)",
     )
     p.add_argument(
-        "--quantize", choices=("int8", "int8-dynamic"),
+        "--quantize",
+        choices=("int8", "int8-dynamic"),
         help="write an int8 ONNX file (onnxruntime.quantization; int8 = static, calibrated)",
     )
     p.add_argument(
-        "--calibration", type=Path,
+        "--calibration",
+        type=Path,
         help="with --quantize int8: folder with left/ and right/ images (paired by name) to "
         "calibrate on (default: the embedded Motorcycle pair)",
     )
@@ -122,10 +128,15 @@ def quantize(args: argparse.Namespace) -> int:
     mode = "dynamic" if args.quantize == "int8-dynamic" else "static"
     feed = q.FEEDS.get(args.model)
     if mode == "static" and feed is None:
-        raise ConfigError(f"static int8 calibration is defined for {', '.join(q.FEEDS)}; "
-                          "use --quantize int8-dynamic")
-    feeds = [feed(left, right) for left, right in q.calibration_pairs(args.calibration)] if (
-        mode == "static" and feed is not None) else []
+        raise ConfigError(
+            f"static int8 calibration is defined for {', '.join(q.FEEDS)}; "
+            "use --quantize int8-dynamic"
+        )
+    feeds = (
+        [feed(left, right) for left, right in q.calibration_pairs(args.calibration)]
+        if (mode == "static" and feed is not None)
+        else []
+    )
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(args.weights)
         if src.suffix.lower() != ".onnx":  # a PyTorch checkpoint: export it first
@@ -133,19 +144,27 @@ def quantize(args: argparse.Namespace) -> int:
             from depth_ros.core.models import ModelConfig
 
             config = ModelConfig(weights=src, params=parse_params(args.model, args.param))
-            src = export_onnx(args.model, config, Path(tmp) / "fp32.onnx", args.height,
-                              args.width, args.opset).path
+            src = export_onnx(
+                args.model, config, Path(tmp) / "fp32.onnx", args.height, args.width, args.opset
+            ).path
         result = q.quantize_onnx(src, args.output, mode, feeds)
-    report = {"model": args.model, "output": str(result.path), "quantization": f"int8-{mode}",
-              "calibration_frames": result.calibration_frames,
-              "seconds": round(result.seconds, 2), "bytes_in": result.bytes_in,
-              "bytes": result.bytes_out}
+    report = {
+        "model": args.model,
+        "output": str(result.path),
+        "quantization": f"int8-{mode}",
+        "calibration_frames": result.calibration_frames,
+        "seconds": round(result.seconds, 2),
+        "bytes_in": result.bytes_in,
+        "bytes": result.bytes_out,
+    }
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print(f"wrote {report['output']} (int8-{mode}, {result.bytes_out / 1e6:.1f} MB from "
-              f"{result.bytes_in / 1e6:.1f} MB, {result.calibration_frames} calibration "
-              f"frames) in {report['seconds']} s")
+        print(
+            f"wrote {report['output']} (int8-{mode}, {result.bytes_out / 1e6:.1f} MB from "
+            f"{result.bytes_in / 1e6:.1f} MB, {result.calibration_frames} calibration "
+            f"frames) in {report['seconds']} s"
+        )
     return 0
 
 
@@ -187,6 +206,8 @@ def run(args: argparse.Namespace) -> int:
         )
         if args.verify:
             verdict = "FAILED (> 1e-3)" if failed else "ok"
-            print(f"onnxruntime vs PyTorch: max relative difference "
-                  f"{report['max_relative_difference']:.2e} {verdict}")
+            print(
+                f"onnxruntime vs PyTorch: max relative difference "
+                f"{report['max_relative_difference']:.2e} {verdict}"
+            )
     return 1 if failed else 0

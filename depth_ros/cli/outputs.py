@@ -11,7 +11,12 @@ from depth_ros.core.colorize import color_range, colorize, with_colorbar
 from depth_ros.core.errors import ConfigError, InputError
 
 __all__ = [
-    "color_png", "colorize", "render_cloud", "write_depth", "write_disparity", "write_ply",
+    "color_png",
+    "colorize",
+    "render_cloud",
+    "write_depth",
+    "write_disparity",
+    "write_ply",
     "write_png",
 ]
 from depth_ros.core.pointcloud import PackedCloud, unpack_rgb
@@ -41,21 +46,23 @@ def write_png(path: Path, image: NDArray[np.generic]) -> Path:
 ValueRange = tuple[float, float] | None
 
 
-def color_png(path: Path, values: NDArray[np.float32], unit: str, invert: bool,
-              value_range: ValueRange = None) -> Path:
+def color_png(
+    path: Path, values: NDArray[np.float32], unit: str, invert: bool, value_range: ValueRange = None
+) -> Path:
     """Turbo picture of ``values`` with a colour bar labelled in ``unit``; the colours span
     ``value_range`` (min, max) when given (the same for every picture: comparable), else
     the 2nd-98th percentile of this image."""
     if value_range is not None and not value_range[0] < value_range[1]:
-        raise ConfigError(f"a colour range needs MIN < MAX, got {value_range[0]:g} "
-                          f"{value_range[1]:g}")
+        raise ConfigError(
+            f"a colour range needs MIN < MAX, got {value_range[0]:g} {value_range[1]:g}"
+        )
     lo, hi = color_range(values, *(value_range or (None, None)))
-    return write_png(path, with_colorbar(colorize(values, lo, hi, invert), lo, hi, unit,
-                                         invert))
+    return write_png(path, with_colorbar(colorize(values, lo, hi, invert), lo, hi, unit, invert))
 
 
-def write_disparity(out: Path, stem: str, disparity: NDArray[np.float32],
-                    value_range: ValueRange = None) -> list[Path]:
+def write_disparity(
+    out: Path, stem: str, disparity: NDArray[np.float32], value_range: ValueRange = None
+) -> list[Path]:
     """``.npy`` float32 (NaN invalid), 16-bit PNG (value/256 px, 0 invalid: KITTI's
     convention), colour PNG with a colour bar in pixels (``value_range``: see
     :func:`color_png`)."""
@@ -69,8 +76,9 @@ def write_disparity(out: Path, stem: str, disparity: NDArray[np.float32],
     ]
 
 
-def write_depth(out: Path, stem: str, depth: NDArray[np.float32],
-                value_range: ValueRange = None) -> list[Path]:
+def write_depth(
+    out: Path, stem: str, depth: NDArray[np.float32], value_range: ValueRange = None
+) -> list[Path]:
     """``.npy`` float32 metres (NaN invalid), 16-bit PNG in millimetres (0 invalid, as
     16UC1 depth images), colour PNG (near = warm) with a colour bar in metres
     (``value_range``: see :func:`color_png`)."""
@@ -91,8 +99,10 @@ def write_ply(path: Path, cloud: PackedCloud) -> Path:
     arr = cloud.as_array().reshape(-1, cloud.point_step // 4)
     keep = np.isfinite(arr[:, :3]).all(axis=1)
     if not keep.any():  # open3d refuses to write an empty cloud; an empty PLY is valid
-        path.write_text("ply\nformat ascii 1.0\nelement vertex 0\nproperty float x\n"
-                        "property float y\nproperty float z\nend_header\n")
+        path.write_text(
+            "ply\nformat ascii 1.0\nelement vertex 0\nproperty float x\n"
+            "property float y\nproperty float z\nend_header\n"
+        )
         return path
     pcd = o3d.geometry.PointCloud()
     pcd.points = o3d.utility.Vector3dVector(arr[keep, :3].astype(np.float64))
@@ -118,8 +128,11 @@ def render_cloud(path: Path, cloud: PackedCloud, max_points: int = 60000) -> Pat
         keep = np.sort(np.random.default_rng(0).choice(keep, max_points, replace=False))
     pts = arr[keep]
     has_rgb = any(f.name == "rgb" for f in cloud.fields)
-    colours = (unpack_rgb(np.ascontiguousarray(pts[:, 3])) / 255.0 if has_rgb
-               else colorize(pts[:, 2][None, :])[0] / 255.0)
+    colours = (
+        unpack_rgb(np.ascontiguousarray(pts[:, 3])) / 255.0
+        if has_rgb
+        else colorize(pts[:, 2][None, :])[0] / 255.0
+    )
     fig = plt.figure(figsize=(8, 6), dpi=100)
     ax = fig.add_subplot(projection="3d")
     # optical frame (x right, y down, z forward) shown as x right, z into the view, y up

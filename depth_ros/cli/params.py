@@ -19,8 +19,7 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def node_params(node: str, model: str | None, scale_source: str = "none"
-                ) -> dict[str, ParamSpec]:
+def node_params(node: str, model: str | None, scale_source: str = "none") -> dict[str, ParamSpec]:
     from depth_ros.core import profiles
 
     model = model or profiles.node_info(node).default_model
@@ -45,9 +44,13 @@ def run(args: argparse.Namespace) -> int:
             rng = ""
         ro = " (read-only)" if spec.read_only else ""
         if args.markdown:
-            print(f"| `{spec.name}` | {spec.type.__name__} | `{spec.default!r}` | {rng} | "
-                  f"{spec.description}{ro} |")
+            print(
+                f"| `{spec.name}` | {spec.type.__name__} | `{spec.default!r}` | {rng} | "
+                f"{spec.description}{ro} |"
+            )
         else:
-            print(f"{spec.name:40s} {spec.type.__name__:5s} {spec.default!r:>14}  {rng:24s} "
-                  f"{spec.description}{ro}")
+            print(
+                f"{spec.name:40s} {spec.type.__name__:5s} {spec.default!r:>14}  {rng:24s} "
+                f"{spec.description}{ro}"
+            )
     return 0

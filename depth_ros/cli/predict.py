@@ -31,28 +31,51 @@ def register(sub: Any) -> None:
     p.add_argument("--left", type=Path, help="left image (stereo)")
     p.add_argument("--right", type=Path, help="right image (stereo)")
     p.add_argument("--image", type=Path, help="image (monocular)")
-    p.add_argument("--camera-info", type=Path, nargs="+", metavar="YAML",
-                   help="camera_info YAML: one (mono) or left and right (stereo)")
+    p.add_argument(
+        "--camera-info",
+        type=Path,
+        nargs="+",
+        metavar="YAML",
+        help="camera_info YAML: one (mono) or left and right (stereo)",
+    )
     p.add_argument("--calib", type=Path, help="stereo calibration YAML")
     p.add_argument("--fx", type=float, help="focal length, pixels")
     p.add_argument("--fy", type=float, help="vertical focal length (default fx)")
     p.add_argument("--cx", type=float, help="principal point x (default: image centre)")
     p.add_argument("--cy", type=float, help="principal point y (default: image centre)")
     p.add_argument("--baseline", type=float, help="stereo baseline, metres")
-    p.add_argument("--doffs", type=float, default=0.0,
-                   help="cx_right - cx_left, pixels (Middlebury's doffs)")
-    p.add_argument("--random-weights", action="store_true",
-                   help="build a checkpoint in the official layout with RANDOM weights in a "
-                   "temporary folder and use it (tries the pipeline without the real weights: "
-                   "the output is meaningless)")
-    p.add_argument("--raw", action="store_true",
-                   help="monocular: also write the network's raw output as float32 .npy")
+    p.add_argument(
+        "--doffs", type=float, default=0.0, help="cx_right - cx_left, pixels (Middlebury's doffs)"
+    )
+    p.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="build a checkpoint in the official layout with RANDOM weights in a "
+        "temporary folder and use it (tries the pipeline without the real weights: "
+        "the output is meaningless)",
+    )
+    p.add_argument(
+        "--raw",
+        action="store_true",
+        help="monocular: also write the network's raw output as float32 .npy",
+    )
     p.add_argument("--output", type=Path, default=Path("out/predict"), help="output folder")
-    p.add_argument("--range", type=float, nargs=2, metavar=("MIN", "MAX"), dest="depth_range",
-                   help="colours of depth_color.png span MIN..MAX metres (default: the "
-                   "2nd-98th percentile of each image); fix it to compare two models")
-    p.add_argument("--disparity-range", type=float, nargs=2, metavar=("MIN", "MAX"),
-                   help="colours of disparity_color.png span MIN..MAX pixels")
+    p.add_argument(
+        "--range",
+        type=float,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        dest="depth_range",
+        help="colours of depth_color.png span MIN..MAX metres (default: the "
+        "2nd-98th percentile of each image); fix it to compare two models",
+    )
+    p.add_argument(
+        "--disparity-range",
+        type=float,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        help="colours of disparity_color.png span MIN..MAX pixels",
+    )
     p.set_defaults(func=run)
 
 
@@ -83,15 +106,18 @@ def _stereo_cameras(
     if args.camera_info:
         if len(args.camera_info) != 2:
             raise ConfigError("stereo needs two --camera-info files: left and right")
-        return (calibration.read_camera(args.camera_info[0]),
-                calibration.read_camera(args.camera_info[1]))
+        return (
+            calibration.read_camera(args.camera_info[0]),
+            calibration.read_camera(args.camera_info[1]),
+        )
     if args.fx is not None:
         if args.baseline is None:
             raise ConfigError("--fx needs --baseline for stereo depth")
         cx = (w - 1) / 2 if args.cx is None else args.cx
         cy = (h - 1) / 2 if args.cy is None else args.cy
-        cameras = calibration.stereo_cameras(w, h, args.fx, cx, cy, args.baseline,
-                                             args.doffs, args.fy)
+        cameras = calibration.stereo_cameras(
+            w, h, args.fx, cx, cy, args.baseline, args.doffs, args.fy
+        )
         calibration.warn_implausible(*cameras, "--fx/--baseline")
         return cameras
     return None
@@ -102,8 +128,10 @@ def _list() -> int:
 
     for model_id in model_ids():
         spec = get_model(model_id)
-        print(f"{model_id:40s} {spec.input_kind.value:6s} {spec.output_kind.value:9s} "
-              f"{spec.description}")
+        print(
+            f"{model_id:40s} {spec.input_kind.value:6s} {spec.output_kind.value:9s} "
+            f"{spec.description}"
+        )
     return 0
 
 
@@ -116,12 +144,14 @@ def run(args: argparse.Namespace) -> int:
     if args.random_weights and args.weights is not None:
         raise ConfigError("--random-weights and --weights exclude each other")
     if args.calib and (args.fx is not None or args.camera_info):
-        raise ConfigError("--calib and --fx / --camera-info both give the calibration: "
-                          "give one of them")
+        raise ConfigError(
+            "--calib and --fx / --camera-info both give the calibration: give one of them"
+        )
     if args.random_weights and spec.random_checkpoint is None:
         raise ConfigError(f"{spec.id} cannot build a random checkpoint; give --weights")
-    config = ModelConfig(weights=args.weights, backend=args.backend, device=args.device,
-                         input_size=args.input_size)
+    config = ModelConfig(
+        weights=args.weights, backend=args.backend, device=args.device, input_size=args.input_size
+    )
     from depth_ros.cli import outputs
 
     out: Path = outputs.output_dir(args.output)
@@ -134,17 +164,18 @@ def run(args: argparse.Namespace) -> int:
         cameras = _stereo_cameras(args, left.shape[1], left.shape[0])
         if cameras is None:
             disparity = model.compute(left, right)
-            written += outputs.write_disparity(out, "disparity", disparity,
-                                               args.disparity_range)
+            written += outputs.write_disparity(out, "disparity", disparity, args.disparity_range)
         else:
             from depth_ros.core.calibration import is_raw_stereo_calibration
             from depth_ros.core.stereo import StereoOptions, StereoPipeline
 
             raw = bool(args.calib) and is_raw_stereo_calibration(args.calib)  # rectify first
             result = StereoPipeline(model, StereoOptions(rectify=raw)).process(
-                left, right, *cameras)
-            written += outputs.write_disparity(out, "disparity", result.disparity,
-                                               args.disparity_range)
+                left, right, *cameras
+            )
+            written += outputs.write_disparity(
+                out, "disparity", result.disparity, args.disparity_range
+            )
             written += outputs.write_depth(out, "depth", result.depth, args.depth_range)
             if result.cloud is not None:
                 written.append(outputs.write_ply(out / "points.ply", result.cloud))
@@ -172,8 +203,7 @@ def _with_random_weights(
     folder = tempfile.mkdtemp(prefix="depth_ros_random_")
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     path = Path(folder) / (spec.weights_file or f"{spec.id}.pth")
-    print(f"depth-ros predict: RANDOM weights ({path}): the output is meaningless",
-          file=sys.stderr)
+    print(f"depth-ros predict: RANDOM weights ({path}): the output is meaningless", file=sys.stderr)
     spec.random_checkpoint(path)
     return dataclasses.replace(config, weights=path)
 
@@ -191,7 +221,8 @@ def _mono_camera(args: argparse.Namespace, w: int, h: int) -> PinholeCamera | No
             if camera.width * h != camera.height * w:
                 raise ConfigError(
                     f"--camera-info is for {camera.width}x{camera.height} images but "
-                    f"{args.image} is {w}x{h} (another aspect ratio)")
+                    f"{args.image} is {w}x{h} (another aspect ratio)"
+                )
             camera = camera.scaled(w, h)  # same camera, image resized
         return camera
     return _intrinsics(args, w, h)
@@ -211,7 +242,8 @@ def _mono(args: argparse.Namespace, spec: ModelSpec, config: ModelConfig, out: P
     if camera is None and spec.camera is CameraUse.REQUIRED:
         raise ConfigError(
             f"{spec.id} is camera-aware (its metric scale follows the focal length): give "
-            "--camera-info cam.yaml or --fx (and --cx/--cy)")
+            "--camera-info cam.yaml or --fx (and --cx/--cy)"
+        )
     model = build_model(args.model, _with_random_weights(args, spec, config))
     result = MonoPipeline(model, spec.output_kind, camera_use=spec.camera).process(rgb, camera)
     written: list[Path] = []
@@ -225,13 +257,16 @@ def _mono(args: argparse.Namespace, spec: ModelSpec, config: ModelConfig, out: P
             written.append(outputs.write_ply(out / "points.ply", result.cloud))
             written.append(outputs.render_cloud(out / "points_view.png", result.cloud))
         else:
-            print("depth-ros predict: no intrinsics (--camera-info or --fx): no points.ply",
-                  file=sys.stderr)
+            print(
+                "depth-ros predict: no intrinsics (--camera-info or --fx): no points.ply",
+                file=sys.stderr,
+            )
     else:
         np.save(out / "relative.npy", result.prediction)
         written.append(out / "relative.npy")
-        written.append(outputs.write_png(out / "relative_color.png",
-                                         outputs.colorize(result.prediction)))
+        written.append(
+            outputs.write_png(out / "relative_color.png", outputs.colorize(result.prediction))
+        )
     if result.confidence is not None:
         np.save(out / "confidence.npy", result.confidence)
         written.append(out / "confidence.npy")

@@ -91,9 +91,7 @@ def align_median(pred: FloatArray, ref: FloatArray, mask: Mask | None = None) ->
 def align_lstsq(pred: FloatArray, ref: FloatArray, mask: Mask | None = None) -> Aligned:
     """Least-squares scale and shift in depth: minimise Σ (s·pred + t - ref)²."""
     valid = fit_mask(pred, ref, mask)
-    s, t = _lstsq(
-        pred[valid].astype(np.float64), ref[valid].astype(np.float64), "lstsq alignment"
-    )
+    s, t = _lstsq(pred[valid].astype(np.float64), ref[valid].astype(np.float64), "lstsq alignment")
     return _positive(pred.astype(np.float64) * s + t), (s, t)
 
 

@@ -147,6 +147,7 @@ def _roi(x: int = 0, y: int = 0, width: int = 0, height: int = 0) -> Any:
 
 def camera_info_msg(camera: PinholeCamera, stamp_ns: int, frame_id: str | None = None) -> Any:
     """A ``sensor_msgs/CameraInfo`` for ``camera`` (frame_id defaults to the camera's)."""
+
     def arr(values: Sequence[float]) -> NDArray[np.float64]:
         return np.asarray(values, dtype=np.float64)
 
@@ -205,8 +206,10 @@ def cloud_msg(cloud: PackedCloud, stamp_ns: int, frame_id: str = "") -> Any:
         header=header(stamp_ns, frame_id),
         height=cloud.height,
         width=cloud.width,
-        fields=[field(name=f.name, offset=f.offset, datatype=f.datatype, count=f.count)
-                for f in cloud.fields],
+        fields=[
+            field(name=f.name, offset=f.offset, datatype=f.datatype, count=f.count)
+            for f in cloud.fields
+        ],
         is_bigendian=cloud.is_bigendian,
         point_step=cloud.point_step,
         row_step=cloud.row_step,
@@ -225,7 +228,11 @@ def clock_msg(stamp_ns: int) -> Any:
 def image_to_numpy(msg: Any) -> NDArray[Any]:
     """The pixels of a ``sensor_msgs/Image`` (rosbags or rclpy message) as an array."""
     return image_to_array(
-        str(msg.encoding), int(msg.height), int(msg.width), int(msg.step), msg.data,
+        str(msg.encoding),
+        int(msg.height),
+        int(msg.width),
+        int(msg.step),
+        msg.data,
         msg.is_bigendian,
     )
 
@@ -247,7 +254,10 @@ def cloud_to_numpy(msg: Any) -> dict[str, NDArray[np.float32]]:
                 f"datatype {f.datatype}); expected consecutive FLOAT32 fields"
             )
     return cloud_from_fields(
-        int(msg.height), int(msg.width), int(msg.point_step), [str(f.name) for f in fields],
+        int(msg.height),
+        int(msg.width),
+        int(msg.point_step),
+        [str(f.name) for f in fields],
         msg.data,
     )
 
@@ -421,12 +431,16 @@ def _check_bag(path: str | Path) -> Path:
         raise InputError(f"bag {p} does not exist")
     if p.is_dir():
         if not any(p.iterdir()):
-            raise InputError(f"bag {p} is an empty folder (a rosbag2 bag is a folder with "
-                             "metadata.yaml and .mcap or .db3 files)")
+            raise InputError(
+                f"bag {p} is an empty folder (a rosbag2 bag is a folder with "
+                "metadata.yaml and .mcap or .db3 files)"
+            )
         if not (p / "metadata.yaml").is_file():
             files = ", ".join(sorted(f.name for f in p.iterdir())[:5])
-            raise InputError(f"bag {p} has no metadata.yaml (it holds {files}): not a rosbag2 "
-                             "bag, or its metadata was lost (`ros2 bag reindex` rebuilds it)")
+            raise InputError(
+                f"bag {p} has no metadata.yaml (it holds {files}): not a rosbag2 "
+                "bag, or its metadata was lost (`ros2 bag reindex` rebuilds it)"
+            )
     return p
 
 
@@ -462,9 +476,7 @@ def bag_info(path: str | Path) -> BagInfo:
         reader.close()
 
 
-def read_messages(
-    path: str | Path, topics: Iterable[str] | None = None
-) -> Iterator[BagMessage]:
+def read_messages(path: str | Path, topics: Iterable[str] | None = None) -> Iterator[BagMessage]:
     """Messages of ``topics`` (all if None) in time order as (topic, timestamp_ns, msg).
 
     Raises :class:`InputError` if a requested topic is not in the bag.
@@ -489,8 +501,10 @@ def read_messages(
             except StopIteration:
                 return
             except Exception as exc:  # a corrupt chunk or record further in
-                raise InputError(f"cannot read bag {p}: {str(exc).strip() or type(exc).__name__} "
-                                 "(truncated or corrupt?)") from None
+                raise InputError(
+                    f"cannot read bag {p}: {str(exc).strip() or type(exc).__name__} "
+                    "(truncated or corrupt?)"
+                ) from None
             yield BagMessage(conn.topic, int(timestamp), msg)
     finally:
         reader.close()

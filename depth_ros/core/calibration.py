@@ -82,6 +82,7 @@ FOCAL_RANGE = (0.1, 10.0)  # x the image width
 class CalibrationWarning(UserWarning):
     """A calibration that loads but is probably wrong (units, image size)."""
 
+
 _IDENTITY3 = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
 
 # camera_info key → (rows, cols); cols None = any length (distortion)
@@ -159,9 +160,7 @@ def _matrix(data: Mapping[str, Any], key: str, source: str) -> tuple[float, ...]
     return floats
 
 
-def camera_from_dict(
-    data: Any, source: str = "camera_info", frame_id: str = ""
-) -> PinholeCamera:
+def camera_from_dict(data: Any, source: str = "camera_info", frame_id: str = "") -> PinholeCamera:
     """A camera from a parsed camera_info YAML mapping (camera_calibration_parsers keys)."""
     if not isinstance(data, Mapping):
         raise CalibrationError(f"{source}: expected a mapping of calibration keys, got {data!r}")
@@ -244,14 +243,17 @@ def read_camera(path: str | Path, frame_id: str = "") -> PinholeCamera:
 
 
 def _unrecognised(data: Any, source: str, accepted: str) -> CalibrationError:
-    seen = (f"keys {', '.join(map(str, list(data)[:12]))}" if isinstance(data, Mapping)
-            else f"a {type(data).__name__}")
+    seen = (
+        f"keys {', '.join(map(str, list(data)[:12]))}"
+        if isinstance(data, Mapping)
+        else f"a {type(data).__name__}"
+    )
     return CalibrationError(
-        f"{source}: unrecognised calibration format (it has {seen}); accepted: {accepted}")
+        f"{source}: unrecognised calibration format (it has {seen}); accepted: {accepted}"
+    )
 
 
-def calibration_problems(left: PinholeCamera, right: PinholeCamera | None = None
-                         ) -> list[str]:
+def calibration_problems(left: PinholeCamera, right: PinholeCamera | None = None) -> list[str]:
     """Why a calibration that loads is probably wrong: a focal length outside 0.1-10 x
     the image width, a baseline over 2 m (millimetres where metres belong)."""
     found = []
@@ -263,7 +265,8 @@ def calibration_problems(left: PinholeCamera, right: PinholeCamera | None = None
             found.append(
                 f"{name if right is not None else 'camera'} focal length fx = {cam.fx:g} px "
                 f"is outside {lo:g}-{hi:g} x the image width ({cam.width} px): is it in "
-                "pixels, and for this image size (a calibration of another resolution)?")
+                "pixels, and for this image size (a calibration of another resolution)?"
+            )
     if right is not None:
         try:
             baseline = StereoGeometry.from_cameras(left, right).baseline
@@ -272,7 +275,8 @@ def calibration_problems(left: PinholeCamera, right: PinholeCamera | None = None
         if baseline > MAX_BASELINE_M:
             found.append(
                 f"baseline {baseline:g} m is over {MAX_BASELINE_M:g} m: is the translation "
-                f"in millimetres? (metres expected: that would be {baseline / 1000:g} m)")
+                f"in millimetres? (metres expected: that would be {baseline / 1000:g} m)"
+            )
     return found
 
 
@@ -325,8 +329,11 @@ def read_stereo_calibration(
 
 
 def stereo_from_dict(
-    data: Any, source: str = "stereo calibration", base: Path | None = None,
-    frame_id: str = "", image_size: tuple[int, int] | None = None,
+    data: Any,
+    source: str = "stereo calibration",
+    base: Path | None = None,
+    frame_id: str = "",
+    image_size: tuple[int, int] | None = None,
 ) -> tuple[PinholeCamera, PinholeCamera]:
     """Left and right cameras from a parsed stereo calibration mapping."""
     if not isinstance(data, Mapping):
@@ -412,30 +419,44 @@ def _array(value: Any, key: str, source: str) -> NDArray[np.float64]:
         raise CalibrationError(f"{source}: {key} is not finite")
     if isinstance(rows, int) and isinstance(cols, int):
         if arr.size != rows * cols:
-            raise CalibrationError(
-                f"{source}: {key} has {arr.size} values, expected {rows}x{cols}")
+            raise CalibrationError(f"{source}: {key} has {arr.size} values, expected {rows}x{cols}")
         arr = arr.reshape(rows, cols)
     return arr
 
 
-def _shaped(data: Mapping[str, Any], key: str, source: str, shape: tuple[int, ...]
-            ) -> NDArray[np.float64]:
+def _shaped(
+    data: Mapping[str, Any], key: str, source: str, shape: tuple[int, ...]
+) -> NDArray[np.float64]:
     if key not in data:
         raise CalibrationError(f"{source}: missing key {key!r}")
     arr = _array(data[key], key, source)
     if arr.size != int(np.prod(shape)):
         raise CalibrationError(
-            f"{source}: {key} has {arr.size} values, expected {'x'.join(map(str, shape))}")
+            f"{source}: {key} has {arr.size} values, expected {'x'.join(map(str, shape))}"
+        )
     return arr.reshape(shape)
 
 
-def _camera(width: int, height: int, k: NDArray[np.float64], d: NDArray[np.float64],
-            r: NDArray[np.float64], p: NDArray[np.float64], model: str, frame_id: str,
-            source: str) -> PinholeCamera:
+def _camera(
+    width: int,
+    height: int,
+    k: NDArray[np.float64],
+    d: NDArray[np.float64],
+    r: NDArray[np.float64],
+    p: NDArray[np.float64],
+    model: str,
+    frame_id: str,
+    source: str,
+) -> PinholeCamera:
     camera = PinholeCamera(
-        width=width, height=height, k=tuple(map(float, k.ravel())),
-        p=tuple(map(float, p.ravel())), d=tuple(map(float, d.ravel())),
-        r=tuple(map(float, r.ravel())), distortion_model=model, frame_id=frame_id,
+        width=width,
+        height=height,
+        k=tuple(map(float, k.ravel())),
+        p=tuple(map(float, p.ravel())),
+        d=tuple(map(float, d.ravel())),
+        r=tuple(map(float, r.ravel())),
+        distortion_model=model,
+        frame_id=frame_id,
     )
     _check(camera, source)
     return camera
@@ -443,10 +464,15 @@ def _camera(width: int, height: int, k: NDArray[np.float64], d: NDArray[np.float
 
 def rectify_pair(
     size: tuple[int, int],
-    k1: NDArray[np.float64], d1: NDArray[np.float64],
-    k2: NDArray[np.float64], d2: NDArray[np.float64],
-    rotation: NDArray[np.float64], translation: NDArray[np.float64],
-    model: str = "plumb_bob", frame_id: str = "", source: str = "stereo calibration",
+    k1: NDArray[np.float64],
+    d1: NDArray[np.float64],
+    k2: NDArray[np.float64],
+    d2: NDArray[np.float64],
+    rotation: NDArray[np.float64],
+    translation: NDArray[np.float64],
+    model: str = "plumb_bob",
+    frame_id: str = "",
+    source: str = "stereo calibration",
 ) -> tuple[PinholeCamera, PinholeCamera]:
     """camera_info pair (K, D, R, P) of an unrectified stereo calibration (x2 = R x1 + T),
     by ``cv2.stereoRectify`` (``cv2.fisheye.stereoRectify`` for ``equidistant``) with zero
@@ -460,40 +486,58 @@ def rectify_pair(
     k1, k2 = np.ascontiguousarray(k1), np.ascontiguousarray(k2)
     if model == "equidistant":
         r1, r2, p1, p2, _ = cv2.fisheye.stereoRectify(
-            k1, np.ascontiguousarray(d1.reshape(-1)[:4]), k2,
-            np.ascontiguousarray(d2.reshape(-1)[:4]), (w, h), rotation, t,
-            flags=cv2.CALIB_ZERO_DISPARITY, balance=0.0)
+            k1,
+            np.ascontiguousarray(d1.reshape(-1)[:4]),
+            k2,
+            np.ascontiguousarray(d2.reshape(-1)[:4]),
+            (w, h),
+            rotation,
+            t,
+            flags=cv2.CALIB_ZERO_DISPARITY,
+            balance=0.0,
+        )
     else:
         r1, r2, p1, p2, *_ = cv2.stereoRectify(
-            k1, np.ascontiguousarray(d1.reshape(-1)), k2,
-            np.ascontiguousarray(d2.reshape(-1)), (w, h), rotation, t,
-            flags=cv2.CALIB_ZERO_DISPARITY, alpha=0.0)
+            k1,
+            np.ascontiguousarray(d1.reshape(-1)),
+            k2,
+            np.ascontiguousarray(d2.reshape(-1)),
+            (w, h),
+            rotation,
+            t,
+            flags=cv2.CALIB_ZERO_DISPARITY,
+            alpha=0.0,
+        )
     r1, r2, p1, p2 = (np.asarray(m, dtype=np.float64) for m in (r1, r2, p1, p2))
     left = _camera(w, h, k1, d1, r1, p1, model, frame_id, f"{source} (left)")
     right = _camera(w, h, k2, d2, r2, p2, model, frame_id, f"{source} (right)")
     if right.tx > 0:  # the second camera is to the left of the first
         raise CalibrationError(
             f"{source}: the second camera lies to the left of the first (rectified "
-            f"P[0,3] = {right.tx:g} > 0): are the cameras swapped?")
+            f"P[0,3] = {right.tx:g} > 0): are the cameras swapped?"
+        )
     return left, right
 
 
 _KALIBR_MODELS = {"radtan": "plumb_bob", "equidistant": "equidistant"}
 
 
-def _kalibr_intrinsics(cam: Any, source: str
-                       ) -> tuple[int, int, NDArray[np.float64], NDArray[np.float64], str]:
+def _kalibr_intrinsics(
+    cam: Any, source: str
+) -> tuple[int, int, NDArray[np.float64], NDArray[np.float64], str]:
     if not isinstance(cam, Mapping):
         raise CalibrationError(f"{source}: expected a mapping, got {cam!r}")
     if cam.get("camera_model", "pinhole") != "pinhole":
         raise CalibrationError(
-            f"{source}: camera_model {cam.get('camera_model')!r} is not supported (pinhole)")
+            f"{source}: camera_model {cam.get('camera_model')!r} is not supported (pinhole)"
+        )
     fu, fv, pu, pv = _shaped(cam, "intrinsics", source, (4,))
     size = _shaped(cam, "resolution", source, (2,))
     model = str(cam.get("distortion_model", "radtan"))
     if model not in _KALIBR_MODELS:
         raise CalibrationError(
-            f"{source}: distortion_model {model!r} is not supported (radtan, equidistant)")
+            f"{source}: distortion_model {model!r} is not supported (radtan, equidistant)"
+        )
     coeffs = _shaped(cam, "distortion_coeffs", source, (4,))
     d = np.append(coeffs, 0.0) if model == "radtan" else coeffs  # k1 k2 p1 p2 (k3 = 0)
     k = np.array([[fu, 0.0, pu], [0.0, fv, pv], [0.0, 0.0, 1.0]])
@@ -503,12 +547,12 @@ def _kalibr_intrinsics(cam: Any, source: str
 def _kalibr_camera(cam: Any, source: str, frame_id: str) -> PinholeCamera:
     """One Kalibr camera as a raw camera_info: R = I, P = [K | 0]."""
     w, h, k, d, model = _kalibr_intrinsics(cam, source)
-    return _camera(w, h, k, d, np.eye(3), np.hstack([k, np.zeros((3, 1))]), model,
-                   frame_id, source)
+    return _camera(w, h, k, d, np.eye(3), np.hstack([k, np.zeros((3, 1))]), model, frame_id, source)
 
 
-def _kalibr_pair(data: Mapping[str, Any], source: str, frame_id: str
-                 ) -> tuple[PinholeCamera, PinholeCamera]:
+def _kalibr_pair(
+    data: Mapping[str, Any], source: str, frame_id: str
+) -> tuple[PinholeCamera, PinholeCamera]:
     for key in ("cam0", "cam1"):
         if key not in data:
             raise CalibrationError(f"{source}: a Kalibr camchain needs cam0 and cam1")
@@ -517,7 +561,8 @@ def _kalibr_pair(data: Mapping[str, Any], source: str, frame_id: str
     if (w0, h0) != (w1, h1) or m0 != m1:
         raise CalibrationError(
             f"{source}: cam0 ({w0}x{h0}, {m0}) and cam1 ({w1}x{h1}, {m1}) differ in size or "
-            "distortion model; a stereo pair needs one of each")
+            "distortion model; a stereo pair needs one of each"
+        )
     cam1 = data["cam1"]
     if not isinstance(cam1, Mapping) or "T_cn_cnm1" not in cam1:
         raise CalibrationError(f"{source}: cam1 has no T_cn_cnm1 (the cam0 → cam1 transform)")
@@ -525,8 +570,9 @@ def _kalibr_pair(data: Mapping[str, Any], source: str, frame_id: str
     return rectify_pair((w0, h0), k0, d0, k1, d1, t[:3, :3], t[:3, 3], m0, frame_id, source)
 
 
-def _opencv_size(data: Mapping[str, Any], source: str,
-                 image_size: tuple[int, int] | None) -> tuple[int, int]:
+def _opencv_size(
+    data: Mapping[str, Any], source: str, image_size: tuple[int, int] | None
+) -> tuple[int, int]:
     for wk, hk in (("width", "height"), ("image_width", "image_height")):
         if wk in data and hk in data:
             return _size(data, wk, source), _size(data, hk, source)
@@ -539,17 +585,20 @@ def _opencv_size(data: Mapping[str, Any], source: str,
     if image_size is None:
         raise CalibrationError(
             f"{source}: an OpenCV stereo calibration without its image size (width/height "
-            "or image_size [w, h]); add it to the file or give the images")
+            "or image_size [w, h]); add it to the file or give the images"
+        )
     return image_size
 
 
-def _opencv_pair(data: Mapping[str, Any], source: str, frame_id: str,
-                 image_size: tuple[int, int] | None) -> tuple[PinholeCamera, PinholeCamera]:
+def _opencv_pair(
+    data: Mapping[str, Any], source: str, frame_id: str, image_size: tuple[int, int] | None
+) -> tuple[PinholeCamera, PinholeCamera]:
     missing = [k for k in ("M1", "D1", "M2", "D2") if k not in data]
     if missing:
         raise CalibrationError(
             f"{source}: an OpenCV stereo calibration needs M1, D1, M2, D2 (and R, T or R1, "
-            f"R2, P1, P2); missing {', '.join(missing)}")
+            f"R2, P1, P2); missing {', '.join(missing)}"
+        )
     m1 = _shaped(data, "M1", source, (3, 3))
     m2 = _shaped(data, "M2", source, (3, 3))
     d1 = _array(data["D1"], "D1", source).ravel()
@@ -559,12 +608,15 @@ def _opencv_pair(data: Mapping[str, Any], source: str, frame_id: str,
     if all(k in data for k in ("R1", "R2", "P1", "P2")):
         r1, r2 = _shaped(data, "R1", source, (3, 3)), _shaped(data, "R2", source, (3, 3))
         p1, p2 = _shaped(data, "P1", source, (3, 4)), _shaped(data, "P2", source, (3, 4))
-        return (_camera(w, h, m1, d1, r1, p1, model, frame_id, f"{source} (left)"),
-                _camera(w, h, m2, d2, r2, p2, model, frame_id, f"{source} (right)"))
+        return (
+            _camera(w, h, m1, d1, r1, p1, model, frame_id, f"{source} (left)"),
+            _camera(w, h, m2, d2, r2, p2, model, frame_id, f"{source} (right)"),
+        )
     if "R" not in data or "T" not in data:
         raise CalibrationError(
             f"{source}: an OpenCV stereo calibration needs R and T (stereoCalibrate) or R1, "
-            "R2, P1, P2 (stereoRectify)")
+            "R2, P1, P2 (stereoRectify)"
+        )
     rotation = _array(data["R"], "R", source)
     if rotation.size == 3:  # a rotation vector (Rodrigues), as cv2.stereoCalibrate accepts
         import cv2
@@ -572,8 +624,7 @@ def _opencv_pair(data: Mapping[str, Any], source: str, frame_id: str,
         rotation = np.asarray(cv2.Rodrigues(rotation.reshape(3, 1))[0], dtype=np.float64)
     rotation = _shaped({"R": rotation}, "R", source, (3, 3))
     translation = _shaped(data, "T", source, (3,))
-    return rectify_pair((w, h), m1, d1, m2, d2, rotation, translation, model, frame_id,
-                        source)
+    return rectify_pair((w, h), m1, d1, m2, d2, rotation, translation, model, frame_id, source)
 
 
 def is_raw_stereo_calibration(path: str | Path) -> bool:

@@ -56,9 +56,12 @@ class PinholeCamera:
             frame_id=str(msg.header.frame_id),
         )
         return full.binned(
-            int(getattr(msg, "binning_x", 0)), int(getattr(msg, "binning_y", 0)),
-            int(getattr(roi, "x_offset", 0)), int(getattr(roi, "y_offset", 0)),
-            int(getattr(roi, "width", 0)), int(getattr(roi, "height", 0)),
+            int(getattr(msg, "binning_x", 0)),
+            int(getattr(msg, "binning_y", 0)),
+            int(getattr(roi, "x_offset", 0)),
+            int(getattr(roi, "y_offset", 0)),
+            int(getattr(roi, "width", 0)),
+            int(getattr(roi, "height", 0)),
         )
 
     def binned(
@@ -81,7 +84,8 @@ class PinholeCamera:
         if min(binning_x, binning_y, roi_x, roi_y, roi_width, roi_height) < 0:
             raise CalibrationError(
                 f"camera_info binning ({binning_x}, {binning_y}) and roi ({roi_x}, {roi_y}, "
-                f"{roi_width}, {roi_height}) must not be negative")
+                f"{roi_width}, {roi_height}) must not be negative"
+            )
         bx, by = max(binning_x, 1), max(binning_y, 1)
         has_roi = any((roi_x, roi_y, roi_width, roi_height))
         if bx == 1 and by == 1 and not has_roi:
@@ -89,7 +93,8 @@ class PinholeCamera:
         if has_roi and (roi_x + roi_width > self.width or roi_y + roi_height > self.height):
             raise CalibrationError(
                 f"camera_info roi ({roi_x}, {roi_y}, {roi_width}x{roi_height}) lies outside "
-                f"the {self.width}x{self.height} image")
+                f"the {self.width}x{self.height} image"
+            )
         k = list(self.k)
         p = list(self.p)
         if len(k) == 9:
@@ -105,7 +110,13 @@ class PinholeCamera:
         width = (roi_width or self.width) // bx
         height = (roi_height or self.height) // by
         return PinholeCamera(
-            width, height, tuple(k), tuple(p), self.d, self.r, self.distortion_model,
+            width,
+            height,
+            tuple(k),
+            tuple(p),
+            self.d,
+            self.r,
+            self.distortion_model,
             self.frame_id,
         )
 
@@ -266,8 +277,7 @@ def _rectify_maps(
 
 
 # camera_info distortion models (sensor_msgs/distortion_models.h) → number of D values
-DISTORTION_LENGTHS = {"plumb_bob": 5, "rational_polynomial": 8, "equidistant": 4,
-                      "fisheye": 4}
+DISTORTION_LENGTHS = {"plumb_bob": 5, "rational_polynomial": 8, "equidistant": 4, "fisheye": 4}
 DISTORTION_NAMES = {
     "plumb_bob": "k1, k2, t1, t2, k3",
     "rational_polynomial": "k1, k2, t1, t2, k3, k4, k5, k6",

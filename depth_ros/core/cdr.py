@@ -95,8 +95,9 @@ class CdrMessage:
         return bytes(self.data)
 
 
-def _image(msg: CdrMessage, prefix: str, frame_id: str, height: int, width: int,
-           encoding: str, step: int) -> None:
+def _image(
+    msg: CdrMessage, prefix: str, frame_id: str, height: int, width: int, encoding: str, step: int
+) -> None:
     msg.header(frame_id, f"{prefix}header")
     msg.put("I", height)
     msg.put("I", width)
@@ -131,8 +132,9 @@ def disparity_image(frame_id: str, height: int, width: int) -> CdrMessage:
     return msg
 
 
-def point_cloud(frame_id: str, height: int, width: int, fields: Sequence[PointFieldSpec],
-                point_step: int) -> CdrMessage:
+def point_cloud(
+    frame_id: str, height: int, width: int, fields: Sequence[PointFieldSpec], point_step: int
+) -> CdrMessage:
     """``sensor_msgs/PointCloud2`` (little endian); points in block ``data``, slot
     ``is_dense``."""
     msg = CdrMessage()

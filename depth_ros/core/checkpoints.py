@@ -70,7 +70,7 @@ def require_file(
 def strip_prefix(state: Mapping[str, Any], prefix: str = "module.") -> dict[str, Any]:
     """Remove ``prefix`` from keys when every key has it (``nn.DataParallel`` checkpoints)."""
     if state and all(k.startswith(prefix) for k in state):
-        return {k[len(prefix):]: v for k, v in state.items()}
+        return {k[len(prefix) :]: v for k, v in state.items()}
     return dict(state)
 
 

@@ -94,7 +94,7 @@ def with_colorbar(
     values = vmax - (rows - margin) / inner * (vmax - vmin)  # top = vmax
     bar = colorize(np.repeat(values[:, None], bar_w, axis=1), vmin, vmax, invert)
     bar[:margin] = 0
-    bar[h - margin:] = 0
+    bar[h - margin :] = 0
     tick_values = colorbar_ticks(vmin, vmax, ticks)
     step = tick_values[1] - tick_values[0] if len(tick_values) > 1 else abs(vmin) or 1.0
     labels = [_label(t, unit, step) for t in tick_values]
@@ -106,7 +106,15 @@ def with_colorbar(
         y = round(margin + (vmax - value) / span * inner)
         cv2.line(panel, (0, y), (margin // 2 + 2, y), (255, 255, 255), thick)
         baseline_y = min(max(y + text_h // 2, text_h), h - 1)
-        cv2.putText(panel, label, (margin, baseline_y), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                    (255, 255, 255), thick, cv2.LINE_AA)
+        cv2.putText(
+            panel,
+            label,
+            (margin, baseline_y),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            (255, 255, 255),
+            thick,
+            cv2.LINE_AA,
+        )
     gap = np.zeros((h, margin, 3), dtype=np.uint8)
     return np.concatenate([image, gap, bar, panel], axis=1)

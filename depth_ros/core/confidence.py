@@ -80,8 +80,13 @@ def lr_factor(left_disp: F32, right_disp: F32, max_diff: float) -> F32:
 
 
 def uniqueness_factor(
-    left: NDArray[np.uint8], right: NDArray[np.uint8], disp: F32, min_disparity: int,
-    num_disparities: int, window: int, ratio_percent: float,
+    left: NDArray[np.uint8],
+    right: NDArray[np.uint8],
+    disp: F32,
+    min_disparity: int,
+    num_disparities: int,
+    window: int,
+    ratio_percent: float,
 ) -> F32:
     """c_uniq (see the module): best (at the matcher's disparity) vs second-best SAD cost,
     on the half-size grey pair, upsampled back (bilinear)."""
@@ -119,8 +124,9 @@ def uniqueness_factor(
     return np.asarray(cv2.resize(c, (w, h), interpolation=cv2.INTER_LINEAR), np.float32)
 
 
-def speckle_factor(raw: NDArray[np.int16], invalid: int, size: int, max_diff16: int
-                   ) -> tuple[F32, NDArray[np.int16]]:
+def speckle_factor(
+    raw: NDArray[np.int16], invalid: int, size: int, max_diff16: int
+) -> tuple[F32, NDArray[np.int16]]:
     """(c_speckle, the raw disparity with the speckles removed) for OpenCV's fixed-point
     disparity (16 x pixels, ``invalid`` marks holes)."""
     import cv2

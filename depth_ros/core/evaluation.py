@@ -40,16 +40,26 @@ PLOT_SAMPLES = 20000
 
 # Lower is better for all but these (used by the compare table).
 HIGHER_IS_BETTER = frozenset({"delta1", "delta2", "delta3", "density", "depth_density"})
-DEPTH_KEYS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "silog", "delta1", "delta2", "delta3",
-              "depth_density")
+DEPTH_KEYS = (
+    "abs_rel",
+    "sq_rel",
+    "rmse",
+    "rmse_log",
+    "silog",
+    "delta1",
+    "delta2",
+    "delta3",
+    "depth_density",
+)
 DISPARITY_KEYS = ("bad_1", "bad_2", "bad_3", "epe", "density")
 #: confidence thresholds t of the confidence-aware figures (bad_2_c<t>, density_c<t>)
 CONFIDENCE_THRESHOLDS = (0.25, 0.5, 0.75)
 SPARSIFICATION_STEPS = 10
 
 
-def confidence_metrics(pred: F32, gt: F32, conf: F32) -> tuple[dict[str, float],
-                                                               list[tuple[float, float]]]:
+def confidence_metrics(
+    pred: F32, gt: F32, conf: F32
+) -> tuple[dict[str, float], list[tuple[float, float]]]:
     """Confidence-aware disparity figures. For each t in CONFIDENCE_THRESHOLDS, with the
     pixels of confidence < t made holes: ``bad_2_c<t*100>`` (percent of GT pixels, a hole
     counts as bad) and ``density_c<t*100>``. And the sparsification curve: removing the
@@ -67,7 +77,7 @@ def confidence_metrics(pred: F32, gt: F32, conf: F32) -> tuple[dict[str, float],
     curve = []
     for i in range(SPARSIFICATION_STEPS):
         f = i / SPARSIFICATION_STEPS
-        rest = bad[round(f * bad.size):]
+        rest = bad[round(f * bad.size) :]
         curve.append((f, float(rest.mean() * 100.0) if rest.size else math.nan))
     return out, curve
 
@@ -128,11 +138,23 @@ class EvalResult:
             "frames_evaluated": len(self.frames),
             "aggregate": clean(self.aggregate),
             "frames": [
-                {"name": f.name, "seconds": f.seconds, "scale": f.scale, "shift": f.shift,
-                 **clean(f.metrics),
-                 **({"sparsification": [[c[0], c[1] if math.isfinite(c[1]) else None]
-                                        for c in f.maps["sparsification"]]}
-                    if "sparsification" in f.maps else {})}
+                {
+                    "name": f.name,
+                    "seconds": f.seconds,
+                    "scale": f.scale,
+                    "shift": f.shift,
+                    **clean(f.metrics),
+                    **(
+                        {
+                            "sparsification": [
+                                [c[0], c[1] if math.isfinite(c[1]) else None]
+                                for c in f.maps["sparsification"]
+                            ]
+                        }
+                        if "sparsification" in f.maps
+                        else {}
+                    ),
+                }
                 for f in self.frames
             ],
             "notes": self.notes,
@@ -159,8 +181,14 @@ def _samples(gt: F32, err: F32, rng: np.random.Generator) -> tuple[F32, F32]:
 
 
 class _Evaluator:
-    def __init__(self, spec: ModelSpec, method: str, min_depth: float, max_depth: float | None,
-                 keep_maps: bool) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        method: str,
+        min_depth: float,
+        max_depth: float | None,
+        keep_maps: bool,
+    ) -> None:
         self.spec = spec
         self.method = method
         self.min_depth = min_depth
@@ -174,8 +202,9 @@ class _Evaluator:
             m &= gt <= self.max_depth
         return np.asarray(m, dtype=np.bool_)
 
-    def depth(self, pred: F32, relative: bool, gt: F32, out: FrameResult, rgb: NDArray[Any]
-              ) -> None:
+    def depth(
+        self, pred: F32, relative: bool, gt: F32, out: FrameResult, rgb: NDArray[Any]
+    ) -> None:
         """Align ``pred`` (relative inverse depth, or depth in metres) and score it."""
         mask = self.depth_mask(gt)
         if relative != (self.method == "lstsq-inverse"):  # convert depth <-> inverse depth
@@ -196,11 +225,17 @@ class _Evaluator:
             gt_m = np.where(mask, gt, np.nan).astype(np.float32)
             err = (np.abs(aligned - gt_m) / gt_m).astype(np.float32)
             g, e = _samples(gt_m, err, self.rng)
-            out.maps.update(rgb=_thumb(rgb), depth_pred=_thumb(aligned), depth_gt=_thumb(gt_m),
-                            depth_err=_thumb(err), depth_samples=(g, e))
+            out.maps.update(
+                rgb=_thumb(rgb),
+                depth_pred=_thumb(aligned),
+                depth_gt=_thumb(gt_m),
+                depth_err=_thumb(err),
+                depth_samples=(g, e),
+            )
 
-    def disparity(self, pred: F32, gt: F32, out: FrameResult, rgb: NDArray[Any],
-                  confidence: F32 | None = None) -> None:
+    def disparity(
+        self, pred: F32, gt: F32, out: FrameResult, rgb: NDArray[Any], confidence: F32 | None = None
+    ) -> None:
         m = disparity_metrics(pred, gt)
         for k in list(m):
             if k.startswith("bad_"):
@@ -215,8 +250,13 @@ class _Evaluator:
         if self.keep_maps:
             err = np.abs(pred - gt).astype(np.float32)
             g, e = _samples(gt, err, self.rng)
-            out.maps.update(rgb=_thumb(rgb), disp_pred=_thumb(pred), disp_gt=_thumb(gt),
-                            disp_err=_thumb(err), disp_samples=(g, e))
+            out.maps.update(
+                rgb=_thumb(rgb),
+                disp_pred=_thumb(pred),
+                disp_gt=_thumb(gt),
+                disp_err=_thumb(err),
+                disp_samples=(g, e),
+            )
 
 
 def evaluate(
@@ -234,29 +274,37 @@ def evaluate(
     spec = get_model(model_id)
     method = align_method or default_align(spec)
     if method not in ALIGN_METHODS:
-        raise ConfigError(f"unknown alignment {method!r}; expected one of "
-                          f"{', '.join(ALIGN_METHODS)}")
+        raise ConfigError(
+            f"unknown alignment {method!r}; expected one of {', '.join(ALIGN_METHODS)}"
+        )
     relative = spec.output_kind == OutputKind.RELATIVE
     if relative and method == "none":
-        raise ConfigError(f"model {model_id!r} predicts relative inverse depth: choose an "
-                          "alignment (--align lstsq-inverse, lstsq or median)")
+        raise ConfigError(
+            f"model {model_id!r} predicts relative inverse depth: choose an "
+            "alignment (--align lstsq-inverse, lstsq or median)"
+        )
     stereo_model = spec.input_kind == InputKind.STEREO
     if stereo_model and dataset.modality != Modality.STEREO:
-        raise ConfigError(f"stereo model {model_id!r} needs a stereo dataset; "
-                          f"{dataset.kind!r} is {dataset.modality.value}")
+        raise ConfigError(
+            f"stereo model {model_id!r} needs a stereo dataset; "
+            f"{dataset.kind!r} is {dataset.modality.value}"
+        )
     cap = max_depth if max_depth is not None else dataset.max_depth or spec.max_depth
     runner: Any = model if model is not None else build_model(model_id, config or ModelConfig())
     ev = _Evaluator(spec, method, min_depth, cap, keep_maps)
     run: Callable[[Any], F32]
     confidence: list[F32 | None] = [None]  # of the last frame, when the model has one
     if stereo_model and hasattr(runner, "compute_with_confidence"):
+
         def run(fr: Any) -> F32:
             disp, confidence[0] = runner.compute_with_confidence(fr.left, fr.right)
             return np.asarray(disp, dtype=np.float32)
     elif stereo_model:
+
         def run(fr: Any) -> F32:
             return np.asarray(runner.compute(fr.left, fr.right), dtype=np.float32)
     else:
+
         def run(fr: Any) -> F32:
             return np.asarray(runner.predict(fr.rgb), dtype=np.float32)
 
@@ -267,15 +315,18 @@ def evaluate(
     if progress:
         from tqdm import tqdm
 
-        iterator = tqdm(iterator, total=len(dataset), desc=f"{model_id} on {dataset.kind}",
-                        unit="frame")
+        iterator = tqdm(
+            iterator, total=len(dataset), desc=f"{model_id} on {dataset.kind}", unit="frame"
+        )
     for frame in iterator:
         t0 = time.perf_counter()
         pred = run(frame)
         seconds = time.perf_counter() - t0
         if pred.shape != frame.rgb.shape[:2]:
-            raise InputError(f"{model_id} returned {pred.shape} for a "
-                             f"{frame.rgb.shape[:2]} image of {frame.name}")
+            raise InputError(
+                f"{model_id} returned {pred.shape} for a "
+                f"{frame.rgb.shape[:2]} image of {frame.name}"
+            )
         res = FrameResult(frame.name, {}, seconds)
         if isinstance(frame, StereoFrame):
             if stereo_model:
@@ -283,8 +334,13 @@ def evaluate(
                     ev.disparity(pred, frame.disparity, res, frame.left, confidence[0])
                     targets.add("disparity")
                 if frame.geometry is not None and frame.depth is not None:
-                    ev.depth(disparity_to_depth(pred, frame.geometry), False, frame.depth, res,
-                             frame.left)
+                    ev.depth(
+                        disparity_to_depth(pred, frame.geometry),
+                        False,
+                        frame.depth,
+                        res,
+                        frame.left,
+                    )
                     targets.add("depth")
             elif frame.depth is not None:
                 ev.depth(pred, relative, frame.depth, res, frame.left)
@@ -299,8 +355,10 @@ def evaluate(
                 if note not in notes:
                     notes.append(note)
             else:
-                raise ConfigError(f"{frame.name}: no calibration to compare the metric "
-                                  f"depth of {model_id!r} with GT disparity")
+                raise ConfigError(
+                    f"{frame.name}: no calibration to compare the metric "
+                    f"depth of {model_id!r} with GT disparity"
+                )
         elif isinstance(frame, RGBDFrame):
             ev.depth(pred, relative, frame.depth, res, frame.rgb)
             targets.add("depth")
@@ -309,19 +367,35 @@ def evaluate(
     target = "+".join(t for t in ("disparity", "depth") if t in targets)
     masks = []
     if "disparity" in targets:
-        masks.append("disparity: GT finite and > 0 (bad-N counts a missing prediction as "
-                     "bad; EPE over predicted pixels)")
+        masks.append(
+            "disparity: GT finite and > 0 (bad-N counts a missing prediction as "
+            "bad; EPE over predicted pixels)"
+        )
     if "depth" in targets:
         rng = f"GT in ({min_depth:g}, {cap:g}] m" if cap else f"GT finite and > {min_depth:g} m"
-        masks.append(f"depth: {rng}, prediction finite and > 0, clipped to "
-                     f"[{min_depth:g}, {cap if cap else 'inf'}] m after alignment "
-                     f"'{method}'")
+        masks.append(
+            f"depth: {rng}, prediction finite and > 0, clipped to "
+            f"[{min_depth:g}, {cap if cap else 'inf'}] m after alignment "
+            f"'{method}'"
+        )
     cfg = config or ModelConfig()
     return EvalResult(
-        model=model_id, model_output=spec.output_kind.value, dataset=dataset.kind,
-        dataset_path=dataset.path, align=method if "depth" in targets else "none",
-        target=target, valid_mask="; ".join(masks), min_depth=min_depth, max_depth=cap,
-        frames=frames, notes=notes,
-        config={"weights": str(cfg.weights) if cfg.weights else None, "backend": cfg.backend,
-                "device": cfg.device, "input_size": cfg.input_size, "params": dict(cfg.params)},
+        model=model_id,
+        model_output=spec.output_kind.value,
+        dataset=dataset.kind,
+        dataset_path=dataset.path,
+        align=method if "depth" in targets else "none",
+        target=target,
+        valid_mask="; ".join(masks),
+        min_depth=min_depth,
+        max_depth=cap,
+        frames=frames,
+        notes=notes,
+        config={
+            "weights": str(cfg.weights) if cfg.weights else None,
+            "backend": cfg.backend,
+            "device": cfg.device,
+            "input_size": cfg.input_size,
+            "params": dict(cfg.params),
+        },
     )

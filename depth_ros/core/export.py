@@ -142,6 +142,12 @@ def export_onnx(
         entry.key, entry.value = k, v
     onnx.save(proto, str(out))
     return ExportResult(
-        out, model_id, None if dynamic else h, None if dynamic else w,
-        ex.input_names, ex.output_names, time.perf_counter() - t0, meta,
+        out,
+        model_id,
+        None if dynamic else h,
+        None if dynamic else w,
+        ex.input_names,
+        ex.output_names,
+        time.perf_counter() - t0,
+        meta,
     )

@@ -87,13 +87,15 @@ def fuse_depth(
 
 FUSION_PARAMS = (
     ParamSpec(
-        "max_disagreement", 0.0,
+        "max_disagreement",
+        0.0,
         "Replace stereo depths that differ from the aligned monocular depth by more than "
-        "this fraction (0 = keep every stereo depth)", 0.0, 10.0,
+        "this fraction (0 = keep every stereo depth)",
+        0.0,
+        10.0,
     ),
     ParamSpec("min_depth", 0.0, "Filled depths below this are dropped, m", 0.0, 1e4),
-    ParamSpec("max_depth", 0.0, "Filled depths above this are dropped, m (0 = no limit)",
-              0.0, 1e6),
+    ParamSpec("max_depth", 0.0, "Filled depths above this are dropped, m (0 = no limit)", 0.0, 1e6),
 )
 
 
@@ -136,8 +138,11 @@ class StereoMonoFusion:
         )
         max_depth = self._fusion["max_depth"] or math.inf
         depth, source = fuse_depth(
-            stereo_depth, mono_relative, fit,
-            min_depth=self._fusion["min_depth"], max_depth=max_depth,
+            stereo_depth,
+            mono_relative,
+            fit,
+            min_depth=self._fusion["min_depth"],
+            max_depth=max_depth,
             max_disagreement=self._fusion["max_disagreement"],
         )
         return FusionResult(depth, source, fit)

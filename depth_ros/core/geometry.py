@@ -15,8 +15,11 @@ FloatImage = NDArray[np.float32]
 
 
 def disparity_to_depth(
-    disparity: FloatImage, geometry: StereoGeometry, min_depth: float = 0.0,
-    max_depth: float = float("inf"), out: FloatImage | None = None,
+    disparity: FloatImage,
+    geometry: StereoGeometry,
+    min_depth: float = 0.0,
+    max_depth: float = float("inf"),
+    out: FloatImage | None = None,
 ) -> FloatImage:
     """Z = fx * B / (d + doffs); non-positive or non-finite denominators give NaN, and so do
     depths outside [min_depth, max_depth]. ``out``: a float32 array (or view) of the same
@@ -57,8 +60,8 @@ def rays(
     """
     camera.validate()
     height, width = int(shape[0]), int(shape[1])
-    cam = camera if (width, height) == (camera.width, camera.height) else camera.scaled(
-        width, height
+    cam = (
+        camera if (width, height) == (camera.width, camera.height) else camera.scaled(width, height)
     )
     u = np.arange(0, width, decimation, dtype=np.float32)
     v = np.arange(0, height, decimation, dtype=np.float32)

@@ -45,12 +45,12 @@ def _jpeg_size(data: bytes | bytearray | memoryview) -> tuple[int, int]:
         if marker in _STANDALONE:
             i += 2
             continue
-        length = int.from_bytes(view[i + 2:i + 4], "big")
+        length = int.from_bytes(view[i + 2 : i + 4], "big")
         if marker in _SOF:
             if i + 9 > n:
                 break
-            height = int.from_bytes(view[i + 5:i + 7], "big")
-            width = int.from_bytes(view[i + 7:i + 9], "big")
+            height = int.from_bytes(view[i + 5 : i + 7], "big")
+            width = int.from_bytes(view[i + 7 : i + 9], "big")
             return width, height
         if marker == 0xDA or length < 2:  # start of scan before any frame header
             break

@@ -53,7 +53,9 @@ def depth_metrics(
 
 
 def disparity_metrics(
-    pred: Array, gt: Array, mask: NDArray[np.bool_] | None = None,
+    pred: Array,
+    gt: Array,
+    mask: NDArray[np.bool_] | None = None,
     thresholds: tuple[float, ...] = (1.0, 2.0, 3.0),
 ) -> dict[str, float]:
     """bad-N (fraction of GT pixels whose error exceeds N px; a missing prediction counts

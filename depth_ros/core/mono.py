@@ -167,7 +167,7 @@ def _bicubic(src: NDArray[np.float64], n_out: int, axis: int) -> NDArray[Any]:
     pos = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
     base = np.floor(pos)
     weights = _cubic_weights(pos - base)  # (n_out, 4)
-    out = np.zeros((*src.shape[:axis], n_out, *src.shape[axis + 1:]))
+    out = np.zeros((*src.shape[:axis], n_out, *src.shape[axis + 1 :]))
     shape = [1, 1]
     shape[axis] = n_out
     for k in range(4):  # four taps, each a whole-array operation
@@ -271,8 +271,9 @@ def resolve_weights(
     from depth_ros.core.checkpoints import require_file
 
     if weights is not None and str(weights) != "":
-        return require_file(weights, what=what, source=source.describe(),
-                            default_name=source.filename)
+        return require_file(
+            weights, what=what, source=source.describe(), default_name=source.filename
+        )
     cached = source.cached_path()
     if cached.is_file():
         return cached
@@ -328,7 +329,9 @@ def config_weights(config: Any, source: WeightsSource, what: str) -> Path:
     """The weights file of a model build: ``config.weights`` or the official release
     (cache, or a download unless the ``download`` parameter is false)."""
     return resolve_weights(
-        config.weights, source, what,
+        config.weights,
+        source,
+        what,
         allow_download=bool(dict(config.params).get("download", True)),
     )
 
@@ -415,8 +418,11 @@ def create_runner(
             f"(.pth/.pt); leave backend empty to run the exported file"
         )
     request = BackendRequest(
-        weights=weights, device=device, module_factory=module_factory,
-        input_names=input_names, output_names=output_names,
+        weights=weights,
+        device=device,
+        module_factory=module_factory,
+        input_names=input_names,
+        output_names=output_names,
     )
     try:
         return create_backend(name, request)

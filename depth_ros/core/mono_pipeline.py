@@ -96,9 +96,11 @@ class MonoPipeline:
             raise InputError(f"model returned {prediction.shape}, expected {(h, w)}")
         if opts.temporal_filter:
             self.temporal.options = opts.temporal
-            prediction = (self.temporal.filter_depth(prediction, stamp)
-                          if self.output_kind is OutputKind.METRIC
-                          else self.temporal.filter_inverse(prediction, stamp, align=True))
+            prediction = (
+                self.temporal.filter_depth(prediction, stamp)
+                if self.output_kind is OutputKind.METRIC
+                else self.temporal.filter_inverse(prediction, stamp, align=True)
+            )
         else:
             self.temporal.reset()
         relative = None
@@ -129,8 +131,14 @@ class MonoPipeline:
         if normals is not None and depth is not None:
             normals = np.where(np.isnan(depth)[..., None], np.float32(np.nan), normals)
         return MonoResult(
-            prediction, relative, depth, packed, fit,
-            confidence=out.confidence, normals=normals,
-            focal_px=out.focal_px, focal_estimated=out.focal_estimated,
+            prediction,
+            relative,
+            depth,
+            packed,
+            fit,
+            confidence=out.confidence,
+            normals=normals,
+            focal_px=out.focal_px,
+            focal_estimated=out.focal_estimated,
             timings_ms={"model": (t1 - t0) * 1e3, "depth_points": (t2 - t1) * 1e3},
         )

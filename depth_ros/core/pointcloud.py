@@ -72,8 +72,7 @@ def _layout(h: int, w: int, rgb: bool) -> tuple[NDArray[np.float32], tuple[Point
     return np.empty((h, w, len(fields)), dtype=np.float32), fields
 
 
-def write_colors(buf: NDArray[np.float32], rgb: NDArray[np.uint8], decimation: int = 1
-                 ) -> None:
+def write_colors(buf: NDArray[np.float32], rgb: NDArray[np.uint8], decimation: int = 1) -> None:
     """Write the colours of an (H, W, 3) RGB image into field 3 of a buffer of
     :func:`cloud_shape` (e.g. while the depth is still being computed; then
     ``depth_to_cloud(..., out=buf, colors_written=True)``)."""
@@ -89,12 +88,18 @@ def _write_rgb(buf: NDArray[np.float32], rgb: NDArray[np.uint8]) -> None:
     octets[:, :, 15] = 0
 
 
-def _packed(buf: NDArray[np.float32], fields: tuple[PointFieldSpec, ...], dense: bool,
-            copy: bool = True) -> PackedCloud:
+def _packed(
+    buf: NDArray[np.float32], fields: tuple[PointFieldSpec, ...], dense: bool, copy: bool = True
+) -> PackedCloud:
     h, w, nf = buf.shape
     return PackedCloud(
-        height=h, width=w, fields=fields, point_step=4 * nf, row_step=4 * nf * w,
-        data=buf.tobytes() if copy else buf.data.cast("B"), is_dense=dense,
+        height=h,
+        width=w,
+        fields=fields,
+        point_step=4 * nf,
+        row_step=4 * nf * w,
+        data=buf.tobytes() if copy else buf.data.cast("B"),
+        is_dense=dense,
     )
 
 
@@ -103,16 +108,15 @@ def cloud_fields(rgb: bool) -> tuple[PointFieldSpec, ...]:
     return XYZRGB_FIELDS if rgb else XYZ_FIELDS
 
 
-def cloud_shape(depth_shape: tuple[int, ...], rgb: bool, decimation: int = 1
-                ) -> tuple[int, int, int]:
+def cloud_shape(
+    depth_shape: tuple[int, ...], rgb: bool, decimation: int = 1
+) -> tuple[int, int, int]:
     """Shape (H', W', fields) of the float32 buffer :func:`depth_to_cloud` fills."""
     h, w = int(depth_shape[0]), int(depth_shape[1])
     return -(-h // decimation), -(-w // decimation), len(cloud_fields(rgb))
 
 
-def pack_points(
-    points: NDArray[np.float32], rgb: NDArray[np.uint8] | None = None
-) -> PackedCloud:
+def pack_points(points: NDArray[np.float32], rgb: NDArray[np.uint8] | None = None) -> PackedCloud:
     """Pack (H, W, 3) points, and optionally (H, W, 3) colours, into PointCloud2 bytes."""
     if points.ndim != 3 or points.shape[2] != 3:
         raise InputError(f"points must be (H, W, 3), got {points.shape}")
@@ -152,8 +156,9 @@ def depth_to_cloud(
     if out is None:
         buf = np.empty(shape, dtype=np.float32)
     elif out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
-        raise InputError(f"cloud buffer must be C-contiguous float32 {shape}, got "
-                         f"{out.dtype} {out.shape}")
+        raise InputError(
+            f"cloud buffer must be C-contiguous float32 {shape}, got {out.dtype} {out.shape}"
+        )
     else:
         buf = out
     unproject(depth, camera, decimation, out=buf[:, :, :3])

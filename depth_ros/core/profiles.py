@@ -54,17 +54,35 @@ _STEREO_INPUTS = ("left/image_rect", "left/camera_info", "right/image_rect", "ri
 
 NODES: dict[str, NodeInfo] = {
     "stereo_depth": NodeInfo(
-        "stereo_depth", InputKind.STEREO, "stereo_node_params", "sgbm", _STEREO_INPUTS,
+        "stereo_depth",
+        InputKind.STEREO,
+        "stereo_node_params",
+        "sgbm",
+        _STEREO_INPUTS,
         ("disparity", "depth", "depth/camera_info", "depth/color", "points"),
     ),
     "mono_depth": NodeInfo(
-        "mono_depth", InputKind.MONO, "mono_node_params", "depth_anything_v2_vits",
+        "mono_depth",
+        InputKind.MONO,
+        "mono_node_params",
+        "depth_anything_v2_vits",
         ("image", "camera_info"),
-        ("depth", "depth/camera_info", "depth/color", "depth/relative", "depth/confidence",
-         "normals", "points", "scale/fit"),
+        (
+            "depth",
+            "depth/camera_info",
+            "depth/color",
+            "depth/relative",
+            "depth/confidence",
+            "normals",
+            "points",
+            "scale/fit",
+        ),
     ),
     "fused_depth": NodeInfo(
-        "fused_depth", InputKind.MONO, "fused_node_params", "depth_anything_v2_vits",
+        "fused_depth",
+        InputKind.MONO,
+        "fused_node_params",
+        "depth_anything_v2_vits",
         ("image", "camera_info", "disparity"),
         ("depth", "depth/camera_info", "depth/color", "depth/confidence", "points", "scale/fit"),
     ),
@@ -320,35 +338,45 @@ class LaunchArgument:
 
 
 COMMON_ARGUMENTS = (
-    LaunchArgument("model", "", "Model ID; selects the profile config/<model>.yaml",
-                   parameter=True),
-    LaunchArgument("backend", "auto",
-                   "Inference backend: auto (from the weights file), torch, onnxruntime, "
-                   "tensorrt", parameter=True),
-    LaunchArgument("weights", "", "Weights file; empty = the profile's (joined to weights_dir)",
-                   parameter=True),
-    LaunchArgument("weights_dir", "",
-                   "Folder holding the weights files named in the profiles"),
+    LaunchArgument(
+        "model", "", "Model ID; selects the profile config/<model>.yaml", parameter=True
+    ),
+    LaunchArgument(
+        "backend",
+        "auto",
+        "Inference backend: auto (from the weights file), torch, onnxruntime, tensorrt",
+        parameter=True,
+    ),
+    LaunchArgument(
+        "weights", "", "Weights file; empty = the profile's (joined to weights_dir)", parameter=True
+    ),
+    LaunchArgument("weights_dir", "", "Folder holding the weights files named in the profiles"),
     LaunchArgument("device", "", "cpu, cuda or cuda:N; empty = the profile's", parameter=True),
     LaunchArgument("camera", "", "Namespace of the input topics (and of the node's outputs)"),
     LaunchArgument("use_sim_time", "false", "Use /clock (bag playback)", parameter=True),
     LaunchArgument("rviz", "false", "Also open rviz2 with rviz/depth.rviz"),
-    LaunchArgument("rviz_fixed_frame", "camera_optical_frame",
-                   "rviz2's Fixed Frame: the camera's optical frame (camera_info's "
-                   "header.frame_id), or a TF frame above it"),
-    LaunchArgument("lifecycle", "false",
-                   "Run the managed (lifecycle) variant <node>_lifecycle"),
-    LaunchArgument("autostart", "true",
-                   "With lifecycle:=true: configure and activate the node at start-up "
-                   "(false: it waits unconfigured for `ros2 lifecycle set`)"),
+    LaunchArgument(
+        "rviz_fixed_frame",
+        "camera_optical_frame",
+        "rviz2's Fixed Frame: the camera's optical frame (camera_info's "
+        "header.frame_id), or a TF frame above it",
+    ),
+    LaunchArgument("lifecycle", "false", "Run the managed (lifecycle) variant <node>_lifecycle"),
+    LaunchArgument(
+        "autostart",
+        "true",
+        "With lifecycle:=true: configure and activate the node at start-up "
+        "(false: it waits unconfigured for `ros2 lifecycle set`)",
+    ),
     LaunchArgument("params_file", "", "Extra parameters file loaded after the profile"),
     LaunchArgument("node_name", "", "Node name; empty = the executable's name"),
     LaunchArgument("log_level", "info", "Logging level of the node"),
 )
 
 FUSED_ARGUMENTS = (
-    LaunchArgument("stereo_model", "sgbm",
-                   "Stereo model of the stereo_depth node started beside fused_depth"),
+    LaunchArgument(
+        "stereo_model", "sgbm", "Stereo model of the stereo_depth node started beside fused_depth"
+    ),
 )
 
 
@@ -362,7 +390,8 @@ def launch_arguments(node: str) -> tuple[LaunchArgument, ...]:
     info = node_info(node)
     args = [
         LaunchArgument(a.name, info.default_model, a.description, a.parameter)
-        if a.name == "model" else a
+        if a.name == "model"
+        else a
         for a in COMMON_ARGUMENTS
     ]
     if node == "fused_depth":
@@ -432,15 +461,27 @@ def plan_launch(node: str, args: Mapping[str, str]) -> LaunchPlan:
         overrides["device"] = given["device"]
     companions: tuple[LaunchPlan, ...] = ()
     if node == "fused_depth":
-        stereo = plan_launch("stereo_depth", {
-            "model": given["stereo_model"], "weights_dir": given["weights_dir"],
-            "camera": given["camera"], "use_sim_time": given["use_sim_time"],
-            "lifecycle": given["lifecycle"], "log_level": given["log_level"],
-            "autostart": given["autostart"],
-        })
-        companions = (replace(stereo, remappings=[
-            *stereo.remappings, *((t, f"stereo/{t}") for t in FUSED_STEREO_OUTPUTS)
-        ]),)
+        stereo = plan_launch(
+            "stereo_depth",
+            {
+                "model": given["stereo_model"],
+                "weights_dir": given["weights_dir"],
+                "camera": given["camera"],
+                "use_sim_time": given["use_sim_time"],
+                "lifecycle": given["lifecycle"],
+                "log_level": given["log_level"],
+                "autostart": given["autostart"],
+            },
+        )
+        companions = (
+            replace(
+                stereo,
+                remappings=[
+                    *stereo.remappings,
+                    *((t, f"stereo/{t}") for t in FUSED_STEREO_OUTPUTS),
+                ],
+            ),
+        )
     check_params(node, model, overrides, f"launch arguments of {node}")
     parameters: list[Any] = [str(profile.path)]
     if given["params_file"]:
@@ -451,7 +492,8 @@ def plan_launch(node: str, args: Mapping[str, str]) -> LaunchPlan:
     defaults = FUSED_DEFAULT_INPUTS if node == "fused_depth" else {}
     remappings = [
         (t, given[remap_argument(t)] or defaults.get(t, ""))
-        for t in info.inputs if given[remap_argument(t)] or t in defaults
+        for t in info.inputs
+        if given[remap_argument(t)] or t in defaults
     ]
     lifecycle = _truthy(given["lifecycle"])
     executable = f"{node}_lifecycle" if lifecycle else node
@@ -474,15 +516,12 @@ def plan_launch(node: str, args: Mapping[str, str]) -> LaunchPlan:
     )
 
 
-def rviz_config_text(
-    camera: str = "", template: Path | None = None, fixed_frame: str = ""
-) -> str:
+def rviz_config_text(camera: str = "", template: Path | None = None, fixed_frame: str = "") -> str:
     """rviz/depth.rviz with its topics moved into the ``camera`` namespace and, when
     given, ``fixed_frame`` as the Fixed Frame."""
     text = (template or find_rviz_config()).read_text()
     if fixed_frame:
-        text = re.sub(r"(?m)^(\s*Fixed Frame:) .*$", lambda m: f"{m.group(1)} {fixed_frame}",
-                      text)
+        text = re.sub(r"(?m)^(\s*Fixed Frame:) .*$", lambda m: f"{m.group(1)} {fixed_frame}", text)
     ns = "/" + camera.strip("/") if camera.strip("/") else ""
     if not ns:
         return text
@@ -496,6 +535,6 @@ def rviz_config_text(
         if stripped.rstrip() == "Topic:":
             topic_indent = indent
         elif topic_indent >= 0 and stripped.startswith("Value: /"):
-            line = f"{line[:indent]}Value: {ns}{stripped[len('Value: '):]}"
+            line = f"{line[:indent]}Value: {ns}{stripped[len('Value: ') :]}"
         lines.append(line)
     return "".join(lines)

@@ -46,9 +46,7 @@ def depth_image_to_metres(image: NDArray[Any], encoding: str) -> FloatImage:
         with np.errstate(invalid="ignore"):
             out[~np.isfinite(out) | ~(out > 0)] = np.nan
         return out
-    raise InputError(
-        f"unsupported depth encoding {encoding!r}; expected 16UC1 (mm) or 32FC1 (m)"
-    )
+    raise InputError(f"unsupported depth encoding {encoding!r}; expected 16UC1 (mm) or 32FC1 (m)")
 
 
 def metres_to_depth_image(depth: FloatImage, encoding: str) -> NDArray[Any]:

@@ -50,8 +50,11 @@ def _hitnet_feed(left: NDArray[np.uint8], right: NDArray[np.uint8]) -> Feed:
     from depth_ros.core.models.hitnet import INPUTS, SIZE_MULTIPLE, preprocess
 
     h, w = left.shape[:2]
-    return {INPUTS[0]: preprocess(left, right, padded_size(h, SIZE_MULTIPLE),
-                                  padded_size(w, SIZE_MULTIPLE))}
+    return {
+        INPUTS[0]: preprocess(
+            left, right, padded_size(h, SIZE_MULTIPLE), padded_size(w, SIZE_MULTIPLE)
+        )
+    }
 
 
 def _psmnet_feed(left: NDArray[np.uint8], right: NDArray[np.uint8]) -> Feed:
@@ -81,8 +84,11 @@ def calibration_pairs(folder: Path | None) -> list[Pair]:
         s = motorcycle()
         return [(np.ascontiguousarray(s.left), np.ascontiguousarray(s.right))]
     lefts = sorted(p for p in (folder / "left").glob("*") if p.is_file())
-    pairs = [(read_rgb(p), read_rgb(folder / "right" / p.name)) for p in lefts
-             if (folder / "right" / p.name).is_file()]
+    pairs = [
+        (read_rgb(p), read_rgb(folder / "right" / p.name))
+        for p in lefts
+        if (folder / "right" / p.name).is_file()
+    ]
     if not pairs:
         raise ConfigError(f"{folder}: no left/<name> with a right/<name> image to calibrate on")
     return pairs
@@ -98,8 +104,9 @@ class _Reader:
         return next(self._it, None)
 
 
-def quantize_onnx(src: Path, dst: Path, mode: str = "static",
-                  feeds: Sequence[Feed] = ()) -> QuantizeResult:
+def quantize_onnx(
+    src: Path, dst: Path, mode: str = "static", feeds: Sequence[Feed] = ()
+) -> QuantizeResult:
     """Write the int8 version of ``src`` to ``dst`` (see the module for the modes)."""
     try:
         import onnx
@@ -119,8 +126,7 @@ def quantize_onnx(src: Path, dst: Path, mode: str = "static",
     if mode == "static" and not feeds:
         raise ConfigError("static quantisation needs calibration inputs")
     t0 = time.perf_counter()
-    meta = {p.key: p.value for p in onnx.load(str(src), load_external_data=False)
-            .metadata_props}
+    meta = {p.key: p.value for p in onnx.load(str(src), load_external_data=False).metadata_props}
     dst.parent.mkdir(parents=True, exist_ok=True)
     if mode == "dynamic":
         quantize_dynamic(src, dst, weight_type=QuantType.QInt8)
@@ -128,14 +134,27 @@ def quantize_onnx(src: Path, dst: Path, mode: str = "static",
         with tempfile.TemporaryDirectory() as tmp:
             pre = Path(tmp) / "pre.onnx"
             quant_pre_process(src, pre, skip_symbolic_shape=True)
-            quantize_static(pre, dst, _Reader(feeds), quant_format=QuantFormat.QDQ,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            per_channel=True, op_types_to_quantize=["Conv"])
+            quantize_static(
+                pre,
+                dst,
+                _Reader(feeds),
+                quant_format=QuantFormat.QDQ,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                op_types_to_quantize=["Conv"],
+            )
     model = onnx.load(str(dst))
     _set_metadata(model, {**meta, META_QUANT: f"int8-{mode}"})
     onnx.save(model, str(dst))
-    return QuantizeResult(dst, mode, len(feeds) if mode == "static" else 0,
-                          time.perf_counter() - t0, src.stat().st_size, dst.stat().st_size)
+    return QuantizeResult(
+        dst,
+        mode,
+        len(feeds) if mode == "static" else 0,
+        time.perf_counter() - t0,
+        src.stat().st_size,
+        dst.stat().st_size,
+    )
 
 
 def _set_metadata(model: Any, values: Mapping[str, str]) -> None:

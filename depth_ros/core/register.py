@@ -45,9 +45,7 @@ FloatImage = NDArray[np.float32]
 F64 = NDArray[np.float64]
 
 
-def rigid_transform(
-    rotation: NDArray[np.floating], translation: NDArray[np.floating]
-) -> F64:
+def rigid_transform(rotation: NDArray[np.floating], translation: NDArray[np.floating]) -> F64:
     """4x4 homogeneous matrix from a 3x3 rotation and a translation (validated)."""
     t = np.eye(4)
     t[:3, :3] = np.asarray(rotation, dtype=np.float64).reshape(3, 3)
@@ -112,14 +110,18 @@ class DepthRegistrar:
         self._scratch: _Scratch | None = None
 
     def _prepare(
-        self, depth_camera: PinholeCamera, target_camera: PinholeCamera, t: F64,
+        self,
+        depth_camera: PinholeCamera,
+        target_camera: PinholeCamera,
+        t: F64,
         shape: tuple[int, int],
     ) -> tuple[_Corner, ...]:
         key = (depth_camera, target_camera, t.tobytes(), shape, self.fill_upsampling_holes)
         if key != self._key:
             offsets = (-0.5, 0.5) if self.fill_upsampling_holes else (0.0,)
             self._corners = tuple(
-                _corner(depth_camera, target_camera, t, shape, o) for o in offsets)
+                _corner(depth_camera, target_camera, t, shape, o) for o in offsets
+            )
             self._key = key
         return self._corners
 
@@ -192,7 +194,13 @@ def _project_blocks(
             n = b - a
             zc = zf[a:b]
             zt, fu, fv, keep, test, iu = (
-                s.zt[:n], s.fu[:n], s.fv[:n], s.keep[:n], s.test[:n], s.iu[:n])
+                s.zt[:n],
+                s.fu[:n],
+                s.fv[:n],
+                s.keep[:n],
+                s.test[:n],
+                s.iu[:n],
+            )
             np.multiply(zc, az[a:b], out=zt)
             zt += c.bz
             np.multiply(zc, au[a:b], out=fu)
@@ -204,9 +212,14 @@ def _project_blocks(
             fv /= zt
             fv += c.cv
             np.greater(zc, 0, out=keep)
-            for arr, op, limit in ((zc, np.less, np.inf), (zt, np.greater, 0.0),
-                                   (fu, np.greater, -1.0), (fu, np.less, tw),
-                                   (fv, np.greater, -1.0), (fv, np.less, th)):
+            for arr, op, limit in (
+                (zc, np.less, np.inf),
+                (zt, np.greater, 0.0),
+                (fu, np.greater, -1.0),
+                (fu, np.less, tw),
+                (fv, np.greater, -1.0),
+                (fv, np.less, th),
+            ):
                 op(arr, limit, out=test)
                 keep &= test
             iv = s.idx[a:b]
@@ -236,9 +249,7 @@ def _pixels(z: FloatImage, c: _Corner) -> tuple[F64, F64, F64]:
     return zt, fu, fv
 
 
-def _inside(
-    z: FloatImage, zt: F64, fu: F64, fv: F64, tw: int, th: int
-) -> NDArray[np.bool_]:
+def _inside(z: FloatImage, zt: F64, fu: F64, fv: F64, tw: int, th: int) -> NDArray[np.bool_]:
     """Valid source depth (0 < Z < inf), in front of the target (z > 0) and int(fu),
     int(fv) (truncated toward zero) a pixel of a tw x th image. NaN compares false."""
     with np.errstate(invalid="ignore"):
@@ -306,4 +317,5 @@ def register_depth(
 ) -> FloatImage:
     """One-shot :meth:`DepthRegistrar.register` (the rays are not kept)."""
     return DepthRegistrar(fill_upsampling_holes).register(
-        depth, depth_camera, target_camera, transform)
+        depth, depth_camera, target_camera, transform
+    )

@@ -94,8 +94,9 @@ def _plots(result: EvalResult) -> list[str]:
         ax2.grid(alpha=0.3)
         out.append(f'<img alt="{key} plots" src="data:image/png;base64,{_fig_base64(fig)}">')
         plt.close(fig)
-    curves = [(f.name, f.maps["sparsification"]) for f in result.frames
-              if "sparsification" in f.maps]
+    curves = [
+        (f.name, f.maps["sparsification"]) for f in result.frames if "sparsification" in f.maps
+    ]
     if curves:
         fig, ax = plt.subplots(figsize=(5, 3.4))
         for name, curve in curves:
@@ -125,8 +126,12 @@ def _frame_maps(maps: dict[str, Any]) -> str:
         cells.append((f"{prefix} ground truth", colorize(gt, lo, hi, invert)))
         err = maps[f"{prefix}_err"]
         top = 4.0 if prefix == "disp" else 0.25
-        cells.append((f"{prefix} error (0..{top:g}{' px' if prefix == 'disp' else ''})",
-                      colorize(err, 0.0, top)))
+        cells.append(
+            (
+                f"{prefix} error (0..{top:g}{' px' if prefix == 'disp' else ''})",
+                colorize(err, 0.0, top),
+            )
+        )
     return "".join(f"<td>{html.escape(t)}{_img(im, t)}</td>" for t, im in cells)
 
 
@@ -143,19 +148,21 @@ def render_html(result: EvalResult) -> str:
         ("aggregate", "mean over frames of the per-frame metrics; bad-N in percent"),
         *(("note", n) for n in result.notes),
     ]
-    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
-                   for k, v in meta)
+    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in meta)
     head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
     agg_row = "".join(f"<td>{_fmt(agg[k])}</td>" for k in keys)
     frame_rows = []
     for f in result.frames:
         per = {**f.metrics, "seconds_per_frame": f.seconds}
         vals = "".join(f"<td>{_fmt(per.get(k))}</td>" for k in keys)
-        frame_rows.append(f'<tr><td class="name">{html.escape(f.name)}</td>{vals}'
-                          f"<td>{_fmt(f.scale)}</td><td>{_fmt(f.shift)}</td></tr>")
+        frame_rows.append(
+            f'<tr><td class="name">{html.escape(f.name)}</td>{vals}'
+            f"<td>{_fmt(f.scale)}</td><td>{_fmt(f.shift)}</td></tr>"
+        )
     maps = "".join(
         f'<h3>{html.escape(f.name)}</h3><table class="maps"><tr>{_frame_maps(f.maps)}</tr></table>'
-        for f in result.frames if f.maps
+        for f in result.frames
+        if f.maps
     )
     title = f"depth-ros eval: {result.model} on {result.dataset}"
     return (
@@ -164,7 +171,7 @@ def render_html(result: EvalResult) -> str:
         f'<table class="meta">{rows}</table>'
         f"<h2>Aggregate</h2><table><tr>{head}</tr><tr>{agg_row}</tr></table>"
         f"<h2>Plots</h2>{''.join(_plots(result))}"
-        f'<h2>Per frame</h2><table><tr><th>frame</th>{head}<th>scale</th><th>shift</th></tr>'
+        f"<h2>Per frame</h2><table><tr><th>frame</th>{head}<th>scale</th><th>shift</th></tr>"
         f"{''.join(frame_rows)}</table>"
         f"<h2>Maps</h2>{maps}</body></html>"
     )
@@ -173,8 +180,11 @@ def render_html(result: EvalResult) -> str:
 def save_results(result: EvalResult, outdir: Path) -> dict[str, Path]:
     """Write metrics.json, frames.csv and report.html into ``outdir``."""
     outdir.mkdir(parents=True, exist_ok=True)
-    paths = {"json": outdir / "metrics.json", "csv": outdir / "frames.csv",
-             "html": outdir / "report.html"}
+    paths = {
+        "json": outdir / "metrics.json",
+        "csv": outdir / "frames.csv",
+        "html": outdir / "report.html",
+    }
     doc = result.to_json()
     paths["json"].write_text(json.dumps(doc, indent=2) + "\n")
     keys = ["name", "seconds", "scale", "shift"]
@@ -195,8 +205,7 @@ def compare_table(docs: Sequence[dict[str, Any]], labels: Sequence[str]) -> str:
     keys: list[str] = []
     for d in docs:
         keys.extend(k for k in d.get("aggregate", {}) if k not in keys)
-    lines = ["| metric | " + " | ".join(labels) + " |",
-             "|---|" + "---|" * len(labels)]
+    lines = ["| metric | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
     for meta in ("model", "dataset", "align"):
         lines.append(f"| {meta} | " + " | ".join(str(d.get(meta, "")) for d in docs) + " |")
     for k in keys:
@@ -205,7 +214,6 @@ def compare_table(docs: Sequence[dict[str, Any]], labels: Sequence[str]) -> str:
         best = None
         if len(finite) > 1 and k != "seconds_per_frame":
             best = max(finite) if k in HIGHER_IS_BETTER else min(finite)
-        cells = [("**" + _fmt(v) + "**") if v is not None and v == best else _fmt(v)
-                 for v in vals]
+        cells = [("**" + _fmt(v) + "**") if v is not None and v == best else _fmt(v) for v in vals]
         lines.append(f"| {k} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

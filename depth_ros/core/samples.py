@@ -107,8 +107,14 @@ def motorcycle_cameras(frame_id: str = DEFAULT_FRAME_ID) -> tuple[PinholeCamera,
     """Left and right cameras of the Motorcycle sample."""
     w, h = MOTORCYCLE_SIZE
     return stereo_cameras(
-        w, h, MOTORCYCLE_F, MOTORCYCLE_CX, MOTORCYCLE_CY, MOTORCYCLE_BASELINE,
-        MOTORCYCLE_DOFFS, frame_id=frame_id,
+        w,
+        h,
+        MOTORCYCLE_F,
+        MOTORCYCLE_CX,
+        MOTORCYCLE_CY,
+        MOTORCYCLE_BASELINE,
+        MOTORCYCLE_DOFFS,
+        frame_id=frame_id,
     )
 
 

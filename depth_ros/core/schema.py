@@ -14,70 +14,92 @@ QOS_CHOICES = ("sensor_data", "reliable")
 
 MODEL_PARAMS = (
     ParamSpec("model", "sgbm", "Model ID (see `depth-ros predict --list`)", read_only=True),
+    ParamSpec("weights", "", "Weights file; empty = the model's default file name", read_only=True),
     ParamSpec(
-        "weights", "", "Weights file; empty = the model's default file name", read_only=True
-    ),
-    ParamSpec(
-        "backend", "auto", "Inference backend; auto = chosen from the weights file",
-        choices=("auto", "torch", "onnxruntime", "tensorrt"), read_only=True,
+        "backend",
+        "auto",
+        "Inference backend; auto = chosen from the weights file",
+        choices=("auto", "torch", "onnxruntime", "tensorrt"),
+        read_only=True,
     ),
     ParamSpec("device", "cpu", "Device: cpu, cuda or cuda:N", read_only=True),
 )
 
 QOS_PARAMS = (
     ParamSpec(
-        "input_qos", "sensor_data",
+        "input_qos",
+        "sensor_data",
         "QoS of the input subscriptions: sensor_data (best effort, depth 5) or reliable",
-        choices=QOS_CHOICES, read_only=True,
+        choices=QOS_CHOICES,
+        read_only=True,
     ),
     ParamSpec(
-        "output_qos", "reliable",
+        "output_qos",
+        "reliable",
         "QoS of the publishers: reliable (matches every subscriber) or sensor_data",
-        choices=QOS_CHOICES, read_only=True,
+        choices=QOS_CHOICES,
+        read_only=True,
     ),
     ParamSpec("queue_size", 5, "Depth of the input queues", 1, 100, read_only=True),
     ParamSpec(
-        "lazy", True,
+        "lazy",
+        True,
         "Subscribe to the inputs only while an output has a subscriber (as image_pipeline)",
         read_only=True,
     ),
     ParamSpec(
-        "diagnostics_period", 1.0, "Seconds between /diagnostics messages", 0.1, 60.0,
+        "diagnostics_period",
+        1.0,
+        "Seconds between /diagnostics messages",
+        0.1,
+        60.0,
         read_only=True,
     ),
     ParamSpec(
-        "max_image_pixels", 50_000_000,
+        "max_image_pixels",
+        50_000_000,
         "Largest input image (width x height) accepted; a compressed image's size is read "
-        "from its header and a larger one is refused before it is decoded", 1, 2**31 - 1,
+        "from its header and a larger one is refused before it is decoded",
+        1,
+        2**31 - 1,
     ),
 )
 
 OUTPUT_PARAMS = (
     ParamSpec(
-        "points", "xyzrgb", "Point cloud fields: none (no cloud), xyz, or xyzrgb",
+        "points",
+        "xyzrgb",
+        "Point cloud fields: none (no cloud), xyz, or xyzrgb",
         choices=POINT_FORMATS,
     ),
-    ParamSpec(
-        "points_decimation", 1, "Keep every n-th row and column in the point cloud", 1, 16
-    ),
+    ParamSpec("points_decimation", 1, "Keep every n-th row and column in the point cloud", 1, 16),
     ParamSpec("min_depth", 0.0, "Depths below this are invalid (NaN), metres", 0.0, 1000.0),
     ParamSpec(
-        "max_depth", 0.0, "Depths beyond this are invalid (NaN), metres; 0 = no limit",
-        0.0, 10000.0,
+        "max_depth",
+        0.0,
+        "Depths beyond this are invalid (NaN), metres; 0 = no limit",
+        0.0,
+        10000.0,
     ),
 )
 
 SYNC_PARAMS = (
     ParamSpec(
-        "approximate_sync", False,
-        "Pair left and right images by nearest stamp instead of equal stamps", read_only=True,
+        "approximate_sync",
+        False,
+        "Pair left and right images by nearest stamp instead of equal stamps",
+        read_only=True,
     ),
     ParamSpec(
-        "approximate_sync_tolerance_seconds", 0.01,
-        "Largest stamp difference paired by approximate sync, seconds", 0.0, 1.0,
+        "approximate_sync_tolerance_seconds",
+        0.01,
+        "Largest stamp difference paired by approximate sync, seconds",
+        0.0,
+        1.0,
     ),
     ParamSpec(
-        "rectify", False,
+        "rectify",
+        False,
         "Inputs are raw: undistort and rectify them with camera_info D, K, R, P first",
     ),
 )
@@ -85,39 +107,50 @@ SYNC_PARAMS = (
 
 #: declared by every node that takes images (stereo_depth, mono_depth, fused_depth)
 IMAGE_TRANSPORT = ParamSpec(
-    "image_transport", "raw",
+    "image_transport",
+    "raw",
     "Subscribe to the raw images (`image`, `left/image_rect`, ...) or to their "
     "`<topic>/compressed` (jpeg/png CompressedImage, as image_transport publishes them)",
-    choices=("raw", "compressed"), read_only=True,
+    choices=("raw", "compressed"),
+    read_only=True,
 )
 
 
 def stereo_node_params(model_params: tuple[ParamSpec, ...] = ()) -> dict[str, ParamSpec]:
     """All parameters of ``stereo_depth`` for a model whose own parameters are given."""
-    return merge(MODEL_PARAMS, QOS_PARAMS, OUTPUT_PARAMS, SYNC_PARAMS, (IMAGE_TRANSPORT,),
-                 model_params)
+    return merge(
+        MODEL_PARAMS, QOS_PARAMS, OUTPUT_PARAMS, SYNC_PARAMS, (IMAGE_TRANSPORT,), model_params
+    )
 
 
 MONO_PARAMS = (
     IMAGE_TRANSPORT,
     ParamSpec(
-        "approximate_sync", False,
-        "Pair image and camera_info by nearest stamp instead of equal stamps", read_only=True,
+        "approximate_sync",
+        False,
+        "Pair image and camera_info by nearest stamp instead of equal stamps",
+        read_only=True,
     ),
     ParamSpec(
-        "approximate_sync_tolerance_seconds", 0.01,
-        "Largest stamp difference paired by approximate sync, seconds", 0.0, 1.0,
+        "approximate_sync_tolerance_seconds",
+        0.01,
+        "Largest stamp difference paired by approximate sync, seconds",
+        0.0,
+        1.0,
     ),
 )
 
 REFERENCE_PARAMS = (
     ParamSpec(
-        "use_tf", False,
+        "use_tf",
+        False,
         "Look up reference → camera transforms with tf2 (needs tf2_ros); otherwise the "
-        "reference_to_camera_* parameters give it", read_only=True,
+        "reference_to_camera_* parameters give it",
+        read_only=True,
     ),
     ParamSpec(
-        "base_frame", "",
+        "base_frame",
+        "",
         "With use_tf and scale_source ground_plane: a frame with z up and the floor at z = 0 "
         "(e.g. base_footprint); camera height and gravity then come from TF",
         read_only=True,
@@ -136,10 +169,11 @@ SCALE_PREFIX = "scale."
 
 def scale_choice(names: tuple[str, ...]) -> ParamSpec:
     return ParamSpec(
-        "scale_source", "none",
-        "Metric scale for relative models: none (publish depth/relative only), "
-        + ", ".join(names),
-        choices=("none", *names), read_only=True,
+        "scale_source",
+        "none",
+        "Metric scale for relative models: none (publish depth/relative only), " + ", ".join(names),
+        choices=("none", *names),
+        read_only=True,
     )
 
 
@@ -157,26 +191,41 @@ def mono_node_params(
     names = tuple(scale_source_names()) if scale_names is None else scale_names
     model = (replace(MODEL_PARAMS[0], default="depth_anything_v2_vits"), *MODEL_PARAMS[1:])
     prefixed = tuple(replace(s, name=SCALE_PREFIX + s.name) for s in scale_params)
-    return merge(model, QOS_PARAMS, OUTPUT_PARAMS, MONO_PARAMS, TEMPORAL_PARAMS,
-                 REFERENCE_PARAMS, (scale_choice(names),), model_params, prefixed)
+    return merge(
+        model,
+        QOS_PARAMS,
+        OUTPUT_PARAMS,
+        MONO_PARAMS,
+        TEMPORAL_PARAMS,
+        REFERENCE_PARAMS,
+        (scale_choice(names),),
+        model_params,
+        prefixed,
+    )
 
 
 FUSED_PARAMS = (
     IMAGE_TRANSPORT,
     ParamSpec(
-        "approximate_sync", False,
+        "approximate_sync",
+        False,
         "Pair image, camera_info and disparity by nearest stamp instead of equal stamps",
         read_only=True,
     ),
     ParamSpec(
-        "approximate_sync_tolerance_seconds", 0.01,
-        "Largest stamp difference paired by approximate sync, seconds", 0.0, 1.0,
+        "approximate_sync_tolerance_seconds",
+        0.01,
+        "Largest stamp difference paired by approximate sync, seconds",
+        0.0,
+        1.0,
     ),
     ParamSpec(
-        "max_disagreement", 0.0,
+        "max_disagreement",
+        0.0,
         "Replace stereo depths that differ from the aligned monocular depth by more than "
         "this fraction (confidence 3); 0 = keep every stereo depth",
-        0.0, 10.0,
+        0.0,
+        10.0,
     ),
 )
 
@@ -200,37 +249,46 @@ def fused_node_params(
 
 REGISTER_PARAMS = (
     ParamSpec(
-        "approximate_sync", False,
+        "approximate_sync",
+        False,
         "Pair depth image, depth camera_info and rgb camera_info (and rgb image) by nearest "
-        "stamp instead of equal stamps", read_only=True,
+        "stamp instead of equal stamps",
+        read_only=True,
     ),
     ParamSpec(
-        "approximate_sync_tolerance_seconds", 0.01,
-        "Largest stamp difference paired by approximate sync, seconds", 0.0, 1.0,
+        "approximate_sync_tolerance_seconds",
+        0.01,
+        "Largest stamp difference paired by approximate sync, seconds",
+        0.0,
+        1.0,
     ),
     ParamSpec(
-        "fill_upsampling_holes", False,
+        "fill_upsampling_holes",
+        False,
         "Write each depth pixel to the whole rectangle its corners span in the target "
         "(depth_image_proc's option, for a target of higher resolution)",
     ),
     ParamSpec(
-        "use_rgb_timestamp", False,
+        "use_rgb_timestamp",
+        False,
         "Stamp the outputs with the rgb camera_info's stamp instead of the depth image's",
     ),
     ParamSpec(
-        "points", "xyzrgb",
+        "points",
+        "xyzrgb",
         "depth_registered/points: none, xyz, or xyzrgb (coloured from rgb/image_rect_color, "
         "which then joins the synchronised inputs)",
-        choices=POINT_FORMATS, read_only=True,
+        choices=POINT_FORMATS,
+        read_only=True,
     ),
+    ParamSpec("points_decimation", 1, "Keep every n-th row and column in the point cloud", 1, 16),
     ParamSpec(
-        "points_decimation", 1, "Keep every n-th row and column in the point cloud", 1, 16
-    ),
-    ParamSpec(
-        "use_tf", True,
+        "use_tf",
+        True,
         "Look up the depth → rgb transform with tf2 at the depth stamp when tf2_ros is "
         "importable; otherwise (or when a frame_id is empty or both are equal) the "
-        "depth_to_rgb_* parameters give it", read_only=True,
+        "depth_to_rgb_* parameters give it",
+        read_only=True,
     ),
     ParamSpec("depth_to_rgb_x", 0.0, "Depth → rgb optical frame translation x, m", -1e3, 1e3),
     ParamSpec("depth_to_rgb_y", 0.0, "Depth → rgb optical frame translation y, m", -1e3, 1e3),

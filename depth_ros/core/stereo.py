@@ -77,8 +77,12 @@ def encode_disparity(
     cols = np.flatnonzero(~invalid.all(axis=0))
     window = (0, 0, 0, 0)
     if rows.size and cols.size:
-        window = (int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1),
-                  int(rows[-1] - rows[0] + 1))
+        window = (
+            int(cols[0]),
+            int(rows[0]),
+            int(cols[-1] - cols[0] + 1),
+            int(rows[-1] - rows[0] + 1),
+        )
     return EncodedDisparity(values, lo, hi, window)
 
 
@@ -138,8 +142,7 @@ class StereoPipeline:
             depth.fill(np.nan)
         t3 = time.perf_counter()
         timings = dict(rectify=(t1 - t0) * 1e3, matcher=(t2 - t1) * 1e3, depth=(t3 - t2) * 1e3)
-        result = StereoResult(disparity, depth, None, geometry, left, left_camera, timings,
-                              conf)
+        result = StereoResult(disparity, depth, None, geometry, left, left_camera, timings, conf)
         if cloud:
             self.points(result)
         return result
@@ -162,12 +165,18 @@ class StereoPipeline:
         another thread while the matcher runs; then ``points(colors_written=True)``).
         Only where :meth:`colors_first` says so."""
         if not self.colors_first():
-            raise InputError("the cloud's colours come from the rectified image: "
-                             "they cannot be written before process()")
+            raise InputError(
+                "the cloud's colours come from the rectified image: "
+                "they cannot be written before process()"
+            )
         write_colors(out, left, self.options.decimation)
 
-    def points(self, result: StereoResult, out: NDArray[np.float32] | None = None,
-               colors_written: bool = False) -> None:
+    def points(
+        self,
+        result: StereoResult,
+        out: NDArray[np.float32] | None = None,
+        colors_written: bool = False,
+    ) -> None:
         """Add the point cloud to ``result`` (``out``: a buffer of :meth:`cloud_shape`;
         ``colors_written``: its colours are in place already, see :meth:`colors`)."""
         opts = self.options
@@ -175,6 +184,7 @@ class StereoPipeline:
             return
         t0 = time.perf_counter()
         rgb = result.left_rgb if opts.points == "xyzrgb" and not colors_written else None
-        result.cloud = depth_to_cloud(result.depth, result.camera, rgb, opts.decimation, out,
-                                      colors_written)
+        result.cloud = depth_to_cloud(
+            result.depth, result.camera, rgb, opts.decimation, out, colors_written
+        )
         result.timings_ms["points"] = (time.perf_counter() - t0) * 1e3

@@ -25,8 +25,12 @@ T = TypeVar("T")
 
 class TimeSynchronizer(Generic[T]):
     def __init__(
-        self, streams: int, queue_size: int = 5, approximate: bool = False,
-        tolerance_ns: int = 0, jump_back_ns: int = 100_000_000,
+        self,
+        streams: int,
+        queue_size: int = 5,
+        approximate: bool = False,
+        tolerance_ns: int = 0,
+        jump_back_ns: int = 100_000_000,
     ) -> None:
         if streams < 1:
             raise ValueError("need at least one stream")

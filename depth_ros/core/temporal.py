@@ -38,24 +38,34 @@ from depth_ros.core.params import ParamSpec, Value
 
 TEMPORAL_PARAMS = (
     ParamSpec(
-        "temporal_filter", False,
+        "temporal_filter",
+        False,
         "Smooth the prediction over frames (exponential, in inverse depth) except where it "
         "changes by more than temporal_motion_threshold (moving objects are not smeared)",
     ),
     ParamSpec(
-        "temporal_alpha", 0.5,
+        "temporal_alpha",
+        0.5,
         "Weight of the new frame in the temporal filter: 1 = no smoothing, smaller = "
-        "steadier with more lag (about 1/alpha frames)", 0.0, 1.0,
+        "steadier with more lag (about 1/alpha frames)",
+        0.0,
+        1.0,
     ),
     ParamSpec(
-        "temporal_motion_threshold", 0.15,
+        "temporal_motion_threshold",
+        0.15,
         "Relative change of inverse depth above which a pixel takes the new frame's value "
-        "(motion gate); larger = smoother, more smearing of moving objects", 0.0, 10.0,
+        "(motion gate); larger = smoother, more smearing of moving objects",
+        0.0,
+        10.0,
     ),
     ParamSpec(
-        "temporal_reset_gap_seconds", 0.5,
+        "temporal_reset_gap_seconds",
+        0.5,
         "Restart the temporal filter when consecutive frame stamps are further apart than "
-        "this (or go backwards), seconds; 0 = only when they go backwards", 0.0, 3600.0,
+        "this (or go backwards), seconds; 0 = only when they go backwards",
+        0.0,
+        3600.0,
     ),
 )
 _SPECS = {s.name: s for s in TEMPORAL_PARAMS}
@@ -68,9 +78,11 @@ class TemporalOptions:
     reset_gap_seconds: float = 0.5
 
     def __post_init__(self) -> None:
-        for name, value in (("temporal_alpha", self.alpha),
-                            ("temporal_motion_threshold", self.motion_threshold),
-                            ("temporal_reset_gap_seconds", self.reset_gap_seconds)):
+        for name, value in (
+            ("temporal_alpha", self.alpha),
+            ("temporal_motion_threshold", self.motion_threshold),
+            ("temporal_reset_gap_seconds", self.reset_gap_seconds),
+        ):
             why = _SPECS[name].validate(float(value))
             if why:
                 raise ConfigError(why)
@@ -81,8 +93,7 @@ class TemporalOptions:
         return cls(
             alpha=float(params.get("temporal_alpha", d.alpha)),
             motion_threshold=float(params.get("temporal_motion_threshold", d.motion_threshold)),
-            reset_gap_seconds=float(params.get("temporal_reset_gap_seconds",
-                                               d.reset_gap_seconds)),
+            reset_gap_seconds=float(params.get("temporal_reset_gap_seconds", d.reset_gap_seconds)),
         )
 
 
@@ -104,11 +115,11 @@ class TemporalFilter:
         if stamp is None or self._stamp is None:
             return False
         gap = stamp - self._stamp
-        return gap < 0 or (self.options.reset_gap_seconds > 0
-                           and gap > self.options.reset_gap_seconds)
+        return gap < 0 or (
+            self.options.reset_gap_seconds > 0 and gap > self.options.reset_gap_seconds
+        )
 
-    def _align(self, prev: NDArray[np.float32], new: NDArray[np.float32]
-                ) -> NDArray[np.float32]:
+    def _align(self, prev: NDArray[np.float32], new: NDArray[np.float32]) -> NDArray[np.float32]:
         """prev mapped by s·prev + t onto new: least squares of new on prev (prev, the
         filtered history, is the low-noise regressor, so the fit is close to unbiased),
         on a pixel grid, refitted once on the pixels within the motion threshold; prev
@@ -125,14 +136,16 @@ class TemporalFilter:
             fitted = s * a + t
             with np.errstate(invalid="ignore", divide="ignore"):
                 close = np.abs(fitted - b) <= self.options.motion_threshold * np.maximum(
-                    np.abs(fitted), np.abs(b))
+                    np.abs(fitted), np.abs(b)
+                )
             ok &= close
         if not (np.isfinite(s) and np.isfinite(t)):
             return prev
         return (prev * np.float32(s) + np.float32(t)).astype(np.float32)
 
-    def filter_inverse(self, inv: NDArray[np.floating], stamp: float | None = None,
-                       align: bool = False) -> NDArray[np.float32]:
+    def filter_inverse(
+        self, inv: NDArray[np.floating], stamp: float | None = None, align: bool = False
+    ) -> NDArray[np.float32]:
         """One frame of inverse depth (H, W), NaN invalid → the filtered frame.
         ``align``: relative output, map the history onto this frame's scale and shift
         first (module docstring)."""
@@ -165,8 +178,9 @@ class TemporalFilter:
         self._state = out
         return out.copy()
 
-    def filter_depth(self, depth: NDArray[np.floating], stamp: float | None = None
-                     ) -> NDArray[np.float32]:
+    def filter_depth(
+        self, depth: NDArray[np.floating], stamp: float | None = None
+    ) -> NDArray[np.float32]:
         """Metric depth (H, W), metres: filtered in inverse depth; invalid (NaN, <= 0)
         stays NaN."""
         d = np.asarray(depth, dtype=np.float32)

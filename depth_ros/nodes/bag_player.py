@@ -60,10 +60,17 @@ class RunReport:
 
 # message packages whose types a bag may name: nothing else is ever imported because a
 # (possibly foreign) bag says so
-MESSAGE_PACKAGES = frozenset((
-    "builtin_interfaces", "diagnostic_msgs", "geometry_msgs", "rosgraph_msgs", "sensor_msgs",
-    "std_msgs", "stereo_msgs",
-))
+MESSAGE_PACKAGES = frozenset(
+    (
+        "builtin_interfaces",
+        "diagnostic_msgs",
+        "geometry_msgs",
+        "rosgraph_msgs",
+        "sensor_msgs",
+        "std_msgs",
+        "stereo_msgs",
+    )
+)
 _MSGTYPE = re.compile(r"^([a-z][a-z0-9_]*)/msg/([A-Z][A-Za-z0-9]*)$")
 
 
@@ -97,8 +104,7 @@ def check_inputs(info: bags.BagInfo, node: str, namespace: str | None) -> dict[s
     missing = [t for t in topics if t not in info.topics]
     if missing:
         raise InputError(
-            f"bag {info.path} has no {', '.join(missing)}; it has "
-            f"{', '.join(sorted(info.topics))}"
+            f"bag {info.path} has no {', '.join(missing)}; it has {', '.join(sorted(info.topics))}"
         )
     return {t: message_class(info.topics[t].msgtype, t) for t in topics}
 
@@ -196,8 +202,13 @@ class BagRun:
         report.namespace = ns
         report.log = self.log
         # not lazy: the player finds the outputs by graph query once the inputs are matched
-        params = {"use_sim_time": True, "input_qos": "reliable", "output_qos": "reliable",
-                  "lazy": False, **self.params}
+        params = {
+            "use_sim_time": True,
+            "input_qos": "reliable",
+            "output_qos": "reliable",
+            "lazy": False,
+            **self.params,
+        }
         self._writer = bags.BagWriter(self.output, self.storage, overwrite=self.overwrite)
         self._writer.open()
         rclpy.init()
@@ -229,21 +240,23 @@ class BagRun:
         text = self.log.read_text(errors="replace")[-3000:] if self.log else ""
         return f"{self.info.name} exited with code {proc.returncode}:\n{text}"
 
-    def _play(self, node: Node, proc: Any, info: bags.BagInfo, inputs: dict[str, str],
-              ns: str) -> None:
+    def _play(
+        self, node: Node, proc: Any, info: bags.BagInfo, inputs: dict[str, str], ns: str
+    ) -> None:
         from rosgraph_msgs.msg import Clock
 
         report = self._report
         in_qos = common.qos("reliable", 10)
         pubs = {
-            topic: node.create_publisher(self._classes[topic], topic, in_qos)
-            for topic in inputs
+            topic: node.create_publisher(self._classes[topic], topic, in_qos) for topic in inputs
         }
         clock = node.create_publisher(Clock, "/clock", 10)
         ok = self._wait(
             node,
-            lambda: proc.poll() is not None
-            or all(p.get_subscription_count() > 0 for p in pubs.values()),
+            lambda: (
+                proc.poll() is not None
+                or all(p.get_subscription_count() > 0 for p in pubs.values())
+            ),
             self.startup_timeout,
         )
         if proc.poll() is not None:
@@ -255,11 +268,18 @@ class BagRun:
             )
         outputs = self._discover(node, ns)
         if not outputs:
-            raise InputError(f"{self.info.name} publishes no image, disparity, camera_info or "
-                             f"point cloud topic in {ns or '/'}")
+            raise InputError(
+                f"{self.info.name} publishes no image, disparity, camera_info or "
+                f"point cloud topic in {ns or '/'}"
+            )
         subs = [
-            node.create_subscription(message_class(t), topic, self._on_output(topic, t),
-                                     common.qos("reliable", 10), raw=True)
+            node.create_subscription(
+                message_class(t),
+                topic,
+                self._on_output(topic, t),
+                common.qos("reliable", 10),
+                raw=True,
+            )
             for topic, t in outputs.items()
         ]
         self._wait(node, lambda: all(s.get_publisher_count() > 0 for s in subs), 10.0)
@@ -321,8 +341,10 @@ class BagRun:
             except Exception:  # the node is not in the graph yet
                 pairs = []
             found = {
-                name: types[0] for name, types in pairs
-                if types and types[0] in RECORD_TYPES
+                name: types[0]
+                for name, types in pairs
+                if types
+                and types[0] in RECORD_TYPES
                 and name not in {_join(ns, t) for t in ON_DEMAND}
             }
             if _join(ns, "depth") in found:  # every depth node publishes depth

@@ -209,8 +209,9 @@ class DepthComponent(abc.ABC):
             return False
         reasons = list(invalid.values()) + self.cross_reasons(self.params)
         if reasons:
-            self.log.error("param", f"cannot start {self.name}: invalid parameters: "
-                           + "; ".join(reasons))
+            self.log.error(
+                "param", f"cannot start {self.name}: invalid parameters: " + "; ".join(reasons)
+            )
             return False
         self.spec = spec
         weights = str(self.params.get("weights", "")) or None
@@ -250,7 +251,9 @@ class DepthComponent(abc.ABC):
         lazy input subscriptions."""
         create = getattr(self.node, "create_lifecycle_publisher", self.node.create_publisher)
         return create(
-            msg_type, topic, copy.copy(qos),
+            msg_type,
+            topic,
+            copy.copy(qos),
             qos_overriding_options=QoSOverridingOptions.with_default_policies(),
             event_callbacks=PublisherEventCallbacks(matched=self._on_matched),
         )
@@ -264,14 +267,21 @@ class DepthComponent(abc.ABC):
         warning when use_sim_time is on and no /clock has arrived."""
         if bool(self.params.get("lazy", False)):
             self._update_subscriptions()
-        if (not self._clock_warned and self.node.get_parameter("use_sim_time").value
-                and time.monotonic() - self._activated_at > CLOCK_WAIT_S
-                and self.node.get_clock().now().nanoseconds == 0):
+        if (
+            not self._clock_warned
+            and self.node.get_parameter("use_sim_time").value
+            and time.monotonic() - self._activated_at > CLOCK_WAIT_S
+            and self.node.get_clock().now().nanoseconds == 0
+        ):
             self._clock_warned = True
-            self.log.warn("clock", (
-                f"use_sim_time is true but no /clock has arrived in {CLOCK_WAIT_S:g} s: "
-                "ROS time stands at 0. Play bags with `ros2 bag play --clock`, run the "
-                "simulator's clock bridge, or set use_sim_time:=false"))
+            self.log.warn(
+                "clock",
+                (
+                    f"use_sim_time is true but no /clock has arrived in {CLOCK_WAIT_S:g} s: "
+                    "ROS time stands at 0. Play bags with `ros2 bag play --clock`, run the "
+                    "simulator's clock bridge, or set use_sim_time:=false"
+                ),
+            )
 
     def activate(self) -> None:
         in_qos = common.qos(str(self.params["input_qos"]), int(self.params["queue_size"]))
@@ -289,15 +299,17 @@ class DepthComponent(abc.ABC):
         self._in_qos = in_qos
         if self._jump_handle is None:  # ROS time reset (use_sim_time, simulator restart)
             self._jump_handle = self.node.get_clock().create_jump_callback(
-                JumpThreshold(min_forward=None, min_backward=Duration(nanoseconds=-1),
-                              on_clock_change=False),
+                JumpThreshold(
+                    min_forward=None, min_backward=Duration(nanoseconds=-1), on_clock_change=False
+                ),
                 post_callback=self._on_clock_jump,
             )
         # as image_pipeline: subscribe to the inputs only while someone listens (matched
         # events, checked on the steady clock too); and the /clock watchdog
         self._activated_at = time.monotonic()
         self._lazy_timer = self.node.create_timer(
-            0.5, self._housekeeping, clock=Clock(clock_type=ClockType.STEADY_TIME))
+            0.5, self._housekeeping, clock=Clock(clock_type=ClockType.STEADY_TIME)
+        )
         self.state = "active"
         self._update_subscriptions()
         self.start_diagnostics()
@@ -309,16 +321,22 @@ class DepthComponent(abc.ABC):
         if str(self.params["output_qos"]) != "sensor_data" or limit is None:
             return pubs
         profile = os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE", "the Fast DDS profile")
-        return {name: common.SizeCheckedPublisher(pub, limit, self.log, profile)
-                for name, pub in pubs.items()}
+        return {
+            name: common.SizeCheckedPublisher(pub, limit, self.log, profile)
+            for name, pub in pubs.items()
+        }
 
     def _update_subscriptions(self) -> None:
         listening = not bool(self.params.get("lazy", False)) or self.wanted()
         if listening and not self.subs:
             self.subs = [
                 self.node.create_subscription(
-                    t, topic, self._input_callback(i), copy.copy(self._in_qos),
-                    qos_overriding_options=QoSOverridingOptions.with_default_policies())
+                    t,
+                    topic,
+                    self._input_callback(i),
+                    copy.copy(self._in_qos),
+                    qos_overriding_options=QoSOverridingOptions.with_default_policies(),
+                )
                 for i, (topic, t) in enumerate(self.inputs())
             ] + self.extra_subscriptions(self._in_qos)
         elif not listening and self.subs:
@@ -610,8 +628,11 @@ class ManagedNode(LifecycleNode):
         _atomic_set_parameters(self, self.impl)
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        return (TransitionCallbackReturn.SUCCESS if self.impl.configure()
-                else TransitionCallbackReturn.FAILURE)
+        return (
+            TransitionCallbackReturn.SUCCESS
+            if self.impl.configure()
+            else TransitionCallbackReturn.FAILURE
+        )
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self.impl.activate()
@@ -631,8 +652,9 @@ class ManagedNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
 
-def run(component: type[DepthComponent], args: list[str] | None = None,
-        lifecycle: bool = False) -> NoReturn:
+def run(
+    component: type[DepthComponent], args: list[str] | None = None, lifecycle: bool = False
+) -> NoReturn:
     """Entry point of a node executable (``ros2 run depth_ros <name>``); exits the process
     with status 0 once the node is shut down (by any number of SIGINT/SIGTERM)."""
     keep_heap()

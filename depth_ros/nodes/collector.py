@@ -25,7 +25,11 @@ class Received:
 
 class Collector:
     def __init__(
-        self, node: Node, topics: Mapping[str, type], qos_name: str = "reliable", depth: int = 10,
+        self,
+        node: Node,
+        topics: Mapping[str, type],
+        qos_name: str = "reliable",
+        depth: int = 10,
         keep: bool = True,
     ) -> None:
         self.node = node
@@ -35,8 +39,7 @@ class Collector:
         self._keep = keep
         q = common.qos(qos_name, depth)
         self.subs = [
-            node.create_subscription(t, name, self._callback(name), q)
-            for name, t in topics.items()
+            node.create_subscription(t, name, self._callback(name), q) for name, t in topics.items()
         ]
         self.topics = dict(topics)
 
@@ -53,8 +56,9 @@ class Collector:
         return on_msg
 
     def publishers_matched(self) -> bool:
-        return all(self.node.count_publishers(self.node.resolve_topic_name(t)) > 0
-                   for t in self.topics)
+        return all(
+            self.node.count_publishers(self.node.resolve_topic_name(t)) > 0 for t in self.topics
+        )
 
     def wait(
         self, predicate: Callable[[Collector], bool], timeout: float, spin: bool = True

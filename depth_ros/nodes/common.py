@@ -51,9 +51,7 @@ def qos(name: str, depth: int) -> QoSProfile:
 
 def descriptor(spec: ParamSpec) -> ParameterDescriptor:
     """An rclpy descriptor with description, range and read-only flag from a ParamSpec."""
-    d = ParameterDescriptor(
-        name=spec.name, description=spec.describe(), read_only=spec.read_only
-    )
+    d = ParameterDescriptor(name=spec.name, description=spec.describe(), read_only=spec.read_only)
     if spec.choices:
         d.additional_constraints = "one of: " + ", ".join(spec.choices)
     if isinstance(spec.default, bool):
@@ -118,9 +116,7 @@ def startup_reason(spec: ParamSpec, exc: Exception) -> str:
     return reason if reason.startswith(spec.name) else f"{spec.name}: {reason}"
 
 
-def invalid_reasons(
-    specs: Mapping[str, ParamSpec], params: list[Parameter[Any]]
-) -> list[str]:
+def invalid_reasons(specs: Mapping[str, ParamSpec], params: list[Parameter[Any]]) -> list[str]:
     """Reasons why a parameter update must be rejected (empty list: accept)."""
     reasons = []
     for p in params:
@@ -222,8 +218,7 @@ class RateLimitedLog:
             self._suppressed += 1
             return None
         self._last[key] = now
-        suffix = (f" ({self._suppressed} other messages suppressed)"
-                  if self._suppressed else "")
+        suffix = f" ({self._suppressed} other messages suppressed)" if self._suppressed else ""
         self._suppressed = 0
         return suffix
 
@@ -347,7 +342,8 @@ class Diagnostics:
         self._pub = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
         # steady clock: diagnostics go on with use_sim_time while no /clock arrives
         self._timer = node.create_timer(
-            period, self.publish, clock=Clock(clock_type=ClockType.STEADY_TIME))
+            period, self.publish, clock=Clock(clock_type=ClockType.STEADY_TIME)
+        )
 
     def publish(self) -> None:
         level, message, values = self._collect()

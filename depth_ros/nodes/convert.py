@@ -21,9 +21,7 @@ from depth_ros.core.stereo import DELTA_D, encode_disparity
 
 def image_to_numpy(msg: Image) -> NDArray[Any]:
     """Pixels of an Image message as a numpy view (no copy when rows are unpadded)."""
-    return image_to_array(
-        msg.encoding, msg.height, msg.width, msg.step, msg.data, msg.is_bigendian
-    )
+    return image_to_array(msg.encoding, msg.height, msg.width, msg.step, msg.data, msg.is_bigendian)
 
 
 def check_pixels(width: int, height: int, limit: int | None, what: str) -> None:
@@ -50,8 +48,9 @@ def decode_compressed(msg: CompressedImage, max_pixels: int | None = None) -> ND
     return np.ascontiguousarray(image[:, :, ::-1])
 
 
-def rgb_from_msg(msg: Image | CompressedImage, max_pixels: int | None = None,
-                 what: str = "image") -> NDArray[np.uint8]:
+def rgb_from_msg(
+    msg: Image | CompressedImage, max_pixels: int | None = None, what: str = "image"
+) -> NDArray[np.uint8]:
     """An Image (any colour or mono encoding) or CompressedImage as RGB uint8, refused
     beyond ``max_pixels`` before any conversion."""
     if isinstance(msg, CompressedImage):

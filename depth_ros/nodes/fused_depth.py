@@ -54,11 +54,20 @@ class FusedDepth(base.DepthComponent):
     name = "fused_depth"
     input_kind = InputKind.MONO
     default_model = "depth_anything_v2_vits"
-    option_params = frozenset((
-        "points", "points_decimation", "min_depth", "max_depth", "max_disagreement",
-        *(SCALE_PREFIX + s.name for s in StereoMonoFusion.params
-          if s.name not in ("min_depth", "max_depth", "max_disagreement")),
-    ))
+    option_params = frozenset(
+        (
+            "points",
+            "points_decimation",
+            "min_depth",
+            "max_depth",
+            "max_disagreement",
+            *(
+                SCALE_PREFIX + s.name
+                for s in StereoMonoFusion.params
+                if s.name not in ("min_depth", "max_depth", "max_disagreement")
+            ),
+        )
+    )
     fusion: StereoMonoFusion
     last_fit: ScaleFit | None = None
 
@@ -68,14 +77,15 @@ class FusedDepth(base.DepthComponent):
     def inputs(self) -> Sequence[tuple[str, type]]:
         image: tuple[str, type] = (
             ("image/compressed", CompressedImage)
-            if self.params.get("image_transport") == "compressed" else ("image", Image)
+            if self.params.get("image_transport") == "compressed"
+            else ("image", Image)
         )
         return (image, ("camera_info", CameraInfo), ("disparity", DisparityImage))
 
     def _fusion_params(self) -> dict[str, Value]:
         p = self.params
         values: dict[str, Value] = {
-            k[len(SCALE_PREFIX):]: v for k, v in p.items() if k.startswith(SCALE_PREFIX)
+            k[len(SCALE_PREFIX) :]: v for k, v in p.items() if k.startswith(SCALE_PREFIX)
         }
         values["max_disagreement"] = float(p["max_disagreement"])
         values["min_depth"] = float(p["min_depth"])
@@ -129,7 +139,9 @@ class FusedDepth(base.DepthComponent):
             raise InputError(f"model returned {relative.shape}, expected {(h, w)}")
         header = image_msg.header
         result = self.fusion.process(
-            stereo, relative, stamp=stamp_ns(header.stamp) / 1e9,
+            stereo,
+            relative,
+            stamp=stamp_ns(header.stamp) / 1e9,
             stereo_stamp=stamp_ns(disparity.header.stamp) / 1e9,
         )
         depth, source = result.depth, result.source
@@ -150,12 +162,15 @@ class FusedDepth(base.DepthComponent):
         self.pubs["confidence"].publish(numpy_to_image(source, "mono8", header))
         points = str(self.params["points"])
         if points != "none" and self.wanted("points"):
-            cloud = depth_to_cloud(depth, camera, rgb if points == "xyzrgb" else None,
-                                   int(self.params["points_decimation"]))
+            cloud = depth_to_cloud(
+                depth,
+                camera,
+                rgb if points == "xyzrgb" else None,
+                int(self.params["points_decimation"]),
+            )
             self.pubs["points"].publish(cloud_msg(cloud, header))
         if self.wanted("color"):
-            self.pubs["color"].publish(
-                numpy_to_image(colorize(depth, invert=True), "rgb8", header))
+            self.pubs["color"].publish(numpy_to_image(colorize(depth, invert=True), "rgb8", header))
 
     def extra_diagnostics(self) -> dict[str, str]:
         fit = self.last_fit
@@ -173,8 +188,13 @@ class FusedDepth(base.DepthComponent):
         level, message, values = super()._diagnose()
         fit = self.last_fit
         if level == 0 and fit is not None and (fit.held or not fit.ok):
-            return 1, f"stereo only, no monocular filling: {fit.reason}" if not fit.ok else (
-                f"scale fit held: {fit.reason}"), values
+            return (
+                1,
+                f"stereo only, no monocular filling: {fit.reason}"
+                if not fit.ok
+                else (f"scale fit held: {fit.reason}"),
+                values,
+            )
         return level, message, values
 
 

@@ -43,10 +43,18 @@ class MonoDepth(base.DepthComponent):
     name = "mono_depth"
     input_kind = InputKind.MONO
     default_model = "depth_anything_v2_vits"
-    option_params = frozenset(("points", "points_decimation", "min_depth", "max_depth",
-                               *(s.name for s in TEMPORAL_PARAMS)))
+    option_params = frozenset(
+        (
+            "points",
+            "points_decimation",
+            "min_depth",
+            "max_depth",
+            *(s.name for s in TEMPORAL_PARAMS),
+        )
+    )
     live_params = base.DepthComponent.live_params | {  # read by ReferenceTracker each frame
-        f"reference_to_camera_{c}" for c in ("x", "y", "z", "qx", "qy", "qz", "qw")}
+        f"reference_to_camera_{c}" for c in ("x", "y", "z", "qx", "qy", "qz", "qw")
+    }
     pipeline: MonoPipeline
     reference: ReferenceTracker | None = None
     last_fit: ScaleFit | None = None
@@ -95,10 +103,14 @@ class MonoDepth(base.DepthComponent):
         source = str(self.params["scale_source"])
         scale = None
         if source != "none":
-            scale = build_scale_source(source, {
-                k[len(SCALE_PREFIX):]: v for k, v in self.params.items()
-                if k.startswith(SCALE_PREFIX)
-            })
+            scale = build_scale_source(
+                source,
+                {
+                    k[len(SCALE_PREFIX) :]: v
+                    for k, v in self.params.items()
+                    if k.startswith(SCALE_PREFIX)
+                },
+            )
             self.reference = ReferenceTracker(self.node, source, self.params)
         self.pipeline = MonoPipeline(
             self.model, self.spec.output_kind, scale, self._options(), self.spec.camera
@@ -107,10 +119,13 @@ class MonoDepth(base.DepthComponent):
     def apply_options(self) -> None:
         self.pipeline.options = self._options()
         if self.pipeline.scale is not None:
-            self.pipeline.scale.update({
-                k[len(SCALE_PREFIX):]: v for k, v in self.params.items()
-                if k.startswith(SCALE_PREFIX)
-            })
+            self.pipeline.scale.update(
+                {
+                    k[len(SCALE_PREFIX) :]: v
+                    for k, v in self.params.items()
+                    if k.startswith(SCALE_PREFIX)
+                }
+            )
 
     def create_publishers(self, qos: Any) -> dict[str, Any]:
         pubs = {"color": self.publisher(Image, "depth/color", qos)}
@@ -147,10 +162,16 @@ class MonoDepth(base.DepthComponent):
         camera = self._camera(info, rgb.shape[1], rgb.shape[0])
         header = image_msg.header
         stamp = stamp_ns(header.stamp) / 1e9
-        context = (self.reference.context(camera, rgb.shape[:2], stamp)
-                   if self.reference is not None and camera is not None else None)
+        context = (
+            self.reference.context(camera, rgb.shape[:2], stamp)
+            if self.reference is not None and camera is not None
+            else None
+        )
         result = self.pipeline.process(
-            rgb, camera, context, cloud="points" in self.pubs and self.wanted("points"),
+            rgb,
+            camera,
+            context,
+            cloud="points" in self.pubs and self.wanted("points"),
             stamp=stamp,
         )
         t1 = time.perf_counter()
@@ -168,8 +189,7 @@ class MonoDepth(base.DepthComponent):
             if camera is not None:
                 self.pubs["depth_info"].publish(camera_info_msg(camera, header))
             if result.confidence is not None and "confidence" in self.pubs:
-                self.pubs["confidence"].publish(
-                    numpy_to_image(result.confidence, "32FC1", header))
+                self.pubs["confidence"].publish(numpy_to_image(result.confidence, "32FC1", header))
             if result.normals is not None and self.wanted("normals"):
                 self.pubs["normals"].publish(numpy_to_image(result.normals, "32FC3", header))
         if result.cloud is not None:
@@ -177,11 +197,15 @@ class MonoDepth(base.DepthComponent):
         if self.wanted("color"):
             shown = result.depth if result.depth is not None else result.relative
             if shown is not None:
-                self.pubs["color"].publish(numpy_to_image(
-                    colorize(shown, invert=result.depth is not None), "rgb8", header))
+                self.pubs["color"].publish(
+                    numpy_to_image(colorize(shown, invert=result.depth is not None), "rgb8", header)
+                )
         t2 = time.perf_counter()
-        return {**result.timings_ms, "convert_in": (t1 - t0) * 1e3 - sum(
-            result.timings_ms.values()), "publish": (t2 - t1) * 1e3}
+        return {
+            **result.timings_ms,
+            "convert_in": (t1 - t0) * 1e3 - sum(result.timings_ms.values()),
+            "publish": (t2 - t1) * 1e3,
+        }
 
     def extra_diagnostics(self) -> dict[str, str]:
         values = {"camera_use": self.spec.camera.value} if self.spec is not None else {}
@@ -192,7 +216,8 @@ class MonoDepth(base.DepthComponent):
         fit = self.last_fit
         if fit is None:
             return {**values, "scale_source": str(self.params.get("scale_source", "none"))}
-        return {**values,
+        return {
+            **values,
             "scale_source": str(self.params.get("scale_source")),
             "scale_fit": "ok" if fit.ok else fit.reason,
             "scale": f"{fit.scale:.6g}",
@@ -205,8 +230,14 @@ class MonoDepth(base.DepthComponent):
         # a failed scale fit publishes no depth: ERROR; a held fit: WARN
         level, message, values = super()._diagnose()
         if level == 0 and self.last_focal is not None and self.last_focal[1]:
-            return 1, (f"camera uncalibrated: focal estimated by the network "
-                       f"({self.last_focal[0]:.1f} px); no points"), values
+            return (
+                1,
+                (
+                    f"camera uncalibrated: focal estimated by the network "
+                    f"({self.last_focal[0]:.1f} px); no points"
+                ),
+                values,
+            )
         fit = self.last_fit
         if fit is not None and level < 2 and not fit.ok:
             return 2, f"no metric depth: {fit.reason}", values
@@ -216,15 +247,25 @@ class MonoDepth(base.DepthComponent):
 
 
 def _fit_status(fit: ScaleFit, name: str) -> DiagnosticStatus:
-    level = DiagnosticStatus.OK if fit.ok and not fit.held else (
-        DiagnosticStatus.WARN if fit.ok else DiagnosticStatus.ERROR)
+    level = (
+        DiagnosticStatus.OK
+        if fit.ok and not fit.held
+        else (DiagnosticStatus.WARN if fit.ok else DiagnosticStatus.ERROR)
+    )
     values = {
-        "scale": fit.scale, "shift": fit.shift, "residual": fit.residual,
-        "inliers": fit.inliers, "points": fit.points, "held": fit.held, "age": fit.age,
+        "scale": fit.scale,
+        "shift": fit.shift,
+        "residual": fit.residual,
+        "inliers": fit.inliers,
+        "points": fit.points,
+        "held": fit.held,
+        "age": fit.age,
         "source": fit.source,
     }
     return DiagnosticStatus(
-        level=level, name=f"{name}: scale fit", message=fit.reason or "ok",
+        level=level,
+        name=f"{name}: scale fit",
+        message=fit.reason or "ok",
         values=[KeyValue(key=k, value=str(v)) for k, v in values.items()],
     )
 

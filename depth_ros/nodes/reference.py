@@ -34,8 +34,9 @@ TOPICS = {
 }
 
 
-def quaternion_matrix(p: dict[str, Value], prefix: str = "reference_to_camera"
-                      ) -> NDArray[np.float64]:
+def quaternion_matrix(
+    p: dict[str, Value], prefix: str = "reference_to_camera"
+) -> NDArray[np.float64]:
     """4x4 transform from the ``<prefix>_{x,y,z,qx,qy,qz,qw}`` parameters."""
     x, y, z, w = (float(p[f"{prefix}_q{c}"]) for c in "xyzw")
     n = np.sqrt(x * x + y * y + z * z + w * w)
@@ -55,8 +56,10 @@ def quaternion_matrix(p: dict[str, Value], prefix: str = "reference_to_camera"
 def transform_matrix(transform: Any) -> NDArray[np.float64]:
     """4x4 matrix of a ``geometry_msgs/Transform`` (e.g. a TF lookup's ``.transform``)."""
     q, tr = transform.rotation, transform.translation
-    return quaternion_matrix({"t_qx": q.x, "t_qy": q.y, "t_qz": q.z, "t_qw": q.w,
-                              "t_x": tr.x, "t_y": tr.y, "t_z": tr.z}, prefix="t")
+    return quaternion_matrix(
+        {"t_qx": q.x, "t_qy": q.y, "t_qz": q.z, "t_qw": q.w, "t_x": tr.x, "t_y": tr.y, "t_z": tr.z},
+        prefix="t",
+    )
 
 
 def cloud_xyz(msg: PointCloud2) -> NDArray[np.float32]:
@@ -72,8 +75,11 @@ def cloud_xyz(msg: PointCloud2) -> NDArray[np.float32]:
         raise InputError(f"point cloud data truncated: {raw.size} bytes for {n} points")
     rows = raw[: n * msg.point_step].reshape(n, msg.point_step)
     return np.stack(
-        [rows[:, offsets[k].offset:offsets[k].offset + 4].copy().view(np.float32)[:, 0]
-         for k in "xyz"], axis=1,
+        [
+            rows[:, offsets[k].offset : offsets[k].offset + 4].copy().view(np.float32)[:, 0]
+            for k in "xyz"
+        ],
+        axis=1,
     )
 
 
@@ -135,30 +141,36 @@ class ReferenceTracker:
             raise CalibrationError(f"no transform {source} → {target}: {exc}") from exc
         return transform_matrix(t.transform)
 
-    def context(self, camera: PinholeCamera, shape: tuple[int, int], stamp: float
-                ) -> ScaleContext:
+    def context(self, camera: PinholeCamera, shape: tuple[int, int], stamp: float) -> ScaleContext:
         with self._lock:
             latest = dict(self._latest)
         if self.source == "stereo" and "reference/disparity" in latest:
             msg = latest["reference/disparity"]
             # DisparityImage holds d + doffs, so depth = f * T / value: doffs 0 here
             return ScaleContext(
-                camera=camera, disparity=disparity_from_msg(msg),
+                camera=camera,
+                disparity=disparity_from_msg(msg),
                 stereo=disparity_msg_geometry(msg),
-                stamp=stamp, reference_stamp=stamp_ns(msg.header.stamp) / 1e9,
+                stamp=stamp,
+                reference_stamp=stamp_ns(msg.header.stamp) / 1e9,
             )
         if "reference/points" in latest:
             msg = latest["reference/points"]
             ref = reference_from_cloud(
                 cloud_xyz(msg), camera, self._transform(msg.header.frame_id, camera), shape
             )
-            return ScaleContext(camera=camera, reference=ref, stamp=stamp,
-                                reference_stamp=stamp_ns(msg.header.stamp) / 1e9)
+            return ScaleContext(
+                camera=camera,
+                reference=ref,
+                stamp=stamp,
+                reference_stamp=stamp_ns(msg.header.stamp) / 1e9,
+            )
         if "reference/depth" in latest:
             msg = latest["reference/depth"]
             depth = depth_image_to_metres(image_to_numpy(msg), msg.encoding)
             aligned = depth.shape == shape and (
-                not msg.header.frame_id or msg.header.frame_id == camera.frame_id)
+                not msg.header.frame_id or msg.header.frame_id == camera.frame_id
+            )
             if not aligned:
                 info = latest.get("reference/camera_info")
                 if info is None:
@@ -168,14 +180,19 @@ class ReferenceTracker:
                         "reference/camera_info for it"
                     )
                 depth = reproject_depth(
-                    depth, PinholeCamera.from_msg(info), camera.scaled(shape[1], shape[0]),
+                    depth,
+                    PinholeCamera.from_msg(info),
+                    camera.scaled(shape[1], shape[0]),
                     self._transform(msg.header.frame_id, camera),
                 )
-            return ScaleContext(camera=camera, reference=depth, stamp=stamp,
-                                reference_stamp=stamp_ns(msg.header.stamp) / 1e9)
+            return ScaleContext(
+                camera=camera,
+                reference=depth,
+                stamp=stamp,
+                reference_stamp=stamp_ns(msg.header.stamp) / 1e9,
+            )
         base = str(self.params.get("base_frame", ""))
         if self.source == "ground_plane" and self._tf is not None and base:
             height, gravity = ground_from_transform(self._lookup(base, camera.frame_id))
-            return ScaleContext(camera=camera, camera_height=height, gravity=gravity,
-                                stamp=stamp)
+            return ScaleContext(camera=camera, camera_height=height, gravity=gravity, stamp=stamp)
         return ScaleContext(camera=camera, stamp=stamp)

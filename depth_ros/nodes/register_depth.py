@@ -69,7 +69,8 @@ class RegisterDepth(base.DepthComponent):
             except ImportError:
                 self.node.get_logger().warning(
                     "use_tf is true but tf2_ros is not importable: the depth → rgb transform "
-                    f"comes from the {PREFIX}_* parameters")
+                    f"comes from the {PREFIX}_* parameters"
+                )
             else:
                 self._tf_buffer = tf2_ros.Buffer()
                 self._tf_listener = tf2_ros.TransformListener(self._tf_buffer, self.node)
@@ -77,7 +78,8 @@ class RegisterDepth(base.DepthComponent):
         self.create_outputs()
         self.state = "inactive"
         self.node.get_logger().info(
-            f"{self.name} configured: depth → rgb transform from {self.transform_source}")
+            f"{self.name} configured: depth → rgb transform from {self.transform_source}"
+        )
         return True
 
     def apply_options(self) -> None:
@@ -126,26 +128,30 @@ class RegisterDepth(base.DepthComponent):
             if rgb.shape[:2] != (rgb_cam.height, rgb_cam.width):
                 raise InputError(
                     f"rgb/image_rect_color is {rgb.shape[1]}x{rgb.shape[0]} but "
-                    f"rgb/camera_info describes {rgb_cam.width}x{rgb_cam.height}")
+                    f"rgb/camera_info describes {rgb_cam.width}x{rgb_cam.height}"
+                )
         transform = self._transform(
-            depth_info.header.frame_id, rgb_info.header.frame_id, depth_info.header.stamp)
+            depth_info.header.frame_id, rgb_info.header.frame_id, depth_info.header.stamp
+        )
         registered = self.registrar.register(depth, depth_cam, rgb_cam, transform)
         self.filled = float(np.isfinite(registered).mean())
-        stamp = rgb_info.header.stamp if self.params["use_rgb_timestamp"] else (
-            depth_msg.header.stamp)
+        stamp = (
+            rgb_info.header.stamp if self.params["use_rgb_timestamp"] else (depth_msg.header.stamp)
+        )
         header = Header(stamp=stamp, frame_id=rgb_info.header.frame_id)
         info = copy.deepcopy(rgb_info)
         info.header = header
         self.pubs["depth"].publish(numpy_to_image(registered, "32FC1", header))
         self.pubs["info"].publish(info)
         if points != "none" and self.wanted("points"):
-            cloud = depth_to_cloud(registered, rgb_cam, rgb,
-                                   int(self.params["points_decimation"]))
+            cloud = depth_to_cloud(registered, rgb_cam, rgb, int(self.params["points_decimation"]))
             self.pubs["points"].publish(cloud_msg(cloud, header))
 
     def extra_diagnostics(self) -> dict[str, str]:
-        return {"transform_source": self.transform_source,
-                "registered_fraction": f"{self.filled:.3f}"}
+        return {
+            "transform_source": self.transform_source,
+            "registered_fraction": f"{self.filled:.3f}",
+        }
 
 
 def main(args: list[str] | None = None) -> int:

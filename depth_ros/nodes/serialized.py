@@ -22,8 +22,10 @@ from depth_ros.core.cdr import CdrMessage
 
 
 class _Allocator(ctypes.Structure):  # rcutils_allocator_t
-    _fields_ = [(name, ctypes.c_void_p) for name in
-                ("allocate", "deallocate", "reallocate", "zero_allocate", "state")]
+    _fields_ = [
+        (name, ctypes.c_void_p)
+        for name in ("allocate", "deallocate", "reallocate", "zero_allocate", "state")
+    ]
 
 
 class _SerializedMessage(ctypes.Structure):  # rcl_serialized_message_t (rcutils_uint8_array_t)

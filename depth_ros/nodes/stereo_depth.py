@@ -52,9 +52,7 @@ class StereoDepth(base.DepthComponent):
     name = "stereo_depth"
     input_kind = InputKind.STEREO
     default_model = "sgbm"
-    option_params = frozenset(
-        ("points", "points_decimation", "min_depth", "max_depth", "rectify")
-    )
+    option_params = frozenset(("points", "points_decimation", "min_depth", "max_depth", "rectify"))
     pipeline: StereoPipeline
     outputs: SerializedOutputs
 
@@ -63,8 +61,10 @@ class StereoDepth(base.DepthComponent):
 
     def inputs(self) -> Sequence[tuple[str, type]]:
         if self.params.get("image_transport") == "compressed":
-            return tuple((f"{topic}/compressed", CompressedImage) if kind is Image
-                         else (topic, kind) for topic, kind in INPUTS)
+            return tuple(
+                (f"{topic}/compressed", CompressedImage) if kind is Image else (topic, kind)
+                for topic, kind in INPUTS
+            )
         return INPUTS
 
     last_size: tuple[int, int] | None = None  # (width, height) of the last input
@@ -75,8 +75,10 @@ class StereoDepth(base.DepthComponent):
         (refused at once instead of failing every frame)."""
         reasons = super().cross_reasons(values)
         if isinstance(self.model, OpenCVStereo) and self.last_size is not None:
-            merged = {**self.model.params,
-                      **{k: v for k, v in values.items() if k in self.model.params}}
+            merged = {
+                **self.model.params,
+                **{k: v for k, v in values.items() if k in self.model.params},
+            }
             problem = size_problem(self.model.algorithm, merged, *self.last_size)
             if problem:
                 reasons.append(problem)
@@ -138,9 +140,9 @@ class StereoDepth(base.DepthComponent):
         convert = (t1 - t0) * 1e3 - sum(stages.values()) + points
         return {**stages, "convert_in": convert, "publish": (t2 - t1) * 1e3 - points}
 
-    def _compute_and_publish(self, left: Any, right: Any, left_cam: PinholeCamera,
-                             right_info: CameraInfo, header: Any
-                             ) -> tuple[StereoResult, float]:
+    def _compute_and_publish(
+        self, left: Any, right: Any, left_cam: PinholeCamera, right_info: CameraInfo, header: Any
+    ) -> tuple[StereoResult, float]:
         """Returns the result and when publishing began (perf_counter)."""
         out = self.outputs
         frame, (h, w) = header.frame_id, left.shape[:2]
@@ -148,15 +150,25 @@ class StereoDepth(base.DepthComponent):
         shape = self.pipeline.cloud_shape(h, w) if self.wanted("points") else None
         cloud = points = None
         if shape is not None:
-            cloud = out.message("points", (frame, shape), lambda: cdr.point_cloud(
-                frame, shape[0], shape[1], cloud_fields(shape[2] == 4), 4 * shape[2]))
+            cloud = out.message(
+                "points",
+                (frame, shape),
+                lambda: cdr.point_cloud(
+                    frame, shape[0], shape[1], cloud_fields(shape[2] == 4), 4 * shape[2]
+                ),
+            )
             points = cloud.array("data", np.float32, shape)
             if self.pipeline.colors_first():  # filled during the matcher
                 out.background(self.pipeline.colors, left, points)
         result = self.pipeline.process(
-            left, right, left_cam, PinholeCamera.from_msg(right_info), cloud=False,
+            left,
+            right,
+            left_cam,
+            PinholeCamera.from_msg(right_info),
+            cloud=False,
             depth_out=depth.array("data", np.float32, (h, w)),
-            confidence=self.wanted("confidence"), allow_no_baseline=True,
+            confidence=self.wanted("confidence"),
+            allow_no_baseline=True,
         )
         t_publish = time.perf_counter()
         stamp = header.stamp.sec, header.stamp.nanosec
@@ -168,14 +180,14 @@ class StereoDepth(base.DepthComponent):
         out.publish(self.pubs["depth"], depth, background=True)
         self._publish_disparity(result, frame, stamp)
         if result.confidence is not None:
-            msg = out.message("confidence", (frame, h, w),
-                              lambda: cdr.image(frame, h, w, "32FC1", 4 * w))
+            msg = out.message(
+                "confidence", (frame, h, w), lambda: cdr.image(frame, h, w, "32FC1", 4 * w)
+            )
             msg.array("data", np.float32, (h, w))[:] = result.confidence
             msg.stamp(*stamp)
             out.publish(self.pubs["confidence"], msg, background=True)
         if cloud is not None and shape is not None:
-            self.pipeline.points(result, out=points,
-                                 colors_written=self.pipeline.colors_first())
+            self.pipeline.points(result, out=points, colors_written=self.pipeline.colors_first())
             cloud.stamp(*stamp)
             cloud.set("is_dense", result.cloud is not None and result.cloud.is_dense)
             out.wait()  # colours written; depth and disparity out
@@ -185,30 +197,42 @@ class StereoDepth(base.DepthComponent):
     def _no_baseline_once(self, right_info: CameraInfo) -> None:
         if not self._warned_no_baseline:
             self._warned_no_baseline = True
-            self.log.warn("no_baseline", (
-                f"right camera_info P[0,3] = {float(right_info.p[3])}: no baseline. "
-                "Publishing disparity only; depth, depth/camera_info and points need "
-                "P[0,3] = -fx * baseline (metres) in the right camera_info"))
+            self.log.warn(
+                "no_baseline",
+                (
+                    f"right camera_info P[0,3] = {float(right_info.p[3])}: no baseline. "
+                    "Publishing disparity only; depth, depth/camera_info and points need "
+                    "P[0,3] = -fx * baseline (metres) in the right camera_info"
+                ),
+            )
 
-    def _publish_disparity(self, result: StereoResult, frame: str,
-                           stamp: tuple[int, int]) -> None:
+    def _publish_disparity(self, result: StereoResult, frame: str, stamp: tuple[int, int]) -> None:
         h, w = result.disparity.shape
         msg = self.outputs.message(
-            "disparity", (frame, h, w), lambda: cdr.disparity_image(frame, h, w))
+            "disparity", (frame, h, w), lambda: cdr.disparity_image(frame, h, w)
+        )
         lo = float(getattr(self.model, "min_disparity", 0.0))
-        hi = float(getattr(self.model, "max_disparity", 0.0)) or float(
-            self.params.get("max_disparity", 0) or 0
-        ) or float(w)
+        hi = (
+            float(getattr(self.model, "max_disparity", 0.0))
+            or float(self.params.get("max_disparity", 0) or 0)
+            or float(w)
+        )
         geometry = result.geometry
-        encoded = encode_disparity(result.disparity, geometry, lo, hi,
-                                   out=msg.array("image.data", np.float32, (h, w)))
+        encoded = encode_disparity(
+            result.disparity, geometry, lo, hi, out=msg.array("image.data", np.float32, (h, w))
+        )
         msg.stamp(*stamp)
-        for key, value in (("f", geometry.fx), ("t", geometry.baseline),
-                           ("min_disparity", encoded.min_disparity),
-                           ("max_disparity", encoded.max_disparity), ("delta_d", DELTA_D)):
+        for key, value in (
+            ("f", geometry.fx),
+            ("t", geometry.baseline),
+            ("min_disparity", encoded.min_disparity),
+            ("max_disparity", encoded.max_disparity),
+            ("delta_d", DELTA_D),
+        ):
             msg.set(key, value)
-        for key, value in zip(("x_offset", "y_offset", "width", "height"),
-                              encoded.valid_window, strict=True):
+        for key, value in zip(
+            ("x_offset", "y_offset", "width", "height"), encoded.valid_window, strict=True
+        ):
             msg.set(f"valid_window.{key}", value)
         self.outputs.publish(self.pubs["disparity"], msg, background=True)
 

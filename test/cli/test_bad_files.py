@@ -102,21 +102,26 @@ def test_empty_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "is an empty folder" in line
 
 
-def test_message_type_outside_the_allow_list(tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_message_type_outside_the_allow_list(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     odometry = bags.typestore().types["nav_msgs/msg/Odometry"]
     types = bags.typestore().types
     header = bags.header(0, "odom")
     pose = types["geometry_msgs/msg/PoseWithCovariance"](
         pose=types["geometry_msgs/msg/Pose"](
             position=types["geometry_msgs/msg/Point"](x=0.0, y=0.0, z=0.0),
-            orientation=types["geometry_msgs/msg/Quaternion"](x=0.0, y=0.0, z=0.0, w=1.0)),
-        covariance=np.zeros(36))
+            orientation=types["geometry_msgs/msg/Quaternion"](x=0.0, y=0.0, z=0.0, w=1.0),
+        ),
+        covariance=np.zeros(36),
+    )
     twist = types["geometry_msgs/msg/TwistWithCovariance"](
         twist=types["geometry_msgs/msg/Twist"](
             linear=types["geometry_msgs/msg/Vector3"](x=0.0, y=0.0, z=0.0),
-            angular=types["geometry_msgs/msg/Vector3"](x=0.0, y=0.0, z=0.0)),
-        covariance=np.zeros(36))
+            angular=types["geometry_msgs/msg/Vector3"](x=0.0, y=0.0, z=0.0),
+        ),
+        covariance=np.zeros(36),
+    )
     msg = odometry(header=header, child_frame_id="base", pose=pose, twist=twist)
     bag = _bag(tmp_path / "bag", info_type=msg)
     _, line = _bag_run(capsys, bag, tmp_path)
@@ -136,40 +141,77 @@ def test_message_type_not_installed(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert f"message type {name} of topic /left/camera_info is not installed" in line
 
 
-def test_a_stray_bag_folder_is_no_bag_for_eval_either(tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_stray_bag_folder_is_no_bag_for_eval_either(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    code, lines = _run(capsys, "eval", "--dataset", "rosbag2", str(empty), "--model", "sgbm",
-                       "--output", str(tmp_path / "eval"), "--quiet")
+    code, lines = _run(
+        capsys,
+        "eval",
+        "--dataset",
+        "rosbag2",
+        str(empty),
+        "--model",
+        "sgbm",
+        "--output",
+        str(tmp_path / "eval"),
+        "--quiet",
+    )
     assert code != 0
     assert len(lines) == 1, lines
     assert "is an empty folder" in lines[0]
 
 
-def test_predict_output_is_an_existing_file(tmp_path: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_predict_output_is_an_existing_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import cv2
 
     image = tmp_path / "left.png"
     cv2.imwrite(str(image), np.zeros((48, 64, 3), np.uint8))
     target = tmp_path / "existing"
     target.write_text("keep me")
-    code, lines = _run(capsys, "predict", "--model", "sgbm", "--left", str(image), "--right",
-                       str(image), "--fx", "50", "--baseline", "0.1", "--output", str(target))
+    code, lines = _run(
+        capsys,
+        "predict",
+        "--model",
+        "sgbm",
+        "--left",
+        str(image),
+        "--right",
+        str(image),
+        "--fx",
+        "50",
+        "--baseline",
+        "0.1",
+        "--output",
+        str(target),
+    )
     assert code != 0
     assert len(lines) == 1, lines
     assert "is an existing file, not a folder" in lines[0]
     assert target.read_text() == "keep me"
 
 
-def test_eval_output_is_an_existing_file(tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_eval_output_is_an_existing_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bag = _bag(tmp_path / "bag")
     target = tmp_path / "existing"
     target.write_text("keep me")
-    code, lines = _run(capsys, "eval", "--dataset", "rosbag2", str(bag), "--model", "sgbm",
-                       "--output", str(target), "--quiet")
+    code, lines = _run(
+        capsys,
+        "eval",
+        "--dataset",
+        "rosbag2",
+        str(bag),
+        "--model",
+        "sgbm",
+        "--output",
+        str(target),
+        "--quiet",
+    )
     assert code != 0
     assert len(lines) == 1, lines
     assert "is an existing file" in lines[0]

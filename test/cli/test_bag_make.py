@@ -14,23 +14,34 @@ from depth_ros.cli.main import main
 from depth_ros.core.bags import bag_info, image_to_numpy, read_messages, stamp_to_ns
 from depth_ros.core.samples import motorcycle
 
-STEREO_TOPICS = [
-    "/left/image_rect", "/left/camera_info", "/right/image_rect", "/right/camera_info"
-]
+STEREO_TOPICS = ["/left/image_rect", "/left/camera_info", "/right/image_rect", "/right/camera_info"]
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "depth_ros.cli.main", "bag", "make", *args],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
 @pytest.mark.parametrize("fmt", ["mcap", "sqlite3"])
 def test_sample_bag(tmp_path: Path, fmt: str) -> None:
     out = tmp_path / "moto"
-    res = _cli("--sample", "motorcycle", "--output", str(out), "--format", fmt,
-               "--frames", "3", "--rate", "4")
+    res = _cli(
+        "--sample",
+        "motorcycle",
+        "--output",
+        str(out),
+        "--format",
+        fmt,
+        "--frames",
+        "3",
+        "--rate",
+        "4",
+    )
     assert res.returncode == 0, res.stderr
     assert "3 frames" in res.stderr
 
@@ -94,9 +105,27 @@ def test_stereo_folders(tmp_path: Path) -> None:
     calib = tmp_path / "stereo.yaml"
     calib.write_text("width: 32\nheight: 24\nfx: 30\ncx: 16\ncy: 12\nbaseline: 0.05\n")
     out = tmp_path / "bag"
-    code = main(["bag", "make", "--stereo", str(tmp_path / "L"), str(tmp_path / "R"),
-                 "--calib", str(calib), "--output", str(out), "--namespace", "/stereo/",
-                 "--frame-id", "stereo_link", "--start", "100", "--clock", "-q"])
+    code = main(
+        [
+            "bag",
+            "make",
+            "--stereo",
+            str(tmp_path / "L"),
+            str(tmp_path / "R"),
+            "--calib",
+            str(calib),
+            "--output",
+            str(out),
+            "--namespace",
+            "/stereo/",
+            "--frame-id",
+            "stereo_link",
+            "--start",
+            "100",
+            "--clock",
+            "-q",
+        ]
+    )
     assert code == 0
     msgs = list(read_messages(out))
     got = {t: [m for tt, _, m in msgs if tt == t] for t in bag_info(out).topics}
@@ -122,8 +151,18 @@ def test_mono_folder(tmp_path: Path) -> None:
         "data: [30, 0, 16, 0, 30, 12, 0, 0, 1]}\n"
     )
     out = tmp_path / "bag"
-    res = _cli("--mono", str(tmp_path / "imgs"), "--calib", str(calib), "--output", str(out),
-               "--frames", "2", "--format", "sqlite3")
+    res = _cli(
+        "--mono",
+        str(tmp_path / "imgs"),
+        "--calib",
+        str(calib),
+        "--output",
+        str(out),
+        "--frames",
+        "2",
+        "--format",
+        "sqlite3",
+    )
     assert res.returncode == 0, res.stderr
     info = bag_info(out)
     assert {t: v.count for t, v in info.topics.items()} == {"/image": 2, "/camera_info": 2}
@@ -140,8 +179,22 @@ def test_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
     calib = tmp_path / "cam.yaml"
     calib.write_text("width: 64\nheight: 48\nfx: 30\ncx: 16\ncy: 12\n")
-    assert main(["bag", "make", "--mono", str(tmp_path / "imgs"), "--calib", str(calib),
-                 "--output", out, "-q"]) == 2
+    assert (
+        main(
+            [
+                "bag",
+                "make",
+                "--mono",
+                str(tmp_path / "imgs"),
+                "--calib",
+                str(calib),
+                "--output",
+                out,
+                "-q",
+            ]
+        )
+        == 2
+    )
     assert "camera_info is 64x48 but the image is 32x24" in capsys.readouterr().err
 
     assert main(["bag", "make", "--sample", "nope", "--output", out]) == 2

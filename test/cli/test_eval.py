@@ -13,11 +13,13 @@ import pytest
 from depth_ros.cli.main import main
 
 
-def test_eval_motorcycle_sgbm_writes_outputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]
-                                             ) -> None:
+def test_eval_motorcycle_sgbm_writes_outputs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "sgbm"
-    rc = main(["eval", "--dataset", "motorcycle", "-", "--model", "sgbm", "--output", str(out),
-               "--quiet"])
+    rc = main(
+        ["eval", "--dataset", "motorcycle", "-", "--model", "sgbm", "--output", str(out), "--quiet"]
+    )
     assert rc == 0
     printed = capsys.readouterr().out
     assert "sgbm on motorcycle" in printed
@@ -43,11 +45,27 @@ def test_eval_motorcycle_sgbm_writes_outputs(tmp_path: Path, capsys: pytest.Capt
 
 def test_eval_compare_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for model in ("sgbm", "bm"):
-        assert main(["eval", "--dataset", "motorcycle", "-", "--model", model, "-q",
-                     "--output", str(tmp_path / model)]) == 0
+        assert (
+            main(
+                [
+                    "eval",
+                    "--dataset",
+                    "motorcycle",
+                    "-",
+                    "--model",
+                    model,
+                    "-q",
+                    "--output",
+                    str(tmp_path / model),
+                ]
+            )
+            == 0
+        )
     capsys.readouterr()
-    assert main(["eval", "--compare", str(tmp_path / "sgbm" / "metrics.json"),
-                 str(tmp_path / "bm")]) == 0
+    assert (
+        main(["eval", "--compare", str(tmp_path / "sgbm" / "metrics.json"), str(tmp_path / "bm")])
+        == 0
+    )
     table = capsys.readouterr().out
     assert table.splitlines()[0] == "| metric | sgbm | bm |"
     assert "| bad_2 |" in table
@@ -62,9 +80,23 @@ def test_eval_compare_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 def test_eval_subprocess_progress_bar(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "depth_ros.cli.main", "eval", "--dataset", "motorcycle", "-",
-         "--model", "bm", "--output", str(tmp_path)],
-        capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "depth_ros.cli.main",
+            "eval",
+            "--dataset",
+            "motorcycle",
+            "-",
+            "--model",
+            "bm",
+            "--output",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert "frame" in proc.stderr  # tqdm progress bar
@@ -84,8 +116,14 @@ def test_evaluate_relative_mono_model_recovers_exact_depth(tmp_path: Path) -> No
     gts = [rng.uniform(0.5, 8.0, (20, 24)).astype(np.float32) for _ in range(2)]
     gts[0][0, 0] = np.nan
     frames = [RGBDFrame(f"f{i}", np.zeros((20, 24, 3), np.uint8), g) for i, g in enumerate(gts)]
-    ds = Dataset("synthetic", "-", Modality.RGBD, ["f0", "f1"],
-                 [lambda f=f: f for f in frames], max_depth=10.0)
+    ds = Dataset(
+        "synthetic",
+        "-",
+        Modality.RGBD,
+        ["f0", "f1"],
+        [lambda f=f: f for f in frames],
+        max_depth=10.0,
+    )
 
     class Oracle:
         def __init__(self) -> None:

@@ -23,8 +23,20 @@ def test_export_psmnet_fixed_size_verified(tmp_path: Path) -> None:
     if not PSMNET.exists():
         pytest.skip(f"{PSMNET} is absent (real weights live in ../shared on dev machines)")
     out = tmp_path / "psmnet.onnx"
-    r = run("--model", "psmnet", "--weights", str(PSMNET), "--output", str(out),
-            "--height", "256", "--width", "256", "--verify", "--json")
+    r = run(
+        "--model",
+        "psmnet",
+        "--weights",
+        str(PSMNET),
+        "--output",
+        str(out),
+        "--height",
+        "256",
+        "--width",
+        "256",
+        "--verify",
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
     assert report["size"] == "256x256"
@@ -43,18 +55,42 @@ def test_export_errors(tmp_path: Path) -> None:
     assert r.returncode == 2
     assert "no PyTorch network to export" in r.stderr
     assert "psmnet" in r.stderr
-    r = run("--model", "psmnet", "--weights", str(tmp_path / "none.tar"),
-            "--output", str(tmp_path / "a.onnx"))
+    r = run(
+        "--model",
+        "psmnet",
+        "--weights",
+        str(tmp_path / "none.tar"),
+        "--output",
+        str(tmp_path / "a.onnx"),
+    )
     assert r.returncode == 2
     assert "none.tar not found" in r.stderr
     assert "github.com/JiaRenChang/PSMNet" in r.stderr
-    r = run("--model", "psmnet", "--weights", "w.tar", "--output", str(tmp_path / "a.onnx"),
-            "--height", "250", "--width", "256")
+    r = run(
+        "--model",
+        "psmnet",
+        "--weights",
+        "w.tar",
+        "--output",
+        str(tmp_path / "a.onnx"),
+        "--height",
+        "250",
+        "--width",
+        "256",
+    )
     assert r.returncode == 2
     assert "height 250" in r.stderr
     assert "multiple of 16" in r.stderr
-    r = run("--model", "psmnet", "--weights", "w.tar", "--output", str(tmp_path / "a.onnx"),
-            "--param", "max_disparity=100")
+    r = run(
+        "--model",
+        "psmnet",
+        "--weights",
+        "w.tar",
+        "--output",
+        str(tmp_path / "a.onnx"),
+        "--param",
+        "max_disparity=100",
+    )
     assert r.returncode == 2
     assert "max_disparity" in r.stderr
     assert not (tmp_path / "a.onnx").exists()

@@ -45,9 +45,19 @@ def test_metric_model_with_camera_info_writes_depth_and_points(
     files: tuple[Path, Path], tmp_path: Path
 ) -> None:
     image, camera = files
-    r = run("--model", "depth_anything_v2_metric_hypersim_vits", "--random-weights",
-            "--input-size", "70", "--image", str(image), "--camera-info", str(camera),
-            "--output", str(tmp_path))
+    r = run(
+        "--model",
+        "depth_anything_v2_metric_hypersim_vits",
+        "--random-weights",
+        "--input-size",
+        "70",
+        "--image",
+        str(image),
+        "--camera-info",
+        str(camera),
+        "--output",
+        str(tmp_path),
+    )
     assert r.returncode == 0, r.stderr
     assert "RANDOM weights" in r.stderr
     assert "meaningless" in r.stderr
@@ -69,9 +79,19 @@ def test_camera_info_of_another_size_is_rescaled_or_refused(
     image, _ = files
     other = tmp_path / "wide.yaml"
     other.write_text(CAMERA.replace("image_width: 160", "image_width: 200"))
-    r = run("--model", "depth_anything_v2_metric_hypersim_vits", "--random-weights",
-            "--input-size", "70", "--image", str(image), "--camera-info", str(other),
-            "--output", str(tmp_path / "out"))
+    r = run(
+        "--model",
+        "depth_anything_v2_metric_hypersim_vits",
+        "--random-weights",
+        "--input-size",
+        "70",
+        "--image",
+        str(image),
+        "--camera-info",
+        str(other),
+        "--output",
+        str(tmp_path / "out"),
+    )
     assert r.returncode != 0
     assert "200x120 images" in r.stderr
     assert "aspect ratio" in r.stderr
@@ -93,8 +113,16 @@ def test_clear_errors(
     given = [str(image) if a == "IMAGE" else str(camera) if a == "CAMERA" else a for a in args]
     if "--output" not in given:
         given += ["--output", str(tmp_path / "out")]
-    r = run("--model", "depth_anything_v2_metric_hypersim_vits", "--random-weights",
-            "--input-size", "70", "--image", str(image), *given)
+    r = run(
+        "--model",
+        "depth_anything_v2_metric_hypersim_vits",
+        "--random-weights",
+        "--input-size",
+        "70",
+        "--image",
+        str(image),
+        *given,
+    )
     assert r.returncode != 0
     assert message in r.stderr, r.stderr
     assert "Traceback" not in r.stderr

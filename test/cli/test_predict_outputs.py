@@ -29,11 +29,25 @@ def _pair(folder: Path, shift: int, seed: int) -> tuple[Path, Path]:
     return paths
 
 
-def _predict(tmp: Path, left: Path, right: Path, *extra: str,
-             capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+def _predict(
+    tmp: Path, left: Path, right: Path, *extra: str, capsys: pytest.CaptureFixture[str]
+) -> dict[str, object]:
     calib = () if "--calib" in extra else ("--fx", "100", "--baseline", "0.2")
-    rc = main(["predict", "--model", "sgbm", "--left", str(left), "--right", str(right),
-               *calib, "--output", str(tmp), *extra])
+    rc = main(
+        [
+            "predict",
+            "--model",
+            "sgbm",
+            "--left",
+            str(left),
+            "--right",
+            str(right),
+            *calib,
+            "--output",
+            str(tmp),
+            *extra,
+        ]
+    )
     out, err = capsys.readouterr()
     assert rc == 0, err
     return dict(json.loads(out))
@@ -67,7 +81,8 @@ def test_fixed_range_makes_pictures_comparable(
         assert picture.shape[1] > depth.shape[1] + 20  # the bar and its labels
         if fixed:  # the picture is depth through the fixed range
             np.testing.assert_array_equal(
-                picture[:, :depth.shape[1]], colorize(depth, 1.0, 4.0, invert=True))
+                picture[:, : depth.shape[1]], colorize(depth, 1.0, 4.0, invert=True)
+            )
         assert _read(out / "points_view.png").shape == (600, 800, 3)
     w = 200
     for stem in ("depth_color", "disparity_color"):
@@ -79,9 +94,26 @@ def test_fixed_range_makes_pictures_comparable(
 
 def test_range_must_be_increasing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     left, right = _pair(tmp_path, 8, 0)
-    rc = main(["predict", "--model", "sgbm", "--left", str(left), "--right", str(right),
-               "--fx", "100", "--baseline", "0.2", "--output", str(tmp_path / "o"),
-               "--range", "4", "1"])
+    rc = main(
+        [
+            "predict",
+            "--model",
+            "sgbm",
+            "--left",
+            str(left),
+            "--right",
+            str(right),
+            "--fx",
+            "100",
+            "--baseline",
+            "0.2",
+            "--output",
+            str(tmp_path / "o"),
+            "--range",
+            "4",
+            "1",
+        ]
+    )
     assert rc == 2
     assert "MIN < MAX, got 4 1" in capsys.readouterr().err
 
@@ -92,11 +124,25 @@ def test_calib_and_fx_together_is_an_error(
     left, right = _pair(tmp_path, 8, 0)
     calib = tmp_path / "stereo.yaml"
     calib.write_text("width: 200\nheight: 120\nfx: 100\ncx: 99.5\ncy: 59.5\nbaseline: 0.2\n")
-    rc = main(["predict", "--model", "sgbm", "--left", str(left), "--right", str(right),
-               "--calib", str(calib), "--fx", "100", "--output", str(tmp_path / "o")])
+    rc = main(
+        [
+            "predict",
+            "--model",
+            "sgbm",
+            "--left",
+            str(left),
+            "--right",
+            str(right),
+            "--calib",
+            str(calib),
+            "--fx",
+            "100",
+            "--output",
+            str(tmp_path / "o"),
+        ]
+    )
     assert rc == 2
-    assert "--calib and --fx / --camera-info both give the calibration" in (
-        capsys.readouterr().err)
+    assert "--calib and --fx / --camera-info both give the calibration" in (capsys.readouterr().err)
 
 
 def test_unrectified_opencv_calibration_is_rectified_first(
@@ -118,7 +164,8 @@ def test_unrectified_opencv_calibration_is_rectified_first(
         "   data: [ 0.01, 0., 0., 0., 0. ]\n"
         "R: !!opencv-matrix\n   rows: 3\n   cols: 3\n   dt: d\n"
         "   data: [ 1., 0., 0., 0., 1., 0., 0., 0., 1. ]\n"
-        "T: !!opencv-matrix\n   rows: 3\n   cols: 1\n   dt: d\n   data: [ -0.2, 0., 0. ]\n")
+        "T: !!opencv-matrix\n   rows: 3\n   cols: 1\n   dt: d\n   data: [ -0.2, 0., 0. ]\n"
+    )
     report = _predict(tmp_path / "o", left, right, "--calib", str(calib), capsys=capsys)
     assert str(tmp_path / "o" / "depth.npy") in report["outputs"]  # type: ignore[operator]
     depth = np.load(tmp_path / "o" / "depth.npy")

@@ -53,9 +53,15 @@ def tiny() -> Tiny:
 @pytest.mark.parametrize(
     ("name", "backend"),
     [
-        ("m.onnx", "onnxruntime"), ("M.ONNX", "onnxruntime"), ("m.pth", "torch"),
-        ("m.pt", "torch"), ("m.tar", "torch"), ("m.safetensors", "torch"),
-        ("pytorch_model.bin", "torch"), ("m.engine", "tensorrt"), ("m.plan", "tensorrt"),
+        ("m.onnx", "onnxruntime"),
+        ("M.ONNX", "onnxruntime"),
+        ("m.pth", "torch"),
+        ("m.pt", "torch"),
+        ("m.tar", "torch"),
+        ("m.safetensors", "torch"),
+        ("pytorch_model.bin", "torch"),
+        ("m.engine", "tensorrt"),
+        ("m.plan", "tensorrt"),
     ],
 )
 def test_backend_from_extension(name: str, backend: str) -> None:
@@ -121,7 +127,11 @@ def export_tiny(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.onnx"
     x = torch.zeros(1, 3, 8, 8)
     torch.onnx.export(
-        tiny(), (x, x), str(path), input_names=["x", "y"], output_names=["out"],
+        tiny(),
+        (x, x),
+        str(path),
+        input_names=["x", "y"],
+        output_names=["out"],
         dynamic_axes={"x": {2: "h", 3: "w"}, "y": {2: "h", 3: "w"}, "out": {2: "h", 3: "w"}},
         dynamo=False,
     )
@@ -174,11 +184,13 @@ def test_checkpoint_wrappings_and_safetensors(tmp_path: Path) -> None:
     from safetensors.torch import save_file
 
     sd = tiny().state_dict()
-    for i, obj in enumerate([
-        sd,
-        {"state_dict": {f"module.{k}": v for k, v in sd.items()}, "epoch": 3},
-        {"model": sd},
-    ]):
+    for i, obj in enumerate(
+        [
+            sd,
+            {"state_dict": {f"module.{k}": v for k, v in sd.items()}, "epoch": 3},
+            {"model": sd},
+        ]
+    ):
         torch.save(obj, tmp_path / f"c{i}.pth")
         got = load_state_dict_file(tmp_path / f"c{i}.pth")
         assert set(got) == set(sd)

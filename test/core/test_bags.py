@@ -85,8 +85,9 @@ def test_round_trip(tmp_path: Path, storage: str) -> None:
             fields = cloud_to_numpy(msg)
             expected = depth_to_cloud(DEPTH, CAM, RGB).as_array()
             np.testing.assert_array_equal(fields["z"], expected[:, :, 2])
-            np.testing.assert_array_equal(fields["rgb"].view(np.uint32),
-                                          expected[:, :, 3].view(np.uint32))
+            np.testing.assert_array_equal(
+                fields["rgb"].view(np.uint32), expected[:, :, 3].view(np.uint32)
+            )
         elif topic == "/clock":
             assert int(msg.clock.sec) * 10**9 + int(msg.clock.nanosec) == stamp
     assert all(v == STAMPS for v in seen.values())
@@ -102,8 +103,9 @@ def test_metadata_qos_and_hashes(tmp_path: Path) -> None:
     meta = yaml.safe_load((path / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
     assert meta["version"] == 9
     assert meta["storage_identifier"] == "mcap"
-    by_name = {t["topic_metadata"]["name"]: t["topic_metadata"] for t in
-               meta["topics_with_message_count"]}
+    by_name = {
+        t["topic_metadata"]["name"]: t["topic_metadata"] for t in meta["topics_with_message_count"]
+    }
     qos = by_name["/rgb"]["offered_qos_profiles"]
     assert qos[0]["reliability"] == "reliable"
     assert qos[0]["durability"] == "volatile"

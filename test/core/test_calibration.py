@@ -76,13 +76,19 @@ def test_yaml_round_trip() -> None:
         (LEFT.replace("image_width: 640\n", ""), "missing key 'image_width'"),
         (LEFT.replace("image_height: 480", "image_height: -3"), "image_height must be a positive"),
         (LEFT.replace("camera_matrix:", "camera_matrixx:"), "missing key 'camera_matrix'"),
-        (LEFT.replace("501.0, 240.25, 0.0, 0.0, 1.0]", "501.0, 240.25, 0.0, 0.0]"),
-         "camera_matrix has 8 values, expected 3x3 = 9"),
-        (LEFT.replace("rows: 3\n  cols: 4", "rows: 4\n  cols: 3"),
-         "projection_matrix is 4x3, expected 3x4"),
+        (
+            LEFT.replace("501.0, 240.25, 0.0, 0.0, 1.0]", "501.0, 240.25, 0.0, 0.0]"),
+            "camera_matrix has 8 values, expected 3x3 = 9",
+        ),
+        (
+            LEFT.replace("rows: 3\n  cols: 4", "rows: 4\n  cols: 3"),
+            "projection_matrix is 4x3, expected 3x4",
+        ),
         (LEFT.replace("data: [0.1,", "data: [abc,"), "must be a number"),
-        (LEFT.replace("[480.0, 0.0, 322.0", "[0.0, 0.0, 322.0").replace("[500.0", "[0.0"),
-         "no focal length"),
+        (
+            LEFT.replace("[480.0, 0.0, 322.0", "[0.0, 0.0, 322.0").replace("[500.0", "[0.0"),
+            "no focal length",
+        ),
         ("image_width: [", "not valid YAML"),
         ("- 1\n- 2\n", "expected a mapping"),
     ],
@@ -123,10 +129,14 @@ def test_stereo_from_camera_info_files(tmp_path: Path) -> None:
     [
         ({"width": 10, "height": 10, "fx": 5.0, "cx": 5.0, "cy": 5.0}, "missing key 'baseline'"),
         ({"width": 10, "height": 10, "fx": 5.0, "cx": 5.0, "baseline": 0.1}, "missing key 'cy'"),
-        ({"width": 10, "height": 10, "fx": 5.0, "cx": 5.0, "cy": 5.0, "baseline": -0.1},
-         "baseline must be > 0"),
-        ({"width": 10.5, "height": 10, "fx": 5.0, "cx": 5.0, "cy": 5.0, "baseline": 0.1},
-         "width must be a positive integer"),
+        (
+            {"width": 10, "height": 10, "fx": 5.0, "cx": 5.0, "cy": 5.0, "baseline": -0.1},
+            "baseline must be > 0",
+        ),
+        (
+            {"width": 10.5, "height": 10, "fx": 5.0, "cx": 5.0, "cy": 5.0, "baseline": 0.1},
+            "width must be a positive integer",
+        ),
         ({"left": "l.yaml"}, "needs both 'left' and 'right'"),
     ],
 )

@@ -39,8 +39,11 @@ def _rows(m: np.ndarray) -> str:
 def kalibr(model: str = "radtan") -> str:
     t = np.eye(4)
     t[:3, :3], t[:3, 3] = ROT, TRANS
-    coeffs = ("[-0.28340811, 0.07395907, 0.00019359, 1.76187114e-05]" if model == "radtan"
-              else "[-0.0121, 0.0453, -0.0614, 0.0279]")
+    coeffs = (
+        "[-0.28340811, 0.07395907, 0.00019359, 1.76187114e-05]"
+        if model == "radtan"
+        else "[-0.0121, 0.0453, -0.0614, 0.0279]"
+    )
     return f"""cam0:
   camera_model: pinhole
   intrinsics: [458.654, 457.296, 367.215, 248.375]
@@ -63,8 +66,10 @@ cam1:
 def _cv(name: str, m: np.ndarray) -> str:
     rows, cols = (m.shape[0], m.shape[1]) if m.ndim == 2 else (m.shape[0], 1)
     data = ", ".join(repr(float(v)) for v in m.ravel())
-    return (f"{name}: !!opencv-matrix\n   rows: {rows}\n   cols: {cols}\n   dt: d\n"
-            f"   data: [ {data} ]\n")
+    return (
+        f"{name}: !!opencv-matrix\n   rows: {rows}\n   cols: {cols}\n   dt: d\n"
+        f"   data: [ {data} ]\n"
+    )
 
 
 M1 = np.array([[520.3, 0.0, 318.6], [0.0, 519.8, 241.2], [0.0, 0.0, 1.0]])
@@ -77,8 +82,14 @@ def opencv(translation: np.ndarray = TRANS, size: bool = True, rectified: bool =
     text = "%YAML:1.0\n---\n"
     if size:
         text += "width: 640\nheight: 480\n"
-    for name, m in (("M1", M1), ("D1", D1), ("M2", M2), ("D2", D2), ("R", ROT),
-                    ("T", translation.reshape(3, 1))):
+    for name, m in (
+        ("M1", M1),
+        ("D1", D1),
+        ("M2", M2),
+        ("D2", D2),
+        ("R", ROT),
+        ("T", translation.reshape(3, 1)),
+    ):
         text += _cv(name, m)
     if rectified:
         p1 = np.array([[500.0, 0, 310.0, 0], [0, 500.0, 240.0, 0], [0, 0, 1, 0]])
@@ -105,8 +116,9 @@ def _check_rectified(left: PinholeCamera, right: PinholeCamera) -> float:
     for r in (r1, r2):
         np.testing.assert_allclose(r @ r.T, np.eye(3), atol=1e-9)
     rng = np.random.default_rng(0)
-    pts = np.column_stack([rng.uniform(-1, 1, 20), rng.uniform(-0.7, 0.7, 20),
-                           rng.uniform(1.5, 6.0, 20)])
+    pts = np.column_stack(
+        [rng.uniform(-1, 1, 20), rng.uniform(-0.7, 0.7, 20), rng.uniform(1.5, 6.0, 20)]
+    )
     xl = (r1 @ pts.T).T
     xr = (r2 @ (ROT @ pts.T + TRANS[:, None])).T
     ul = (p1 @ np.vstack([xl.T, np.ones(20)])).T
@@ -116,8 +128,7 @@ def _check_rectified(left: PinholeCamera, right: PinholeCamera) -> float:
     via_p2 = (p2 @ np.vstack([xl.T, np.ones(20)])).T
     np.testing.assert_allclose(via_p2[:, :2] / via_p2[:, 2:], ur, atol=1e-6)
     disparity = ul[:, 0] - ur[:, 0] - geometry.doffs
-    np.testing.assert_allclose(disparity, geometry.fx * geometry.baseline / xl[:, 2],
-                               rtol=1e-9)
+    np.testing.assert_allclose(disparity, geometry.fx * geometry.baseline / xl[:, 2], rtol=1e-9)
     return geometry.baseline
 
 
@@ -134,8 +145,7 @@ def test_kalibr_camchain_is_rectified(tmp_path: Path) -> None:
 
 
 def test_kalibr_equidistant(tmp_path: Path) -> None:
-    left, right = read_stereo_calibration(
-        _write(tmp_path, "camchain.yaml", kalibr("equidistant")))
+    left, right = read_stereo_calibration(_write(tmp_path, "camchain.yaml", kalibr("equidistant")))
     assert left.distortion_model == right.distortion_model == "equidistant"
     assert len(left.d) == 4
     assert _check_rectified(left, right) == pytest.approx(float(np.linalg.norm(TRANS)))
@@ -156,10 +166,10 @@ def test_rectification_uses_the_nodes_maps(tmp_path: Path) -> None:
     k, d = np.array(left.k).reshape(3, 3), np.array(left.d)
     point = np.array([[0.35, -0.2, 2.0]])
     raw_px = cv2.projectPoints(point, np.zeros(3), np.zeros(3), k, d)[0].reshape(2)
-    yy, xx = np.mgrid[0:left.height, 0:left.width]
-    raw = 255 * np.exp(-((xx - raw_px[0]) ** 2 + (yy - raw_px[1]) ** 2) / (2 * 1.5 ** 2))
+    yy, xx = np.mgrid[0 : left.height, 0 : left.width]
+    raw = 255 * np.exp(-((xx - raw_px[0]) ** 2 + (yy - raw_px[1]) ** 2) / (2 * 1.5**2))
     rectified = left.rectify(raw.astype(np.float32)).astype(np.float64)
-    v, u = np.mgrid[0:left.height, 0:left.width]
+    v, u = np.mgrid[0 : left.height, 0 : left.width]
     weights = np.where(rectified > 20, rectified, 0.0)
     found = np.array([(u * weights).sum(), (v * weights).sum()]) / weights.sum()
     r1, p1 = np.array(left.r).reshape(3, 3), np.array(left.p).reshape(3, 4)
@@ -197,8 +207,9 @@ def test_millimetres_and_focal_warnings(tmp_path: Path) -> None:
     path = _write(tmp_path, "mm.yml", opencv(translation=TRANS * 1000.0))
     with pytest.warns(CalibrationWarning, match="millimetres"):
         read_stereo_calibration(path)
-    numeric = _write(tmp_path, "n.yaml", "width: 320\nheight: 240\nfx: 5000.0\ncx: 160\n"
-                     "cy: 120\nbaseline: 0.1\n")
+    numeric = _write(
+        tmp_path, "n.yaml", "width: 320\nheight: 240\nfx: 5000.0\ncx: 160\ncy: 120\nbaseline: 0.1\n"
+    )
     with pytest.warns(CalibrationWarning, match=r"outside 0.1-10 x the image width \(320 px"):
         read_stereo_calibration(numeric)
     with warnings.catch_warnings():
@@ -218,7 +229,8 @@ def test_camera_info_pair_plain_and_opencv_yaml(tmp_path: Path) -> None:
             "distortion_coefficients: {rows: 1, cols: 5, data: [0, 0, 0, 0, 0]}\n"
             "rectification_matrix: {rows: 3, cols: 3, data: [1, 0, 0, 0, 1, 0, 0, 0, 1]}\n"
             f"projection_matrix: {{rows: 3, cols: 4, data: [500, 0, 320, {tx}, 0, 500, 240, "
-            "0, 0, 0, 1, 0]}\n")
+            "0, 0, 0, 1, 0]}\n"
+        )
 
     for flavour in (False, True):
         _write(tmp_path, "l.yaml", info(0.0, flavour))
@@ -229,10 +241,13 @@ def test_camera_info_pair_plain_and_opencv_yaml(tmp_path: Path) -> None:
         assert StereoGeometry.from_cameras(left, right).baseline == pytest.approx(0.12)
 
 
-@pytest.mark.parametrize(("text", "seen"), [
-    ("K: [1, 2, 3]\nbaseline_mm: 120\n", "keys K, baseline_mm"),
-    ("- 1\n- 2\n", "a list"),
-])
+@pytest.mark.parametrize(
+    ("text", "seen"),
+    [
+        ("K: [1, 2, 3]\nbaseline_mm: 120\n", "keys K, baseline_mm"),
+        ("- 1\n- 2\n", "a list"),
+    ],
+)
 def test_unrecognised_format_names_what_it_saw(tmp_path: Path, text: str, seen: str) -> None:
     path = _write(tmp_path, "x.yaml", text)
     with pytest.raises(CalibrationError) as stereo:

@@ -18,8 +18,13 @@ def _cam(**kw: float) -> PinholeCamera:
     args = dict(width=640, height=480, fx=500.0, fy=510.0, cx=319.5, cy=239.5, tx=0.0)
     args.update(kw)
     return PinholeCamera.from_intrinsics(
-        int(args["width"]), int(args["height"]), args["fx"], args["fy"], args["cx"],
-        args["cy"], args["tx"],
+        int(args["width"]),
+        int(args["height"]),
+        args["fx"],
+        args["fy"],
+        args["cx"],
+        args["cy"],
+        args["tx"],
     )
 
 
@@ -37,7 +42,10 @@ def test_intrinsics_come_from_p_then_k() -> None:
     assert (cam.fx, cam.fy, cam.cx, cam.cy, cam.tx) == (420.0, 430.0, 310.0, 210.0, -42.0)
     unrectified = PinholeCamera(640, 480, k, (0.0,) * 12)  # P left empty by the driver
     assert (unrectified.fx, unrectified.fy, unrectified.cx, unrectified.cy) == (
-        400.0, 410.0, 300.0, 200.0,
+        400.0,
+        410.0,
+        300.0,
+        200.0,
     )
     no_p = PinholeCamera(640, 480, k, ())
     assert (no_p.fx, no_p.cx, no_p.tx) == (400.0, 300.0, 0.0)
@@ -45,9 +53,15 @@ def test_intrinsics_come_from_p_then_k() -> None:
 
 def test_from_msg() -> None:
     msg = SimpleNamespace(
-        width=4, height=2, k=[2.0, 0, 1.5, 0, 3.0, 0.5, 0, 0, 1], p=[2.0, 0, 1.5, -0.2, 0, 3.0,
-        0.5, 0, 0, 0, 1, 0], d=[0.1, 0, 0, 0, 0], r=[1.0, 0, 0, 0, 1, 0, 0, 0, 1],
-        distortion_model="plumb_bob", header=SimpleNamespace(frame_id="cam"), binning_x=2,
+        width=4,
+        height=2,
+        k=[2.0, 0, 1.5, 0, 3.0, 0.5, 0, 0, 1],
+        p=[2.0, 0, 1.5, -0.2, 0, 3.0, 0.5, 0, 0, 0, 1, 0],
+        d=[0.1, 0, 0, 0, 0],
+        r=[1.0, 0, 0, 0, 1, 0, 0, 0, 1],
+        distortion_model="plumb_bob",
+        header=SimpleNamespace(frame_id="cam"),
+        binning_x=2,
         binning_y=1,
     )
     cam = PinholeCamera.from_msg(msg)
@@ -64,10 +78,16 @@ def test_from_msg() -> None:
 def _info(binning: int = 0, roi: tuple[int, int, int, int] = (0, 0, 0, 0)) -> SimpleNamespace:
     fx, cx, cy = 600.0, 320.0, 240.0
     return SimpleNamespace(
-        width=640, height=480, k=[fx, 0, cx, 0, fx, cy, 0, 0, 1],
-        p=[fx, 0, cx, -fx * 0.1, 0, fx, cy, 0, 0, 0, 1, 0], d=[0.0] * 5,
-        r=[1.0, 0, 0, 0, 1, 0, 0, 0, 1], distortion_model="plumb_bob",
-        header=SimpleNamespace(frame_id="cam"), binning_x=binning, binning_y=binning,
+        width=640,
+        height=480,
+        k=[fx, 0, cx, 0, fx, cy, 0, 0, 1],
+        p=[fx, 0, cx, -fx * 0.1, 0, fx, cy, 0, 0, 0, 1, 0],
+        d=[0.0] * 5,
+        r=[1.0, 0, 0, 0, 1, 0, 0, 0, 1],
+        distortion_model="plumb_bob",
+        header=SimpleNamespace(frame_id="cam"),
+        binning_x=binning,
+        binning_y=binning,
         roi=SimpleNamespace(x_offset=roi[0], y_offset=roi[1], width=roi[2], height=roi[3]),
     )
 
@@ -104,10 +124,13 @@ def test_binned_depth_is_not_too_far() -> None:
     assert points[0, 319, 0] == pytest.approx((319 - 160) / 300 * 2.0)
 
 
-@pytest.mark.parametrize(("binning", "roi", "match"), [
-    (-1, (0, 0, 0, 0), "must not be negative"),
-    (0, (600, 0, 100, 10), "outside"),
-])
+@pytest.mark.parametrize(
+    ("binning", "roi", "match"),
+    [
+        (-1, (0, 0, 0, 0), "must not be negative"),
+        (0, (600, 0, 100, 10), "outside"),
+    ],
+)
 def test_bad_binning_or_roi(binning: int, roi: tuple[int, int, int, int], match: str) -> None:
     with pytest.raises(CalibrationError, match=match):
         PinholeCamera.from_msg(_info(binning=binning, roi=roi))
@@ -236,7 +259,11 @@ def test_rectify_matches_opencv_on_a_synthetic_distortion() -> None:
     cam = PinholeCamera(w, h, k, p, d, tuple(float(v) for v in r_mat.ravel()))
     img = np.dstack([_textured(h, w), _textured(h, w)[::-1], _textured(h, w)[:, ::-1]])
     m1, m2 = cv2.initUndistortRectifyMap(
-        np.array(k).reshape(3, 3), np.array(d), r_mat, np.array(p).reshape(3, 4), (w, h),
+        np.array(k).reshape(3, 3),
+        np.array(d),
+        r_mat,
+        np.array(p).reshape(3, 4),
+        (w, h),
         cv2.CV_32FC1,
     )
     want = cv2.remap(img, m1, m2, cv2.INTER_LINEAR)
@@ -267,7 +294,11 @@ def test_rectify_fisheye_model_uses_four_coefficients() -> None:
     cam = PinholeCamera(w, h, k, p, d, distortion_model="equidistant")
     img = _textured(h, w)
     m1, m2 = cv2.fisheye.initUndistortRectifyMap(
-        np.array(k).reshape(3, 3), np.array(d), np.eye(3), np.array(p).reshape(3, 4), (w, h),
+        np.array(k).reshape(3, 3),
+        np.array(d),
+        np.eye(3),
+        np.array(p).reshape(3, 4),
+        (w, h),
         cv2.CV_32FC1,
     )
     want = cv2.remap(img, m1, m2, cv2.INTER_LINEAR)
@@ -321,33 +352,58 @@ def test_stereo_geometry_validate(geo: StereoGeometry, match: str) -> None:
         geo.validate()
 
 
-@pytest.mark.parametrize(("model", "n", "expected"), [
-    ("plumb_bob", 3, 5), ("plumb_bob", 8, 5), ("rational_polynomial", 5, 8),
-    ("equidistant", 5, 4),
-])
+@pytest.mark.parametrize(
+    ("model", "n", "expected"),
+    [
+        ("plumb_bob", 3, 5),
+        ("plumb_bob", 8, 5),
+        ("rational_polynomial", 5, 8),
+        ("equidistant", 5, 4),
+    ],
+)
 def test_rectify_refuses_a_distortion_vector_of_the_wrong_length(
-        model: str, n: int, expected: int) -> None:
-    cam = replace(PinholeCamera.from_intrinsics(64, 48, 50.0, 50.0, 31.5, 23.5),
-                  d=(0.01,) * n, distortion_model=model)
+    model: str, n: int, expected: int
+) -> None:
+    cam = replace(
+        PinholeCamera.from_intrinsics(64, 48, 50.0, 50.0, 31.5, 23.5),
+        d=(0.01,) * n,
+        distortion_model=model,
+    )
     image = np.zeros((48, 64, 3), np.uint8)
-    with pytest.raises(CalibrationError, match=rf"D has {n} values but distortion_model "
-                       rf"'{model}' needs {expected} \("):
+    with pytest.raises(
+        CalibrationError,
+        match=rf"D has {n} values but distortion_model "
+        rf"'{model}' needs {expected} \(",
+    ):
         cam.rectify(image)
 
 
 def test_rectify_refuses_an_unknown_distortion_model() -> None:
-    cam = replace(PinholeCamera.from_intrinsics(64, 48, 50.0, 50.0, 31.5, 23.5),
-                  d=(0.0,) * 5, distortion_model="kannala")
+    cam = replace(
+        PinholeCamera.from_intrinsics(64, 48, 50.0, 50.0, 31.5, 23.5),
+        d=(0.0,) * 5,
+        distortion_model="kannala",
+    )
     with pytest.raises(CalibrationError, match="'kannala' is not supported"):
         cam.rectify(np.zeros((48, 64), np.uint8))
 
 
-@pytest.mark.parametrize(("model", "n"), [("plumb_bob", 5), ("plumb_bob", 0),
-                                          ("rational_polynomial", 8), ("equidistant", 4),
-                                          ("equidistant", 0)])
+@pytest.mark.parametrize(
+    ("model", "n"),
+    [
+        ("plumb_bob", 5),
+        ("plumb_bob", 0),
+        ("rational_polynomial", 8),
+        ("equidistant", 4),
+        ("equidistant", 0),
+    ],
+)
 def test_rectify_accepts_the_model_lengths_and_an_empty_d(model: str, n: int) -> None:
-    cam = replace(PinholeCamera.from_intrinsics(64, 48, 50.0, 50.0, 31.5, 23.5),
-                  d=(0.0,) * n, distortion_model=model)
+    cam = replace(
+        PinholeCamera.from_intrinsics(64, 48, 50.0, 50.0, 31.5, 23.5),
+        d=(0.0,) * n,
+        distortion_model=model,
+    )
     image = (np.arange(48 * 64) % 251).astype(np.uint8).reshape(48, 64)
     out = cam.rectify(image)
     assert out.shape == image.shape
@@ -372,5 +428,6 @@ def test_rectify_maps_are_cached_across_camera_objects() -> None:
     assert other[0] is not first[0]
     assert not np.array_equal(other[0], first[0])
     img = _textured(h, w)
-    np.testing.assert_array_equal(PinholeCamera(w, h, k, p, d).rectify(img),
-                                  PinholeCamera(w, h, k, p, d).rectify(img))
+    np.testing.assert_array_equal(
+        PinholeCamera(w, h, k, p, d).rectify(img), PinholeCamera(w, h, k, p, d).rectify(img)
+    )

@@ -32,9 +32,10 @@ def _reference(msg: Any, name: str) -> bytes:
 
 
 @pytest.mark.parametrize("frame", FRAMES)
-@pytest.mark.parametrize(("encoding", "dtype", "channels"), [("32FC1", np.float32, 1),
-                                                     ("rgb8", np.uint8, 3),
-                                                     ("mono16", np.uint16, 1)])
+@pytest.mark.parametrize(
+    ("encoding", "dtype", "channels"),
+    [("32FC1", np.float32, 1), ("rgb8", np.uint8, 3), ("mono16", np.uint16, 1)],
+)
 def test_image_bytes_match_rosbags(frame: str, encoding: str, dtype: Any, channels: int) -> None:
     h, w = 3, 5
     rng = np.random.default_rng(1)
@@ -44,8 +45,13 @@ def test_image_bytes_match_rosbags(frame: str, encoding: str, dtype: Any, channe
     msg.stamp(1_700_000_000, 999)
     msg.array("data", dtype, (h, w, channels))[:] = pixels
     ref = _types()["sensor_msgs/msg/Image"](
-        header=_header(1_700_000_000, 999, frame), height=h, width=w, encoding=encoding,
-        is_bigendian=0, step=step, data=pixels.reshape(-1).view(np.uint8),
+        header=_header(1_700_000_000, 999, frame),
+        height=h,
+        width=w,
+        encoding=encoding,
+        is_bigendian=0,
+        step=step,
+        data=pixels.reshape(-1).view(np.uint8),
     )
     assert bytes(msg) == _reference(ref, "sensor_msgs/msg/Image")
 
@@ -58,8 +64,13 @@ def test_disparity_image_bytes_match_rosbags(frame: str) -> None:
     msg = cdr.disparity_image(frame, h, w)
     msg.stamp(12, 345)
     msg.array("image.data", np.float32, (h, w))[:] = values
-    scalars = {"f": 700.5, "t": 0.12, "min_disparity": -1.5, "max_disparity": 127.25,
-               "delta_d": 0.0625}
+    scalars = {
+        "f": 700.5,
+        "t": 0.12,
+        "min_disparity": -1.5,
+        "max_disparity": 127.25,
+        "delta_d": 0.0625,
+    }
     for key, value in scalars.items():
         msg.set(key, value)
     window = {"x_offset": 1, "y_offset": 2, "width": 3, "height": 1}
@@ -68,8 +79,14 @@ def test_disparity_image_bytes_match_rosbags(frame: str) -> None:
     ref = t["stereo_msgs/msg/DisparityImage"](
         header=_header(12, 345, frame),
         image=t["sensor_msgs/msg/Image"](
-            header=_header(12, 345, frame), height=h, width=w, encoding="32FC1",
-            is_bigendian=0, step=4 * w, data=values.reshape(-1).view(np.uint8)),
+            header=_header(12, 345, frame),
+            height=h,
+            width=w,
+            encoding="32FC1",
+            is_bigendian=0,
+            step=4 * w,
+            data=values.reshape(-1).view(np.uint8),
+        ),
         valid_window=t["sensor_msgs/msg/RegionOfInterest"](**window, do_rectify=False),
         **scalars,
     )
@@ -78,11 +95,13 @@ def test_disparity_image_bytes_match_rosbags(frame: str) -> None:
 
 
 @pytest.mark.parametrize("frame", FRAMES)
-@pytest.mark.parametrize("fields", [XYZ_FIELDS, XYZRGB_FIELDS,
-                                    (PointFieldSpec("intensity", 0, 7, 1),)])
+@pytest.mark.parametrize(
+    "fields", [XYZ_FIELDS, XYZRGB_FIELDS, (PointFieldSpec("intensity", 0, 7, 1),)]
+)
 @pytest.mark.parametrize("dense", [True, False])
-def test_point_cloud_bytes_match_rosbags(frame: str, fields: tuple[PointFieldSpec, ...],
-                                         dense: bool) -> None:
+def test_point_cloud_bytes_match_rosbags(
+    frame: str, fields: tuple[PointFieldSpec, ...], dense: bool
+) -> None:
     t = _types()
     h, w, nf = 2, 3, len(fields)
     points = np.random.default_rng(2).random((h, w, nf)).astype(np.float32)
@@ -91,12 +110,20 @@ def test_point_cloud_bytes_match_rosbags(frame: str, fields: tuple[PointFieldSpe
     msg.set("is_dense", dense)
     msg.array("data", np.float32, (h, w, nf))[:] = points
     ref = t["sensor_msgs/msg/PointCloud2"](
-        header=_header(5, 6, frame), height=h, width=w,
-        fields=[t["sensor_msgs/msg/PointField"](name=f.name, offset=f.offset,
-                                                datatype=f.datatype, count=f.count)
-                for f in fields],
-        is_bigendian=False, point_step=4 * nf, row_step=4 * nf * w,
-        data=points.reshape(-1).view(np.uint8), is_dense=dense,
+        header=_header(5, 6, frame),
+        height=h,
+        width=w,
+        fields=[
+            t["sensor_msgs/msg/PointField"](
+                name=f.name, offset=f.offset, datatype=f.datatype, count=f.count
+            )
+            for f in fields
+        ],
+        is_bigendian=False,
+        point_step=4 * nf,
+        row_step=4 * nf * w,
+        data=points.reshape(-1).view(np.uint8),
+        is_dense=dense,
     )
     assert bytes(msg) == _reference(ref, "sensor_msgs/msg/PointCloud2")
 

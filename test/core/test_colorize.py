@@ -8,13 +8,16 @@ import pytest
 from depth_ros.core.colorize import color_range, colorbar_ticks, colorize, with_colorbar
 
 
-@pytest.mark.parametrize(("lo", "hi", "ticks"), [
-    (0.5, 4.2, [1.0, 2.0, 3.0, 4.0]),
-    (0.0, 64.0, [0.0, 20.0, 40.0, 60.0]),
-    (1.23, 1.31, [1.24, 1.26, 1.28, 1.30]),
-    (-2.0, 8.0, [0.0, 2.5, 5.0, 7.5]),
-    (3.0, 3.0, [3.0]),
-])
+@pytest.mark.parametrize(
+    ("lo", "hi", "ticks"),
+    [
+        (0.5, 4.2, [1.0, 2.0, 3.0, 4.0]),
+        (0.0, 64.0, [0.0, 20.0, 40.0, 60.0]),
+        (1.23, 1.31, [1.24, 1.26, 1.28, 1.30]),
+        (-2.0, 8.0, [0.0, 2.5, 5.0, 7.5]),
+        (3.0, 3.0, [3.0]),
+    ],
+)
 def test_ticks_are_round_and_inside(lo: float, hi: float, ticks: list[float]) -> None:
     got = colorbar_ticks(lo, hi)
     assert got == pytest.approx(ticks)
@@ -54,15 +57,16 @@ def test_labels_are_drawn_at_the_ticks() -> None:
     h, lo, hi = 300, 0.0, 64.0
     out = with_colorbar(np.zeros((h, 40, 3), np.uint8), lo, hi, "px")
     margin = max(6, h // 40)
-    panel = out[:, 40 + margin + max(10, h // 24):]
+    panel = out[:, 40 + margin + max(10, h // 24) :]
     bright = (panel.max(axis=2) > 200).any(axis=1)
-    tick_rows = [round(margin + (hi - t) / (hi - lo) * (h - 2 * margin - 1))
-                 for t in colorbar_ticks(lo, hi)]
+    tick_rows = [
+        round(margin + (hi - t) / (hi - lo) * (h - 2 * margin - 1)) for t in colorbar_ticks(lo, hi)
+    ]
     for y in tick_rows:
-        assert bright[max(0, y - 6): y + 7].any(), f"no label near row {y}"
+        assert bright[max(0, y - 6) : y + 7].any(), f"no label near row {y}"
     near = np.zeros(h, bool)
     for y in tick_rows:
-        near[max(0, y - 12): y + 13] = True
+        near[max(0, y - 12) : y + 13] = True
     assert not bright[~near].any()  # nothing drawn away from the ticks
     longer = with_colorbar(np.zeros((h, 40, 3), np.uint8), 1000.0, 64000.0, "px")
     assert longer.shape[1] > out.shape[1]  # the panel fits its labels

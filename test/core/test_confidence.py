@@ -15,8 +15,13 @@ from depth_ros.core.models import ModelConfig, build_model
 from depth_ros.core.models.opencv_stereo import OpenCVStereo
 
 
-def _pair(h: int = 96, w: int = 160, shift: int = 8, seed: int = 0,
-          flat: tuple[slice, slice] | None = None) -> tuple[Any, Any]:
+def _pair(
+    h: int = 96,
+    w: int = 160,
+    shift: int = 8,
+    seed: int = 0,
+    flat: tuple[slice, slice] | None = None,
+) -> tuple[Any, Any]:
     """Right image = random blocks; left(x) = right(x - shift); optionally a flat
     (textureless) patch in both at the same scene place."""
     rng = np.random.default_rng(seed)
@@ -117,19 +122,22 @@ def test_left_right_check_removes_occluded_pixels() -> None:
     removes them."""
     h, w = 96, 160
     rng = np.random.default_rng(5)
-    bg = cv2.resize(rng.integers(0, 256, (h // 2, (w + 40) // 2), dtype=np.uint8),
-                    (w + 40, h), interpolation=cv2.INTER_NEAREST)
-    fg = cv2.resize(rng.integers(0, 256, (h // 2, 20), dtype=np.uint8), (40, h),
-                    interpolation=cv2.INTER_NEAREST)
+    bg = cv2.resize(
+        rng.integers(0, 256, (h // 2, (w + 40) // 2), dtype=np.uint8),
+        (w + 40, h),
+        interpolation=cv2.INTER_NEAREST,
+    )
+    fg = cv2.resize(
+        rng.integers(0, 256, (h // 2, 20), dtype=np.uint8), (40, h), interpolation=cv2.INTER_NEAREST
+    )
     left = bg[:, 0:w].copy()  # background disparity 8: left(x) = right(x - 8)
-    right = bg[:, 8:w + 8].copy()
+    right = bg[:, 8 : w + 8].copy()
     left[20:76, 80:120] = fg[20:76]  # foreground disparity 24
     right[20:76, 56:96] = fg[20:76]
     rgb = lambda g: np.ascontiguousarray(np.repeat(g[:, :, None], 3, axis=2))  # noqa: E731
     left, right = rgb(left), rgb(right)
     occluded = (slice(25, 71), slice(64, 78))  # background hidden in the right view
-    on = build_model("sgbm", ModelConfig(params={"left_right_check": True,
-                                                 "disparity_range": 32}))
+    on = build_model("sgbm", ModelConfig(params={"left_right_check": True, "disparity_range": 32}))
     d_on, c_on = on.compute_with_confidence(left, right)  # type: ignore[attr-defined]
     wrong_on = np.abs(d_on[occluded] - 8) > 1  # NaN compares False: counted as not wrong
     assert float(np.isnan(d_on[occluded]).mean()) > 0.6
@@ -165,15 +173,15 @@ def test_temporal_filter_reduces_noise_on_a_static_scene() -> None:
     img = cv2.GaussianBlur(rng.integers(0, 256, (96, 200), dtype=np.uint8), (5, 5), 1.0)
     left = img[:, :160]  # right(x) = left(x + 8.5): a sub-pixel disparity
     right = cv2.warpAffine(img, np.float32([[1, 0, 8.5], [0, 1, 0]]), (200, 96))[:, :160]
-    left, right = (np.ascontiguousarray(np.repeat(x[:, :, None], 3, axis=2))
-                   for x in (left, right))
-    model = build_model("sgbm", ModelConfig(params={"temporal_filter": 0.8,
-                                                    "disparity_range": 32}))
+    left, right = (np.ascontiguousarray(np.repeat(x[:, :, None], 3, axis=2)) for x in (left, right))
+    model = build_model("sgbm", ModelConfig(params={"temporal_filter": 0.8, "disparity_range": 32}))
     plain = build_model("sgbm", ModelConfig(params={"disparity_range": 32}))
     ours, theirs = [], []
     for _ in range(8):
-        noisy = [np.clip(x.astype(np.int16) + rng.integers(-3, 4, x.shape), 0, 255)
-                 .astype(np.uint8) for x in (left, right)]
+        noisy = [
+            np.clip(x.astype(np.int16) + rng.integers(-3, 4, x.shape), 0, 255).astype(np.uint8)
+            for x in (left, right)
+        ]
         ours.append(model.compute(*noisy))  # type: ignore[attr-defined]
         theirs.append(plain.compute(*noisy))  # type: ignore[attr-defined]
     core = (slice(None), slice(10, -10), slice(40, -10))
@@ -205,14 +213,15 @@ def _has_ximgproc() -> bool:
 @pytest.mark.skipif(_has_ximgproc(), reason="OpenCV's contrib modules are installed")
 def test_wls_without_contrib_is_a_clear_error() -> None:
     left, right = _pair()
-    model = build_model("sgbm", ModelConfig(params={"wls_lambda": 8000.0,
-                                                    "disparity_range": 32}))
+    model = build_model("sgbm", ModelConfig(params={"wls_lambda": 8000.0, "disparity_range": 32}))
     with pytest.raises(InputError, match="opencv-contrib-python-headless"):
         model.compute(left, right)  # type: ignore[attr-defined]
 
 
-@pytest.mark.skipif(not _has_ximgproc(), reason="needs opencv-contrib-python-headless "
-                    "(cv2.ximgproc), not a pinned requirement")
+@pytest.mark.skipif(
+    not _has_ximgproc(),
+    reason="needs opencv-contrib-python-headless (cv2.ximgproc), not a pinned requirement",
+)
 def test_wls_lowers_bad_2_on_motorcycle() -> None:
     from depth_ros.core.metrics import disparity_metrics
     from depth_ros.core.samples import motorcycle

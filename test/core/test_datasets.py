@@ -47,8 +47,18 @@ def _only(ds: object) -> object:
 
 
 def test_kinds_registered() -> None:
-    assert {"middlebury", "motorcycle", "kitti-stereo", "kitti-depth", "tum", "nyu",
-            "redwood", "sun", "folder", "rosbag2"} <= set(dataset_kinds())
+    assert {
+        "middlebury",
+        "motorcycle",
+        "kitti-stereo",
+        "kitti-depth",
+        "tum",
+        "nyu",
+        "redwood",
+        "sun",
+        "folder",
+        "rosbag2",
+    } <= set(dataset_kinds())
     with pytest.raises(ConfigError, match="unknown dataset kind 'eth3d'"):
         open_dataset("eth3d", "/")
     with pytest.raises(ConfigError, match="no option bogus"):
@@ -68,7 +78,8 @@ def test_middlebury_2014_pfm_and_calib(tmp_path: Path) -> None:
         f.write(b"Pf\n16 12\n-1.0\n" + disp[::-1].astype("<f4").tobytes())
     (scene / "calib.txt").write_text(
         "cam0=[100 0 8; 0 100 6; 0 0 1]\ncam1=[100 0 10; 0 100 6; 0 0 1]\n"
-        "doffs=2\nbaseline=200.0\nwidth=16\nheight=12\n")
+        "doffs=2\nbaseline=200.0\nwidth=16\nheight=12\n"
+    )
     fr = _only(open_dataset("middlebury", tmp_path))
     assert isinstance(fr, StereoFrame)
     np.testing.assert_array_equal(fr.left, left)
@@ -103,8 +114,8 @@ def test_kitti_stereo_and_depth(tmp_path: Path) -> None:
     _write(root / "disp_occ_0" / "000000_10.png", d)
     (root / "calib_cam_to_cam").mkdir()
     (root / "calib_cam_to_cam" / "000000.txt").write_text(
-        "P_rect_02: 700 0 8 45 0 700 6 0 0 0 1 0\n"
-        "P_rect_03: 700 0 8 -332 0 700 6 0 0 0 1 0\n")
+        "P_rect_02: 700 0 8 45 0 700 6 0 0 0 1 0\nP_rect_03: 700 0 8 -332 0 700 6 0 0 0 1 0\n"
+    )
     fr = _only(open_dataset("kitti-stereo", tmp_path))
     assert isinstance(fr, StereoFrame)
     assert fr.disparity[5, 5] == 20.5
@@ -136,13 +147,17 @@ def test_tum_sequence_association_and_scale(tmp_path: Path) -> None:
     rgb = _rgb()
     for i, t in enumerate((1.00, 1.10)):
         _write_rgb(tmp_path / "rgb" / f"{t:.6f}.png", rgb)
-        _write(tmp_path / "depth" / f"{t + 0.005:.6f}.png", np.full((12, 16), 5000 * (i + 1),
-                                                                      np.uint16))
+        _write(
+            tmp_path / "depth" / f"{t + 0.005:.6f}.png",
+            np.full((12, 16), 5000 * (i + 1), np.uint16),
+        )
     (tmp_path / "rgb.txt").write_text(
         "# color images\n1.000000 rgb/1.000000.png\n1.100000 rgb/1.100000.png\n"
-        "2.000000 rgb/missing.png\n")
+        "2.000000 rgb/missing.png\n"
+    )
     (tmp_path / "depth.txt").write_text(
-        "1.005000 depth/1.005000.png\n1.105000 depth/1.105000.png\n")
+        "1.005000 depth/1.005000.png\n1.105000 depth/1.105000.png\n"
+    )
     frames = list(open_dataset("tum", tmp_path))
     assert [f.depth[0, 0] for f in frames] == [1.0, 2.0]  # uint16 / 5000; 2.0 s unmatched
 
@@ -194,7 +209,8 @@ def test_redwood_and_folder_opencv_yaml(tmp_path: Path) -> None:
     np.save(fol / "depth" / "f1.npy", d)
     (fol / "intrinsics.yaml").write_text(
         "%YAML:1.0\n---\nimage_width: 16\nimage_height: 12\ncamera_matrix:\n   rows: 3\n"
-        "   cols: 3\n   data: [ 20., 0., 7.5, 0., 21., 5.5, 0., 0., 1. ]\n")
+        "   cols: 3\n   data: [ 20., 0., 7.5, 0., 21., 5.5, 0., 0., 1. ]\n"
+    )
     ds = open_dataset("folder", fol)
     assert ds.names == ["f1"]
     fr = _only(ds)
@@ -224,19 +240,38 @@ def test_rosbag2_pairs_image_and_depth(tmp_path: Path) -> None:
         for i in range(2):
             stamp = Time(sec=10 + i, nanosec=0)
             hdr = Header(stamp=stamp, frame_id="cam")
-            img = Image(header=hdr, height=12, width=16, encoding="rgb8", is_bigendian=0,
-                        step=48, data=rgb.reshape(-1))
+            img = Image(
+                header=hdr,
+                height=12,
+                width=16,
+                encoding="rgb8",
+                is_bigendian=0,
+                step=48,
+                data=rgb.reshape(-1),
+            )
             dep = np.full((12, 16), 1000 * (i + 1), np.uint16)
-            dmsg = Image(header=Header(stamp=Time(sec=10 + i, nanosec=5_000_000),
-                                       frame_id="cam"),
-                         height=12, width=16, encoding="16UC1", is_bigendian=0, step=32,
-                         data=dep.view(np.uint8).reshape(-1))
-            info = Info(header=hdr, height=12, width=16, distortion_model="plumb_bob",
-                        d=np.zeros(5), k=np.array([30.0, 0, 7.5, 0, 30.0, 5.5, 0, 0, 1]),
-                        r=np.eye(3).reshape(-1),
-                        p=np.array([30.0, 0, 7.5, 0, 0, 30.0, 5.5, 0, 0, 0, 1, 0]),
-                        binning_x=0, binning_y=0,
-                        roi=RoI(x_offset=0, y_offset=0, height=0, width=0, do_rectify=False))
+            dmsg = Image(
+                header=Header(stamp=Time(sec=10 + i, nanosec=5_000_000), frame_id="cam"),
+                height=12,
+                width=16,
+                encoding="16UC1",
+                is_bigendian=0,
+                step=32,
+                data=dep.view(np.uint8).reshape(-1),
+            )
+            info = Info(
+                header=hdr,
+                height=12,
+                width=16,
+                distortion_model="plumb_bob",
+                d=np.zeros(5),
+                k=np.array([30.0, 0, 7.5, 0, 30.0, 5.5, 0, 0, 1]),
+                r=np.eye(3).reshape(-1),
+                p=np.array([30.0, 0, 7.5, 0, 0, 30.0, 5.5, 0, 0, 0, 1, 0]),
+                binning_x=0,
+                binning_y=0,
+                roi=RoI(x_offset=0, y_offset=0, height=0, width=0, do_rectify=False),
+            )
             t = (10 + i) * 10**9
             w.write(cc, t, ts.serialize_cdr(info, Info.__msgtype__))
             w.write(ci, t + 1, ts.serialize_cdr(img, Image.__msgtype__))
@@ -261,7 +296,8 @@ def test_motorcycle_sample() -> None:
     assert fr.depth is not None
     i = np.argwhere(np.isfinite(fr.disparity))[1000]
     assert fr.depth[tuple(i)] == pytest.approx(
-        0.193001 * 994.978 / (fr.disparity[tuple(i)] + 31.086), rel=1e-5)
+        0.193001 * 994.978 / (fr.disparity[tuple(i)] + 31.086), rel=1e-5
+    )
 
 
 @needs_shared

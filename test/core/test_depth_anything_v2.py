@@ -123,8 +123,9 @@ def test_prepare_normalises_like_official(rgb: np.ndarray) -> None:
     assert x.dtype == np.float32
     flat = np.full((14, 14, 3), 255, np.uint8)
     y = prepare(flat, 14, PREPROCESS)[0, :, 0, 0]
-    np.testing.assert_allclose(y, (1 - np.array([0.485, 0.456, 0.406])) / [0.229, 0.224, 0.225],
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        y, (1 - np.array([0.485, 0.456, 0.406])) / [0.229, 0.224, 0.225], rtol=1e-6
+    )
 
 
 @pytest.mark.parametrize("mode", ["bilinear_align_corners", "bicubic"])
@@ -280,9 +281,7 @@ def test_onnx_export_runs_on_onnxruntime(vits_file: Path, rgb: np.ndarray, tmp_p
     out = tmp_path / "vits.onnx"
     # fixed size: the network input of a 45x61 image at input size 70 is 70x98
     export_onnx("depth_anything_v2_vits", ModelConfig(weights=vits_file), out, 70, 98)
-    onnx_model = build_model(
-        "depth_anything_v2_vits", ModelConfig(weights=out, input_size=SMALL)
-    )
+    onnx_model = build_model("depth_anything_v2_vits", ModelConfig(weights=out, input_size=SMALL))
     assert type(onnx_model.runner).__name__ != "_DirectTorch"  # type: ignore[attr-defined]
     ref = build_model("depth_anything_v2_vits", ModelConfig(weights=vits_file, input_size=SMALL))
     a = ref.predict(rgb)  # type: ignore[attr-defined]
@@ -298,8 +297,12 @@ def test_focal_scaling_relation(tmp_path: Path, rgb: np.ndarray) -> None:
     from depth_ros.core.models.base import run_mono
 
     def camera(fx: float, w: int = 61, h: int = 45) -> PinholeCamera:
-        return PinholeCamera(w, h, (fx, 0, w / 2, 0, fx, h / 2, 0, 0, 1),
-                             (fx, 0, w / 2, 0, 0, fx, h / 2, 0, 0, 0, 1, 0))
+        return PinholeCamera(
+            w,
+            h,
+            (fx, 0, w / 2, 0, fx, h / 2, 0, 0, 1),
+            (fx, 0, w / 2, 0, 0, fx, h / 2, 0, 0, 0, 1, 0),
+        )
 
     path = tmp_path / "depth_anything_v2_metric_vkitti_vits.pth"
     torch.save(official_state("vits", seed=2), path)

@@ -36,8 +36,15 @@ KEYS = json.loads(
     (Path(__file__).resolve().parents[1] / "data" / "depth_pro_keys.json").read_text()
 )["depth_pro"]
 SMALL = DepthProConfig(
-    embed_dim=32, depth=2, num_heads=2, patch_size=16, vit_size=128, hook_ids=(0, 1),
-    encoder_dims=(8, 16, 16, 16), decoder_features=16, last_dims=(4, 1),
+    embed_dim=32,
+    depth=2,
+    num_heads=2,
+    patch_size=16,
+    vit_size=128,
+    hook_ids=(0, 1),
+    encoder_dims=(8, 16, 16, 16),
+    decoder_features=16,
+    last_dims=(4, 1),
 )
 
 
@@ -76,8 +83,7 @@ def reference(net: DepthProNet, rgb: np.ndarray, f_px: float | None) -> tuple[np
         f = 0.5 * w / torch.tan(0.5 * torch.deg2rad(fov.float()))
     else:
         f = torch.tensor(f_px)
-    inverse = F.interpolate(canonical * (w / f), size=(h, w), mode="bilinear",
-                            align_corners=False)
+    inverse = F.interpolate(canonical * (w / f), size=(h, w), mode="bilinear", align_corners=False)
     depth = 1.0 / torch.clamp(inverse, min=1e-4, max=1e4)
     return depth[0, 0].numpy(), float(f.squeeze())
 
@@ -125,15 +131,25 @@ def test_small_config_validation() -> None:
         DepthProNet(DepthProConfig(vit_size=96))
 
 
-@pytest.mark.parametrize("size", [(480, 640, 1536, 1536), (1536, 1536, 480, 640),
-                                  (7, 9, 20, 13), (1536, 1536, 375, 1242)])
+@pytest.mark.parametrize(
+    "size",
+    [(480, 640, 1536, 1536), (1536, 1536, 480, 640), (7, 9, 20, 13), (1536, 1536, 375, 1242)],
+)
 def test_resize_matches_torch_bilinear(size: tuple[int, int, int, int]) -> None:
     import torch.nn.functional as F
 
     h, w, oh, ow = size
     src = np.random.default_rng(0).random((h, w, 2)).astype(np.float32) * 2 - 1
-    ref = F.interpolate(torch.from_numpy(src).permute(2, 0, 1)[None], size=(oh, ow),
-                        mode="bilinear", align_corners=False)[0].permute(1, 2, 0).numpy()
+    ref = (
+        F.interpolate(
+            torch.from_numpy(src).permute(2, 0, 1)[None],
+            size=(oh, ow),
+            mode="bilinear",
+            align_corners=False,
+        )[0]
+        .permute(1, 2, 0)
+        .numpy()
+    )
     out = resize_bilinear(src, oh, ow)
     assert out.dtype == np.float32
     assert out.shape == (oh, ow, 2)
@@ -232,8 +248,9 @@ def test_half_precision_checkpoint_loads(tmp_path: Path, rgb: np.ndarray) -> Non
 
 
 def _build_small(path: Path) -> None:
-    build(ModelConfig(weights=path), SMALL).runner.run([network_input(
-        np.zeros((8, 8, 3), np.uint8), SMALL.img_size)])
+    build(ModelConfig(weights=path), SMALL).runner.run(
+        [network_input(np.zeros((8, 8, 3), np.uint8), SMALL.img_size)]
+    )
 
 
 def test_missing_unexpected_and_mismatched_keys_are_named(tmp_path: Path) -> None:
@@ -283,11 +300,18 @@ def test_onnx_export_runs_on_onnxruntime(
     x = torch.from_numpy(network_input(rgb, SMALL.img_size))
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(net, (x,), str(onnx_path), input_names=["image"],
-                          output_names=["inverse_depth", "fov_deg"], opset_version=17,
-                          dynamo=False)
-    runner = create_runner(onnx_path, None, "cpu", lambda: None,
-                           output_names=("inverse_depth", "fov_deg"))
+        torch.onnx.export(
+            net,
+            (x,),
+            str(onnx_path),
+            input_names=["image"],
+            output_names=["inverse_depth", "fov_deg"],
+            opset_version=17,
+            dynamo=False,
+        )
+    runner = create_runner(
+        onnx_path, None, "cpu", lambda: None, output_names=("inverse_depth", "fov_deg")
+    )
     assert type(runner).__name__ != "TorchBackend"
     onnx_model = DepthProModel(runner, SMALL.img_size)
     for cam in (camera(80.0), None):

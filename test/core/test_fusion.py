@@ -66,7 +66,7 @@ def test_fusion_on_motorcycle_sgbm_fills_every_pixel() -> None:
     rng = np.random.default_rng(0)
     # fake monocular prediction: inverse GT under an affine map, 2 % noise; where GT is
     # missing the prediction takes the median (those pixels are not scored)
-    rel = ((1.0 / gt - 0.1) / 0.05 * (1.0 + 0.02 * rng.standard_normal(gt.shape)))
+    rel = (1.0 / gt - 0.1) / 0.05 * (1.0 + 0.02 * rng.standard_normal(gt.shape))
     rel = np.where(np.isfinite(rel), rel, np.nanmedian(rel)).astype(np.float32)
     result = StereoMonoFusion().process(stereo, rel, stamp=1.0)
     assert result.fit.ok, result.fit.reason

@@ -18,9 +18,7 @@ from depth_ros.core.errors import CalibrationError, DepthRosError, InputError
 from depth_ros.core.models import ModelConfig, build_model
 from depth_ros.core.stereo import StereoOptions, StereoPipeline
 
-FUZZ = settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # mostly registered encodings, sometimes unknown ones
 encodings = st.sampled_from(
@@ -54,8 +52,14 @@ def _as(kind: str, raw: bytes) -> Any:
     seed=st.integers(0, 2**16),
 )
 def test_image_to_array_raises_only_input_error(
-    encoding: str, height: int, width: int, step_extra: int, length_extra: int,
-    is_bigendian: int, kind: str, seed: int,
+    encoding: str,
+    height: int,
+    width: int,
+    step_extra: int,
+    length_extra: int,
+    is_bigendian: int,
+    kind: str,
+    seed: int,
 ) -> None:
     enc = ENCODINGS.get(encoding) if encoding in ENCODINGS else None
     bpp = enc.pixel_bytes if enc else 3
@@ -101,9 +105,7 @@ def stereo_cases(draw: st.DrawFn) -> dict[str, Any]:
     h = draw(st.one_of(st.integers(1, 8), st.integers(15, 40)))
     w = draw(st.one_of(st.integers(1, 8), st.integers(17, 72)))
     fx = draw(st.sampled_from(BAD_FOCALS) if fault == "fx" else st.floats(1.0, 200.0))
-    baseline = draw(
-        st.sampled_from(BAD_BASELINES) if fault == "baseline" else st.floats(0.01, 0.5)
-    )
+    baseline = draw(st.sampled_from(BAD_BASELINES) if fault == "baseline" else st.floats(0.01, 0.5))
     cx = draw(st.floats(-5.0, 50.0))
     doffs = draw(st.floats(-10.0, 10.0))
     cw, ch = w, h
@@ -115,8 +117,10 @@ def stereo_cases(draw: st.DrawFn) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     left = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
     shift = draw(st.integers(0, 12))
-    right = np.roll(left, -shift, axis=1) if draw(st.integers(0, 3)) else rng.integers(
-        0, 256, (h, w, 3), dtype=np.uint8
+    right = (
+        np.roll(left, -shift, axis=1)
+        if draw(st.integers(0, 3))
+        else rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
     )
     if fault == "right_size":
         right = right[:, : max(w - 1, 1)] if w > 1 else right[: max(h - 1, 1), :]
@@ -133,8 +137,13 @@ def stereo_cases(draw: st.DrawFn) -> dict[str, Any]:
         decimation=draw(st.integers(1, 3)),
     )
     return dict(
-        left=left, right=right, left_cam=left_cam, right_cam=right_cam, model=model,
-        params=params, options=options,
+        left=left,
+        right=right,
+        left_cam=left_cam,
+        right_cam=right_cam,
+        model=model,
+        params=params,
+        options=options,
     )
 
 

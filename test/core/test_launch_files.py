@@ -29,8 +29,15 @@ LAUNCH_FILES = {
     "fused_depth": REPO / "launch" / "fused_depth.launch.py",
 }
 PROFILES = sorted((REPO / "config").glob("*.yaml"))
-REQUIRED_PROFILES = {"sgbm", "bm", "hitnet", "psmnet", "depth_anything_v2_vits",
-                     "midas_v21_small", "dpt_hybrid"}
+REQUIRED_PROFILES = {
+    "sgbm",
+    "bm",
+    "hitnet",
+    "psmnet",
+    "depth_anything_v2_vits",
+    "midas_v21_small",
+    "dpt_hybrid",
+}
 
 
 def _registered(model: str) -> None:
@@ -67,7 +74,10 @@ def test_profile_matches_node_schema(path: Path) -> None:
     # and the weights file, when named, matches the backend the node will pick
     if params.get("weights"):
         assert profiles.resolve_backend("auto", str(params["weights"])) in (
-            "torch", "onnxruntime", "tensorrt")
+            "torch",
+            "onnxruntime",
+            "tensorrt",
+        )
 
 
 def test_stereo_schema_is_what_the_node_declares() -> None:
@@ -117,30 +127,47 @@ class _LaunchDescription:
 
 
 def _stub_modules() -> dict[str, types.ModuleType]:
-    mods = {n: types.ModuleType(n) for n in (
-        "launch", "launch.actions", "launch.launch_description", "launch.substitutions",
-        "launch.events", "launch_ros", "launch_ros.actions", "launch_ros.event_handlers",
-        "launch_ros.events", "launch_ros.events.lifecycle")}
+    mods = {
+        n: types.ModuleType(n)
+        for n in (
+            "launch",
+            "launch.actions",
+            "launch.launch_description",
+            "launch.substitutions",
+            "launch.events",
+            "launch_ros",
+            "launch_ros.actions",
+            "launch_ros.event_handlers",
+            "launch_ros.events",
+            "launch_ros.events.lifecycle",
+        )
+    }
     declare = type("DeclareLaunchArgument", (_Action,), {})
     opaque = type("OpaqueFunction", (_Action,), {})
     node = type("Node", (_Action,), {})
     for name in ("EmitEvent", "RegisterEventHandler"):
         setattr(mods["launch.actions"], name, type(name, (_Action,), {}))
     mods["launch.events"].matches_action = (  # type: ignore[attr-defined]
-        lambda action: ("matches", action))
+        lambda action: ("matches", action)
+    )
     mods["launch_ros.actions"].LifecycleNode = type(  # type: ignore[attr-defined]
-        "LifecycleNode", (_Action,), {})
+        "LifecycleNode", (_Action,), {}
+    )
     mods["launch_ros.event_handlers"].OnStateTransition = type(  # type: ignore[attr-defined]
-        "OnStateTransition", (_Action,), {})
+        "OnStateTransition", (_Action,), {}
+    )
     mods["launch_ros.events.lifecycle"].ChangeState = type(  # type: ignore[attr-defined]
-        "ChangeState", (_Action,), {})
+        "ChangeState", (_Action,), {}
+    )
     mods["launch"].LaunchDescription = _LaunchDescription  # type: ignore[attr-defined]
     mods["launch.launch_description"].LaunchDescription = (  # type: ignore[attr-defined]
-        _LaunchDescription)
+        _LaunchDescription
+    )
     mods["launch.actions"].DeclareLaunchArgument = declare  # type: ignore[attr-defined]
     mods["launch.actions"].OpaqueFunction = opaque  # type: ignore[attr-defined]
     mods["launch.substitutions"].LaunchConfiguration = (  # type: ignore[attr-defined]
-        _LaunchConfiguration)
+        _LaunchConfiguration
+    )
     mods["launch_ros.actions"].Node = node  # type: ignore[attr-defined]
     return mods
 
@@ -187,23 +214,44 @@ def test_launch_file_declares_arguments(node: str, load_launch: Any) -> None:
     ld = module.generate_launch_description()
     names = [e.args[0] for e in ld.entities if type(e).__name__ == "DeclareLaunchArgument"]
     assert names == [a.name for a in profiles.launch_arguments(node)]
-    expected = {"model", "backend", "weights", "weights_dir", "camera", "use_sim_time", "rviz",
-                "lifecycle"}
+    expected = {
+        "model",
+        "backend",
+        "weights",
+        "weights_dir",
+        "camera",
+        "use_sim_time",
+        "rviz",
+        "lifecycle",
+    }
     assert expected <= set(names)
-    assert all(e.kwargs.get("description") for e in ld.entities
-               if type(e).__name__ == "DeclareLaunchArgument")
+    assert all(
+        e.kwargs.get("description")
+        for e in ld.entities
+        if type(e).__name__ == "DeclareLaunchArgument"
+    )
 
 
-@pytest.mark.parametrize(("node", "overrides"), [
-    ("stereo_depth", {}),
-    ("stereo_depth", {"model": "bm", "camera": "/my_cam", "use_sim_time": "true",
-                      "left_image_rect": "/my_cam/left/image_raw"}),
-    ("stereo_depth", {"model": "hitnet", "weights_dir": "/models", "lifecycle": "true"}),
-    ("stereo_depth", {"model": "psmnet", "weights": "/m/psm.onnx", "device": "cuda"}),
-    ("mono_depth", {}),
-    ("mono_depth", {"model": "depth_anything_v2_vits", "image": "/cam/image_raw"}),
-    ("fused_depth", {}),
-])
+@pytest.mark.parametrize(
+    ("node", "overrides"),
+    [
+        ("stereo_depth", {}),
+        (
+            "stereo_depth",
+            {
+                "model": "bm",
+                "camera": "/my_cam",
+                "use_sim_time": "true",
+                "left_image_rect": "/my_cam/left/image_raw",
+            },
+        ),
+        ("stereo_depth", {"model": "hitnet", "weights_dir": "/models", "lifecycle": "true"}),
+        ("stereo_depth", {"model": "psmnet", "weights": "/m/psm.onnx", "device": "cuda"}),
+        ("mono_depth", {}),
+        ("mono_depth", {"model": "depth_anything_v2_vits", "image": "/cam/image_raw"}),
+        ("fused_depth", {}),
+    ],
+)
 def test_launch_file_node_parameters_are_declared(
     node: str, overrides: dict[str, str], load_launch: Any
 ) -> None:
@@ -270,9 +318,7 @@ def test_package_available_without_ament_index(monkeypatch: pytest.MonkeyPatch) 
 
 
 @pytest.mark.parametrize("node", ["stereo_depth", "fused_depth"])
-def test_launch_lifecycle_autostart_configures_then_activates(
-    node: str, load_launch: Any
-) -> None:
+def test_launch_lifecycle_autostart_configures_then_activates(node: str, load_launch: Any) -> None:
     from lifecycle_msgs.msg import Transition
 
     module = load_launch(LAUNCH_FILES[node])
@@ -337,7 +383,8 @@ def test_rviz_config_topics_and_frame() -> None:
     for d in manager["Displays"]:
         displays[d["Class"]].append(d.get("Topic", {}).get("Value"))
     assert {"/left/image_rect", "/depth", "/depth/color", "/depth/relative"} <= set(
-        displays["rviz_default_plugins/Image"])
+        displays["rviz_default_plugins/Image"]
+    )
     assert displays["rviz_default_plugins/PointCloud2"] == ["/points"]
 
 
@@ -356,6 +403,5 @@ def test_profile_agrees_with_the_model_registry_defaults(path: Path) -> None:
 
 
 def test_sgbm_profile_sets_every_matcher_parameter() -> None:
-    params = yaml.safe_load((REPO / "config" / "sgbm.yaml").read_text())["/**"][
-        "ros__parameters"]
+    params = yaml.safe_load((REPO / "config" / "sgbm.yaml").read_text())["/**"]["ros__parameters"]
     assert {p.name for p in get_model("sgbm").params} <= set(params)

@@ -14,8 +14,14 @@ from depth_ros.core.models import ModelConfig, build_model, get_model
 from depth_ros.core.models._learned_stereo import at_scale
 from depth_ros.core.samples import motorcycle
 
-HITNET = (Path(__file__).resolve().parents[2] / ".." / "shared" / "models" / "hitnet_eth3d"
-          / "eth3d_converted.onnx")
+HITNET = (
+    Path(__file__).resolve().parents[2]
+    / ".."
+    / "shared"
+    / "models"
+    / "hitnet_eth3d"
+    / "eth3d_converted.onnx"
+)
 
 
 def test_at_scale_resizes_and_scales_the_disparity() -> None:

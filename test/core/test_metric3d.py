@@ -207,8 +207,10 @@ def test_no_camera_is_an_input_error(model: Any, rgb: np.ndarray) -> None:
 
 def test_input_size_is_validated(vits_file: Path, model: Any) -> None:
     with pytest.raises(ConfigError, match="input_height"):
-        build_model("metric3d_v2_vits", ModelConfig(
-            weights=vits_file, params={"input_height": 50, "input_width": 84}))
+        build_model(
+            "metric3d_v2_vits",
+            ModelConfig(weights=vits_file, params={"input_height": 50, "input_width": 84}),
+        )
     with pytest.raises(ConfigError, match="input_width"):
         model.update({"input_width": 90})
     assert model.size == (56, 84)

@@ -109,8 +109,9 @@ def test_dpt_normalisation_is_half() -> None:
     x = prepare(np.zeros((32, 32, 3), np.uint8), 32, _MODELS["dpt_hybrid"][4])
     np.testing.assert_allclose(x, -1.0)
     y = prepare(np.zeros((32, 32, 3), np.uint8), 32, _MODELS["midas_v21_small"][4])
-    np.testing.assert_allclose(y[0, :, 0, 0], -np.array([0.485, 0.456, 0.406]) / [0.229, 0.224,
-                               0.225], rtol=1e-6)
+    np.testing.assert_allclose(
+        y[0, :, 0, 0], -np.array([0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225], rtol=1e-6
+    )
 
 
 def test_small_predict_matches_network_and_bicubic(small_file: Path, rgb: np.ndarray) -> None:
@@ -174,9 +175,7 @@ def test_offline_without_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     )
 
 
-def test_cached_older_release_name_is_used(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_cached_older_release_name_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEPTH_ROS_CACHE", str(tmp_path))
     monkeypatch.setenv("DEPTH_ROS_OFFLINE", "1")
     (tmp_path / "dpt_hybrid-midas-501f0c75.pt").write_bytes(b"corrupt")

@@ -47,7 +47,8 @@ def official_state(part: str, seed: int) -> dict[str, Any]:
             state[name] = torch.rand(shape, generator=g) + 0.5
         elif ".bn" in name or "downsample.1" in name:
             state[name] = torch.rand(shape, generator=g) * 0.5 + (
-                0.75 if name.endswith("weight") else -0.25)
+                0.75 if name.endswith("weight") else -0.25
+            )
         elif len(shape) > 1:  # convolutions, fc: variance-preserving scale
             state[name] = torch.randn(shape, generator=g) / float(np.prod(shape[1:])) ** 0.5
         else:
@@ -55,8 +56,9 @@ def official_state(part: str, seed: int) -> dict[str, Any]:
     return state
 
 
-def write_folder(folder: Path, use_stereo: bool, seed: int = 0, height: int = 192,
-                 width: int = 640) -> Path:
+def write_folder(
+    folder: Path, use_stereo: bool, seed: int = 0, height: int = 192, width: int = 640
+) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     enc = official_state("encoder", seed)
     enc.update(height=height, width=width, use_stereo=use_stereo)
@@ -84,7 +86,8 @@ def test_registered_ids_and_specs() -> None:
     assert mono.weights_file == "mono_640x192/encoder.pth"
     assert stereo.weights_file == "stereo_640x192/encoder.pth"
     assert "niantic-lon-static/research/monodepth2/stereo_640x192.zip" in (
-        stereo.weights_source or "")
+        stereo.weights_source or ""
+    )
     assert [p.name for p in mono.params] == ["download"]  # fixed 640x192: no input_size
     assert mono.default_input_size is None
 
@@ -116,8 +119,9 @@ def test_upsample_matches_torch_bilinear(size: tuple[int, int]) -> None:
     import torch.nn.functional as F
 
     src = np.random.default_rng(0).random((192, 640)).astype(np.float32)
-    ref = F.interpolate(torch.from_numpy(src)[None, None], size, mode="bilinear",
-                        align_corners=False)[0, 0].numpy()
+    ref = F.interpolate(
+        torch.from_numpy(src)[None, None], size, mode="bilinear", align_corners=False
+    )[0, 0].numpy()
     np.testing.assert_allclose(md2.upsample_bilinear(src, *size), ref, atol=1e-5)
 
 
@@ -153,8 +157,12 @@ def test_predict_reproduces_the_official_path(stereo_folder: Path, rgb: np.ndarr
 
 def test_weights_as_folder_encoder_or_depth_file(stereo_folder: Path) -> None:
     want = md2.Monodepth2Weights(stereo_folder / "encoder.pth", stereo_folder / "depth.pth")
-    for w in (stereo_folder, stereo_folder / "encoder.pth", stereo_folder / "depth.pth",
-              str(stereo_folder)):
+    for w in (
+        stereo_folder,
+        stereo_folder / "encoder.pth",
+        stereo_folder / "depth.pth",
+        str(stereo_folder),
+    ):
         assert md2.resolve(w, "stereo_640x192") == want
     exported = stereo_folder.parent / "m.onnx"
     with pytest.raises(WeightsError, match=r"m\.onnx not found"):
@@ -164,8 +172,11 @@ def test_weights_as_folder_encoder_or_depth_file(stereo_folder: Path) -> None:
 
 
 def test_missing_files_are_named(tmp_path: Path) -> None:
-    with pytest.raises(WeightsError, match=r"not found.*encoder\.pth and depth\.pth.*"
-                                           r"mono_640x192\.zip"):
+    with pytest.raises(
+        WeightsError,
+        match=r"not found.*encoder\.pth and depth\.pth.*"
+        r"mono_640x192\.zip",
+    ):
         build_model(MONO, ModelConfig(weights=tmp_path / "nope"))
     folder = write_folder(tmp_path / "f", use_stereo=False)
     (folder / "depth.pth").unlink()
@@ -209,8 +220,9 @@ def test_release_checks(tmp_path: Path) -> None:
         build_model(STEREO, ModelConfig(weights=mono))
 
 
-def test_no_weights_offline_and_download(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                         rgb: np.ndarray) -> None:
+def test_no_weights_offline_and_download(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rgb: np.ndarray
+) -> None:
     monkeypatch.setenv("DEPTH_ROS_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("DEPTH_ROS_OFFLINE", "1")
     with pytest.raises(WeightsError, match=r"switched off.*stereo_640x192\.zip"):
@@ -256,8 +268,9 @@ def test_random_checkpoint_writes_the_release_layout(tmp_path: Path, rgb: np.nda
     assert np.ptp(disp) > 0.1
 
 
-def test_onnx_export_runs_on_onnxruntime(stereo_folder: Path, rgb: np.ndarray,
-                                         tmp_path: Path) -> None:
+def test_onnx_export_runs_on_onnxruntime(
+    stereo_folder: Path, rgb: np.ndarray, tmp_path: Path
+) -> None:
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
     from depth_ros.core.export import export_onnx

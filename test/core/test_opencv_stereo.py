@@ -147,8 +147,13 @@ def test_tiny_images_with_padding() -> None:
 def test_nan_exactly_where_opencv_marks_invalid(min_disparity: int) -> None:
     left, right = _pair(seed=2)
     # the filters run outside OpenCV (speckles, left-right check) are off here
-    params = {"pad_border": False, "min_disparity": min_disparity, "uniqueness_ratio": 30.0,
-              "speckle_size": 0, "left_right_check": False}
+    params = {
+        "pad_border": False,
+        "min_disparity": min_disparity,
+        "uniqueness_ratio": 30.0,
+        "speckle_size": 0,
+        "left_right_check": False,
+    }
     model = build_model("sgbm", ModelConfig(params=params))
     assert isinstance(model, OpenCVStereo)
     ours = model.compute(left, right)
@@ -192,8 +197,12 @@ def test_speckle_filter_outside_opencv_equals_opencvs_own(model_id: str) -> None
     rng = np.random.default_rng(4)  # an unmatched patch: speckles of wrong disparities
     left = left.copy()
     left[20:70, 60:140] = rng.integers(0, 256, (50, 80, 1), dtype=np.uint8)
-    params = {"pad_border": False, "speckle_size": 50, "speckle_range": 1,
-              "left_right_check": False}
+    params = {
+        "pad_border": False,
+        "speckle_size": 50,
+        "speckle_range": 1,
+        "left_right_check": False,
+    }
     model = build_model(model_id, ModelConfig(params=params))
     assert isinstance(model, OpenCVStereo)
     ours = model.compute(left, right)

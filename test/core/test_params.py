@@ -129,8 +129,21 @@ def _probe_values(spec: ParamSpec) -> list[Any]:
     if isinstance(spec.default, int):
         ilo, ihi = int(lo), int(hi)
         mid = (ilo + ihi) // 2
-        return sorted({ilo - 1, ilo, ilo + 1, ilo + 2, mid, mid + 1, ihi - 2, ihi - 1, ihi,
-                       ihi + 1, spec.default})
+        return sorted(
+            {
+                ilo - 1,
+                ilo,
+                ilo + 1,
+                ilo + 2,
+                mid,
+                mid + 1,
+                ihi - 2,
+                ihi - 1,
+                ihi,
+                ihi + 1,
+                spec.default,
+            }
+        )
     return [lo - 1.0, lo, lo + 1e-3, (lo + hi) / 2, hi - 1e-3, hi, hi + 1.0, spec.default]
 
 

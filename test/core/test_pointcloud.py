@@ -38,9 +38,11 @@ def test_pack_rgb_is_0x00rrggbb_in_a_float32() -> None:
 
 
 def test_pack_rgb_round_trip_of_every_byte_value() -> None:
-    rgb = np.stack(
-        [np.arange(256), np.arange(256)[::-1], (np.arange(256) * 7) % 256], axis=-1
-    ).astype(np.uint8).reshape(16, 16, 3)
+    rgb = (
+        np.stack([np.arange(256), np.arange(256)[::-1], (np.arange(256) * 7) % 256], axis=-1)
+        .astype(np.uint8)
+        .reshape(16, 16, 3)
+    )
     packed = pack_rgb(rgb)
     assert packed.shape == (16, 16)
     assert not np.isnan(packed).any()  # 0x00RRGGBB is never a NaN pattern
@@ -56,7 +58,9 @@ def test_pack_points_xyz_layout() -> None:
     assert (cloud.height, cloud.width) == (2, 3)
     assert cloud.fields == XYZ_FIELDS
     assert [(f.name, f.offset, f.datatype, f.count) for f in cloud.fields] == [
-        ("x", 0, FLOAT32, 1), ("y", 4, FLOAT32, 1), ("z", 8, FLOAT32, 1),
+        ("x", 0, FLOAT32, 1),
+        ("y", 4, FLOAT32, 1),
+        ("z", 8, FLOAT32, 1),
     ]
     assert cloud.point_step == 12
     assert cloud.row_step == 36

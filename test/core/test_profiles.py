@@ -31,8 +31,15 @@ def _write(path: Path, text: str) -> Path:
 def test_profiles_found_in_repo_config() -> None:
     path = find_profile("sgbm")
     assert path == REPO / "config" / "sgbm.yaml"
-    assert {"sgbm", "bm", "hitnet", "psmnet", "depth_anything_v2_vits", "midas_v21_small",
-            "dpt_hybrid"} <= set(profiles.profile_names())
+    assert {
+        "sgbm",
+        "bm",
+        "hitnet",
+        "psmnet",
+        "depth_anything_v2_vits",
+        "midas_v21_small",
+        "dpt_hybrid",
+    } <= set(profiles.profile_names())
 
 
 def test_missing_profile_names_the_known_ones(tmp_path: Path) -> None:
@@ -42,22 +49,28 @@ def test_missing_profile_names_the_known_ones(tmp_path: Path) -> None:
 
 
 def test_read_params_file_sections_and_nesting(tmp_path: Path) -> None:
-    f = _write(tmp_path / "p.yaml", (
-        "/**:\n  ros__parameters:\n    a: 1\n    b: x\n"
-        "/cam/stereo_depth:\n  ros__parameters:\n    a: 2\n    group:\n      c: true\n"
-        "mono_depth:\n  ros__parameters:\n    a: 3\n"
-    ))
+    f = _write(
+        tmp_path / "p.yaml",
+        (
+            "/**:\n  ros__parameters:\n    a: 1\n    b: x\n"
+            "/cam/stereo_depth:\n  ros__parameters:\n    a: 2\n    group:\n      c: true\n"
+            "mono_depth:\n  ros__parameters:\n    a: 3\n"
+        ),
+    )
     assert read_params_file(f, "stereo_depth") == {"a": 2, "b": "x", "group.c": True}
     assert read_params_file(f, "mono_depth") == {"a": 3, "b": "x"}
     assert read_params_file(f, "other") == {"a": 1, "b": "x"}
 
 
-@pytest.mark.parametrize(("text", "match"), [
-    ("", "must map node names"),
-    ("/**:\n  params:\n    a: 1\n", "no 'ros__parameters:'"),
-    ("/**:\n  ros__parameters:\n    a: [1, 2]\n", "'a' has a list value"),
-    ("/**: [\n", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("", "must map node names"),
+        ("/**:\n  params:\n    a: 1\n", "no 'ros__parameters:'"),
+        ("/**:\n  ros__parameters:\n    a: [1, 2]\n", "'a' has a list value"),
+        ("/**: [\n", "not valid YAML"),
+    ],
+)
 def test_read_params_file_errors(tmp_path: Path, text: str, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         read_params_file(_write(tmp_path / "bad.yaml", text))
@@ -91,32 +104,48 @@ def test_resolve_backend() -> None:
 
 
 def test_plan_launch_hitnet_from_weights_dir() -> None:
-    plan = plan_launch("stereo_depth", {
-        "model": "hitnet", "weights_dir": "/models/hitnet", "camera": "/cam",
-        "use_sim_time": "true", "left_image_rect": "/cam/left/image_raw",
-    })
+    plan = plan_launch(
+        "stereo_depth",
+        {
+            "model": "hitnet",
+            "weights_dir": "/models/hitnet",
+            "camera": "/cam",
+            "use_sim_time": "true",
+            "left_image_rect": "/cam/left/image_raw",
+        },
+    )
     assert plan.executable == "stereo_depth"
     assert plan.namespace == "/cam"
     assert plan.parameters[0] == str(REPO / "config" / "hitnet.yaml")
     assert plan.parameters[-1] == {
-        "model": "hitnet", "backend": "onnxruntime",
-        "weights": "/models/hitnet/eth3d_converted.onnx", "use_sim_time": True,
+        "model": "hitnet",
+        "backend": "onnxruntime",
+        "weights": "/models/hitnet/eth3d_converted.onnx",
+        "use_sim_time": True,
     }
     assert plan.remappings == [("left/image_rect", "/cam/left/image_raw")]
     assert not plan.rviz
 
 
 def test_plan_launch_defaults_lifecycle_and_params_file(tmp_path: Path) -> None:
-    extra = _write(tmp_path / "extra.yaml",
-                   "stereo_depth:\n  ros__parameters:\n    disparity_range: 64\n")
-    plan = plan_launch("stereo_depth", {"lifecycle": "true", "rviz": "True",
-                                        "params_file": str(extra), "device": "cuda"})
+    extra = _write(
+        tmp_path / "extra.yaml", "stereo_depth:\n  ros__parameters:\n    disparity_range: 64\n"
+    )
+    plan = plan_launch(
+        "stereo_depth",
+        {"lifecycle": "true", "rviz": "True", "params_file": str(extra), "device": "cuda"},
+    )
     assert plan.executable == "stereo_depth_lifecycle"
     assert plan.name == "stereo_depth"
     assert plan.profile.model == "sgbm"
     assert plan.parameters[1] == str(extra)
-    assert plan.parameters[-1] == {"model": "sgbm", "backend": "auto", "weights": "",
-                                   "use_sim_time": False, "device": "cuda"}
+    assert plan.parameters[-1] == {
+        "model": "sgbm",
+        "backend": "auto",
+        "weights": "",
+        "use_sim_time": False,
+        "device": "cuda",
+    }
     assert plan.rviz
     assert plan.namespace == ""
 
@@ -132,17 +161,25 @@ def test_plan_launch_errors(tmp_path: Path) -> None:
         plan_launch("stereo_depth", {"use_sim_time": "maybe"})
     with pytest.raises(ConfigError, match="backend must be one of"):
         plan_launch("stereo_depth", {"backend": "tensorflow"})
-    bad = _write(tmp_path / "bad.yaml", "/**:\n  ros__parameters:\n    disparity_range: 20\n"
-                 "    no_such_param: 1\n")
-    with pytest.raises(ConfigError, match=r"bad.yaml: .*disparity_range.*unknown parameter "
-                       r"'no_such_param'|bad.yaml: unknown parameter 'no_such_param'.*"):
+    bad = _write(
+        tmp_path / "bad.yaml",
+        "/**:\n  ros__parameters:\n    disparity_range: 20\n    no_such_param: 1\n",
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"bad.yaml: .*disparity_range.*unknown parameter "
+        r"'no_such_param'|bad.yaml: unknown parameter 'no_such_param'.*",
+    ):
         plan_launch("stereo_depth", {"params_file": str(bad)})
 
 
 def test_check_params_names_node_and_model() -> None:
     check_params("stereo_depth", "sgbm", {"P1": 100.0, "use_sim_time": True}, "x")
-    with pytest.raises(ConfigError, match=r"x: unknown parameter 'fp16' \(parameters of "
-                       r"stereo_depth with model 'sgbm'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"x: unknown parameter 'fp16' \(parameters of "
+        r"stereo_depth with model 'sgbm'",
+    ):
         check_params("stereo_depth", "sgbm", {"fp16": True}, "x")
     with pytest.raises(ConfigError, match="correlation_window_size must be odd"):
         check_params("stereo_depth", "sgbm", {"correlation_window_size": 4}, "x")
@@ -161,7 +198,6 @@ def test_rviz_config_namespaced() -> None:
     for topic in ("/left/image_rect", "/depth", "/depth/color", "/points"):
         assert f"        Value: /my_cam{topic}\n" in cam
     # only topics move: everything else is unchanged, line for line
-    changed = [(a, b) for a, b in zip(plain.splitlines(), cam.splitlines(), strict=True)
-               if a != b]
+    changed = [(a, b) for a, b in zip(plain.splitlines(), cam.splitlines(), strict=True) if a != b]
     assert len(changed) == 6  # left, mono image, depth, depth/relative, depth/color, points
     assert all(b.replace("/my_cam", "", 1) == a for a, b in changed)

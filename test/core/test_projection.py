@@ -72,9 +72,7 @@ def test_zbuffer_matches_loop_reference() -> None:
 
 
 def test_points_behind_outside_and_nonfinite_are_dropped() -> None:
-    pts = np.array(
-        [[0.0, 0.0, -1.0], [10.0, 0.0, 1.0], [np.nan, 0.0, 1.0], [0.0, 0.0, 50.0]]
-    )
+    pts = np.array([[0.0, 0.0, -1.0], [10.0, 0.0, 1.0], [np.nan, 0.0, 1.0], [0.0, 0.0, 50.0]])
     out = project_points(pts, CAM, max_depth=20.0)
     assert not np.isfinite(out).any()
 

@@ -104,9 +104,7 @@ def test_errors(tmp_path: Path, model: StereoModel) -> None:
 def test_torch_and_onnxruntime_backends_agree(tmp_path: Path, model: StereoModel) -> None:
     from depth_ros.core.export import export_onnx
 
-    path = export_onnx(
-        "psmnet", ModelConfig(weights=weights()), tmp_path / "p.onnx", 256, 384
-    ).path
+    path = export_onnx("psmnet", ModelConfig(weights=weights()), tmp_path / "p.onnx", 256, 384).path
     onnx_model = build_model("psmnet", ModelConfig(weights=path))
     assert onnx_model.backend.name == "onnxruntime"  # type: ignore[attr-defined]
     assert model.backend.name == "torch"  # type: ignore[attr-defined]

@@ -29,15 +29,19 @@ def _tiny_hitnet(path: Path) -> Path:
         helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1]),
         helper.make_node("Relu", ["c1"], ["r1"]),
         helper.make_node("Conv", ["r1", "w2"], ["c2"], pads=[1, 1, 1, 1]),
-        helper.make_node("Transpose", ["c2"], ["reference_output_disparity:0"],
-                         perm=[0, 2, 3, 1]),
+        helper.make_node("Transpose", ["c2"], ["reference_output_disparity:0"], perm=[0, 2, 3, 1]),
     ]
     graph = helper.make_graph(
-        nodes, "tiny",
+        nodes,
+        "tiny",
         [helper.make_tensor_value_info("input:0", TensorProto.FLOAT, ["n", "h", "w", 2])],
-        [helper.make_tensor_value_info("reference_output_disparity:0", TensorProto.FLOAT,
-                                       ["n", "h", "w", 1])],
-        [w1, w2])
+        [
+            helper.make_tensor_value_info(
+                "reference_output_disparity:0", TensorProto.FLOAT, ["n", "h", "w", 1]
+            )
+        ],
+        [w1, w2],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
     entry = model.metadata_props.add()
     entry.key, entry.value = "depth_ros.model", "hitnet"
@@ -47,8 +51,13 @@ def _tiny_hitnet(path: Path) -> Path:
 
 def _pairs(n: int = 2) -> list[tuple[np.ndarray, np.ndarray]]:
     rng = np.random.default_rng(1)
-    return [(rng.integers(0, 256, (40, 60, 3), dtype=np.uint8),
-             rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)) for _ in range(n)]
+    return [
+        (
+            rng.integers(0, 256, (40, 60, 3), dtype=np.uint8),
+            rng.integers(0, 256, (40, 60, 3), dtype=np.uint8),
+        )
+        for _ in range(n)
+    ]
 
 
 def _run(path: Path, feed: dict[str, np.ndarray]) -> np.ndarray:
@@ -57,8 +66,7 @@ def _run(path: Path, feed: dict[str, np.ndarray]) -> np.ndarray:
 
 
 @pytest.mark.parametrize("mode", ["static", "dynamic"])
-def test_quantized_file_runs_close_to_fp32_and_keeps_metadata(tmp_path: Path, mode: str
-                                                              ) -> None:
+def test_quantized_file_runs_close_to_fp32_and_keeps_metadata(tmp_path: Path, mode: str) -> None:
     src = _tiny_hitnet(tmp_path / "fp32.onnx")
     feeds = [q.FEEDS["hitnet"](a, b) for a, b in _pairs()]
     result = q.quantize_onnx(src, tmp_path / "int8.onnx", mode, feeds)
@@ -69,8 +77,11 @@ def test_quantized_file_runs_close_to_fp32_and_keeps_metadata(tmp_path: Path, mo
     assert meta["depth_ros.model"] == "hitnet"
     assert meta[q.META_QUANT] == f"int8-{mode}"
     ops = {n.op_type for n in model.graph.node}
-    assert ("QuantizeLinear" in ops) if mode == "static" else ("ConvInteger" in ops or
-                                                                "DynamicQuantizeLinear" in ops)
+    assert (
+        ("QuantizeLinear" in ops)
+        if mode == "static"
+        else ("ConvInteger" in ops or "DynamicQuantizeLinear" in ops)
+    )
     ref = _run(src, feeds[0])
     got = _run(result.path, feeds[0])
     assert got.shape == ref.shape == (1, 64, 64, 1)
@@ -92,8 +103,9 @@ def test_errors(tmp_path: Path) -> None:
         q.calibration_pairs(tmp_path)
 
 
-def test_cli_quantizes_hitnet_and_the_model_runs_it(tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_quantizes_hitnet_and_the_model_runs_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import cv2
 
     from depth_ros.cli.main import main
@@ -106,16 +118,32 @@ def test_cli_quantizes_hitnet_and_the_model_runs_it(tmp_path: Path,
             (calib / side).mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(calib / side / f"{i}.png"), img[:, :, ::-1])
     out = tmp_path / "int8.onnx"
-    rc = main(["export", "--model", "hitnet", "--weights", str(src), "--quantize", "int8",
-               "--calibration", str(calib), "--output", str(out), "--json"])
+    rc = main(
+        [
+            "export",
+            "--model",
+            "hitnet",
+            "--weights",
+            str(src),
+            "--quantize",
+            "int8",
+            "--calibration",
+            str(calib),
+            "--output",
+            str(out),
+            "--json",
+        ]
+    )
     assert rc == 0
     report = json.loads(capsys.readouterr().out)
     assert report["quantization"] == "int8-static"
     assert report["calibration_frames"] == 2
     left, right = _pairs(1)[0]
     fp32 = build_model("hitnet", ModelConfig(weights=src)).compute(  # type: ignore[attr-defined]
-        left, right)
+        left, right
+    )
     int8 = build_model("hitnet", ModelConfig(weights=out)).compute(  # type: ignore[attr-defined]
-        left, right)
+        left, right
+    )
     assert int8.shape == fp32.shape == (40, 60)
     assert float(np.abs(int8 - fp32).max() / np.abs(fp32).max()) < 0.1

@@ -27,7 +27,10 @@ def _rotation(rx: float, ry: float, rz: float) -> np.ndarray:
 
 
 def reference_register(
-    depth: np.ndarray, src: PinholeCamera, dst: PinholeCamera, m: np.ndarray,
+    depth: np.ndarray,
+    src: PinholeCamera,
+    dst: PinholeCamera,
+    m: np.ndarray,
     fill_upsampling_holes: bool = False,
 ) -> tuple[np.ndarray, int]:
     """register.cpp's loop, statement by statement, in Python doubles (C++ ``int()`` and
@@ -75,10 +78,12 @@ def reference_register(
                     continue
                 store(v_rgb, u_rgb, zr)
             else:
-                x1, y1, z1 = to_rgb(((u - 0.5 - cx) * d - tx) * inv_fx,
-                                    ((v - 0.5 - cy) * d - ty) * inv_fy, d)
-                x2, y2, z2 = to_rgb(((u + 0.5 - cx) * d - tx) * inv_fx,
-                                    ((v + 0.5 - cy) * d - ty) * inv_fy, d)
+                x1, y1, z1 = to_rgb(
+                    ((u - 0.5 - cx) * d - tx) * inv_fx, ((v - 0.5 - cy) * d - ty) * inv_fy, d
+                )
+                x2, y2, z2 = to_rgb(
+                    ((u + 0.5 - cx) * d - tx) * inv_fx, ((v + 0.5 - cy) * d - ty) * inv_fy, d
+                )
                 if z1 <= 0 or z2 <= 0:  # (depth_ros)
                     continue
                 u1 = int((rfx * x1 + rtx) / z1 + rcx + 0.5)
@@ -130,10 +135,13 @@ def test_equals_register_cpp_on_plane_and_box() -> None:
 
 def test_equals_register_cpp_with_projection_offsets_and_lower_resolution() -> None:
     # depth from a right rectified camera (P[0,3] = -fx B), target with P[0,3], P[1,3]
-    src = replace(DEPTH_CAM, p=(57.3, 0.0, 31.6, -57.3 * 0.12, 0.0, 56.9, 23.3, 0.0,
-                                0.0, 0.0, 1.0, 0.0))
-    dst = replace(PinholeCamera.from_intrinsics(41, 29, 35.1, 34.8, 20.3, 14.1),
-                  p=(35.1, 0.0, 20.3, 1.7, 0.0, 34.8, 14.1, -0.9, 0.0, 0.0, 1.0, 0.0))
+    src = replace(
+        DEPTH_CAM, p=(57.3, 0.0, 31.6, -57.3 * 0.12, 0.0, 56.9, 23.3, 0.0, 0.0, 0.0, 1.0, 0.0)
+    )
+    dst = replace(
+        PinholeCamera.from_intrinsics(41, 29, 35.1, 34.8, 20.3, 14.1),
+        p=(35.1, 0.0, 20.3, 1.7, 0.0, 34.8, 14.1, -0.9, 0.0, 0.0, 1.0, 0.0),
+    )
     depth = plane_and_box()
     expected, refused = reference_register(depth, src, dst, EXTRINSICS)
     assert refused > 0  # downsampling: many points per pixel

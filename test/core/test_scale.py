@@ -31,8 +31,9 @@ RGBD = SHARED / "data" / "open3d_rgbd_samples" / "TestData" / "RGBD"
 KINECT = PinholeCamera.from_intrinsics(640, 480, 525.0, 525.0, 319.5, 239.5)
 
 
-def fake_relative(depth: np.ndarray, scale: float, shift: float, noise: float,
-                  seed: int = 0) -> np.ndarray:
+def fake_relative(
+    depth: np.ndarray, scale: float, shift: float, noise: float, seed: int = 0
+) -> np.ndarray:
     """A relative prediction: metric inverse depth = scale * rel + shift, plus noise."""
     rng = np.random.default_rng(seed)
     inv = 1.0 / depth
@@ -63,6 +64,7 @@ def _tum_depth() -> np.ndarray:
 
 # registry and interface ---------------------------------------------------------------
 
+
 def test_registry_lists_sources_with_param_specs() -> None:
     assert {"fixed", "ground_plane", "sparse_depth", "stereo"} <= set(scale_source_names())
     for name in scale_source_names():
@@ -92,6 +94,7 @@ def test_fixed_and_apply_by_hand() -> None:
 
 
 # sparse_depth ----------------------------------------------------------------------------
+
 
 def _scene(seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
@@ -207,6 +210,7 @@ def test_sparse_depth_on_real_tum_frame() -> None:
 
 # stereo --------------------------------------------------------------------------------
 
+
 def test_stereo_source_on_motorcycle_ground_truth_disparity() -> None:
     from depth_ros.core.samples import motorcycle
 
@@ -226,6 +230,7 @@ def test_stereo_source_on_motorcycle_ground_truth_disparity() -> None:
 
 
 # ground_plane --------------------------------------------------------------------------
+
 
 def _floor_scene(height: float, pitch: float) -> tuple[np.ndarray, PinholeCamera]:
     """Floor at ``height`` below a camera pitched down by ``pitch``, a wall 6 m ahead,
@@ -258,8 +263,9 @@ def test_ground_plane_with_gravity_fits_scale_and_shift() -> None:
     assert fit.inliers < fit.points  # the box is rejected
     assert depth_metrics(apply(rel, fit), gt)["abs_rel"] < 0.02
     # the same through the pitch parameter instead of the context
-    src = build_scale_source("ground_plane", {"use_pitch_roll": True, "pitch": 0.25,
-                                              "camera_height": 1.3})
+    src = build_scale_source(
+        "ground_plane", {"use_pitch_roll": True, "pitch": 0.25, "camera_height": 1.3}
+    )
     fit2 = src.fit(rel, ScaleContext(camera=cam))
     assert fit2.scale == pytest.approx(fit.scale, rel=1e-3)
 
@@ -267,16 +273,12 @@ def test_ground_plane_with_gravity_fits_scale_and_shift() -> None:
 def test_ground_plane_without_gravity_assumes_zero_shift() -> None:
     gt, cam = _floor_scene(1.1, 0.15)
     rel = fake_relative(gt, scale=0.3, shift=0.0, noise=0.003)
-    fit = build_scale_source("ground_plane").fit(
-        rel, ScaleContext(camera=cam, camera_height=1.1)
-    )
+    fit = build_scale_source("ground_plane").fit(rel, ScaleContext(camera=cam, camera_height=1.1))
     assert fit.ok, fit.reason
     assert fit.shift == 0.0
     assert fit.scale == pytest.approx(0.3, rel=0.03)
     # camera at twice the height: scale halves (same picture, twice as large a world)
-    fit2 = build_scale_source("ground_plane").fit(
-        rel, ScaleContext(camera=cam, camera_height=2.2)
-    )
+    fit2 = build_scale_source("ground_plane").fit(rel, ScaleContext(camera=cam, camera_height=2.2))
     assert fit2.scale == pytest.approx(fit.scale / 2.0, rel=1e-6)
 
 
@@ -292,8 +294,7 @@ def test_ground_plane_failures() -> None:
     fit = src.fit(wall_rel, ScaleContext(camera=cam, camera_height=1.0))
     assert not fit.ok
     assert fit.code == DEGENERATE_FIT
-    fit = src.fit(wall_rel, ScaleContext(camera=cam, camera_height=1.0,
-                                         gravity=(0.0, 1.0, 0.0)))
+    fit = src.fit(wall_rel, ScaleContext(camera=cam, camera_height=1.0, gravity=(0.0, 1.0, 0.0)))
     assert not fit.ok
     assert fit.code == DEGENERATE_FIT
     nan_rel = np.full_like(rel, np.nan)

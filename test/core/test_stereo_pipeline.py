@@ -119,8 +119,16 @@ def test_min_and_max_depth_options() -> None:
     # depths 0.2, 0.5, 1, 2, 4, 10, 20, 2
     pipe = StereoPipeline(FixedDisparity(disp), StereoOptions(min_depth=0.5, max_depth=4.0))
     result = pipe.process(*_images(), LEFT, RIGHT)
-    assert np.isfinite(result.depth[0]).tolist() == [False, True, True, True, True, False,
-                                                     False, True]
+    assert np.isfinite(result.depth[0]).tolist() == [
+        False,
+        True,
+        True,
+        True,
+        True,
+        False,
+        False,
+        True,
+    ]
     assert result.cloud is not None
     np.testing.assert_array_equal(
         np.isnan(result.cloud.as_array()[:, :, 2]), np.isnan(result.depth)
@@ -244,17 +252,19 @@ def test_points_after_process_into_a_buffer_with_colours_first() -> None:
     assert result.cloud is not None
     assert expected.cloud is not None
     assert bytes(result.cloud.data) == bytes(expected.cloud.data)
-    assert StereoPipeline(FixedDisparity(disparity), StereoOptions(points="none")
-                          ).cloud_shape(H, W) is None
+    assert (
+        StereoPipeline(FixedDisparity(disparity), StereoOptions(points="none")).cloud_shape(H, W)
+        is None
+    )
 
 
 def test_colours_come_first_only_without_rectification() -> None:
     """With rectification the cloud is coloured from the rectified image, which exists
     only inside process(): writing colours first is refused."""
-    pipe = StereoPipeline(FixedDisparity(np.ones((H, W), np.float32)),
-                          StereoOptions(rectify=True))
+    pipe = StereoPipeline(FixedDisparity(np.ones((H, W), np.float32)), StereoOptions(rectify=True))
     assert not pipe.colors_first()
     with pytest.raises(InputError, match="rectified image"):
         pipe.colors(_images()[0], np.zeros((H, W, 4), np.float32))
-    assert not StereoPipeline(FixedDisparity(np.ones((H, W), np.float32)),
-                              StereoOptions(points="xyz")).colors_first()
+    assert not StereoPipeline(
+        FixedDisparity(np.ones((H, W), np.float32)), StereoOptions(points="xyz")
+    ).colors_first()

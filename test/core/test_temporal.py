@@ -146,8 +146,11 @@ class _Seq:
 def test_pipeline_applies_the_filter_when_switched_on(kind: OutputKind) -> None:
     frames = noisy(np.full((6, 8), 2.0), 0.05, 6, seed=1)
     rgb = np.zeros((6, 8, 3), np.uint8)
-    pipe = MonoPipeline(_Seq(frames), kind, options=MonoOptions(
-        temporal_filter=True, temporal=TemporalOptions(alpha=0.5)))
+    pipe = MonoPipeline(
+        _Seq(frames),
+        kind,
+        options=MonoOptions(temporal_filter=True, temporal=TemporalOptions(alpha=0.5)),
+    )
 
     def run(stamp: float) -> np.ndarray:
         r = pipe.process(rgb, None, cloud=False, stamp=stamp)

@@ -112,8 +112,12 @@ def test_geometry_follows_official_rules() -> None:
     assert g.size == (490, 1232)
     # 100x1000 (ratio 0.1 < 0.5): padded left/right to 500x1000
     g = geometry(1000, 100)
-    assert (g.paddings, g.padded, g.factor, g.size) == ((200, 200, 0, 0), (1000, 500), 1.0,
-                                                         (1008, 504))
+    assert (g.paddings, g.padded, g.factor, g.size) == (
+        (200, 200, 0, 0),
+        (1000, 500),
+        1.0,
+        (1008, 504),
+    )
     # small images are enlarged to the lower area bound
     g = geometry(48, 64)
     assert g.factor == pytest.approx((200_000 / 3072) ** 0.5)
@@ -138,9 +142,10 @@ def test_image_preprocessing_matches_official_torch_ops() -> None:
     np.testing.assert_allclose(prepare_image(rgb, g), ref.numpy(), atol=2e-5)
     # and back: resize to the padded size, crop
     pred = np.random.default_rng(1).random(g.size).astype(np.float32)
-    up = F.interpolate(torch.from_numpy(pred)[None, None], size=g.padded, mode="bilinear",
-                       align_corners=False)[0, 0]
-    ref_back = up[top:g.padded[0] - bottom, left:g.padded[1] - right].numpy()
+    up = F.interpolate(
+        torch.from_numpy(pred)[None, None], size=g.padded, mode="bilinear", align_corners=False
+    )[0, 0]
+    ref_back = up[top : g.padded[0] - bottom, left : g.padded[1] - right].numpy()
     out = postprocess(pred, g)
     assert out.shape == (20, 70)
     np.testing.assert_allclose(out, ref_back, atol=1e-6)
@@ -170,10 +175,10 @@ def test_camera_reaches_network_as_official_rays(model: Any) -> None:
     (image, rays, use), g = model.network_inputs(rgb, cam)
     assert use.tolist() == [1.0]
     assert rays.shape == (1, 3, *g.size) == (1, 3, *image.shape[-2:])
-    np.testing.assert_allclose(rays, _official_rays((cam.fx, cam.fy, cam.cx, cam.cy), g),
-                               atol=1e-6)
+    np.testing.assert_allclose(rays, _official_rays((cam.fx, cam.fy, cam.cx, cam.cy), g), atol=1e-6)
     assert network_intrinsics(1.0, 2.0, 3.0, 4.0, g) == pytest.approx(
-        (g.factor, 2 * g.factor, (3 + g.paddings[0]) * g.factor, (4 + g.paddings[2]) * g.factor))
+        (g.factor, 2 * g.factor, (3 + g.paddings[0]) * g.factor, (4 + g.paddings[2]) * g.factor)
+    )
     (_, _none_rays, none_use), _ = model.network_inputs(rgb, None)
     assert none_use.tolist() == [0.0]
 
@@ -187,7 +192,8 @@ def test_depth_is_radius_times_ray_cosine(model: Any, rgb: np.ndarray) -> None:
     net = _net(model)
     captured: dict[str, Any] = {}
     hook = net.pixel_decoder.depth_layer.register_forward_hook(
-        lambda mod, args, out: captured.update(logdepth=out[0]))
+        lambda mod, args, out: captured.update(logdepth=out[0])
+    )
     try:
         inputs, _g = model.network_inputs(rgb, camera())
         with torch.no_grad():
@@ -256,8 +262,9 @@ def test_infer_outputs(model: Any, rgb: np.ndarray) -> None:
 
 
 def test_resolution_level_update_and_validation(vits_file: Path) -> None:
-    m = build_model("unidepth_v2_vits", ModelConfig(weights=vits_file,
-                                                    params={"resolution_level": 0}))
+    m = build_model(
+        "unidepth_v2_vits", ModelConfig(weights=vits_file, params={"resolution_level": 0})
+    )
     assert m.geometry(480, 640).size == (434, 574)  # type: ignore[attr-defined]
     m.update({"resolution_level": 9})  # type: ignore[attr-defined]
     assert m.geometry(480, 640).size == (658, 868)  # type: ignore[attr-defined]

@@ -37,8 +37,7 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_a_download_with_the_published_hash_is_used(cache: Path) -> None:
-    source = WeightsSource("w.pth", hf_repo="org/repo",
-                           sha256=hashlib.sha256(OFFICIAL).hexdigest())
+    source = WeightsSource("w.pth", hf_repo="org/repo", sha256=hashlib.sha256(OFFICIAL).hexdigest())
     download, calls = _fake(OFFICIAL)
     path = resolve_weights(None, source, "test model", downloader=download)
     assert path == cache / "w.pth"
@@ -77,5 +76,6 @@ def test_the_depth_anything_v2_specs_record_the_published_hashes() -> None:
     assert all(re.fullmatch(r"[0-9a-f]{64}", h) for h in known.values())
     assert weights_source("vits").sha256 == SHA256["depth_anything_v2_vits.pth"]
     assert weights_source("vitl", "vkitti").sha256 == (
-        "239b1054a369e66da2576e9a118d6d7c12d90dc8ebe609579a9a09cd8e05fe38")
+        "239b1054a369e66da2576e9a118d6d7c12d90dc8ebe609579a9a09cd8e05fe38"
+    )
     assert weights_source("vitl").sha256 is None

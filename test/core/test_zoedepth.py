@@ -35,8 +35,7 @@ from depth_ros.core.models import (  # noqa: E402
 )
 from depth_ros.core.models.base import MonoOutput, run_mono  # noqa: E402
 
-KEYS = json.loads((Path(__file__).resolve().parents[1] / "data" / "zoedepth_keys.json")
-                  .read_text())
+KEYS = json.loads((Path(__file__).resolve().parents[1] / "data" / "zoedepth_keys.json").read_text())
 
 
 def tiny_file_state(variant: str) -> dict[str, torch.Tensor]:
@@ -104,8 +103,9 @@ def test_network_matches_official_layout(variant: str) -> None:
 
     with torch.device("meta"):
         net = zoedepth_net(variant)
-    ours = [[k, list(t.shape), str(t.dtype).replace("torch.", "")]
-            for k, t in net.state_dict().items()]
+    ours = [
+        [k, list(t.shape), str(t.dtype).replace("torch.", "")] for k, t in net.state_dict().items()
+    ]
     assert sorted(ours) == sorted(KEYS[variant])
 
 
@@ -189,14 +189,28 @@ def test_nk_router_picks_a_head() -> None:
             net.mlp_classifier[2].bias.copy_(torch.tensor(bias))  # type: ignore[index]
             out = net.metric(x)  # type: ignore[operator]
             # the same head run directly
-            xx = (F.interpolate(x, net.network_size(64, 96), mode="bilinear",  # type: ignore[operator]
-                                align_corners=True) - 0.5) / 0.5
+            xx = (
+                F.interpolate(
+                    x,
+                    net.network_size(64, 96),
+                    mode="bilinear",  # type: ignore[operator]
+                    align_corners=True,
+                )
+                - 0.5
+            ) / 0.5
             _, (out_conv, btl, *blocks) = net.core.core(xx)  # type: ignore[operator]
             cfg = next(c for c in net.head_configs if c.name == name)  # type: ignore[union-attr]
-            ref = zd._run_head(net.conv2(btl), blocks, out_conv,  # type: ignore[operator]
-                               net.seed_bin_regressors[name], net.seed_projector,  # type: ignore[index]
-                               net.projectors, net.attractors[name],  # type: ignore[index]
-                               net.conditional_log_binomial[name], cfg)  # type: ignore[index]
+            ref = zd._run_head(
+                net.conv2(btl),
+                blocks,
+                out_conv,  # type: ignore[operator]
+                net.seed_bin_regressors[name],
+                net.seed_projector,  # type: ignore[index]
+                net.projectors,
+                net.attractors[name],  # type: ignore[index]
+                net.conditional_log_binomial[name],
+                cfg,
+            )  # type: ignore[index]
             torch.testing.assert_close(out, ref)
             outs[name] = out
     assert float((outs["nyu"] - outs["kitti"]).abs().max()) > 1e-4
@@ -205,8 +219,9 @@ def test_nk_router_picks_a_head() -> None:
 @pytest.fixture(scope="module")
 def n_model(n_file: Path) -> Iterator[object]:
     """zoedepth_n built from the official-layout file (BEiT-L, input size 64, no flip)."""
-    model = build_model("zoedepth_n", ModelConfig(weights=n_file, input_size=64,
-                                                  params={"flip_aug": False}))
+    model = build_model(
+        "zoedepth_n", ModelConfig(weights=n_file, input_size=64, params={"flip_aug": False})
+    )
     yield model
     model.close()  # type: ignore[attr-defined]
 
@@ -254,8 +269,9 @@ def test_no_weights_offline_names_file_and_source(
 
 def _camera(fx: float, width: int = 40, height: int = 30) -> PinholeCamera:
     cx, cy = width / 2, height / 2
-    return PinholeCamera(width, height, (fx, 0, cx, 0, fx, cy, 0, 0, 1),
-                         (fx, 0, cx, 0, 0, fx, cy, 0, 0, 0, 1, 0))
+    return PinholeCamera(
+        width, height, (fx, 0, cx, 0, fx, cy, 0, 0, 1), (fx, 0, cx, 0, 0, fx, cy, 0, 0, 0, 1, 0)
+    )
 
 
 def test_focal_scaling_relation(n_model: object) -> None:

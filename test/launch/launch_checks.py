@@ -22,14 +22,24 @@ def require_launch_stack() -> None:
     from depth_ros.launch_description import package_available
 
     if not package_available("depth_ros"):
-        pytest.skip("depth_ros is not installed in an ament prefix (colcon build, then "
-                    "source install/setup.bash)", allow_module_level=True)
+        pytest.skip(
+            "depth_ros is not installed in an ament prefix (colcon build, then "
+            "source install/setup.bash)",
+            allow_module_level=True,
+        )
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     os.environ.setdefault("ROS_DOMAIN_ID", str(random.randint(1, 100)))
 
 
-def check_topics(ns: str, node_name: str, inputs: Sequence[str], outputs: Sequence[str],
-                 listen: str, listen_type: type, timeout: float = 60.0) -> None:
+def check_topics(
+    ns: str,
+    node_name: str,
+    inputs: Sequence[str],
+    outputs: Sequence[str],
+    listen: str,
+    listen_type: type,
+    timeout: float = 60.0,
+) -> None:
     """``listen``/``listen_type``: an output to subscribe to (its message type)."""
     import rclpy
 

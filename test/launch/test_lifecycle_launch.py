@@ -68,8 +68,14 @@ def _state(timeout: float = 60.0) -> str:
 class TestAutostart(unittest.TestCase):
     def test_node_becomes_active_and_serves_outputs(self) -> None:
         assert _state() == "active"
-        check_topics(NS, "stereo_depth", ("left/image_rect", "right/image_rect"),
-                     ("disparity", "depth"), "depth", Image)
+        check_topics(
+            NS,
+            "stereo_depth",
+            ("left/image_rect", "right/image_rect"),
+            ("disparity", "depth"),
+            "depth",
+            Image,
+        )
 
 
 @launch_testing.post_shutdown_test()

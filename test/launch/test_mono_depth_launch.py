@@ -59,8 +59,7 @@ def _weights_dir() -> str:
 def generate_test_description() -> LaunchDescription:
     include = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(str(LAUNCH_FILE)),
-        launch_arguments={"model": MODEL, "camera": NS,
-                          "weights_dir": _weights_dir()}.items(),
+        launch_arguments={"model": MODEL, "camera": NS, "weights_dir": _weights_dir()}.items(),
     )
     return LaunchDescription([include, launch_testing.actions.ReadyToTest()])
 

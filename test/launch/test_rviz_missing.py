@@ -37,8 +37,13 @@ def test_rviz_missing_exits_before_starting_the_node() -> None:
         pytest.skip("rviz2 is installed here")
     name = f"rviz_probe_{os.getpid()}"
     env = {**os.environ, "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
-    r = subprocess.run([sys.executable, "-c", RUN, str(LAUNCH_FILE), name],
-                       capture_output=True, text=True, timeout=120, env=env)
+    r = subprocess.run(
+        [sys.executable, "-c", RUN, str(LAUNCH_FILE), name],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     out = r.stdout + r.stderr
     assert r.returncode != 0, out
     assert "package 'rviz2' is not installed" in out

@@ -23,9 +23,7 @@ def node_process(
 ) -> Iterator[Path]:
     """Run a node executable in its own process; yields its log file."""
     log = tmp_path / f"{name}.log"
-    proc = processes.start(
-        name, processes.ros_args(params, namespace=namespace), log=log
-    )
+    proc = processes.start(name, processes.ros_args(params, namespace=namespace), log=log)
     try:
         yield log
     finally:

@@ -27,15 +27,19 @@ STEREO_OUTPUTS = {
 def _cli(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "depth_ros.cli.main", *args],
-        capture_output=True, text=True, timeout=timeout, check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
 @pytest.fixture(scope="module")
 def sample_bag(tmp_path_factory: pytest.TempPathFactory) -> Path:
     bag = tmp_path_factory.mktemp("bag_run") / "in_bag"
-    made = _cli("bag", "make", "--sample", "motorcycle", "--frames", "3", "--output", str(bag),
-                "--quiet")
+    made = _cli(
+        "bag", "make", "--sample", "motorcycle", "--frames", "3", "--output", str(bag), "--quiet"
+    )
     assert made.returncode == 0, made.stderr
     return bag
 
@@ -49,8 +53,19 @@ def _frames(bag: Path) -> dict[int, dict[str, object]]:
 
 def test_bag_run_stereo_matches_direct_run(sample_bag: Path, tmp_path: Path) -> None:
     out = tmp_path / "out_bag"
-    run = _cli("bag", "run", str(sample_bag), "--node", "stereo_depth", "--model", "sgbm",
-               "--output", str(out), "--rate", "0")
+    run = _cli(
+        "bag",
+        "run",
+        str(sample_bag),
+        "--node",
+        "stereo_depth",
+        "--model",
+        "sgbm",
+        "--output",
+        str(out),
+        "--rate",
+        "0",
+    )
     assert run.returncode == 0, run.stderr
     assert "3 frames in, 3 out" in run.stderr
 
@@ -75,8 +90,7 @@ def test_bag_run_stereo_matches_direct_run(sample_bag: Path, tmp_path: Path) -> 
     # matcher settings (what --model sgbm loaded)
     profile = profiles.load_profile("sgbm").params
     own = {s.name for s in get_model("sgbm").params}
-    model = build_model("sgbm", ModelConfig(params={k: v for k, v in profile.items()
-                                                    if k in own}))
+    model = build_model("sgbm", ModelConfig(params={k: v for k, v in profile.items() if k in own}))
     pipeline = StereoPipeline(model)
     for stamp, frame in inputs.items():
         left = bags.image_to_numpy(frame["/left/image_rect"])
@@ -86,8 +100,9 @@ def test_bag_run_stereo_matches_direct_run(sample_bag: Path, tmp_path: Path) -> 
         direct = pipeline.process(left, right, lcam, rcam, cloud=False)
         msg = outputs["/disparity"][stamp]
         raw = bags.disparity_to_numpy(msg)
-        got = np.where(raw >= msg.min_disparity, raw - np.float32(direct.geometry.doffs),
-                       np.nan).astype(np.float32)
+        got = np.where(
+            raw >= msg.min_disparity, raw - np.float32(direct.geometry.doffs), np.nan
+        ).astype(np.float32)
         np.testing.assert_array_equal(np.isnan(got), np.isnan(direct.disparity))
         np.testing.assert_allclose(got, direct.disparity, rtol=0, atol=1e-4, equal_nan=True)
         depth = bags.image_to_numpy(outputs["/depth"][stamp])
@@ -99,24 +114,48 @@ def test_bag_run_without_the_node_inputs(tmp_path: Path) -> None:
     bag = tmp_path / "mono_bag"
     with bags.BagWriter(bag) as writer:
         writer.write_image("/cam/image", 1_000_000_000, np.zeros((4, 6, 3), np.uint8), "cam")
-    run = _cli("bag", "run", str(bag), "--node", "stereo_depth", "--output",
-               str(tmp_path / "out"), timeout=60)
+    run = _cli(
+        "bag",
+        "run",
+        str(bag),
+        "--node",
+        "stereo_depth",
+        "--output",
+        str(tmp_path / "out"),
+        timeout=60,
+    )
     assert run.returncode == 2
     assert "has no left/image_rect, left/camera_info, right/image_rect, right/camera_info" in (
-        run.stderr)
+        run.stderr
+    )
     assert "it has: /cam/image" in run.stderr
     assert not (tmp_path / "out").exists()
 
 
-def test_bag_run_rejects_bad_parameters_before_starting(sample_bag: Path,
-                                                        tmp_path: Path) -> None:
-    run = _cli("bag", "run", str(sample_bag), "-p", "disparity_range:=20", "--output",
-               str(tmp_path / "out"), timeout=60)
+def test_bag_run_rejects_bad_parameters_before_starting(sample_bag: Path, tmp_path: Path) -> None:
+    run = _cli(
+        "bag",
+        "run",
+        str(sample_bag),
+        "-p",
+        "disparity_range:=20",
+        "--output",
+        str(tmp_path / "out"),
+        timeout=60,
+    )
     assert run.returncode == 2
     assert "disparity_range must be 16 + a multiple of 16, got 20" in run.stderr
     params = tmp_path / "p.yaml"
     params.write_text("/**:\n  ros__parameters:\n    no_such: 1\n")
-    run = _cli("bag", "run", str(sample_bag), "--params", str(params), "--output",
-               str(tmp_path / "out"), timeout=60)
+    run = _cli(
+        "bag",
+        "run",
+        str(sample_bag),
+        "--params",
+        str(params),
+        "--output",
+        str(tmp_path / "out"),
+        timeout=60,
+    )
     assert run.returncode == 2
     assert "unknown parameter 'no_such'" in run.stderr

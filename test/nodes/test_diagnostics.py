@@ -33,13 +33,24 @@ from nodes.helpers import set_params, spin_for, wait_for
 pytestmark = pytest.mark.ros
 NS = "/diag_test"
 OK, WARN, ERROR = 0, 1, 2
-KEYS = ("model", "backend", "device", "input_rate_hz", "output_rate_hz", "processing_ms",
-        "latency_ms", "dropped_frames", "errors", "state")
+KEYS = (
+    "model",
+    "backend",
+    "device",
+    "input_rate_hz",
+    "output_rate_hz",
+    "processing_ms",
+    "latency_ms",
+    "dropped_frames",
+    "errors",
+    "state",
+)
 
 
 @contextmanager
-def running(name: str, log: Path, params: dict[str, object], ns: str
-            ) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+def running(
+    name: str, log: Path, params: dict[str, object], ns: str
+) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
     proc = processes.start(name, processes.ros_args(params, namespace=ns), log=log)
     try:
         yield proc, log
@@ -51,41 +62,56 @@ def running(name: str, log: Path, params: dict[str, object], ns: str
 @pytest.fixture(scope="module")
 def stereo_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     tmp = tmp_path_factory.mktemp("diag")
-    with running("stereo_depth", tmp / "stereo.log",
-                 {"model": "sgbm", "diagnostics_period": 0.5}, NS) as (_, log):
+    with running(
+        "stereo_depth", tmp / "stereo.log", {"model": "sgbm", "diagnostics_period": 0.5}, NS
+    ) as (_, log):
         yield log
 
 
 @pytest.fixture(scope="module")
-def broken_nodes(tmp_path_factory: pytest.TempPathFactory
-                 ) -> Iterator[dict[str, tuple[subprocess.Popen[bytes], Path, str]]]:
+def broken_nodes(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[str, tuple[subprocess.Popen[bytes], Path, str]]]:
     """Nodes that cannot load their model, started together (start-up runs in parallel)."""
     tmp = tmp_path_factory.mktemp("broken")
     corrupt = tmp / "pretrained_model_KITTI2015.tar"
     corrupt.write_bytes(bytes(range(256)) * 64)  # neither a zip nor a pickle
     cases = {  # namespace: (node, params, expected words in the reason)
         "/diag_unknown": ("stereo_depth", {"model": "no_such_model"}, "no_such_model"),
-        "/diag_corrupt": ("stereo_depth", {"model": "psmnet", "weights": str(corrupt)},
-                          "not a PyTorch checkpoint"),
+        "/diag_corrupt": (
+            "stereo_depth",
+            {"model": "psmnet", "weights": str(corrupt)},
+            "not a PyTorch checkpoint",
+        ),
         "/diag_missing": ("mono_depth", {"weights": str(tmp / "absent.pth")}, "not found"),
     }
     with ExitStack() as stack:
         nodes = {}
         for ns, (name, params, words) in cases.items():
-            proc, log = stack.enter_context(running(
-                name, tmp / f"{ns[1:]}.log", {**params, "diagnostics_period": 0.5}, ns))
+            proc, log = stack.enter_context(
+                running(name, tmp / f"{ns[1:]}.log", {**params, "diagnostics_period": 0.5}, ns)
+            )
             nodes[ns] = (proc, log, words)
         yield nodes
 
 
 def _statuses(diag: Collector, ns: str) -> list[DiagnosticStatus]:
-    return [s for r in list(diag.received["/diagnostics"]) for s in r.msg.status
-            if s.name.startswith(f"{ns}/")]
+    return [
+        s
+        for r in list(diag.received["/diagnostics"])
+        for s in r.msg.status
+        if s.name.startswith(f"{ns}/")
+    ]
 
 
-def _wait_status(node: Any, diag: Collector, ns: str,
-                 pred: Callable[[DiagnosticStatus], bool], timeout: float,
-                 between: Callable[[], None] | None = None) -> DiagnosticStatus | None:
+def _wait_status(
+    node: Any,
+    diag: Collector,
+    ns: str,
+    pred: Callable[[DiagnosticStatus], bool],
+    timeout: float,
+    between: Callable[[], None] | None = None,
+) -> DiagnosticStatus | None:
     """Spin (calling ``between`` every 0.1 s) until the node's newest status satisfies
     ``pred``; return it, or None."""
     deadline = time.monotonic() + timeout
@@ -114,7 +140,8 @@ def rig(ros_node: Any, stereo_node: Path) -> tuple[Any, StereoPlayer, Collector,
     outputs = Collector(node, {f"{NS}/depth": Image})
     diag = Collector(node, {"/diagnostics": DiagnosticArray})
     assert wait_for(node, lambda: all(p.get_subscription_count() for p in player.pubs), 30), (
-        "stereo_depth did not subscribe:\n" + stereo_node.read_text()[-2000:])
+        "stereo_depth did not subscribe:\n" + stereo_node.read_text()[-2000:]
+    )
     assert wait_for(node, outputs.publishers_matched, 30)
     spin_for(node, 0.3)
     return node, player, outputs, diag, stereo_node
@@ -127,8 +154,12 @@ def _frames(node: Any, stamp_offset_ns: int = 0) -> list[Any]:
     now = node.get_clock().now()
     left = Header(stamp=now.to_msg(), frame_id=s.left_camera.frame_id)
     right = Header(stamp=(now + _duration(stamp_offset_ns)).to_msg(), frame_id=left.frame_id)
-    return [numpy_to_image(s.left, "rgb8", left), camera_info_msg(s.left_camera, left),
-            numpy_to_image(s.right, "rgb8", right), camera_info_msg(s.right_camera, right)]
+    return [
+        numpy_to_image(s.left, "rgb8", left),
+        camera_info_msg(s.left_camera, left),
+        numpy_to_image(s.right, "rgb8", right),
+        camera_info_msg(s.right_camera, right),
+    ]
 
 
 def _duration(ns: int) -> Any:
@@ -137,8 +168,7 @@ def _duration(ns: int) -> Any:
     return Duration(nanoseconds=ns)
 
 
-def _publish(player: StereoPlayer, msgs: list[Any], which: tuple[int, ...] = (0, 1, 2, 3)
-             ) -> None:
+def _publish(player: StereoPlayer, msgs: list[Any], which: tuple[int, ...] = (0, 1, 2, 3)) -> None:
     for i in which:
         player.pubs[i].publish(msgs[i])
 
@@ -147,15 +177,25 @@ def test_warn_without_camera_info_then_without_sync(rig: Any) -> None:
     """First test on a fresh node: camera_info has never arrived."""
     node, player, outputs, diag, _ = rig
     status = _wait_status(
-        node, diag, NS, lambda s: "camera_info" in s.message, 8.0,
-        between=lambda: _publish(player, _frames(node), (0, 2)))
+        node,
+        diag,
+        NS,
+        lambda s: "camera_info" in s.message,
+        8.0,
+        between=lambda: _publish(player, _frames(node), (0, 2)),
+    )
     assert status is not None, [s.message for s in _statuses(diag, NS)[-3:]]
     assert _level(status) == WARN
     assert status.message == "no messages on left/camera_info, right/camera_info"
     # all four topics, but the right pair is always 1 ms later: nothing ever pairs
     status = _wait_status(
-        node, diag, NS, lambda s: "synchronise" in s.message, 8.0,
-        between=lambda: _publish(player, _frames(node, 1_000_000)))
+        node,
+        diag,
+        NS,
+        lambda s: "synchronise" in s.message,
+        8.0,
+        between=lambda: _publish(player, _frames(node, 1_000_000)),
+    )
     assert status is not None, [s.message for s in _statuses(diag, NS)[-3:]]
     assert _level(status) == WARN
     assert "stamps differ" in status.message
@@ -169,8 +209,9 @@ def test_ok_with_figures_and_no_per_frame_logging(rig: Any) -> None:
     for _ in range(12):
         _publish(player, _frames(node))
         spin_for(node, 0.2)
-    assert wait_for(node, lambda: outputs.count(f"{NS}/depth") >= 8, 20), \
-        outputs.count(f"{NS}/depth")
+    assert wait_for(node, lambda: outputs.count(f"{NS}/depth") >= 8, 20), outputs.count(
+        f"{NS}/depth"
+    )
     status = _wait_status(node, diag, NS, lambda s: _level(s) == OK, 3.0)
     assert status is not None, [(s.level, s.message) for s in _statuses(diag, NS)[-3:]]
     assert status.message == "ok"
@@ -187,7 +228,7 @@ def test_ok_with_figures_and_no_per_frame_logging(rig: Any) -> None:
     assert int(values["dropped_frames"]) >= 0
     assert status.hardware_id == "stereo_depth"
     assert status.name == f"{NS}/stereo_depth: depth"
-    new = log.read_text().splitlines()[len(lines_before):]
+    new = log.read_text().splitlines()[len(lines_before) :]
     assert new == [], f"the node logged while processing valid frames: {new[:5]}"
 
 
@@ -237,8 +278,7 @@ def _bad_cases(node: Any) -> list[tuple[str, Callable[[], list[Any]]]]:
 def test_bad_input_one_message_per_error_nothing_published(rig: Any) -> None:
     node, player, outputs, diag, log = rig
     before = outputs.count(f"{NS}/depth")
-    errors_before = int(_values(_statuses(diag, NS)[-1])["errors"]) if _statuses(diag, NS) \
-        else 0
+    errors_before = int(_values(_statuses(diag, NS)[-1])["errors"]) if _statuses(diag, NS) else 0
     t0 = time.monotonic()
     for _, build in _bad_cases(node):
         for _ in range(20):  # 20 bad frames in 1 s
@@ -263,8 +303,14 @@ def test_error_diagnostic_names_the_bad_input(rig: Any) -> None:
     """Only bad frames for 5 s (no output): ERROR with the reason."""
     node, player, _, diag, _ = rig
     needle, build = _bad_cases(node)[-1]
-    status = _wait_status(node, diag, NS, lambda s: _level(s) == ERROR, 10.0,
-                          between=lambda: _publish(player, build()))
+    status = _wait_status(
+        node,
+        diag,
+        NS,
+        lambda s: _level(s) == ERROR,
+        10.0,
+        between=lambda: _publish(player, build()),
+    )
     assert status is not None, [(s.level, s.message) for s in _statuses(diag, NS)[-3:]]
     assert needle in status.message
     assert "dropping frame" in status.message
@@ -273,11 +319,16 @@ def test_error_diagnostic_names_the_bad_input(rig: Any) -> None:
 def test_invalid_runtime_parameters_rejected_once_each(rig: Any) -> None:
     node, player, outputs, _, log = rig
     target = f"{NS}/stereo_depth"
-    bad = {"points": "bogus", "points_decimation": 0, "min_depth": -1.0,
-           "uniqueness_ratio": math.nan, "disparity_range": 100}
+    bad = {
+        "points": "bogus",
+        "points_decimation": 0,
+        "min_depth": -1.0,
+        "uniqueness_ratio": math.nan,
+        "disparity_range": 100,
+    }
     for _ in range(3):  # the same rejections again within 5 s are not logged again
         for name, value in bad.items():
-            result, = set_params(node, target, {name: value})
+            (result,) = set_params(node, target, {name: value})
             assert not result.successful, (name, value)
             assert name in result.reason or "step" in result.reason, result.reason
     spin_for(node, 0.5)
@@ -288,7 +339,7 @@ def test_invalid_runtime_parameters_rejected_once_each(rig: Any) -> None:
     assert sum("bogus" in ln for ln in lines) == 1, lines
     assert sum("'nonsense'" in ln for ln in lines) == 0
     for _ in range(3):
-        result, = set_params(node, target, {"points": "nonsense"})
+        (result,) = set_params(node, target, {"points": "nonsense"})
         assert not result.successful
         assert "nonsense" in result.reason
     spin_for(node, 0.5)
@@ -312,8 +363,7 @@ def test_nan_intrinsics_k_rejected(rig: Any) -> None:
     assert outputs.count(f"{NS}/depth") == before
 
 
-def test_unloadable_models_error_stay_up_publish_nothing(ros_node: Any, broken_nodes: Any
-                                                        ) -> None:
+def test_unloadable_models_error_stay_up_publish_nothing(ros_node: Any, broken_nodes: Any) -> None:
     node = ros_node
     diag = Collector(node, {"/diagnostics": DiagnosticArray})
     for ns, (proc, log, words) in broken_nodes.items():
@@ -353,9 +403,13 @@ def test_mono_scale_fit_failing_is_an_error(ros_node: Any) -> None:
 
     import rclpy
 
-    node = rclpy.create_node("mono_fit", parameter_overrides=[
-        Parameter("scale_source", value="ground_plane"),
-        Parameter("diagnostics_period", value=60.0)])
+    node = rclpy.create_node(
+        "mono_fit",
+        parameter_overrides=[
+            Parameter("scale_source", value="ground_plane"),
+            Parameter("diagnostics_period", value=60.0),
+        ],
+    )
     original = base.build_model
     base.build_model = lambda *a, **k: Stub()
     try:
@@ -381,8 +435,9 @@ def test_mono_scale_fit_failing_is_an_error(ros_node: Any) -> None:
         header = Header(frame_id="cam")
         header.stamp = node.get_clock().now().to_msg()
         s = load_sample("motorcycle")
-        for i, msg in enumerate((numpy_to_image(s.left, "rgb8", header),
-                                 camera_info_msg(s.left_camera, header))):
+        for i, msg in enumerate(
+            (numpy_to_image(s.left, "rgb8", header), camera_info_msg(s.left_camera, header))
+        ):
             comp._input_callback(i)(msg)
         deadline = time.monotonic() + 10
         while "fit" not in published and time.monotonic() < deadline:

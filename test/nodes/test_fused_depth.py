@@ -45,7 +45,8 @@ def plugin_env() -> dict[str, str]:
     """The environment of a node process that can load the test-only oracle model."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
-        [str(PLUGINS), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))])
+        [str(PLUGINS), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
+    )
     env["DEPTH_ROS_PLUGINS"] = "oracle_model"
     return env
 
@@ -53,12 +54,21 @@ def plugin_env() -> dict[str, str]:
 class NodeProc:
     """A node process with its log; checks it exits cleanly."""
 
-    def __init__(self, name: str, log: Path, params: dict[str, object], namespace: str,
-                 remap: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        log: Path,
+        params: dict[str, object],
+        namespace: str,
+        remap: dict[str, str] | None = None,
+    ) -> None:
         self.name, self.log = name, log
         self.proc = processes.start(
-            name, processes.ros_args(params, remap=remap, namespace=namespace),
-            env=plugin_env(), log=log)
+            name,
+            processes.ros_args(params, remap=remap, namespace=namespace),
+            env=plugin_env(),
+            log=log,
+        )
 
     def text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -80,16 +90,27 @@ def nodes(tmp_path_factory: pytest.TempPathFactory, sample: Any) -> Iterator[dic
     np.save(gt_file, np.asarray(sample.depth, dtype=np.float32))
     started: dict[str, NodeProc] = {}
     with ExitStack() as stack:
-        started["stereo"] = NodeProc("stereo_depth", tmp / "stereo.log", {"model": "sgbm"},
-                                     STEREO_NS)
+        started["stereo"] = NodeProc(
+            "stereo_depth", tmp / "stereo.log", {"model": "sgbm"}, STEREO_NS
+        )
         stack.callback(started["stereo"].stop)
         started["fused"] = NodeProc(
-            "fused_depth", tmp / "fused.log",
-            {"model": "test_oracle_relative", "gt_file": str(gt_file), "noise": 0.03,
-             "seed": 7, "diagnostics_period": 0.5},
-            NS, remap={"image": f"{STEREO_NS}/left/image_rect",
-                       "camera_info": f"{STEREO_NS}/left/camera_info",
-                       "disparity": f"{STEREO_NS}/disparity"})
+            "fused_depth",
+            tmp / "fused.log",
+            {
+                "model": "test_oracle_relative",
+                "gt_file": str(gt_file),
+                "noise": 0.03,
+                "seed": 7,
+                "diagnostics_period": 0.5,
+            },
+            NS,
+            remap={
+                "image": f"{STEREO_NS}/left/image_rect",
+                "camera_info": f"{STEREO_NS}/left/camera_info",
+                "disparity": f"{STEREO_NS}/disparity",
+            },
+        )
         stack.callback(started["fused"].stop)
         yield started
 
@@ -103,12 +124,17 @@ def test_fusion_over_dds_on_motorcycle(ros_node, nodes, sample) -> None:  # type
     player = StereoPlayer(node, prefix=STEREO_NS)
     c = Collector(node, OUT)
     diags = Collector(node, {"/diagnostics": DiagnosticArray})
-    assert wait_for(node, lambda: all(p.get_subscription_count() for p in player.pubs)
-                    and c.publishers_matched(), 60), _logs(nodes)
+    assert wait_for(
+        node,
+        lambda: all(p.get_subscription_count() for p in player.pubs) and c.publishers_matched(),
+        60,
+    ), _logs(nodes)
     spin_for(node, 0.5)
     header = player.publish(sample.left, sample.right, sample.left_camera, sample.right_camera)
     assert wait_for(node, lambda: all(c.count(t) >= 1 for t in OUT), 60), (
-        {t: c.count(t) for t in OUT}, _logs(nodes))
+        {t: c.count(t) for t in OUT},
+        _logs(nodes),
+    )
     stamp = (header.stamp.sec, header.stamp.nanosec)
     for topic in OUT:
         msg = c.received[topic][-1].msg
@@ -129,9 +155,11 @@ def test_fusion_over_dds_on_motorcycle(ros_node, nodes, sample) -> None:  # type
     st = depth_metrics(stereo, gt)
     fu_cov = depth_metrics(fused, gt, covered)
     fu_all = depth_metrics(fused, gt)
-    print(f"\nstereo (SGBM) density {st['density']:.4f} AbsRel {st['abs_rel']:.4f}; fused "
-          f"density on oracle pixels {density:.4f}, AbsRel on stereo pixels "
-          f"{fu_cov['abs_rel']:.4f}, AbsRel all {fu_all['abs_rel']:.4f}")
+    print(
+        f"\nstereo (SGBM) density {st['density']:.4f} AbsRel {st['abs_rel']:.4f}; fused "
+        f"density on oracle pixels {density:.4f}, AbsRel on stereo pixels "
+        f"{fu_cov['abs_rel']:.4f}, AbsRel all {fu_all['abs_rel']:.4f}"
+    )
     assert density == 1.0
     assert fu_cov["abs_rel"] <= 1.1 * st["abs_rel"]
     assert fu_all["abs_rel"] < 0.1  # the holes are filled with sensible depths
@@ -175,8 +203,7 @@ def test_disagreement_replaces_stereo_and_range_limits(ros_node, nodes, sample) 
     """max_disagreement and max_depth are live parameters: stereo depths far from the
     aligned mono depth become code 3, depths beyond max_depth none."""
     node = ros_node
-    results = set_params(node, f"{NS}/fused_depth",
-                         {"max_disagreement": 0.05, "max_depth": 4.0})
+    results = set_params(node, f"{NS}/fused_depth", {"max_disagreement": 0.05, "max_depth": 4.0})
     assert all(r.successful for r in results), [r.reason for r in results]
     rejected = set_params(node, f"{NS}/fused_depth", {"scale.inlier_threshold": 5.0})
     assert not rejected[0].successful
@@ -184,12 +211,18 @@ def test_disagreement_replaces_stereo_and_range_limits(ros_node, nodes, sample) 
     try:
         player = StereoPlayer(node, prefix=STEREO_NS)
         c = Collector(node, OUT)
-        assert wait_for(node, lambda: all(p.get_subscription_count() for p in player.pubs)
-                        and c.publishers_matched(), 60), _logs(nodes)
+        assert wait_for(
+            node,
+            lambda: all(p.get_subscription_count() for p in player.pubs) and c.publishers_matched(),
+            60,
+        ), _logs(nodes)
         spin_for(node, 0.5)
         player.publish(sample.left, sample.right, sample.left_camera, sample.right_camera)
-        assert wait_for(node, lambda: c.count(f"{NS}/depth/confidence") >= 1
-                        and c.count(f"{STEREO_NS}/depth") >= 1, 60), _logs(nodes)
+        assert wait_for(
+            node,
+            lambda: c.count(f"{NS}/depth/confidence") >= 1 and c.count(f"{STEREO_NS}/depth") >= 1,
+            60,
+        ), _logs(nodes)
         fused = image_to_numpy(c.received[f"{NS}/depth"][-1].msg)
         conf = image_to_numpy(c.received[f"{NS}/depth/confidence"][-1].msg)
         stereo = image_to_numpy(c.received[f"{STEREO_NS}/depth"][-1].msg)
@@ -228,8 +261,13 @@ def test_no_stereo_matches_gives_stereo_only_and_says_why(ros_node, nodes, sampl
     disp = node.create_publisher(DisparityImage, f"{STEREO_NS}/disparity", q)
     c = Collector(node, OUT)
     diags = Collector(node, {"/diagnostics": DiagnosticArray})
-    assert wait_for(node, lambda: all(p.get_subscription_count() for p in (image, info, disp))
-                    and c.publishers_matched(), 60), _logs(nodes)
+    assert wait_for(
+        node,
+        lambda: (
+            all(p.get_subscription_count() for p in (image, info, disp)) and c.publishers_matched()
+        ),
+        60,
+    ), _logs(nodes)
     spin_for(node, 0.5)
 
     def send(disparity: np.ndarray) -> Header:
@@ -244,8 +282,9 @@ def test_no_stereo_matches_gives_stereo_only_and_says_why(ros_node, nodes, sampl
 
     nothing = np.full(np.asarray(sample.disparity).shape, np.nan, np.float32)
     send(nothing)
-    assert wait_for(node, lambda: c.count(f"{NS}/depth/confidence") >= 1
-                    and c.count(f"{NS}/scale/fit") >= 1, 30), _logs(nodes)
+    assert wait_for(
+        node, lambda: c.count(f"{NS}/depth/confidence") >= 1 and c.count(f"{NS}/scale/fit") >= 1, 30
+    ), _logs(nodes)
     fused = image_to_numpy(c.received[f"{NS}/depth"][-1].msg)
     conf = image_to_numpy(c.received[f"{NS}/depth/confidence"][-1].msg)
     assert not np.isfinite(fused).any()
@@ -270,8 +309,9 @@ def test_no_stereo_matches_gives_stereo_only_and_says_why(ros_node, nodes, sampl
 
     n = c.count(f"{NS}/depth")
     send(nothing[::2, ::2].copy())
-    assert wait_for(node, lambda: "disparity is 371x250 but the image is 741x500"
-                    in nodes["fused"].text(), 30), nodes["fused"].text()[-2000:]
+    assert wait_for(
+        node, lambda: "disparity is 371x250 but the image is 741x500" in nodes["fused"].text(), 30
+    ), nodes["fused"].text()[-2000:]
     assert c.count(f"{NS}/depth") == n
 
 
@@ -296,8 +336,12 @@ def test_lifecycle_variant_configures_and_activates(ros_node, tmp_path, sample) 
     ns = "/fz_lc"
     gt_file = tmp_path / "gt.npy"
     np.save(gt_file, np.asarray(sample.depth, dtype=np.float32))
-    args = ["--lifecycle", *processes.ros_args(
-        {"model": "test_oracle_relative", "gt_file": str(gt_file)}, namespace=ns)]
+    args = [
+        "--lifecycle",
+        *processes.ros_args(
+            {"model": "test_oracle_relative", "gt_file": str(gt_file)}, namespace=ns
+        ),
+    ]
     proc = processes.start("fused_depth", args, env=plugin_env(), log=tmp_path / "lc.log")
     try:
         client = ros_node.create_client(ChangeState, f"{ns}/fused_depth/change_state")
@@ -315,18 +359,22 @@ def test_lifecycle_variant_configures_and_activates(ros_node, tmp_path, sample) 
         assert change(Transition.TRANSITION_ACTIVATE)
         topics = ("depth", "depth/camera_info", "depth/confidence", "points", "scale/fit")
         inputs = ("image", "camera_info", "disparity")
-        assert wait_for(ros_node, lambda: all(
-            ros_node.count_publishers(f"{ns}/{t}") for t in topics), 20)
+        assert wait_for(
+            ros_node, lambda: all(ros_node.count_publishers(f"{ns}/{t}") for t in topics), 20
+        )
         # lazy: the inputs are subscribed only once someone listens to an output
         spin_for(ros_node, 1.0)
         assert not any(ros_node.count_subscribers(f"{ns}/{t}") for t in inputs)
         from sensor_msgs.msg import Image
+
         listener = ros_node.create_subscription(Image, f"{ns}/depth", lambda m: None, 1)
-        assert wait_for(ros_node, lambda: all(
-            ros_node.count_subscribers(f"{ns}/{t}") for t in inputs), 20)
+        assert wait_for(
+            ros_node, lambda: all(ros_node.count_subscribers(f"{ns}/{t}") for t in inputs), 20
+        )
         ros_node.destroy_subscription(listener)
-        assert wait_for(ros_node, lambda: not any(
-            ros_node.count_subscribers(f"{ns}/{t}") for t in inputs), 20)
+        assert wait_for(
+            ros_node, lambda: not any(ros_node.count_subscribers(f"{ns}/{t}") for t in inputs), 20
+        )
     finally:
         code = processes.stop(proc)
         assert code in (0, -2, 130), (tmp_path / "lc.log").read_text()[-3000:]

@@ -28,16 +28,43 @@ from depth_ros.nodes.convert import camera_info_msg, image_to_numpy, numpy_to_im
 
 pytestmark = pytest.mark.ros
 
-ENCODINGS = ["rgb8", "bgr8", "mono8", "mono16", "rgba8", "bgra8", "16UC1", "32FC1",
-             "8UC3", "yuv422", "bayer_rggb8", "", "RGB8", "jpeg"]
-PIXEL_BYTES = {"rgb8": 3, "bgr8": 3, "mono8": 1, "mono16": 2, "rgba8": 4, "bgra8": 4,
-               "16UC1": 2, "32FC1": 4, "8UC3": 3}
+ENCODINGS = [
+    "rgb8",
+    "bgr8",
+    "mono8",
+    "mono16",
+    "rgba8",
+    "bgra8",
+    "16UC1",
+    "32FC1",
+    "8UC3",
+    "yuv422",
+    "bayer_rggb8",
+    "",
+    "RGB8",
+    "jpeg",
+]
+PIXEL_BYTES = {
+    "rgb8": 3,
+    "bgr8": 3,
+    "mono8": 1,
+    "mono16": 2,
+    "rgba8": 4,
+    "bgra8": 4,
+    "16UC1": 2,
+    "32FC1": 4,
+    "8UC3": 3,
+}
 FLOATS = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True, width=64),
     st.sampled_from([0.0, -1.0, 1e-12, 1e12, 50.0, float("nan"), float("inf")]),
 )
-SETTINGS = settings(max_examples=120, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=120,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 class Spy:
@@ -93,8 +120,7 @@ def _component(cls: type, name: str, overrides: dict[str, Any]) -> tuple[Any, li
     comp = cls(node)
     assert comp.configure(), comp.log.last_error
     published: list[tuple[str, Any]] = []
-    comp.pubs = {k: Spy(published, k, p.msg_type)
-                 for k, p in comp.create_publishers(1).items()}
+    comp.pubs = {k: Spy(published, k, p.msg_type) for k, p in comp.create_publishers(1).items()}
     return comp, published
 
 
@@ -126,6 +152,7 @@ def mono(rclpy_context: None) -> Iterator[tuple[Any, list[Any]]]:
 
 # -- strategies ------------------------------------------------------------------------
 
+
 def _header(frame: str = "cam") -> Header:
     h = Header(frame_id=frame)
     h.stamp.sec, h.stamp.nanosec = 1_700_000_000, 123
@@ -154,8 +181,7 @@ def random_image(draw: st.DrawFn) -> Image:
 
 
 @st.composite
-def random_info(draw: st.DrawFn, width: int | None = None, height: int | None = None
-                ) -> CameraInfo:
+def random_info(draw: st.DrawFn, width: int | None = None, height: int | None = None) -> CameraInfo:
     msg = CameraInfo()
     msg.header = _header()
     msg.width = width if width is not None else draw(st.integers(0, 64))
@@ -173,8 +199,12 @@ def _valid_stereo(w: int, h: int, seed: int) -> list[Any]:
     left = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
     right = np.roll(left, -2, axis=1)
     header = _header()
-    return [numpy_to_image(left, "rgb8", header), camera_info_msg(_camera(w, h), header),
-            numpy_to_image(right, "rgb8", header), camera_info_msg(_camera(w, h, 1), header)]
+    return [
+        numpy_to_image(left, "rgb8", header),
+        camera_info_msg(_camera(w, h), header),
+        numpy_to_image(right, "rgb8", header),
+        camera_info_msg(_camera(w, h, 1), header),
+    ]
 
 
 CI_FIELDS = ("width", "height", "k", "p", "d", "r", "distortion_model")
@@ -204,6 +234,7 @@ def mutated_stereo(draw: st.DrawFn) -> list[Any]:
 
 
 # -- properties -------------------------------------------------------------------------
+
 
 def _call(comp: Any, published: list[Any], msgs: list[Any]) -> bool:
     """handle(msgs): True when it published, False on DepthRosError (then nothing out)."""
@@ -237,10 +268,12 @@ def _check_outputs(published: list[Any], image: Image, names: set[str]) -> None:
 
 
 @SETTINGS
-@given(st.one_of(
-    mutated_stereo(),
-    st.tuples(random_image(), random_info(), random_image(), random_info()).map(list),
-))
+@given(
+    st.one_of(
+        mutated_stereo(),
+        st.tuples(random_image(), random_info(), random_image(), random_info()).map(list),
+    )
+)
 def test_stereo_handle_only_raises_depth_ros_errors(stereo: Any, msgs: list[Any]) -> None:
     comp, published = stereo
     if _call(comp, published, msgs):
@@ -263,8 +296,10 @@ def mutated_mono(draw: st.DrawFn) -> list[Any]:
     w, h = draw(st.integers(8, 48)), draw(st.integers(8, 32))
     rng = np.random.default_rng(draw(st.integers(0, 1000)))
     header = _header()
-    msgs = [numpy_to_image(rng.integers(0, 255, (h, w, 3), dtype=np.uint8), "rgb8", header),
-            camera_info_msg(_camera(w, h), header)]
+    msgs = [
+        numpy_to_image(rng.integers(0, 255, (h, w, 3), dtype=np.uint8), "rgb8", header),
+        camera_info_msg(_camera(w, h), header),
+    ]
     if draw(st.booleans()):
         field = draw(st.sampled_from(IMAGE_FIELDS))
         setattr(msgs[0], field, getattr(draw(random_image()), field))
@@ -290,8 +325,7 @@ def test_mono_valid_frame_publishes(mono: Any) -> None:
     _check_outputs(published, image, {"depth", "depth_info", "points", "color"})
 
 
-def test_stereo_rectified_cloud_is_coloured_from_the_rectified_image(
-        rclpy_context: None) -> None:
+def test_stereo_rectified_cloud_is_coloured_from_the_rectified_image(rclpy_context: None) -> None:
     """With ``rectify`` the colours cannot be written ahead of the matcher: the published
     cloud carries the colours of the rectified left image, not of the raw one."""
     import dataclasses
@@ -299,8 +333,9 @@ def test_stereo_rectified_cloud_is_coloured_from_the_rectified_image(
     from depth_ros.core.pointcloud import cloud_from_fields, unpack_rgb
     from depth_ros.nodes.stereo_depth import StereoDepth
 
-    comp, published = _component(StereoDepth, "rectified_colours",
-                                 {"disparity_range": 16, "rectify": True})
+    comp, published = _component(
+        StereoDepth, "rectified_colours", {"disparity_range": 16, "rectify": True}
+    )
     try:
         w, h = 64, 32
         msgs = _valid_stereo(w, h, 3)
@@ -312,8 +347,9 @@ def test_stereo_rectified_cloud_is_coloured_from_the_rectified_image(
         assert not np.array_equal(rectified, left)
         assert _call(comp, published, msgs)
         cloud = next(m for n, m in published if n == "points")
-        rgb = cloud_from_fields(h, w, cloud.point_step, ["x", "y", "z", "rgb"],
-                                bytes(cloud.data))["rgb"]
+        rgb = cloud_from_fields(h, w, cloud.point_step, ["x", "y", "z", "rgb"], bytes(cloud.data))[
+            "rgb"
+        ]
         np.testing.assert_array_equal(unpack_rgb(rgb), rectified)
     finally:
         comp.node.destroy_node()

@@ -23,12 +23,20 @@ from nodes.helpers import node_process, spin_for, wait_for
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 
-@pytest.mark.parametrize(("model", "weights", "scale"), [
-    ("hitnet", ("models", "hitnet_eth3d", "eth3d_converted.onnx"), 1),
-    ("psmnet", ("models", "psmnet_kitti2015", "pretrained_model_KITTI2015.tar"), 2),
-])
-def test_learned_stereo_node(ros_node, tmp_path: Path, model: str,  # type: ignore[no-untyped-def]
-                             weights: tuple[str, ...], scale: int) -> None:
+@pytest.mark.parametrize(
+    ("model", "weights", "scale"),
+    [
+        ("hitnet", ("models", "hitnet_eth3d", "eth3d_converted.onnx"), 1),
+        ("psmnet", ("models", "psmnet_kitti2015", "pretrained_model_KITTI2015.tar"), 2),
+    ],
+)
+def test_learned_stereo_node(
+    ros_node,
+    tmp_path: Path,
+    model: str,  # type: ignore[no-untyped-def]
+    weights: tuple[str, ...],
+    scale: int,
+) -> None:
     import cv2
 
     path = shared_path(*weights)
@@ -39,26 +47,32 @@ def test_learned_stereo_node(ros_node, tmp_path: Path, model: str,  # type: igno
     lcam, rcam = s.left_camera.scaled(w, h), s.right_camera.scaled(w, h)
     node = ros_node
     ns = f"/learned_{model}"
-    with node_process("stereo_depth", tmp_path, {"model": model, "weights": str(path)},
-                      ns) as log:
+    with node_process("stereo_depth", tmp_path, {"model": model, "weights": str(path)}, ns) as log:
         player = StereoPlayer(node, prefix=ns)
-        c = Collector(node, {f"{ns}/disparity": DisparityImage, f"{ns}/depth": Image,
-                             f"{ns}/points": PointCloud2})
-        ready = wait_for(node, lambda: c.publishers_matched() and all(
-            p.get_subscription_count() for p in player.pubs), 90)
+        c = Collector(
+            node,
+            {f"{ns}/disparity": DisparityImage, f"{ns}/depth": Image, f"{ns}/points": PointCloud2},
+        )
+        ready = wait_for(
+            node,
+            lambda: c.publishers_matched() and all(p.get_subscription_count() for p in player.pubs),
+            90,
+        )
         assert ready, log.read_text()[-2000:]
         spin_for(node, 1.0)  # let every endpoint finish matching
-        header = player.publish(np.ascontiguousarray(left), np.ascontiguousarray(right),
-                                lcam, rcam)
+        header = player.publish(np.ascontiguousarray(left), np.ascontiguousarray(right), lcam, rcam)
         done = wait_for(node, lambda: all(c.count(t) >= 1 for t in c.topics), 240)
         assert done, log.read_text()[-2000:]
     msg = c.received[f"{ns}/disparity"][-1].msg
     assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == (
-        header.stamp.sec, header.stamp.nanosec)
+        header.stamp.sec,
+        header.stamp.nanosec,
+    )
     geometry = StereoGeometry.from_cameras(lcam, rcam)
     disparity = disparity_from_msg(msg, geometry.doffs)
     direct = build_model(model, ModelConfig(weights=path)).compute(
-        np.ascontiguousarray(left), np.ascontiguousarray(right))
+        np.ascontiguousarray(left), np.ascontiguousarray(right)
+    )
     np.testing.assert_allclose(disparity, direct, rtol=1e-4, atol=1e-3)
     if scale == 1:  # the released HITNet on the full pair: the figure to beat
         m = disparity_metrics(disparity, s.disparity)

@@ -34,8 +34,7 @@ OUTPUT = f"{NS}/depth"
 
 
 @contextmanager
-def managed(log: Path, params: dict[str, object], ns: str
-            ) -> Iterator[subprocess.Popen[bytes]]:
+def managed(log: Path, params: dict[str, object], ns: str) -> Iterator[subprocess.Popen[bytes]]:
     args = ["--lifecycle", *processes.ros_args(params, namespace=ns)]
     proc = processes.start("stereo_depth", args, log=log)
     try:
@@ -46,8 +45,9 @@ def managed(log: Path, params: dict[str, object], ns: str
 
 
 @pytest.fixture(scope="module")
-def nodes(tmp_path_factory: pytest.TempPathFactory
-          ) -> Iterator[dict[str, tuple[subprocess.Popen[bytes], Path]]]:
+def nodes(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[str, tuple[subprocess.Popen[bytes], Path]]]:
     """Both managed nodes start together (their start-up overlaps)."""
     tmp = tmp_path_factory.mktemp("lifecycle")
     with ExitStack() as stack:
@@ -84,8 +84,9 @@ class Lifecycle:
         return bool(self._call(self.change, request).success)
 
 
-def _flows(node: Any, player: StereoPlayer, collector: Collector, frames: int = 3,
-           wait: float = 15.0) -> int:
+def _flows(
+    node: Any, player: StereoPlayer, collector: Collector, frames: int = 3, wait: float = 15.0
+) -> int:
     """Publish frames; return how many depth images came back within ``wait`` s."""
     s = load_sample("motorcycle")
     before = collector.count(OUTPUT)
@@ -111,15 +112,22 @@ def test_transitions(ros_node: Any, nodes: Any) -> None:
         assert lc.transition(Transition.TRANSITION_CONFIGURE), log.read_text()[-2000:]
         assert lc.state() == State.PRIMARY_STATE_INACTIVE
         assert wait_for(node, lambda: node.count_publishers(OUTPUT) > 0, 10), (
-            "configure creates the (lifecycle) publishers")
+            "configure creates the (lifecycle) publishers"
+        )
         spin_for(node, 0.5)
         assert node.count_subscribers(INPUT) == 0, "inactive node subscribes to inputs"
         assert _flows(node, player, collector, frames=2, wait=1.5) == 0, "published inactive"
 
         assert lc.transition(Transition.TRANSITION_ACTIVATE)
         assert lc.state() == State.PRIMARY_STATE_ACTIVE
-        assert wait_for(node, lambda: node.count_publishers(OUTPUT) > 0
-                        and all(p.get_subscription_count() for p in player.pubs), 20)
+        assert wait_for(
+            node,
+            lambda: (
+                node.count_publishers(OUTPUT) > 0
+                and all(p.get_subscription_count() for p in player.pubs)
+            ),
+            20,
+        )
         assert wait_for(node, collector.publishers_matched, 20)
         spin_for(node, 0.5)
         assert _flows(node, player, collector) >= 2, f"cycle {cycle}: no outputs"
@@ -133,7 +141,8 @@ def test_transitions(ros_node: Any, nodes: Any) -> None:
         assert lc.transition(Transition.TRANSITION_CLEANUP)
         assert lc.state() == State.PRIMARY_STATE_UNCONFIGURED
         assert wait_for(node, lambda: node.count_publishers(OUTPUT) == 0, 10), (
-            "cleanup removes the publishers")
+            "cleanup removes the publishers"
+        )
     assert proc.poll() is None
     assert "Traceback" not in log.read_text()
 

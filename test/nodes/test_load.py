@@ -31,11 +31,29 @@ def test_newest_frame_policy_at_30hz(tmp_path: Path) -> None:
     a fast machine): frames are dropped in the
     node, latency stays within two forward passes plus one input period (no queue), and
     resident memory stays flat."""
-    f = measure("stereo_depth", 30.0, 8.0, "sgbm", {"disparity_range": 256, "sgbm_mode": 0},
-                settle=3.0, log=tmp_path / "node.log")
-    summary = {k: f[k] for k in ("sent", "processed", "dropped_by_node", "latency_p95_ms",
-                                 "latency_max_ms", "processing_ms", "processing_max_ms",
-                                 "output_interval_p95_ms", "rss_growth_percent")}
+    f = measure(
+        "stereo_depth",
+        30.0,
+        8.0,
+        "sgbm",
+        {"disparity_range": 256, "sgbm_mode": 0},
+        settle=3.0,
+        log=tmp_path / "node.log",
+    )
+    summary = {
+        k: f[k]
+        for k in (
+            "sent",
+            "processed",
+            "dropped_by_node",
+            "latency_p95_ms",
+            "latency_max_ms",
+            "processing_ms",
+            "processing_max_ms",
+            "output_interval_p95_ms",
+            "rss_growth_percent",
+        )
+    }
     period_ms = 1000.0 / 30.0
     assert f["sent"] >= 200, summary
     assert f["processed"] >= 3, summary
@@ -58,8 +76,7 @@ def test_newest_frame_policy_at_30hz(tmp_path: Path) -> None:
 def busy_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """SGBM with 1024 disparities, full 8-path mode: seconds per Motorcycle frame."""
     tmp = tmp_path_factory.mktemp("busy")
-    params = {"model": "sgbm", "disparity_range": 1024, "sgbm_mode": 1,
-              "diagnostics_period": 0.5}
+    params = {"model": "sgbm", "disparity_range": 1024, "sgbm_mode": 1, "diagnostics_period": 0.5}
     with node_process("stereo_depth", tmp, params, BUSY_NS) as log:
         yield log
 
@@ -76,15 +93,15 @@ def _get_param(node: Any, target: str, name: str, timeout: float = 10.0) -> Any:
     return future.result().values[0]
 
 
-def test_parameter_services_answer_during_long_forward_pass(ros_node: Any, busy_node: Path
-                                                            ) -> None:
+def test_parameter_services_answer_during_long_forward_pass(ros_node: Any, busy_node: Path) -> None:
     node = ros_node
     target = f"{BUSY_NS}/stereo_depth"
     player = StereoPlayer(node, prefix=BUSY_NS)
     outputs = Collector(node, {f"{BUSY_NS}/depth": Image})
     diag = Collector(node, {"/diagnostics": DiagnosticArray})
-    assert wait_for(node, lambda: all(p.get_subscription_count() for p in player.pubs), 30), \
+    assert wait_for(node, lambda: all(p.get_subscription_count() for p in player.pubs), 30), (
         busy_node.read_text()[-2000:]
+    )
     assert wait_for(node, outputs.publishers_matched, 30)
     _get_param(node, target, "model")  # services discovered before timing them
     s = load_sample("motorcycle")
@@ -99,22 +116,29 @@ def test_parameter_services_answer_during_long_forward_pass(ros_node: Any, busy_
         calls.append(("get", time.monotonic() - t0))
         first_answer_ns = first_answer_ns or time.time_ns()
         assert value.integer_value == 1024
-        for values in ({"uniqueness_ratio": 10.0 + i},  # a model parameter
-                       {"points_decimation": 1 + i % 2},  # an output option
-                       {"approximate_sync_tolerance_seconds": 0.01}):
+        for values in (
+            {"uniqueness_ratio": 10.0 + i},  # a model parameter
+            {"points_decimation": 1 + i % 2},  # an output option
+            {"approximate_sync_tolerance_seconds": 0.01},
+        ):
             t0 = time.monotonic()
-            result, = set_params(node, target, values)
+            (result,) = set_params(node, target, values)
             calls.append((next(iter(values)), time.monotonic() - t0))
             assert result.successful, result.reason
     slowest = max(calls, key=lambda c: c[1])
     assert slowest[1] < 1.0, f"a parameter call waited for inference: {calls}"
     # the node was indeed busy: it has processed frames, each slower than every call
-    assert wait_for(node, lambda: outputs.count(f"{BUSY_NS}/depth") >= 1, 60), \
+    assert wait_for(node, lambda: outputs.count(f"{BUSY_NS}/depth") >= 1, 60), (
         busy_node.read_text()[-2000:]
+    )
 
     def processing_ms() -> float:
-        statuses = [st for r in diag.received["/diagnostics"] for st in r.msg.status
-                    if st.name.startswith(f"{BUSY_NS}/")]
+        statuses = [
+            st
+            for r in diag.received["/diagnostics"]
+            for st in r.msg.status
+            if st.name.startswith(f"{BUSY_NS}/")
+        ]
         values = {kv.key: kv.value for kv in statuses[-1].values} if statuses else {}
         return float(values.get("processing_ms", 0.0))
 
@@ -145,10 +169,15 @@ def test_parameter_services_answer_during_long_forward_pass(ros_node: Any, busy_
 def test_parse_params() -> None:
     from depth_ros.cli.bench_load import parse_params, percentile
 
-    assert parse_params(["disparity_range=128", "rectify=true", "min_depth=0.5",
-                         "weights=/a/b.pth", "points="]) == {
-        "disparity_range": 128, "rectify": True, "min_depth": 0.5, "weights": "/a/b.pth",
-        "points": ""}
+    assert parse_params(
+        ["disparity_range=128", "rectify=true", "min_depth=0.5", "weights=/a/b.pth", "points="]
+    ) == {
+        "disparity_range": 128,
+        "rectify": True,
+        "min_depth": 0.5,
+        "weights": "/a/b.pth",
+        "points": "",
+    }
     with pytest.raises(SystemExit, match="K=V"):
         parse_params(["disparity_range"])
     assert percentile([1.0, 2.0, 3.0, 4.0, 5.0], 50) == 3.0
@@ -161,9 +190,23 @@ def test_bench_load_command(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    cmd = [sys.executable, "-m", "depth_ros.cli.main", "bench", "load", "--rate", "20",
-           "--seconds", "3", "--json", "--model", "sgbm",
-           "--params", "disparity_range=128", "sgbm_mode=0"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "depth_ros.cli.main",
+        "bench",
+        "load",
+        "--rate",
+        "20",
+        "--seconds",
+        "3",
+        "--json",
+        "--model",
+        "sgbm",
+        "--params",
+        "disparity_range=128",
+        "sgbm_mode=0",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode in (0, 1), proc.stderr[-2000:]
     f = json.loads(proc.stdout)
@@ -171,15 +214,22 @@ def test_bench_load_command(tmp_path: Path) -> None:
     assert 50 <= f["sent"] <= 62
     assert f["processed"] > 0
     assert f["ok"] == (proc.returncode == 0)
-    for key in ("dropped_by_node", "latency_p50_ms", "latency_p95_ms", "latency_max_ms",
-                "processing_ms", "bound_ms", "p95_within_bound", "rss_start_mib",
-                "rss_end_mib"):
+    for key in (
+        "dropped_by_node",
+        "latency_p50_ms",
+        "latency_p95_ms",
+        "latency_max_ms",
+        "processing_ms",
+        "bound_ms",
+        "p95_within_bound",
+        "rss_start_mib",
+        "rss_end_mib",
+    ):
         assert key in f, key
     assert f["rss_start_mib"] > 10
     assert f["bound_ms"] == pytest.approx(2 * f["processing_ms"] + 50.0)
     # the bare computation measured in the same run, and where the node's time goes
     assert f["bare_fps"] > 0
     assert f["bare_frames"] >= 3
-    assert f["output_vs_bare"] == pytest.approx(
-        f["output_rate_hz"] / min(f["bare_fps"], 20.0))
+    assert f["output_vs_bare"] == pytest.approx(f["output_rate_hz"] / min(f["bare_fps"], 20.0))
     assert {"matcher", "convert_in", "publish"} <= set(f["stages_ms"])

@@ -29,7 +29,8 @@ class _Node:
 
 
 def test_distinct_messages_are_bounded_and_the_table_shrinks(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     now = [1000.0]
     monkeypatch.setattr(common.time, "monotonic", lambda: now[0])
     node = _Node()

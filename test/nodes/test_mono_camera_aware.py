@@ -48,15 +48,20 @@ def test_metric3d_depth_follows_the_focal_length(ros_node, tmp_path: Path) -> No
     s = load_sample("motorcycle")
     rgb = np.ascontiguousarray(cv2.resize(s.left, (148, 100), interpolation=cv2.INTER_AREA))
     camera = s.left_camera.scaled(148, 100)
-    params = {"model": "metric3d_v2_vits", "weights": str(weights),
-              "input_height": 112, "input_width": 168}
+    params = {
+        "model": "metric3d_v2_vits",
+        "weights": str(weights),
+        "input_height": 112,
+        "input_width": 168,
+    }
     topics = {f"{NS}/depth": Image, f"{NS}/normals": Image, f"{NS}/depth/confidence": Image}
     with node_process("mono_depth", tmp_path, params, NS) as log:
         c = Collector(node, topics)
         assert wait_for(node, c.publishers_matched, 90), log.read_text()[-2000:]
         _publish(node, NS, rgb, camera)
-        assert wait_for(node, lambda: all(c.count(t) >= 1 for t in topics), 90), (
-            log.read_text()[-2000:])
+        assert wait_for(node, lambda: all(c.count(t) >= 1 for t in topics), 90), log.read_text()[
+            -2000:
+        ]
         _publish(node, NS, rgb, _doubled(camera))
         assert wait_for(node, lambda: c.count(f"{NS}/depth") >= 2, 90), log.read_text()[-2000:]
         uncalibrated = replace(camera, k=(0.0,) * 9, p=(0.0,) * 12)

@@ -51,8 +51,11 @@ def _publish(node, ns, rgb, camera, encoding="rgb8", compressed=False):  # type:
     topic = f"{ns}/image/compressed" if compressed else f"{ns}/image"
     img_pub = node.create_publisher(CompressedImage if compressed else Image, topic, q)
     info_pub = node.create_publisher(CameraInfo, f"{ns}/camera_info", q)
-    assert wait_for(node, lambda: img_pub.get_subscription_count() > 0
-                    and info_pub.get_subscription_count() > 0, 60), "node did not subscribe"
+    assert wait_for(
+        node,
+        lambda: img_pub.get_subscription_count() > 0 and info_pub.get_subscription_count() > 0,
+        60,
+    ), "node did not subscribe"
     spin_for(node, 0.3)
     header = Header(stamp=node.get_clock().now().to_msg(), frame_id="camera_optical_frame")
     if compressed:
@@ -85,11 +88,14 @@ def test_relative_model_publishes_relative_only(ros_node, relative_node, frame, 
     assert wait_for(node, c.publishers_matched, 60), relative_node.read_text()[-2000:]
     assert node.count_publishers(f"{ns}/depth") == 0  # relative: no metric depth
     header = _publish(node, ns, rgb, camera, encoding="bgr8")
-    assert wait_for(node, lambda: c.count(f"{ns}/depth/relative") >= 1
-                    and c.count(f"{ns}/depth/color") >= 1, 60), relative_node.read_text()[-2000:]
+    assert wait_for(
+        node, lambda: c.count(f"{ns}/depth/relative") >= 1 and c.count(f"{ns}/depth/color") >= 1, 60
+    ), relative_node.read_text()[-2000:]
     msg = c.received[f"{ns}/depth/relative"][-1].msg
     assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == (
-        header.stamp.sec, header.stamp.nanosec)
+        header.stamp.sec,
+        header.stamp.nanosec,
+    )
     assert msg.encoding == "32FC1"
     assert (msg.height, msg.width) == rgb.shape[:2]
     model = build_model("depth_anything_v2_vits", ModelConfig(weights=weights, input_size=SIZE))
@@ -122,16 +128,28 @@ def test_metric_model_depth_points_and_compressed(ros_node, tmp_path, frame):  #
     rgb, camera = frame
     path = tmp_path / "depth_anything_v2_metric_hypersim_vits.pth"
     torch.save(official_state("vits", seed=3), path)
-    params = {"model": "depth_anything_v2_metric_hypersim_vits", "weights": str(path),
-              "input_size": SIZE, "image_transport": "compressed", "max_depth": 15.0}
+    params = {
+        "model": "depth_anything_v2_metric_hypersim_vits",
+        "weights": str(path),
+        "input_size": SIZE,
+        "image_transport": "compressed",
+        "max_depth": 15.0,
+    }
     with node_process("mono_depth", tmp_path, params, ns) as log:
-        c = Collector(node, {f"{ns}/depth": Image, f"{ns}/depth/camera_info": CameraInfo,
-                             f"{ns}/points": PointCloud2})
+        c = Collector(
+            node,
+            {
+                f"{ns}/depth": Image,
+                f"{ns}/depth/camera_info": CameraInfo,
+                f"{ns}/points": PointCloud2,
+            },
+        )
         assert wait_for(node, c.publishers_matched, 60), log.read_text()[-2000:]
         assert node.count_publishers(f"{ns}/depth/relative") == 0
         _publish(node, ns, rgb, camera, compressed=True)
-        assert wait_for(node, lambda: all(c.count(t) >= 1 for t in c.topics), 60), (
-            log.read_text()[-2000:])
+        assert wait_for(node, lambda: all(c.count(t) >= 1 for t in c.topics), 60), log.read_text()[
+            -2000:
+        ]
         _compressed_bomb_is_refused_before_decoding(node, ns, camera, log)
     depth = image_to_numpy(c.received[f"{ns}/depth"][-1].msg)
     info = c.received[f"{ns}/depth/camera_info"][-1].msg
@@ -140,8 +158,9 @@ def test_metric_model_depth_points_and_compressed(ros_node, tmp_path, frame):  #
     assert finite.size
     assert (finite > 0).all()
     assert (finite <= 15.0).all()
-    model = build_model("depth_anything_v2_metric_hypersim_vits",
-                        ModelConfig(weights=path, input_size=SIZE))
+    model = build_model(
+        "depth_anything_v2_metric_hypersim_vits", ModelConfig(weights=path, input_size=SIZE)
+    )
     expected = model.predict(rgb)  # PNG is lossless: same pixels as published
     expected[expected > 15.0] = np.nan
     np.testing.assert_allclose(depth, expected, rtol=1e-4, atol=1e-5)
@@ -172,11 +191,14 @@ def test_unusable_model_keeps_node_up(ros_node, tmp_path, case):  # type: ignore
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("model_id", "size"), [
-    ("midas_v21_small", 64),
-    ("dpt_hybrid", 64),
-    ("depth_anything_v2_metric_vkitti_vits", SIZE),
-])
+@pytest.mark.parametrize(
+    ("model_id", "size"),
+    [
+        ("midas_v21_small", 64),
+        ("dpt_hybrid", 64),
+        ("depth_anything_v2_metric_vkitti_vits", SIZE),
+    ],
+)
 def test_other_families_through_the_node(ros_node, tmp_path, frame, model_id, size):  # type: ignore[no-untyped-def]
     """One model of each remaining family/kind, official-layout random weights, over DDS:
     the node's output equals the core's prediction on the same image."""
@@ -188,8 +210,11 @@ def test_other_families_through_the_node(ros_node, tmp_path, frame, model_id, si
     rgb, camera = frame
     spec = get_model(model_id)
     path = tmp_path / (spec.weights_file or f"{model_id}.pth")
-    state = (official_state("vits", seed=5) if model_id.startswith("depth_anything")
-             else midas_state(model_id))
+    state = (
+        official_state("vits", seed=5)
+        if model_id.startswith("depth_anything")
+        else midas_state(model_id)
+    )
     torch.save(state, path)
     metric = spec.output_kind is OutputKind.METRIC
     topic = "depth" if metric else "depth/relative"
@@ -199,8 +224,7 @@ def test_other_families_through_the_node(ros_node, tmp_path, frame, model_id, si
         c = Collector(node, {f"{ns}/{topic}": Image})
         assert wait_for(node, c.publishers_matched, 90), log.read_text()[-2000:]
         _publish(node, ns, rgb, camera)
-        assert wait_for(node, lambda: c.count(f"{ns}/{topic}") >= 1, 90), (
-            log.read_text()[-2000:])
+        assert wait_for(node, lambda: c.count(f"{ns}/{topic}") >= 1, 90), log.read_text()[-2000:]
     got = image_to_numpy(c.received[f"{ns}/{topic}"][-1].msg)
     expected = build_model(model_id, ModelConfig(weights=path, input_size=size)).predict(rgb)
     if metric:
@@ -214,15 +238,18 @@ def _png_bomb(width: int, height: int) -> bytes:
     import zlib
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     comp = zlib.compressobj(9)
     row = bytes(width + 1)  # filter byte 0 + a row of zeros
     body = b"".join(comp.compress(row) for _ in range(height)) + comp.flush()
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", body)
-            + chunk(b"IEND", b""))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
 
 
 def _peak_rss_mb(namespace: str) -> float:

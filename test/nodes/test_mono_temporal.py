@@ -38,22 +38,25 @@ def test_monodepth2_node_and_runtime_temporal_filter(ros_node, tmp_path: Path) -
     rgb2 = np.ascontiguousarray(rgb1[:, ::-1])  # a different frame of the same size
     camera = s.left_camera.scaled(185, 125)
     ns = "/mono_md2_temporal"
-    with node_process("mono_depth", tmp_path, {"model": MODEL, "weights": str(weights)},
-                      ns) as log:
+    with node_process("mono_depth", tmp_path, {"model": MODEL, "weights": str(weights)}, ns) as log:
         c = Collector(node, {f"{ns}/depth": Image})
         assert wait_for(node, c.publishers_matched, 120), log.read_text()[-2000:]
 
         def frame(rgb: np.ndarray, n: int) -> np.ndarray:
             _publish(node, ns, rgb, camera)
-            assert wait_for(node, lambda: c.count(f"{ns}/depth") >= n, 120), (
-                log.read_text()[-2000:])
+            assert wait_for(node, lambda: c.count(f"{ns}/depth") >= n, 120), log.read_text()[-2000:]
             return image_to_numpy(c.received[f"{ns}/depth"][-1].msg)
 
         off = frame(rgb1, 1)
-        results = set_params(node, ns + "/mono_depth", {
-            "temporal_filter": True, "temporal_alpha": 0.4,
-            "temporal_reset_gap_seconds": 0.0,  # stamps are wall time: no gap reset here
-        })
+        results = set_params(
+            node,
+            ns + "/mono_depth",
+            {
+                "temporal_filter": True,
+                "temporal_alpha": 0.4,
+                "temporal_reset_gap_seconds": 0.0,  # stamps are wall time: no gap reset here
+            },
+        )
         assert all(r.successful for r in results), [r.reason for r in results]
         bad = set_params(node, ns + "/mono_depth", {"temporal_alpha": 1.5})
         assert not bad[0].successful

@@ -33,12 +33,12 @@ def _component(cls: type[DepthComponent], model_id: str) -> DepthComponent:
 
 
 def _ignored(component: DepthComponent, specs: dict[str, Any]) -> list[str]:
-    return sorted(n for n, s in specs.items()
-                  if not s.read_only and not component.takes_effect(n))
+    return sorted(n for n, s in specs.items() if not s.read_only and not component.takes_effect(n))
 
 
-@pytest.mark.parametrize("model_id", [m for m in model_ids()
-                                      if get_model(m).input_kind is InputKind.STEREO])
+@pytest.mark.parametrize(
+    "model_id", [m for m in model_ids() if get_model(m).input_kind is InputKind.STEREO]
+)
 def test_stereo_depth(model_id: str) -> None:
     component = _component(StereoDepth, model_id)
     assert _ignored(component, stereo_node_params(get_model(model_id).params)) == []

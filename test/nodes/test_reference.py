@@ -32,18 +32,25 @@ class FakeBuffer:
         from scipy.spatial.transform import Rotation
 
         level = np.array([[0, 0, 1], [-1, 0, 0], [0, -1, 0]], dtype=float)
-        pitch = np.array([[1, 0, 0], [0, math.cos(a), math.sin(a)],
-                          [0, -math.sin(a), math.cos(a)]])
+        pitch = np.array([[1, 0, 0], [0, math.cos(a), math.sin(a)], [0, -math.sin(a), math.cos(a)]])
         x, y, z, w = Rotation.from_matrix(level @ pitch).as_quat()
-        return SimpleNamespace(transform=SimpleNamespace(
-            rotation=SimpleNamespace(x=x, y=y, z=z, w=w),
-            translation=SimpleNamespace(x=0.2, y=0.0, z=0.8)))
+        return SimpleNamespace(
+            transform=SimpleNamespace(
+                rotation=SimpleNamespace(x=x, y=y, z=z, w=w),
+                translation=SimpleNamespace(x=0.2, y=0.0, z=0.8),
+            )
+        )
 
 
 def _tracker(ros_node: object, base: str) -> tuple[ReferenceTracker, FakeBuffer]:
-    params = {"use_tf": False, "base_frame": base, **{
-        f"reference_to_camera_{k}": v for k, v in
-        dict(x=0.0, y=0.0, z=0.0, qx=0.0, qy=0.0, qz=0.0, qw=1.0).items()}}
+    params = {
+        "use_tf": False,
+        "base_frame": base,
+        **{
+            f"reference_to_camera_{k}": v
+            for k, v in dict(x=0.0, y=0.0, z=0.0, qx=0.0, qy=0.0, qz=0.0, qw=1.0).items()
+        },
+    }
     tracker = ReferenceTracker(ros_node, "ground_plane", params)  # type: ignore[arg-type]
     buffer = FakeBuffer()
     tracker._tf, tracker._tf_buffer = object(), buffer
@@ -52,8 +59,9 @@ def _tracker(ros_node: object, base: str) -> tuple[ReferenceTracker, FakeBuffer]
 
 def test_ground_plane_height_and_gravity_from_tf(ros_node: object) -> None:
     tracker, buffer = _tracker(ros_node, "base_footprint")
-    camera = PinholeCamera.from_intrinsics(64, 48, 50, 50, 31.5, 23.5,
-                                           frame_id="camera_optical_frame")
+    camera = PinholeCamera.from_intrinsics(
+        64, 48, 50, 50, 31.5, 23.5, frame_id="camera_optical_frame"
+    )
     ctx = tracker.context(camera, (48, 64), 1.0)
     assert buffer.calls == [("base_footprint", "camera_optical_frame")]
     assert ctx.camera_height == pytest.approx(0.8)

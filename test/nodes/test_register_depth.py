@@ -32,9 +32,15 @@ OUTPUTS = {
 INPUTS = ("depth/image_rect", "depth/camera_info", "rgb/camera_info", "rgb/image_rect_color")
 DEPTH_CAM = PinholeCamera.from_intrinsics(64, 48, 57.3, 56.9, 31.6, 23.3, frame_id="depth_opt")
 RGB_CAM = PinholeCamera.from_intrinsics(72, 54, 63.7, 63.1, 36.2, 26.9, frame_id="rgb_opt")
-EXTRINSICS = {"depth_to_rgb_x": -0.0523, "depth_to_rgb_y": 0.0071, "depth_to_rgb_z": 0.0134,
-              "depth_to_rgb_qx": 0.012, "depth_to_rgb_qy": -0.016, "depth_to_rgb_qz": 0.006,
-              "depth_to_rgb_qw": 0.9997}
+EXTRINSICS = {
+    "depth_to_rgb_x": -0.0523,
+    "depth_to_rgb_y": 0.0071,
+    "depth_to_rgb_z": 0.0134,
+    "depth_to_rgb_qx": 0.012,
+    "depth_to_rgb_qy": -0.016,
+    "depth_to_rgb_qz": 0.006,
+    "depth_to_rgb_qw": 0.9997,
+}
 
 
 def scene() -> np.ndarray:
@@ -63,34 +69,44 @@ def rig(ros_node, register_node):  # type: ignore[no-untyped-def]
     node = ros_node
     q = common.qos("sensor_data", 5)
     types = (Image, CameraInfo, CameraInfo, Image)
-    pubs = [node.create_publisher(t, f"{NS}/{name}", q)
-            for name, t in zip(INPUTS, types, strict=True)]
+    pubs = [
+        node.create_publisher(t, f"{NS}/{name}", q) for name, t in zip(INPUTS, types, strict=True)
+    ]
     collector = Collector(node, {f"{NS}/{t}": m for t, m in OUTPUTS.items()})
     assert wait_for(node, lambda: all(p.get_subscription_count() for p in pubs), 30), (
-        "register_depth did not subscribe:\n" + register_node.read_text()[-2000:])
+        "register_depth did not subscribe:\n" + register_node.read_text()[-2000:]
+    )
     assert wait_for(node, collector.publishers_matched, 30)
     spin_for(node, 0.5)
     return node, pubs, collector, register_node
 
 
-def _send(rig: Any, depth: np.ndarray, encoding: str = "32FC1",
-          depth_cam: PinholeCamera = DEPTH_CAM, rgb: np.ndarray | None = None,
-          expect: bool = True) -> Header:
+def _send(
+    rig: Any,
+    depth: np.ndarray,
+    encoding: str = "32FC1",
+    depth_cam: PinholeCamera = DEPTH_CAM,
+    rgb: np.ndarray | None = None,
+    expect: bool = True,
+) -> Header:
     node, pubs, collector, _ = rig
     before = collector.count(f"{NS}/depth_registered/image_rect")
     stamp = node.get_clock().now().to_msg()
     dh = Header(stamp=stamp, frame_id=DEPTH_CAM.frame_id)
     rh = Header(stamp=stamp, frame_id=RGB_CAM.frame_id)
     image = depth if encoding == "32FC1" else metres_to_depth_image(depth, encoding)
-    msgs = (numpy_to_image(image, encoding, dh), camera_info_msg(depth_cam, dh),
-            camera_info_msg(RGB_CAM, rh),
-            numpy_to_image(colours() if rgb is None else rgb, "rgb8", rh))
+    msgs = (
+        numpy_to_image(image, encoding, dh),
+        camera_info_msg(depth_cam, dh),
+        camera_info_msg(RGB_CAM, rh),
+        numpy_to_image(colours() if rgb is None else rgb, "rgb8", rh),
+    )
     for pub, msg in zip(pubs, msgs, strict=True):
         pub.publish(msg)
     if expect:
-        assert wait_for(node, lambda: all(
-            collector.count(f"{NS}/{t}") > before for t in OUTPUTS), 30), (
-            {t: collector.count(f"{NS}/{t}") for t in OUTPUTS})
+        assert wait_for(
+            node, lambda: all(collector.count(f"{NS}/{t}") > before for t in OUTPUTS), 30
+        ), {t: collector.count(f"{NS}/{t}") for t in OUTPUTS}
     else:
         spin_for(node, 1.0)
     return dh
@@ -104,12 +120,15 @@ def test_outputs_equal_the_core_with_depth_image_proc_headers(rig) -> None:  # t
     _, _, collector, _ = rig
     depth = scene()
     header = _send(rig, depth)
-    expected = register_depth(depth, DEPTH_CAM, RGB_CAM,
-                              quaternion_matrix(dict(EXTRINSICS), "depth_to_rgb"))
+    expected = register_depth(
+        depth, DEPTH_CAM, RGB_CAM, quaternion_matrix(dict(EXTRINSICS), "depth_to_rgb")
+    )
     msg = _latest(collector, "depth_registered/image_rect")
     assert msg.encoding == "32FC1"
     assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == (
-        header.stamp.sec, header.stamp.nanosec)  # the depth stamp (use_rgb_timestamp off)
+        header.stamp.sec,
+        header.stamp.nanosec,
+    )  # the depth stamp (use_rgb_timestamp off)
     assert msg.header.frame_id == "rgb_opt"
     got = image_to_numpy(msg)
     np.testing.assert_array_equal(got, expected)
@@ -139,11 +158,12 @@ def test_16uc1_input_and_runtime_extrinsics(rig) -> None:  # type: ignore[no-unt
     _send(rig, depth, encoding="16UC1")
     millimetres = metres_to_depth_image(depth, "16UC1").astype(np.float32) * np.float32(0.001)
     millimetres[millimetres == 0] = np.nan
-    expected = register_depth(millimetres, DEPTH_CAM, RGB_CAM,
-                              quaternion_matrix(moved, "depth_to_rgb"))
+    expected = register_depth(
+        millimetres, DEPTH_CAM, RGB_CAM, quaternion_matrix(moved, "depth_to_rgb")
+    )
     got = image_to_numpy(_latest(collector, "depth_registered/image_rect"))
     np.testing.assert_array_equal(got, expected)
-    bad, = set_params(node, target, {"points": "xyz"})
+    (bad,) = set_params(node, target, {"points": "xyz"})
     assert not bad.successful  # read-only: it decides the inputs
     set_params(node, target, {"depth_to_rgb_x": EXTRINSICS["depth_to_rgb_x"]})
 
@@ -154,8 +174,10 @@ def test_bad_input_is_rejected_and_node_recovers(rig) -> None:  # type: ignore[n
     before = collector.count(f"{NS}/depth_registered/image_rect")
     _send(rig, depth, depth_cam=DEPTH_CAM.scaled(32, 24), expect=False)  # info size
     _send(rig, depth, rgb=colours()[:20], expect=False)  # rgb image size
-    needles = ("camera_info is 32x24 but the image is 64x48",
-               "rgb/image_rect_color is 72x20 but rgb/camera_info describes 72x54")
+    needles = (
+        "camera_info is 32x24 but the image is 64x48",
+        "rgb/image_rect_color is 72x20 but rgb/camera_info describes 72x54",
+    )
     wait_for(node, lambda: all(n in log.read_text() for n in needles), 20)
     text = log.read_text()
     for needle in needles:

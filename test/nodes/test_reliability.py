@@ -48,10 +48,16 @@ MAIN, SIM, BAD, MANAGED = "/rel_main", "/rel_sim", "/rel_bad", "/rel_managed"
 W, H = 160, 120
 
 
-def _start(log: Path, params: dict[str, object], ns: str, extra: tuple[str, ...] = (),
-           env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    return processes.start("stereo_depth", [*extra, *processes.ros_args(params, namespace=ns)],
-                           env=env, log=log)
+def _start(
+    log: Path,
+    params: dict[str, object],
+    ns: str,
+    extra: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    return processes.start(
+        "stereo_depth", [*extra, *processes.ros_args(params, namespace=ns)], env=env, log=log
+    )
 
 
 def _small_segment_profile(tmp: Path) -> Path:
@@ -66,13 +72,41 @@ def procs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[
     tmp = tmp_path_factory.mktemp("reliability")
     env = {**os.environ, "FASTDDS_DEFAULT_PROFILES_FILE": str(_small_segment_profile(tmp))}
     specs: dict[str, tuple[dict[str, object], tuple[str, ...], dict[str, str] | None]] = {
-        MAIN: ({"model": "sgbm", "approximate_sync": True, "lazy": False,
-                "approximate_sync_tolerance_seconds": 0.01, "disparity_range": 16,
-                "points": "none"}, (), None),
-        SIM: ({"model": "sgbm", "use_sim_time": True, "lazy": False, "points": "none",
-               "output_qos": "sensor_data", "disparity_range": 16}, (), env),
-        BAD: ({"model": "sgbm", "disparity_range": 17, "backend": "bogus",
-               "min_depth": 5.0, "max_depth": 2.0}, (), None),
+        MAIN: (
+            {
+                "model": "sgbm",
+                "approximate_sync": True,
+                "lazy": False,
+                "approximate_sync_tolerance_seconds": 0.01,
+                "disparity_range": 16,
+                "points": "none",
+            },
+            (),
+            None,
+        ),
+        SIM: (
+            {
+                "model": "sgbm",
+                "use_sim_time": True,
+                "lazy": False,
+                "points": "none",
+                "output_qos": "sensor_data",
+                "disparity_range": 16,
+            },
+            (),
+            env,
+        ),
+        BAD: (
+            {
+                "model": "sgbm",
+                "disparity_range": 17,
+                "backend": "bogus",
+                "min_depth": 5.0,
+                "max_depth": 2.0,
+            },
+            (),
+            None,
+        ),
         MANAGED: ({"model": "sgbm", "disparity_range": 17}, ("--lifecycle",), None),
     }
     with ExitStack() as stack:
@@ -109,8 +143,9 @@ class Rig:
         self.node, self.ns, self.pair = node, ns, pair
         self.player = StereoPlayer(node, prefix=ns)
         self.collector = Collector(node, {f"{ns}/depth": Image}, qos_name=qos_name)
-        assert wait_for(node, lambda: all(p.get_subscription_count() for p in self.player.pubs),
-                        60), f"{ns}: stereo_depth did not subscribe"
+        assert wait_for(
+            node, lambda: all(p.get_subscription_count() for p in self.player.pubs), 60
+        ), f"{ns}: stereo_depth did not subscribe"
         assert wait_for(node, self.collector.publishers_matched, 30)
         spin_for(node, 0.3)
 
@@ -133,8 +168,8 @@ class Rig:
         want = _stamp(t)
         stamp_ns = want.sec * 10**9 + want.nanosec
         return self.collector.wait(
-            lambda c: any(r.stamp_ns == stamp_ns for r in c.received[f"{self.ns}/depth"]),
-            timeout)
+            lambda c: any(r.stamp_ns == stamp_ns for r in c.received[f"{self.ns}/depth"]), timeout
+        )
 
 
 def _lines(log: Path, pattern: str) -> list[str]:
@@ -169,8 +204,9 @@ def test_approximate_sync_tolerance_takes_effect_at_runtime(ros_node, procs, pai
     rig.send(2000.0, right_offset=0.03)
     spin_for(ros_node, 1.0)
     assert not rig.outputs_at(2000.0, timeout=0.5)
-    assert [r.successful for r in set_params(
-        ros_node, ns, {"approximate_sync_tolerance_seconds": 0.05})] == [True]
+    assert [
+        r.successful for r in set_params(ros_node, ns, {"approximate_sync_tolerance_seconds": 0.05})
+    ] == [True]
     rig.send(2001.0, right_offset=0.03)
     assert rig.outputs_at(2001.0), procs[MAIN][1].read_text()[-2000:]
 
@@ -240,8 +276,13 @@ def test_a_distortion_vector_of_the_wrong_length_is_named(ros_node, procs, pair)
         line = _lines(log, "D has 3 values")[0]
         assert "distortion_model 'plumb_bob' needs 5 (k1, k2, t1, t2, k3)" in line
         assert "error:" not in line  # no raw OpenCV assertion
-        rig.player.publish(left, right, replace(lcam, d=(0.0,) * 5),
-                           replace(rcam, d=(0.0,) * 5), stamp=_stamp(3501.0))
+        rig.player.publish(
+            left,
+            right,
+            replace(lcam, d=(0.0,) * 5),
+            replace(rcam, d=(0.0,) * 5),
+            stamp=_stamp(3501.0),
+        )
         assert rig.outputs_at(3501.0), log.read_text()[-2000:]
     finally:
         assert set_params(ros_node, ns, {"rectify": False})[0].successful
@@ -257,8 +298,9 @@ def test_the_log_rate_limiter_bounds_distinct_messages(ros_node, procs, pair):  
     before = len(log.read_text().splitlines())
     for i in range(30):  # 30 different errors: each right image one column narrower
         narrow = np.ascontiguousarray(right[:, : W - 1 - i])
-        rig.player.publish(left, narrow, lcam, replace(rcam, width=W - 1 - i),
-                           stamp=_stamp(4000.0 + i * 0.1))
+        rig.player.publish(
+            left, narrow, lcam, replace(rcam, width=W - 1 - i), stamp=_stamp(4000.0 + i * 0.1)
+        )
         spin_for(ros_node, 0.05)
     spin_for(ros_node, 2.0)
     lines = log.read_text().splitlines()[before:]
@@ -274,8 +316,9 @@ def test_the_log_rate_limiter_bounds_distinct_messages(ros_node, procs, pair):  
 def test_ros_time_reset_is_detected_and_big_best_effort_outputs_warn(ros_node, procs, pair):  # type: ignore[no-untyped-def]
     node = ros_node
     log = procs[SIM][1]
-    clock = node.create_publisher(Clock, "/clock", QoSProfile(
-        depth=10, reliability=ReliabilityPolicy.RELIABLE))
+    clock = node.create_publisher(
+        Clock, "/clock", QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+    )
     clock_subscribed = lambda: clock.get_subscription_count() > 0  # noqa: E731
     assert wait_for(node, clock_subscribed, 60), log.read_text()[-2000:]
     for t in (100.0, 100.5, 101.0):
@@ -303,8 +346,11 @@ def test_ros_time_reset_is_detected_and_big_best_effort_outputs_warn(ros_node, p
 def _diagnostic(node: Any, ns: str, timeout: float = 30.0) -> Any:
     got: list[Any] = []
     sub = node.create_subscription(
-        DiagnosticArray, "/diagnostics",
-        lambda m: got.extend(s for s in m.status if s.name.startswith(f"{ns}/")), 10)
+        DiagnosticArray,
+        "/diagnostics",
+        lambda m: got.extend(s for s in m.status if s.name.startswith(f"{ns}/")),
+        10,
+    )
     wait_for(node, lambda: bool(got), timeout)
     node.destroy_subscription(sub)
     return got[-1] if got else None
@@ -320,8 +366,11 @@ def test_invalid_start_up_values_leave_the_plain_node_up_in_error(ros_node, proc
     assert "Traceback" not in text
     lines = _lines(log, "cannot start")
     assert len(lines) == 1, text
-    for part in ("disparity_range must be 16 + a multiple of 16, got 17",
-                 "backend must be one of", "min_depth (5) must be smaller than max_depth (2"):
+    for part in (
+        "disparity_range must be 16 + a multiple of 16, got 17",
+        "backend must be one of",
+        "min_depth (5) must be smaller than max_depth (2",
+    ):
         assert part in lines[0]
     assert "disparity_range" in status.message
 
@@ -364,9 +413,14 @@ def test_repeated_signals_shut_down_cleanly_and_cwd_is_not_imported(tmp_path, mo
     monkeypatch.chdir(tmp_path)  # node processes inherit this folder as their cwd
     # (first, second signal, seconds between them): 2 SIGINTs in quick succession, as
     # Ctrl-C under ros2 launch delivers, also mixed with SIGTERM and in bursts
-    plans = [(signal.SIGINT, signal.SIGINT, 0.0), (signal.SIGINT, signal.SIGINT, 0.002),
-             (signal.SIGINT, signal.SIGINT, 0.03), (signal.SIGINT, signal.SIGTERM, 0.01),
-             (signal.SIGTERM, signal.SIGINT, 0.0), (signal.SIGINT, signal.SIGINT, 0.15)]
+    plans = [
+        (signal.SIGINT, signal.SIGINT, 0.0),
+        (signal.SIGINT, signal.SIGINT, 0.002),
+        (signal.SIGINT, signal.SIGINT, 0.03),
+        (signal.SIGINT, signal.SIGTERM, 0.01),
+        (signal.SIGTERM, signal.SIGINT, 0.0),
+        (signal.SIGINT, signal.SIGINT, 0.15),
+    ]
     started = []
     for i, _ in enumerate(plans):
         log = tmp_path / f"sig{i}.log"
@@ -375,7 +429,8 @@ def test_repeated_signals_shut_down_cleanly_and_cwd_is_not_imported(tmp_path, mo
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and not all(
-                "configured" in log.read_text() or p.poll() is not None for p, log in started):
+            "configured" in log.read_text() or p.poll() is not None for p, log in started
+        ):
             time.sleep(0.2)
         time.sleep(0.5)
         t0 = time.monotonic()

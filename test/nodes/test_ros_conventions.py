@@ -23,15 +23,21 @@ SIM_NS = "/sim_time_test"
 def test_qos_overrides_change_output_and_input_qos(ros_node: Any, tmp_path: Path) -> None:
     node = ros_node
     params = {
-        "model": "sgbm", "output_qos": "reliable", "input_qos": "reliable", "lazy": False,
+        "model": "sgbm",
+        "output_qos": "reliable",
+        "input_qos": "reliable",
+        "lazy": False,
         f"qos_overrides.{NS}/depth.publisher.reliability": "best_effort",
         f"qos_overrides.{NS}/left/image_rect.subscription.reliability": "best_effort",
     }
     with node_process("stereo_depth", tmp_path, params, NS) as log:
+
         def infos() -> tuple[list[Any], list[Any], list[Any]]:
-            return (node.get_publishers_info_by_topic(f"{NS}/depth"),
-                    node.get_publishers_info_by_topic(f"{NS}/disparity"),
-                    node.get_subscriptions_info_by_topic(f"{NS}/left/image_rect"))
+            return (
+                node.get_publishers_info_by_topic(f"{NS}/depth"),
+                node.get_publishers_info_by_topic(f"{NS}/disparity"),
+                node.get_subscriptions_info_by_topic(f"{NS}/left/image_rect"),
+            )
 
         assert wait_for(node, lambda: all(infos()), 60), log.read_text()[-2000:]
         depth, disparity, left = infos()
@@ -44,13 +50,18 @@ def test_sim_time_without_clock_warns_and_diagnoses(ros_node: Any, tmp_path: Pat
     node = ros_node
     seen: list[DiagnosticArray] = []
     node.create_subscription(
-        DiagnosticArray, "/diagnostics",
-        lambda m: seen.append(m) if any(SIM_NS in s.name for s in m.status) else None, 10)
+        DiagnosticArray,
+        "/diagnostics",
+        lambda m: seen.append(m) if any(SIM_NS in s.name for s in m.status) else None,
+        10,
+    )
     node.create_subscription(Image, f"{SIM_NS}/depth", lambda m: None, 1)
-    with node_process("stereo_depth", tmp_path, {"model": "sgbm", "use_sim_time": True},
-                      SIM_NS) as log:
+    with node_process(
+        "stereo_depth", tmp_path, {"model": "sgbm", "use_sim_time": True}, SIM_NS
+    ) as log:
         assert wait_for(node, lambda: "no /clock has arrived" in log.read_text(), 60), (
-            log.read_text()[-2000:])
+            log.read_text()[-2000:]
+        )
         assert wait_for(node, lambda: len(seen) >= 2, 20), "no diagnostics without /clock"
         text = log.read_text()
         assert text.count("no /clock has arrived") == 1

@@ -48,8 +48,15 @@ from nodes.helpers import spin_for, wait_for
 
 pytestmark = pytest.mark.ros
 PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
-RGBD = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "open3d_rgbd_samples"
-        / "TestData" / "RGBD")
+RGBD = (
+    Path(__file__).resolve().parents[2]
+    / ".."
+    / "shared"
+    / "data"
+    / "open3d_rgbd_samples"
+    / "TestData"
+    / "RGBD"
+)
 TUM = RGBD / "other_formats" / "TUM_depth.png"
 REDWOOD = RGBD / "depth" / "00000.png"
 FRAME = "camera_optical_frame"
@@ -77,7 +84,8 @@ def _read_depth(path: Path, per_metre: float) -> np.ndarray:
 def plugin_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
-        [str(PLUGINS), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))])
+        [str(PLUGINS), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
+    )
     env["DEPTH_ROS_PLUGINS"] = "oracle_model"
     return env
 
@@ -87,8 +95,9 @@ def lidar_to_camera() -> np.ndarray:
     yawed by 5 degrees: the 4x4 transform of LiDAR points into the camera optical frame."""
     axes = np.array([[0.0, -1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]])  # lidar → optical
     yaw = math.radians(5.0)
-    rz = np.array([[math.cos(yaw), -math.sin(yaw), 0.0], [math.sin(yaw), math.cos(yaw), 0.0],
-                   [0.0, 0.0, 1.0]])
+    rz = np.array(
+        [[math.cos(yaw), -math.sin(yaw), 0.0], [math.sin(yaw), math.cos(yaw), 0.0], [0.0, 0.0, 1.0]]
+    )
     t = np.eye(4)
     t[:3, :3] = axes @ rz
     t[:3, 3] = [-0.05, -0.10, 0.0]
@@ -99,10 +108,15 @@ def transform_params(t: np.ndarray) -> dict[str, float]:
     from scipy.spatial.transform import Rotation
 
     qx, qy, qz, qw = Rotation.from_matrix(t[:3, :3]).as_quat()
-    return {"reference_to_camera_x": float(t[0, 3]), "reference_to_camera_y": float(t[1, 3]),
-            "reference_to_camera_z": float(t[2, 3]), "reference_to_camera_qx": float(qx),
-            "reference_to_camera_qy": float(qy), "reference_to_camera_qz": float(qz),
-            "reference_to_camera_qw": float(qw)}
+    return {
+        "reference_to_camera_x": float(t[0, 3]),
+        "reference_to_camera_y": float(t[1, 3]),
+        "reference_to_camera_z": float(t[2, 3]),
+        "reference_to_camera_qx": float(qx),
+        "reference_to_camera_qy": float(qy),
+        "reference_to_camera_qz": float(qz),
+        "reference_to_camera_qw": float(qw),
+    }
 
 
 def floor_from_ground_truth(gt: np.ndarray, camera: PinholeCamera) -> tuple[float, float, float]:
@@ -128,8 +142,9 @@ class Case:
 @pytest.fixture(scope="module")
 def cases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Case]]:
     if not TUM.exists() or not REDWOOD.exists():
-        pytest.skip(f"real RGB-D frames absent ({TUM}, {REDWOOD}): ../shared holds them on "
-                    "dev machines")
+        pytest.skip(
+            f"real RGB-D frames absent ({TUM}, {REDWOOD}): ../shared holds them on dev machines"
+        )
     tmp = tmp_path_factory.mktemp("scale")
     tum = _read_depth(TUM, 5000.0)
     redwood = _read_depth(REDWOOD, 1000.0)
@@ -138,21 +153,56 @@ def cases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Case]]
     height, pitch, roll = floor_from_ground_truth(redwood, kinect())
     assert 0.3 < height < 2.5
     all_cases = {
-        "fixed": Case("/sc_fixed", tum, kinect(), {
-            "scale_source": "fixed", "seed": 1, "scale.scale": scale, "scale.shift": shift}),
-        "ground_plane": Case("/sc_ground", redwood, kinect(), {
-            "scale_source": "ground_plane", "seed": 2, "noise": 0.01,
-            "scale.camera_height": height, "scale.use_pitch_roll": True, "scale.pitch": pitch,
-            "scale.roll": roll}),
-        "lidar": Case("/sc_lidar", tum, kinect(), {
-            "scale_source": "sparse_depth", "seed": 3, **transform_params(lidar_to_camera())}),
-        "depth": Case("/sc_depth", tum, kinect(), {
-            "scale_source": "sparse_depth", "seed": 4, "reference_to_camera_x": 0.0}),
-        "stereo": Case("/sc_stereo", np.asarray(moto.depth), moto.left_camera, {
-            "scale_source": "stereo", "seed": 5}),
-        "failures": Case("/sc_fail", tum, kinect(), {
-            "scale_source": "sparse_depth", "seed": 6, "scale.hold_time": 2.0,
-            "scale.smoothing": 0.0, "scale.max_reference_age": 0.5}),
+        "fixed": Case(
+            "/sc_fixed",
+            tum,
+            kinect(),
+            {"scale_source": "fixed", "seed": 1, "scale.scale": scale, "scale.shift": shift},
+        ),
+        "ground_plane": Case(
+            "/sc_ground",
+            redwood,
+            kinect(),
+            {
+                "scale_source": "ground_plane",
+                "seed": 2,
+                "noise": 0.01,
+                "scale.camera_height": height,
+                "scale.use_pitch_roll": True,
+                "scale.pitch": pitch,
+                "scale.roll": roll,
+            },
+        ),
+        "lidar": Case(
+            "/sc_lidar",
+            tum,
+            kinect(),
+            {"scale_source": "sparse_depth", "seed": 3, **transform_params(lidar_to_camera())},
+        ),
+        "depth": Case(
+            "/sc_depth",
+            tum,
+            kinect(),
+            {"scale_source": "sparse_depth", "seed": 4, "reference_to_camera_x": 0.0},
+        ),
+        "stereo": Case(
+            "/sc_stereo",
+            np.asarray(moto.depth),
+            moto.left_camera,
+            {"scale_source": "stereo", "seed": 5},
+        ),
+        "failures": Case(
+            "/sc_fail",
+            tum,
+            kinect(),
+            {
+                "scale_source": "sparse_depth",
+                "seed": 6,
+                "scale.hold_time": 2.0,
+                "scale.smoothing": 0.0,
+                "scale.max_reference_age": 0.5,
+            },
+        ),
     }
     all_cases["stereo"].sample = moto  # type: ignore[attr-defined]
     with ExitStack() as stack:
@@ -160,12 +210,20 @@ def cases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Case]]
             gt_file = tmp / f"{name}_gt.npy"
             np.save(gt_file, case.gt)
             case.log = tmp / f"{name}.log"
-            params = {"model": "test_oracle_relative", "gt_file": str(gt_file),
-                      "noise": NOISE, "diagnostics_period": 0.5, "points": "none",
-                      **case.params}
+            params = {
+                "model": "test_oracle_relative",
+                "gt_file": str(gt_file),
+                "noise": NOISE,
+                "diagnostics_period": 0.5,
+                "points": "none",
+                **case.params,
+            }
             case.proc = processes.start(
-                "mono_depth", processes.ros_args(params, namespace=case.ns),
-                env=plugin_env(), log=case.log)
+                "mono_depth",
+                processes.ros_args(params, namespace=case.ns),
+                env=plugin_env(),
+                log=case.log,
+            )
 
             def stop(case: Case = case) -> None:
                 code = processes.stop(case.proc)
@@ -183,14 +241,24 @@ class Rig:
         q = qos("sensor_data", 5)
         self.image = node.create_publisher(Image, f"{ns}/image", q)
         self.info = node.create_publisher(CameraInfo, f"{ns}/camera_info", q)
-        self.refs = {t: node.create_publisher(m, f"{ns}/{t}", q)
-                     for t, m in (reference or {}).items()}
-        self.out = Collector(node, {f"{ns}/depth": Image, f"{ns}/scale/fit": DiagnosticStatus,
-                                    f"{ns}/depth/relative": Image})
+        self.refs = {
+            t: node.create_publisher(m, f"{ns}/{t}", q) for t, m in (reference or {}).items()
+        }
+        self.out = Collector(
+            node,
+            {
+                f"{ns}/depth": Image,
+                f"{ns}/scale/fit": DiagnosticStatus,
+                f"{ns}/depth/relative": Image,
+            },
+        )
         self.diags = Collector(node, {"/diagnostics": DiagnosticArray})
         pubs = [self.image, self.info, *self.refs.values()]
-        assert wait_for(node, lambda: all(p.get_subscription_count() for p in pubs)
-                        and self.out.publishers_matched(), 60), case.text()[-3000:]
+        assert wait_for(
+            node,
+            lambda: all(p.get_subscription_count() for p in pubs) and self.out.publishers_matched(),
+            60,
+        ), case.text()[-3000:]
         spin_for(node, 0.3)
         self.rgb = np.zeros((*case.gt.shape, 3), np.uint8)  # the oracle ignores the pixels
 
@@ -198,8 +266,7 @@ class Rig:
         if stamp is None:
             return Header(stamp=self.node.get_clock().now().to_msg(), frame_id=frame_id)
         sec = math.floor(stamp)
-        return Header(stamp=Time(sec=sec, nanosec=round((stamp - sec) * 1e9)),
-                      frame_id=frame_id)
+        return Header(stamp=Time(sec=sec, nanosec=round((stamp - sec) * 1e9)), frame_id=frame_id)
 
     def reference(self, topic: str, msg: Any) -> None:
         self.refs[topic].publish(msg)
@@ -212,14 +279,22 @@ class Rig:
         self.image.publish(numpy_to_image(self.rgb, "rgb8", header))
         self.info.publish(camera_info_msg(self.case.camera, header))
         ns = self.case.ns
-        assert wait_for(self.node, lambda: self.out.count(f"{ns}/scale/fit") > n_fit
-                        and self.out.count(f"{ns}/depth/relative") > n_rel, 30), (
-            self.case.text()[-3000:])
+        assert wait_for(
+            self.node,
+            lambda: (
+                self.out.count(f"{ns}/scale/fit") > n_fit
+                and self.out.count(f"{ns}/depth/relative") > n_rel
+            ),
+            30,
+        ), self.case.text()[-3000:]
         spin_for(self.node, 0.3)  # depth, if any, is published right after the fit
         fit = self.out.received[f"{ns}/scale/fit"][-1].msg
         stamp = (header.stamp.sec, header.stamp.nanosec)
-        depth = [r.msg for r in self.out.received[f"{ns}/depth"]
-                 if (r.msg.header.stamp.sec, r.msg.header.stamp.nanosec) == stamp]
+        depth = [
+            r.msg
+            for r in self.out.received[f"{ns}/depth"]
+            if (r.msg.header.stamp.sec, r.msg.header.stamp.nanosec) == stamp
+        ]
         return fit, (image_to_numpy(depth[-1]) if depth else None)
 
     def diagnostic(self, after: float) -> DiagnosticStatus | None:
@@ -241,8 +316,9 @@ def _values(status: DiagnosticStatus) -> dict[str, str]:
     return {kv.key: kv.value for kv in status.values}
 
 
-def _check_fit(fit: DiagnosticStatus, depth: np.ndarray | None, gt: np.ndarray,
-               max_abs_rel: float, name: str) -> dict[str, float]:
+def _check_fit(
+    fit: DiagnosticStatus, depth: np.ndarray | None, gt: np.ndarray, max_abs_rel: float, name: str
+) -> dict[str, float]:
     v = _values(fit)
     assert fit.level == DiagnosticStatus.OK, (fit.message, v)
     assert fit.message == "ok"
@@ -251,9 +327,11 @@ def _check_fit(fit: DiagnosticStatus, depth: np.ndarray | None, gt: np.ndarray,
     assert depth is not None, "no depth published"
     assert depth.shape == gt.shape
     m = depth_metrics(depth, gt)
-    print(f"\n{name}: AbsRel {m['abs_rel']:.4f} delta1 {m['delta1']:.4f} density "
-          f"{m['density']:.3f}; fit scale {v['scale']} shift {v['shift']} residual "
-          f"{v['residual']} inliers {v['inliers']}/{v['points']}")
+    print(
+        f"\n{name}: AbsRel {m['abs_rel']:.4f} delta1 {m['delta1']:.4f} density "
+        f"{m['density']:.3f}; fit scale {v['scale']} shift {v['shift']} residual "
+        f"{v['residual']} inliers {v['inliers']}/{v['points']}"
+    )
     assert m["abs_rel"] < max_abs_rel
     return {k: float(v[k]) for k in ("scale", "shift", "residual", "inliers", "points")}
 
@@ -291,10 +369,18 @@ def test_sparse_depth_lidar_points_in_another_frame(ros_node, cases) -> None:  #
     assert abs(lidar_pts[:, 0].mean()) > 1.0  # really in another frame: x forward
     header = rig.header(frame_id="lidar")
     cloud = PointCloud2(
-        header=header, height=1, width=len(lidar_pts), is_bigendian=False, point_step=12,
-        row_step=12 * len(lidar_pts), is_dense=True, data=lidar_pts.tobytes(),
-        fields=[PointField(name=n, offset=4 * i, datatype=PointField.FLOAT32, count=1)
-                for i, n in enumerate("xyz")],
+        header=header,
+        height=1,
+        width=len(lidar_pts),
+        is_bigendian=False,
+        point_step=12,
+        row_step=12 * len(lidar_pts),
+        is_dense=True,
+        data=lidar_pts.tobytes(),
+        fields=[
+            PointField(name=n, offset=4 * i, datatype=PointField.FLOAT32, count=1)
+            for i, n in enumerate("xyz")
+        ],
     )
     rig.reference("reference/points", cloud)
     fit, depth = rig.frame(rig.header(stamp=header.stamp.sec + header.stamp.nanosec * 1e-9))
@@ -309,12 +395,12 @@ def test_sparse_depth_depth_image_not_aligned(ros_node, cases) -> None:  # type:
 
     case = cases["depth"]
     rig = Rig(ros_node, case, {"reference/depth": Image, "reference/camera_info": CameraInfo})
-    half = cv2.resize(np.nan_to_num(case.gt, nan=0.0), (320, 240),
-                      interpolation=cv2.INTER_NEAREST)
+    half = cv2.resize(np.nan_to_num(case.gt, nan=0.0), (320, 240), interpolation=cv2.INTER_NEAREST)
     mm = np.round(half * 1000.0).astype(np.uint16)  # 16UC1 millimetres, 0 = none
     header = rig.header(frame_id="depth_optical")
-    rig.reference("reference/camera_info",
-                  camera_info_msg(kinect("depth_optical").scaled(320, 240), header))
+    rig.reference(
+        "reference/camera_info", camera_info_msg(kinect("depth_optical").scaled(320, 240), header)
+    )
     rig.reference("reference/depth", numpy_to_image(mm, "16UC1", header))
     fit, depth = rig.frame(rig.header(stamp=header.stamp.sec + header.stamp.nanosec * 1e-9))
     got = _check_fit(fit, depth, case.gt, 0.04, "sparse_depth (depth image)")

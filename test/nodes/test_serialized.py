@@ -53,15 +53,21 @@ def test_rclpy_reads_them_as_the_messages_built_field_by_field() -> None:
     disparity = 50.0 / depth
     geometry = StereoGeometry(fx=500.0, baseline=0.1, doffs=1.5)
     msg = cdr.disparity_image(HEADER.frame_id, h, w)
-    enc = encode_disparity(disparity, geometry, 0.0, 64.0,
-                           out=msg.array("image.data", np.float32, (h, w)))
+    enc = encode_disparity(
+        disparity, geometry, 0.0, 64.0, out=msg.array("image.data", np.float32, (h, w))
+    )
     msg.stamp(HEADER.stamp.sec, HEADER.stamp.nanosec)
-    for key, value in (("f", geometry.fx), ("t", geometry.baseline), ("delta_d", DELTA_D),
-                       ("min_disparity", enc.min_disparity),
-                       ("max_disparity", enc.max_disparity)):
+    for key, value in (
+        ("f", geometry.fx),
+        ("t", geometry.baseline),
+        ("delta_d", DELTA_D),
+        ("min_disparity", enc.min_disparity),
+        ("max_disparity", enc.max_disparity),
+    ):
         msg.set(key, value)
-    for key, value in zip(("x_offset", "y_offset", "width", "height"), enc.valid_window,
-                          strict=True):
+    for key, value in zip(
+        ("x_offset", "y_offset", "width", "height"), enc.valid_window, strict=True
+    ):
         msg.set(f"valid_window.{key}", value)
     expected = disparity_msg(disparity, geometry, 0.0, 64.0, HEADER)
     round_trip = deserialize_message(serialize_message(expected), DisparityImage)  # float32
@@ -160,8 +166,7 @@ def test_outputs_reuse_a_message_until_its_layout_changes() -> None:
     outputs = SerializedOutputs()
     first = outputs.message("depth", ("cam", 4, 5), lambda: cdr.image("cam", 4, 5, "32FC1", 20))
     again = outputs.message("depth", ("cam", 4, 5), lambda: cdr.image("cam", 4, 5, "32FC1", 20))
-    other = outputs.message("depth", ("cam2", 4, 5),
-                            lambda: cdr.image("cam2", 4, 5, "32FC1", 20))
+    other = outputs.message("depth", ("cam2", 4, 5), lambda: cdr.image("cam2", 4, 5, "32FC1", 20))
     assert first is again
     assert other is not first
     outputs.close()

@@ -35,8 +35,9 @@ def _frames(node, player, collector, topics, s, n=1):  # type: ignore[no-untyped
     for _ in range(n):
         player.publish(s.left, s.right, s.left_camera, s.right_camera)
         spin_for(node, 0.3)
-    ok = wait_for(node, lambda: all(
-        collector.count(f"{NS}/{t}") >= before[t] + n for t in topics), 30)
+    ok = wait_for(
+        node, lambda: all(collector.count(f"{NS}/{t}") >= before[t] + n for t in topics), 30
+    )
     assert ok, {t: collector.count(f"{NS}/{t}") for t in topics}
 
 
@@ -47,7 +48,8 @@ def test_confidence_output(ros_node, node_log) -> None:  # type: ignore[no-untyp
     # without a confidence subscriber nothing is published on it
     plain = Collector(node, {f"{NS}/disparity": DisparityImage})
     assert wait_for(node, lambda: all(p.get_subscription_count() for p in player.pubs), 30), (
-        node_log.read_text()[-2000:])
+        node_log.read_text()[-2000:]
+    )
     assert wait_for(node, plain.publishers_matched, 30)
     spin_for(node, 0.5)
     _frames(node, player, plain, ["disparity"], s)
@@ -63,7 +65,9 @@ def test_confidence_output(ros_node, node_log) -> None:  # type: ignore[no-untyp
     assert cmsg.encoding == "32FC1"
     assert cmsg.header.frame_id == dmsg.header.frame_id
     assert (cmsg.header.stamp.sec, cmsg.header.stamp.nanosec) == (
-        dmsg.header.stamp.sec, dmsg.header.stamp.nanosec)
+        dmsg.header.stamp.sec,
+        dmsg.header.stamp.nanosec,
+    )
     assert (cmsg.height, cmsg.width) == (dmsg.image.height, dmsg.image.width)
     conf = image_to_numpy(cmsg)
     disparity = disparity_from_msg(dmsg, s.geometry.doffs)
@@ -74,9 +78,9 @@ def test_confidence_output(ros_node, node_log) -> None:  # type: ignore[no-untyp
     d_core, c_core = model.compute_with_confidence(s.left, s.right)  # type: ignore[attr-defined]
     np.testing.assert_allclose(conf, c_core, atol=1e-6)
     # min_confidence at runtime: low-confidence pixels become holes (NaN depth)
-    ok, = set_params(node, f"{NS}/stereo_depth", {"min_confidence": 0.5})
+    (ok,) = set_params(node, f"{NS}/stereo_depth", {"min_confidence": 0.5})
     assert ok.successful, ok.reason
-    bad, = set_params(node, f"{NS}/stereo_depth", {"min_confidence": 1.5})
+    (bad,) = set_params(node, f"{NS}/stereo_depth", {"min_confidence": 1.5})
     assert not bad.successful
     _frames(node, player, collector, list(topics), s)
     depth = image_to_numpy(rx[f"{NS}/depth"][-1].msg)

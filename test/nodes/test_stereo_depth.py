@@ -61,8 +61,9 @@ def _send(node, player, collector, left, right, lcam, rcam, n=1, expect=True):  
         if expect:  # the next frame after this one's output (a busy node drops frames)
             wait_for(node, lambda i=i: collector.count(f"{NS}/depth") >= before + i + 1, 30)
     if expect:
-        ok = wait_for(node, lambda: all(
-            collector.count(f"{NS}/{t}") >= before + n for t in TOPICS), 30)
+        ok = wait_for(
+            node, lambda: all(collector.count(f"{NS}/{t}") >= before + n for t in TOPICS), 30
+        )
         assert ok, {t: collector.count(f"{NS}/{t}") for t in TOPICS}
     return stamps
 
@@ -112,12 +113,12 @@ def test_outputs_headers_and_conventions(rig) -> None:  # type: ignore[no-untype
 def test_runtime_parameters(rig) -> None:  # type: ignore[no-untyped-def]
     node, player, collector, _ = rig
     target = f"{NS}/stereo_depth"
-    ok, = set_params(node, target, {"correlation_window_size": 7})
+    (ok,) = set_params(node, target, {"correlation_window_size": 7})
     assert ok.successful, ok.reason
-    bad, = set_params(node, target, {"correlation_window_size": 8})
+    (bad,) = set_params(node, target, {"correlation_window_size": 8})
     assert not bad.successful
-    assert ("odd" in bad.reason or "step" in bad.reason)
-    out_of_range, = set_params(node, target, {"disparity_range": 20})
+    assert "odd" in bad.reason or "step" in bad.reason
+    (out_of_range,) = set_params(node, target, {"disparity_range": 20})
     assert not out_of_range.successful
     assert "disparity_range" in out_of_range.reason
     # one request is validated as a whole (issue 15): an inconsistent pair changes nothing
@@ -125,9 +126,9 @@ def test_runtime_parameters(rig) -> None:  # type: ignore[no-untyped-def]
     assert not p1.successful
     assert not p2.successful
     assert "P2 (100) must be larger than P1 (900)" in p2.reason
-    p1, = set_params(node, target, {"P1": 900.0})  # alone: P2 = 0 means 32*3*7^2 = 4704
+    (p1,) = set_params(node, target, {"P1": 900.0})  # alone: P2 = 0 means 32*3*7^2 = 4704
     assert p1.successful, p1.reason
-    read_only, = set_params(node, target, {"model": "bm"})
+    (read_only,) = set_params(node, target, {"model": "bm"})
     assert not read_only.successful
     results = set_params(node, target, {"points": "xyz", "points_decimation": 2, "P1": 0.0})
     assert all(r.successful for r in results), results
@@ -136,8 +137,9 @@ def test_runtime_parameters(rig) -> None:  # type: ignore[no-untyped-def]
     cloud = collector.received[f"{NS}/points"][-1].msg
     assert [f.name for f in cloud.fields] == ["x", "y", "z"]
     assert (cloud.height, cloud.width) == (250, 371)
-    set_params(node, target, {"points": "xyzrgb", "points_decimation": 1,
-                              "correlation_window_size": 5})
+    set_params(
+        node, target, {"points": "xyzrgb", "points_decimation": 1, "correlation_window_size": 5}
+    )
 
 
 def _zero_baseline(cam: PinholeCamera) -> PinholeCamera:
@@ -153,8 +155,12 @@ def test_bad_input_is_rejected_and_node_recovers(rig) -> None:  # type: ignore[n
     half = np.ascontiguousarray(s.right[:, : s.right.shape[1] // 2])
     cases = [
         (s.left, half, s.left_camera, s.right_camera),  # left/right size mismatch
-        (s.left, s.right, replace(s.left_camera, k=(0.0,) * 9, p=(0.0,) * 12),
-         s.right_camera),  # no intrinsics
+        (
+            s.left,
+            s.right,
+            replace(s.left_camera, k=(0.0,) * 9, p=(0.0,) * 12),
+            s.right_camera,
+        ),  # no intrinsics
         (s.left, s.right, s.left_camera.scaled(370, 250), s.right_camera),  # info size
     ]
     for left, right, lcam, rcam in cases:
@@ -163,12 +169,20 @@ def test_bad_input_is_rejected_and_node_recovers(rig) -> None:  # type: ignore[n
     from std_msgs.msg import Header
 
     from depth_ros.nodes.convert import camera_info_msg, numpy_to_image
+
     header = Header(stamp=node.get_clock().now().to_msg(), frame_id=s.left_camera.frame_id)
     bad = numpy_to_image(s.left, "rgb8", header)
     bad.encoding = "yuv422"
-    for pub, msg in zip(player.pubs, (bad, camera_info_msg(s.left_camera, header),
-                                      numpy_to_image(s.right, "rgb8", header),
-                                      camera_info_msg(s.right_camera, header)), strict=True):
+    for pub, msg in zip(
+        player.pubs,
+        (
+            bad,
+            camera_info_msg(s.left_camera, header),
+            numpy_to_image(s.right, "rgb8", header),
+            camera_info_msg(s.right_camera, header),
+        ),
+        strict=True,
+    ):
         pub.publish(msg)
     needles = ("but right image is", "focal length", "camera_info is", "yuv422")
     wait_for(node, lambda: all(n in log.read_text() for n in needles), 30)
@@ -192,8 +206,9 @@ def test_no_baseline_publishes_disparity_only(rig) -> None:  # type: ignore[no-u
     disparity_before = collector.count(f"{NS}/disparity")
     for _ in range(2):
         player.publish(s.left, s.right, s.left_camera, _zero_baseline(s.right_camera))
-        assert wait_for(node, lambda before=disparity_before: collector.count(
-            f"{NS}/disparity") > before, 60), log.read_text()[-2000:]
+        assert wait_for(
+            node, lambda before=disparity_before: collector.count(f"{NS}/disparity") > before, 60
+        ), log.read_text()[-2000:]
         disparity_before = collector.count(f"{NS}/disparity")
     spin_for(node, 1.0)
     assert collector.count(f"{NS}/depth") == depth_before
@@ -217,6 +232,7 @@ def test_missing_camera_info_publishes_nothing(rig) -> None:  # type: ignore[no-
     from std_msgs.msg import Header
 
     from depth_ros.nodes.convert import numpy_to_image
+
     before = collector.count(f"{NS}/depth")
     for _ in range(3):
         header = Header(stamp=node.get_clock().now().to_msg(), frame_id="cam")
@@ -246,12 +262,15 @@ def test_compressed_input_gives_the_raw_result(ros_node, tmp_path: Path) -> None
     with node_process("stereo_depth", tmp_path, params, ns) as log:
         collector = Collector(node, {f"{ns}/depth": Image})
         q = qos("sensor_data", 5)
-        pubs = [node.create_publisher(CompressedImage, f"{ns}/left/image_rect/compressed", q),
-                node.create_publisher(CameraInfo, f"{ns}/left/camera_info", q),
-                node.create_publisher(CompressedImage, f"{ns}/right/image_rect/compressed", q),
-                node.create_publisher(CameraInfo, f"{ns}/right/camera_info", q)]
+        pubs = [
+            node.create_publisher(CompressedImage, f"{ns}/left/image_rect/compressed", q),
+            node.create_publisher(CameraInfo, f"{ns}/left/camera_info", q),
+            node.create_publisher(CompressedImage, f"{ns}/right/image_rect/compressed", q),
+            node.create_publisher(CameraInfo, f"{ns}/right/camera_info", q),
+        ]
         assert wait_for(node, lambda: all(p.get_subscription_count() for p in pubs), 60), (
-            log.read_text()[-2000:])
+            log.read_text()[-2000:]
+        )
         assert node.count_subscribers(f"{ns}/left/image_rect") == 0
         spin_for(node, 0.5)
         header = Header(stamp=node.get_clock().now().to_msg(), frame_id=s.left_camera.frame_id)
@@ -259,17 +278,29 @@ def test_compressed_input_gives_the_raw_result(ros_node, tmp_path: Path) -> None
         def png(rgb: np.ndarray) -> CompressedImage:
             ok, data = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]))
             assert ok
-            return CompressedImage(header=header, format="rgb8; png compressed bgr8",
-                                   data=data.tobytes())
+            return CompressedImage(
+                header=header, format="rgb8; png compressed bgr8", data=data.tobytes()
+            )
 
-        for pub, msg in zip(pubs, (png(s.left), camera_info_msg(s.left_camera, header),
-                                   png(s.right), camera_info_msg(s.right_camera, header)),
-                            strict=True):
+        for pub, msg in zip(
+            pubs,
+            (
+                png(s.left),
+                camera_info_msg(s.left_camera, header),
+                png(s.right),
+                camera_info_msg(s.right_camera, header),
+            ),
+            strict=True,
+        ):
             pub.publish(msg)
-        assert wait_for(node, lambda: collector.count(f"{ns}/depth") >= 1, 60), (
-            log.read_text()[-2000:])
+        assert wait_for(node, lambda: collector.count(f"{ns}/depth") >= 1, 60), log.read_text()[
+            -2000:
+        ]
     got = image_to_numpy(collector.received[f"{ns}/depth"][-1].msg)
-    expected = StereoPipeline(build_model("sgbm")).process(
-        s.left, s.right, s.left_camera, s.right_camera, cloud=False).depth
+    expected = (
+        StereoPipeline(build_model("sgbm"))
+        .process(s.left, s.right, s.left_camera, s.right_camera, cloud=False)
+        .depth
+    )
     np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
     np.testing.assert_allclose(got, expected, rtol=1e-6, equal_nan=True)

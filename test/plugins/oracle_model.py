@@ -39,11 +39,16 @@ MODEL_ID = "test_oracle_relative"
 ENV_GT = "DEPTH_ROS_ORACLE_GT"
 
 PARAMS = (
-    ParamSpec("gt_file", "", "TEST ONLY: ground-truth depth .npy (metres, NaN none); "
-              f"empty = ${ENV_GT}", read_only=True),
+    ParamSpec(
+        "gt_file",
+        "",
+        f"TEST ONLY: ground-truth depth .npy (metres, NaN none); empty = ${ENV_GT}",
+        read_only=True,
+    ),
     ParamSpec("noise", 0.03, "TEST ONLY: relative noise of the fake prediction", 0.0, 1.0),
-    ParamSpec("seed", 0, "TEST ONLY: seed of the affine map and the noise", 0, 2**31 - 1,
-              read_only=True),
+    ParamSpec(
+        "seed", 0, "TEST ONLY: seed of the affine map and the noise", 0, 2**31 - 1, read_only=True
+    ),
 )
 
 
@@ -56,8 +61,9 @@ def affine_map(gt: NDArray[np.floating], seed: int) -> tuple[float, float]:
     return scale, shift
 
 
-def fake_relative(gt: NDArray[np.floating], scale: float, shift: float, noise: float,
-                  rng: np.random.Generator) -> NDArray[np.float32]:
+def fake_relative(
+    gt: NDArray[np.floating], scale: float, shift: float, noise: float, rng: np.random.Generator
+) -> NDArray[np.float32]:
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = (1.0 / gt - shift) / scale
     rel = rel * (1.0 + noise * rng.standard_normal(gt.shape))
@@ -105,9 +111,15 @@ def build(config: ModelConfig) -> Any:
     return OracleRelative(gt, float(p["noise"]), int(p["seed"]))
 
 
-register_model(ModelSpec(
-    id=MODEL_ID, family="test_oracle", input_kind=InputKind.MONO,
-    output_kind=OutputKind.RELATIVE,
-    description="TEST ONLY: relative inverse depth made from a ground-truth file",
-    build=build, params=PARAMS, needs_weights=False,
-))
+register_model(
+    ModelSpec(
+        id=MODEL_ID,
+        family="test_oracle",
+        input_kind=InputKind.MONO,
+        output_kind=OutputKind.RELATIVE,
+        description="TEST ONLY: relative inverse depth made from a ground-truth file",
+        build=build,
+        params=PARAMS,
+        needs_weights=False,
+    )
+)

@@ -86,15 +86,15 @@ class TensorRTBackend:
     def run(self, inputs: Sequence[NDArray[np.float32]]) -> list[NDArray[np.float32]]:
         torch = self._torch
         if len(inputs) != len(self._inputs):
-            raise ConfigError(
-                f"the engine takes {len(self._inputs)} inputs, got {len(inputs)}"
-            )
+            raise ConfigError(f"the engine takes {len(self._inputs)} inputs, got {len(inputs)}")
         keep = []
         with torch.cuda.stream(self._stream):
             for name, x in zip(self._inputs, inputs, strict=True):
-                t = torch.from_numpy(np.ascontiguousarray(x)).to(
-                    self._device, self._dtypes[name]
-                ).contiguous()
+                t = (
+                    torch.from_numpy(np.ascontiguousarray(x))
+                    .to(self._device, self._dtypes[name])
+                    .contiguous()
+                )
                 keep.append(t)
                 self._context.set_input_shape(name, tuple(t.shape))
                 self._context.set_tensor_address(name, t.data_ptr())

@@ -70,8 +70,7 @@ class TorchBackend:
         import torch
 
         tensors = [
-            torch.from_numpy(np.ascontiguousarray(x)).to(self._device, self._dtype)
-            for x in inputs
+            torch.from_numpy(np.ascontiguousarray(x)).to(self._device, self._dtype) for x in inputs
         ]
         with torch.inference_mode():
             out = self._module(*tensors)

@@ -75,8 +75,14 @@ class Dataset:
         if n is None or n >= len(self):
             return self
         return Dataset(
-            self.kind, self.path, self.modality, self.names[:n], self.loaders[:n],
-            self.description, self.max_depth, list(self.notes),
+            self.kind,
+            self.path,
+            self.modality,
+            self.names[:n],
+            self.loaders[:n],
+            self.description,
+            self.max_depth,
+            list(self.notes),
         )
 
 
@@ -165,9 +171,7 @@ def float_option(options: Options, name: str, default: float) -> float:
     try:
         return float(options[name])
     except ValueError:
-        raise ConfigError(
-            f"dataset option {name}={options[name]!r} is not a number"
-        ) from None
+        raise ConfigError(f"dataset option {name}={options[name]!r} is not a number") from None
 
 
 def image_files(
@@ -187,8 +191,9 @@ def _yaml_matrix(value: object) -> list[float] | None:
     return None
 
 
-def load_camera_yaml(path: Path, width: int | None = None, height: int | None = None
-                     ) -> PinholeCamera:
+def load_camera_yaml(
+    path: Path, width: int | None = None, height: int | None = None
+) -> PinholeCamera:
     """Intrinsics from a YAML file: ROS camera_info YAML (``camera_matrix``,
     ``projection_matrix``), OpenCV FileStorage YAML (``%YAML:1.0``) with the same keys, a
     ``K``/``k`` list, or plain ``fx, fy, cx, cy`` (+ ``width``, ``height``)."""

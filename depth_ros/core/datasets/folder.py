@@ -70,10 +70,19 @@ def open_folder(path: Path, options: Options) -> Dataset:
     img_dir = next((path / d for d in IMAGE_DIRS if (path / d).is_dir()), None)
     if img_dir is None or not (path / "depth").is_dir():
         raise InputError(f"{path}: expected depth/ and one of {', '.join(IMAGE_DIRS)}/")
-    depths = {p.stem: p for p in sorted((path / "depth").iterdir())
-              if p.suffix.lower() in (".png", ".npy", ".tif", ".tiff", ".exr")}
-    shared = next((path / f for f in ("intrinsics.yaml", "camera_info.yaml", "calib.yaml")
-                   if (path / f).is_file()), None)
+    depths = {
+        p.stem: p
+        for p in sorted((path / "depth").iterdir())
+        if p.suffix.lower() in (".png", ".npy", ".tif", ".tiff", ".exr")
+    }
+    shared = next(
+        (
+            path / f
+            for f in ("intrinsics.yaml", "camera_info.yaml", "calib.yaml")
+            if (path / f).is_file()
+        ),
+        None,
+    )
     scale = float_option(options, "depth_scale", 1000.0)
     names: list[str] = []
     loaders: list[Callable[[], Frame]] = []
@@ -85,11 +94,23 @@ def open_folder(path: Path, options: Options) -> Dataset:
         calib = per_frame if per_frame.is_file() else shared
         names.append(img.stem)
         loaders.append(partial(_load, img.stem, img, depth, calib, scale))
-    return Dataset("folder", str(path), Modality.RGBD, names, loaders, SPEC.description,
-                   float_option(options, "max_depth", 0.0) or None)
+    return Dataset(
+        "folder",
+        str(path),
+        Modality.RGBD,
+        names,
+        loaders,
+        SPEC.description,
+        float_option(options, "max_depth", 0.0) or None,
+    )
 
 
-SPEC = register_dataset(DatasetSpec(
-    "folder", Modality.RGBD, "generic folder: rgb/ + depth/ (PNG mm or NPY m) + intrinsics YAML",
-    open_folder, options=("depth_scale", "max_depth"),
-))
+SPEC = register_dataset(
+    DatasetSpec(
+        "folder",
+        Modality.RGBD,
+        "generic folder: rgb/ + depth/ (PNG mm or NPY m) + intrinsics YAML",
+        open_folder,
+        options=("depth_scale", "max_depth"),
+    )
+)

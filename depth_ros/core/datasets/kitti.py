@@ -47,8 +47,12 @@ def parse_kitti_calib(path: Path) -> tuple[StereoGeometry, PinholeCamera] | None
             rows[key.strip()] = [float(v) for v in val.split()]
         except ValueError:
             continue
-    for lk, rk in (("P_rect_02", "P_rect_03"), ("P2", "P3"), ("P_rect_00", "P_rect_01"),
-                   ("P0", "P1")):
+    for lk, rk in (
+        ("P_rect_02", "P_rect_03"),
+        ("P2", "P3"),
+        ("P_rect_00", "P_rect_01"),
+        ("P0", "P1"),
+    ):
         if len(rows.get(lk, [])) == 12 and len(rows.get(rk, [])) == 12:
             pl, pr = rows[lk], rows[rk]
             fx = pl[0]
@@ -76,12 +80,19 @@ def _load_stereo(name: str, left: Path, right: Path, gt: Path, calib: Path | Non
 def open_kitti_stereo(path: Path, options: Options) -> Dataset:
     need_dir(path, "KITTI stereo folders (image_2, image_3, disp_occ_0)")
     root = path / "training" if (path / "training").is_dir() else path
-    layouts = [(lname, rname, options.get("gt", gname)) for lname, rname, gname in (
-        ("image_2", "image_3", "disp_occ_0"), ("colored_0", "colored_1", "disp_occ"))]
+    layouts = [
+        (lname, rname, options.get("gt", gname))
+        for lname, rname, gname in (
+            ("image_2", "image_3", "disp_occ_0"),
+            ("colored_0", "colored_1", "disp_occ"),
+        )
+    ]
     found = [lay for lay in layouts if (root / lay[0]).is_dir() and (root / lay[2]).is_dir()]
     if not found:
-        raise InputError(f"{path}: expected image_2/, image_3/, disp_occ_0/ (KITTI 2015) or "
-                         "colored_0/, colored_1/, disp_occ/ (KITTI 2012)")
+        raise InputError(
+            f"{path}: expected image_2/, image_3/, disp_occ_0/ (KITTI 2015) or "
+            "colored_0/, colored_1/, disp_occ/ (KITTI 2012)"
+        )
     lname, rname, gname = found[0]
     names: list[str] = []
     loaders: list[Callable[[], Frame]] = []
@@ -90,12 +101,25 @@ def open_kitti_stereo(path: Path, options: Options) -> Dataset:
         if not (left.is_file() and right.is_file()):
             continue
         fid = gt.stem.split("_")[0]
-        calib = next((c for c in (root / "calib_cam_to_cam" / f"{fid}.txt",
-                                  root / "calib" / f"{fid}.txt") if c.is_file()), None)
+        calib = next(
+            (
+                c
+                for c in (root / "calib_cam_to_cam" / f"{fid}.txt", root / "calib" / f"{fid}.txt")
+                if c.is_file()
+            ),
+            None,
+        )
         names.append(gt.stem)
         loaders.append(partial(_load_stereo, gt.stem, left, right, gt, calib))
-    return Dataset("kitti-stereo", str(path), Modality.STEREO, names, loaders,
-                   STEREO.description, KITTI_MAX_DEPTH)
+    return Dataset(
+        "kitti-stereo",
+        str(path),
+        Modality.STEREO,
+        names,
+        loaders,
+        STEREO.description,
+        KITTI_MAX_DEPTH,
+    )
 
 
 def _load_depth(name: str, image: Path, gt: Path, intrinsics: Path | None) -> Frame:
@@ -125,13 +149,25 @@ def open_kitti_depth(path: Path, options: Options) -> Dataset:
     for i, (img, gt) in enumerate(zip(images, gts, strict=True)):
         names.append(img.stem)
         loaders.append(partial(_load_depth, img.stem, img, gt, intr[i] if i < len(intr) else None))
-    return Dataset("kitti-depth", str(path), Modality.RGBD, names, loaders,
-                   DEPTH.description, KITTI_MAX_DEPTH)
+    return Dataset(
+        "kitti-depth", str(path), Modality.RGBD, names, loaders, DEPTH.description, KITTI_MAX_DEPTH
+    )
 
 
-STEREO = register_dataset(DatasetSpec(
-    "kitti-stereo", Modality.STEREO, "KITTI 2012/2015 stereo (disparity PNG / 256)",
-    open_kitti_stereo, options=("gt",)))
-DEPTH = register_dataset(DatasetSpec(
-    "kitti-depth", Modality.RGBD, "KITTI depth selection (image/, groundtruth_depth/ / 256)",
-    open_kitti_depth))
+STEREO = register_dataset(
+    DatasetSpec(
+        "kitti-stereo",
+        Modality.STEREO,
+        "KITTI 2012/2015 stereo (disparity PNG / 256)",
+        open_kitti_stereo,
+        options=("gt",),
+    )
+)
+DEPTH = register_dataset(
+    DatasetSpec(
+        "kitti-depth",
+        Modality.RGBD,
+        "KITTI depth selection (image/, groundtruth_depth/ / 256)",
+        open_kitti_depth,
+    )
+)

@@ -97,8 +97,12 @@ def _load_2014(scene: Path) -> Frame:
     if camera.width != w:
         camera = PinholeCamera.from_intrinsics(w, h, camera.fx, camera.fy, camera.cx, camera.cy)
     return _stereo_frame(
-        scene.name, left, read_rgb(scene / "im1.png"),
-        invalid_to_nan(read_pfm(gt_path)), geometry, camera,
+        scene.name,
+        left,
+        read_rgb(scene / "im1.png"),
+        invalid_to_nan(read_pfm(gt_path)),
+        geometry,
+        camera,
     )
 
 
@@ -110,9 +114,7 @@ def _load_png_gt(scene: Path, left: str, right: str, gt: str, scale: float | Non
     if scale is None:  # 2005/2006: stored value = full-size disparity
         w = img_l.shape[1]
         scale = 3.0 if w < 500 else 2.0 if w < 800 else 1.0
-    return _stereo_frame(
-        scene.name, img_l, read_rgb(scene / right), invalid_to_nan(raw, scale)
-    )
+    return _stereo_frame(scene.name, img_l, read_rgb(scene / right), invalid_to_nan(raw, scale))
 
 
 def _load_pandora(scene: Path, prefix: str) -> Frame:
@@ -127,8 +129,10 @@ def _load_pandora(scene: Path, prefix: str) -> Frame:
 
 
 def _scene_loader(scene: Path, options: Options) -> Callable[[], Frame] | None:
-    if (scene / "im0.png").is_file() and (scene / "calib.txt").is_file() and (
-        (scene / "disp0.pfm").is_file() or (scene / "disp0GT.pfm").is_file()
+    if (
+        (scene / "im0.png").is_file()
+        and (scene / "calib.txt").is_file()
+        and ((scene / "disp0.pfm").is_file() or (scene / "disp0GT.pfm").is_file())
     ):
         return partial(_load_2014, scene)
     scale = float_option(options, "disp_scale", 0.0) or None
@@ -169,18 +173,30 @@ def _load_motorcycle() -> Frame:
 
 def open_motorcycle(path: Path, options: Options) -> Dataset:
     return Dataset(
-        "motorcycle", "skimage.data.stereo_motorcycle", Modality.STEREO, ["motorcycle"],
-        [_load_motorcycle], MOTORCYCLE.description,
+        "motorcycle",
+        "skimage.data.stereo_motorcycle",
+        Modality.STEREO,
+        ["motorcycle"],
+        [_load_motorcycle],
+        MOTORCYCLE.description,
     )
 
 
-SPEC = register_dataset(DatasetSpec(
-    "middlebury", Modality.STEREO,
-    "Middlebury 2003/2006/2014 scene folders (or a folder of them)", open_middlebury,
-    options=("disp_scale",),
-))
-MOTORCYCLE = register_dataset(DatasetSpec(
-    "motorcycle", Modality.STEREO,
-    "Middlebury 2014 Motorcycle, quarter size, from scikit-image (PATH ignored)",
-    open_motorcycle, needs_path=False,
-))
+SPEC = register_dataset(
+    DatasetSpec(
+        "middlebury",
+        Modality.STEREO,
+        "Middlebury 2003/2006/2014 scene folders (or a folder of them)",
+        open_middlebury,
+        options=("disp_scale",),
+    )
+)
+MOTORCYCLE = register_dataset(
+    DatasetSpec(
+        "motorcycle",
+        Modality.STEREO,
+        "Middlebury 2014 Motorcycle, quarter size, from scikit-image (PATH ignored)",
+        open_motorcycle,
+        needs_path=False,
+    )
+)

@@ -59,8 +59,9 @@ def default_camera(width: int, height: int, options: Options) -> PinholeCamera:
     return PinholeCamera.from_intrinsics(width, height, fx, fy, cx, cy)
 
 
-def _frame(name: str, rgb: NDArray[np.uint8], depth: NDArray[np.float32], options: Options
-           ) -> RGBDFrame:
+def _frame(
+    name: str, rgb: NDArray[np.uint8], depth: NDArray[np.float32], options: Options
+) -> RGBDFrame:
     if rgb.shape[:2] != depth.shape:
         raise InputError(f"{name}: RGB {rgb.shape[:2]} and depth {depth.shape} sizes differ")
     h, w = depth.shape
@@ -70,8 +71,9 @@ def _frame(name: str, rgb: NDArray[np.uint8], depth: NDArray[np.float32], option
 def _read_u16(path: Path) -> NDArray[np.uint16]:
     raw = read_image(path)
     if raw.dtype != np.uint16 or raw.ndim != 2:
-        raise InputError(f"{path}: depth must be a 16-bit single-channel PNG, got {raw.dtype} "
-                         f"{raw.shape}")
+        raise InputError(
+            f"{path}: depth must be a 16-bit single-channel PNG, got {raw.dtype} {raw.shape}"
+        )
     return np.asarray(raw, dtype=np.uint16)
 
 
@@ -116,6 +118,7 @@ def read_nyu_pgm(path: Path) -> NDArray[np.uint16]:
 
 # --- loaders ----------------------------------------------------------------------------
 
+
 def _load_mm(name: str, rgb: Path, depth: Path, scale: float, options: Options) -> Frame:
     return _frame(name, read_rgb(rgb), invalid_to_nan(_read_u16(depth), scale), options)
 
@@ -128,10 +131,23 @@ def _load_nyu(name: str, rgb: Path, depth: Path, options: Options) -> Frame:
     return _frame(name, read_rgb(rgb), nyu_raw_depth(read_nyu_pgm(depth)), options)
 
 
-def _dataset(kind: str, path: Path, names: list[str], loaders: list[Callable[[], Frame]],
-             notes: list[str] | None = None) -> Dataset:
-    return Dataset(kind, str(path), Modality.RGBD, names, loaders,
-                   DATASETS[kind].description, INDOOR_MAX_DEPTH, notes or [])
+def _dataset(
+    kind: str,
+    path: Path,
+    names: list[str],
+    loaders: list[Callable[[], Frame]],
+    notes: list[str] | None = None,
+) -> Dataset:
+    return Dataset(
+        kind,
+        str(path),
+        Modality.RGBD,
+        names,
+        loaders,
+        DATASETS[kind].description,
+        INDOOR_MAX_DEPTH,
+        notes or [],
+    )
 
 
 def _single(kind: str, path: Path, prefix: str, color: str, depth: str) -> tuple[Path, Path] | None:
@@ -163,8 +179,12 @@ def open_redwood(path: Path, options: Options) -> Dataset:
             raise InputError(f"{root}: {len(colors)} colour but {len(depths)} depth images")
         pairs = list(zip(colors, depths, strict=True))
     scale = float_option(options, "depth_scale", 1000.0)
-    return _dataset("redwood", path, [c.stem for c, _ in pairs],
-                    [partial(_load_mm, c.stem, c, d, scale, options) for c, d in pairs])
+    return _dataset(
+        "redwood",
+        path,
+        [c.stem for c, _ in pairs],
+        [partial(_load_mm, c.stem, c, d, scale, options) for c, d in pairs],
+    )
 
 
 def _read_list(path: Path) -> list[tuple[float, str]]:
@@ -176,16 +196,20 @@ def _read_list(path: Path) -> list[tuple[float, str]]:
     return out
 
 
-def associate(a: list[tuple[float, str]], b: list[tuple[float, str]], max_dt: float
-              ) -> list[tuple[str, str]]:
+def associate(
+    a: list[tuple[float, str]], b: list[tuple[float, str]], max_dt: float
+) -> list[tuple[str, str]]:
     """Pair each entry of ``a`` with the entry of ``b`` nearest in time (within ``max_dt``),
     each ``b`` used once (TUM's associate.py, greedy by time difference)."""
     if not a or not b:
         return []
     ta = np.array([t for t, _ in a])
     tb = np.array([t for t, _ in b])
-    idx = np.clip(np.searchsorted(tb, ta), 1, len(tb) - 1) if len(tb) > 1 else np.zeros(
-        len(ta), dtype=np.int64)
+    idx = (
+        np.clip(np.searchsorted(tb, ta), 1, len(tb) - 1)
+        if len(tb) > 1
+        else np.zeros(len(ta), dtype=np.int64)
+    )
     left = np.maximum(idx - 1, 0)
     nearest = np.where(np.abs(tb[left] - ta) <= np.abs(tb[idx] - ta), left, idx)
     dt = np.abs(tb[nearest] - ta)
@@ -207,12 +231,18 @@ def open_tum(path: Path, options: Options) -> Dataset:
     else:
         single = _single("tum", path, "TUM", "color.png", "depth.png")
         if single is None:
-            raise InputError(f"{path}: expected a TUM sequence (rgb.txt, depth.txt) or "
-                             "TUM_color.png + TUM_depth.png")
+            raise InputError(
+                f"{path}: expected a TUM sequence (rgb.txt, depth.txt) or "
+                "TUM_color.png + TUM_depth.png"
+            )
         files = [single]
     scale = float_option(options, "depth_scale", 5000.0)
-    return _dataset("tum", path, [c.stem for c, _ in files],
-                    [partial(_load_mm, c.stem, c, d, scale, options) for c, d in files])
+    return _dataset(
+        "tum",
+        path,
+        [c.stem for c, _ in files],
+        [partial(_load_mm, c.stem, c, d, scale, options) for c, d in files],
+    )
 
 
 def _stamp(p: Path) -> float:
@@ -228,18 +258,26 @@ def open_nyu(path: Path, options: Options) -> Dataset:
     colors = sorted(path.glob("r-*.ppm")) if path.is_dir() else []
     depths = sorted(path.glob("d-*.pgm")) if path.is_dir() else []
     if colors and depths:
-        pairs_n = associate([(_stamp(d), d.name) for d in depths],
-                            [(_stamp(c), c.name) for c in colors],
-                            float_option(options, "max_dt", 0.05))
+        pairs_n = associate(
+            [(_stamp(d), d.name) for d in depths],
+            [(_stamp(c), c.name) for c in colors],
+            float_option(options, "max_dt", 0.05),
+        )
         files = [(path / c, path / d) for d, c in pairs_n]
     else:
         single = _single("nyu", path, "NYU", "color.ppm", "depth.pgm")
         if single is None:
-            raise InputError(f"{path}: expected NYU raw r-*.ppm + d-*.pgm or "
-                             "NYU_color.ppm + NYU_depth.pgm")
+            raise InputError(
+                f"{path}: expected NYU raw r-*.ppm + d-*.pgm or NYU_color.ppm + NYU_depth.pgm"
+            )
         files = [single]
-    return _dataset("nyu", path, [d.stem for _, d in files],
-                    [partial(_load_nyu, d.stem, c, d, options) for c, d in files], [note])
+    return _dataset(
+        "nyu",
+        path,
+        [d.stem for _, d in files],
+        [partial(_load_nyu, d.stem, c, d, options) for c, d in files],
+        [note],
+    )
 
 
 def open_sun(path: Path, options: Options) -> Dataset:
@@ -258,13 +296,33 @@ def open_sun(path: Path, options: Options) -> Dataset:
 DATASETS = {
     spec.kind: register_dataset(spec)
     for spec in (
-        DatasetSpec("redwood", Modality.RGBD, "Redwood RGB-D: color/ + depth/ (mm)",
-                    open_redwood, options=(*CAMERA_OPTIONS, "depth_scale")),
-        DatasetSpec("tum", Modality.RGBD, "TUM RGB-D sequence (rgb.txt, depth.txt; /5000)",
-                    open_tum, options=(*CAMERA_OPTIONS, "depth_scale", "max_dt")),
-        DatasetSpec("nyu", Modality.RGBD, "NYU Depth v2 raw (r-*.ppm, d-*.pgm raw disparity)",
-                    open_nyu, options=(*CAMERA_OPTIONS, "max_dt")),
-        DatasetSpec("sun", Modality.RGBD, "SUN RGB-D frame (bit-rotated mm depth)",
-                    open_sun, options=CAMERA_OPTIONS),
+        DatasetSpec(
+            "redwood",
+            Modality.RGBD,
+            "Redwood RGB-D: color/ + depth/ (mm)",
+            open_redwood,
+            options=(*CAMERA_OPTIONS, "depth_scale"),
+        ),
+        DatasetSpec(
+            "tum",
+            Modality.RGBD,
+            "TUM RGB-D sequence (rgb.txt, depth.txt; /5000)",
+            open_tum,
+            options=(*CAMERA_OPTIONS, "depth_scale", "max_dt"),
+        ),
+        DatasetSpec(
+            "nyu",
+            Modality.RGBD,
+            "NYU Depth v2 raw (r-*.ppm, d-*.pgm raw disparity)",
+            open_nyu,
+            options=(*CAMERA_OPTIONS, "max_dt"),
+        ),
+        DatasetSpec(
+            "sun",
+            Modality.RGBD,
+            "SUN RGB-D frame (bit-rotated mm depth)",
+            open_sun,
+            options=CAMERA_OPTIONS,
+        ),
     )
 }

@@ -57,8 +57,10 @@ def _stamp(raw: bytes | memoryview) -> float:
 def _pick(topics: Sequence[str], want: str | None, depth: bool, what: str) -> str:
     if want is not None:
         if want not in topics:
-            raise ConfigError(f"{what} topic {want!r} is not an Image topic of the bag; "
-                              f"Image topics: {', '.join(topics) or '(none)'}")
+            raise ConfigError(
+                f"{what} topic {want!r} is not an Image topic of the bag; "
+                f"Image topics: {', '.join(topics) or '(none)'}"
+            )
         return want
     cands = [t for t in topics if ("depth" in t.lower()) == depth]
     if len(cands) != 1:
@@ -70,8 +72,14 @@ def _pick(topics: Sequence[str], want: str | None, depth: bool, what: str) -> st
 
 
 def _msg_array(msg: Any) -> NDArray[Any]:
-    return image_to_array(str(msg.encoding), int(msg.height), int(msg.width), int(msg.step),
-                          msg.data, bool(msg.is_bigendian))
+    return image_to_array(
+        str(msg.encoding),
+        int(msg.height),
+        int(msg.width),
+        int(msg.step),
+        msg.data,
+        bool(msg.is_bigendian),
+    )
 
 
 def _read_at(path: Path, topic: str, bag_time: int) -> Any:
@@ -85,20 +93,32 @@ def _read_at(path: Path, topic: str, bag_time: int) -> Any:
     raise InputError(f"{path}: message of {topic} at {bag_time} ns vanished")
 
 
-def _load(path: Path, image_topic: str, t_img: int, depth_topic: str, t_depth: int,
-          camera: PinholeCamera | None, scale: float, name: str) -> Frame:
+def _load(
+    path: Path,
+    image_topic: str,
+    t_img: int,
+    depth_topic: str,
+    t_depth: int,
+    camera: PinholeCamera | None,
+    scale: float,
+    name: str,
+) -> Frame:
     img_msg = _read_at(path, image_topic, t_img)
     dep_msg = _read_at(path, depth_topic, t_depth)
     rgb = np.ascontiguousarray(to_rgb8(_msg_array(img_msg), str(img_msg.encoding)))
     raw = _msg_array(dep_msg)
     if raw.ndim != 2:
-        raise InputError(f"{depth_topic}: depth encoding {dep_msg.encoding!r} is not single "
-                         "channel; expected 16UC1/mono16 (mm) or 32FC1 (m)")
+        raise InputError(
+            f"{depth_topic}: depth encoding {dep_msg.encoding!r} is not single "
+            "channel; expected 16UC1/mono16 (mm) or 32FC1 (m)"
+        )
     depth = raw.astype(np.float32) / np.float32(1.0 if raw.dtype.kind == "f" else scale)
     depth[~(depth > 0) | ~np.isfinite(depth)] = np.nan
     if depth.shape != rgb.shape[:2]:
-        raise InputError(f"{name}: depth {depth.shape} and image {rgb.shape[:2]} sizes differ;"
-                         " the reference depth must be registered to the image")
+        raise InputError(
+            f"{name}: depth {depth.shape} and image {rgb.shape[:2]} sizes differ;"
+            " the reference depth must be registered to the image"
+        )
     cam = camera
     if cam is not None and (cam.width, cam.height) != (rgb.shape[1], rgb.shape[0]):
         cam = cam.scaled(rgb.shape[1], rgb.shape[0])
@@ -117,12 +137,13 @@ def open_rosbag(path: Path, options: Options) -> Dataset:
             sibling = image_topic.rsplit("/", 1)[0] + "/camera_info"
             info_topic = sibling if sibling in info_topics else None
         elif info_topic not in info_topics:
-            raise ConfigError(f"info_topic {info_topic!r} is not a CameraInfo topic of the bag;"
-                              f" CameraInfo topics: {', '.join(info_topics) or '(none)'}")
+            raise ConfigError(
+                f"info_topic {info_topic!r} is not a CameraInfo topic of the bag;"
+                f" CameraInfo topics: {', '.join(info_topics) or '(none)'}"
+            )
         stamps: dict[str, list[tuple[float, int]]] = {image_topic: [], depth_topic: []}
         camera: PinholeCamera | None = None
-        wanted = [c for c in reader.connections
-                  if c.topic in stamps or (c.topic == info_topic)]
+        wanted = [c for c in reader.connections if c.topic in stamps or (c.topic == info_topic)]
         for conn, bag_time, raw in reader.messages(wanted):
             if conn.topic == info_topic:
                 if camera is None:
@@ -147,15 +168,29 @@ def open_rosbag(path: Path, options: Options) -> Dataset:
         used.add(j)
         name = f"{i:05d}_{t:.6f}"
         names.append(name)
-        loaders.append(partial(_load, path, image_topic, bag_t, depth_topic, depth_list[j][1],
-                               camera, scale, name))
-    return Dataset("rosbag2", str(path), Modality.RGBD, names, loaders, SPEC.description,
-                   float_option(options, "max_depth", 0.0) or None,
-                   [f"image {image_topic}, depth {depth_topic}, camera_info {info_topic}"])
+        loaders.append(
+            partial(
+                _load, path, image_topic, bag_t, depth_topic, depth_list[j][1], camera, scale, name
+            )
+        )
+    return Dataset(
+        "rosbag2",
+        str(path),
+        Modality.RGBD,
+        names,
+        loaders,
+        SPEC.description,
+        float_option(options, "max_depth", 0.0) or None,
+        [f"image {image_topic}, depth {depth_topic}, camera_info {info_topic}"],
+    )
 
 
-SPEC = register_dataset(DatasetSpec(
-    "rosbag2", Modality.RGBD, "rosbag2 bag: colour Image + reference depth Image (+ CameraInfo)",
-    open_rosbag,
-    options=("image_topic", "depth_topic", "info_topic", "max_dt", "depth_scale", "max_depth"),
-))
+SPEC = register_dataset(
+    DatasetSpec(
+        "rosbag2",
+        Modality.RGBD,
+        "rosbag2 bag: colour Image + reference depth Image (+ CameraInfo)",
+        open_rosbag,
+        options=("image_topic", "depth_topic", "info_topic", "max_dt", "depth_scale", "max_depth"),
+    )
+)

@@ -51,13 +51,19 @@ class TrainingCamera:
 #: view (github.com/apple/ml-hypersim, README "camera ... fov_x = pi/3"):
 #: fx = 512 / tan(30°) = 886.81 px.
 HYPERSIM = TrainingCamera(
-    "Hypersim", 512.0 / float(np.tan(np.pi / 6)), 1024, 768,
+    "Hypersim",
+    512.0 / float(np.tan(np.pi / 6)),
+    1024,
+    768,
     "Hypersim renders: 1024x768, 60 degree horizontal FOV (apple/ml-hypersim)",
 )
 #: Virtual KITTI 2 (Cabon et al., 2020): 1242x375, K = [725.0087 0 620.5; 0 725.0087 187.0]
 #: (the dataset's intrinsic.txt, identical for all scenes and cameras).
 VKITTI2 = TrainingCamera(
-    "Virtual KITTI 2", 725.0087, 1242, 375,
+    "Virtual KITTI 2",
+    725.0087,
+    1242,
+    375,
     "Virtual KITTI 2 intrinsic.txt: fx = fy = 725.0087, 1242x375",
 )
 #: NYU Depth V2 (Silberman et al., ECCV 2012), Kinect RGB 640x480: fx_rgb =
@@ -68,12 +74,16 @@ NYU = TrainingCamera(
 #: KITTI (Geiger et al., 2012), Eigen split as ZoeDepth trains on it: the 2011_09_26
 #: calibration's P_rect_02[0, 0] = 721.5377, images cropped to 1216x352 (kb_crop).
 KITTI = TrainingCamera(
-    "KITTI", 721.5377, 1216, 352,
+    "KITTI",
+    721.5377,
+    1216,
+    352,
     "KITTI raw calib_cam_to_cam.txt 2011_09_26 P_rect_02: fx = 721.5377; kb_crop 1216x352",
 )
 
 FOCAL_SCALING = ParamSpec(
-    "focal_scaling", False,
+    "focal_scaling",
+    False,
     "Rescale the metric depth by the camera's focal length over the training camera's, "
     "both in network-input pixels (needs camera_info with every image)",
 )
@@ -82,8 +92,9 @@ FOCAL_SCALING = ParamSpec(
 Scale = Callable[[Any, int, int], float]
 
 
-def focal_factor(camera: PinholeCamera, train: TrainingCamera, scale: float,
-                 train_scale: float) -> float:
+def focal_factor(
+    camera: PinholeCamera, train: TrainingCamera, scale: float, train_scale: float
+) -> float:
     """f_camera / f_train in network-input pixels: (fx_cam · scale) / (fx_train ·
     train_scale), ``scale`` the camera image's resize scale and ``train_scale`` the
     training images' (see the module docstring)."""
@@ -94,8 +105,9 @@ class FocalScaled:
     """A metric MonoModel with the ``focal_scaling`` parameter: camera-aware when it is on
     (``infer`` raises InputError without a camera), the model unchanged when off."""
 
-    def __init__(self, inner: Any, train: TrainingCamera, scale: Scale, train_scale: float,
-                 enabled: bool) -> None:
+    def __init__(
+        self, inner: Any, train: TrainingCamera, scale: Scale, train_scale: float, enabled: bool
+    ) -> None:
         self.inner = inner
         self.train = train
         self.train_scale = float(train_scale)

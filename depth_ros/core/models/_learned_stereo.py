@@ -16,10 +16,14 @@ from depth_ros.core.models.base import ModelConfig, ModelSpec
 from depth_ros.core.params import ParamSpec, Value
 
 INPUT_SCALE = ParamSpec(
-    "input_scale", 1.0,
+    "input_scale",
+    1.0,
     "Run the network on the images resized by this factor (faster on CPU: about its "
     "square), then upsample the disparity to the input size and scale its values by the "
-    "width ratio", 0.25, 1.0, read_only=True,
+    "width ratio",
+    0.25,
+    1.0,
+    read_only=True,
 )
 
 
@@ -40,7 +44,9 @@ class LearnedStereo:
 
 
 def at_scale(
-    left: NDArray[np.uint8], right: NDArray[np.uint8], scale: float,
+    left: NDArray[np.uint8],
+    right: NDArray[np.uint8],
+    scale: float,
     infer: Callable[[NDArray[np.uint8], NDArray[np.uint8]], NDArray[np.float32]],
 ) -> NDArray[np.float32]:
     """``infer`` on the pair resized by ``scale`` (area interpolation), its disparity
@@ -54,7 +60,8 @@ def at_scale(
         return infer(left, right)
     small: list[NDArray[np.uint8]] = [
         np.asarray(cv2.resize(x, (sw, sh), interpolation=cv2.INTER_AREA), np.uint8)
-        for x in (left, right)]
+        for x in (left, right)
+    ]
     disp = infer(small[0], small[1])
     out = np.asarray(cv2.resize(disp, (w, h), interpolation=cv2.INTER_LINEAR), np.float32)
     out *= np.float32(w / sw)

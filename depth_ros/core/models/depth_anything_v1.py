@@ -55,8 +55,11 @@ def weights_source(encoder: str) -> WeightsSource:
 
 def release(encoder: str) -> Release:
     return Release(
-        f"Depth Anything V1 {_NAMES[encoder]} checkpoint", weights_source(encoder), encoder,
-        layers=LAYERS[encoder], preprocess=PREPROCESS_V1,
+        f"Depth Anything V1 {_NAMES[encoder]} checkpoint",
+        weights_source(encoder),
+        encoder,
+        layers=LAYERS[encoder],
+        preprocess=PREPROCESS_V1,
     )
 
 

@@ -36,13 +36,17 @@ _NAMES = {"vits": "ViT-S", "vitb": "ViT-B", "vitl": "ViT-L"}
 _METRIC = {"hypersim": ("Hypersim", 20.0, "indoor"), "vkitti": ("VKITTI", 80.0, "outdoor")}
 
 INPUT_SIZE = ParamSpec(
-    "input_size", 518,
+    "input_size",
+    518,
     "Network input size: the image is resized so that its shorter side is at least this, "
     "sides multiples of 14 (larger: finer and slower)",
-    min=70, max=2002, step=14,
+    min=70,
+    max=2002,
+    step=14,
 )
 DOWNLOAD = ParamSpec(
-    "download", True,
+    "download",
+    True,
     "Download the official weights into the cache when no weights file is given",
     read_only=True,
 )
@@ -69,22 +73,15 @@ def train_scale(dataset: str) -> float:
 # id); None: not found, so not verified (depth_anything_v2_vitl.pth and
 # depth_anything_v2_metric_hypersim_vits.pth).
 SHA256: dict[str, str | None] = {
-    "depth_anything_v2_vits.pth":
-        "715fade13be8f229f8a70cc02066f656f2423a59effd0579197bbf57860e1378",
-    "depth_anything_v2_vitb.pth":
-        "0d2b7002e62d39d655571c371333340bd88f67ab95050c03591555aa05645328",
+    "depth_anything_v2_vits.pth": "715fade13be8f229f8a70cc02066f656f2423a59effd0579197bbf57860e1378",  # noqa: E501
+    "depth_anything_v2_vitb.pth": "0d2b7002e62d39d655571c371333340bd88f67ab95050c03591555aa05645328",  # noqa: E501
     "depth_anything_v2_vitl.pth": None,
     "depth_anything_v2_metric_hypersim_vits.pth": None,
-    "depth_anything_v2_metric_hypersim_vitb.pth":
-        "9dc9e274c5eff55c6daf27b660c0ced0eca4e8593a6da90cdcb04d2b4d3f3fa2",
-    "depth_anything_v2_metric_hypersim_vitl.pth":
-        "6f82ff2bc543ac02ddff4aa31fa363676a8305dd3ccf04e80e2af115a044cb6d",
-    "depth_anything_v2_metric_vkitti_vits.pth":
-        "9203e538d35255c90dda4b7fedb47ff33fe725497bcca3b1e53b3a65ee63f0cb",
-    "depth_anything_v2_metric_vkitti_vitb.pth":
-        "4dad67a7cc10b462bca48e6b8569c762b8eb3c1adada170a3851a6d3ba37bb3e",
-    "depth_anything_v2_metric_vkitti_vitl.pth":
-        "239b1054a369e66da2576e9a118d6d7c12d90dc8ebe609579a9a09cd8e05fe38",
+    "depth_anything_v2_metric_hypersim_vitb.pth": "9dc9e274c5eff55c6daf27b660c0ced0eca4e8593a6da90cdcb04d2b4d3f3fa2",  # noqa: E501
+    "depth_anything_v2_metric_hypersim_vitl.pth": "6f82ff2bc543ac02ddff4aa31fa363676a8305dd3ccf04e80e2af115a044cb6d",  # noqa: E501
+    "depth_anything_v2_metric_vkitti_vits.pth": "9203e538d35255c90dda4b7fedb47ff33fe725497bcca3b1e53b3a65ee63f0cb",  # noqa: E501
+    "depth_anything_v2_metric_vkitti_vitb.pth": "4dad67a7cc10b462bca48e6b8569c762b8eb3c1adada170a3851a6d3ba37bb3e",  # noqa: E501
+    "depth_anything_v2_metric_vkitti_vitl.pth": "239b1054a369e66da2576e9a118d6d7c12d90dc8ebe609579a9a09cd8e05fe38",  # noqa: E501
 }
 
 
@@ -92,14 +89,14 @@ def weights_source(encoder: str, dataset: str | None = None) -> WeightsSource:
     if dataset is None:
         name = f"depth_anything_v2_{encoder}.pth"
         return WeightsSource(
-            name, hf_repo=f"depth-anything/Depth-Anything-V2-{_SIZES[encoder]}",
+            name,
+            hf_repo=f"depth-anything/Depth-Anything-V2-{_SIZES[encoder]}",
             sha256=SHA256.get(name),
         )
     name = f"depth_anything_v2_metric_{dataset}_{encoder}.pth"
     return WeightsSource(
         name,
-        hf_repo=f"depth-anything/Depth-Anything-V2-Metric-{_METRIC[dataset][0]}-"
-        f"{_SIZES[encoder]}",
+        hf_repo=f"depth-anything/Depth-Anything-V2-Metric-{_METRIC[dataset][0]}-{_SIZES[encoder]}",
         sha256=SHA256.get(name),
     )
 
@@ -131,7 +128,9 @@ class Release:
 def release(encoder: str, dataset: str | None = None) -> Release:
     """The V2 release of ``encoder`` (relative, or metric on ``dataset``)."""
     return Release(
-        _what(encoder, dataset), weights_source(encoder, dataset), encoder,
+        _what(encoder, dataset),
+        weights_source(encoder, dataset),
+        encoder,
         max_depth=_METRIC[dataset][1] if dataset else None,
     )
 
@@ -191,8 +190,11 @@ def metric_builder(rel: Release, dataset: str) -> Any:
 
     def build(config: ModelConfig) -> Any:
         return FocalScaled(
-            network_model(rel, config), TRAIN_CAMERAS[dataset], resize_scale,
-            train_scale(dataset), bool(dict(config.params).get("focal_scaling", False)),
+            network_model(rel, config),
+            TRAIN_CAMERAS[dataset],
+            resize_scale,
+            train_scale(dataset),
+            bool(dict(config.params).get("focal_scaling", False)),
         )
 
     return build

@@ -56,7 +56,8 @@ WHAT = (
 )
 
 DOWNLOAD = ParamSpec(
-    "download", True,
+    "download",
+    True,
     "Download the official weights into the cache when no weights file is given",
     read_only=True,
 )
@@ -115,8 +116,9 @@ def metric_depth(
     image, ``1 / clamp(inverse, 1e-4, 1e4)``, in float32 as the official code."""
     inverse = np.asarray(canonical_inverse_depth, dtype=np.float32) * np.float32(width / f_px)
     inverse = resize_bilinear(inverse, height, width)
-    depth = np.float32(1) / np.clip(inverse, np.float32(MIN_INVERSE_DEPTH),
-                                    np.float32(MAX_INVERSE_DEPTH))
+    depth = np.float32(1) / np.clip(
+        inverse, np.float32(MIN_INVERSE_DEPTH), np.float32(MAX_INVERSE_DEPTH)
+    )
     return np.asarray(depth, dtype=np.float32)
 
 
@@ -201,7 +203,8 @@ def random_state(net_config: Any = None, seed: int = 0) -> dict[str, Any]:
     with torch.device("meta"):
         net = DepthProNet(net_config or OFFICIAL)
     transposed = {
-        f"{name}.weight" for name, m in net.named_modules()
+        f"{name}.weight"
+        for name, m in net.named_modules()
         if isinstance(m, torch.nn.ConvTranspose2d)
     }
     g = torch.Generator().manual_seed(seed)
@@ -244,8 +247,12 @@ def build(config: ModelConfig, net_config: Any = None) -> DepthProModel:
         )
     path = _weights(config)
     runner = create_runner(
-        path, config.backend, config.device, lambda: torch_module(path, net_config),
-        input_names=("image",), output_names=("inverse_depth", "fov_deg"),
+        path,
+        config.backend,
+        config.device,
+        lambda: torch_module(path, net_config),
+        input_names=("image",),
+        output_names=("inverse_depth", "fov_deg"),
     )
     return DepthProModel(runner, size)
 

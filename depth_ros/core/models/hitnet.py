@@ -32,7 +32,9 @@ _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 PARAMS = (
     ParamSpec(
-        "fp16", False, "Half precision (TensorRT execution provider / engine only)",
+        "fp16",
+        False,
+        "Half precision (TensorRT execution provider / engine only)",
         read_only=True,
     ),
     INPUT_SCALE,

@@ -54,18 +54,25 @@ _NAMES = {"vits": ("small", "ViT-S"), "vitl": ("large", "ViT-L"), "vitg": ("gian
 _RELEASE = "https://huggingface.co/JUGGHM/Metric3D"
 
 INPUT_HEIGHT = ParamSpec(
-    "input_height", INPUT_SIZE[0],
+    "input_height",
+    INPUT_SIZE[0],
     "Network input height: the image is resized keeping its aspect ratio to fit "
     "input_height x input_width and padded (multiple of 28; official 616)",
-    min=SIZE_MULTIPLE, max=2016, step=SIZE_MULTIPLE,
+    min=SIZE_MULTIPLE,
+    max=2016,
+    step=SIZE_MULTIPLE,
 )
 INPUT_WIDTH = ParamSpec(
-    "input_width", INPUT_SIZE[1],
+    "input_width",
+    INPUT_SIZE[1],
     "Network input width (multiple of 28; official 1064)",
-    min=SIZE_MULTIPLE, max=2016, step=SIZE_MULTIPLE,
+    min=SIZE_MULTIPLE,
+    max=2016,
+    step=SIZE_MULTIPLE,
 )
 DOWNLOAD = ParamSpec(
-    "download", True,
+    "download",
+    True,
     "Download the official weights into the cache when no weights file is given",
     read_only=True,
 )
@@ -86,8 +93,9 @@ def _what(variant: str) -> str:
 
 def width_for_height(height: int) -> int:
     """The input width with the official aspect (1064 / 616) for a given input height."""
-    return max(SIZE_MULTIPLE, round(height * INPUT_SIZE[1] / INPUT_SIZE[0] / SIZE_MULTIPLE)
-               * SIZE_MULTIPLE)
+    return max(
+        SIZE_MULTIPLE, round(height * INPUT_SIZE[1] / INPUT_SIZE[0] / SIZE_MULTIPLE) * SIZE_MULTIPLE
+    )
 
 
 def prepare(
@@ -105,8 +113,9 @@ def prepare(
     pad_h, pad_w = size[0] - new_h, size[1] - new_w
     top, left = pad_h // 2, pad_w // 2
     pad = (top, pad_h - top, left, pad_w - left)
-    image = cv2.copyMakeBorder(image, pad[0], pad[1], pad[2], pad[3], cv2.BORDER_CONSTANT,
-                               value=PAD_VALUE)
+    image = cv2.copyMakeBorder(
+        image, pad[0], pad[1], pad[2], pad[3], cv2.BORDER_CONSTANT, value=PAD_VALUE
+    )
     x = (image.astype(np.float32) - np.asarray(MEAN, np.float32)) / np.asarray(STD, np.float32)
     return np.ascontiguousarray(x.transpose(2, 0, 1)[None]), pad, scale
 
@@ -131,7 +140,7 @@ def restore(
 ) -> NDArray[np.float64]:
     """(..., h, w) network-size maps → (..., height, width): un-pad, resize bilinearly."""
     m = np.asarray(maps, dtype=np.float64)
-    m = m[..., pad[0]: m.shape[-2] - pad[1], pad[2]: m.shape[-1] - pad[3]]
+    m = m[..., pad[0] : m.shape[-2] - pad[1], pad[2] : m.shape[-1] - pad[3]]
     return _bilinear(_bilinear(m, height, m.ndim - 2), width, m.ndim - 1)
 
 
@@ -152,8 +161,10 @@ class Metric3DModel:
                 raise ConfigError(why)
 
     def update(self, params: Mapping[str, Value]) -> None:
-        size = (int(params.get("input_height", self.size[0])),
-                int(params.get("input_width", self.size[1])))
+        size = (
+            int(params.get("input_height", self.size[0])),
+            int(params.get("input_width", self.size[1])),
+        )
         self._check(size)
         self.size = size
 
@@ -250,8 +261,10 @@ def _size(config: ModelConfig) -> tuple[int, int]:
     if config.input_size:
         h = int(config.input_size)
         return h, int(params.get("input_width", width_for_height(h)))
-    return (int(params.get("input_height", INPUT_SIZE[0])),
-            int(params.get("input_width", INPUT_SIZE[1])))
+    return (
+        int(params.get("input_height", INPUT_SIZE[0])),
+        int(params.get("input_width", INPUT_SIZE[1])),
+    )
 
 
 def _builder(variant: str) -> Any:
@@ -262,7 +275,10 @@ def _builder(variant: str) -> Any:
         Metric3DModel._check(size)
         path = _weights(config, variant)
         runner = create_runner(
-            path, config.backend, config.device, lambda: _torch_module(variant, path),
+            path,
+            config.backend,
+            config.device,
+            lambda: _torch_module(variant, path),
             output_names=("depth", "confidence", "normal"),
         )
         return Metric3DModel(runner, size)

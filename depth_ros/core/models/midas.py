@@ -23,15 +23,19 @@ _RELEASES = "https://github.com/isl-org/MiDaS/releases/download"
 
 def _input_size(default: int) -> ParamSpec:
     return ParamSpec(
-        "input_size", default,
+        "input_size",
+        default,
         "Network input size: the image is resized, keeping its aspect ratio, so that its "
         "sides are near this, multiples of 32 (larger: finer and slower)",
-        min=64, max=1024, step=32,
+        min=64,
+        max=1024,
+        step=32,
     )
 
 
 DOWNLOAD = ParamSpec(
-    "download", True,
+    "download",
+    True,
     "Download the official weights into the cache when no weights file is given",
     read_only=True,
 )
@@ -95,11 +99,11 @@ def _weights(config: ModelConfig, model_id: str) -> Any:
     _d, source, alternatives, _s, _p = _MODELS[model_id]
     weights = config.weights
     if weights is None:  # an older release name already in the cache serves too
-        weights = next(
-            (cache_dir() / n for n in alternatives if (cache_dir() / n).is_file()), None
-        )
+        weights = next((cache_dir() / n for n in alternatives if (cache_dir() / n).is_file()), None)
     return resolve_weights(
-        weights, source, _what(model_id),
+        weights,
+        source,
+        _what(model_id),
         allow_download=bool(dict(config.params).get("download", True)),
     )
 
@@ -150,8 +154,10 @@ def _export(model_id: str) -> Any:
         input_names=("image",),
         output_names=("depth",),
         example_inputs=lambda h, w: (example_input(h, w, pre),),
-        dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"},
-                      "depth": {0: "batch", 1: "height", 2: "width"}},
+        dynamic_axes={
+            "image": {0: "batch", 2: "height", 3: "width"},
+            "depth": {0: "batch", 1: "height", 2: "width"},
+        },
         size_multiple=32,
         min_size=32,
         default_size=(size * 3 // 4 // 32 * 32, size),

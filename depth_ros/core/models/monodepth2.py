@@ -50,7 +50,8 @@ VARIANTS = {
 }
 
 DOWNLOAD = ParamSpec(
-    "download", True,
+    "download",
+    True,
     "Download and unpack the official release zip into the cache when no weights are given",
     read_only=True,
 )
@@ -66,8 +67,10 @@ class Monodepth2Weights:
 
 
 def _what(release: str) -> str:
-    return (f"Monodepth2 {release} weights (a folder with {ENCODER_FILE} and {DEPTH_FILE}, "
-            f"as unpacked from {URL.format(release)})")
+    return (
+        f"Monodepth2 {release} weights (a folder with {ENCODER_FILE} and {DEPTH_FILE}, "
+        f"as unpacked from {URL.format(release)})"
+    )
 
 
 def _folder_files(path: Path, release: str) -> Monodepth2Weights:
@@ -110,19 +113,25 @@ def resolve(
         p = Path(weights).expanduser()
         if p.suffix.lower() in EXPORTED_EXTENSIONS:
             if not p.is_file():
-                raise WeightsError(f"weights file {p} not found: expected an exported "
-                                   f"network or the {_what(release)}")
+                raise WeightsError(
+                    f"weights file {p} not found: expected an exported "
+                    f"network or the {_what(release)}"
+                )
             return p
         return _folder_files(p, release)
     folder = cache_dir() / release
     if (folder / ENCODER_FILE).is_file():
         return _folder_files(folder, release)
     url = URL.format(release)
-    hint = f"download {url}, unzip it and pass the folder as the weights parameter, " \
-           f"or unzip it into {folder}"
+    hint = (
+        f"download {url}, unzip it and pass the folder as the weights parameter, "
+        f"or unzip it into {folder}"
+    )
     if not allow_download or offline():
-        raise WeightsError(f"no weights given for the {_what(release)} and {folder} does not "
-                           f"exist; downloads are switched off; {hint}")
+        raise WeightsError(
+            f"no weights given for the {_what(release)} and {folder} does not "
+            f"exist; downloads are switched off; {hint}"
+        )
     archive = cache_dir() / f"{release}.zip"
     try:
         archive.parent.mkdir(parents=True, exist_ok=True)
@@ -131,9 +140,11 @@ def resolve(
             z.extractall(folder)
     except Exception as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise WeightsError(f"no weights given for the {_what(release)} and downloading or "
-                           f"unpacking {url} failed ({type(exc).__name__}: {reason}); "
-                           f"{hint}") from exc
+        raise WeightsError(
+            f"no weights given for the {_what(release)} and downloading or "
+            f"unpacking {url} failed ({type(exc).__name__}: {reason}); "
+            f"{hint}"
+        ) from exc
     return _folder_files(folder, release)
 
 
@@ -148,14 +159,18 @@ def read_encoder(path: Path, release: str) -> tuple[dict[str, Any], dict[str, Va
 
     what = f"Monodepth2 {release} encoder ({ENCODER_FILE} of {URL.format(release)})"
     if not zipfile.is_zipfile(path):
-        raise WeightsError(f"{path} is not a PyTorch checkpoint (not a zip archive: corrupt, "
-                           f"truncated or another format); expected the {what}")
+        raise WeightsError(
+            f"{path} is not a PyTorch checkpoint (not a zip archive: corrupt, "
+            f"truncated or another format); expected the {what}"
+        )
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, Exception) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise WeightsError(f"{path} is not a readable PyTorch checkpoint "
-                           f"({type(exc).__name__}: {first}); expected the {what}") from exc
+        raise WeightsError(
+            f"{path} is not a readable PyTorch checkpoint "
+            f"({type(exc).__name__}: {first}); expected the {what}"
+        ) from exc
     if not isinstance(obj, Mapping):
         raise WeightsError(f"{path}: found a {type(obj).__name__}, expected the {what}")
     extras: dict[str, Value] = {}
@@ -187,7 +202,8 @@ def torch_module(files: Monodepth2Weights, release: str, use_stereo: bool) -> An
             f"its depth has no metric scale; the metric model needs {URL.format(release)}"
         )
     dec_state = load_state_dict_file(
-        files.depth, expected=f"Monodepth2 {release} depth decoder ({DEPTH_FILE})")
+        files.depth, expected=f"Monodepth2 {release} depth decoder ({DEPTH_FILE})"
+    )
     net = Monodepth2Net()
     load_strict(net.encoder, enc_state, files.encoder, f"Monodepth2 {release} {ENCODER_FILE}")
     load_strict(net.depth, dec_state, files.depth, f"Monodepth2 {release} {DEPTH_FILE}")
@@ -203,19 +219,23 @@ def prepare(rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
 
     check_rgb(rgb)
     resized = Image.fromarray(np.ascontiguousarray(rgb)).resize(
-        (FEED_WIDTH, FEED_HEIGHT), Image.Resampling.LANCZOS)
+        (FEED_WIDTH, FEED_HEIGHT), Image.Resampling.LANCZOS
+    )
     x = np.asarray(resized, dtype=np.float32) / np.float32(255.0)
     return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
 
 
-def _linear_taps(n_in: int, n_out: int) -> tuple[NDArray[np.intp], NDArray[np.intp],
-                                                 NDArray[np.float32]]:
+def _linear_taps(
+    n_in: int, n_out: int
+) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.float32]]:
     """Source taps and weights of PyTorch's bilinear rule with align_corners=False:
     src = (dst + 0.5) * n_in / n_out - 0.5, negative positions clamped to 0, in float32
     as PyTorch computes it on the CPU."""
     scale = np.float32(n_in / n_out)
-    pos = np.maximum(scale * (np.arange(n_out, dtype=np.float32) + np.float32(0.5))
-                     - np.float32(0.5), np.float32(0.0))
+    pos = np.maximum(
+        scale * (np.arange(n_out, dtype=np.float32) + np.float32(0.5)) - np.float32(0.5),
+        np.float32(0.0),
+    )
     lo = np.minimum(np.floor(pos).astype(np.intp), n_in - 1)
     hi = np.minimum(lo + 1, n_in - 1)
     return lo, hi, (pos - lo).astype(np.float32)
@@ -282,7 +302,7 @@ def _random_state(state: Mapping[str, Any], seed: int) -> dict[str, Any]:
             out[name] = torch.ones_like(value)
         elif value.ndim > 1:
             fan_in = int(np.prod(value.shape[1:]))
-            out[name] = torch.randn(value.shape, generator=g) / fan_in ** 0.5
+            out[name] = torch.randn(value.shape, generator=g) / fan_in**0.5
         elif name.endswith("weight"):  # BatchNorm scale
             out[name] = 1.0 + 0.1 * torch.randn(value.shape, generator=g)
         else:
@@ -312,15 +332,17 @@ def _random_checkpoint(release: str, use_stereo: bool) -> Callable[[Path], None]
 
 
 def _files(config: ModelConfig, release: str) -> Monodepth2Weights | Path:
-    return resolve(config.weights, release,
-                   allow_download=bool(dict(config.params).get("download", True)))
+    return resolve(
+        config.weights, release, allow_download=bool(dict(config.params).get("download", True))
+    )
 
 
 def _module_for(config: ModelConfig, release: str, use_stereo: bool) -> Any:
     files = _files(config, release)
     if isinstance(files, Path):
-        raise ConfigError(f"{files} is an exported network; the PyTorch network needs the "
-                          f"{_what(release)}")
+        raise ConfigError(
+            f"{files} is an exported network; the PyTorch network needs the {_what(release)}"
+        )
     return torch_module(files, release, use_stereo)
 
 
@@ -337,8 +359,7 @@ def _builder(release: str, kind: OutputKind, use_stereo: bool) -> Callable[[Mode
             # read both files before the backend starts: a bad folder fails here
             module = torch_module(files, release, use_stereo)
             factory = lambda: module  # noqa: E731
-        runner = create_runner(path, config.backend, config.device, factory,
-                               output_names=("disp",))
+        runner = create_runner(path, config.backend, config.device, factory, output_names=("disp",))
         return Monodepth2Model(runner, metric=kind is OutputKind.METRIC)
 
     return build
@@ -365,8 +386,11 @@ def _export(release: str, use_stereo: bool) -> Any:
 
 def _register() -> None:
     for release, kind, use_stereo in VARIANTS.values():
-        trained = "stereo pairs, metric with the published scale 5.4" if use_stereo else \
-            "monocular video, relative inverse depth"
+        trained = (
+            "stereo pairs, metric with the published scale 5.4"
+            if use_stereo
+            else "monocular video, relative inverse depth"
+        )
         register_model(
             ModelSpec(
                 id=f"monodepth2_{release}",

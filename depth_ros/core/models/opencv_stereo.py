@@ -19,68 +19,101 @@ from depth_ros.core.models.base import InputKind, ModelConfig, ModelSpec, Output
 from depth_ros.core.params import ParamSpec, Value, defaults
 
 
-def _common(uniqueness: float, speckle_range: int, prefilter_cap: int, left_right_check: bool
-            ) -> tuple[ParamSpec, ...]:
+def _common(
+    uniqueness: float, speckle_range: int, prefilter_cap: int, left_right_check: bool
+) -> tuple[ParamSpec, ...]:
     """The parameters both matchers have (stereo_image_proc's names) and the confidence
     filters (depth_ros.core.confidence), with the defaults of one matcher."""
     return (
         ParamSpec("min_disparity", 0, "Smallest disparity searched, pixels", -512, 2048),
         ParamSpec(
-            "disparity_range", 64, "Number of disparities searched, pixels (multiple of 16)",
-            16, 4096, step=16,
+            "disparity_range",
+            64,
+            "Number of disparities searched, pixels (multiple of 16)",
+            16,
+            4096,
+            step=16,
         ),
         ParamSpec(
-            "uniqueness_ratio", uniqueness,
-            "Margin in percent by which the best match must beat the second best", 0.0, 100.0,
+            "uniqueness_ratio",
+            uniqueness,
+            "Margin in percent by which the best match must beat the second best",
+            0.0,
+            100.0,
         ),
         ParamSpec(
-            "speckle_size", 100,
-            "Largest blob of outlier disparities removed as speckle, pixels", 0, 1000,
+            "speckle_size",
+            100,
+            "Largest blob of outlier disparities removed as speckle, pixels",
+            0,
+            1000,
         ),
         ParamSpec(
-            "speckle_range", speckle_range,
+            "speckle_range",
+            speckle_range,
             "Largest disparity difference inside one connected blob (SGBM: pixels, BM: "
-            "1/16 pixel, as in OpenCV)", 0, 31,
+            "1/16 pixel, as in OpenCV)",
+            0,
+            31,
         ),
         ParamSpec(
-            "disp12_max_diff", 1,
-            "Largest left-right consistency error, pixels (-1 disables the check)", -1, 128,
+            "disp12_max_diff",
+            1,
+            "Largest left-right consistency error, pixels (-1 disables the check)",
+            -1,
+            128,
         ),
-        ParamSpec("prefilter_cap", prefilter_cap, "Clip of the prefiltered image values", 1,
-                  63),
+        ParamSpec("prefilter_cap", prefilter_cap, "Clip of the prefiltered image values", 1, 63),
         ParamSpec(
-            "left_right_check", left_right_check,
+            "left_right_check",
+            left_right_check,
             "Match the right view too (the mirrored pair, twice the matching time) and grade "
             "each pixel by how well the two disparities agree (beyond disp12_max_diff: "
             "invalid); off: OpenCV's internal binary check only",
         ),
         ParamSpec(
-            "min_texture", 1.0,
+            "min_texture",
+            1.0,
             "Least mean |dI/dx| (grey levels per pixel) over the block window; below it the "
-            "confidence is 0 (0 disables)", 0.0, 255.0,
+            "confidence is 0 (0 disables)",
+            0.0,
+            255.0,
         ),
         ParamSpec(
-            "min_confidence", 0.0,
+            "min_confidence",
+            0.0,
             "Pixels whose confidence (disparity/confidence) is below this are invalid "
-            "(NaN depth); 0 keeps every match", 0.0, 1.0,
+            "(NaN depth); 0 keeps every match",
+            0.0,
+            1.0,
         ),
         ParamSpec(
-            "temporal_filter", 0.0,
+            "temporal_filter",
+            0.0,
             "Static cameras only: weight of the previous frames in an exponential average of "
-            "the disparity where it agrees within 1 px (0 = off)", 0.0, 0.95,
+            "the disparity where it agrees within 1 px (0 = off)",
+            0.0,
+            0.95,
         ),
         ParamSpec(
-            "wls_lambda", 0.0,
+            "wls_lambda",
+            0.0,
             "Edge-aware post-filter: smoothness of OpenCV's weighted-least-squares disparity "
             "filter (cv2.ximgproc, needs opencv-contrib-python-headless; also matches the "
-            "right view; 0 = off, 2000-8000 typical)", 0.0, 100000.0,
+            "right view; 0 = off, 2000-8000 typical)",
+            0.0,
+            100000.0,
         ),
         ParamSpec(
-            "wls_sigma", 1.5, "Colour sensitivity of the WLS filter (edges it keeps)", 0.1,
+            "wls_sigma",
+            1.5,
+            "Colour sensitivity of the WLS filter (edges it keeps)",
+            0.1,
             10.0,
         ),
         ParamSpec(
-            "pad_border", True,
+            "pad_border",
+            True,
             "Pad the images on the left by the disparity range so that the left border, which "
             "OpenCV leaves empty, is matched too",
         ),
@@ -92,31 +125,33 @@ def _common(uniqueness: float, speckle_range: int, prefilter_cap: int, left_righ
 # indoor pairs against 3-way SGBM, with Motorcycle's bad-2.0 no worse.
 SGBM_PARAMS = (
     *_common(uniqueness=0.0, speckle_range=2, prefilter_cap=15, left_right_check=False),
+    ParamSpec("correlation_window_size", 5, "Matched block size, pixels (odd)", 1, 11, odd=True),
     ParamSpec(
-        "correlation_window_size", 5, "Matched block size, pixels (odd)", 1, 11, odd=True
-    ),
-    ParamSpec(
-        "P1", 0.0,
-        "Penalty on disparity changes of 1 between neighbours; 0 = 8*3*window^2", 0.0,
+        "P1",
+        0.0,
+        "Penalty on disparity changes of 1 between neighbours; 0 = 8*3*window^2",
+        0.0,
         100000.0,
     ),
     ParamSpec(
-        "P2", 4800.0,
+        "P2",
+        4800.0,
         "Penalty on larger disparity changes; 0 = 32*3*window^2 (must exceed P1)",
-        0.0, 100000.0,
+        0.0,
+        100000.0,
     ),
     ParamSpec(
-        "sgbm_mode", 1,
+        "sgbm_mode",
+        1,
         "0 SGBM 5 paths, 1 HH full 8 paths (most accurate), 2 SGBM_3WAY (fastest), 3 HH4",
-        0, 3,
+        0,
+        3,
     ),
 )
 
 BM_PARAMS = (  # defaults: config/bm.yaml's
     *_common(uniqueness=15.0, speckle_range=4, prefilter_cap=31, left_right_check=False),
-    ParamSpec(
-        "correlation_window_size", 15, "Matched block size, pixels (odd)", 5, 255, odd=True
-    ),
+    ParamSpec("correlation_window_size", 15, "Matched block size, pixels (odd)", 5, 255, odd=True),
     ParamSpec("prefilter_size", 9, "Normalisation window of the prefilter (odd)", 5, 255, odd=True),
     ParamSpec(
         "texture_threshold", 10, "Least texture (sum of |dx|) for a match to be kept", 0, 10000
@@ -209,8 +244,7 @@ class OpenCVStereo:
         raw = self._match(left, right)
         # as OpenCV does inside: SGBM's speckle_range is in pixels, BM's in 1/16 pixel
         speckle_range = int(p["speckle_range"]) * (16 if self.algorithm == "sgbm" else 1)
-        c_speckle, raw = conf.speckle_factor(raw, invalid, int(p["speckle_size"]),
-                                             speckle_range)
+        c_speckle, raw = conf.speckle_factor(raw, invalid, int(p["speckle_size"]), speckle_range)
         disparity = self._to_float(raw)
         min_conf = float(p.get("min_confidence", 0.0))
         alpha = float(p.get("temporal_filter", 0.0))
@@ -220,14 +254,15 @@ class OpenCVStereo:
             return disparity, None
         c_lr = None
         if lr_check or wls > 0:  # the right view's disparity from the mirrored pair
-            raw_r = np.ascontiguousarray(self._match(
-                np.ascontiguousarray(right[:, ::-1]), np.ascontiguousarray(left[:, ::-1])
-            )[:, ::-1])
+            raw_r = np.ascontiguousarray(
+                self._match(
+                    np.ascontiguousarray(right[:, ::-1]), np.ascontiguousarray(left[:, ::-1])
+                )[:, ::-1]
+            )
             if wls > 0:
                 raw = self._wls(raw, raw_r, left, wls, float(p.get("wls_sigma", 1.5)))
                 disparity = self._to_float(raw)
-            c_lr = conf.lr_factor(disparity, self._to_float(raw_r),
-                                  float(p["disp12_max_diff"]))
+            c_lr = conf.lr_factor(disparity, self._to_float(raw_r), float(p["disp12_max_diff"]))
             if lr_check:
                 disparity[c_lr <= 0] = np.nan
         if not (want_confidence or min_conf > 0 or alpha > 0):
@@ -236,8 +271,14 @@ class OpenCVStereo:
         block = int(p["correlation_window_size"])
         c_tex = conf.texture_factor(conf.texture(gl, block), float(p.get("min_texture", 0.0)))
         c_uniq = conf.uniqueness_factor(
-            gl, gr, disparity, int(p["min_disparity"]), int(p["disparity_range"]), block,
-            float(p["uniqueness_ratio"]))
+            gl,
+            gr,
+            disparity,
+            int(p["min_disparity"]),
+            int(p["disparity_range"]),
+            block,
+            float(p["uniqueness_ratio"]),
+        )
         valid = np.isfinite(disparity)
         confidence = conf.combine(c_lr, c_uniq, c_tex, c_speckle, valid=valid)
         disparity, confidence = self._temporal.apply(disparity, confidence, alpha)
@@ -246,8 +287,14 @@ class OpenCVStereo:
             confidence[~np.isfinite(disparity)] = 0.0
         return disparity, confidence
 
-    def _wls(self, raw: NDArray[np.int16], raw_right: NDArray[np.int16],
-             left: NDArray[np.uint8], lam: float, sigma: float) -> NDArray[np.int16]:
+    def _wls(
+        self,
+        raw: NDArray[np.int16],
+        raw_right: NDArray[np.int16],
+        left: NDArray[np.uint8],
+        lam: float,
+        sigma: float,
+    ) -> NDArray[np.int16]:
         """OpenCV's DisparityWLSFilter (Min et al. 2014, as in cv2.ximgproc's tutorial) on
         the left disparity, guided by the left image, with the right view's disparity
         (OpenCV's right-matcher convention: negated)."""
@@ -258,7 +305,8 @@ class OpenCVStereo:
             raise InputError(
                 "wls_lambda > 0 needs OpenCV's contrib modules (cv2.ximgproc): replace "
                 "opencv-python-headless by opencv-contrib-python-headless of the same "
-                f"version ({cv2.__version__}), or set wls_lambda to 0")
+                f"version ({cv2.__version__}), or set wls_lambda to 0"
+            )
         f = ximgproc.createDisparityWLSFilter(self._matcher)
         f.setLambda(lam)
         f.setSigmaColor(sigma)
@@ -267,9 +315,11 @@ class OpenCVStereo:
         # the filter leaves the matcher's unmatched left border out: pad it, as compute()
         pad = int(self.params["disparity_range"]) + max(int(self.params["min_disparity"]), 0)
         border = cv2.BORDER_REPLICATE
-        out = f.filter(cv2.copyMakeBorder(raw, 0, 0, pad, 0, border),
-                       cv2.copyMakeBorder(np.ascontiguousarray(left), 0, 0, pad, 0, border),
-                       disparity_map_right=cv2.copyMakeBorder(right, 0, 0, pad, 0, border))
+        out = f.filter(
+            cv2.copyMakeBorder(raw, 0, 0, pad, 0, border),
+            cv2.copyMakeBorder(np.ascontiguousarray(left), 0, 0, pad, 0, border),
+            disparity_map_right=cv2.copyMakeBorder(right, 0, 0, pad, 0, border),
+        )
         return np.ascontiguousarray(out[:, pad:], np.int16)
 
     def _to_float(self, raw: NDArray[np.int16]) -> NDArray[np.float32]:
@@ -326,19 +376,24 @@ def size_problem(algorithm: str, p: Mapping[str, Value], width: int, height: int
     min_d, ndisp = int(p["min_disparity"]), int(p["disparity_range"])
     padded = width + (ndisp + max(min_d, 0) if p["pad_border"] else 0)
     if algorithm == "bm" and block > min(height, padded):
-        return (f"correlation_window_size {block} is larger than the {width}x{height} image: "
-                "lower it")
+        return (
+            f"correlation_window_size {block} is larger than the {width}x{height} image: lower it"
+        )
     if algorithm == "sgbm":
         # StereoSGBM matches columns [max(min_d + ndisp, 0), width + min(min_d, 0))
         if min_d >= 0 and padded <= min_d + ndisp:
-            return (f"the image is {width} px wide, not wider than min_disparity + "
-                    f"disparity_range = {min_d + ndisp}: enable pad_border or lower "
-                    "disparity_range")
+            return (
+                f"the image is {width} px wide, not wider than min_disparity + "
+                f"disparity_range = {min_d + ndisp}: enable pad_border or lower "
+                "disparity_range"
+            )
         if padded + min(min_d, 0) <= max(min_d + ndisp, 0):
-            return (f"the image is {width} px wide: too narrow for min_disparity {min_d} with "
-                    f"disparity_range {ndisp} (OpenCV SGBM needs the padded width {padded} "
-                    f"+ min_disparity > max(min_disparity + disparity_range, 0)); raise "
-                    "min_disparity")
+            return (
+                f"the image is {width} px wide: too narrow for min_disparity {min_d} with "
+                f"disparity_range {ndisp} (OpenCV SGBM needs the padded width {padded} "
+                f"+ min_disparity > max(min_disparity + disparity_range, 0)); raise "
+                "min_disparity"
+            )
     return None
 
 

@@ -37,9 +37,14 @@ OUTPUTS = ("disparity",)
 
 PARAMS = (
     ParamSpec(
-        "max_disparity", 192,
+        "max_disparity",
+        192,
         "Disparity search range of the network, pixels (multiple of 16); the official "
-        "checkpoints were trained with 192", 16, 384, step=16, read_only=True,
+        "checkpoints were trained with 192",
+        16,
+        384,
+        step=16,
+        read_only=True,
     ),
     ParamSpec("fp16", False, "Half precision (CUDA devices only)", read_only=True),
     INPUT_SCALE,
@@ -72,7 +77,7 @@ def preprocess(rgb: NDArray[np.uint8], height: int, width: int) -> NDArray[np.fl
     h, w = rgb.shape[:2]
     x = (rgb.astype(np.float32) * np.float32(1 / 255.0) - MEAN) / STD
     out = np.zeros((1, 3, height, width), np.float32)
-    out[0, :, height - h:, :w] = x.transpose(2, 0, 1)
+    out[0, :, height - h :, :w] = x.transpose(2, 0, 1)
     return out
 
 
@@ -90,7 +95,11 @@ class PSMNetStereo(LearnedStereo):
     def __init__(self, config: ModelConfig) -> None:
         self.params = _values(config)
         self.backend = open_backend(
-            SPEC, config, lambda: torch_module(config), INPUTS, OUTPUTS,
+            SPEC,
+            config,
+            lambda: torch_module(config),
+            INPUTS,
+            OUTPUTS,
             fp16=bool(self.params["fp16"]),
         )
         meta: Mapping[str, str] = getattr(self.backend, "metadata", {}) or {}
@@ -113,7 +122,7 @@ class PSMNetStereo(LearnedStereo):
         ph = padded_size(h, SIZE_MULTIPLE, MIN_SIZE)
         pw = padded_size(w, SIZE_MULTIPLE, MIN_SIZE)
         (disp,) = self.backend.run([preprocess(left, ph, pw), preprocess(right, ph, pw)])
-        out = np.ascontiguousarray(disp.reshape(ph, pw)[ph - h:, :w], dtype=np.float32)
+        out = np.ascontiguousarray(disp.reshape(ph, pw)[ph - h :, :w], dtype=np.float32)
         out[~np.isfinite(out)] = np.nan
         return out
 
@@ -133,19 +142,19 @@ SPEC = register_model(
             "/ KITTI 2012 / Scene Flow checkpoints)"
         ),
         export=ExportSpec(
-                module_factory=torch_module,
-                input_names=INPUTS,
-                output_names=OUTPUTS,
-                example_inputs=example_inputs,
-                dynamic_axes={
-                    "left": {0: "batch", 2: "height", 3: "width"},
-                    "right": {0: "batch", 2: "height", 3: "width"},
-                    "disparity": {0: "batch", 1: "height", 2: "width"},
-                },
-                size_multiple=SIZE_MULTIPLE,
-                min_size=MIN_SIZE,
-                default_size=(256, 512),
-                baked_params=("max_disparity",),
-            ),
+            module_factory=torch_module,
+            input_names=INPUTS,
+            output_names=OUTPUTS,
+            example_inputs=example_inputs,
+            dynamic_axes={
+                "left": {0: "batch", 2: "height", 3: "width"},
+                "right": {0: "batch", 2: "height", 3: "width"},
+                "disparity": {0: "batch", 1: "height", 2: "width"},
+            },
+            size_multiple=SIZE_MULTIPLE,
+            min_size=MIN_SIZE,
+            default_size=(256, 512),
+            baked_params=("max_disparity",),
+        ),
     )
 )

@@ -68,13 +68,16 @@ INPUT_NAMES = ("image", "rays", "use_rays")
 OUTPUT_NAMES = ("depth", "confidence", "intrinsics")
 
 RESOLUTION_LEVEL = ParamSpec(
-    "resolution_level", -1,
+    "resolution_level",
+    -1,
     "Official resolution_level: 0..9 picks a tenth of the training image area range "
     "(0.2-0.6 MP; 0 smallest and fastest), -1 uses the whole range (the official default)",
-    min=-1, max=9,
+    min=-1,
+    max=9,
 )
 DOWNLOAD = ParamSpec(
-    "download", True,
+    "download",
+    True,
     "Download the official weights into the cache when no weights file is given",
     read_only=True,
 )
@@ -105,9 +108,7 @@ def pixels_bounds(level: int, bounds: tuple[float, float] = PIXELS_BOUNDS) -> tu
     return level * interval + bounds[0], (level + 1) * interval + bounds[0]
 
 
-def geometry(
-    height: int, width: int, bounds: tuple[float, float] = PIXELS_BOUNDS
-) -> Geometry:
+def geometry(height: int, width: int, bounds: tuple[float, float] = PIXELS_BOUNDS) -> Geometry:
     ratio = width / height
     target = min(RATIO_BOUNDS[1], max(RATIO_BOUNDS[0], ratio))
     if ratio > target:  # too wide: pad top and bottom
@@ -150,8 +151,9 @@ def resize_bilinear(src: NDArray[Any], height: int, width: int) -> NDArray[Any]:
 
 def prepare_image(rgb: NDArray[np.uint8], geo: Geometry) -> NDArray[np.float32]:
     """RGB uint8 (H, W, 3) → network input (1, 3, h, w): normalise, zero-pad, resize."""
-    image = (rgb.astype(np.float32) / np.float32(255.0) - np.asarray(IMAGENET_MEAN, np.float32)
-             ) / np.asarray(IMAGENET_STD, np.float32)
+    image = (
+        rgb.astype(np.float32) / np.float32(255.0) - np.asarray(IMAGENET_MEAN, np.float32)
+    ) / np.asarray(IMAGENET_STD, np.float32)
     left, right, top, bottom = geo.paddings
     if any(geo.paddings):
         image = np.pad(image, ((top, bottom), (left, right), (0, 0)))
@@ -169,9 +171,7 @@ def network_intrinsics(
     return fx * f, fy * f, (cx + left) * f, (cy + top) * f
 
 
-def image_intrinsics(
-    intrinsics: NDArray[Any], geo: Geometry
-) -> tuple[float, float, float, float]:
+def image_intrinsics(intrinsics: NDArray[Any], geo: Geometry) -> tuple[float, float, float, float]:
     """Network-input intrinsics (fx, fy, cx, cy) → the image's (official
     ``_postprocess_intrinsics``)."""
     fx, fy, cx, cy = (float(v) / geo.factor for v in np.asarray(intrinsics).reshape(-1)[:4])
@@ -195,7 +195,7 @@ def postprocess(pred: NDArray[Any], geo: Geometry) -> NDArray[np.float32]:
     align_corners=False), crop the padding."""
     out = resize_bilinear(np.asarray(pred, dtype=np.float64).reshape(geo.size), *geo.padded)
     left, right, top, bottom = geo.paddings
-    out = out[top:geo.padded[0] - bottom, left:geo.padded[1] - right]
+    out = out[top : geo.padded[0] - bottom, left : geo.padded[1] - right]
     return np.ascontiguousarray(out, dtype=np.float32)
 
 
@@ -253,8 +253,9 @@ class UniDepthModel:
             use = np.zeros(1, np.float32)
         else:
             if camera.fx <= 0 or camera.fy <= 0:
-                raise InputError(f"camera focal lengths must be positive, got "
-                                 f"fx={camera.fx}, fy={camera.fy}")
+                raise InputError(
+                    f"camera focal lengths must be positive, got fx={camera.fx}, fy={camera.fy}"
+                )
             k = network_intrinsics(camera.fx, camera.fy, camera.cx, camera.cy, geo)
             ray = rays(*k, geo.size)
             use = np.ones(1, np.float32)
@@ -352,8 +353,12 @@ def _builder(variant: str) -> Any:
 
         path = _weights(config, variant)
         runner = create_runner(
-            path, config.backend, config.device, lambda: _torch_module(variant, path),
-            input_names=INPUT_NAMES, output_names=OUTPUT_NAMES,
+            path,
+            config.backend,
+            config.device,
+            lambda: _torch_module(variant, path),
+            input_names=INPUT_NAMES,
+            output_names=OUTPUT_NAMES,
         )
         level = dict(config.params).get("resolution_level", RESOLUTION_LEVEL.default)
         return UniDepthModel(runner, level)

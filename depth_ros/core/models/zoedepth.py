@@ -41,28 +41,40 @@ _RELEASE = "https://github.com/isl-org/ZoeDepth/releases/download/v1.0"
 _VARIANTS: dict[str, tuple[str, str, float, TrainingCamera]] = {
     "n": ("ZoeD_M12_N.pt", "ZoeDepth N (NYU Depth V2, indoor, up to 10 m)", 10.0, NYU),
     "k": ("ZoeD_M12_K.pt", "ZoeDepth K (KITTI, outdoor, up to 80 m)", 80.0, KITTI),
-    "nk": ("ZoeD_M12_NK.pt", "ZoeDepth NK (NYU and KITTI heads, routed per image, up to "
-           "80 m)", 80.0, NYU),
+    "nk": (
+        "ZoeD_M12_NK.pt",
+        "ZoeDepth NK (NYU and KITTI heads, routed per image, up to 80 m)",
+        80.0,
+        NYU,
+    ),
 }
 
 PAD_INPUT = ParamSpec(
-    "pad_input", True,
+    "pad_input",
+    True,
     "Official padding augmentation: reflect-pad the image by sqrt(side/2)*3 pixels and crop "
-    "the prediction back (avoids border artefacts)", read_only=True,
+    "the prediction back (avoids border artefacts)",
+    read_only=True,
 )
 FLIP_AUG = ParamSpec(
-    "flip_aug", True,
+    "flip_aug",
+    True,
     "Official flip augmentation: average with the prediction on the mirrored image (two "
-    "network runs per image)", read_only=True,
+    "network runs per image)",
+    read_only=True,
 )
 INPUT_SIZE = ParamSpec(
-    "input_size", 384,
+    "input_size",
+    384,
     "Network input height MiDaS' resize aims at (official 384; the width follows: 4/3 of "
     "it for N and NK, 2x for K), sides multiples of 32",
-    min=64, max=1024, step=32,
+    min=64,
+    max=1024,
+    step=32,
 )
 DOWNLOAD = ParamSpec(
-    "download", True,
+    "download",
+    True,
     "Download the official weights into the cache when no weights file is given",
     read_only=True,
 )
@@ -77,8 +89,9 @@ def weights_source(variant: str) -> WeightsSource:
 
 
 def _what(variant: str) -> str:
-    return f"ZoeDepth {variant.upper()} checkpoint ({_VARIANTS[variant][0]}, state dict under " \
-        "'model')"
+    return (
+        f"ZoeDepth {variant.upper()} checkpoint ({_VARIANTS[variant][0]}, state dict under 'model')"
+    )
 
 
 def _options(config: ModelConfig) -> dict[str, Value]:
@@ -87,8 +100,11 @@ def _options(config: ModelConfig) -> dict[str, Value]:
     why = INPUT_SIZE.validate(size)
     if why:
         raise ConfigError(why)
-    return {"height": size, "pad_input": bool(p.get("pad_input", True)),
-            "flip_aug": bool(p.get("flip_aug", True))}
+    return {
+        "height": size,
+        "pad_input": bool(p.get("pad_input", True)),
+        "flip_aug": bool(p.get("flip_aug", True)),
+    }
 
 
 def _net(variant: str, **options: Any) -> Any:
@@ -131,16 +147,20 @@ def _random_checkpoint(variant: str) -> Any:
         for k, v in net.state_dict().items():
             if v.dtype.is_floating_point and not k.endswith("K_minus_1"):
                 noise = torch.randn(v.shape, generator=g) * 0.02
-                v = noise + (1.0 if k.endswith(("gamma_1", "gamma_2", "norm1.weight",
-                                                 "norm2.weight", "norm.weight")) else 0.0)
+                v = noise + (
+                    1.0
+                    if k.endswith(
+                        ("gamma_1", "gamma_2", "norm1.weight", "norm2.weight", "norm.weight")
+                    )
+                    else 0.0
+                )
             state[k] = v
         torch.save({"model": state}, path)
 
     return write
 
 
-def resize_scale(variant: str, height: int, width: int, input_size: int | None = None
-                 ) -> float:
+def resize_scale(variant: str, height: int, width: int, input_size: int | None = None) -> float:
     """Network-input pixels per image pixel: MiDaS' ``minimal`` resize scale (the side
     ratio nearer 1) for a height x width image, without the padding augmentation (the
     training images were not padded)."""
@@ -195,18 +215,24 @@ def _builder(variant: str) -> Any:
 
         options = _options(config)
         path = resolve_weights(
-            config.weights, weights_source(variant), _what(variant),
+            config.weights,
+            weights_source(variant),
+            _what(variant),
             allow_download=bool(dict(config.params).get("download", True)),
         )
-        runner = create_runner(path, config.backend, config.device,
-                               lambda: torch_module(variant, path, **options))
+        runner = create_runner(
+            path, config.backend, config.device, lambda: torch_module(variant, path, **options)
+        )
         model = ZoeDepthModel(runner, variant, options)
         if variant == "nk":  # the training camera depends on the head the router picks
             return model
         train = _VARIANTS[variant][3]
         return FocalScaled(
-            model, train, lambda m, h, w: float(m.resize_scale(h, w)),
-            train_scale(variant), bool(dict(config.params).get("focal_scaling", False)),
+            model,
+            train,
+            lambda m, h, w: float(m.resize_scale(h, w)),
+            train_scale(variant),
+            bool(dict(config.params).get("focal_scaling", False)),
         )
 
     return build
@@ -221,10 +247,14 @@ def _register() -> None:
                 family="zoedepth",
                 input_kind=InputKind.MONO,
                 output_kind=OutputKind.METRIC,
-                description=description + ("" if variant == "nk" else
-                                           "; camera-aware with focal_scaling (trained on "
-                                           f"{train.name}, fx {train.fx:.1f} px at "
-                                           f"{train.width}x{train.height})"),
+                description=description
+                + (
+                    ""
+                    if variant == "nk"
+                    else "; camera-aware with focal_scaling (trained on "
+                    f"{train.name}, fx {train.fx:.1f} px at "
+                    f"{train.width}x{train.height})"
+                ),
                 build=_builder(variant),
                 params=PARAMS_NK if variant == "nk" else PARAMS,
                 weights_file=filename,

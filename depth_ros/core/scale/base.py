@@ -92,13 +92,22 @@ class ScaleFit:
     @classmethod
     def failed(cls, code: str, reason: str, stamp: float = 0.0, points: int = 0) -> ScaleFit:
         return cls(
-            scale=math.nan, shift=math.nan, residual=math.nan, inliers=0, points=points,
-            ok=False, code=code, reason=f"{code}: {reason}", stamp=stamp,
+            scale=math.nan,
+            shift=math.nan,
+            residual=math.nan,
+            inliers=0,
+            points=points,
+            ok=False,
+            code=code,
+            reason=f"{code}: {reason}",
+            stamp=stamp,
         )
 
 
 def apply(
-    rel: NDArray[np.floating], fit: ScaleFit, min_depth: float = 0.0,
+    rel: NDArray[np.floating],
+    fit: ScaleFit,
+    min_depth: float = 0.0,
     max_depth: float = math.inf,
 ) -> FloatImage:
     """Metric depth (metres, float32, NaN invalid) = 1 / (scale * rel + shift).
@@ -126,17 +135,21 @@ def apply(
 
 HOLD_PARAMS = (
     ParamSpec(
-        "hold_time", 1.0,
+        "hold_time",
+        1.0,
         "Seconds a source keeps its last good fit after fits fail, before it reports not ok",
-        0.0, 3600.0,
+        0.0,
+        3600.0,
     ),
 )
 SMOOTHING_PARAMS = (
     ParamSpec(
-        "smoothing", 0.5,
+        "smoothing",
+        0.5,
         "Exponential smoothing of scale and shift: new = smoothing*previous + "
         "(1-smoothing)*fitted; 0 = use each frame's fit as is",
-        0.0, 0.99,
+        0.0,
+        0.99,
     ),
 )
 
@@ -220,12 +233,15 @@ class ScaleSource(abc.ABC):
         age = stamp - last.stamp
         if age <= hold:
             return replace(
-                last, held=True, age=age, code=fresh.code,
+                last,
+                held=True,
+                age=age,
+                code=fresh.code,
                 reason=f"holding last good fit ({age:.2f} s old): {fresh.reason}",
             )
         return replace(
-            fresh, reason=f"{fresh.reason}; last good fit is {age:.2f} s old "
-            f"(hold_time {hold:g} s)",
+            fresh,
+            reason=f"{fresh.reason}; last good fit is {age:.2f} s old (hold_time {hold:g} s)",
         )
 
 
@@ -238,7 +254,7 @@ def check_same_shape(rel: NDArray[np.floating], other: NDArray[np.floating], wha
 
 
 def gravity_from_pitch_roll(pitch: float, roll: float = 0.0) -> tuple[float, float, float]:
-    """"Down" in the camera optical frame for a camera pitched down by ``pitch`` radians
+    """ "Down" in the camera optical frame for a camera pitched down by ``pitch`` radians
     (positive = looking at the floor) and rolled by ``roll`` about its optical axis
     (positive = gravity turns towards image +x). Level camera: (0, 1, 0)."""
     cp = math.cos(pitch)

@@ -20,13 +20,14 @@ class FixedScale(ScaleSource):
     temporal = False
     params = (
         ParamSpec(
-            "scale", 1.0, "Scale of inverse depth: 1/metres = scale * relative + shift",
-            1e-9, 1e9,
+            "scale",
+            1.0,
+            "Scale of inverse depth: 1/metres = scale * relative + shift",
+            1e-9,
+            1e9,
         ),
         ParamSpec("shift", 0.0, "Shift of inverse depth, 1/metres", -1e6, 1e6),
     )
 
     def _fit_frame(self, rel: NDArray[np.floating], context: ScaleContext) -> ScaleFit:
-        return ScaleFit(
-            scale=self.fparam("scale"), shift=self.fparam("shift"), stamp=context.stamp
-        )
+        return ScaleFit(scale=self.fparam("scale"), shift=self.fparam("shift"), stamp=context.stamp)

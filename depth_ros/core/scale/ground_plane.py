@@ -61,39 +61,49 @@ class GroundPlaneScale(ScaleSource):
     name = "ground_plane"
     params = (
         ParamSpec(
-            "camera_height", 0.0,
+            "camera_height",
+            0.0,
             "Height of the camera above the floor, m; 0 = take it from the context (TF)",
-            0.0, 100.0,
+            0.0,
+            100.0,
         ),
         ParamSpec(
-            "use_pitch_roll", False,
+            "use_pitch_roll",
+            False,
             "Use the pitch and roll parameters as gravity when the context has none",
         ),
         ParamSpec("pitch", 0.0, "Camera pitch, rad, positive = looking down", -1.6, 1.6),
         ParamSpec("roll", 0.0, "Camera roll about its optical axis, rad", -3.2, 3.2),
         ParamSpec(
-            "fit_shift", True,
+            "fit_shift",
+            True,
             "With gravity known: fit a shift of inverse depth too (without gravity the shift "
             "is always assumed 0)",
         ),
         ParamSpec(
-            "ground_region", 0.4, "Bottom fraction of the image searched for the floor",
-            0.05, 1.0,
+            "ground_region",
+            0.4,
+            "Bottom fraction of the image searched for the floor",
+            0.05,
+            1.0,
         ),
         ParamSpec("decimation", 4, "Use every n-th row and column of the region", 1, 64),
-        ParamSpec(
-            "inlier_threshold", 0.05, "Largest relative error of a floor inlier", 0.001, 1.0
-        ),
+        ParamSpec("inlier_threshold", 0.05, "Largest relative error of a floor inlier", 0.001, 1.0),
         ParamSpec("min_points", 100, "Fewest floor inliers for a fit", 3, 1_000_000),
         ParamSpec(
-            "min_inlier_ratio", 0.25,
-            "Smallest fraction of the region's pixels that must be floor inliers", 0.0, 1.0,
+            "min_inlier_ratio",
+            0.25,
+            "Smallest fraction of the region's pixels that must be floor inliers",
+            0.0,
+            1.0,
         ),
         ParamSpec("ransac_iterations", 200, "RANSAC hypotheses per frame", 1, 10000),
         ParamSpec(
-            "max_tilt", 1.2,
+            "max_tilt",
+            1.2,
             "Without gravity: largest angle between the fitted floor normal and image +y, rad",
-            0.0, 3.2,
+            0.0,
+            3.2,
         ),
         *HOLD_PARAMS,
         *SMOOTHING_PARAMS,
@@ -110,8 +120,9 @@ class GroundPlaneScale(ScaleSource):
             height = self.fparam("camera_height")
         if not height > 0:
             return ScaleFit.failed(
-                NO_REFERENCE, "no camera height (parameter camera_height is 0 and the "
-                "context has none)", stamp=stamp,
+                NO_REFERENCE,
+                "no camera height (parameter camera_height is 0 and the context has none)",
+                stamp=stamp,
             )
         if context.camera is None:
             return ScaleFit.failed(NO_REFERENCE, "no camera_info", stamp=stamp)
@@ -144,8 +155,13 @@ class GroundPlaneScale(ScaleSource):
         return xn[ok], yn[ok], block[ok]
 
     def _fit_with_gravity(
-        self, xn: NDArray[np.float64], yn: NDArray[np.float64], r: NDArray[np.float64],
-        gravity: tuple[float, float, float], height: float, stamp: float,
+        self,
+        xn: NDArray[np.float64],
+        yn: NDArray[np.float64],
+        r: NDArray[np.float64],
+        gravity: tuple[float, float, float],
+        height: float,
+        stamp: float,
     ) -> ScaleFit:
         g = np.asarray(gravity, dtype=np.float64)
         norm = float(np.linalg.norm(g))
@@ -155,7 +171,8 @@ class GroundPlaneScale(ScaleSource):
         t = (g[0] * xn + g[1] * yn + g[2]) / height  # floor inverse depth per pixel, eq. (1)
         below = t > 1e-6  # only rays below the horizon can hit the floor
         fit = robust_affine_fit(
-            r[below], t[below],
+            r[below],
+            t[below],
             threshold=self.fparam("inlier_threshold"),
             iterations=self.iparam("ransac_iterations"),
             min_points=self.iparam("min_points"),
@@ -166,13 +183,21 @@ class GroundPlaneScale(ScaleSource):
         if not fit.ok:
             return ScaleFit.failed(fit.code, f"floor: {fit.reason}", stamp, fit.points)
         return ScaleFit(
-            scale=fit.scale, shift=fit.shift, residual=fit.residual, inliers=fit.inliers,
-            points=fit.points, stamp=stamp,
+            scale=fit.scale,
+            shift=fit.shift,
+            residual=fit.residual,
+            inliers=fit.inliers,
+            points=fit.points,
+            stamp=stamp,
         )
 
     def _fit_plane(
-        self, xn: NDArray[np.float64], yn: NDArray[np.float64], r: NDArray[np.float64],
-        height: float, stamp: float,
+        self,
+        xn: NDArray[np.float64],
+        yn: NDArray[np.float64],
+        r: NDArray[np.float64],
+        height: float,
+        stamp: float,
     ) -> ScaleFit:
         n = int(r.size)
         need = self.iparam("min_points")
@@ -210,13 +235,17 @@ class GroundPlaneScale(ScaleSource):
         count = int(inl.sum())
         if count < need:
             return ScaleFit.failed(
-                DEGENERATE_FIT, f"floor: only {count} of {n} pixels fit a plane, need >= {need}",
-                stamp, n,
+                DEGENERATE_FIT,
+                f"floor: only {count} of {n} pixels fit a plane, need >= {need}",
+                stamp,
+                n,
             )
         if count < self.fparam("min_inlier_ratio") * n:
             return ScaleFit.failed(
                 DEGENERATE_FIT,
-                f"floor: no dominant plane ({count} of {n} pixels fit one)", stamp, n,
+                f"floor: no dominant plane ({count} of {n} pixels fit one)",
+                stamp,
+                n,
             )
         norm = float(np.linalg.norm(best))
         if not (math.isfinite(norm) and norm > 0):
@@ -228,11 +257,16 @@ class GroundPlaneScale(ScaleSource):
                 DEGENERATE_FIT,
                 f"floor: fitted plane normal is {math.degrees(tilt):.0f} deg from image +y "
                 f"(max_tilt {math.degrees(self.fparam('max_tilt')):.0f} deg); not a floor",
-                stamp, n,
+                stamp,
+                n,
             )
         p = a[inl] @ best
         residual = float(np.mean(np.abs(p - r[inl]) / np.abs(p)))
         return ScaleFit(
-            scale=1.0 / (height * norm), shift=0.0, residual=residual, inliers=count,
-            points=n, stamp=stamp,
+            scale=1.0 / (height * norm),
+            shift=0.0,
+            residual=residual,
+            inliers=count,
+            points=n,
+            stamp=stamp,
         )

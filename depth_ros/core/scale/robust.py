@@ -135,8 +135,10 @@ def robust_affine_fit(
     count = int(inl.sum())
     if count < need:  # enough points, but they do not agree with one map
         return _fail(
-            DEGENERATE_FIT, f"only {count} of {n} reference points agree with one affine map, "
-            f"need >= {need} inliers", n
+            DEGENERATE_FIT,
+            f"only {count} of {n} reference points agree with one affine map, "
+            f"need >= {need} inliers",
+            n,
         )
     if count < min_inlier_ratio * n:
         return _fail(

@@ -37,31 +37,41 @@ REFERENCE_FIT_PARAMS = (
         "min_points", 50, "Fewest valid reference points (and inliers) for a fit", 2, 1_000_000
     ),
     ParamSpec(
-        "inlier_threshold", 0.1,
-        "Largest relative inverse-depth error of an inlier reference point", 0.001, 1.0,
+        "inlier_threshold",
+        0.1,
+        "Largest relative inverse-depth error of an inlier reference point",
+        0.001,
+        1.0,
     ),
     ParamSpec(
-        "min_inlier_ratio", 0.3, "Smallest fraction of reference points that must be inliers",
-        0.0, 1.0,
+        "min_inlier_ratio",
+        0.3,
+        "Smallest fraction of reference points that must be inliers",
+        0.0,
+        1.0,
     ),
     ParamSpec("ransac_iterations", 100, "RANSAC hypotheses per frame", 1, 10000),
     ParamSpec(
-        "fit_shift", True,
+        "fit_shift",
+        True,
         "Fit a shift of inverse depth as well as the scale (affine-invariant models); "
         "false: scale only",
     ),
     ParamSpec(
-        "max_points", 20000, "Reference points used per frame (a random subset beyond this)",
-        10, 10_000_000,
+        "max_points",
+        20000,
+        "Reference points used per frame (a random subset beyond this)",
+        10,
+        10_000_000,
     ),
-    ParamSpec("min_reference_depth", 0.05, "Reference depths below this are ignored, m", 0.0,
-              1e4),
-    ParamSpec("max_reference_depth", 100.0, "Reference depths above this are ignored, m", 0.0,
-              1e6),
+    ParamSpec("min_reference_depth", 0.05, "Reference depths below this are ignored, m", 0.0, 1e4),
+    ParamSpec("max_reference_depth", 100.0, "Reference depths above this are ignored, m", 0.0, 1e6),
     ParamSpec(
-        "max_reference_age", 0.5,
+        "max_reference_age",
+        0.5,
         "Largest age of the reference relative to the frame, seconds (0 = no check)",
-        0.0, 3600.0,
+        0.0,
+        3600.0,
     ),
     *HOLD_PARAMS,
     *SMOOTHING_PARAMS,
@@ -77,14 +87,10 @@ class SparseDepthScale(ScaleSource):
         super().__init__(params)
         self._rng = np.random.default_rng(0)
 
-    def _reference(
-        self, rel: NDArray[np.floating], context: ScaleContext
-    ) -> FloatImage | ScaleFit:
+    def _reference(self, rel: NDArray[np.floating], context: ScaleContext) -> FloatImage | ScaleFit:
         """The metric reference depth for this frame, or a failed fit saying why not."""
         if context.reference is None:
-            return ScaleFit.failed(
-                NO_REFERENCE, "no reference depth received", stamp=context.stamp
-            )
+            return ScaleFit.failed(NO_REFERENCE, "no reference depth received", stamp=context.stamp)
         check_same_shape(rel, context.reference, "reference depth")
         return context.reference
 
@@ -112,7 +118,8 @@ class SparseDepthScale(ScaleSource):
         x = rel.reshape(-1)[idx].astype(np.float64)
         t = 1.0 / ref.reshape(-1)[idx].astype(np.float64)
         r = robust_affine_fit(
-            x, t,
+            x,
+            t,
             threshold=self.fparam("inlier_threshold"),
             iterations=self.iparam("ransac_iterations"),
             min_points=self.iparam("min_points"),
@@ -123,6 +130,10 @@ class SparseDepthScale(ScaleSource):
         if not r.ok:
             return ScaleFit.failed(r.code, r.reason, stamp=context.stamp, points=r.points)
         return ScaleFit(
-            scale=r.scale, shift=r.shift, residual=r.residual, inliers=r.inliers,
-            points=r.points, stamp=context.stamp,
+            scale=r.scale,
+            shift=r.shift,
+            residual=r.residual,
+            inliers=r.inliers,
+            points=r.points,
+            stamp=context.stamp,
         )

@@ -38,9 +38,7 @@ class StereoScale(SparseDepthScale):
     name = "stereo"
     params = _with_default(REFERENCE_FIT_PARAMS, min_points=200, max_reference_depth=30.0)
 
-    def _reference(
-        self, rel: NDArray[np.floating], context: ScaleContext
-    ) -> FloatImage | ScaleFit:
+    def _reference(self, rel: NDArray[np.floating], context: ScaleContext) -> FloatImage | ScaleFit:
         if context.disparity is None:
             if context.reference is not None:  # already converted to depth by the caller
                 check_same_shape(rel, context.reference, "stereo reference depth")

@@ -42,9 +42,7 @@ class EncoderConfig:
 
 ENCODERS = {
     "vits": EncoderConfig("vit_small_patch14_dinov2", 384, 64, (48, 96, 192, 384), (2, 5, 8, 11)),
-    "vitb": EncoderConfig(
-        "vit_base_patch14_dinov2", 768, 128, (96, 192, 384, 768), (2, 5, 8, 11)
-    ),
+    "vitb": EncoderConfig("vit_base_patch14_dinov2", 768, 128, (96, 192, 384, 768), (2, 5, 8, 11)),
     "vitl": EncoderConfig(
         "vit_large_patch14_dinov2", 1024, 256, (256, 512, 1024, 1024), (4, 11, 17, 23)
     ),

@@ -65,9 +65,7 @@ class DepthProConfig:
 
     def validate(self) -> None:
         if self.vit_size % self.patch_size or self.grid % 8:
-            raise ValueError(
-                f"vit_size/patch_size must be a multiple of 8 tokens, got {self.grid}"
-            )
+            raise ValueError(f"vit_size/patch_size must be a multiple of 8 tokens, got {self.grid}")
 
 
 OFFICIAL = DepthProConfig()
@@ -207,8 +205,10 @@ class _Residual(nn.Module):
     def __init__(self, n: int) -> None:
         super().__init__()
         self.residual = nn.Sequential(
-            nn.ReLU(False), nn.Conv2d(n, n, 3, padding=1),
-            nn.ReLU(False), nn.Conv2d(n, n, 3, padding=1),
+            nn.ReLU(False),
+            nn.Conv2d(n, n, 3, padding=1),
+            nn.ReLU(False),
+            nn.Conv2d(n, n, 3, padding=1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -266,8 +266,10 @@ class FOVNetwork(nn.Module):
         self.encoder = nn.Sequential(_vit(cfg), nn.Linear(cfg.embed_dim, n // 2))
         self.downsample = nn.Sequential(nn.Conv2d(n, n // 2, 3, stride=2, padding=1), nn.ReLU(True))
         self.head = nn.Sequential(
-            nn.Conv2d(n // 2, n // 4, 3, stride=2, padding=1), nn.ReLU(True),
-            nn.Conv2d(n // 4, n // 8, 3, stride=2, padding=1), nn.ReLU(True),
+            nn.Conv2d(n // 2, n // 4, 3, stride=2, padding=1),
+            nn.ReLU(True),
+            nn.Conv2d(n // 4, n // 8, 3, stride=2, padding=1),
+            nn.ReLU(True),
             nn.Conv2d(n // 8, 1, cfg.grid // 4),  # 6x6 in the official network
         )
 

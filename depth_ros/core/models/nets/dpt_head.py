@@ -59,7 +59,9 @@ class FusionBlock(nn.Module):
             )
         else:
             out = F.interpolate(
-                out, size=(int(size[0]), int(size[1])), mode="bilinear",
+                out,
+                size=(int(size[0]), int(size[1])),
+                mode="bilinear",
                 align_corners=self.align_corners,
             )
         projected: torch.Tensor = self.out_conv(out)
@@ -89,9 +91,7 @@ class Scratch(nn.Module):
         self.refinenet3 = FusionBlock(outs[2], expand=expand, align_corners=align_corners)
         self.refinenet4 = FusionBlock(outs[3], expand=expand, align_corners=align_corners)
 
-    def fuse(
-        self, layers: Sequence[torch.Tensor], sized: bool = True
-    ) -> torch.Tensor:
+    def fuse(self, layers: Sequence[torch.Tensor], sized: bool = True) -> torch.Tensor:
         """Run the four fusion stages, coarse to fine. ``sized``: upsample each stage to
         the next level's size (DPT); otherwise by a factor of 2 (MiDaS small)."""
         l1 = self.layer1_rn(layers[0])
@@ -145,9 +145,7 @@ class DPTHead(nn.Module):
             last,
         )
 
-    def forward(
-        self, tokens: Sequence[torch.Tensor], patch_h: int, patch_w: int
-    ) -> torch.Tensor:
+    def forward(self, tokens: Sequence[torch.Tensor], patch_h: int, patch_w: int) -> torch.Tensor:
         """``tokens``: four (B, N, C) patch-token maps (class token removed)."""
         layers = []
         for i, x in enumerate(tokens):
@@ -159,8 +157,10 @@ class DPTHead(nn.Module):
         path = scratch.fuse(layers, sized=True)
         out: torch.Tensor = scratch.output_conv1(path)
         out = F.interpolate(
-            out, (patch_h * self.patch_size, patch_w * self.patch_size),
-            mode="bilinear", align_corners=True,
+            out,
+            (patch_h * self.patch_size, patch_w * self.patch_size),
+            mode="bilinear",
+            align_corners=True,
         )
         out = scratch.output_conv2(out)
         if self.metric_max_depth is not None:

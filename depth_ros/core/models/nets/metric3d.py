@@ -57,12 +57,15 @@ class VariantConfig:
 
 VARIANTS = {
     # mono/configs/HourglassDecoder/vit.raft5.{small,large,giant2}.py and their bases
-    "vits": VariantConfig(384, 12, 6, False, False, (96, 192, 384, 768),
-                          (48, 96, 192, 384, 384), 48, 4),
-    "vitl": VariantConfig(1024, 24, 16, False, False, (256, 512, 1024, 1024),
-                          (128, 256, 512, 1024, 1024), 128, 8),
-    "vitg": VariantConfig(1536, 40, 24, True, True, (384, 768, 1536, 1536),
-                          (192, 384, 768, 1536, 1536), 192, 8),
+    "vits": VariantConfig(
+        384, 12, 6, False, False, (96, 192, 384, 768), (48, 96, 192, 384, 384), 48, 4
+    ),
+    "vitl": VariantConfig(
+        1024, 24, 16, False, False, (256, 512, 1024, 1024), (128, 256, 512, 1024, 1024), 128, 8
+    ),
+    "vitg": VariantConfig(
+        1536, 40, 24, True, True, (384, 768, 1536, 1536), (192, 384, 768, 1536, 1536), 192, 8
+    ),
 }
 
 
@@ -230,9 +233,7 @@ class ConvBlock(nn.Module):
 
 
 class FuseBlock(nn.Module):
-    def __init__(
-        self, cin: int, cout: int, fuse: bool = True, scale: float | None = 2.0
-    ) -> None:
+    def __init__(self, cin: int, cout: int, fuse: bool = True, scale: float | None = 2.0) -> None:
         super().__init__()
         self.scale = scale
         self.way_trunk = ConvBlock(cin)
@@ -309,7 +310,11 @@ class ConvGRU(nn.Module):
         self.convq = _conv(hidden + inputs, hidden, 3)
 
     def forward(
-        self, h: torch.Tensor, cz: torch.Tensor, cr: torch.Tensor, cq: torch.Tensor,
+        self,
+        h: torch.Tensor,
+        cz: torch.Tensor,
+        cr: torch.Tensor,
+        cq: torch.Tensor,
         *xs: torch.Tensor,
     ) -> torch.Tensor:
         x = torch.cat(xs, dim=1)
@@ -356,15 +361,19 @@ class BasicMultiUpdateBlock(nn.Module):
         )
 
     def update(
-        self, net: list[torch.Tensor], inp: list[list[torch.Tensor]],
-        flow: torch.Tensor | None = None, iter16: bool = True,
+        self,
+        net: list[torch.Tensor],
+        inp: list[list[torch.Tensor]],
+        flow: torch.Tensor | None = None,
+        iter16: bool = True,
     ) -> None:
         """Update the 1/14 GRU, then the 1/7 GRU (``iter16``), then the 1/4 GRU (when
         ``flow`` is given), in place in ``net`` as the official update block."""
         net[2] = self.gru32(net[2], *inp[2], _pool2x(net[1]))
         if iter16:
-            net[1] = self.gru16(net[1], *inp[1], _interp(_pool2x(net[0]), net[1]),
-                                _interp(net[2], net[1]))
+            net[1] = self.gru16(
+                net[1], *inp[1], _interp(_pool2x(net[0]), net[1]), _interp(net[2], net[1])
+            )
         if flow is not None:
             net[0] = self.gru08(net[0], *inp[0], flow, _interp(net[1], net[0]))
 
@@ -390,8 +399,13 @@ class RAFTDepthNormalDPT5(nn.Module):
             _conv(used, DEPTH_BINS, 3), nn.ReLU(), nn.Conv2d(DEPTH_BINS, DEPTH_BINS, 1)
         )
         self.normal_predictor = nn.Sequential(
-            _conv(used, 128, 3), nn.ReLU(), nn.Conv2d(128, 128, 1), nn.ReLU(),
-            nn.Conv2d(128, 128, 1), nn.ReLU(), nn.Conv2d(128, 3, 1),
+            _conv(used, 128, 3),
+            nn.ReLU(),
+            nn.Conv2d(128, 128, 1),
+            nn.ReLU(),
+            nn.Conv2d(128, 128, 1),
+            nn.ReLU(),
+            nn.Conv2d(128, 3, 1),
         )
         self.context_feature_encoder = ContextFeatureEncoder(cfg.feature_channels, hidden)
         self.context_zqr_convs = nn.ModuleList([_conv(hidden, hidden * 3, 3) for _ in range(3)])
@@ -423,8 +437,10 @@ class RAFTDepthNormalDPT5(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         b, dim = features[0].shape[0], self.embed_dim
         split = [
-            (f[:, 1 + REGISTERS:].reshape(b, patch_h, patch_w, dim),
-             f[:, : 1 + REGISTERS].reshape(b, 1, 1, dim * (1 + REGISTERS)))
+            (
+                f[:, 1 + REGISTERS :].reshape(b, patch_h, patch_w, dim),
+                f[:, : 1 + REGISTERS].reshape(b, 1, 1, dim * (1 + REGISTERS)),
+            )
             for f in features
         ]
         t2f = self.token2feature
@@ -438,14 +454,18 @@ class RAFTDepthNormalDPT5(nn.Module):
         prob = self.depth_regressor(feature_map).softmax(dim=1)
         d = torch.sum(prob * self.depth_bins, 1, keepdim=True)
         depth_pred = (self.clamp(d) - DEPTH_MAX) / REGRESS_SCALE
-        normal_pred = norm_normalize(torch.cat([self.normal_predictor(feature_map),
-                                                ref[:, -1:]], dim=1))
+        normal_pred = norm_normalize(
+            torch.cat([self.normal_predictor(feature_map), ref[:, -1:]], dim=1)
+        )
         coords = torch.cat((depth_pred, ref[:, -2:-1], normal_pred), dim=1)  # (B, 6, h, w)
 
         # the context encoder sees x1 and x2 rectified (the official in-place ReLU)
         cfe = self.context_feature_encoder
-        ctx = [[f(x0) for f in cfe.outputs04], [f(F.relu(x1)) for f in cfe.outputs08],
-               [f(F.relu(x2)) for f in cfe.outputs16]]
+        ctx = [
+            [f(x0) for f in cfe.outputs04],
+            [f(F.relu(x1)) for f in cfe.outputs08],
+            [f(F.relu(x2)) for f in cfe.outputs16],
+        ]
         net = [torch.tanh(c[0]) for c in ctx]
         inp = [
             list(conv(torch.relu(c[1])).split(self.hidden, dim=1))

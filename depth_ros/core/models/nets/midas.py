@@ -39,14 +39,14 @@ _SMALL_PREFIXES = (
 def small_from_official(key: str) -> str:
     for official, ours in _SMALL_PREFIXES:
         if key.startswith(official):
-            return ours + key[len(official):]
+            return ours + key[len(official) :]
     return key
 
 
 def small_to_official(key: str) -> str:
     for official, ours in _SMALL_PREFIXES:
         if key.startswith(ours):
-            return official + key[len(ours):]
+            return official + key[len(ours) :]
     return key
 
 
@@ -55,8 +55,7 @@ def _output_head(features: int, mid: int, align_corners: bool) -> nn.Sequential:
 
     class Up(nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return F.interpolate(x, scale_factor=2.0, mode="bilinear",
-                                 align_corners=align_corners)
+            return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=align_corners)
 
     return nn.Sequential(
         nn.Conv2d(features, features // 2, 3, padding=1),
@@ -120,13 +119,16 @@ DPT_CONFIGS = {
 }
 
 
-
 def vit_postprocess(dim: int, chans: tuple[int, ...], i: int) -> list[nn.Module]:
     """DPT's ``act_postprocess{i+1}`` for a ViT stage, as the official code lays it out:
     readout, (transpose), (unflatten), 1x1 projection, then resampling to 1/4, 1/8, 1/16
     or 1/32 of the input for stages 0..3."""
-    layers: list[nn.Module] = [ProjectReadout(dim), nn.Identity(), nn.Identity(),
-                               nn.Conv2d(dim, chans[i], kernel_size=1)]
+    layers: list[nn.Module] = [
+        ProjectReadout(dim),
+        nn.Identity(),
+        nn.Identity(),
+        nn.Conv2d(dim, chans[i], kernel_size=1),
+    ]
     if i == 0:
         layers.append(nn.ConvTranspose2d(chans[0], chans[0], 4, stride=4))
     elif i == 1:

@@ -77,9 +77,12 @@ class FeatureExtraction(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.firstconv = nn.Sequential(
-            _conv_bn(3, 32, 3, 2, 1, 1), nn.ReLU(True),
-            _conv_bn(32, 32, 3, 1, 1, 1), nn.ReLU(True),
-            _conv_bn(32, 32, 3, 1, 1, 1), nn.ReLU(True),
+            _conv_bn(3, 32, 3, 2, 1, 1),
+            nn.ReLU(True),
+            _conv_bn(32, 32, 3, 1, 1, 1),
+            nn.ReLU(True),
+            _conv_bn(32, 32, 3, 1, 1, 1),
+            nn.ReLU(True),
         )
         self.layer1 = _stage(32, 32, 3, 1, 1)
         self.layer2 = _stage(32, 64, 16, 2, 1)

@@ -336,7 +336,11 @@ class DepthHead(nn.Module):
         return fourier_features(angles, self.hidden_dim, max(grid) // 2)
 
     def _project(
-        self, features: torch.Tensor, mlp: nn.Module, lowres: nn.Module, highres: nn.Module,
+        self,
+        features: torch.Tensor,
+        mlp: nn.Module,
+        lowres: nn.Module,
+        highres: nn.Module,
         size: tuple[int, int],
     ) -> torch.Tensor:
         x = mlp(features.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
@@ -449,8 +453,9 @@ class UniDepthV2Net(nn.Module):
         camera_tokens = torch.cat(dec.camera_token_adapter(cls_tokens), dim=1)
         intrinsics = dec.camera_layer(camera_tokens, height, width)
         predicted = intrinsics_rays(intrinsics, height, width)
-        chosen = torch.where(use_rays.reshape(-1, 1, 1, 1) > 0.5, rays.to(predicted.dtype),
-                             predicted)
+        chosen = torch.where(
+            use_rays.reshape(-1, 1, 1, 1) > 0.5, rays.to(predicted.dtype), predicted
+        )
         logdepth, logconf = dec.depth_layer(features, chosen, (height, width))
         radius = torch.exp(logdepth.clip(min=-8.0, max=8.0) + 2.0)
         depth = chosen[:, 2:3] * radius

@@ -88,7 +88,7 @@ class BeitAttention(nn.Module):
         sub = table[: old_h * old_w].reshape(1, old_w, old_h, -1).permute(0, 3, 1, 2)
         sub = F.interpolate(sub, size=(new_h, new_w), mode="bilinear", align_corners=False)
         sub = sub.permute(0, 2, 3, 1).reshape(new_h * new_w, -1)
-        table = torch.cat((sub, table[old_h * old_w:]))
+        table = torch.cat((sub, table[old_h * old_w :]))
         if grid not in self._indices:
             self._indices[grid] = relative_position_index(grid).to(table.device)
         n = grid[0] * grid[1] + 1
@@ -170,7 +170,8 @@ class MidasBeit(nn.Module):
         self.pretrained.model = Beit(dim, heads=heads)
         for i in range(4):
             self.pretrained.add_module(
-                f"act_postprocess{i + 1}", nn.Sequential(*vit_postprocess(dim, chans, i)))
+                f"act_postprocess{i + 1}", nn.Sequential(*vit_postprocess(dim, chans, i))
+            )
         self.scratch = Scratch(chans, 256, expand=False, align_corners=True)
         self.scratch.output_conv = _output_head(256, 32, align_corners=True)
 
@@ -208,21 +209,22 @@ class MidasBeit(nn.Module):
 
 
 def _mlp(c_in: int, hidden: int, c_out: int, last: nn.Module) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(c_in, hidden, 1), nn.ReLU(inplace=True),
-                         nn.Conv2d(hidden, c_out, 1), last)
+    return nn.Sequential(
+        nn.Conv2d(c_in, hidden, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, c_out, 1), last
+    )
 
 
 def _resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
-    return F.interpolate(x, size=(int(size[0]), int(size[1])), mode="bilinear",
-                         align_corners=True)
+    return F.interpolate(x, size=(int(size[0]), int(size[1])), mode="bilinear", align_corners=True)
 
 
 class SeedBinRegressor(nn.Module):
     """Initial bin centres from the bottleneck. ``normed``: bin widths normalised on
     (min_depth, max_depth), centres between the cumulative edges; else softplus centres."""
 
-    def __init__(self, c_in: int, n_bins: int, mlp_dim: int, min_depth: float,
-                 max_depth: float, normed: bool) -> None:
+    def __init__(
+        self, c_in: int, n_bins: int, mlp_dim: int, min_depth: float, max_depth: float, normed: bool
+    ) -> None:
         super().__init__()
         self.normed, self.min_depth, self.max_depth = normed, min_depth, max_depth
         self._net = _mlp(c_in, mlp_dim, n_bins, nn.ReLU(inplace=True) if normed else nn.Softplus())
@@ -242,8 +244,9 @@ class SeedBinRegressor(nn.Module):
 class Projector(nn.Module):
     def __init__(self, c_in: int, c_out: int, mlp_dim: int) -> None:
         super().__init__()
-        self._net = nn.Sequential(nn.Conv2d(c_in, mlp_dim, 1), nn.ReLU(inplace=True),
-                                  nn.Conv2d(mlp_dim, c_out, 1))
+        self._net = nn.Sequential(
+            nn.Conv2d(c_in, mlp_dim, 1), nn.ReLU(inplace=True), nn.Conv2d(mlp_dim, c_out, 1)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self._net(x)
@@ -256,18 +259,38 @@ class Attractor(nn.Module):
     the attractors. ``normed`` (ZoeD_K): centres on (0, 1), rescaled to metres, sorted,
     clipped; the official layer predicts 2 values per attractor and uses the first."""
 
-    def __init__(self, c_in: int, n_attractors: int, mlp_dim: int, min_depth: float,
-                 max_depth: float, alpha: float, gamma: int, kind: str, inverse: bool,
-                 normed: bool) -> None:
+    def __init__(
+        self,
+        c_in: int,
+        n_attractors: int,
+        mlp_dim: int,
+        min_depth: float,
+        max_depth: float,
+        alpha: float,
+        gamma: int,
+        kind: str,
+        inverse: bool,
+        normed: bool,
+    ) -> None:
         super().__init__()
         self.n_attractors, self.min_depth, self.max_depth = n_attractors, min_depth, max_depth
         self.alpha, self.gamma, self.kind, self.inverse, self.normed = (
-            alpha, gamma, kind, inverse, normed)
-        self._net = _mlp(c_in, mlp_dim, n_attractors * (2 if normed else 1),
-                         nn.ReLU(inplace=True) if normed else nn.Softplus())
+            alpha,
+            gamma,
+            kind,
+            inverse,
+            normed,
+        )
+        self._net = _mlp(
+            c_in,
+            mlp_dim,
+            n_attractors * (2 if normed else 1),
+            nn.ReLU(inplace=True) if normed else nn.Softplus(),
+        )
 
-    def forward(self, x: torch.Tensor, b_prev: torch.Tensor, prev_embedding: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, b_prev: torch.Tensor, prev_embedding: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         x = x + _resize(prev_embedding, x.shape[-2:])
         a: torch.Tensor = self._net(x)
         n, _, h, w = a.shape
@@ -307,14 +330,23 @@ class ConditionalLogBinomial(nn.Module):
     """Per-pixel probabilities over the bins: a binomial with success probability p and
     temperature t predicted from the features and the bin embedding, softmax over bins."""
 
-    def __init__(self, c_in: int, c_cond: int, n_classes: int, bottleneck_factor: int,
-                 min_temp: float, max_temp: float, p_eps: float = 1e-4) -> None:
+    def __init__(
+        self,
+        c_in: int,
+        c_cond: int,
+        n_classes: int,
+        bottleneck_factor: int,
+        min_temp: float,
+        max_temp: float,
+        p_eps: float = 1e-4,
+    ) -> None:
         super().__init__()
         self.p_eps, self.min_temp, self.max_temp = p_eps, min_temp, max_temp
         self.log_binomial_transform = LogBinomial(n_classes)
         hidden = (c_in + c_cond) // bottleneck_factor
-        self.mlp = nn.Sequential(nn.Conv2d(c_in + c_cond, hidden, 1), nn.GELU(),
-                                 nn.Conv2d(hidden, 4, 1), nn.Softplus())
+        self.mlp = nn.Sequential(
+            nn.Conv2d(c_in + c_cond, hidden, 1), nn.GELU(), nn.Conv2d(hidden, 4, 1), nn.Softplus()
+        )
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         pt = self.mlp(torch.cat((x, cond), dim=1))
@@ -325,8 +357,11 @@ class ConditionalLogBinomial(nn.Module):
         lb: Any = self.log_binomial_transform
         k = lb.k_idx
         eps = 1e-4
-        y = (_log_binom(lb.K_minus_1, k) + k * torch.log(prob.clamp(eps, 1))
-             + (lb.n_classes - 1 - k) * torch.log((1 - prob).clamp(eps, 1)))
+        y = (
+            _log_binom(lb.K_minus_1, k)
+            + k * torch.log(prob.clamp(eps, 1))
+            + (lb.n_classes - 1 - k) * torch.log((1 - prob).clamp(eps, 1))
+        )
         return torch.softmax(y / temp, dim=1)
 
 
@@ -344,12 +379,19 @@ class HeadConfig:
     n_bins: int = 64
 
 
-def _run_head(x_d0: torch.Tensor, blocks: Sequence[torch.Tensor], last: torch.Tensor,
-              seed: Any, seed_projector: Any, projectors: Any, attractors: Any, clb: Any,
-              cfg: HeadConfig) -> torch.Tensor:
+def _run_head(
+    x_d0: torch.Tensor,
+    blocks: Sequence[torch.Tensor],
+    last: torch.Tensor,
+    seed: Any,
+    seed_projector: Any,
+    projectors: Any,
+    attractors: Any,
+    clb: Any,
+    cfg: HeadConfig,
+) -> torch.Tensor:
     centers = seed(x_d0)
-    b_prev = (centers - cfg.min_depth) / (cfg.max_depth - cfg.min_depth) if cfg.normed \
-        else centers
+    b_prev = (centers - cfg.min_depth) / (cfg.max_depth - cfg.min_depth) if cfg.normed else centers
     prev_embedding = seed_projector(x_d0)
     embedding = prev_embedding
     for projector, attractor, block in zip(projectors, attractors, blocks, strict=True):
@@ -365,8 +407,18 @@ def _run_head(x_d0: torch.Tensor, blocks: Sequence[torch.Tensor], last: torch.Te
 def _attractor(n: int, mlp_dim: int, cfg: HeadConfig) -> Attractor:
     # The configs say attractor_alpha 1000, but the official layers call the attractor
     # function without it, so its default, alpha = 300 (gamma = 2), is what runs.
-    return Attractor(128, n, mlp_dim, cfg.min_depth, cfg.max_depth, alpha=300, gamma=2,
-                     kind="mean", inverse=True, normed=cfg.normed)
+    return Attractor(
+        128,
+        n,
+        mlp_dim,
+        cfg.min_depth,
+        cfg.max_depth,
+        alpha=300,
+        gamma=2,
+        kind="mean",
+        inverse=True,
+        normed=cfg.normed,
+    )
 
 
 class PatchTransformerEncoder(nn.Module):
@@ -376,8 +428,9 @@ class PatchTransformerEncoder(nn.Module):
     def __init__(self, c_in: int, embedding_dim: int = 128, heads: int = 4) -> None:
         super().__init__()
         layer = nn.TransformerEncoderLayer(embedding_dim, heads, dim_feedforward=1024)
-        self.transformer_encoder = nn.TransformerEncoder(layer, num_layers=4,
-                                                         enable_nested_tensor=False)
+        self.transformer_encoder = nn.TransformerEncoder(
+            layer, num_layers=4, enable_nested_tensor=False
+        )
         self.embedding_convPxP = nn.Conv2d(c_in, embedding_dim, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -397,9 +450,15 @@ class ZoeDepthNet(nn.Module):
     router). ``forward``: image (B, 3, H, W) in [0, 1] at its own size → metric depth
     (B, H, W) in metres, by the official ``infer`` (see the module docstring)."""
 
-    def __init__(self, heads: Sequence[HeadConfig], img_size: tuple[int, int],
-                 pad_input: bool = True, flip_aug: bool = True, beit_dim: int = 1024,
-                 beit_heads: int = 16) -> None:
+    def __init__(
+        self,
+        heads: Sequence[HeadConfig],
+        img_size: tuple[int, int],
+        pad_input: bool = True,
+        flip_aug: bool = True,
+        beit_dim: int = 1024,
+        beit_heads: int = 16,
+    ) -> None:
         """``beit_dim``/``beit_heads``: the official 1024/16; smaller only for tests."""
         super().__init__()
         self.head_configs = tuple(heads)
@@ -410,31 +469,41 @@ class ZoeDepthNet(nn.Module):
         self.conv2 = nn.Conv2d(256, 256, kernel_size=1)
         if len(self.head_configs) == 1:
             cfg = self.head_configs[0]
-            self.seed_bin_regressor = SeedBinRegressor(256, cfg.n_bins, 256, cfg.min_depth,
-                                                       cfg.max_depth, cfg.normed)
+            self.seed_bin_regressor = SeedBinRegressor(
+                256, cfg.n_bins, 256, cfg.min_depth, cfg.max_depth, cfg.normed
+            )
             self.seed_projector = Projector(256, 128, 128)
             self.projectors = nn.ModuleList([Projector(256, 128, 128) for _ in range(4)])
-            self.attractors: Any = nn.ModuleList(
-                [_attractor(n, 128, cfg) for n in (16, 8, 4, 1)])
+            self.attractors: Any = nn.ModuleList([_attractor(n, 128, cfg) for n in (16, 8, 4, 1)])
             self.conditional_log_binomial: Any = ConditionalLogBinomial(
-                33, 128, cfg.n_bins, 2, min_temp=0.0212, max_temp=50.0)
+                33, 128, cfg.n_bins, 2, min_temp=0.0212, max_temp=50.0
+            )
         else:
             self.patch_transformer = PatchTransformerEncoder(256)
-            self.mlp_classifier = nn.Sequential(nn.Linear(128, 128), nn.ReLU(),
-                                                nn.Linear(128, 2))
-            self.seed_bin_regressors = nn.ModuleDict({
-                c.name: SeedBinRegressor(256, c.n_bins, 64, c.min_depth, c.max_depth, c.normed)
-                for c in self.head_configs})
+            self.mlp_classifier = nn.Sequential(nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 2))
+            self.seed_bin_regressors = nn.ModuleDict(
+                {
+                    c.name: SeedBinRegressor(256, c.n_bins, 64, c.min_depth, c.max_depth, c.normed)
+                    for c in self.head_configs
+                }
+            )
             self.seed_projector = Projector(256, 128, 64)
             self.projectors = nn.ModuleList([Projector(256, 128, 64) for _ in range(4)])
             # the official NK head passes the attractor counts as n_bins: 16 attractors each
-            self.attractors = nn.ModuleDict({
-                c.name: nn.ModuleList([_attractor(16, 128, c) for _ in range(4)])
-                for c in self.head_configs})
-            self.conditional_log_binomial = nn.ModuleDict({
-                c.name: ConditionalLogBinomial(32, 128, c.n_bins, 4, min_temp=0.0212,
-                                               max_temp=50.0)
-                for c in self.head_configs})
+            self.attractors = nn.ModuleDict(
+                {
+                    c.name: nn.ModuleList([_attractor(16, 128, c) for _ in range(4)])
+                    for c in self.head_configs
+                }
+            )
+            self.conditional_log_binomial = nn.ModuleDict(
+                {
+                    c.name: ConditionalLogBinomial(
+                        32, 128, c.n_bins, 4, min_temp=0.0212, max_temp=50.0
+                    )
+                    for c in self.head_configs
+                }
+            )
 
     def network_size(self, height: int, width: int) -> tuple[int, int]:
         """MiDaS ``Resize(img_size, keep_aspect_ratio=True, ensure_multiple_of=32,
@@ -454,16 +523,32 @@ class ZoeDepthNet(nn.Module):
         x_d0 = self.conv2(btlnck)
         if len(self.head_configs) == 1:
             last = torch.cat((out_conv, _resize(rel.unsqueeze(1), out_conv.shape[2:])), dim=1)
-            return _run_head(x_d0, blocks, last, self.seed_bin_regressor, self.seed_projector,
-                             self.projectors, self.attractors, self.conditional_log_binomial,
-                             self.head_configs[0])
+            return _run_head(
+                x_d0,
+                blocks,
+                last,
+                self.seed_bin_regressor,
+                self.seed_projector,
+                self.projectors,
+                self.attractors,
+                self.conditional_log_binomial,
+                self.head_configs[0],
+            )
         embedding = self.patch_transformer(x_d0)[0]
         vote = torch.softmax(self.mlp_classifier(embedding).sum(dim=0, keepdim=True), dim=-1)
         name = ("nyu", "kitti")[int(torch.argmax(vote, dim=-1).squeeze().item())]
         cfg = next(c for c in self.head_configs if c.name == name)
-        return _run_head(x_d0, blocks, out_conv, self.seed_bin_regressors[name],
-                         self.seed_projector, self.projectors, self.attractors[name],
-                         self.conditional_log_binomial[name], cfg)
+        return _run_head(
+            x_d0,
+            blocks,
+            out_conv,
+            self.seed_bin_regressors[name],
+            self.seed_projector,
+            self.projectors,
+            self.attractors[name],
+            self.conditional_log_binomial[name],
+            cfg,
+        )
 
     def _padded(self, x: torch.Tensor) -> torch.Tensor:
         h, w = int(x.shape[-2]), int(x.shape[-1])
@@ -473,9 +558,10 @@ class ZoeDepthNet(nn.Module):
             x = F.pad(x, [pad_w, pad_w] + ([pad_h, pad_h] if pad_h > 0 else []), mode="reflect")
         out = self.metric(x)
         if out.shape[-2:] != x.shape[-2:]:
-            out = F.interpolate(out, size=(int(x.shape[2]), int(x.shape[3])), mode="bicubic",
-                                align_corners=False)
-        return out[:, :, pad_h:pad_h + h, pad_w:pad_w + w]
+            out = F.interpolate(
+                out, size=(int(x.shape[2]), int(x.shape[3])), mode="bicubic", align_corners=False
+            )
+        return out[:, :, pad_h : pad_h + h, pad_w : pad_w + w]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self._padded(x)
@@ -496,8 +582,10 @@ def _multiple(x: float, multiple: int = 32) -> int:
 ZOEDEPTH = {
     "n": ((HeadConfig("nyu", 10.0, normed=False),), (384, 512)),
     "k": ((HeadConfig("kitti", 80.0, normed=True),), (384, 768)),
-    "nk": ((HeadConfig("nyu", 10.0, normed=False), HeadConfig("kitti", 80.0, normed=False)),
-           (384, 512)),
+    "nk": (
+        (HeadConfig("nyu", 10.0, normed=False), HeadConfig("kitti", 80.0, normed=False)),
+        (384, 512),
+    ),
 }
 
 
@@ -510,8 +598,14 @@ def img_size(variant: str, height: int | None = None) -> tuple[int, int]:
     return height, height * w // h
 
 
-def zoedepth_net(variant: str, pad_input: bool = True, flip_aug: bool = True,
-                 height: int | None = None, **kwargs: Any) -> ZoeDepthNet:
+def zoedepth_net(
+    variant: str,
+    pad_input: bool = True,
+    flip_aug: bool = True,
+    height: int | None = None,
+    **kwargs: Any,
+) -> ZoeDepthNet:
     heads, _size = ZOEDEPTH[variant]
-    return ZoeDepthNet(heads, img_size(variant, height), pad_input=pad_input,
-                       flip_aug=flip_aug, **kwargs)
+    return ZoeDepthNet(
+        heads, img_size(variant, height), pad_input=pad_input, flip_aug=flip_aug, **kwargs
+    )
