@@ -10,9 +10,9 @@ import argparse
 import math
 from pathlib import Path
 
-from depth_ros.core.datasets import open_dataset
 from depth_ros.core.errors import DepthRosError
-from depth_ros.core.evaluation import evaluate
+from depth_ros.core.eval.datasets import open_dataset
+from depth_ros.core.eval.evaluation import evaluate
 from depth_ros.core.models import InputKind, ModelConfig, get_model, model_ids
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from depth_ros.core.align import align_lstsq_inverse  # noqa: E402
-from depth_ros.core.metrics import depth_metrics  # noqa: E402
+from depth_ros.core.eval.metrics import depth_metrics  # noqa: E402
 from depth_ros.core.scale import ScaleContext, apply, build_scale_source  # noqa: E402
 
 SHARED = ROOT / ".." / "shared" / "data"
@@ -127,10 +127,10 @@ def eval_sparse(args: argparse.Namespace) -> list[dict[str, object]]:
 
 
 def eval_fusion(args: argparse.Namespace) -> dict[str, object]:
+    from depth_ros.core.eval.samples import motorcycle
     from depth_ros.core.fusion import StereoMonoFusion
     from depth_ros.core.geometry import disparity_to_depth
     from depth_ros.core.models import build_model
-    from depth_ros.core.samples import motorcycle
 
     s = motorcycle()
     model = build_model("sgbm")

@@ -34,7 +34,7 @@ def frames() -> list[tuple[str, Any, Any, Any]]:
 def measure(
     model: Any, data: list[tuple[str, Any, Any, Any]], repeat: int
 ) -> dict[str, dict[str, float]]:
-    from depth_ros.core.metrics import disparity_metrics
+    from depth_ros.core.eval.metrics import disparity_metrics
 
     out = {}
     for name, left, right, gt in data:

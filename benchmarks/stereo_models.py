@@ -23,9 +23,9 @@ DEFAULTS = {
 
 
 def bench(model_id: str, weights: Path, device: str, repeat: int) -> dict[str, Any]:
-    from depth_ros.core.metrics import disparity_metrics
+    from depth_ros.core.eval.metrics import disparity_metrics
+    from depth_ros.core.eval.samples import motorcycle
     from depth_ros.core.models import ModelConfig, build_model
-    from depth_ros.core.samples import motorcycle
 
     if not weights.exists():
         return {"model": model_id, "skipped": f"{weights} is absent"}

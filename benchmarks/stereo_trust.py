@@ -51,8 +51,8 @@ def profile_params(path: Path, overrides: list[str]) -> tuple[str, dict[str, Any
 
 
 def gt_frames() -> list[tuple[str, Any, Any, NDArray[np.float32]]]:
-    from depth_ros.core.datasets.middlebury import _load_pandora
-    from depth_ros.core.samples import motorcycle
+    from depth_ros.core.eval.datasets.middlebury import _load_pandora
+    from depth_ros.core.eval.samples import motorcycle
 
     s = motorcycle()
     out = [("motorcycle", s.left, s.right, s.disparity)]
@@ -63,7 +63,7 @@ def gt_frames() -> list[tuple[str, Any, Any, NDArray[np.float32]]]:
 
 
 def real_frames() -> list[tuple[str, Any, Any]]:
-    from depth_ros.core.datasets.base import read_rgb
+    from depth_ros.core.eval.datasets.base import read_rgb
 
     if not RTABMAP.is_dir():
         return []
@@ -104,7 +104,7 @@ def trust(disp: NDArray[np.float32], ref: NDArray[np.float32]) -> dict[str, floa
 
 
 def run(model_id: str, params: dict[str, Any], cache: Path) -> list[dict[str, Any]]:
-    from depth_ros.core.metrics import disparity_metrics
+    from depth_ros.core.eval.metrics import disparity_metrics
     from depth_ros.core.models import ModelConfig, build_model
 
     model: Any = build_model(model_id, ModelConfig(params=params))

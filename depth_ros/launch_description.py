@@ -1,6 +1,6 @@
 """What the launch files in ``launch/`` share: declare the launch arguments of a node and,
 once they are known, start the node (and its companions and rviz2) as
-:func:`depth_ros.core.profiles.plan_launch` resolves them. ``launch``/``launch_ros`` are
+:func:`depth_ros.launch_plan.plan_launch` resolves them. ``launch``/``launch_ros`` are
 imported when a description is built, so importing this module needs no ROS install.
 
 With ``lifecycle:=true`` the managed node is started as a ``LifecycleNode`` and, with
@@ -15,7 +15,7 @@ import tempfile
 from typing import Any
 
 from depth_ros.core.errors import ConfigError
-from depth_ros.core.profiles import (
+from depth_ros.launch_plan import (
     LaunchPlan,
     find_rviz_config,
     launch_arguments,

@@ -17,7 +17,7 @@ NODE_MODULES = {
     "mono_depth": "depth_ros.nodes.mono_depth",
     "fused_depth": "depth_ros.nodes.fused_depth",
     "register_depth": "depth_ros.nodes.register_depth",
-    "player": "depth_ros.nodes.player",
+    "player": "depth_ros.tools.player",
 }
 
 

@@ -13,7 +13,7 @@ Arguments (``ros2 launch depth_ros fused_depth.launch.py --show-args``): model, 
 input topics), use_sim_time, rviz, lifecycle (run fused_depth_lifecycle), params_file,
 node_name, log_level, stereo_model, and one remapping per input of fused_depth (image,
 camera_info, disparity). The profile, weights and backend are resolved by
-depth_ros.core.profiles.plan_launch.
+depth_ros.launch_plan.plan_launch.
 """
 
 from depth_ros.launch_description import generate

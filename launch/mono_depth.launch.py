@@ -10,7 +10,7 @@ Arguments (``ros2 launch depth_ros mono_depth.launch.py --show-args``): model, b
 input topics), use_sim_time, rviz, lifecycle (run mono_depth_lifecycle), params_file,
 node_name, log_level, and one remapping per input topic (image:=/cam/image_raw,
 camera_info:=...). The profile, weights and backend are resolved by
-depth_ros.core.profiles.plan_launch.
+depth_ros.launch_plan.plan_launch.
 """
 
 from depth_ros.launch_description import generate

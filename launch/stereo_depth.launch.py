@@ -8,7 +8,7 @@ Arguments (``ros2 launch depth_ros stereo_depth.launch.py --show-args``): model,
 (auto: from the weights file), weights, weights_dir, device, camera (namespace of the
 input topics), use_sim_time, rviz, lifecycle (run stereo_depth_lifecycle), params_file,
 node_name, log_level, and one remapping per input topic (left_image_rect:=/cam/left/image,
-...). The profile, weights and backend are resolved by depth_ros.core.profiles.plan_launch.
+...). The profile, weights and backend are resolved by depth_ros.launch_plan.plan_launch.
 """
 
 from depth_ros.launch_description import generate

@@ -185,7 +185,7 @@ def _frames(args: argparse.Namespace) -> tuple[dict[str, str], int, Iterator[dic
     if args.frames is not None and args.frames < 1:
         raise InputError(f"--frames must be >= 1, got {args.frames}")
     if args.sample is not None:
-        from depth_ros.core.samples import load_sample
+        from depth_ros.core.eval.samples import load_sample
 
         if args.calib is not None:
             raise InputError("--calib does not apply to --sample (the sample has its own)")
@@ -435,7 +435,7 @@ def run_run(args: argparse.Namespace) -> int:
     files, params, model = run_params(args)
     info = bag_info(args.bag)  # a clear error for a folder that is no bag, before anything
     local_dds_env()
-    from depth_ros.nodes.bag_player import BagRun, check_inputs
+    from depth_ros.tools.bag_player import BagRun, check_inputs
 
     check_inputs(info, args.node, args.namespace)  # topics and message types, likewise
 

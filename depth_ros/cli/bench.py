@@ -66,7 +66,7 @@ def node_latency(
     from diagnostic_msgs.msg import DiagnosticArray
 
     from depth_ros import processes
-    from depth_ros.nodes.collector import Collector
+    from depth_ros.tools.collector import Collector
 
     proc = processes.start(node_name, processes.ros_args({**params, "diagnostics_period": 0.5}))
     rclpy.init()

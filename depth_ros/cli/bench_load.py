@@ -134,7 +134,7 @@ def measure(
     from sensor_msgs.msg import Image
 
     from depth_ros import processes
-    from depth_ros.core.samples import load_sample
+    from depth_ros.core.eval.samples import load_sample
     from depth_ros.nodes import common
     from depth_ros.nodes.convert import camera_info_msg, numpy_to_image
 
@@ -385,8 +385,8 @@ def bare_rate(node_name: str, params: dict[str, object], seconds: float) -> dict
     otherwise)."""
     if node_name != "stereo_depth":
         return {"bare_fps": None}
+    from depth_ros.core.eval.samples import load_sample
     from depth_ros.core.models import ModelConfig, build_model, get_model
-    from depth_ros.core.samples import load_sample
     from depth_ros.core.stereo import StereoOptions, StereoPipeline
 
     model_id = str(params.get("model") or "sgbm")
@@ -395,9 +395,9 @@ def bare_rate(node_name: str, params: dict[str, object], seconds: float) -> dict
         model_id,
         ModelConfig(
             weights=Path(str(params["weights"])) if params.get("weights") else None,
-            params={k: v for k, v in params.items() if k in names},
+            params={k: v for k, v in params.items() if k in names},  # type: ignore[misc]
         ),
-    )  # type: ignore[misc]
+    )
     options = StereoOptions(
         points=str(params.get("points", "xyzrgb")),
         decimation=int(str(params.get("points_decimation", 1))),

@@ -38,9 +38,9 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from depth_ros.core.eval.samples import load_sample
     from depth_ros.core.models import ModelConfig, build_model, get_model
     from depth_ros.core.models.base import run_mono
-    from depth_ros.core.samples import load_sample
 
     spec = get_model(args.model)
     weights: Path | None = args.weights
@@ -95,8 +95,8 @@ def _node(args: argparse.Namespace, weights: Path, size: int, between: Any) -> d
     from sensor_msgs.msg import CameraInfo, Image
     from std_msgs.msg import Header
 
+    from depth_ros.core.eval.samples import load_sample
     from depth_ros.core.models import OutputKind, get_model
-    from depth_ros.core.samples import load_sample
     from depth_ros.nodes.common import qos
     from depth_ros.nodes.convert import camera_info_msg, numpy_to_image
 

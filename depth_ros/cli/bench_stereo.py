@@ -27,11 +27,11 @@ def run(args: argparse.Namespace) -> int:
     from sensor_msgs.msg import Image, PointCloud2
     from stereo_msgs.msg import DisparityImage
 
+    from depth_ros.core.eval.samples import load_sample
     from depth_ros.core.models import ModelConfig, build_model
     from depth_ros.core.pointcloud import depth_to_cloud
-    from depth_ros.core.samples import load_sample
     from depth_ros.core.stereo import StereoPipeline
-    from depth_ros.nodes.player import StereoPlayer
+    from depth_ros.tools.player import StereoPlayer
 
     sample = load_sample("motorcycle")
     config = ModelConfig(weights=Path(args.weights) if args.weights else None, backend=args.backend)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from depth_ros import processes
-from depth_ros.core.metrics import depth_metrics, disparity_metrics
+from depth_ros.core.eval.metrics import depth_metrics, disparity_metrics
 from depth_ros.runtime import local_dds_env
 
 
@@ -48,10 +48,10 @@ def run(args: argparse.Namespace) -> int:
     from stereo_msgs.msg import DisparityImage
 
     from depth_ros.cli import outputs
+    from depth_ros.core.eval.samples import load_sample
     from depth_ros.core.models import get_model
-    from depth_ros.core.samples import load_sample
-    from depth_ros.nodes.collector import Collector
     from depth_ros.nodes.convert import disparity_from_msg, image_to_numpy, packed_from_msg
+    from depth_ros.tools.collector import Collector
 
     spec = get_model(args.model)  # unknown model: a clear error before anything starts
     rate = args.rate or (2.0 if not spec.needs_weights else 0.3)

@@ -33,7 +33,7 @@ def _value(text: str) -> bool | int | float | str:
 
 
 def register(subparsers: Any) -> None:
-    from depth_ros.core.datasets import dataset_kinds
+    from depth_ros.core.eval.datasets import dataset_kinds
 
     p = subparsers.add_parser(
         "eval",
@@ -96,7 +96,7 @@ def register(subparsers: Any) -> None:
 
 
 def _compare(paths: list[Path]) -> int:
-    from depth_ros.core.report import compare_table
+    from depth_ros.core.eval.report import compare_table
 
     docs = []
     for path in paths:
@@ -118,10 +118,10 @@ def run(args: argparse.Namespace) -> int:
         return _compare(list(args.compare))
     if not args.dataset or not args.model:
         raise ConfigError("give --dataset KIND PATH and --model ID (or --compare A.json B.json)")
-    from depth_ros.core.datasets import open_dataset
-    from depth_ros.core.evaluation import evaluate
+    from depth_ros.core.eval.datasets import open_dataset
+    from depth_ros.core.eval.evaluation import evaluate
+    from depth_ros.core.eval.report import save_results
     from depth_ros.core.models import ModelConfig
-    from depth_ros.core.report import save_results
 
     kind, path = args.dataset
     outdir = args.output or Path("out/eval") / f"{args.model}_{kind}"

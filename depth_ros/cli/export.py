@@ -13,7 +13,7 @@ the model is used.
 ``--quantize int8`` writes an int8 ONNX file (ONNX Runtime static quantisation, ranges
 calibrated on DIR/left/* + DIR/right/* pairs, default the embedded Motorcycle pair;
 ``int8-dynamic``: weights only). A model without a PyTorch network (hitnet) is quantised
-from its ONNX file; others are exported first. See depth_ros.core.quantize.
+from its ONNX file; others are exported first. See depth_ros.core.models.quantize.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def verify(model_id: str, config: Any, path: Path, height: int, width: int) -> f
     import onnxruntime as ort
     import torch
 
-    from depth_ros.core.export import export_spec
+    from depth_ros.core.models.export import export_spec
 
     ex = export_spec(model_id)
     inputs = ex.example_inputs(height, width)
@@ -123,7 +123,7 @@ def quantize(args: argparse.Namespace) -> int:
     """--quantize: the model's ONNX file (given, or exported first) to int8."""
     import tempfile
 
-    from depth_ros.core import quantize as q
+    from depth_ros.core.models import quantize as q
 
     mode = "dynamic" if args.quantize == "int8-dynamic" else "static"
     feed = q.FEEDS.get(args.model)
@@ -140,8 +140,8 @@ def quantize(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(args.weights)
         if src.suffix.lower() != ".onnx":  # a PyTorch checkpoint: export it first
-            from depth_ros.core.export import export_onnx
             from depth_ros.core.models import ModelConfig
+            from depth_ros.core.models.export import export_onnx
 
             config = ModelConfig(weights=src, params=parse_params(args.model, args.param))
             src = export_onnx(
@@ -169,8 +169,8 @@ def quantize(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from depth_ros.core.export import export_onnx, export_spec
     from depth_ros.core.models import ModelConfig
+    from depth_ros.core.models.export import export_onnx, export_spec
 
     if args.quantize:
         return quantize(args)

@@ -12,7 +12,7 @@ import pytest
 
 from depth_ros.cli.main import main
 from depth_ros.core.bags import bag_info, image_to_numpy, read_messages, stamp_to_ns
-from depth_ros.core.samples import motorcycle
+from depth_ros.core.eval.samples import motorcycle
 
 STEREO_TOPICS = ["/left/image_rect", "/left/camera_info", "/right/image_rect", "/right/camera_info"]
 

@@ -108,9 +108,9 @@ def test_evaluate_relative_mono_model_recovers_exact_depth(tmp_path: Path) -> No
     after lstsq-inverse alignment, and not after median scaling."""
     import numpy as np
 
-    from depth_ros.core.datasets import Dataset, Modality, RGBDFrame
-    from depth_ros.core.evaluation import evaluate
-    from depth_ros.core.report import save_results
+    from depth_ros.core.eval.datasets import Dataset, Modality, RGBDFrame
+    from depth_ros.core.eval.evaluation import evaluate
+    from depth_ros.core.eval.report import save_results
 
     rng = np.random.default_rng(3)
     gts = [rng.uniform(0.5, 8.0, (20, 24)).astype(np.float32) for _ in range(2)]

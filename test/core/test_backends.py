@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from depth_ros.core.backends import BackendRequest, backend_for_weights, create_backend
-from depth_ros.core.checkpoints import load_state_dict_file, load_strict
 from depth_ros.core.errors import ConfigError, WeightsError
+from depth_ros.core.models.checkpoints import load_state_dict_file, load_strict
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

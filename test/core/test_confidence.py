@@ -223,8 +223,8 @@ def test_wls_without_contrib_is_a_clear_error() -> None:
     reason="needs opencv-contrib-python-headless (cv2.ximgproc), not a pinned requirement",
 )
 def test_wls_lowers_bad_2_on_motorcycle() -> None:
-    from depth_ros.core.metrics import disparity_metrics
-    from depth_ros.core.samples import motorcycle
+    from depth_ros.core.eval.metrics import disparity_metrics
+    from depth_ros.core.eval.samples import motorcycle
 
     s = motorcycle()
     plain = build_model("sgbm").compute(s.left, s.right)  # type: ignore[attr-defined]
@@ -236,7 +236,7 @@ def test_wls_lowers_bad_2_on_motorcycle() -> None:
 
 
 def test_confidence_metrics_by_hand() -> None:
-    from depth_ros.core.evaluation import confidence_metrics
+    from depth_ros.core.eval.evaluation import confidence_metrics
 
     gt = np.full((10, 10), 10.0, np.float32)
     pred = gt.copy()
@@ -253,9 +253,9 @@ def test_confidence_metrics_by_hand() -> None:
 
 
 def test_eval_reports_confidence_figures_for_sgbm() -> None:
-    from depth_ros.core.datasets import open_dataset
-    from depth_ros.core.evaluation import evaluate
-    from depth_ros.core.report import render_html
+    from depth_ros.core.eval.datasets import open_dataset
+    from depth_ros.core.eval.evaluation import evaluate
+    from depth_ros.core.eval.report import render_html
 
     ds = open_dataset("motorcycle", None)
     result = evaluate("sgbm", ds, progress=False)

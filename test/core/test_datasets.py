@@ -9,15 +9,15 @@ import cv2
 import numpy as np
 import pytest
 
-from depth_ros.core.datasets import (
+from depth_ros.core.errors import ConfigError, InputError
+from depth_ros.core.eval.datasets import (
     Modality,
     RGBDFrame,
     StereoFrame,
     dataset_kinds,
     open_dataset,
 )
-from depth_ros.core.datasets.rgbd import associate, nyu_raw_depth, sun_depth
-from depth_ros.core.errors import ConfigError, InputError
+from depth_ros.core.eval.datasets.rgbd import associate, nyu_raw_depth, sun_depth
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 needs_shared = pytest.mark.skipif(

@@ -29,7 +29,7 @@ from depth_ros.core.models import (  # noqa: E402
     get_model,
     model_ids,
 )
-from depth_ros.core.mono import prepare, resize_prediction  # noqa: E402
+from depth_ros.core.models.loading import prepare, resize_prediction  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 KEYS = json.loads((DATA / "depth_anything_v1_keys.json").read_text())

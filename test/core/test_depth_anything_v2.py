@@ -26,7 +26,7 @@ from depth_ros.core.models import (  # noqa: E402
     get_model,
     model_ids,
 )
-from depth_ros.core.mono import (  # noqa: E402
+from depth_ros.core.models.loading import (  # noqa: E402
     Preprocess,
     WeightsSource,
     network_size,
@@ -276,7 +276,7 @@ def test_bad_resize_method() -> None:
 def test_onnx_export_runs_on_onnxruntime(vits_file: Path, rgb: np.ndarray, tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
-    from depth_ros.core.export import export_onnx
+    from depth_ros.core.models.export import export_onnx
 
     out = tmp_path / "vits.onnx"
     # fixed size: the network input of a 45x61 image at input size 70 is 70x98

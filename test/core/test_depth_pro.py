@@ -102,7 +102,7 @@ def test_spec() -> None:
     assert "ml-site.cdn-apple.com/models/depth-pro/depth_pro.pt" in (spec.weights_source or "")
     assert spec.default_input_size == 1536
     assert spec.random_checkpoint is not None
-    from depth_ros.core.export import ExportSpec
+    from depth_ros.core.models.export import ExportSpec
 
     assert isinstance(spec.export, ExportSpec)
     assert spec.export.output_names == ("inverse_depth", "fov_deg")
@@ -293,7 +293,7 @@ def test_onnx_export_runs_on_onnxruntime(
     pytest.importorskip("onnx")
     import warnings
 
-    from depth_ros.core.mono import create_runner
+    from depth_ros.core.models.loading import create_runner
 
     net = torch_module(small_file, SMALL)
     onnx_path = tmp_path / "depth_pro_small.onnx"

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from depth_ros.core.errors import ConfigError, InputError
+from depth_ros.core.eval.metrics import depth_metrics
 from depth_ros.core.fusion import (
     SOURCE_MONO,
     SOURCE_MONO_REPLACED,
@@ -14,7 +15,6 @@ from depth_ros.core.fusion import (
     StereoMonoFusion,
     fuse_depth,
 )
-from depth_ros.core.metrics import depth_metrics
 from depth_ros.core.scale import NO_REFERENCE, ScaleFit
 
 
@@ -54,9 +54,9 @@ def test_fusion_params() -> None:
 
 
 def test_fusion_on_motorcycle_sgbm_fills_every_pixel() -> None:
+    from depth_ros.core.eval.samples import motorcycle
     from depth_ros.core.geometry import disparity_to_depth
     from depth_ros.core.models import build_model
-    from depth_ros.core.samples import motorcycle
 
     s = motorcycle()
     model = build_model("sgbm")

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from depth_ros.core.errors import ConfigError, InputError, WeightsError
-from depth_ros.core.metrics import disparity_metrics
+from depth_ros.core.eval.metrics import disparity_metrics
+from depth_ros.core.eval.samples import motorcycle
 from depth_ros.core.models import ModelConfig, StereoModel, build_model, get_model
-from depth_ros.core.samples import motorcycle
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
 HITNET = SHARED / "models" / "hitnet_eth3d" / "eth3d_converted.onnx"

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from depth_ros import launch_description
+from depth_ros import launch_description, launch_plan
 from depth_ros.core import profiles, schema
 from depth_ros.core.errors import ConfigError
 from depth_ros.core.models import get_model
@@ -98,7 +98,7 @@ def test_parameter_arguments_are_declared(node: str) -> None:
     model = profiles.NODES[node].default_model
     _registered(model)
     specs = _schema(node, model)
-    passed = [a.name for a in profiles.launch_arguments(node) if a.parameter]
+    passed = [a.name for a in launch_plan.launch_arguments(node) if a.parameter]
     assert {"model", "backend", "weights", "use_sim_time"} <= set(passed)
     missing = [n for n in passed if n != "use_sim_time" and n not in specs]
     assert not missing, f"launch arguments passed to {node} but not declared: {missing}"
@@ -213,7 +213,7 @@ def test_launch_file_declares_arguments(node: str, load_launch: Any) -> None:
     module = load_launch(LAUNCH_FILES[node])
     ld = module.generate_launch_description()
     names = [e.args[0] for e in ld.entities if type(e).__name__ == "DeclareLaunchArgument"]
-    assert names == [a.name for a in profiles.launch_arguments(node)]
+    assert names == [a.name for a in launch_plan.launch_arguments(node)]
     expected = {
         "model",
         "backend",

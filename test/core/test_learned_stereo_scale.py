@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from depth_ros.core.metrics import disparity_metrics
+from depth_ros.core.eval.metrics import disparity_metrics
+from depth_ros.core.eval.samples import motorcycle
 from depth_ros.core.models import ModelConfig, build_model, get_model
 from depth_ros.core.models._learned_stereo import at_scale
-from depth_ros.core.samples import motorcycle
 
 HITNET = (
     Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from depth_ros.core.metrics import depth_metrics, disparity_metrics
+from depth_ros.core.eval.metrics import depth_metrics, disparity_metrics
 
 NAN = float("nan")
 

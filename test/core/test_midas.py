@@ -19,7 +19,7 @@ pytest.importorskip("timm")
 
 from depth_ros.core.errors import WeightsError  # noqa: E402
 from depth_ros.core.models import ModelConfig, OutputKind, build_model, get_model  # noqa: E402
-from depth_ros.core.mono import network_size, prepare  # noqa: E402
+from depth_ros.core.models.loading import network_size, prepare  # noqa: E402
 
 KEYS = json.loads((Path(__file__).resolve().parents[1] / "data" / "midas_keys.json").read_text())
 

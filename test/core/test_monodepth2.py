@@ -273,7 +273,7 @@ def test_onnx_export_runs_on_onnxruntime(
 ) -> None:
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
-    from depth_ros.core.export import export_onnx
+    from depth_ros.core.models.export import export_onnx
 
     out = tmp_path / "stereo.onnx"
     export_onnx(STEREO, ModelConfig(weights=stereo_folder), out, 192, 640)

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from depth_ros.core.errors import InputError
+from depth_ros.core.eval.metrics import depth_metrics, disparity_metrics
+from depth_ros.core.eval.samples import load_sample
 from depth_ros.core.geometry import disparity_to_depth
-from depth_ros.core.metrics import depth_metrics, disparity_metrics
 from depth_ros.core.models import InputKind, ModelConfig, OutputKind, build_model, get_model
 from depth_ros.core.models.opencv_stereo import OpenCVStereo
-from depth_ros.core.samples import load_sample
 
 
 def _pair(h: int = 48, w: int = 96, shift: int = 6, seed: int = 0) -> tuple[Any, Any]:

@@ -13,12 +13,11 @@ from depth_ros.core.profiles import (
     check_params,
     find_profile,
     load_profile,
-    plan_launch,
     read_params_file,
     resolve_backend,
     resolve_weights,
-    rviz_config_text,
 )
+from depth_ros.launch_plan import plan_launch, rviz_config_text
 
 REPO = Path(__file__).resolve().parents[2]
 

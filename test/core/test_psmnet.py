@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from depth_ros.core.errors import ConfigError, InputError, WeightsError
-from depth_ros.core.metrics import disparity_metrics
+from depth_ros.core.eval.metrics import disparity_metrics
+from depth_ros.core.eval.samples import motorcycle
 from depth_ros.core.models import ModelConfig, StereoModel, build_model, get_model
-from depth_ros.core.samples import motorcycle
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -45,7 +45,7 @@ def model() -> StereoModel:
 
 
 def test_network_matches_checkpoint_strictly() -> None:
-    from depth_ros.core.checkpoints import load_state_dict_file, load_strict
+    from depth_ros.core.models.checkpoints import load_state_dict_file, load_strict
     from depth_ros.core.models.nets.psmnet import PSMNet
 
     net = PSMNet(192)
@@ -102,7 +102,7 @@ def test_errors(tmp_path: Path, model: StereoModel) -> None:
 
 @pytest.mark.slow
 def test_torch_and_onnxruntime_backends_agree(tmp_path: Path, model: StereoModel) -> None:
-    from depth_ros.core.export import export_onnx
+    from depth_ros.core.models.export import export_onnx
 
     path = export_onnx("psmnet", ModelConfig(weights=weights()), tmp_path / "p.onnx", 256, 384).path
     onnx_model = build_model("psmnet", ModelConfig(weights=path))

@@ -1,4 +1,4 @@
-"""Int8 quantisation of ONNX stereo networks (depth_ros.core.quantize, `depth-ros export
+"""Int8 quantisation of ONNX stereo networks (depth_ros.core.models.quantize, `depth-ros export
 --quantize`), on a small stand-in graph with HITNet's input and output layout."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from depth_ros.core import quantize as q
 from depth_ros.core.errors import ConfigError, WeightsError
+from depth_ros.core.models import quantize as q
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from depth_ros.core.errors import ConfigError
-from depth_ros.core.samples import SAMPLES, load_sample, motorcycle
+from depth_ros.core.eval.samples import SAMPLES, load_sample, motorcycle
 
 
 def test_motorcycle_arrays() -> None:

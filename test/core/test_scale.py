@@ -10,7 +10,7 @@ import pytest
 
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.errors import CalibrationError, ConfigError, InputError
-from depth_ros.core.metrics import depth_metrics
+from depth_ros.core.eval.metrics import depth_metrics
 from depth_ros.core.params import ParamSpec
 from depth_ros.core.scale import (
     DEGENERATE_FIT,
@@ -212,7 +212,7 @@ def test_sparse_depth_on_real_tum_frame() -> None:
 
 
 def test_stereo_source_on_motorcycle_ground_truth_disparity() -> None:
-    from depth_ros.core.samples import motorcycle
+    from depth_ros.core.eval.samples import motorcycle
 
     s = motorcycle()
     gt = s.depth

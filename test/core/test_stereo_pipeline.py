@@ -15,10 +15,10 @@ import pytest
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.colorize import colorize
 from depth_ros.core.errors import CalibrationError, InputError
+from depth_ros.core.eval.samples import load_sample
 from depth_ros.core.geometry import disparity_to_depth, unproject
 from depth_ros.core.models import build_model
 from depth_ros.core.pointcloud import unpack_rgb
-from depth_ros.core.samples import load_sample
 from depth_ros.core.stereo import StereoOptions, StereoPipeline
 
 

@@ -334,7 +334,7 @@ def test_random_checkpoint_loads(tmp_path: Path) -> None:
 def test_onnx_export_runs_on_onnxruntime(vits_file: Path, tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
-    from depth_ros.core.export import export_onnx
+    from depth_ros.core.models.export import export_onnx
 
     rgb = np.random.default_rng(5).integers(0, 256, (60, 84, 3), dtype=np.uint8)
     ref = build_model("unidepth_v2_vits", ModelConfig(weights=vits_file))

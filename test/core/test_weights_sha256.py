@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from depth_ros.core.errors import WeightsError
-from depth_ros.core.mono import WeightsSource, resolve_weights
+from depth_ros.core.models.loading import WeightsSource, resolve_weights
 
 OFFICIAL = b"official weights bytes"
 

@@ -24,10 +24,10 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
 from depth_ros import processes
-from depth_ros.core.samples import load_sample
-from depth_ros.nodes.collector import Collector
+from depth_ros.core.eval.samples import load_sample
 from depth_ros.nodes.convert import camera_info_msg, numpy_to_image
-from depth_ros.nodes.player import StereoPlayer
+from depth_ros.tools.collector import Collector
+from depth_ros.tools.player import StereoPlayer
 from nodes.helpers import set_params, spin_for, wait_for
 
 pytestmark = pytest.mark.ros

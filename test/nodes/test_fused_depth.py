@@ -19,12 +19,12 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 from depth_ros import processes
+from depth_ros.core.eval.metrics import depth_metrics
+from depth_ros.core.eval.samples import load_sample
 from depth_ros.core.fusion import SOURCE_MONO, SOURCE_NONE, SOURCE_STEREO
-from depth_ros.core.metrics import depth_metrics
-from depth_ros.core.samples import load_sample
-from depth_ros.nodes.collector import Collector
 from depth_ros.nodes.convert import image_to_numpy
-from depth_ros.nodes.player import StereoPlayer
+from depth_ros.tools.collector import Collector
+from depth_ros.tools.player import StereoPlayer
 from nodes.helpers import set_params, spin_for, wait_for
 
 pytestmark = pytest.mark.ros

@@ -21,9 +21,9 @@ from lifecycle_msgs.srv import ChangeState, GetState
 from sensor_msgs.msg import Image
 
 from depth_ros import processes
-from depth_ros.core.samples import load_sample
-from depth_ros.nodes.collector import Collector
-from depth_ros.nodes.player import StereoPlayer
+from depth_ros.core.eval.samples import load_sample
+from depth_ros.tools.collector import Collector
+from depth_ros.tools.player import StereoPlayer
 from nodes.helpers import spin_for, wait_for
 
 pytestmark = pytest.mark.ros

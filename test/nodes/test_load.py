@@ -17,9 +17,9 @@ from rcl_interfaces.srv import GetParameters
 from sensor_msgs.msg import Image
 
 from depth_ros.cli.bench_load import measure
-from depth_ros.core.samples import load_sample
-from depth_ros.nodes.collector import Collector
-from depth_ros.nodes.player import StereoPlayer
+from depth_ros.core.eval.samples import load_sample
+from depth_ros.tools.collector import Collector
+from depth_ros.tools.player import StereoPlayer
 from nodes.helpers import node_process, set_params, spin_for, wait_for
 
 pytestmark = pytest.mark.ros

@@ -21,10 +21,10 @@ pytest.importorskip("torch")
 pytest.importorskip("timm")
 
 from depth_ros.core.camera import PinholeCamera
+from depth_ros.core.eval.samples import load_sample
 from depth_ros.core.models import get_model
-from depth_ros.core.samples import load_sample
-from depth_ros.nodes.collector import Collector
 from depth_ros.nodes.convert import image_to_numpy
+from depth_ros.tools.collector import Collector
 from nodes.test_mono_depth import _publish
 
 pytestmark = pytest.mark.ros

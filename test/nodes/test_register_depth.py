@@ -17,9 +17,9 @@ from depth_ros.core.pointcloud import unpack_rgb
 from depth_ros.core.projection import metres_to_depth_image
 from depth_ros.core.register import register_depth
 from depth_ros.nodes import common
-from depth_ros.nodes.collector import Collector
 from depth_ros.nodes.convert import camera_info_msg, image_to_numpy, numpy_to_image
 from depth_ros.nodes.reference import quaternion_matrix
+from depth_ros.tools.collector import Collector
 from nodes.helpers import node_process, set_params, spin_for, wait_for
 
 pytestmark = pytest.mark.ros

@@ -38,12 +38,12 @@ from stereo_msgs.msg import DisparityImage
 
 from depth_ros import processes
 from depth_ros.core.camera import PinholeCamera
+from depth_ros.core.eval.metrics import depth_metrics
+from depth_ros.core.eval.samples import load_sample
 from depth_ros.core.geometry import unproject
-from depth_ros.core.metrics import depth_metrics
-from depth_ros.core.samples import load_sample
-from depth_ros.nodes.collector import Collector
 from depth_ros.nodes.common import qos
 from depth_ros.nodes.convert import camera_info_msg, disparity_msg, image_to_numpy, numpy_to_image
+from depth_ros.tools.collector import Collector
 from nodes.helpers import spin_for, wait_for
 
 pytestmark = pytest.mark.ros

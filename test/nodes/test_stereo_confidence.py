@@ -11,11 +11,11 @@ import pytest
 from sensor_msgs.msg import Image
 from stereo_msgs.msg import DisparityImage
 
+from depth_ros.core.eval.samples import load_sample
 from depth_ros.core.models import ModelConfig, build_model
-from depth_ros.core.samples import load_sample
-from depth_ros.nodes.collector import Collector
 from depth_ros.nodes.convert import disparity_from_msg, image_to_numpy
-from depth_ros.nodes.player import StereoPlayer
+from depth_ros.tools.collector import Collector
+from depth_ros.tools.player import StereoPlayer
 from nodes.helpers import node_process, set_params, spin_for, wait_for
 
 pytestmark = pytest.mark.ros

@@ -19,8 +19,8 @@ from numpy.typing import NDArray
 from depth_ros.core.backends import register_backend
 from depth_ros.core.backends._device import parse_device
 from depth_ros.core.backends.base import BackendRequest, BackendSpec
-from depth_ros.core.checkpoints import require_file
 from depth_ros.core.errors import ConfigError, WeightsError
+from depth_ros.core.models.checkpoints import require_file
 
 _DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 

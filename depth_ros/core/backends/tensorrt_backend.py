@@ -12,8 +12,8 @@ from numpy.typing import NDArray
 
 from depth_ros.core.backends import register_backend
 from depth_ros.core.backends.base import BackendRequest, BackendSpec
-from depth_ros.core.checkpoints import require_file
 from depth_ros.core.errors import ConfigError, WeightsError
+from depth_ros.core.models.checkpoints import require_file
 
 
 def _unavailable() -> str | None:

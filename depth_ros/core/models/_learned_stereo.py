@@ -10,9 +10,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from depth_ros.core.backends import Backend, BackendRequest, backend_for_weights, create_backend
-from depth_ros.core.checkpoints import require_file
 from depth_ros.core.errors import ConfigError, InputError
 from depth_ros.core.models.base import ModelConfig, ModelSpec
+from depth_ros.core.models.checkpoints import require_file
 from depth_ros.core.params import ParamSpec, Value
 
 INPUT_SCALE = ParamSpec(

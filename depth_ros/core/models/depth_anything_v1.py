@@ -29,7 +29,7 @@ from depth_ros.core.models.depth_anything_v2 import (
     export_spec,
     random_checkpoint,
 )
-from depth_ros.core.mono import Preprocess, WeightsSource
+from depth_ros.core.models.loading import Preprocess, WeightsSource
 
 _SPACE = "https://huggingface.co/spaces/LiheYoung/Depth-Anything/resolve/main/checkpoints"
 _NAMES = {"vits": "ViT-S", "vitb": "ViT-B", "vitl": "ViT-L"}

@@ -20,7 +20,7 @@ from typing import Any
 from depth_ros.core.models import register_model
 from depth_ros.core.models._focal import FOCAL_SCALING, HYPERSIM, VKITTI2, FocalScaled
 from depth_ros.core.models.base import InputKind, ModelConfig, ModelSpec, OutputKind
-from depth_ros.core.mono import IMAGENET_MEAN, IMAGENET_STD, Preprocess, WeightsSource
+from depth_ros.core.models.loading import IMAGENET_MEAN, IMAGENET_STD, Preprocess, WeightsSource
 from depth_ros.core.params import ParamSpec
 
 PREPROCESS = Preprocess(
@@ -136,14 +136,14 @@ def release(encoder: str, dataset: str | None = None) -> Release:
 
 
 def _weights(config: ModelConfig, rel: Release) -> Any:
-    from depth_ros.core.mono import config_weights
+    from depth_ros.core.models.loading import config_weights
 
     return config_weights(config, rel.source, rel.what)
 
 
 def torch_module(rel: Release, path: Any) -> Any:
     """The network with the official checkpoint at ``path`` loaded (strict), eval mode."""
-    from depth_ros.core.mono import load_official_checkpoint, read_official_state
+    from depth_ros.core.models.loading import load_official_checkpoint, read_official_state
 
     state = read_official_state(path, rel.what)
     net = rel.net()
@@ -157,7 +157,7 @@ def random_checkpoint(rel: Release) -> Any:
     def write(path: Any) -> None:
         import torch
 
-        from depth_ros.core.checkpoints import random_state
+        from depth_ros.core.models.checkpoints import random_state
 
         # timm's skipped initialisation leaves memory garbage (NaN outputs): draw the
         # weights, with LayerScale and norm weights near 1 as in trained ViTs
@@ -168,7 +168,7 @@ def random_checkpoint(rel: Release) -> Any:
 
 def network_model(rel: Release, config: ModelConfig) -> Any:
     """The MonoNetworkModel running ``rel`` with ``config``'s weights, backend and size."""
-    from depth_ros.core.mono import MonoNetworkModel, create_runner
+    from depth_ros.core.models.loading import MonoNetworkModel, create_runner
 
     path = _weights(config, rel)
     runner = create_runner(path, config.backend, config.device, lambda: torch_module(rel, path))
@@ -201,8 +201,8 @@ def metric_builder(rel: Release, dataset: str) -> Any:
 
 
 def export_spec(rel: Release) -> Any:
-    from depth_ros.core.export import ExportSpec
-    from depth_ros.core.mono import example_input
+    from depth_ros.core.models.export import ExportSpec
+    from depth_ros.core.models.loading import example_input
 
     return ExportSpec(
         module_factory=lambda config: torch_module(rel, _weights(config, rel)),

@@ -37,7 +37,7 @@ from depth_ros.core.models.base import (
     MonoOutput,
     OutputKind,
 )
-from depth_ros.core.mono import WeightsSource, check_rgb
+from depth_ros.core.models.loading import WeightsSource, check_rgb
 from depth_ros.core.params import ParamSpec, Value
 
 if TYPE_CHECKING:
@@ -169,7 +169,7 @@ class DepthProModel:
 
 
 def _weights(config: ModelConfig) -> Path:
-    from depth_ros.core.mono import config_weights
+    from depth_ros.core.models.loading import config_weights
 
     return config_weights(config, WEIGHTS, WHAT)
 
@@ -181,8 +181,8 @@ def torch_module(path: Path | str, net_config: Any = None) -> Any:
     is allocated without initialisation (every tensor comes from the file)."""
     import torch
 
+    from depth_ros.core.models.loading import load_official_checkpoint, read_official_state
     from depth_ros.core.models.nets.depth_pro import OFFICIAL, DepthProNet
-    from depth_ros.core.mono import load_official_checkpoint, read_official_state
 
     state = read_official_state(path, WHAT)
     with torch.device("meta"):
@@ -237,7 +237,7 @@ def _random_checkpoint(path: Path) -> None:
 
 def build(config: ModelConfig, net_config: Any = None) -> DepthProModel:
     """The ``depth_pro`` model (``net_config``: a smaller network, tests only)."""
-    from depth_ros.core.mono import create_runner
+    from depth_ros.core.models.loading import create_runner
 
     size = IMG_SIZE if net_config is None else int(net_config.img_size)
     if config.input_size not in (None, 0, size):
@@ -263,7 +263,7 @@ def _example(height: int, width: int) -> tuple[NDArray[np.float32], ...]:
 
 
 def _export() -> Any:
-    from depth_ros.core.export import ExportSpec
+    from depth_ros.core.models.export import ExportSpec
 
     return ExportSpec(
         module_factory=lambda config: torch_module(_weights(config)),

@@ -38,7 +38,7 @@ from depth_ros.core.models.base import (
     MonoOutput,
     OutputKind,
 )
-from depth_ros.core.mono import WeightsSource, check_rgb
+from depth_ros.core.models.loading import WeightsSource, check_rgb
 from depth_ros.core.params import ParamSpec, Value
 
 #: official padding colour and normalisation (0..255 units, RGB)
@@ -208,7 +208,7 @@ class Metric3DModel:
 
 
 def _weights(config: ModelConfig, variant: str) -> Any:
-    from depth_ros.core.mono import config_weights
+    from depth_ros.core.models.loading import config_weights
 
     return config_weights(config, weights_source(variant), _what(variant))
 
@@ -217,8 +217,8 @@ def _torch_module(variant: str, path: Any) -> Any:
     """The network with the official checkpoint at ``path`` loaded (strict), eval mode."""
     import torch
 
+    from depth_ros.core.models.loading import load_official_checkpoint, read_official_state
     from depth_ros.core.models.nets.metric3d import Metric3DNet
-    from depth_ros.core.mono import load_official_checkpoint, read_official_state
 
     what = _what(variant)
     state = read_official_state(path, what)
@@ -269,7 +269,7 @@ def _size(config: ModelConfig) -> tuple[int, int]:
 
 def _builder(variant: str) -> Any:
     def build(config: ModelConfig) -> Any:
-        from depth_ros.core.mono import create_runner
+        from depth_ros.core.models.loading import create_runner
 
         size = _size(config)
         Metric3DModel._check(size)
@@ -295,7 +295,7 @@ def example_inputs(height: int, width: int) -> tuple[NDArray[np.float32], ...]:
 
 
 def _export(variant: str) -> Any:
-    from depth_ros.core.export import ExportSpec
+    from depth_ros.core.models.export import ExportSpec
 
     return ExportSpec(
         module_factory=lambda config: _torch_module(variant, _weights(config, variant)),

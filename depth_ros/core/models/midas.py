@@ -15,7 +15,13 @@ from typing import Any
 from depth_ros.core.errors import ConfigError
 from depth_ros.core.models import register_model
 from depth_ros.core.models.base import InputKind, ModelConfig, ModelSpec, OutputKind
-from depth_ros.core.mono import HALF, IMAGENET_MEAN, IMAGENET_STD, Preprocess, WeightsSource
+from depth_ros.core.models.loading import (
+    HALF,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    Preprocess,
+    WeightsSource,
+)
 from depth_ros.core.params import ParamSpec
 
 _RELEASES = "https://github.com/isl-org/MiDaS/releases/download"
@@ -84,7 +90,7 @@ def _random_checkpoint(model_id: str) -> Any:
     def write(path: Any) -> None:
         import torch
 
-        from depth_ros.core.checkpoints import random_state
+        from depth_ros.core.models.checkpoints import random_state
 
         net, _, to_official = _net(model_id)
         state = random_state(net.state_dict())
@@ -94,7 +100,7 @@ def _random_checkpoint(model_id: str) -> Any:
 
 
 def _weights(config: ModelConfig, model_id: str) -> Any:
-    from depth_ros.core.mono import cache_dir, resolve_weights
+    from depth_ros.core.models.loading import cache_dir, resolve_weights
 
     _d, source, alternatives, _s, _p = _MODELS[model_id]
     weights = config.weights
@@ -114,8 +120,8 @@ def _what(model_id: str) -> str:
 
 def _torch_module(model_id: str, path: Any) -> Any:
     """The network with the official checkpoint at ``path`` loaded (strict), eval mode."""
-    from depth_ros.core.checkpoints import load_state_dict_file
-    from depth_ros.core.mono import EXPORTED_EXTENSIONS, load_official_checkpoint
+    from depth_ros.core.models.checkpoints import load_state_dict_file
+    from depth_ros.core.models.loading import EXPORTED_EXTENSIONS, load_official_checkpoint
 
     what = _what(model_id)
     if str(path).lower().endswith(EXPORTED_EXTENSIONS):
@@ -131,7 +137,7 @@ def _builder(model_id: str) -> Any:
     input_param = _input_size(default_size)
 
     def build(config: ModelConfig) -> Any:
-        from depth_ros.core.mono import MonoNetworkModel, create_runner
+        from depth_ros.core.models.loading import MonoNetworkModel, create_runner
 
         path = _weights(config, model_id)
         runner = create_runner(
@@ -144,8 +150,8 @@ def _builder(model_id: str) -> Any:
 
 
 def _export(model_id: str) -> Any:
-    from depth_ros.core.export import ExportSpec
-    from depth_ros.core.mono import example_input
+    from depth_ros.core.models.export import ExportSpec
+    from depth_ros.core.models.loading import example_input
 
     pre = _MODELS[model_id][4]
     size = _MODELS[model_id][3]

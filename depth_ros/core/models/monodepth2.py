@@ -107,7 +107,7 @@ def resolve(
     """The release folder's files (or an exported file) for ``weights``; with none given,
     the folder ``<cache>/<release>`` (downloaded and unpacked there once from the official
     zip unless downloads are off)."""
-    from depth_ros.core.mono import EXPORTED_EXTENSIONS, cache_dir, offline
+    from depth_ros.core.models.loading import EXPORTED_EXTENSIONS, cache_dir, offline
 
     if weights is not None and str(weights) != "":
         p = Path(weights).expanduser()
@@ -155,7 +155,7 @@ def read_encoder(path: Path, release: str) -> tuple[dict[str, Any], dict[str, Va
 
     import torch
 
-    from depth_ros.core.checkpoints import unwrap_state_dict
+    from depth_ros.core.models.checkpoints import unwrap_state_dict
 
     what = f"Monodepth2 {release} encoder ({ENCODER_FILE} of {URL.format(release)})"
     if not zipfile.is_zipfile(path):
@@ -186,7 +186,7 @@ def torch_module(files: Monodepth2Weights, release: str, use_stereo: bool) -> An
     """The network with both official files loaded (strict), eval mode. The trained size
     recorded in encoder.pth must be 640x192; the stereo model refuses weights trained
     without stereo (their depth has no metric scale)."""
-    from depth_ros.core.checkpoints import load_state_dict_file, load_strict
+    from depth_ros.core.models.checkpoints import load_state_dict_file, load_strict
     from depth_ros.core.models.nets.monodepth2 import Monodepth2Net
 
     enc_state, extras = read_encoder(files.encoder, release)
@@ -215,7 +215,7 @@ def prepare(rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
     ``resize((640, 192), LANCZOS)`` of the uint8 image, then ToTensor (divide by 255)."""
     from PIL import Image
 
-    from depth_ros.core.mono import check_rgb
+    from depth_ros.core.models.loading import check_rgb
 
     check_rgb(rgb)
     resized = Image.fromarray(np.ascontiguousarray(rgb)).resize(
@@ -348,7 +348,7 @@ def _module_for(config: ModelConfig, release: str, use_stereo: bool) -> Any:
 
 def _builder(release: str, kind: OutputKind, use_stereo: bool) -> Callable[[ModelConfig], Any]:
     def build(config: ModelConfig) -> Any:
-        from depth_ros.core.mono import create_runner
+        from depth_ros.core.models.loading import create_runner
 
         files = _files(config, release)
         if isinstance(files, Path):
@@ -366,7 +366,7 @@ def _builder(release: str, kind: OutputKind, use_stereo: bool) -> Callable[[Mode
 
 
 def _export(release: str, use_stereo: bool) -> Any:
-    from depth_ros.core.export import ExportSpec
+    from depth_ros.core.models.export import ExportSpec
 
     def example(h: int, w: int) -> tuple[NDArray[np.float32], ...]:
         rng = np.random.default_rng(0)

@@ -15,7 +15,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from depth_ros.core.errors import ConfigError
-from depth_ros.core.export import META_MODEL, ExportSpec
 from depth_ros.core.models import register_model
 from depth_ros.core.models._learned_stereo import (
     INPUT_SCALE,
@@ -26,6 +25,7 @@ from depth_ros.core.models._learned_stereo import (
     padded_size,
 )
 from depth_ros.core.models.base import InputKind, ModelConfig, ModelSpec, OutputKind
+from depth_ros.core.models.export import META_MODEL, ExportSpec
 from depth_ros.core.params import ParamSpec, Value, defaults
 
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
@@ -60,7 +60,7 @@ def _values(config: ModelConfig) -> dict[str, Value]:
 def torch_module(config: ModelConfig) -> Any:
     """The PSMNet ``torch.nn.Module`` with the checkpoint ``config.weights`` loaded
     (strict key match), in eval mode."""
-    from depth_ros.core.checkpoints import load_state_dict_file, load_strict, require_file
+    from depth_ros.core.models.checkpoints import load_state_dict_file, load_strict, require_file
     from depth_ros.core.models.nets.psmnet import PSMNet
 
     what = "PSMNet checkpoint (e.g. pretrained_model_KITTI2015.tar)"

@@ -52,7 +52,7 @@ from depth_ros.core.models.base import (
     MonoOutput,
     OutputKind,
 )
-from depth_ros.core.mono import IMAGENET_MEAN, IMAGENET_STD, WeightsSource, check_rgb
+from depth_ros.core.models.loading import IMAGENET_MEAN, IMAGENET_STD, WeightsSource, check_rgb
 from depth_ros.core.params import ParamSpec, Value
 
 if TYPE_CHECKING:
@@ -300,15 +300,15 @@ def _what(variant: str) -> str:
 
 
 def _weights(config: ModelConfig, variant: str) -> Any:
-    from depth_ros.core.mono import config_weights
+    from depth_ros.core.models.loading import config_weights
 
     return config_weights(config, weights_source(variant), _what(variant))
 
 
 def _torch_module(variant: str, path: Any) -> Any:
     """The network with the official checkpoint at ``path`` loaded (strict), eval mode."""
+    from depth_ros.core.models.loading import load_official_checkpoint, read_official_state
     from depth_ros.core.models.nets.unidepth import UniDepthV2Net
-    from depth_ros.core.mono import load_official_checkpoint, read_official_state
 
     what = _what(variant)
     state = read_official_state(path, what)
@@ -349,7 +349,7 @@ def _random_checkpoint(variant: str) -> Any:
 
 def _builder(variant: str) -> Any:
     def build(config: ModelConfig) -> Any:
-        from depth_ros.core.mono import create_runner
+        from depth_ros.core.models.loading import create_runner
 
         path = _weights(config, variant)
         runner = create_runner(
@@ -377,7 +377,7 @@ def example_inputs(height: int, width: int) -> tuple[NDArray[np.float32], ...]:
 
 
 def _export(variant: str) -> Any:
-    from depth_ros.core.export import ExportSpec
+    from depth_ros.core.models.export import ExportSpec
 
     return ExportSpec(
         module_factory=lambda config: _torch_module(variant, _weights(config, variant)),

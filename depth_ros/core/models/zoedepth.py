@@ -32,7 +32,7 @@ from depth_ros.core.models.base import (
     ModelSpec,
     OutputKind,
 )
-from depth_ros.core.mono import WeightsSource, check_rgb
+from depth_ros.core.models.loading import WeightsSource, check_rgb
 from depth_ros.core.params import ParamSpec, Value
 
 _RELEASE = "https://github.com/isl-org/ZoeDepth/releases/download/v1.0"
@@ -115,8 +115,8 @@ def _net(variant: str, **options: Any) -> Any:
 
 def torch_module(variant: str, path: Any, **options: Any) -> Any:
     """The network with the official checkpoint at ``path`` loaded (strict), eval mode."""
-    from depth_ros.core.checkpoints import check_state_dict, load_state_dict_file
-    from depth_ros.core.mono import EXPORTED_EXTENSIONS, load_official_checkpoint
+    from depth_ros.core.models.checkpoints import check_state_dict, load_state_dict_file
+    from depth_ros.core.models.loading import EXPORTED_EXTENSIONS, load_official_checkpoint
 
     what = _what(variant)
     if str(path).lower().endswith(EXPORTED_EXTENSIONS):
@@ -211,7 +211,7 @@ class ZoeDepthModel:
 
 def _builder(variant: str) -> Any:
     def build(config: ModelConfig) -> Any:
-        from depth_ros.core.mono import create_runner, resolve_weights
+        from depth_ros.core.models.loading import create_runner, resolve_weights
 
         options = _options(config)
         path = resolve_weights(

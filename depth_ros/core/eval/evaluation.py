@@ -27,10 +27,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from depth_ros.core.align import ALIGN_METHODS, align
-from depth_ros.core.datasets import Dataset, Modality, RGBDFrame, StereoFrame
 from depth_ros.core.errors import ConfigError, InputError
+from depth_ros.core.eval.datasets import Dataset, Modality, RGBDFrame, StereoFrame
+from depth_ros.core.eval.metrics import depth_metrics, disparity_metrics
 from depth_ros.core.geometry import disparity_to_depth
-from depth_ros.core.metrics import depth_metrics, disparity_metrics
 from depth_ros.core.models import ModelConfig, build_model, get_model
 from depth_ros.core.models.base import InputKind, ModelSpec, OutputKind
 

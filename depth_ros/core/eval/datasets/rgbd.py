@@ -29,8 +29,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from depth_ros.core.camera import PinholeCamera
-from depth_ros.core.datasets import register_dataset
-from depth_ros.core.datasets.base import (
+from depth_ros.core.errors import InputError
+from depth_ros.core.eval.datasets import register_dataset
+from depth_ros.core.eval.datasets.base import (
     Dataset,
     DatasetSpec,
     Frame,
@@ -44,7 +45,6 @@ from depth_ros.core.datasets.base import (
     read_image,
     read_rgb,
 )
-from depth_ros.core.errors import InputError
 
 CAMERA_OPTIONS = ("fx", "fy", "cx", "cy")
 INDOOR_MAX_DEPTH = 10.0

@@ -17,8 +17,9 @@ from functools import partial
 from pathlib import Path
 
 from depth_ros.core.camera import PinholeCamera, StereoGeometry
-from depth_ros.core.datasets import register_dataset
-from depth_ros.core.datasets.base import (
+from depth_ros.core.errors import InputError
+from depth_ros.core.eval.datasets import register_dataset
+from depth_ros.core.eval.datasets.base import (
     Dataset,
     DatasetSpec,
     Frame,
@@ -32,7 +33,6 @@ from depth_ros.core.datasets.base import (
     read_image,
     read_rgb,
 )
-from depth_ros.core.errors import InputError
 from depth_ros.core.geometry import disparity_to_depth
 
 KITTI_MAX_DEPTH = 80.0

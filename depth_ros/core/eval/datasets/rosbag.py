@@ -22,8 +22,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from depth_ros.core.camera import PinholeCamera
-from depth_ros.core.datasets import register_dataset
-from depth_ros.core.datasets.base import (
+from depth_ros.core.encodings import image_to_array, to_rgb8
+from depth_ros.core.errors import ConfigError, InputError
+from depth_ros.core.eval.datasets import register_dataset
+from depth_ros.core.eval.datasets.base import (
     Dataset,
     DatasetSpec,
     Frame,
@@ -32,8 +34,6 @@ from depth_ros.core.datasets.base import (
     RGBDFrame,
     float_option,
 )
-from depth_ros.core.encodings import image_to_array, to_rgb8
-from depth_ros.core.errors import ConfigError, InputError
 
 IMAGE = "sensor_msgs/msg/Image"
 INFO = "sensor_msgs/msg/CameraInfo"

@@ -76,10 +76,10 @@ FEEDS: dict[str, Callable[[NDArray[np.uint8], NDArray[np.uint8]], Feed]] = {
 def calibration_pairs(folder: Path | None) -> list[Pair]:
     """Stereo pairs for calibration: ``folder/left/*`` and ``folder/right/*`` paired by
     name, or (None) the embedded Middlebury Motorcycle pair."""
-    from depth_ros.core.datasets.base import read_rgb
+    from depth_ros.core.eval.datasets.base import read_rgb
 
     if folder is None:
-        from depth_ros.core.samples import motorcycle
+        from depth_ros.core.eval.samples import motorcycle
 
         s = motorcycle()
         return [(np.ascontiguousarray(s.left), np.ascontiguousarray(s.right))]

@@ -26,8 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from depth_ros.core.camera import PinholeCamera, StereoGeometry
-from depth_ros.core.datasets import register_dataset
-from depth_ros.core.datasets.base import (
+from depth_ros.core.errors import InputError
+from depth_ros.core.eval.datasets import register_dataset
+from depth_ros.core.eval.datasets.base import (
     Dataset,
     DatasetSpec,
     Frame,
@@ -40,7 +41,6 @@ from depth_ros.core.datasets.base import (
     read_pfm,
     read_rgb,
 )
-from depth_ros.core.errors import InputError
 from depth_ros.core.geometry import disparity_to_depth
 
 
@@ -163,7 +163,7 @@ def open_middlebury(path: Path, options: Options) -> Dataset:
 
 
 def _load_motorcycle() -> Frame:
-    from depth_ros.core.samples import motorcycle
+    from depth_ros.core.eval.samples import motorcycle
 
     s = motorcycle()
     return StereoFrame(

@@ -12,7 +12,8 @@ import importlib
 from collections.abc import Mapping
 from pathlib import Path
 
-from depth_ros.core.datasets.base import (
+from depth_ros.core.errors import ConfigError, InputError
+from depth_ros.core.eval.datasets.base import (
     Dataset,
     DatasetSpec,
     Frame,
@@ -20,7 +21,6 @@ from depth_ros.core.datasets.base import (
     RGBDFrame,
     StereoFrame,
 )
-from depth_ros.core.errors import ConfigError, InputError
 from depth_ros.core.registry import Registry
 
 __all__ = [
@@ -59,9 +59,9 @@ def _load() -> None:
         _loaded = True
         for name in DATASET_MODULES:
             try:
-                importlib.import_module(f"depth_ros.core.datasets.{name}")
+                importlib.import_module(f"depth_ros.core.eval.datasets.{name}")
             except ModuleNotFoundError as exc:
-                if exc.name != f"depth_ros.core.datasets.{name}":
+                if exc.name != f"depth_ros.core.eval.datasets.{name}":
                     raise
 
 

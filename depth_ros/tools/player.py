@@ -3,7 +3,7 @@
 Stamps each pair with the current time, publishes ``left/image_rect``,
 ``left/camera_info``, ``right/image_rect``, ``right/camera_info`` at ``--rate`` Hz after
 waiting for the subscribers to be matched, then exits. Used by ``depth-ros demo`` and the
-benchmarks; run it yourself with ``python -m depth_ros.nodes.player --sample motorcycle``.
+benchmarks; run it yourself with ``python -m depth_ros.tools.player --sample motorcycle``.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--qos", default="sensor_data", choices=("sensor_data", "reliable"))
     parser.add_argument("--wait", type=float, default=30.0, help="seconds to wait for subscribers")
     args, ros_args = parser.parse_known_args(argv)
-    from depth_ros.core.samples import load_sample
+    from depth_ros.core.eval.samples import load_sample
 
     sample = load_sample(args.sample)
     rclpy.init(args=["player", *ros_args])

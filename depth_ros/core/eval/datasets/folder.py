@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from depth_ros.core.camera import PinholeCamera
-from depth_ros.core.datasets import register_dataset
-from depth_ros.core.datasets.base import (
+from depth_ros.core.errors import InputError
+from depth_ros.core.eval.datasets import register_dataset
+from depth_ros.core.eval.datasets.base import (
     Dataset,
     DatasetSpec,
     Frame,
@@ -38,7 +39,6 @@ from depth_ros.core.datasets.base import (
     read_image,
     read_rgb,
 )
-from depth_ros.core.errors import InputError
 
 IMAGE_DIRS = ("rgb", "images", "image", "color")
 

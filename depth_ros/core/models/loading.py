@@ -268,7 +268,7 @@ def resolve_weights(
     """The weights file to load: ``weights`` if given (must exist), else the file in
     :func:`cache_dir`, else downloaded there once (with a progress bar). Offline or on a
     failed download, a WeightsError names the file and where to get it."""
-    from depth_ros.core.checkpoints import require_file
+    from depth_ros.core.models.checkpoints import require_file
 
     if weights is not None and str(weights) != "":
         return require_file(
@@ -340,7 +340,7 @@ def read_official_state(path: Path | str, what: str) -> dict[str, Any]:
     """An official PyTorch checkpoint's state dict, read before the network is built (a
     bad file fails fast); an exported network (ONNX, TensorRT) is a ConfigError naming
     what the PyTorch network needs."""
-    from depth_ros.core.checkpoints import load_state_dict_file
+    from depth_ros.core.models.checkpoints import load_state_dict_file
 
     if str(path).lower().endswith(EXPORTED_EXTENSIONS):
         raise ConfigError(f"{path} is an exported network; the PyTorch network needs the {what}")
@@ -360,7 +360,11 @@ def load_official_checkpoint(
     the official names (``to_official`` maps ours back). ``state``: the file's contents
     if already read (read the file before building a large network, so that a bad file
     fails fast)."""
-    from depth_ros.core.checkpoints import check_state_dict, load_state_dict_file, load_strict
+    from depth_ros.core.models.checkpoints import (
+        check_state_dict,
+        load_state_dict_file,
+        load_strict,
+    )
 
     if state is None:
         state = load_state_dict_file(path, expected=expected)

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from depth_ros.core.colorize import colorize
-from depth_ros.core.evaluation import HIGHER_IS_BETTER, EvalResult
+from depth_ros.core.eval.evaluation import HIGHER_IS_BETTER, EvalResult
 
 CSS = """
 body{font-family:sans-serif;margin:16px;color:#222}
