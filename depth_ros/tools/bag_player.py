@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import shutil
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -216,8 +217,10 @@ class BagRun:
         proc = processes.start(
             self.info.name, _node_args(params, self.params_files, ns), log=self.log
         )
+        played = False
         try:
             self._play(node, proc, info, inputs, ns)
+            played = True
         finally:
             processes.stop(proc)
             node.destroy_node()
@@ -225,6 +228,8 @@ class BagRun:
             self._writer.close()
             report.written = dict(self._writer.counts)
             self._writer = None
+            if not played and report.frames_in == 0:  # failed before any frame: no empty bag
+                shutil.rmtree(self.output, ignore_errors=True)
         report.wall_s = time.monotonic() - t_start
         return report
 
@@ -235,6 +240,22 @@ class BagRun:
                 return True
             rclpy.spin_once(node, timeout_sec=0.02)
         return bool(predicate())
+
+    def _watch_startup(self, node: Node, ns: str, failed: list[str]) -> Any:
+        """Subscribe to /diagnostics; a status of the node saying it is in state ``error``
+        (it stays up, idle, after a failed configure: no weights, a bad parameter) puts
+        its message in ``failed``."""
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        name = f"{ns}/{self.info.name}: depth"
+
+        def on_status(msg: Any) -> None:
+            for status in msg.status:
+                state = {kv.key: kv.value for kv in status.values}.get("state")
+                if status.name == name and state == "error" and not failed:
+                    failed.append(status.message or "no reason given")
+
+        return node.create_subscription(DiagnosticArray, "/diagnostics", on_status, 10)
 
     def _node_failed(self, proc: Any) -> str:
         text = self.log.read_text(errors="replace")[-3000:] if self.log else ""
@@ -251,16 +272,22 @@ class BagRun:
             topic: node.create_publisher(self._classes[topic], topic, in_qos) for topic in inputs
         }
         clock = node.create_publisher(Clock, "/clock", 10)
+        failed: list[str] = []  # why the node could not start, from its /diagnostics
+        watch = self._watch_startup(node, ns, failed)
         ok = self._wait(
             node,
             lambda: (
                 proc.poll() is not None
+                or bool(failed)
                 or all(p.get_subscription_count() > 0 for p in pubs.values())
             ),
             self.startup_timeout,
         )
+        node.destroy_subscription(watch)
         if proc.poll() is not None:
             raise InputError(self._node_failed(proc))
+        if failed:
+            raise InputError(f"{self.info.name} could not start: {failed[0]}")
         if not ok:
             raise InputError(
                 f"{self.info.name} did not subscribe to {', '.join(inputs)} within "
