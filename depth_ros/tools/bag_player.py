@@ -212,7 +212,7 @@ class BagRun:
         }
         self._writer = bags.BagWriter(self.output, self.storage, overwrite=self.overwrite)
         self._writer.open()
-        rclpy.init()
+        rclpy.init(args=[])  # not sys.argv: its NAME:=VALUE would be remap rules here
         node = rclpy.create_node("depth_ros_bag_run")
         proc = processes.start(
             self.info.name, _node_args(params, self.params_files, ns), log=self.log
