@@ -59,7 +59,8 @@ def _register_make(actions: Any) -> None:
             "Write a rosbag2 of rectified images and camera_info (image_pipeline topic names) "
             "that `ros2 bag play` accepts. Stereo: <ns>/left/image_rect, <ns>/left/camera_info, "
             "<ns>/right/image_rect, <ns>/right/camera_info. Mono: <ns>/image, <ns>/camera_info. "
-            "Images are rgb8, or mono8 for grey inputs; files are taken in natural name order."
+            "Images are rgb8, or mono8 for grey inputs (16-bit and float files are converted "
+            "as predict does); files are taken in natural name order."
         ),
     )
     src = p.add_mutually_exclusive_group(required=True)

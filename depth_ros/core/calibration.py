@@ -44,6 +44,8 @@ Two formats:
   ``image_size``/``imageSize`` [w, h], else from the images (``image_size`` argument).
 
 A mono ``--calib`` file is a camera_info YAML, or the numbers above without ``baseline``.
+Numbers given on the command line (``--fx``, ``--baseline``, ...) become cameras through
+:func:`cameras_from_numbers`, two camera_info files through :func:`read_stereo_pair`.
 Anything else is "unrecognised calibration format; accepted: ..." naming the keys seen.
 Implausible numbers (a baseline over 2 m, likely millimetres; a focal length outside 0.1
 to 10 x the image width) give a :class:`CalibrationWarning` naming the likely mistake.
