@@ -28,6 +28,13 @@ def register(sub: Any) -> None:
     p.add_argument("--backend", default="auto", help="auto, torch, onnxruntime, tensorrt")
     p.add_argument("--device", default="cpu")
     p.add_argument("--input-size", type=int, help="network input size (monocular)")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="model parameter (repeatable), e.g. denoising_steps=4 (see depth-ros params)",
+    )
     p.add_argument("--left", type=Path, help="left image (stereo)")
     p.add_argument("--right", type=Path, help="right image (stereo)")
     p.add_argument("--image", type=Path, help="image (monocular)")
@@ -149,8 +156,15 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.random_weights and spec.random_checkpoint is None:
         raise ConfigError(f"{spec.id} cannot build a random checkpoint; give --weights")
+    from depth_ros.cli.export import parse_params
+
     config = ModelConfig(
-        weights=args.weights, backend=args.backend, device=args.device, input_size=args.input_size
+        weights=args.weights,
+        backend=args.backend,
+        device=args.device,
+        input_size=args.input_size,
+        params=parse_params(args.model, args.param),
+        progress=True,  # slow models (diffusion steps) show a progress bar on stderr
     )
     from depth_ros.cli import outputs
 
