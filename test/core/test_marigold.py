@@ -423,6 +423,10 @@ def test_download_lands_in_the_cache_once(
     assert resolve_folder(None, release, downloader=fetch) == tmp_path / REPO
     assert resolve_folder(None, release, downloader=fetch) == tmp_path / REPO
     assert len(fetched) == 1
+    (tmp_path / REPO / "model_index.json").unlink()  # a broken folder in the cache: said so
+    with pytest.raises(WeightsError, match=r"model_index\.json not found"):
+        resolve_folder(None, release, downloader=fetch)
+    assert len(fetched) == 1
 
 
 def test_progress_bar_only_when_asked(

@@ -283,7 +283,7 @@ def resolve_folder(
         read_index(p, release)
         return p
     cached = cache_dir() / release.folder
-    if (cached / "model_index.json").is_file():
+    if cached.exists():  # placed or downloaded there: used as it is (or why not)
         read_index(cached, release)
         return cached
     hint = (
