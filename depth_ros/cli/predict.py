@@ -104,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         input_size=args.input_size,
         params=options.model_params(args.param, spec.id),
+        progress=True,  # slow models (diffusion steps) show a progress bar on stderr
     )
     from depth_ros.cli import outputs
 

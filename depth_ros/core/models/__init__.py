@@ -42,6 +42,7 @@ MODEL_MODULES = (
     "depth_pro",
     "metric3d",
     "monodepth2",
+    "marigold",
 )
 
 MODELS: Registry[ModelSpec] = Registry("model")

@@ -60,6 +60,9 @@ class ModelConfig:
     device: str = "cpu"
     input_size: int | None = None  # monocular: network input size (short side / multiple)
     params: Mapping[str, Value] = field(default_factory=dict)  # the spec's own parameters
+    #: progress bars for slow inference (diffusion steps) on stderr: the CLI turns them on,
+    #: the nodes leave them off
+    progress: bool = False
 
 
 @runtime_checkable
