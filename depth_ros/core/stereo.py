@@ -19,7 +19,6 @@ from depth_ros.core.geometry import disparity_to_depth
 from depth_ros.core.pointcloud import PackedCloud, cloud_shape, depth_to_cloud, write_colors
 
 POINT_FORMATS = ("none", "xyz", "xyzrgb")
-DELTA_D = 1.0 / 16.0  # disparity resolution of OpenCV's matchers (DisparityImage.delta_d)
 
 
 @dataclass(frozen=True)
@@ -43,47 +42,6 @@ class StereoResult:
     # per-pixel confidence in [0, 1] (0 where invalid), when asked for and the matcher
     # knows it (classical matchers: depth_ros.core.confidence)
     confidence: NDArray[np.float32] | None = None
-
-
-@dataclass(frozen=True)
-class EncodedDisparity:
-    """A disparity image as ``stereo_msgs/DisparityImage`` carries it (stereo_image_proc):
-    ``values`` hold d + doffs (so that Z = f * T / value), invalid pixels hold
-    ``min_disparity - 1``, the bounds are shifted by doffs too, and ``valid_window`` (x, y,
-    width, height) bounds the valid pixels ((0, 0, 0, 0) when there are none)."""
-
-    values: NDArray[np.float32]
-    min_disparity: float
-    max_disparity: float
-    valid_window: tuple[int, int, int, int]
-
-
-def encode_disparity(
-    disparity: NDArray[np.float32],
-    geometry: StereoGeometry,
-    min_disparity: float,
-    max_disparity: float,
-    out: NDArray[np.float32] | None = None,
-) -> EncodedDisparity:
-    """:class:`EncodedDisparity` of a matcher disparity (NaN invalid), written into ``out``
-    (e.g. a message buffer) or a new array."""
-    values = np.empty(disparity.shape, np.float32) if out is None else out
-    np.add(disparity, np.float32(geometry.doffs), out=values)
-    lo = float(min_disparity) + geometry.doffs
-    hi = float(max_disparity) + geometry.doffs
-    invalid = ~np.isfinite(values)
-    values[invalid] = np.float32(lo - 1.0)
-    rows = np.flatnonzero(~invalid.all(axis=1))
-    cols = np.flatnonzero(~invalid.all(axis=0))
-    window = (0, 0, 0, 0)
-    if rows.size and cols.size:
-        window = (
-            int(cols[0]),
-            int(rows[0]),
-            int(cols[-1] - cols[0] + 1),
-            int(rows[-1] - rows[0] + 1),
-        )
-    return EncodedDisparity(values, lo, hi, window)
 
 
 class StereoPipeline:

@@ -33,6 +33,7 @@ from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.colorize import colorize
 from depth_ros.core.errors import ConfigError, InputError
 from depth_ros.core.fusion import SOURCE_NONE, StereoMonoFusion
+from depth_ros.core.messages import depth_from_disparity_msg, rgb_from_msg
 from depth_ros.core.models import InputKind, OutputKind
 from depth_ros.core.params import ParamSpec, Value
 from depth_ros.core.pointcloud import depth_to_cloud
@@ -40,13 +41,7 @@ from depth_ros.core.scale import ScaleFit
 from depth_ros.core.schema import SCALE_PREFIX, fused_node_params
 from depth_ros.nodes import base
 from depth_ros.nodes.common import stamp_ns
-from depth_ros.nodes.convert import (
-    camera_info_msg,
-    cloud_msg,
-    depth_from_disparity_msg,
-    numpy_to_image,
-    rgb_from_msg,
-)
+from depth_ros.nodes.convert import camera_info_msg, cloud_msg, numpy_to_image
 from depth_ros.nodes.mono_depth import _fit_status
 
 

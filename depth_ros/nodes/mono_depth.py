@@ -20,6 +20,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.colorize import colorize
+from depth_ros.core.messages import rgb_from_msg
 from depth_ros.core.models import InputKind
 from depth_ros.core.models.base import CameraUse, ModelSpec
 from depth_ros.core.mono_pipeline import MonoOptions, MonoPipeline
@@ -29,13 +30,7 @@ from depth_ros.core.schema import SCALE_PREFIX, mono_node_params
 from depth_ros.core.temporal import TEMPORAL_PARAMS, TemporalOptions
 from depth_ros.nodes import base
 from depth_ros.nodes.common import declare, stamp_ns
-from depth_ros.nodes.convert import (  # noqa: F401  (decode_compressed: re-exported)
-    camera_info_msg,
-    cloud_msg,
-    decode_compressed,
-    numpy_to_image,
-    rgb_from_msg,
-)
+from depth_ros.nodes.convert import camera_info_msg, cloud_msg, numpy_to_image
 from depth_ros.nodes.reference import ReferenceTracker
 
 

@@ -15,7 +15,14 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from stereo_msgs.msg import DisparityImage
 
 from depth_ros.core.camera import PinholeCamera
-from depth_ros.core.errors import CalibrationError, InputError
+from depth_ros.core.errors import CalibrationError
+from depth_ros.core.messages import (
+    disparity_from_msg,
+    disparity_msg_geometry,
+    image_to_numpy,
+    points_xyz,
+    read_points,
+)
 from depth_ros.core.params import Value
 from depth_ros.core.projection import (
     depth_image_to_metres,
@@ -25,7 +32,6 @@ from depth_ros.core.projection import (
 )
 from depth_ros.core.scale import ScaleContext
 from depth_ros.nodes.common import stamp_ns
-from depth_ros.nodes.convert import disparity_from_msg, disparity_msg_geometry, image_to_numpy
 
 # which reference topics each scale source listens to
 TOPICS = {
@@ -59,27 +65,6 @@ def transform_matrix(transform: Any) -> NDArray[np.float64]:
     return quaternion_matrix(
         {"t_qx": q.x, "t_qy": q.y, "t_qz": q.z, "t_qw": q.w, "t_x": tr.x, "t_y": tr.y, "t_z": tr.z},
         prefix="t",
-    )
-
-
-def cloud_xyz(msg: PointCloud2) -> NDArray[np.float32]:
-    """(N, 3) float32 x, y, z of a PointCloud2 (any point layout with float32 x/y/z)."""
-    offsets = {f.name: f for f in msg.fields}
-    if not all(k in offsets and offsets[k].datatype == 7 for k in "xyz"):
-        raise InputError("reference point cloud needs float32 fields x, y and z")
-    if msg.is_bigendian:
-        raise InputError("big-endian point clouds are not supported")
-    n = msg.width * msg.height
-    raw = np.frombuffer(msg.data, dtype=np.uint8)
-    if raw.size < n * msg.point_step:
-        raise InputError(f"point cloud data truncated: {raw.size} bytes for {n} points")
-    rows = raw[: n * msg.point_step].reshape(n, msg.point_step)
-    return np.stack(
-        [
-            rows[:, offsets[k].offset : offsets[k].offset + 4].copy().view(np.float32)[:, 0]
-            for k in "xyz"
-        ],
-        axis=1,
     )
 
 
@@ -157,7 +142,10 @@ class ReferenceTracker:
         if "reference/points" in latest:
             msg = latest["reference/points"]
             ref = reference_from_cloud(
-                cloud_xyz(msg), camera, self._transform(msg.header.frame_id, camera), shape
+                points_xyz(read_points(msg)),
+                camera,
+                self._transform(msg.header.frame_id, camera),
+                shape,
             )
             return ScaleContext(
                 camera=camera,

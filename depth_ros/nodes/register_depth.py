@@ -28,13 +28,14 @@ from std_msgs.msg import Header
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.encodings import to_rgb8
 from depth_ros.core.errors import CalibrationError, InputError
+from depth_ros.core.messages import image_to_numpy
 from depth_ros.core.params import ParamSpec
 from depth_ros.core.pointcloud import depth_to_cloud
 from depth_ros.core.projection import depth_image_to_metres
 from depth_ros.core.register import DepthRegistrar
 from depth_ros.core.schema import register_node_params
 from depth_ros.nodes import base, common
-from depth_ros.nodes.convert import cloud_msg, image_to_numpy, numpy_to_image
+from depth_ros.nodes.convert import cloud_msg, numpy_to_image
 from depth_ros.nodes.reference import quaternion_matrix, transform_matrix
 
 PREFIX = "depth_to_rgb"

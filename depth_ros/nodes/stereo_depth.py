@@ -24,20 +24,15 @@ from stereo_msgs.msg import DisparityImage
 from depth_ros.core import cdr
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.colorize import colorize
+from depth_ros.core.messages import rgb_from_msg
 from depth_ros.core.models import InputKind
 from depth_ros.core.models.opencv_stereo import OpenCVStereo, size_problem
 from depth_ros.core.params import ParamSpec, Value
 from depth_ros.core.pointcloud import cloud_fields
 from depth_ros.core.schema import stereo_node_params
-from depth_ros.core.stereo import (
-    DELTA_D,
-    StereoOptions,
-    StereoPipeline,
-    StereoResult,
-    encode_disparity,
-)
+from depth_ros.core.stereo import StereoOptions, StereoPipeline, StereoResult
 from depth_ros.nodes import base
-from depth_ros.nodes.convert import camera_info_msg, numpy_to_image, rgb_from_msg
+from depth_ros.nodes.convert import camera_info_msg, numpy_to_image
 from depth_ros.nodes.serialized import SerializedOutputs
 
 INPUTS = (
@@ -217,23 +212,8 @@ class StereoDepth(base.DepthComponent):
             or float(self.params.get("max_disparity", 0) or 0)
             or float(w)
         )
-        geometry = result.geometry
-        encoded = encode_disparity(
-            result.disparity, geometry, lo, hi, out=msg.array("image.data", np.float32, (h, w))
-        )
+        cdr.write_disparity(msg, result.disparity, result.geometry, lo, hi)
         msg.stamp(*stamp)
-        for key, value in (
-            ("f", geometry.fx),
-            ("t", geometry.baseline),
-            ("min_disparity", encoded.min_disparity),
-            ("max_disparity", encoded.max_disparity),
-            ("delta_d", DELTA_D),
-        ):
-            msg.set(key, value)
-        for key, value in zip(
-            ("x_offset", "y_offset", "width", "height"), encoded.valid_window, strict=True
-        ):
-            msg.set(f"valid_window.{key}", value)
         self.outputs.publish(self.pubs["disparity"], msg, background=True)
 
     def teardown(self) -> None:

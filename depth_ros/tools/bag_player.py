@@ -29,7 +29,7 @@ import rclpy
 from rclpy.node import Node
 
 from depth_ros import processes
-from depth_ros.core import bags
+from depth_ros.core import bags, messages
 from depth_ros.core.errors import InputError
 from depth_ros.core.profiles import node_info
 from depth_ros.nodes import common
@@ -177,7 +177,7 @@ class BagRun:
 
         def callback(raw: bytes) -> None:
             msg = store.deserialize_cdr(bytes(raw), msgtype)
-            stamp = bags.stamp_to_ns(msg)
+            stamp = messages.stamp_to_ns(msg)
             self._stamps_out[topic].add(stamp)
             if self._writer is not None:
                 self._writer.write(topic, msg, stamp)
@@ -323,7 +323,7 @@ class BagRun:
             if self.rate > 0 and last_bag is not None:
                 due = last_wall + max(0, timestamp - last_bag) / 1e9 / self.rate
                 self._wait(node, lambda: False, due - time.monotonic())
-            stamp = bags.stamp_to_ns(msg)
+            stamp = messages.stamp_to_ns(msg)
             if stamp > clock_ns:
                 clock_ns = stamp
                 clock.publish(Clock(clock=_time_msg(clock_ns)))

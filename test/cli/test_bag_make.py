@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from depth_ros.cli.main import main
-from depth_ros.core.bags import bag_info, image_to_numpy, read_messages, stamp_to_ns
+from depth_ros.core.bags import bag_info, read_messages
 from depth_ros.core.eval.samples import motorcycle
+from depth_ros.core.messages import image_to_numpy, stamp_to_ns
 
 STEREO_TOPICS = ["/left/image_rect", "/left/camera_info", "/right/image_rect", "/right/camera_info"]
 

@@ -210,28 +210,6 @@ def test_colorize_all_invalid_and_constant() -> None:
     assert (const == const[0, 0]).all()  # no division by zero, one colour
 
 
-def test_encode_disparity_by_hand() -> None:
-    """stereo_image_proc's encoding: d + doffs, invalid = min - 1 (shifted), window."""
-    from depth_ros.core.camera import StereoGeometry
-    from depth_ros.core.stereo import encode_disparity
-
-    disp = np.full((4, 5), np.nan, np.float32)
-    disp[1, 1], disp[2, 3], disp[1, 2] = 10.0, 20.0, np.inf
-    geometry = StereoGeometry(fx=100.0, baseline=0.2, doffs=2.0)
-    out = np.zeros((4, 5), np.float32)
-    enc = encode_disparity(disp, geometry, 0.0, 64.0, out=out)
-    assert enc.values is out
-    assert (enc.min_disparity, enc.max_disparity) == (2.0, 66.0)
-    assert out[1, 1] == 12.0
-    assert out[2, 3] == 22.0
-    invalid = np.ones((4, 5), bool)
-    invalid[1, 1] = invalid[2, 3] = False
-    assert (out[invalid] == 1.0).all()  # min_disparity - 1
-    assert enc.valid_window == (1, 1, 3, 2)  # x, y, width, height
-    none = encode_disparity(np.full((2, 2), np.nan, np.float32), geometry, 0.0, 8.0)
-    assert none.valid_window == (0, 0, 0, 0)
-
-
 def test_points_after_process_into_a_buffer_with_colours_first() -> None:
     """The node's order: colours before the matcher has run, depth into a message
     buffer, points later: the same cloud as process() builds by itself."""
