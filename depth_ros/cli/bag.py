@@ -389,6 +389,7 @@ def _parse_param(text: str) -> tuple[str, Any]:
 def run_params(args: argparse.Namespace) -> tuple[list[Path], dict[str, Any], str]:
     """(parameters files, parameters, model) for the node, checked against its schema."""
     from depth_ros.core import profiles
+    from depth_ros.core.backends import AUTO, resolve_backend
 
     node = profiles.node_info(args.node).name
     files: list[Path] = []
@@ -409,13 +410,13 @@ def run_params(args: argparse.Namespace) -> tuple[list[Path], dict[str, Any], st
     values.update(params)
     model = str(values.get("model") or profiles.NODES[node].default_model)
     if args.weights_dir or values.get("weights"):
-        weights = profiles.resolve_weights(
+        weights = profiles.resolve_weights_path(
             model, str(values.get("weights", "")), "", args.weights_dir
         )
         if weights:
             params["weights"] = values["weights"] = weights
-            if str(values.get("backend", "auto")) == "auto":
-                params["backend"] = values["backend"] = profiles.resolve_backend("auto", weights)
+            backend = resolve_backend(str(values.get("backend", AUTO)), weights)
+            params["backend"] = values["backend"] = backend
     profiles.check_params(node, model, values, "parameters of bag run")
     return files, params, model
 
