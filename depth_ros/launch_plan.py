@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from depth_ros.core.backends import resolve_backend
 from depth_ros.core.errors import ConfigError
 from depth_ros.core.params import Value
 from depth_ros.core.profiles import (
@@ -25,8 +26,7 @@ from depth_ros.core.profiles import (
     load_profile,
     node_info,
     read_params_file,
-    resolve_backend,
-    resolve_weights,
+    resolve_weights_path,
 )
 
 RVIZ_FILE = "depth.rviz"
@@ -160,7 +160,7 @@ def plan_launch(node: str, args: Mapping[str, str]) -> LaunchPlan:
     check_model_for_node(node, model)
     profile = load_profile(model)
     check_params(node, model, profile.params, str(profile.path))
-    weights = resolve_weights(
+    weights = resolve_weights_path(
         model, str(profile.params.get("weights", "")), given["weights"], given["weights_dir"]
     )
     backend = resolve_backend(given["backend"], weights, str(profile.params.get("backend", "")))

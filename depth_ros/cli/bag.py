@@ -404,6 +404,7 @@ def _check_weights(model: str, weights: str) -> None:
 def run_params(args: argparse.Namespace) -> tuple[list[Path], dict[str, Any], str]:
     """(parameters files, parameters, model) for the node, checked against its schema."""
     from depth_ros.core import profiles
+    from depth_ros.core.backends import AUTO, resolve_backend
 
     node = profiles.node_info(args.node).name
     files: list[Path] = []
@@ -427,13 +428,13 @@ def run_params(args: argparse.Namespace) -> tuple[list[Path], dict[str, Any], st
     params.update(_node_values(args, node, model, values))
     values.update(params)
     if args.weights_dir or values.get("weights"):
-        weights = profiles.resolve_weights(
+        weights = profiles.resolve_weights_path(
             model, str(values.get("weights", "")), "", args.weights_dir
         )
         if weights:
             params["weights"] = values["weights"] = weights
-            if str(values.get("backend", "auto")) == "auto":
-                params["backend"] = values["backend"] = profiles.resolve_backend("auto", weights)
+            backend = resolve_backend(str(values.get("backend", AUTO)), weights)
+            params["backend"] = values["backend"] = backend
     profiles.check_params(node, model, values, "parameters of bag run")
     _check_weights(model, str(values.get("weights", "")))
     return files, params, model

@@ -11,7 +11,8 @@ A profile is ``config/<model>.yaml`` in the ROS 2 parameters-file format::
 
 ``/**`` applies the profile to whichever node loads it (``stereo_depth``,
 ``stereo_depth_lifecycle``, any namespace). The launch files call :func:`plan_launch`,
-which finds and checks the profile, resolves the weights path and the backend, and returns
+which finds and checks the profile, resolves the weights path and the backend
+(:func:`depth_ros.core.backends.resolve_backend`), and returns
 what the ``Node`` action needs; ``depth-ros bag run --model`` uses the same functions.
 Profiles are looked up in the installed share directory (``share/depth_ros/config``, via
 ament_index when it is importable) and then in the source tree's ``config/``.
@@ -286,17 +287,18 @@ def check_model_for_node(node: str, model: str) -> None:
         )
 
 
-# ---------------------------------------------------------------- weights and backend
+# ---------------------------------------------------------------- weights
 
 
-def resolve_weights(
+def resolve_weights_path(
     model: str, profile_weights: str = "", weights: str = "", weights_dir: str = ""
 ) -> str:
-    """The weights path given to the node.
+    """The weights path given to the node: a file name joined to a folder, nothing read.
 
     ``weights`` (explicit) wins; otherwise the profile's entry, or the model's official
     file name when ``weights_dir`` is given. A relative name is joined to ``weights_dir``.
-    Empty means the node's default (a download cache for models that download)."""
+    Empty means the node's default (a download cache for models that download). The
+    backend for it: :func:`depth_ros.core.backends.resolve_backend`."""
     if weights:
         chosen = weights
     else:
@@ -304,14 +306,3 @@ def resolve_weights(
     if chosen and weights_dir and not Path(chosen).expanduser().is_absolute():
         return str(Path(weights_dir).expanduser() / chosen)
     return chosen
-
-
-def resolve_backend(backend: str, weights: str, profile_backend: str = "auto") -> str:
-    """``backend`` unless auto; then the profile's; then from the weights file extension;
-    ``auto`` when there is no weights file to tell (the node decides)."""
-    from depth_ros.core.backends import backend_for_weights
-
-    for chosen in (backend, profile_backend):
-        if chosen and chosen != "auto":
-            return chosen
-    return backend_for_weights(weights) if weights else "auto"

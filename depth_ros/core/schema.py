@@ -6,6 +6,7 @@ profiles and the documentation are checked against the same function in the test
 
 from __future__ import annotations
 
+from depth_ros.core.backends import AUTO, BACKEND_NAMES
 from depth_ros.core.params import ParamSpec, merge
 from depth_ros.core.stereo import POINT_FORMATS
 from depth_ros.core.temporal import TEMPORAL_PARAMS
@@ -17,9 +18,9 @@ MODEL_PARAMS = (
     ParamSpec("weights", "", "Weights file; empty = the model's default file name", read_only=True),
     ParamSpec(
         "backend",
-        "auto",
+        AUTO,
         "Inference backend; auto = chosen from the weights file",
-        choices=("auto", "torch", "onnxruntime", "tensorrt"),
+        choices=(AUTO, *BACKEND_NAMES),
         read_only=True,
     ),
     ParamSpec("device", "cpu", "Device: cpu, cuda or cuda:N", read_only=True),

@@ -19,6 +19,7 @@ from depth_ros.core.params import ParamSpec, Value
 
 if TYPE_CHECKING:
     from depth_ros.core.camera import PinholeCamera
+    from depth_ros.core.models.export import ExportSpec
 
 
 class InputKind(enum.Enum):
@@ -56,7 +57,7 @@ class ModelConfig:
     """How to build one model instance."""
 
     weights: Path | None = None
-    backend: str | None = None  # None: chosen from the weights file's extension
+    backend: str | None = None  # None or "auto": from the weights file (core.backends)
     device: str = "cpu"
     input_size: int | None = None  # monocular: network input size (short side / multiple)
     params: Mapping[str, Value] = field(default_factory=dict)  # the spec's own parameters
@@ -136,4 +137,4 @@ class ModelSpec:
     outputs: frozenset[str] = frozenset()
     #: writes a checkpoint in the official layout with random weights (timing, tests)
     random_checkpoint: Callable[[Path], None] | None = None
-    export: Any = None  # an ExportSpec where the network can be exported to ONNX
+    export: ExportSpec | None = None  # where the network can be exported to ONNX
