@@ -386,12 +386,12 @@ def bare_rate(node_name: str, params: dict[str, object], seconds: float) -> dict
     if node_name != "stereo_depth":
         return {"bare_fps": None}
     from depth_ros.core.eval.samples import load_sample
-    from depth_ros.core.models import ModelConfig, build_model, get_model
+    from depth_ros.core.models import ModelConfig, build_stereo, get_model
     from depth_ros.core.stereo import StereoOptions, StereoPipeline
 
     model_id = str(params.get("model") or "sgbm")
     names = {p.name for p in get_model(model_id).params}
-    model = build_model(
+    model = build_stereo(
         model_id,
         ModelConfig(
             weights=Path(str(params["weights"])) if params.get("weights") else None,

@@ -17,7 +17,14 @@ from numpy.typing import NDArray
 from depth_ros.cli import options
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.errors import ConfigError
-from depth_ros.core.models import InputKind, ModelConfig, ModelSpec, build_model, get_model
+from depth_ros.core.models import (
+    InputKind,
+    ModelConfig,
+    ModelSpec,
+    build_model,
+    build_mono,
+    get_model,
+)
 from depth_ros.core.models.base import CameraUse
 
 
@@ -194,7 +201,7 @@ def _mono(args: argparse.Namespace, spec: ModelSpec, config: ModelConfig, out: P
             f"{spec.id} is camera-aware (its metric scale follows the focal length): give "
             "--camera-info cam.yaml or --fx (and --cx/--cy)"
         )
-    model = build_model(args.model, _with_random_weights(args, spec, config))
+    model = build_mono(args.model, _with_random_weights(args, spec, config))
     result = MonoPipeline(model, spec.output_kind, camera_use=spec.camera).process(rgb, camera)
     written: list[Path] = []
     info: dict[str, Any] = {"model": args.model}

@@ -18,9 +18,9 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import NDArray
 
+from depth_ros.core.arrays import FloatArray
 from depth_ros.core.errors import ConfigError, InputError
 
-FloatArray = NDArray[np.floating]
 Mask = NDArray[np.bool_]
 Aligned = tuple[NDArray[np.float32], tuple[float, float]]
 

@@ -24,18 +24,27 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
+from typing import TYPE_CHECKING, Final, Literal, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
 from depth_ros.core import messages
+from depth_ros.core.arrays import Array
 from depth_ros.core.camera import PinholeCamera, StereoGeometry
 from depth_ros.core.errors import ConfigError, InputError
 from depth_ros.core.messages import MessageTypes
+from depth_ros.core.msgtypes import (
+    CameraInfoMsg,
+    DisparityImageMsg,
+    HeaderMsg,
+    ImageMsg,
+    PointCloudMsg,
+)
 from depth_ros.core.pointcloud import PackedCloud
 
 if TYPE_CHECKING:
+    from rosbags.highlevel import AnyReader
     from rosbags.interfaces import Connection, Qos
     from rosbags.rosbag2 import Writer
     from rosbags.typesys.store import Typestore
@@ -99,35 +108,39 @@ def _float64s(values: Sequence[float]) -> NDArray[np.float64]:
 @functools.lru_cache(maxsize=1)
 def bag_types() -> MessageTypes:
     """The Kilted type store's classes for :mod:`depth_ros.core.messages`' builders
-    (``uint8[]`` and ``float64[]`` fields hold numpy arrays)."""
-    types = typestore().types
+    (``uint8[]`` and ``float64[]`` fields hold numpy arrays). The store's classes are the
+    typed dataclasses of ``rosbags.typesys.stores.ros2_kilted``, imported by name here."""
+    from rosbags.typesys.stores import ros2_kilted as k
+
     return MessageTypes(
-        Time=types["builtin_interfaces/msg/Time"],
-        Header=types["std_msgs/msg/Header"],
-        Image=types[IMAGE],
-        CameraInfo=types[CAMERA_INFO],
-        RegionOfInterest=types["sensor_msgs/msg/RegionOfInterest"],
-        PointField=types["sensor_msgs/msg/PointField"],
-        PointCloud2=types[POINT_CLOUD2],
-        DisparityImage=types[DISPARITY_IMAGE],
+        Time=k.builtin_interfaces__msg__Time,
+        Header=k.std_msgs__msg__Header,
+        Image=k.sensor_msgs__msg__Image,
+        CameraInfo=k.sensor_msgs__msg__CameraInfo,
+        RegionOfInterest=k.sensor_msgs__msg__RegionOfInterest,
+        PointField=k.sensor_msgs__msg__PointField,
+        PointCloud2=k.sensor_msgs__msg__PointCloud2,
+        DisparityImage=k.stereo_msgs__msg__DisparityImage,
         uint8s=_uint8s,
         float64s=_float64s,
     )
 
 
-def header(stamp_ns: int, frame_id: str = "") -> Any:
+def header(stamp_ns: int, frame_id: str = "") -> HeaderMsg:
     """A ``std_msgs/Header`` (stamp >= 0 ns)."""
     return messages.header_msg(bag_types(), stamp_ns, frame_id)
 
 
 def image_msg(
-    image: NDArray[Any], stamp_ns: int, frame_id: str = "", encoding: str | None = None
-) -> Any:
+    image: Array, stamp_ns: int, frame_id: str = "", encoding: str | None = None
+) -> ImageMsg:
     """A ``sensor_msgs/Image`` holding ``image`` (encoding inferred if not given)."""
     return messages.image_msg(bag_types(), image, encoding, header(stamp_ns, frame_id))
 
 
-def camera_info_msg(camera: PinholeCamera, stamp_ns: int, frame_id: str | None = None) -> Any:
+def camera_info_msg(
+    camera: PinholeCamera, stamp_ns: int, frame_id: str | None = None
+) -> CameraInfoMsg:
     """A ``sensor_msgs/CameraInfo`` for ``camera`` (frame_id defaults to the camera's)."""
     frame = camera.frame_id if frame_id is None else frame_id
     return messages.camera_info_msg(bag_types(), camera, header(stamp_ns, frame))
@@ -140,7 +153,7 @@ def disparity_msg(
     min_disparity: float,
     max_disparity: float,
     frame_id: str = "",
-) -> Any:
+) -> DisparityImageMsg:
     """The ``stereo_msgs/DisparityImage`` of a matcher disparity (NaN invalid), as the
     stereo_depth node publishes it (:func:`depth_ros.core.messages.encode_disparity`)."""
     return messages.disparity_msg(
@@ -148,14 +161,19 @@ def disparity_msg(
     )
 
 
-def cloud_msg(cloud: PackedCloud, stamp_ns: int, frame_id: str = "") -> Any:
+def cloud_msg(cloud: PackedCloud, stamp_ns: int, frame_id: str = "") -> PointCloudMsg:
     """A ``sensor_msgs/PointCloud2`` from a :class:`PackedCloud`."""
     return messages.cloud_msg(bag_types(), cloud, header(stamp_ns, frame_id))
 
 
-def clock_msg(stamp_ns: int) -> Any:
+def clock_msg(stamp_ns: int) -> object:
     """A ``rosgraph_msgs/Clock``."""
-    return typestore().types[CLOCK](clock=messages.time_msg(bag_types(), stamp_ns))
+    from rosbags.typesys.stores import ros2_kilted as k
+
+    if stamp_ns < 0:
+        raise InputError(f"timestamps must be >= 0 ns, got {stamp_ns}")
+    sec, nanosec = divmod(int(stamp_ns), 1_000_000_000)
+    return k.rosgraph_msgs__msg__Clock(clock=k.builtin_interfaces__msg__Time(sec, nanosec))
 
 
 # ---------------------------------------------------------------- writer
@@ -219,11 +237,16 @@ class BagWriter:
     ) -> None:
         self.close()
 
-    def write(self, topic: str, msg: Any, timestamp_ns: int) -> None:
+    def write(self, topic: str, msg: object, timestamp_ns: int) -> None:
         """Write one message (built with the builders above, or any typestore message)."""
         if self._writer is None:
             raise InputError(f"bag {self.path} is not open for writing")
-        msgtype = str(msg.__msgtype__)
+        msgtype = getattr(msg, "__msgtype__", None)
+        if not isinstance(msgtype, str):
+            raise InputError(
+                f"cannot write a {type(msg).__name__} to {topic}: not a rosbags type store "
+                "message (it has no __msgtype__)"
+            )
         conn = self._connections.get(topic)
         if conn is None:
             conn = self._writer.add_connection(
@@ -244,7 +267,7 @@ class BagWriter:
         self,
         topic: str,
         stamp_ns: int,
-        image: NDArray[Any],
+        image: Array,
         frame_id: str = "",
         encoding: str | None = None,
     ) -> None:
@@ -293,7 +316,7 @@ class BagWriter:
 class BagMessage(NamedTuple):
     topic: str
     timestamp_ns: int
-    msg: Any
+    msg: object  # a type store message; isinstance(msg, depth_ros.core.msgtypes.ImageMsg)...
 
 
 @dataclass(frozen=True)
@@ -335,7 +358,7 @@ def _check_bag(path: str | Path) -> Path:
     return p
 
 
-def open_reader(path: str | Path, store: Typestore | None = None) -> Any:
+def open_reader(path: str | Path, store: Typestore | None = None) -> AnyReader:
     """An open rosbags ``AnyReader`` on ``path``; InputError in one line on a bag that
     cannot be read (see :func:`_check_bag`; truncated mcap, corrupt sqlite3...)."""
     from rosbags.highlevel import AnyReader

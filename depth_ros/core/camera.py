@@ -11,12 +11,16 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
+from depth_ros.core.arrays import Pixel
 from depth_ros.core.errors import CalibrationError
+
+if TYPE_CHECKING:
+    from depth_ros.core.msgtypes import CameraInfoMsg
 
 
 def _finite(values: Sequence[float]) -> bool:
@@ -39,7 +43,7 @@ class PinholeCamera:
     binning_y: int = 0
 
     @classmethod
-    def from_msg(cls, msg: Any) -> PinholeCamera:
+    def from_msg(cls, msg: CameraInfoMsg) -> PinholeCamera:
         """The camera of the image that comes with a ``sensor_msgs/CameraInfo`` (or
         anything with the same fields): binning and ROI (REP 104) applied to K and P as
         image_geometry's PinholeCameraModel does, so the result is at the delivered
@@ -226,7 +230,7 @@ class PinholeCamera:
                     f"camera_info {name} has {len(values)} values; rectification needs {n}"
                 )
 
-    def rectify(self, image: NDArray[Any], interpolation: int | None = None) -> NDArray[Any]:
+    def rectify(self, image: NDArray[Pixel], interpolation: int | None = None) -> NDArray[Pixel]:
         """Undistort and rectify a raw image with D, K, R, P (cv2.remap).
 
         The maps are cached process-wide, keyed on the calibration (:meth:`rectify_maps`):
@@ -237,9 +241,9 @@ class PinholeCamera:
         self.check_distortion()
         m1, m2 = self.rectify_maps()
         interp = cv2.INTER_LINEAR if interpolation is None else interpolation
-        return np.asarray(cv2.remap(image, m1, m2, interp))
+        return np.asarray(cv2.remap(image, m1, m2, interp), dtype=image.dtype)
 
-    def rectify_maps(self) -> tuple[NDArray[Any], NDArray[Any]]:
+    def rectify_maps(self) -> tuple[NDArray[np.int16], NDArray[np.uint16]]:
         """The cv2.remap maps (CV_16SC2) of this calibration: built once per distinct
         (size, distortion model, K, D, R, P), whichever camera object asks."""
         return _rectify_maps(
@@ -256,7 +260,7 @@ def _rectify_maps(
     d: tuple[float, ...],
     r: tuple[float, ...],
     p: tuple[float, ...],
-) -> tuple[NDArray[Any], NDArray[Any]]:
+) -> tuple[NDArray[np.int16], NDArray[np.uint16]]:
     import cv2
 
     km = np.array(k, dtype=np.float64).reshape(3, 3)
@@ -271,9 +275,10 @@ def _rectify_maps(
         )
     else:
         m1, m2 = cv2.initUndistortRectifyMap(km, dm, rm, pm, (width, height), cv2.CV_16SC2)
-    for m in (m1, m2):  # shared between callers: nobody may write into them
+    maps = np.asarray(m1, dtype=np.int16), np.asarray(m2, dtype=np.uint16)
+    for m in maps:  # shared between callers: nobody may write into them
         m.setflags(write=False)
-    return m1, m2
+    return maps
 
 
 # camera_info distortion models (sensor_msgs/distortion_models.h) → number of D values

@@ -7,9 +7,11 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from depth_ros.core.arrays import FloatArray
+
 
 def colorize(
-    values: NDArray[np.floating],
+    values: FloatArray,
     vmin: float | None = None,
     vmax: float | None = None,
     invert: bool = False,
@@ -36,7 +38,7 @@ def colorize(
 
 
 def color_range(
-    values: NDArray[np.floating], vmin: float | None = None, vmax: float | None = None
+    values: FloatArray, vmin: float | None = None, vmax: float | None = None
 ) -> tuple[float, float]:
     """The range :func:`colorize` maps: ``vmin``/``vmax`` where given, else the 2nd / 98th
     percentile of the finite values ((0, 1) when there are none)."""

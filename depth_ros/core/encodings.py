@@ -9,11 +9,11 @@ than assigning a numpy array element by element.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from depth_ros.core.arrays import Array, Buffer, DType, has_dtype
 from depth_ros.core.errors import InputError
 from depth_ros.core.registry import Registry
 
@@ -23,7 +23,7 @@ class Encoding:
     """One image encoding: element type, channel count, and colour order if any."""
 
     name: str
-    dtype: np.dtype[Any]
+    dtype: DType
     channels: int
     order: str | None = None  # "rgb", "bgr", "rgba", "bgra", "mono"; None for depth/other
 
@@ -62,9 +62,9 @@ def image_to_array(
     height: int,
     width: int,
     step: int,
-    data: bytes | bytearray | memoryview | NDArray[Any] | Any,
+    data: Buffer,
     is_bigendian: int | bool = False,
-) -> NDArray[Any]:
+) -> Array:
     """Return the pixels of an image message as an array of shape (H, W) or (H, W, C).
 
     Validates every field against the others; raises :class:`InputError` with the reason.
@@ -102,7 +102,7 @@ def image_to_array(
     return arr.reshape(shape)
 
 
-def array_to_image_fields(arr: NDArray[Any], encoding: str) -> tuple[int, bytes]:
+def array_to_image_fields(arr: Array, encoding: str) -> tuple[int, bytes]:
     """Return ``(step, data)`` for an image message holding ``arr`` in ``encoding``."""
     enc = ENCODINGS.get(encoding)
     channels = 1 if arr.ndim == 2 else int(arr.shape[2])
@@ -114,32 +114,35 @@ def array_to_image_fields(arr: NDArray[Any], encoding: str) -> tuple[int, bytes]
     return step, np.ascontiguousarray(arr).tobytes()
 
 
-def to_rgb8(arr: NDArray[Any], encoding: str) -> NDArray[np.uint8]:
+def to_rgb8(arr: Array, encoding: str) -> NDArray[np.uint8]:
     """Convert a colour or mono image to RGB uint8 (H, W, 3). Returns ``arr`` if already rgb8."""
     enc = ENCODINGS.get(encoding)
-    if enc.order is None or enc.dtype != np.uint8:
-        if enc.order in ("rgb", "bgr", "mono"):
-            arr = (arr >> 8).astype(np.uint8)  # 16-bit colour → 8-bit
-        else:
-            raise InputError(f"encoding {encoding!r} is not a colour or mono image")
+    if enc.order is None or (enc.dtype != np.uint8 and enc.order not in ("rgb", "bgr", "mono")):
+        raise InputError(f"encoding {encoding!r} is not a colour or mono image")
+    if has_dtype(arr, np.uint8):
+        u8 = arr
+    elif has_dtype(arr, np.uint16):
+        u8 = (arr >> np.uint16(8)).astype(np.uint8)  # 16-bit colour → 8-bit
+    else:
+        raise InputError(f"{encoding} image of dtype {arr.dtype}: expected uint8 or uint16")
     order = enc.order
     if order == "rgb":
-        return arr
+        return u8
     if order == "mono":
-        return np.repeat(arr[:, :, None], 3, axis=2)
+        return np.repeat(u8[:, :, None], 3, axis=2)
     if order == "bgr":
-        return arr[:, :, ::-1]
+        return u8[:, :, ::-1]
     if order == "rgba":
-        return arr[:, :, :3]
-    return arr[:, :, 2::-1]  # bgra
+        return u8[:, :, :3]
+    return u8[:, :, 2::-1]  # bgra
 
 
-def to_mono8(arr: NDArray[Any], encoding: str) -> NDArray[np.uint8]:
+def to_mono8(arr: Array, encoding: str) -> NDArray[np.uint8]:
     """Convert a colour or mono image to grey uint8 (H, W) with ITU-R 601 weights (as OpenCV)."""
     import cv2
 
     enc = ENCODINGS.get(encoding)
-    if enc.order == "mono" and enc.dtype == np.uint8:
+    if enc.order == "mono" and has_dtype(arr, np.uint8):
         return arr
     rgb = np.ascontiguousarray(to_rgb8(arr, encoding))
     return np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), dtype=np.uint8)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from depth_ros.core.arrays import FloatArray
 from depth_ros.core.errors import InputError
 from depth_ros.core.params import ParamSpec, Value, merge, validate_all
 from depth_ros.core.scale.base import ScaleContext, ScaleFit, apply
@@ -51,7 +52,7 @@ class FusionResult:
 
 def fuse_depth(
     stereo_depth: FloatImage,
-    mono_relative: NDArray[np.floating],
+    mono_relative: FloatArray,
     fit: ScaleFit,
     min_depth: float = 0.0,
     max_depth: float = math.inf,
@@ -127,7 +128,7 @@ class StereoMonoFusion:
     def process(
         self,
         stereo_depth: FloatImage,
-        mono_relative: NDArray[np.floating],
+        mono_relative: FloatArray,
         stamp: float = 0.0,
         stereo_stamp: float | None = None,
     ) -> FusionResult:

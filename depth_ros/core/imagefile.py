@@ -17,11 +17,11 @@ A file OpenCV cannot decode is an :class:`InputError` naming the path and what i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from depth_ros.core.arrays import Array, has_dtype
 from depth_ros.core.errors import InputError
 
 # leading bytes → format name, for saying what an unreadable file is
@@ -42,12 +42,12 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
 )
 
 
-def to_uint8(image: NDArray[Any], source: str = "image") -> NDArray[np.uint8]:
+def to_uint8(image: Array, source: str = "image") -> NDArray[np.uint8]:
     """``image`` (any dtype, any channel count) with 8-bit values by the module's rule;
     the channel layout is unchanged."""
-    if image.dtype == np.uint8:
+    if has_dtype(image, np.uint8):
         return image
-    if image.dtype == np.uint16:
+    if has_dtype(image, np.uint16):
         return (image >> np.uint16(8)).astype(np.uint8)
     if image.dtype == np.bool_:
         return np.asarray(image.astype(np.uint8) * np.uint8(255), dtype=np.uint8)

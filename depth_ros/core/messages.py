@@ -7,7 +7,8 @@ name (rosbags' message classes have no defaults) and bulk data goes in as one bu
 (``arr.tobytes()``, wrapped by ``types.uint8s``), never element by element.
 
 **Readers** are duck-typed: they accept anything with the message's fields (rclpy or
-rosbags messages; :func:`read_points` also a :class:`~depth_ros.core.pointcloud.PackedCloud`).
+rosbags messages; :func:`read_points` also a :class:`~depth_ros.core.pointcloud.PackedCloud`),
+as the Protocols of :mod:`depth_ros.core.msgtypes` name them.
 
 The ``stereo_msgs/DisparityImage`` convention (stereo_image_proc's) is encoded in one
 place, :func:`encode_disparity` + :func:`disparity_fields`, used by
@@ -19,17 +20,34 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 from numpy.typing import NDArray
 
+from depth_ros.core.arrays import Array, Buffer, DType
 from depth_ros.core.camera import PinholeCamera, StereoGeometry
 from depth_ros.core.encodings import array_to_image_fields, image_to_array, to_rgb8
 from depth_ros.core.errors import InputError
 from depth_ros.core.geometry import disparity_to_depth
 from depth_ros.core.imageheader import compressed_size
+from depth_ros.core.msgtypes import (
+    CameraInfoMsg,
+    CompressedImageMsg,
+    DisparityImageMsg,
+    Floats,
+    HeaderMsg,
+    ImageMsg,
+    PointCloudMsg,
+    PointFieldMsg,
+    PointsMsg,
+    StampedMsg,
+    TimeMsg,
+)
 from depth_ros.core.pointcloud import PackedCloud, PointFieldSpec
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs  # typing.TypeIs from Python 3.13
 
 DELTA_D = 1.0 / 16.0  # disparity resolution of OpenCV's matchers (DisparityImage.delta_d)
 
@@ -50,36 +68,38 @@ POINT_FIELD_TYPES: Final[dict[int, str]] = {
 class MessageTypes:
     """The message classes of one library, and how its messages hold arrays: ``uint8s``
     turns bytes into a ``uint8[]`` field's value, ``float64s`` a sequence of floats into a
-    ``float64[]`` / ``float64[N]`` field's value."""
+    ``float64[]`` / ``float64[N]`` field's value. The classes are called with every
+    field by keyword; what they build is read back through :mod:`depth_ros.core.msgtypes`'
+    Protocols."""
 
-    Time: Callable[..., Any]
-    Header: Callable[..., Any]
-    Image: Callable[..., Any]
-    CameraInfo: Callable[..., Any]
-    RegionOfInterest: Callable[..., Any]
-    PointField: Callable[..., Any]
-    PointCloud2: Callable[..., Any]
-    DisparityImage: Callable[..., Any]
-    uint8s: Callable[[bytes], Any]
-    float64s: Callable[[Sequence[float]], Any]
+    Time: Callable[..., TimeMsg]
+    Header: Callable[..., HeaderMsg]
+    Image: Callable[..., ImageMsg]
+    CameraInfo: Callable[..., CameraInfoMsg]
+    RegionOfInterest: Callable[..., object]
+    PointField: Callable[..., PointFieldMsg]
+    PointCloud2: Callable[..., PointCloudMsg]
+    DisparityImage: Callable[..., DisparityImageMsg]
+    uint8s: Callable[[bytes], Buffer]
+    float64s: Callable[[Sequence[float]], Floats]
 
 
 # ---------------------------------------------------------------- stamps and headers
 
 
-def time_msg(types: MessageTypes, stamp_ns: int) -> Any:
+def time_msg(types: MessageTypes, stamp_ns: int) -> TimeMsg:
     """A ``builtin_interfaces/Time`` for ``stamp_ns`` nanoseconds (>= 0)."""
     if stamp_ns < 0:
         raise InputError(f"timestamps must be >= 0 ns, got {stamp_ns}")
     return types.Time(sec=int(stamp_ns // 1_000_000_000), nanosec=int(stamp_ns % 1_000_000_000))
 
 
-def header_msg(types: MessageTypes, stamp_ns: int, frame_id: str = "") -> Any:
+def header_msg(types: MessageTypes, stamp_ns: int, frame_id: str = "") -> HeaderMsg:
     """A ``std_msgs/Header``."""
     return types.Header(stamp=time_msg(types, stamp_ns), frame_id=frame_id)
 
 
-def stamp_to_ns(msg: Any) -> int:
+def stamp_to_ns(msg: StampedMsg) -> int:
     """The header stamp of ``msg`` (anything with ``header.stamp``) in nanoseconds."""
     stamp = msg.header.stamp
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
@@ -88,7 +108,7 @@ def stamp_to_ns(msg: Any) -> int:
 # ---------------------------------------------------------------- images
 
 
-def infer_encoding(image: NDArray[Any]) -> str:
+def infer_encoding(image: Array) -> str:
     """rgb8 / rgba8 / mono8 for uint8, 16UC1 for uint16, 32FC1 for float32."""
     channels = 1 if image.ndim == 2 else int(image.shape[2]) if image.ndim == 3 else 0
     if image.dtype == np.uint8 and channels in (1, 3, 4):
@@ -103,7 +123,9 @@ def infer_encoding(image: NDArray[Any]) -> str:
     )
 
 
-def image_msg(types: MessageTypes, image: NDArray[Any], encoding: str | None, header: Any) -> Any:
+def image_msg(
+    types: MessageTypes, image: Array, encoding: str | None, header: HeaderMsg
+) -> ImageMsg:
     """A ``sensor_msgs/Image`` holding ``image`` (little endian, unpadded rows; the
     encoding inferred when None, see :func:`infer_encoding`)."""
     enc = encoding or infer_encoding(image)
@@ -119,7 +141,7 @@ def image_msg(types: MessageTypes, image: NDArray[Any], encoding: str | None, he
     )
 
 
-def image_to_numpy(msg: Any) -> NDArray[Any]:
+def image_to_numpy(msg: ImageMsg) -> Array:
     """The pixels of a ``sensor_msgs/Image`` as an array (a view when rows are unpadded)."""
     return image_to_array(
         str(msg.encoding),
@@ -141,7 +163,7 @@ def check_pixels(width: int, height: int, limit: int | None, what: str) -> None:
         )
 
 
-def decode_compressed(msg: Any, max_pixels: int | None = None) -> NDArray[np.uint8]:
+def decode_compressed(msg: CompressedImageMsg, max_pixels: int | None = None) -> NDArray[np.uint8]:
     """jpeg/png ``sensor_msgs/CompressedImage`` → RGB uint8. The size is read from the
     header first: an image of more than ``max_pixels`` pixels is refused before it is
     decoded."""
@@ -156,10 +178,18 @@ def decode_compressed(msg: Any, max_pixels: int | None = None) -> NDArray[np.uin
     return np.ascontiguousarray(image[:, :, ::-1])
 
 
-def rgb_from_msg(msg: Any, max_pixels: int | None = None, what: str = "image") -> NDArray[np.uint8]:
-    """An Image (any colour or mono encoding) or CompressedImage (it has ``format`` and no
-    ``encoding``) as RGB uint8, refused beyond ``max_pixels`` before any conversion."""
-    if not hasattr(msg, "encoding") and hasattr(msg, "format"):
+def is_compressed(msg: ImageMsg | CompressedImageMsg) -> TypeIs[CompressedImageMsg]:
+    """Whether ``msg`` is a CompressedImage: it has ``format`` and no ``encoding``."""
+    return not hasattr(msg, "encoding") and hasattr(msg, "format")
+
+
+def rgb_from_msg(
+    msg: ImageMsg | CompressedImageMsg, max_pixels: int | None = None, what: str = "image"
+) -> NDArray[np.uint8]:
+    """An Image (any colour or mono encoding) or CompressedImage (see
+    :func:`is_compressed`) as RGB uint8, refused beyond ``max_pixels`` before any
+    conversion."""
+    if is_compressed(msg):
         return decode_compressed(msg, max_pixels)
     check_pixels(int(msg.width), int(msg.height), max_pixels, what)
     return to_rgb8(image_to_numpy(msg), str(msg.encoding))
@@ -168,13 +198,13 @@ def rgb_from_msg(msg: Any, max_pixels: int | None = None, what: str = "image") -
 # ---------------------------------------------------------------- camera info
 
 
-def _roi(types: MessageTypes, x: int = 0, y: int = 0, width: int = 0, height: int = 0) -> Any:
+def _roi(types: MessageTypes, x: int = 0, y: int = 0, width: int = 0, height: int = 0) -> object:
     return types.RegionOfInterest(
         x_offset=x, y_offset=y, height=height, width=width, do_rectify=False
     )
 
 
-def camera_info_msg(types: MessageTypes, camera: PinholeCamera, header: Any) -> Any:
+def camera_info_msg(types: MessageTypes, camera: PinholeCamera, header: HeaderMsg) -> CameraInfoMsg:
     """A ``sensor_msgs/CameraInfo`` for ``camera`` (its frame is the header's; read back
     with :meth:`PinholeCamera.from_msg`)."""
     return types.CameraInfo(
@@ -195,7 +225,7 @@ def camera_info_msg(types: MessageTypes, camera: PinholeCamera, header: Any) -> 
 # ---------------------------------------------------------------- point clouds
 
 
-def cloud_msg(types: MessageTypes, cloud: PackedCloud, header: Any) -> Any:
+def cloud_msg(types: MessageTypes, cloud: PackedCloud, header: HeaderMsg) -> PointCloudMsg:
     """A ``sensor_msgs/PointCloud2`` from a :class:`PackedCloud`."""
     return types.PointCloud2(
         header=header,
@@ -214,15 +244,15 @@ def cloud_msg(types: MessageTypes, cloud: PackedCloud, header: Any) -> Any:
 
 
 def points_dtype(
-    fields: Iterable[Any], point_step: int, is_bigendian: bool = False
-) -> np.dtype[Any]:
+    fields: Iterable[PointFieldMsg], point_step: int, is_bigendian: bool = False
+) -> np.dtype[np.void]:
     """The structured dtype of one point: a field per PointField (``count`` > 1: a
     sub-array), at its offset, in the cloud's byte order, ``point_step`` bytes long (as
     sensor_msgs_py's ``dtype_from_fields``). InputError on an unknown datatype, a field
     past ``point_step`` or a repeated name."""
     order = ">" if is_bigendian else "<"
     names: list[str] = []
-    formats: list[np.dtype[Any]] = []
+    formats: list[DType] = []
     offsets: list[int] = []
     for f in fields:
         name, offset, datatype, count = str(f.name), int(f.offset), int(f.datatype), int(f.count)
@@ -249,7 +279,7 @@ def points_dtype(
     )
 
 
-def read_points(msg: Any) -> NDArray[np.void]:
+def read_points(msg: PointsMsg) -> NDArray[np.void]:
     """The points of a ``sensor_msgs/PointCloud2`` (or a :class:`PackedCloud`) as a
     structured (height, width) array with one field per PointField (see
     :func:`points_dtype`): ``points["z"]`` is the (H, W) z of an organized cloud (NaN
@@ -295,7 +325,7 @@ def points_xyz(points: NDArray[np.void]) -> NDArray[np.float32]:
     return np.stack([flat[k] for k in "xyz"], axis=1, dtype=np.float32)
 
 
-def packed_from_msg(msg: Any) -> PackedCloud:
+def packed_from_msg(msg: PointsMsg) -> PackedCloud:
     """The core representation of a received ``sensor_msgs/PointCloud2`` (its data copied
     to bytes)."""
     return PackedCloud(
@@ -383,8 +413,8 @@ def disparity_msg(
     geometry: StereoGeometry,
     min_disparity: float,
     max_disparity: float,
-    header: Any,
-) -> Any:
+    header: HeaderMsg,
+) -> DisparityImageMsg:
     """The ``stereo_msgs/DisparityImage`` of a matcher disparity (NaN invalid), as
     stereo_image_proc publishes it (see :func:`encode_disparity`); its image has the same
     header."""
@@ -398,7 +428,7 @@ def disparity_msg(
     )
 
 
-def disparity_from_msg(msg: Any, doffs: float = 0.0) -> NDArray[np.float32]:
+def disparity_from_msg(msg: DisparityImageMsg, doffs: float = 0.0) -> NDArray[np.float32]:
     """Matcher disparity (NaN invalid: values below ``min_disparity``) back from a
     DisparityImage, undoing the doffs shift (``doffs=0`` keeps the message's own values,
     for which Z = f * T / value)."""
@@ -410,13 +440,13 @@ def disparity_from_msg(msg: Any, doffs: float = 0.0) -> NDArray[np.float32]:
     return out
 
 
-def disparity_msg_geometry(msg: Any) -> StereoGeometry:
+def disparity_msg_geometry(msg: DisparityImageMsg) -> StereoGeometry:
     """The geometry for the message's own values: Z = f * T / value (doffs already in)."""
     geometry = StereoGeometry(fx=float(msg.f), baseline=abs(float(msg.t)))
     geometry.validate()
     return geometry
 
 
-def depth_from_disparity_msg(msg: Any) -> NDArray[np.float32]:
+def depth_from_disparity_msg(msg: DisparityImageMsg) -> NDArray[np.float32]:
     """Depth (metres, NaN = none) of a DisparityImage."""
     return disparity_to_depth(disparity_from_msg(msg), disparity_msg_geometry(msg))

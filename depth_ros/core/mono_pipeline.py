@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -16,7 +15,7 @@ from numpy.typing import NDArray
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.errors import InputError
 from depth_ros.core.models import OutputKind
-from depth_ros.core.models.base import CameraUse, run_mono
+from depth_ros.core.models.base import AnyMonoModel, CameraUse, run_mono
 from depth_ros.core.pointcloud import PackedCloud, depth_to_cloud
 from depth_ros.core.scale import ScaleContext, ScaleFit, ScaleSource, apply
 from depth_ros.core.temporal import TemporalFilter, TemporalOptions
@@ -49,7 +48,7 @@ class MonoResult:
 class MonoPipeline:
     def __init__(
         self,
-        model: Any,
+        model: AnyMonoModel,
         output_kind: OutputKind,
         scale: ScaleSource | None = None,
         options: MonoOptions | None = None,

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from depth_ros.core.arrays import FloatArray
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.errors import CalibrationError, InputError
 from depth_ros.core.geometry import unproject
@@ -64,7 +65,7 @@ def metres_to_depth_image(depth: FloatImage, encoding: str) -> NDArray[Any]:
     raise InputError(f"unsupported depth encoding {encoding!r}; expected 16UC1 or 32FC1")
 
 
-def check_transform(transform: NDArray[np.floating]) -> NDArray[np.float64]:
+def check_transform(transform: FloatArray) -> NDArray[np.float64]:
     """Validate a 4x4 rigid transform (finite, last row 0 0 0 1, rotation orthonormal)."""
     t = np.asarray(transform, dtype=np.float64)
     if t.shape != (4, 4):
@@ -79,9 +80,7 @@ def check_transform(transform: NDArray[np.floating]) -> NDArray[np.float64]:
     return t
 
 
-def transform_points(
-    points: NDArray[np.floating], transform: NDArray[np.floating]
-) -> NDArray[np.float64]:
+def transform_points(points: FloatArray, transform: FloatArray) -> NDArray[np.float64]:
     """(N, 3) points mapped by a 4x4 transform: R @ p + t."""
     p = np.asarray(points, dtype=np.float64)
     if p.ndim != 2 or p.shape[1] != 3:
@@ -94,9 +93,9 @@ def transform_points(
 
 
 def project_points(
-    points: NDArray[np.floating],
+    points: FloatArray,
     camera: PinholeCamera,
-    transform: NDArray[np.floating] | None = None,
+    transform: FloatArray | None = None,
     min_depth: float = 1e-3,
     max_depth: float = np.inf,
 ) -> FloatImage:
@@ -137,7 +136,7 @@ def reproject_depth(
     depth: FloatImage,
     source_camera: PinholeCamera,
     target_camera: PinholeCamera,
-    transform: NDArray[np.floating],
+    transform: FloatArray,
     min_depth: float = 1e-3,
     max_depth: float = np.inf,
 ) -> FloatImage:
@@ -155,9 +154,9 @@ def reproject_depth(
 
 
 def reference_from_cloud(
-    points: NDArray[np.floating],
+    points: FloatArray,
     camera: PinholeCamera,
-    transform: NDArray[np.floating] | None,
+    transform: FloatArray | None,
     shape: tuple[int, int] | None = None,
     min_depth: float = 1e-3,
     max_depth: float = np.inf,
@@ -170,7 +169,7 @@ def reference_from_cloud(
 
 
 def ground_from_transform(
-    base_from_camera: NDArray[np.floating],
+    base_from_camera: FloatArray,
 ) -> tuple[float, tuple[float, float, float]]:
     """Camera height above the floor and the direction of gravity in the camera optical
     frame, from the transform that maps camera-frame points into a base frame whose z axis

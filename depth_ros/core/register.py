@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from depth_ros.core.arrays import FloatArray
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.errors import InputError
 from depth_ros.core.projection import check_transform
@@ -45,7 +46,7 @@ FloatImage = NDArray[np.float32]
 F64 = NDArray[np.float64]
 
 
-def rigid_transform(rotation: NDArray[np.floating], translation: NDArray[np.floating]) -> F64:
+def rigid_transform(rotation: FloatArray, translation: FloatArray) -> F64:
     """4x4 homogeneous matrix from a 3x3 rotation and a translation (validated)."""
     t = np.eye(4)
     t[:3, :3] = np.asarray(rotation, dtype=np.float64).reshape(3, 3)
@@ -130,7 +131,7 @@ class DepthRegistrar:
         depth: FloatImage,
         depth_camera: PinholeCamera,
         target_camera: PinholeCamera,
-        transform: NDArray[np.floating],
+        transform: FloatArray,
     ) -> FloatImage:
         """The depth image seen from ``target_camera``: (target.height, target.width)
         float32 metres along the target's optical axis, NaN where no point lands.
@@ -312,7 +313,7 @@ def register_depth(
     depth: FloatImage,
     depth_camera: PinholeCamera,
     target_camera: PinholeCamera,
-    transform: NDArray[np.floating],
+    transform: FloatArray,
     fill_upsampling_holes: bool = False,
 ) -> FloatImage:
     """One-shot :meth:`DepthRegistrar.register` (the rays are not kept)."""

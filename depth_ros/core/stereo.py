@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -16,7 +16,11 @@ from numpy.typing import NDArray
 from depth_ros.core.camera import PinholeCamera, StereoGeometry
 from depth_ros.core.errors import InputError
 from depth_ros.core.geometry import disparity_to_depth
+from depth_ros.core.models.base import ConfidenceStereoModel
 from depth_ros.core.pointcloud import PackedCloud, cloud_shape, depth_to_cloud, write_colors
+
+if TYPE_CHECKING:
+    from depth_ros.core.models.base import StereoModel
 
 POINT_FORMATS = ("none", "xyz", "xyzrgb")
 
@@ -47,7 +51,7 @@ class StereoResult:
 class StereoPipeline:
     """Run a :class:`~depth_ros.core.models.StereoModel` and derive depth and points."""
 
-    def __init__(self, model: Any, options: StereoOptions | None = None) -> None:
+    def __init__(self, model: StereoModel, options: StereoOptions | None = None) -> None:
         self.model = model
         self.options = options or StereoOptions()
 
@@ -86,7 +90,7 @@ class StereoPipeline:
             right = right_camera.rectify(right)
         t1 = time.perf_counter()
         conf = None
-        if confidence and hasattr(self.model, "compute_with_confidence"):
+        if confidence and isinstance(self.model, ConfidenceStereoModel):
             disparity, conf = self.model.compute_with_confidence(left, right)
         else:
             disparity = self.model.compute(left, right)

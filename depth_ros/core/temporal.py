@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from depth_ros.core.arrays import FloatArray
 from depth_ros.core.errors import ConfigError
 from depth_ros.core.params import ParamSpec, Value
 
@@ -144,7 +145,7 @@ class TemporalFilter:
         return (prev * np.float32(s) + np.float32(t)).astype(np.float32)
 
     def filter_inverse(
-        self, inv: NDArray[np.floating], stamp: float | None = None, align: bool = False
+        self, inv: FloatArray, stamp: float | None = None, align: bool = False
     ) -> NDArray[np.float32]:
         """One frame of inverse depth (H, W), NaN invalid → the filtered frame.
         ``align``: relative output, map the history onto this frame's scale and shift
@@ -178,9 +179,7 @@ class TemporalFilter:
         self._state = out
         return out.copy()
 
-    def filter_depth(
-        self, depth: NDArray[np.floating], stamp: float | None = None
-    ) -> NDArray[np.float32]:
+    def filter_depth(self, depth: FloatArray, stamp: float | None = None) -> NDArray[np.float32]:
         """Metric depth (H, W), metres: filtered in inverse depth; invalid (NaN, <= 0)
         stays NaN."""
         d = np.asarray(depth, dtype=np.float32)

@@ -31,6 +31,7 @@ from rclpy.node import Node
 from depth_ros import processes
 from depth_ros.core import bags, messages
 from depth_ros.core.errors import InputError
+from depth_ros.core.msgtypes import StampedMsg
 from depth_ros.core.profiles import node_info
 from depth_ros.nodes import common
 
@@ -177,6 +178,8 @@ class BagRun:
 
         def callback(raw: bytes) -> None:
             msg = store.deserialize_cdr(bytes(raw), msgtype)
+            if not isinstance(msg, StampedMsg):
+                raise InputError(f"output {topic} ({msgtype}) has no header to match frames by")
             stamp = messages.stamp_to_ns(msg)
             self._stamps_out[topic].add(stamp)
             if self._writer is not None:
@@ -323,6 +326,8 @@ class BagRun:
             if self.rate > 0 and last_bag is not None:
                 due = last_wall + max(0, timestamp - last_bag) / 1e9 / self.rate
                 self._wait(node, lambda: False, due - time.monotonic())
+            if not isinstance(msg, StampedMsg):
+                raise InputError(f"input {topic} of {self.bag} has no header stamp to play by")
             stamp = messages.stamp_to_ns(msg)
             if stamp > clock_ns:
                 clock_ns = stamp

@@ -10,7 +10,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-Array = NDArray[np.floating]
+from depth_ros.core.arrays import FloatArray
+
+Array = FloatArray
 
 
 def _valid_depth(pred: Array, gt: Array, mask: NDArray[np.bool_] | None) -> NDArray[np.bool_]:

@@ -4,7 +4,11 @@
 
 from __future__ import annotations
 
+from depth_ros.core.errors import ConfigError
 from depth_ros.core.models.base import (
+    AnyModel,
+    AnyMonoModel,
+    CameraAwareMonoModel,
     InputKind,
     ModelConfig,
     ModelSpec,
@@ -23,6 +27,8 @@ __all__ = [
     "OutputKind",
     "StereoModel",
     "build_model",
+    "build_mono",
+    "build_stereo",
     "get_model",
     "load_plugins",
     "model_ids",
@@ -60,7 +66,23 @@ def model_ids(input_kind: InputKind | None = None) -> list[str]:
     return [m for m in MODELS if input_kind is None or MODELS.get(m).input_kind == input_kind]
 
 
-def build_model(model_id: str, config: ModelConfig | None = None) -> object:
+def build_model(model_id: str, config: ModelConfig | None = None) -> AnyModel:
     """Build a runnable model; raises ConfigError / WeightsError with the reason."""
     spec = get_model(model_id)
     return spec.build(config or ModelConfig())
+
+
+def build_stereo(model_id: str, config: ModelConfig | None = None) -> StereoModel:
+    """:func:`build_model` for a stereo matcher; ConfigError if ``model_id`` is none."""
+    model = build_model(model_id, config)
+    if not isinstance(model, StereoModel):
+        raise ConfigError(f"model {model_id!r} is not a stereo matcher")
+    return model
+
+
+def build_mono(model_id: str, config: ModelConfig | None = None) -> AnyMonoModel:
+    """:func:`build_model` for a monocular network; ConfigError if ``model_id`` is none."""
+    model = build_model(model_id, config)
+    if not isinstance(model, (MonoModel, CameraAwareMonoModel)):
+        raise ConfigError(f"model {model_id!r} is not a monocular network")
+    return model

@@ -10,7 +10,7 @@ import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeAlias, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -83,6 +83,17 @@ class StereoModel(Protocol):
 
 
 @runtime_checkable
+class ConfidenceStereoModel(StereoModel, Protocol):
+    """A stereo matcher that also rates its disparity (classical matchers)."""
+
+    def compute_with_confidence(
+        self, left: NDArray[np.uint8], right: NDArray[np.uint8]
+    ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """Disparity as :meth:`compute` and a per-pixel confidence in [0, 1] (0 invalid)."""
+        ...
+
+
+@runtime_checkable
 class MonoModel(Protocol):
     """A monocular depth network."""
 
@@ -108,7 +119,15 @@ class CameraAwareMonoModel(Protocol):
     def update(self, params: Mapping[str, Value]) -> None: ...
 
 
-def run_mono(model: Any, rgb: NDArray[np.uint8], camera: PinholeCamera | None) -> MonoOutput:
+#: what the monocular pipeline runs: a plain or a camera-aware network
+AnyMonoModel: TypeAlias = "MonoModel | CameraAwareMonoModel"
+#: what a model spec builds
+AnyModel: TypeAlias = "StereoModel | MonoModel | CameraAwareMonoModel"
+
+
+def run_mono(
+    model: AnyMonoModel, rgb: NDArray[np.uint8], camera: PinholeCamera | None
+) -> MonoOutput:
     """One image through any monocular model: ``infer`` where the model has it, else
     ``predict`` (models and plugins that ignore the camera)."""
     if isinstance(model, CameraAwareMonoModel):
@@ -125,7 +144,7 @@ class ModelSpec:
     input_kind: InputKind
     output_kind: OutputKind
     description: str
-    build: Callable[[ModelConfig], Any]  # returns a StereoModel or MonoModel
+    build: Callable[[ModelConfig], AnyModel]
     params: tuple[ParamSpec, ...] = ()  # parameters of this model, declared by the node
     weights_file: str | None = None  # file name of the official release, if any
     weights_source: str | None = None  # where the official release can be obtained

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from depth_ros.core.arrays import FloatArray
 from depth_ros.core.errors import ConfigError, InputError, WeightsError
 from depth_ros.core.params import ParamSpec, Value
 
@@ -173,9 +174,7 @@ def _bicubic(src: NDArray[np.float64], n_out: int, axis: int) -> NDArray[Any]:
     return out
 
 
-def resize_prediction(
-    pred: NDArray[np.floating[Any]], height: int, width: int, mode: str
-) -> NDArray[np.float32]:
+def resize_prediction(pred: FloatArray, height: int, width: int, mode: str) -> NDArray[np.float32]:
     """Resize a (h, w) prediction to (height, width) like the official code:
     ``bilinear_align_corners`` (F.interpolate bilinear, align_corners=True; Depth Anything
     V2), ``bilinear`` (align_corners=False; Depth Anything V1's ``run.py``) or ``bicubic``

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from depth_ros.core.arrays import FloatArray
 from depth_ros.core.errors import ConfigError, WeightsError
 from depth_ros.core.models import register_model
 from depth_ros.core.models.base import InputKind, ModelConfig, ModelSpec, OutputKind
@@ -182,9 +183,7 @@ RELEASES = {
 # ---------------------------------------------------------------------------- output
 
 
-def depth_to_inverse(
-    depth: NDArray[np.floating[Any]], near_far_ratio: float
-) -> NDArray[np.float32]:
+def depth_to_inverse(depth: FloatArray, near_far_ratio: float) -> NDArray[np.float32]:
     """Marigold's affine-invariant depth ``d`` in [0, 1] (0 near) → affine-invariant inverse
     depth ``1 / (r + (1 - r) d)`` (larger = nearer, in [1, 1/r]); NaN stays NaN."""
     r = np.float32(near_far_ratio)

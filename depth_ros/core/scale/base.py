@@ -30,6 +30,7 @@ from typing import ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
+from depth_ros.core.arrays import FloatArray
 from depth_ros.core.camera import PinholeCamera, StereoGeometry
 from depth_ros.core.errors import InputError
 from depth_ros.core.params import ParamSpec, Value, defaults, merge, validate_all
@@ -105,7 +106,7 @@ class ScaleFit:
 
 
 def apply(
-    rel: NDArray[np.floating],
+    rel: FloatArray,
     fit: ScaleFit,
     min_depth: float = 0.0,
     max_depth: float = math.inf,
@@ -198,7 +199,7 @@ class ScaleSource(abc.ABC):
         return self._last_good
 
     # fitting -------------------------------------------------------------------------
-    def fit(self, rel: NDArray[np.floating], context: ScaleContext) -> ScaleFit:
+    def fit(self, rel: FloatArray, context: ScaleContext) -> ScaleFit:
         """Fit the map for one frame, smoothed over time and held on failure."""
         if rel.ndim != 2:
             raise InputError(
@@ -210,7 +211,7 @@ class ScaleSource(abc.ABC):
         return self._temporal(fresh, context.stamp)
 
     @abc.abstractmethod
-    def _fit_frame(self, rel: NDArray[np.floating], context: ScaleContext) -> ScaleFit:
+    def _fit_frame(self, rel: FloatArray, context: ScaleContext) -> ScaleFit:
         """One frame's fit (ok or failed), stamped with ``context.stamp``."""
 
     def _temporal(self, fresh: ScaleFit, stamp: float) -> ScaleFit:
@@ -245,7 +246,7 @@ class ScaleSource(abc.ABC):
         )
 
 
-def check_same_shape(rel: NDArray[np.floating], other: NDArray[np.floating], what: str) -> None:
+def check_same_shape(rel: FloatArray, other: FloatArray, what: str) -> None:
     if rel.shape != other.shape:
         raise InputError(
             f"{what} is {other.shape[1]}x{other.shape[0]} but the relative prediction is "

@@ -6,9 +6,7 @@ calibrated offline (e.g. with ``depth_ros eval`` against ground truth) enter its
 
 from __future__ import annotations
 
-import numpy as np
-from numpy.typing import NDArray
-
+from depth_ros.core.arrays import FloatArray
 from depth_ros.core.params import ParamSpec
 from depth_ros.core.scale import register_scale_source
 from depth_ros.core.scale.base import ScaleContext, ScaleFit, ScaleSource
@@ -29,5 +27,5 @@ class FixedScale(ScaleSource):
         ParamSpec("shift", 0.0, "Shift of inverse depth, 1/metres", -1e6, 1e6),
     )
 
-    def _fit_frame(self, rel: NDArray[np.floating], context: ScaleContext) -> ScaleFit:
+    def _fit_frame(self, rel: FloatArray, context: ScaleContext) -> ScaleFit:
         return ScaleFit(scale=self.fparam("scale"), shift=self.fparam("shift"), stamp=context.stamp)

@@ -37,6 +37,7 @@ from collections.abc import Mapping
 import numpy as np
 from numpy.typing import NDArray
 
+from depth_ros.core.arrays import FloatArray
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.params import ParamSpec, Value
 from depth_ros.core.scale import register_scale_source
@@ -113,7 +114,7 @@ class GroundPlaneScale(ScaleSource):
         super().__init__(params)
         self._rng = np.random.default_rng(0)
 
-    def _fit_frame(self, rel: NDArray[np.floating], context: ScaleContext) -> ScaleFit:
+    def _fit_frame(self, rel: FloatArray, context: ScaleContext) -> ScaleFit:
         stamp = context.stamp
         height = context.camera_height
         if height is None or not height > 0:
@@ -141,7 +142,7 @@ class GroundPlaneScale(ScaleSource):
         return self._fit_plane(xn, yn, r, height, stamp)
 
     def _region(
-        self, rel: NDArray[np.floating], cam: PinholeCamera
+        self, rel: FloatArray, cam: PinholeCamera
     ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
         h_img, w_img = rel.shape
         step = self.iparam("decimation")

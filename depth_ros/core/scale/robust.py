@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from depth_ros.core.align import align_lstsq_inverse
+from depth_ros.core.arrays import FloatArray
 from depth_ros.core.errors import InputError
 from depth_ros.core.scale.base import DEGENERATE_FIT, TOO_FEW_POINTS
 
@@ -49,8 +50,8 @@ def _lstsq(x: NDArray[np.float64], t: NDArray[np.float64], fit_shift: bool) -> t
 
 
 def robust_affine_fit(
-    x: NDArray[np.floating],
-    t: NDArray[np.floating],
+    x: FloatArray,
+    t: FloatArray,
     *,
     threshold: float = 0.1,
     iterations: int = 100,

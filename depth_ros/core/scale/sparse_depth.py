@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 import numpy as np
-from numpy.typing import NDArray
 
+from depth_ros.core.arrays import FloatArray
 from depth_ros.core.params import ParamSpec, Value
 from depth_ros.core.scale import register_scale_source
 from depth_ros.core.scale.base import (
@@ -87,14 +87,14 @@ class SparseDepthScale(ScaleSource):
         super().__init__(params)
         self._rng = np.random.default_rng(0)
 
-    def _reference(self, rel: NDArray[np.floating], context: ScaleContext) -> FloatImage | ScaleFit:
+    def _reference(self, rel: FloatArray, context: ScaleContext) -> FloatImage | ScaleFit:
         """The metric reference depth for this frame, or a failed fit saying why not."""
         if context.reference is None:
             return ScaleFit.failed(NO_REFERENCE, "no reference depth received", stamp=context.stamp)
         check_same_shape(rel, context.reference, "reference depth")
         return context.reference
 
-    def _fit_frame(self, rel: NDArray[np.floating], context: ScaleContext) -> ScaleFit:
+    def _fit_frame(self, rel: FloatArray, context: ScaleContext) -> ScaleFit:
         max_age = self.fparam("max_reference_age")
         if context.reference_stamp is not None and max_age > 0.0:
             age = context.stamp - context.reference_stamp

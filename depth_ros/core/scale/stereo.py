@@ -12,9 +12,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import numpy as np
-from numpy.typing import NDArray
-
+from depth_ros.core.arrays import FloatArray
 from depth_ros.core.errors import CalibrationError
 from depth_ros.core.geometry import disparity_to_depth
 from depth_ros.core.params import ParamSpec, Value
@@ -38,7 +36,7 @@ class StereoScale(SparseDepthScale):
     name = "stereo"
     params = _with_default(REFERENCE_FIT_PARAMS, min_points=200, max_reference_depth=30.0)
 
-    def _reference(self, rel: NDArray[np.floating], context: ScaleContext) -> FloatImage | ScaleFit:
+    def _reference(self, rel: FloatArray, context: ScaleContext) -> FloatImage | ScaleFit:
         if context.disparity is None:
             if context.reference is not None:  # already converted to depth by the caller
                 check_same_shape(rel, context.reference, "stereo reference depth")

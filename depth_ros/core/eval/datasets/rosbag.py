@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,12 +34,16 @@ from depth_ros.core.eval.datasets.base import (
     float_option,
 )
 from depth_ros.core.messages import image_to_numpy
+from depth_ros.core.msgtypes import CameraInfoMsg, ImageMsg
+
+if TYPE_CHECKING:
+    from rosbags.highlevel import AnyReader
 
 IMAGE = "sensor_msgs/msg/Image"
 INFO = "sensor_msgs/msg/CameraInfo"
 
 
-def _reader(path: Path) -> Any:
+def _reader(path: Path) -> AnyReader:
     from rosbags.typesys import Stores, get_typestore
 
     from depth_ros.core.bags import open_reader
@@ -70,12 +74,15 @@ def _pick(topics: Sequence[str], want: str | None, depth: bool, what: str) -> st
     return cands[0]
 
 
-def _read_at(path: Path, topic: str, bag_time: int) -> Any:
+def _read_at(path: Path, topic: str, bag_time: int) -> ImageMsg:
     reader = _reader(path)
     try:
         conns = [c for c in reader.connections if c.topic == topic]
         for conn, _, raw in reader.messages(conns, start=bag_time, stop=bag_time + 1):
-            return reader.deserialize(raw, conn.msgtype)
+            msg = reader.deserialize(raw, conn.msgtype)
+            if not isinstance(msg, ImageMsg):  # topics were picked by type IMAGE
+                raise InputError(f"{path}: {topic} holds {conn.msgtype}, not an Image")
+            return msg
     finally:
         reader.close()
     raise InputError(f"{path}: message of {topic} at {bag_time} ns vanished")
@@ -134,8 +141,9 @@ def open_rosbag(path: Path, options: Options) -> Dataset:
         wanted = [c for c in reader.connections if c.topic in stamps or (c.topic == info_topic)]
         for conn, bag_time, raw in reader.messages(wanted):
             if conn.topic == info_topic:
-                if camera is None:
-                    camera = PinholeCamera.from_msg(reader.deserialize(raw, conn.msgtype))
+                info = reader.deserialize(raw, conn.msgtype) if camera is None else None
+                if isinstance(info, CameraInfoMsg):  # the topic was picked by type INFO
+                    camera = PinholeCamera.from_msg(info)
             else:
                 stamps[conn.topic].append((_stamp(raw), int(bag_time)))
     finally:
