@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from typing import Any
+from typing import TypeAlias, TypeVar
 
 import numpy as np
-from numpy.typing import DTypeLike, NDArray
+from numpy.typing import NDArray
 
 from depth_ros.core.camera import StereoGeometry
 from depth_ros.core.errors import InputError
@@ -29,6 +29,10 @@ from depth_ros.core.pointcloud import PointFieldSpec
 
 ENCAPSULATION = b"\x00\x01\x00\x00"  # CDR, little endian, no options
 _START = len(ENCAPSULATION)  # alignment counts from the end of the encapsulation header
+
+#: what one slot holds (``struct`` formats I i f B ?: bool is an int)
+Scalar: TypeAlias = int | float
+_S = TypeVar("_S", bound="np.generic[object]")
 
 
 class CdrMessage:
@@ -47,7 +51,7 @@ class CdrMessage:
         pad = -(len(self.data) - _START) % size
         self.data.extend(bytes(pad))
 
-    def put(self, fmt: str, value: Any = 0, name: str | None = None) -> None:
+    def put(self, fmt: str, value: Scalar = 0, name: str | None = None) -> None:
         """Append one primitive (``struct`` format letter: I i f B ?), aligned to its size."""
         size = struct.calcsize(fmt)
         self._align(size)
@@ -74,13 +78,16 @@ class CdrMessage:
         self.data.extend(bytes(nbytes))
 
     # -- filling in --------------------------------------------------------------------
-    def set(self, name: str, value: Any) -> None:
+    def set(self, name: str, value: Scalar) -> None:
+        """Write slot ``name``."""
         offset, fmt = self._slots[name]
         struct.pack_into(fmt, self.data, offset, value)
 
-    def get(self, name: str) -> Any:
+    def get(self, name: str) -> Scalar:
+        """Read slot ``name``."""
         offset, fmt = self._slots[name]
-        return struct.unpack_from(fmt, self.data, offset)[0]
+        value: Scalar = struct.unpack_from(fmt, self.data, offset)[0]
+        return value
 
     def stamp(self, sec: int, nanosec: int) -> None:
         """Set the stamp of every header in the message (outer and nested)."""
@@ -88,7 +95,7 @@ class CdrMessage:
             self.set(f"{name}.sec", sec)
             self.set(f"{name}.nanosec", nanosec)
 
-    def array(self, name: str, dtype: DTypeLike, shape: Sequence[int]) -> NDArray[Any]:
+    def array(self, name: str, dtype: type[_S], shape: Sequence[int]) -> NDArray[_S]:
         """A writable numpy view on block ``name`` (no copy)."""
         offset, nbytes = self._blocks[name]
         dt = np.dtype(dtype)

@@ -38,6 +38,7 @@ from depth_ros.core.msgtypes import (
     Floats,
     HeaderMsg,
     ImageMsg,
+    MessageClass,
     PointCloudMsg,
     PointFieldMsg,
     PointsMsg,
@@ -72,14 +73,14 @@ class MessageTypes:
     field by keyword; what they build is read back through :mod:`depth_ros.core.msgtypes`'
     Protocols."""
 
-    Time: Callable[..., TimeMsg]
-    Header: Callable[..., HeaderMsg]
-    Image: Callable[..., ImageMsg]
-    CameraInfo: Callable[..., CameraInfoMsg]
-    RegionOfInterest: Callable[..., object]
-    PointField: Callable[..., PointFieldMsg]
-    PointCloud2: Callable[..., PointCloudMsg]
-    DisparityImage: Callable[..., DisparityImageMsg]
+    Time: MessageClass[TimeMsg]
+    Header: MessageClass[HeaderMsg]
+    Image: MessageClass[ImageMsg]
+    CameraInfo: MessageClass[CameraInfoMsg]
+    RegionOfInterest: MessageClass[object]
+    PointField: MessageClass[PointFieldMsg]
+    PointCloud2: MessageClass[PointCloudMsg]
+    DisparityImage: MessageClass[DisparityImageMsg]
     uint8s: Callable[[bytes], Buffer]
     float64s: Callable[[Sequence[float]], Floats]
 

@@ -12,8 +12,8 @@ runtime-checkable: ``isinstance(msg, ImageMsg)`` tells whether a deserialized me
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol, TypeAlias, TypeVar, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,6 +22,14 @@ from depth_ros.core.arrays import Buffer
 
 #: a ``float64[]`` / ``float64[N]`` field: a list or array.array (rclpy), an array (rosbags)
 Floats = Iterable[float] | NDArray[np.float64]
+
+_M = TypeVar("_M")
+
+#: a message class, called with every field by keyword (``MessageClass[ImageMsg]``). Its
+#: parameters have the library's own types (rosbags: its concrete dataclasses, which no
+#: Protocol argument type can stand for: parameters are contravariant), so the arguments
+#: are left open: this is the core's one explicit ``Any`` outside untyped libraries.
+MessageClass: TypeAlias = Callable[..., _M]  # type: ignore[explicit-any]
 
 
 @runtime_checkable

@@ -23,10 +23,10 @@ No ROS import here: ``ament_index_python`` is imported lazily and is optional.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from depth_ros.core.errors import ConfigError
 from depth_ros.core.models import InputKind, get_model
@@ -162,7 +162,7 @@ def find_profile(model: str, dirs: Sequence[Path] | None = None) -> Path:
 # ---------------------------------------------------------------- parameters files
 
 
-def _flatten(prefix: str, values: Mapping[str, Any], out: dict[str, Value], path: Path) -> None:
+def _flatten(prefix: str, values: Mapping[str, object], out: dict[str, Value], path: Path) -> None:
     for key, value in values.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
@@ -234,7 +234,16 @@ def load_profile(model: str, dirs: Sequence[Path] | None = None) -> Profile:
 # ---------------------------------------------------------------- schema checks
 
 
-def schema_function(node: str) -> Callable[..., dict[str, ParamSpec]] | None:
+class NodeSchema(Protocol):
+    """A schema function of depth_ros.core.schema as :func:`node_params` calls it: with
+    the model's parameters, and for the monocular nodes the scale source's."""
+
+    def __call__(
+        self, model_params: tuple[ParamSpec, ...], scale_params: tuple[ParamSpec, ...] = ..., /
+    ) -> dict[str, ParamSpec]: ...
+
+
+def schema_function(node: str) -> NodeSchema | None:
     """The schema function of ``node`` in depth_ros.core.schema, None if not there yet."""
     schema = importlib.import_module("depth_ros.core.schema")
     fn = getattr(schema, node_info(node).schema, None)

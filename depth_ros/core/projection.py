@@ -13,12 +13,10 @@ nearest wins (z-buffer). Pixels no point reaches are NaN.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from numpy.typing import NDArray
 
-from depth_ros.core.arrays import FloatArray
+from depth_ros.core.arrays import Array, FloatArray
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.errors import CalibrationError, InputError
 from depth_ros.core.geometry import unproject
@@ -26,7 +24,7 @@ from depth_ros.core.geometry import unproject
 FloatImage = NDArray[np.float32]
 
 
-def depth_image_to_metres(image: NDArray[Any], encoding: str) -> FloatImage:
+def depth_image_to_metres(image: Array, encoding: str) -> FloatImage:
     """A reference depth image as float32 metres with NaN = invalid.
 
     ``16UC1`` / ``mono16``: millimetres, 0 = invalid (REP 118). ``32FC1``: metres; NaN,
@@ -50,7 +48,7 @@ def depth_image_to_metres(image: NDArray[Any], encoding: str) -> FloatImage:
     raise InputError(f"unsupported depth encoding {encoding!r}; expected 16UC1 (mm) or 32FC1 (m)")
 
 
-def metres_to_depth_image(depth: FloatImage, encoding: str) -> NDArray[Any]:
+def metres_to_depth_image(depth: FloatImage, encoding: str) -> NDArray[np.uint16 | np.float32]:
     """Inverse of :func:`depth_image_to_metres`: 16UC1 mm (0 invalid, clipped to 65.535 m)
     or 32FC1 m (NaN invalid)."""
     if encoding == "16UC1":

@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,7 @@ class BackendRequest:
     weights: Path | None
     device: str = "cpu"  # "cpu", "cuda", "cuda:N"
     fp16: bool = False
-    module_factory: Callable[[], Any] | None = None
+    module_factory: Callable[[], nn.Module] | None = None
     input_names: tuple[str, ...] = ()
     output_names: tuple[str, ...] = ()
     threads: int = 0

@@ -8,7 +8,7 @@ intra-op threads on CPU (0 = ONNX Runtime's default).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TypeAlias
 
 import numpy as np
 from numpy.typing import NDArray
@@ -21,6 +21,9 @@ from depth_ros.core.models.checkpoints import require_file
 
 _DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
 
+#: an execution provider: its name, or its name and options
+Provider: TypeAlias = str | tuple[str, dict[str, int | bool]]
+
 
 def _unavailable() -> str | None:
     try:
@@ -30,7 +33,7 @@ def _unavailable() -> str | None:
     return None
 
 
-def select_providers(request: BackendRequest, available: Sequence[str]) -> list[Any]:
+def select_providers(request: BackendRequest, available: Sequence[str]) -> list[Provider]:
     """The provider list for ``request`` given the installed ``available`` providers."""
     kind, index = parse_device(request.device)
     if kind == "cpu":
@@ -43,7 +46,7 @@ def select_providers(request: BackendRequest, available: Sequence[str]) -> list[
             f"CUDAExecutionProvider (available: {', '.join(available)}); install "
             "onnxruntime-gpu or use device 'cpu'"
         )
-    providers: list[Any] = []
+    providers: list[Provider] = []
     if request.fp16:
         if "TensorrtExecutionProvider" not in available:
             raise ConfigError(
@@ -71,7 +74,8 @@ class OnnxRuntimeBackend:
             opts.intra_op_num_threads = request.threads
         opts.log_severity_level = 3
         try:
-            self._session: Any = ort.InferenceSession(str(path), opts, providers=providers)
+            # onnxruntime has no type information: the session is typed by its use
+            self._session = ort.InferenceSession(str(path), opts, providers=providers)
         except Exception as exc:
             raise WeightsError(
                 f"{path} cannot be loaded by onnxruntime ({type(exc).__name__}: "

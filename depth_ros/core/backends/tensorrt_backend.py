@@ -5,7 +5,7 @@ module (TensorRT 10 tensor API) and PyTorch with CUDA, which holds the device bu
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -14,6 +14,9 @@ from depth_ros.core.backends import register_backend
 from depth_ros.core.backends.base import BackendRequest, BackendSpec
 from depth_ros.core.errors import ConfigError, WeightsError
 from depth_ros.core.models.checkpoints import require_file
+
+if TYPE_CHECKING:
+    import torch
 
 
 def _unavailable() -> str | None:
@@ -54,8 +57,9 @@ class TensorRTBackend:
                 f"{path} cannot be deserialised by TensorRT {trt.__version__}; expected an "
                 "engine built for this GPU and TensorRT version"
             )
-        self._engine: Any = engine
-        self._context: Any = engine.create_execution_context()
+        # the tensorrt module has no type information: engine and context are typed by use
+        self._engine = engine
+        self._context = engine.create_execution_context()
         names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
         ins = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         outs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
@@ -68,13 +72,13 @@ class TensorRTBackend:
                 f"{', '.join(names)}: not the expected model"
             )
         self._dtypes = {n: self._torch_dtype(engine.get_tensor_dtype(n)) for n in names}
-        self._stream: Any = torch.cuda.Stream(device=self._device)  # type: ignore[no-untyped-call]
+        self._stream: torch.cuda.Stream = torch.cuda.Stream(device=self._device)  # type: ignore[no-untyped-call]
 
-    def _torch_dtype(self, dtype: Any) -> Any:
+    def _torch_dtype(self, dtype: object) -> torch.dtype:
         import tensorrt as trt
+        import torch
 
-        torch = self._torch
-        table = {
+        table: dict[object, torch.dtype] = {
             trt.float32: torch.float32,
             trt.float16: torch.float16,
             trt.int32: torch.int32,

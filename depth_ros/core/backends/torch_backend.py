@@ -4,7 +4,7 @@ CPU or CUDA, optionally in half precision on CUDA."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -13,6 +13,10 @@ from depth_ros.core.backends import register_backend
 from depth_ros.core.backends._device import parse_device
 from depth_ros.core.backends.base import BackendRequest, BackendSpec
 from depth_ros.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 
 def _unavailable() -> str | None:
@@ -23,7 +27,7 @@ def _unavailable() -> str | None:
     return None
 
 
-def torch_device(device: str) -> Any:
+def torch_device(device: str) -> torch.device:
     """A ``torch.device`` for ``device``; ConfigError if CUDA is asked for and absent."""
     import torch
 
@@ -61,7 +65,7 @@ class TorchBackend:
         self._dtype = torch.float16 if request.fp16 else torch.float32
         module = request.module_factory()
         module.eval()
-        self._module: Any = module.to(device=self._device, dtype=self._dtype)
+        self._module: nn.Module | None = module.to(device=self._device, dtype=self._dtype)
 
     def run(self, inputs: Sequence[NDArray[np.float32]]) -> list[NDArray[np.float32]]:
         import torch
@@ -69,6 +73,8 @@ class TorchBackend:
         tensors = [
             torch.from_numpy(np.ascontiguousarray(x)).to(self._device, self._dtype) for x in inputs
         ]
+        if self._module is None:
+            raise ConfigError("the PyTorch backend was closed")
         with torch.inference_mode():
             out = self._module(*tensors)
         outs = out if isinstance(out, (tuple, list)) else (out,)

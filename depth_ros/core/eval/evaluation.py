@@ -19,22 +19,33 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypeAlias, TypedDict, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from depth_ros.core.align import ALIGN_METHODS, align
 from depth_ros.core.errors import ConfigError, InputError
-from depth_ros.core.eval.datasets import Dataset, Modality, RGBDFrame, StereoFrame
+from depth_ros.core.eval.datasets import Dataset, Frame, Modality, RGBDFrame, StereoFrame
 from depth_ros.core.eval.metrics import depth_metrics, disparity_metrics
 from depth_ros.core.geometry import disparity_to_depth
 from depth_ros.core.models import ModelConfig, build_model, get_model
-from depth_ros.core.models.base import InputKind, ModelSpec, OutputKind, run_mono
+from depth_ros.core.models.base import (
+    AnyModel,
+    ConfidenceStereoModel,
+    InputKind,
+    ModelSpec,
+    OutputKind,
+    StereoModel,
+    run_mono,
+)
 
 F32 = NDArray[np.float32]
+_S = TypeVar("_S", bound="np.generic[object]")
+#: a JSON value (what :meth:`EvalResult.to_json` gives and metrics.json holds)
+Json: TypeAlias = "bool | int | float | str | list[Json] | dict[str, Json] | None"
 THUMB_WIDTH = 360
 PLOT_SAMPLES = 20000
 
@@ -82,6 +93,50 @@ def confidence_metrics(
     return out, curve
 
 
+class MetricsDoc(TypedDict):
+    """What :meth:`EvalResult.to_json` gives and metrics.json holds."""
+
+    model: str
+    model_output: str
+    dataset: str
+    dataset_path: str
+    align: str
+    target: str
+    valid_mask: str
+    min_depth: float
+    max_depth: float | None
+    frames_evaluated: int
+    aggregate: dict[str, Json]
+    frames: list[dict[str, Json]]
+    notes: list[str]
+    config: dict[str, Json]
+
+
+@dataclass(frozen=True)
+class TargetMaps:
+    """One target's (disparity or depth) thumbnails for the report, and sampled
+    (GT, error) pairs for its plots."""
+
+    pred: F32
+    gt: F32
+    err: F32
+    samples: tuple[F32, F32]
+
+
+@dataclass
+class FrameMaps:
+    """What the report shows of one frame (nothing when maps are not kept)."""
+
+    rgb: NDArray[np.uint8] | None = None  # the input, thumbnail
+    disp: TargetMaps | None = None
+    depth: TargetMaps | None = None
+    #: (fraction removed, bad-2.0 of the rest), models with a confidence
+    sparsification: list[tuple[float, float]] | None = None
+
+    def __bool__(self) -> bool:
+        return any(v is not None for v in (self.rgb, self.disp, self.depth, self.sparsification))
+
+
 @dataclass
 class FrameResult:
     name: str
@@ -89,7 +144,7 @@ class FrameResult:
     seconds: float
     scale: float = 1.0
     shift: float = 0.0
-    maps: dict[str, Any] = field(default_factory=dict)  # thumbnails for the report
+    maps: FrameMaps = field(default_factory=FrameMaps)  # for the report
 
 
 @dataclass
@@ -105,7 +160,7 @@ class EvalResult:
     max_depth: float | None
     frames: list[FrameResult]
     notes: list[str] = field(default_factory=list)
-    config: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Json] = field(default_factory=dict)
 
     @property
     def aggregate(self) -> dict[str, float]:
@@ -121,10 +176,30 @@ class EvalResult:
         out["seconds_per_frame"] = float(np.mean(secs)) if secs else math.nan
         return out
 
-    def to_json(self) -> dict[str, Any]:
-        def clean(d: Mapping[str, float]) -> dict[str, float | None]:
+    def to_json(self) -> MetricsDoc:
+        """The document metrics.json holds (non-finite numbers as null)."""
+
+        def clean(d: Mapping[str, float]) -> dict[str, Json]:
             return {k: (v if math.isfinite(v) else None) for k, v in d.items()}
 
+        def curve(points: list[tuple[float, float]]) -> list[Json]:
+            return [[f, bad if math.isfinite(bad) else None] for f, bad in points]
+
+        frames: list[dict[str, Json]] = [
+            {
+                "name": f.name,
+                "seconds": f.seconds,
+                "scale": f.scale,
+                "shift": f.shift,
+                **clean(f.metrics),
+                **(
+                    {"sparsification": curve(f.maps.sparsification)}
+                    if f.maps.sparsification is not None
+                    else {}
+                ),
+            }
+            for f in self.frames
+        ]
         return {
             "model": self.model,
             "model_output": self.model_output,
@@ -137,28 +212,9 @@ class EvalResult:
             "max_depth": self.max_depth,
             "frames_evaluated": len(self.frames),
             "aggregate": clean(self.aggregate),
-            "frames": [
-                {
-                    "name": f.name,
-                    "seconds": f.seconds,
-                    "scale": f.scale,
-                    "shift": f.shift,
-                    **clean(f.metrics),
-                    **(
-                        {
-                            "sparsification": [
-                                [c[0], c[1] if math.isfinite(c[1]) else None]
-                                for c in f.maps["sparsification"]
-                            ]
-                        }
-                        if "sparsification" in f.maps
-                        else {}
-                    ),
-                }
-                for f in self.frames
-            ],
-            "notes": self.notes,
-            "config": self.config,
+            "frames": frames,
+            "notes": list(self.notes),
+            "config": dict(self.config),
         }
 
 
@@ -166,7 +222,7 @@ def default_align(spec: ModelSpec) -> str:
     return "lstsq-inverse" if spec.output_kind == OutputKind.RELATIVE else "none"
 
 
-def _thumb(arr: NDArray[Any]) -> NDArray[Any]:
+def _thumb(arr: NDArray[_S]) -> NDArray[_S]:
     step = max(1, math.ceil(arr.shape[1] / THUMB_WIDTH))
     return np.ascontiguousarray(arr[::step, ::step])
 
@@ -203,7 +259,7 @@ class _Evaluator:
         return np.asarray(m, dtype=np.bool_)
 
     def depth(
-        self, pred: F32, relative: bool, gt: F32, out: FrameResult, rgb: NDArray[Any]
+        self, pred: F32, relative: bool, gt: F32, out: FrameResult, rgb: NDArray[np.uint8]
     ) -> None:
         """Align ``pred`` (relative inverse depth, or depth in metres) and score it."""
         mask = self.depth_mask(gt)
@@ -224,17 +280,18 @@ class _Evaluator:
         if self.keep_maps:
             gt_m = np.where(mask, gt, np.nan).astype(np.float32)
             err = (np.abs(aligned - gt_m) / gt_m).astype(np.float32)
-            g, e = _samples(gt_m, err, self.rng)
-            out.maps.update(
-                rgb=_thumb(rgb),
-                depth_pred=_thumb(aligned),
-                depth_gt=_thumb(gt_m),
-                depth_err=_thumb(err),
-                depth_samples=(g, e),
+            out.maps.rgb = _thumb(rgb)
+            out.maps.depth = TargetMaps(
+                _thumb(aligned), _thumb(gt_m), _thumb(err), _samples(gt_m, err, self.rng)
             )
 
     def disparity(
-        self, pred: F32, gt: F32, out: FrameResult, rgb: NDArray[Any], confidence: F32 | None = None
+        self,
+        pred: F32,
+        gt: F32,
+        out: FrameResult,
+        rgb: NDArray[np.uint8],
+        confidence: F32 | None = None,
     ) -> None:
         m = disparity_metrics(pred, gt)
         for k in list(m):
@@ -246,17 +303,19 @@ class _Evaluator:
         if confidence is not None:
             figures, curve = confidence_metrics(pred, gt, confidence)
             out.metrics.update(figures)
-            out.maps["sparsification"] = curve
+            out.maps.sparsification = curve
         if self.keep_maps:
             err = np.abs(pred - gt).astype(np.float32)
-            g, e = _samples(gt, err, self.rng)
-            out.maps.update(
-                rgb=_thumb(rgb),
-                disp_pred=_thumb(pred),
-                disp_gt=_thumb(gt),
-                disp_err=_thumb(err),
-                disp_samples=(g, e),
+            out.maps.rgb = _thumb(rgb)
+            out.maps.disp = TargetMaps(
+                _thumb(pred), _thumb(gt), _thumb(err), _samples(gt, err, self.rng)
             )
+
+
+def _right(frame: Frame) -> NDArray[np.uint8]:
+    if not isinstance(frame, StereoFrame):  # the dataset's modality was checked
+        raise InputError(f"{frame.name}: a stereo model needs a stereo frame")
+    return frame.right
 
 
 def evaluate(
@@ -268,7 +327,7 @@ def evaluate(
     max_depth: float | None = None,
     progress: bool = True,
     keep_maps: bool = True,
-    model: Any = None,
+    model: AnyModel | None = None,
 ) -> EvalResult:
     """Run ``model_id`` over ``dataset``. ``model``: an already built model to reuse."""
     spec = get_model(model_id)
@@ -290,29 +349,32 @@ def evaluate(
             f"{dataset.kind!r} is {dataset.modality.value}"
         )
     cap = max_depth if max_depth is not None else dataset.max_depth or spec.max_depth
-    runner: Any = model if model is not None else build_model(model_id, config or ModelConfig())
+    runner = model if model is not None else build_model(model_id, config or ModelConfig())
     ev = _Evaluator(spec, method, min_depth, cap, keep_maps)
-    run: Callable[[Any], F32]
+    run: Callable[[Frame], F32]
     confidence: list[F32 | None] = [None]  # of the last frame, when the model has one
-    if stereo_model and hasattr(runner, "compute_with_confidence"):
+    if isinstance(runner, ConfidenceStereoModel):
+        matcher = runner
 
-        def run(fr: Any) -> F32:
-            disp, confidence[0] = runner.compute_with_confidence(fr.left, fr.right)
+        def run(fr: Frame) -> F32:
+            disp, confidence[0] = matcher.compute_with_confidence(fr.rgb, _right(fr))
             return np.asarray(disp, dtype=np.float32)
-    elif stereo_model:
+    elif isinstance(runner, StereoModel):
+        plain = runner
 
-        def run(fr: Any) -> F32:
-            return np.asarray(runner.compute(fr.left, fr.right), dtype=np.float32)
+        def run(fr: Frame) -> F32:
+            return np.asarray(plain.compute(fr.rgb, _right(fr)), dtype=np.float32)
     else:
+        mono = runner
 
-        def run(fr: Any) -> F32:
+        def run(fr: Frame) -> F32:
             # camera-aware models see the frame's intrinsics, as in the node
-            return run_mono(runner, fr.rgb, fr.camera).depth
+            return run_mono(mono, fr.rgb, fr.camera).depth
 
     frames: list[FrameResult] = []
     targets: set[str] = set()
     notes = list(dataset.notes)
-    iterator: Any = iter(dataset)
+    iterator: Iterable[Frame] = iter(dataset)
     if progress:
         from tqdm import tqdm
 

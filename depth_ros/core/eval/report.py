@@ -9,15 +9,18 @@ import html
 import io
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
 from depth_ros.core.colorize import colorize
-from depth_ros.core.eval.evaluation import HIGHER_IS_BETTER, EvalResult
+from depth_ros.core.eval.evaluation import HIGHER_IS_BETTER, EvalResult, FrameMaps, TargetMaps
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 CSS = """
 body{font-family:sans-serif;margin:16px;color:#222}
@@ -44,7 +47,7 @@ def _img(rgb: NDArray[np.uint8], alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{png_base64(rgb)}">'
 
 
-def _fig_base64(fig: Any) -> str:
+def _fig_base64(fig: Figure) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
     return base64.b64encode(buf.getvalue()).decode("ascii")
@@ -64,10 +67,10 @@ def _plots(result: EvalResult) -> list[str]:
 
     out = []
     for key, err_label, gt_label in (
-        ("disp_samples", "|disparity error| (px)", "GT disparity (px)"),
-        ("depth_samples", "absolute relative depth error", "GT depth (m)"),
+        ("disp", "|disparity error| (px)", "GT disparity (px)"),
+        ("depth", "absolute relative depth error", "GT depth (m)"),
     ):
-        parts = [f.maps[key] for f in result.frames if key in f.maps]
+        parts = [m.samples for m in _targets(result, key)]
         if not parts:
             continue
         gt = np.concatenate([p[0] for p in parts])
@@ -92,10 +95,12 @@ def _plots(result: EvalResult) -> list[str]:
         ax2.set_ylabel(f"mean {err_label}")
         ax2.set_title("error versus ground truth")
         ax2.grid(alpha=0.3)
-        out.append(f'<img alt="{key} plots" src="data:image/png;base64,{_fig_base64(fig)}">')
+        out.append(
+            f'<img alt="{key}_samples plots" src="data:image/png;base64,{_fig_base64(fig)}">'
+        )
         plt.close(fig)
     curves = [
-        (f.name, f.maps["sparsification"]) for f in result.frames if "sparsification" in f.maps
+        (f.name, f.maps.sparsification) for f in result.frames if f.maps.sparsification is not None
     ]
     if curves:
         fig, ax = plt.subplots(figsize=(5, 3.4))
@@ -111,20 +116,26 @@ def _plots(result: EvalResult) -> list[str]:
     return out
 
 
-def _frame_maps(maps: dict[str, Any]) -> str:
+def _targets(result: EvalResult, key: str) -> list[TargetMaps]:
+    """The ``key`` ("disp" or "depth") maps of every frame that has them."""
+    found = (f.maps.disp if key == "disp" else f.maps.depth for f in result.frames)
+    return [m for m in found if m is not None]
+
+
+def _frame_maps(maps: FrameMaps) -> str:
     cells = []
-    if "rgb" in maps:
-        cells.append(("input", np.asarray(maps["rgb"], dtype=np.uint8)))
-    for prefix, invert in (("disp", False), ("depth", True)):
-        if f"{prefix}_gt" not in maps:
+    if maps.rgb is not None:
+        cells.append(("input", maps.rgb))
+    for prefix, invert, target in (("disp", False, maps.disp), ("depth", True, maps.depth)):
+        if target is None:
             continue
-        gt = maps[f"{prefix}_gt"]
+        gt = target.gt
         fin = gt[np.isfinite(gt)]
         lo = float(np.percentile(fin, 2)) if fin.size else None
         hi = float(np.percentile(fin, 98)) if fin.size else None
-        cells.append((f"{prefix} prediction", colorize(maps[f"{prefix}_pred"], lo, hi, invert)))
+        cells.append((f"{prefix} prediction", colorize(target.pred, lo, hi, invert)))
         cells.append((f"{prefix} ground truth", colorize(gt, lo, hi, invert)))
-        err = maps[f"{prefix}_err"]
+        err = target.err
         top = 4.0 if prefix == "disp" else 0.25
         cells.append(
             (
@@ -199,18 +210,28 @@ def save_results(result: EvalResult, outdir: Path) -> dict[str, Path]:
     return paths
 
 
-def compare_table(docs: Sequence[dict[str, Any]], labels: Sequence[str]) -> str:
+def _aggregate(doc: Mapping[str, object]) -> Mapping[str, object]:
+    agg = doc.get("aggregate", {})
+    return agg if isinstance(agg, Mapping) else {}
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def compare_table(docs: Sequence[Mapping[str, object]], labels: Sequence[str]) -> str:
     """Markdown table of the aggregate metrics of several metrics.json side by side; the
     best value of each row is in bold."""
+    aggregates = [_aggregate(d) for d in docs]
     keys: list[str] = []
-    for d in docs:
-        keys.extend(k for k in d.get("aggregate", {}) if k not in keys)
+    for agg in aggregates:
+        keys.extend(k for k in agg if k not in keys)
     lines = ["| metric | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
     for meta in ("model", "dataset", "align"):
         lines.append(f"| {meta} | " + " | ".join(str(d.get(meta, "")) for d in docs) + " |")
     for k in keys:
-        vals = [d.get("aggregate", {}).get(k) for d in docs]
-        finite = [v for v in vals if isinstance(v, (int, float)) and math.isfinite(v)]
+        vals = [_number(agg.get(k)) for agg in aggregates]
+        finite = [v for v in vals if v is not None and math.isfinite(v)]
         best = None
         if len(finite) > 1 and k != "seconds_per_frame":
             best = max(finite) if k in HIGHER_IS_BETTER else min(finite)

@@ -19,11 +19,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from depth_ros.core.arrays import Array
 from depth_ros.core.calibration import stereo_cameras
 from depth_ros.core.camera import PinholeCamera, StereoGeometry
 from depth_ros.core.geometry import disparity_to_depth
@@ -118,7 +118,7 @@ def motorcycle_cameras(frame_id: str = DEFAULT_FRAME_ID) -> tuple[PinholeCamera,
     )
 
 
-def _readonly(arr: NDArray[np.generic]) -> None:
+def _readonly(arr: Array) -> None:
     arr.flags.writeable = False
 
 
@@ -126,8 +126,7 @@ def _readonly(arr: NDArray[np.generic]) -> None:
 def _motorcycle() -> StereoSample:
     from skimage import data  # lazy: skimage import costs ~0.3 s
 
-    load: Any = data.stereo_motorcycle  # untyped in skimage
-    left, right, disp = load()
+    left, right, disp = data.stereo_motorcycle()  # type: ignore[no-untyped-call]
     left = np.ascontiguousarray(left, dtype=np.uint8)
     right = np.ascontiguousarray(right, dtype=np.uint8)
     disparity = np.ascontiguousarray(disp, dtype=np.float32)

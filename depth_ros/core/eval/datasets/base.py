@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from depth_ros.core.arrays import Array
 from depth_ros.core.camera import PinholeCamera, StereoGeometry
 from depth_ros.core.errors import ConfigError, InputError
 
@@ -103,7 +104,7 @@ class DatasetSpec:
 # --- small helpers shared by the readers -------------------------------------------------
 
 
-def read_image(path: Path, flags: int | None = None) -> NDArray[np.generic]:
+def read_image(path: Path, flags: int | None = None) -> Array:
     """cv2.imread with an :class:`InputError` naming the file when it cannot be read."""
     import cv2
 
@@ -155,7 +156,7 @@ def read_pfm(path: Path) -> NDArray[np.float32]:
     return out
 
 
-def invalid_to_nan(arr: NDArray[np.generic], scale: float = 1.0) -> NDArray[np.float32]:
+def invalid_to_nan(arr: Array, scale: float = 1.0) -> NDArray[np.float32]:
     """Divide by ``scale``; 0, negative and non-finite values become NaN."""
     out = arr.astype(np.float32) / np.float32(scale)
     out[~(out > 0) | ~np.isfinite(out)] = np.nan

@@ -24,6 +24,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
 from depth_ros.core.camera import PinholeCamera, StereoGeometry
 from depth_ros.core.errors import InputError
@@ -72,9 +73,9 @@ def parse_calib(path: Path) -> tuple[StereoGeometry, PinholeCamera]:
 
 def _stereo_frame(
     name: str,
-    left: np.ndarray,
-    right: np.ndarray,
-    disparity: np.ndarray,
+    left: NDArray[np.uint8],
+    right: NDArray[np.uint8],
+    disparity: NDArray[np.float32],
     geometry: StereoGeometry | None = None,
     camera: PinholeCamera | None = None,
 ) -> StereoFrame:
