@@ -58,7 +58,6 @@ import re
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -96,7 +95,7 @@ _MATRICES: dict[str, tuple[int, int | None]] = {
 }
 
 
-def _load_yaml(text: str, source: str) -> Any:
+def _load_yaml(text: str, source: str) -> object:
     import yaml
 
     # OpenCV FileStorage writes "%YAML:1.0" (not valid YAML) and tags matrices.
@@ -115,7 +114,7 @@ def _read_text(path: str | Path) -> str:
         raise CalibrationError(f"cannot read calibration file {path}: {exc.strerror}") from None
 
 
-def _number(value: Any, key: str, source: str) -> float:
+def _number(value: object, key: str, source: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise CalibrationError(f"{source}: {key} must be a number, got {value!r}")
     out = float(value)
@@ -124,7 +123,7 @@ def _number(value: Any, key: str, source: str) -> float:
     return out
 
 
-def _size(data: Mapping[str, Any], key: str, source: str) -> int:
+def _size(data: Mapping[str, object], key: str, source: str) -> int:
     if key not in data:
         raise CalibrationError(f"{source}: missing key {key!r} (image size in pixels)")
     value = data[key]
@@ -133,7 +132,7 @@ def _size(data: Mapping[str, Any], key: str, source: str) -> int:
     return value
 
 
-def _matrix(data: Mapping[str, Any], key: str, source: str) -> tuple[float, ...]:
+def _matrix(data: Mapping[str, object], key: str, source: str) -> tuple[float, ...]:
     rows, cols = _MATRICES[key]
     if key not in data:
         raise CalibrationError(f"{source}: missing key {key!r}")
@@ -162,7 +161,9 @@ def _matrix(data: Mapping[str, Any], key: str, source: str) -> tuple[float, ...]
     return floats
 
 
-def camera_from_dict(data: Any, source: str = "camera_info", frame_id: str = "") -> PinholeCamera:
+def camera_from_dict(
+    data: object, source: str = "camera_info", frame_id: str = ""
+) -> PinholeCamera:
     """A camera from a parsed camera_info YAML mapping (camera_calibration_parsers keys)."""
     if not isinstance(data, Mapping):
         raise CalibrationError(f"{source}: expected a mapping of calibration keys, got {data!r}")
@@ -209,7 +210,7 @@ def read_camera_info_yaml(
 
 
 def _simple_camera(
-    data: Mapping[str, Any], source: str, frame_id: str
+    data: Mapping[str, object], source: str, frame_id: str
 ) -> tuple[PinholeCamera, float | None, float]:
     """(left camera, baseline or None, doffs) from the numeric format."""
     for key in ("fx", "cx", "cy"):
@@ -250,7 +251,7 @@ def _read_camera(path: str | Path, frame_id: str = "") -> PinholeCamera:
     return camera
 
 
-def _unrecognised(data: Any, source: str, accepted: str) -> CalibrationError:
+def _unrecognised(data: object, source: str, accepted: str) -> CalibrationError:
     seen = (
         f"keys {', '.join(map(str, list(data)[:12]))}"
         if isinstance(data, Mapping)
@@ -369,7 +370,7 @@ def read_stereo_pair(
     return pair
 
 
-def _stereo_side(value: Any, base: Path, source: str, side: str, frame_id: str) -> PinholeCamera:
+def _stereo_side(value: object, base: Path, source: str, side: str, frame_id: str) -> PinholeCamera:
     if isinstance(value, str):
         path = Path(value) if Path(value).is_absolute() else base / value
         return _read_camera(path, frame_id)  # the pair is checked (and warned about) as one
@@ -389,7 +390,7 @@ def read_stereo_calibration(
 
 
 def stereo_from_dict(
-    data: Any,
+    data: object,
     source: str = "stereo calibration",
     base: Path | None = None,
     frame_id: str = "",
@@ -462,7 +463,7 @@ def camera_to_yaml(camera: PinholeCamera, name: str = "camera") -> str:
 # -- unrectified pairs: Kalibr camchains and OpenCV FileStorage ---------------------------
 
 
-def _array(value: Any, key: str, source: str) -> NDArray[np.float64]:
+def _array(value: object, key: str, source: str) -> NDArray[np.float64]:
     """An OpenCV matrix (mapping with rows, cols, data) or a (nested) list of numbers."""
     if isinstance(value, Mapping):
         if "data" not in value:
@@ -485,7 +486,7 @@ def _array(value: Any, key: str, source: str) -> NDArray[np.float64]:
 
 
 def _shaped(
-    data: Mapping[str, Any], key: str, source: str, shape: tuple[int, ...]
+    data: Mapping[str, object], key: str, source: str, shape: tuple[int, ...]
 ) -> NDArray[np.float64]:
     if key not in data:
         raise CalibrationError(f"{source}: missing key {key!r}")
@@ -583,7 +584,7 @@ _KALIBR_MODELS = {"radtan": "plumb_bob", "equidistant": "equidistant"}
 
 
 def _kalibr_intrinsics(
-    cam: Any, source: str
+    cam: object, source: str
 ) -> tuple[int, int, NDArray[np.float64], NDArray[np.float64], str]:
     if not isinstance(cam, Mapping):
         raise CalibrationError(f"{source}: expected a mapping, got {cam!r}")
@@ -604,14 +605,14 @@ def _kalibr_intrinsics(
     return int(size[0]), int(size[1]), k, d, _KALIBR_MODELS[model]
 
 
-def _kalibr_camera(cam: Any, source: str, frame_id: str) -> PinholeCamera:
+def _kalibr_camera(cam: object, source: str, frame_id: str) -> PinholeCamera:
     """One Kalibr camera as a raw camera_info: R = I, P = [K | 0]."""
     w, h, k, d, model = _kalibr_intrinsics(cam, source)
     return _camera(w, h, k, d, np.eye(3), np.hstack([k, np.zeros((3, 1))]), model, frame_id, source)
 
 
 def _kalibr_pair(
-    data: Mapping[str, Any], source: str, frame_id: str
+    data: Mapping[str, object], source: str, frame_id: str
 ) -> tuple[PinholeCamera, PinholeCamera]:
     for key in ("cam0", "cam1"):
         if key not in data:
@@ -631,7 +632,7 @@ def _kalibr_pair(
 
 
 def _opencv_size(
-    data: Mapping[str, Any], source: str, image_size: tuple[int, int] | None
+    data: Mapping[str, object], source: str, image_size: tuple[int, int] | None
 ) -> tuple[int, int]:
     for wk, hk in (("width", "height"), ("image_width", "image_height")):
         if wk in data and hk in data:
@@ -651,7 +652,7 @@ def _opencv_size(
 
 
 def _opencv_pair(
-    data: Mapping[str, Any], source: str, frame_id: str, image_size: tuple[int, int] | None
+    data: Mapping[str, object], source: str, frame_id: str, image_size: tuple[int, int] | None
 ) -> tuple[PinholeCamera, PinholeCamera]:
     missing = [k for k in ("M1", "D1", "M2", "D2") if k not in data]
     if missing:

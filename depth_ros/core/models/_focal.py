@@ -25,14 +25,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Generic, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.errors import InputError
-from depth_ros.core.models.base import MonoOutput
+from depth_ros.core.models.base import MonoModel, MonoOutput
 from depth_ros.core.params import ParamSpec, Value
 
 
@@ -88,8 +88,7 @@ FOCAL_SCALING = ParamSpec(
     "both in network-input pixels (needs camera_info with every image)",
 )
 
-#: network-input pixels per image pixel for an image of (height, width), given the model
-Scale = Callable[[Any, int, int], float]
+_M = TypeVar("_M", bound=MonoModel)
 
 
 def focal_factor(
@@ -101,12 +100,19 @@ def focal_factor(
     return float((camera.fx * scale) / (train.fx * train_scale))
 
 
-class FocalScaled:
+class FocalScaled(Generic[_M]):
     """A metric MonoModel with the ``focal_scaling`` parameter: camera-aware when it is on
-    (``infer`` raises InputError without a camera), the model unchanged when off."""
+    (``infer`` raises InputError without a camera), the model unchanged when off.
+    ``scale``: network-input pixels per image pixel for an image of (height, width),
+    given the inner model."""
 
     def __init__(
-        self, inner: Any, train: TrainingCamera, scale: Scale, train_scale: float, enabled: bool
+        self,
+        inner: _M,
+        train: TrainingCamera,
+        scale: Callable[[_M, int, int], float],
+        train_scale: float,
+        enabled: bool,
     ) -> None:
         self.inner = inner
         self.train = train
@@ -114,7 +120,7 @@ class FocalScaled:
         self._scale = scale
         self.focal_scaling = bool(enabled)
 
-    def __getattr__(self, name: str) -> Any:  # runner, pre, network_input, close ...
+    def __getattr__(self, name: str) -> object:  # runner, pre, network_input, close ...
         return getattr(self.__dict__["inner"], name)
 
     def factor(self, camera: PinholeCamera) -> float:

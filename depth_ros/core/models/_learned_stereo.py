@@ -4,7 +4,7 @@ backend creation. Not a model module itself (not in MODEL_MODULES)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -14,6 +14,9 @@ from depth_ros.core.errors import ConfigError, InputError
 from depth_ros.core.models.base import ModelConfig, ModelSpec
 from depth_ros.core.models.checkpoints import require_file
 from depth_ros.core.params import ParamSpec, Value
+
+if TYPE_CHECKING:
+    from torch import nn
 
 INPUT_SCALE = ParamSpec(
     "input_scale",
@@ -85,7 +88,7 @@ def padded_size(size: int, multiple: int, minimum: int = 1) -> int:
 def stereo_backend(
     spec: ModelSpec,
     config: ModelConfig,
-    module_factory: Callable[[], Any] | None,
+    module_factory: Callable[[], nn.Module] | None,
     input_names: tuple[str, ...],
     output_names: tuple[str, ...],
     fp16: bool = False,

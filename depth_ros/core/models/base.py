@@ -88,8 +88,9 @@ class ConfidenceStereoModel(StereoModel, Protocol):
 
     def compute_with_confidence(
         self, left: NDArray[np.uint8], right: NDArray[np.uint8]
-    ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-        """Disparity as :meth:`compute` and a per-pixel confidence in [0, 1] (0 invalid)."""
+    ) -> tuple[NDArray[np.float32], NDArray[np.float32] | None]:
+        """Disparity as :meth:`compute` and a per-pixel confidence in [0, 1] (0 invalid;
+        None where the matcher has none)."""
         ...
 
 

@@ -17,12 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Protocol, TypeAlias, TypeVar
 
 from depth_ros.core.errors import WeightsError
 
+if TYPE_CHECKING:
+    import torch
+
 __all__ = [
     "WRAPPER_KEYS",
+    "HasStateDict",
+    "StateDict",
     "check_state_dict",
     "load_state_dict_file",
     "load_strict",
@@ -33,6 +38,20 @@ __all__ = [
 
 #: Keys under which training scripts commonly nest the state dict, tried in order.
 WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "module")
+
+#: a checkpoint's contents: parameter and buffer name → tensor
+StateDict: TypeAlias = "dict[str, torch.Tensor]"
+_V = TypeVar("_V")
+
+
+class HasStateDict(Protocol):
+    """What :func:`check_state_dict` compares with: a ``torch.nn.Module``, or a view of
+    one under other key names."""
+
+    def state_dict(self) -> Mapping[str, torch.Tensor]:
+        """Name → tensor of every parameter and buffer."""
+        ...
+
 
 _MAX_LISTED = 8
 _OPTIONAL_SUFFIX = ".num_batches_tracked"
@@ -67,14 +86,14 @@ def require_file(
     return p
 
 
-def strip_prefix(state: Mapping[str, Any], prefix: str = "module.") -> dict[str, Any]:
+def strip_prefix(state: Mapping[str, _V], prefix: str = "module.") -> dict[str, _V]:
     """Remove ``prefix`` from keys when every key has it (``nn.DataParallel`` checkpoints)."""
     if state and all(k.startswith(prefix) for k in state):
         return {k[len(prefix) :]: v for k, v in state.items()}
     return dict(state)
 
 
-def unwrap_state_dict(obj: object, path: Path | str, expected: str) -> dict[str, Any]:
+def unwrap_state_dict(obj: object, path: Path | str, expected: str) -> StateDict:
     """Find the state dict in a loaded checkpoint object: the object itself, or one nested
     under a key of :data:`WRAPPER_KEYS`; strip a common ``module.`` prefix."""
     import torch
@@ -111,7 +130,7 @@ def unwrap_state_dict(obj: object, path: Path | str, expected: str) -> dict[str,
     )
 
 
-def load_state_dict_file(path: Path | str, *, expected: str = "model checkpoint") -> dict[str, Any]:
+def load_state_dict_file(path: Path | str, *, expected: str = "model checkpoint") -> StateDict:
     """Load a checkpoint file safely and return its ``state_dict`` (name → ``torch.Tensor``).
 
     ``.safetensors`` files are read with safetensors; everything else with
@@ -168,7 +187,10 @@ def load_state_dict_file(path: Path | str, *, expected: str = "model checkpoint"
 
 
 def check_state_dict(
-    module: Any, state: Mapping[str, Any], path: Path | str, expected: str = "checkpoint"
+    module: HasStateDict,
+    state: Mapping[str, torch.Tensor],
+    path: Path | str,
+    expected: str = "checkpoint",
 ) -> None:
     """Compare ``state`` with ``module.state_dict()`` and raise :class:`WeightsError`
     listing missing keys, unexpected keys and shape mismatches, if any."""
@@ -201,7 +223,10 @@ def check_state_dict(
 
 
 def load_strict(
-    module: Any, state: Mapping[str, Any], path: Path | str, expected: str = "checkpoint"
+    module: torch.nn.Module,
+    state: Mapping[str, torch.Tensor],
+    path: Path | str,
+    expected: str = "checkpoint",
 ) -> None:
     """Load ``state`` into ``module`` with a strict key and shape match, or raise
     :class:`WeightsError` naming the file and listing the differences. Only BatchNorm
@@ -218,7 +243,7 @@ def load_strict(
         raise WeightsError(f"{path}: cannot load into {type(module).__name__}: {exc}") from exc
 
 
-def random_state(state: Mapping[str, Any], seed: int = 0, std: float = 0.02) -> dict[str, Any]:
+def random_state(state: Mapping[str, torch.Tensor], seed: int = 0, std: float = 0.02) -> StateDict:
     """Random weights for every floating tensor of ``state`` (same names, shapes, dtypes):
     N(0, std), plus 1 for LayerScale ``gamma`` and normalisation weights so activations
     stay finite through deep networks. For timing and trying pipelines without the real
@@ -227,7 +252,7 @@ def random_state(state: Mapping[str, Any], seed: int = 0, std: float = 0.02) -> 
     import torch
 
     g = torch.Generator().manual_seed(seed)
-    out: dict[str, Any] = {}
+    out: StateDict = {}
     for name, value in state.items():
         if not value.dtype.is_floating_point:
             out[name] = value

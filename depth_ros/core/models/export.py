@@ -15,12 +15,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
 from depth_ros.core.errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from depth_ros.core.models.base import ModelConfig
 
 #: ONNX metadata key recording the model ID (and ``param.<name>`` for its parameters).
 META_MODEL = "depth_ros.model"
@@ -30,7 +35,7 @@ META_MODEL = "depth_ros.model"
 class ExportSpec:
     """How a model's network exports to ONNX (see the module docstring)."""
 
-    module_factory: Callable[[Any], Any]  # ModelConfig -> torch.nn.Module, weights loaded
+    module_factory: Callable[[ModelConfig], nn.Module]  # weights loaded
     input_names: tuple[str, ...]
     output_names: tuple[str, ...]
     example_inputs: Callable[[int, int], tuple[NDArray[np.float32], ...]]  # (height, width)
@@ -80,7 +85,7 @@ def check_size(ex: ExportSpec, height: int, width: int) -> None:
 
 def export_onnx(
     model_id: str,
-    config: Any,
+    config: ModelConfig,
     output: Path | str,
     height: int | None = None,
     width: int | None = None,
@@ -131,7 +136,7 @@ def export_onnx(
         )
     spec = get_model(model_id)
     values = defaults({p.name: p for p in spec.params})
-    values.update(getattr(config, "params", {}) or {})
+    values.update(config.params)
     meta = {META_MODEL: model_id}
     meta.update({f"param.{k}": str(values[k]) for k in ex.baked_params if k in values})
     # without the external data: a network over 2 GiB (Depth Pro) is written by torch with

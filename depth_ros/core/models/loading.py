@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,6 +22,13 @@ from numpy.typing import NDArray
 from depth_ros.core.arrays import FloatArray
 from depth_ros.core.errors import ConfigError, InputError, WeightsError
 from depth_ros.core.params import ParamSpec, Value
+
+if TYPE_CHECKING:
+    import torch
+
+    from depth_ros.core.backends.base import Backend
+    from depth_ros.core.models.base import ModelConfig
+    from depth_ros.core.models.checkpoints import StateDict
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -117,7 +124,7 @@ def example_input(height: int, width: int, pre: Preprocess) -> NDArray[np.float3
     return np.ascontiguousarray(image.transpose(2, 0, 1)[None]).astype(np.float32)
 
 
-def _bilinear_align_corners(src: NDArray[np.float64], n_out: int, axis: int) -> NDArray[Any]:
+def _bilinear_align_corners(src: NDArray[np.float64], n_out: int, axis: int) -> NDArray[np.float64]:
     n_in = src.shape[axis]
     step = 0.0 if n_out == 1 or n_in == 1 else (n_in - 1) / (n_out - 1)
     pos = np.arange(n_out, dtype=np.float64) * step
@@ -132,7 +139,7 @@ def _bilinear_align_corners(src: NDArray[np.float64], n_out: int, axis: int) -> 
     return a + (b - a) * t
 
 
-def _bilinear_half_pixel(src: NDArray[np.float64], n_out: int, axis: int) -> NDArray[Any]:
+def _bilinear_half_pixel(src: NDArray[np.float64], n_out: int, axis: int) -> NDArray[np.float64]:
     """PyTorch's bilinear sampling with align_corners=False (no antialiasing)."""
     n_in = src.shape[axis]
     pos = np.maximum((np.arange(n_out, dtype=np.float64) + 0.5) * (n_in / n_out) - 0.5, 0.0)
@@ -160,7 +167,7 @@ def _cubic_weights(t: NDArray[np.float64], a: float = -0.75) -> NDArray[np.float
     return np.stack([far(t + 1), near(t), near(1 - t), far(2 - t)], axis=-1)
 
 
-def _bicubic(src: NDArray[np.float64], n_out: int, axis: int) -> NDArray[Any]:
+def _bicubic(src: NDArray[np.float64], n_out: int, axis: int) -> NDArray[np.float64]:
     n_in = src.shape[axis]
     pos = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
     base = np.floor(pos)
@@ -323,7 +330,7 @@ def verify_sha256(path: Path, source: WeightsSource, hint: str = "") -> None:
         )
 
 
-def config_weights(config: Any, source: WeightsSource, what: str) -> Path:
+def config_weights(config: ModelConfig, source: WeightsSource, what: str) -> Path:
     """The weights file of a model build: ``config.weights`` or the official release
     (cache, or a download unless the ``download`` parameter is false)."""
     return fetch_weights(
@@ -334,7 +341,7 @@ def config_weights(config: Any, source: WeightsSource, what: str) -> Path:
     )
 
 
-def read_official_state(path: Path | str, what: str) -> dict[str, Any]:
+def read_official_state(path: Path | str, what: str) -> StateDict:
     """An official PyTorch checkpoint's state dict, read before the network is built (a
     bad file fails fast); an exported network (ONNX, TensorRT) is a ConfigError naming
     what the PyTorch network needs."""
@@ -347,12 +354,12 @@ def read_official_state(path: Path | str, what: str) -> dict[str, Any]:
 
 
 def load_official_checkpoint(
-    net: Any,
+    net: torch.nn.Module,
     path: Path,
     expected: str,
     from_official: Callable[[str], str] = lambda k: k,
     to_official: Callable[[str], str] = lambda k: k,
-    state: Mapping[str, Any] | None = None,
+    state: Mapping[str, torch.Tensor] | None = None,
 ) -> None:
     """Load an official checkpoint file, unchanged on disk, into ``net`` with a strict
     match. Key names are translated with ``from_official``; mismatches are reported in
@@ -387,7 +394,7 @@ class MonoNetworkModel:
 
     def __init__(
         self,
-        runner: Any,
+        runner: Backend,
         pre: Preprocess,
         input_size: int,
         input_param: ParamSpec | None = None,

@@ -6,8 +6,8 @@ carry over; every parameter can change at runtime.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -17,6 +17,9 @@ from depth_ros.core.errors import InputError
 from depth_ros.core.models import register_model
 from depth_ros.core.models.base import InputKind, ModelConfig, ModelSpec, OutputKind
 from depth_ros.core.params import ParamSpec, Value, defaults
+
+if TYPE_CHECKING:
+    import cv2
 
 
 def _common(
@@ -170,7 +173,7 @@ class OpenCVStereo:
     def __init__(self, algorithm: str, params: Mapping[str, Value]) -> None:
         self.algorithm = algorithm
         self.params: dict[str, Value] = dict(params)
-        self._matcher: Any = self._create(self.params)
+        self._matcher = self._create(self.params)
         self._temporal = conf.TemporalFilter()
 
     def update(self, params: Mapping[str, Value]) -> None:
@@ -181,7 +184,7 @@ class OpenCVStereo:
         self.params = merged
         self._temporal.reset()
 
-    def _create(self, p: Mapping[str, Value]) -> Any:
+    def _create(self, p: Mapping[str, Value]) -> cv2.StereoMatcher:
         import cv2
 
         block = int(p["correlation_window_size"])
@@ -332,16 +335,16 @@ class OpenCVStereo:
         """OpenCV's fixed-point disparity (16 x pixels) of the left image."""
         import cv2
 
-        a: NDArray[Any] = left  # grey or colour, padded or not
-        b: NDArray[Any] = right
+        a = left  # grey or colour, padded or not
+        b = right
         if self.algorithm == "bm" and left.ndim == 3:
-            a = cv2.cvtColor(np.ascontiguousarray(a), cv2.COLOR_RGB2GRAY)
-            b = cv2.cvtColor(np.ascontiguousarray(b), cv2.COLOR_RGB2GRAY)
+            a = np.asarray(cv2.cvtColor(np.ascontiguousarray(a), cv2.COLOR_RGB2GRAY), np.uint8)
+            b = np.asarray(cv2.cvtColor(np.ascontiguousarray(b), cv2.COLOR_RGB2GRAY), np.uint8)
         height, width = left.shape[:2]
         pad = int(self.params["disparity_range"]) + max(int(self.params["min_disparity"]), 0)
         if self.params["pad_border"]:
-            a = cv2.copyMakeBorder(a, 0, 0, pad, 0, cv2.BORDER_REPLICATE)
-            b = cv2.copyMakeBorder(b, 0, 0, pad, 0, cv2.BORDER_REPLICATE)
+            a = np.asarray(cv2.copyMakeBorder(a, 0, 0, pad, 0, cv2.BORDER_REPLICATE), np.uint8)
+            b = np.asarray(cv2.copyMakeBorder(b, 0, 0, pad, 0, cv2.BORDER_REPLICATE), np.uint8)
         self._check_size(width, height, int(a.shape[1]))
         try:
             raw = self._matcher.compute(np.ascontiguousarray(a), np.ascontiguousarray(b))
@@ -397,7 +400,7 @@ def size_problem(algorithm: str, p: Mapping[str, Value], width: int, height: int
     return None
 
 
-def _builder(algorithm: str, specs: tuple[ParamSpec, ...]) -> Any:
+def _builder(algorithm: str, specs: tuple[ParamSpec, ...]) -> Callable[[ModelConfig], OpenCVStereo]:
     def build(config: ModelConfig) -> OpenCVStereo:
         values = defaults({s.name: s for s in specs})
         values.update(config.params)

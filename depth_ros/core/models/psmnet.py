@@ -9,7 +9,7 @@ each direction, the smallest size the network's pyramid pooling accepts.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,6 +27,9 @@ from depth_ros.core.models._learned_stereo import (
 from depth_ros.core.models.base import InputKind, ModelConfig, ModelSpec, OutputKind
 from depth_ros.core.models.export import META_MODEL, ExportSpec
 from depth_ros.core.params import ParamSpec, Value, defaults
+
+if TYPE_CHECKING:
+    from torch import nn
 
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
@@ -57,7 +60,7 @@ def _values(config: ModelConfig) -> dict[str, Value]:
     return values
 
 
-def torch_module(config: ModelConfig) -> Any:
+def torch_module(config: ModelConfig) -> nn.Module:
     """The PSMNet ``torch.nn.Module`` with the checkpoint ``config.weights`` loaded
     (strict key match), in eval mode."""
     from depth_ros.core.backends import is_exported

@@ -22,12 +22,15 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
 from depth_ros.core.errors import ConfigError, WeightsError
+
+if TYPE_CHECKING:
+    import onnx
 
 META_QUANT = "depth_ros.quantization"
 MODES = ("static", "dynamic")
@@ -157,7 +160,7 @@ def quantize_onnx(
     )
 
 
-def _set_metadata(model: Any, values: Mapping[str, str]) -> None:
+def _set_metadata(model: onnx.ModelProto, values: Mapping[str, str]) -> None:
     existing = {p.key: p for p in model.metadata_props}
     for key, value in values.items():
         if key in existing:
