@@ -14,14 +14,28 @@ and bilinear (align_corners=True) resizing of the prediction back to the image s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from depth_ros.core.models import register_model
 from depth_ros.core.models._focal import FOCAL_SCALING, HYPERSIM, VKITTI2, FocalScaled
 from depth_ros.core.models.base import InputKind, ModelConfig, ModelSpec, OutputKind
-from depth_ros.core.models.loading import IMAGENET_MEAN, IMAGENET_STD, Preprocess, WeightsSource
+from depth_ros.core.models.loading import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    MonoNetworkModel,
+    Preprocess,
+    WeightsSource,
+)
 from depth_ros.core.params import ParamSpec
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from depth_ros.core.models.export import ExportSpec
+    from depth_ros.core.models.nets.depth_anything_v2 import DepthAnythingV2Net
 
 PREPROCESS = Preprocess(
     multiple_of=14,
@@ -58,7 +72,7 @@ TRAIN_CAMERAS = {"hypersim": HYPERSIM, "vkitti": VKITTI2}
 TRAIN_SIZE = 518
 
 
-def resize_scale(model: Any, height: int, width: int) -> float:
+def resize_scale(model: MonoNetworkModel, height: int, width: int) -> float:
     """Network-input pixels per image pixel: the official lower_bound resize scales the
     short side to ``input_size``."""
     return float(model.input_size) / min(height, width)
@@ -119,7 +133,7 @@ class Release:
     layers: tuple[int, int, int, int] | None = None  # None: V2's decoder inputs
     preprocess: Preprocess = PREPROCESS
 
-    def net(self) -> Any:
+    def net(self) -> DepthAnythingV2Net:
         from depth_ros.core.models.nets.depth_anything_v2 import DepthAnythingV2Net
 
         return DepthAnythingV2Net(self.encoder, max_depth=self.max_depth, layers=self.layers)
@@ -135,13 +149,13 @@ def release(encoder: str, dataset: str | None = None) -> Release:
     )
 
 
-def _weights(config: ModelConfig, rel: Release) -> Any:
+def _weights(config: ModelConfig, rel: Release) -> Path:
     from depth_ros.core.models.loading import config_weights
 
     return config_weights(config, rel.source, rel.what)
 
 
-def torch_module(rel: Release, path: Any) -> Any:
+def torch_module(rel: Release, path: Path) -> nn.Module:
     """The network with the official checkpoint at ``path`` loaded (strict), eval mode."""
     from depth_ros.core.models.loading import load_official_checkpoint, read_official_state
 
@@ -151,10 +165,10 @@ def torch_module(rel: Release, path: Any) -> Any:
     return net.eval()
 
 
-def random_checkpoint(rel: Release) -> Any:
+def random_checkpoint(rel: Release) -> Callable[[Path], None]:
     """Writes a checkpoint in the official layout with random weights (benchmarks)."""
 
-    def write(path: Any) -> None:
+    def write(path: Path) -> None:
         import torch
 
         from depth_ros.core.models.checkpoints import random_state
@@ -166,10 +180,10 @@ def random_checkpoint(rel: Release) -> Any:
     return write
 
 
-def network_model(rel: Release, config: ModelConfig) -> Any:
+def network_model(rel: Release, config: ModelConfig) -> MonoNetworkModel:
     """The MonoNetworkModel running ``rel`` with ``config``'s weights, backend and size."""
     from depth_ros.core.backends import BackendRequest, create_backend
-    from depth_ros.core.models.loading import MONO_INPUTS, MONO_OUTPUTS, MonoNetworkModel
+    from depth_ros.core.models.loading import MONO_INPUTS, MONO_OUTPUTS
 
     path = _weights(config, rel)
     request = BackendRequest(
@@ -184,19 +198,21 @@ def network_model(rel: Release, config: ModelConfig) -> Any:
     return MonoNetworkModel(runner, rel.preprocess, size, INPUT_SIZE)
 
 
-def builder(rel: Release) -> Any:
-    def build(config: ModelConfig) -> Any:
+def builder(rel: Release) -> Callable[[ModelConfig], MonoNetworkModel]:
+    def build(config: ModelConfig) -> MonoNetworkModel:
         return network_model(rel, config)
 
     return build
 
 
-def metric_builder(rel: Release, dataset: str) -> Any:
+def metric_builder(
+    rel: Release, dataset: str
+) -> Callable[[ModelConfig], FocalScaled[MonoNetworkModel]]:
     """A metric release with ``focal_scaling``: depth x (fx · input_size / min(H, W)) /
     (fx_train · 518 / min(H_train, W_train)), i.e. the focal lengths compared in
     network-input pixels (``_focal``)."""
 
-    def build(config: ModelConfig) -> Any:
+    def build(config: ModelConfig) -> FocalScaled[MonoNetworkModel]:
         return FocalScaled(
             network_model(rel, config),
             TRAIN_CAMERAS[dataset],
@@ -208,7 +224,7 @@ def metric_builder(rel: Release, dataset: str) -> Any:
     return build
 
 
-def export_spec(rel: Release) -> Any:
+def export_spec(rel: Release) -> ExportSpec:
     from depth_ros.core.models.export import ExportSpec
     from depth_ros.core.models.loading import example_input
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -41,7 +41,14 @@ from depth_ros.core.models.loading import WeightsSource, check_rgb
 from depth_ros.core.params import ParamSpec, Value
 
 if TYPE_CHECKING:
+    from torch import nn
+
+    from depth_ros.core.arrays import FloatArray
+    from depth_ros.core.backends.base import Backend
     from depth_ros.core.camera import PinholeCamera
+    from depth_ros.core.models.checkpoints import StateDict
+    from depth_ros.core.models.export import ExportSpec
+    from depth_ros.core.models.nets.depth_pro import DepthProConfig
 
 MODEL_ID = "depth_pro"
 IMG_SIZE = 1536  # the official network's fixed input side
@@ -67,7 +74,7 @@ PARAMS = (DOWNLOAD,)
 # ------------------------------------------------------------------ pre/post-processing
 
 
-def resize_bilinear(src: NDArray[Any], height: int, width: int) -> NDArray[np.float32]:
+def resize_bilinear(src: FloatArray, height: int, width: int) -> NDArray[np.float32]:
     """Resize the first two axes of ``src`` like PyTorch's ``F.interpolate(mode="bilinear",
     align_corners=False)`` on CPU without antialiasing: source coordinate
     ``in / out * (i + 0.5) - 0.5`` (float32) clamped at 0, float32 weights ``1 - l`` and ``l``, the
@@ -109,7 +116,7 @@ def focal_from_fov(fov_deg: float, width: int) -> float:
 
 
 def metric_depth(
-    canonical_inverse_depth: NDArray[Any], f_px: float, height: int, width: int
+    canonical_inverse_depth: FloatArray, f_px: float, height: int, width: int
 ) -> NDArray[np.float32]:
     """Depth in metres at (height, width) from the network's canonical inverse depth,
     as the official ``infer``: ``inverse = canonical * W / f_px``, bilinear resize to the
@@ -126,7 +133,7 @@ class DepthProModel:
     """A camera-aware monocular model around a Depth Pro network backend (PyTorch or an
     exported file) whose outputs are (canonical inverse depth, field of view in degrees)."""
 
-    def __init__(self, runner: Any, img_size: int = IMG_SIZE) -> None:
+    def __init__(self, runner: Backend, img_size: int = IMG_SIZE) -> None:
         self.runner = runner
         self.img_size = img_size
 
@@ -174,7 +181,7 @@ def _weights(config: ModelConfig) -> Path:
     return config_weights(config, WEIGHTS, WHAT)
 
 
-def torch_module(path: Path | str, net_config: Any = None) -> Any:
+def torch_module(path: Path | str, net_config: DepthProConfig | None = None) -> nn.Module:
     """The network with the official checkpoint at ``path`` loaded (strict), eval mode.
 
     The file is read before the network is built (a bad file fails fast), and the network
@@ -192,7 +199,7 @@ def torch_module(path: Path | str, net_config: Any = None) -> Any:
     return net.eval()
 
 
-def random_state(net_config: Any = None, seed: int = 0) -> dict[str, Any]:
+def random_state(net_config: DepthProConfig | None = None, seed: int = 0) -> StateDict:
     """Random weights in the official layout: weights ~ N(0, 1/fan_in), biases ~ N(0, 0.02),
     norm weights near 1, LayerScale 0.1; the depth head's last bias 10 (inverse depth well
     above 0) and the FOV head's 60 degrees (a plausible field of view)."""
@@ -208,7 +215,7 @@ def random_state(net_config: Any = None, seed: int = 0) -> dict[str, Any]:
         if isinstance(m, torch.nn.ConvTranspose2d)
     }
     g = torch.Generator().manual_seed(seed)
-    state: dict[str, Any] = {}
+    state: StateDict = {}
     for name, t in net.state_dict().items():
         shape = tuple(t.shape)
         if name.endswith("gamma"):
@@ -235,7 +242,7 @@ def _random_checkpoint(path: Path) -> None:
     torch.save(random_state(), path)
 
 
-def build(config: ModelConfig, net_config: Any = None) -> DepthProModel:
+def build(config: ModelConfig, net_config: DepthProConfig | None = None) -> DepthProModel:
     """The ``depth_pro`` model (``net_config``: a smaller network, tests only)."""
     from depth_ros.core.backends import BackendRequest, create_backend
     from depth_ros.core.models.loading import MONO_INPUTS
@@ -263,7 +270,7 @@ def _example(height: int, width: int) -> tuple[NDArray[np.float32], ...]:
     return (network_input(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8), height),)
 
 
-def _export() -> Any:
+def _export() -> ExportSpec:
     from depth_ros.core.models.export import ExportSpec
 
     return ExportSpec(

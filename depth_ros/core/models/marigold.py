@@ -41,7 +41,7 @@ import shutil
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 import numpy as np
 from numpy.typing import NDArray
@@ -51,6 +51,55 @@ from depth_ros.core.errors import ConfigError, WeightsError
 from depth_ros.core.models import register_model
 from depth_ros.core.models.base import InputKind, ModelConfig, ModelSpec, OutputKind
 from depth_ros.core.params import ParamSpec, Value
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+#: a network config (the keyword arguments of a diffusers / transformers constructor)
+Config: TypeAlias = dict[str, object]
+
+
+class _PipelineConfig(Protocol):
+    @property
+    def prediction_type(self) -> str | None: ...
+
+
+class _PipelineOutput(Protocol):
+    @property
+    def prediction(self) -> NDArray[np.float32]: ...  # (N, H, W, 1) in [0, 1]
+
+
+class DepthPipeline(Protocol):
+    """What this package uses of diffusers' ``MarigoldDepthPipeline`` (diffusers is
+    imported by name, not type-checked: its typing costs mypy minutes)."""
+
+    @property
+    def config(self) -> _PipelineConfig: ...
+    @property
+    def default_denoising_steps(self) -> int: ...
+    @property
+    def unet(self) -> nn.Module: ...
+    @property
+    def scheduler(self) -> object: ...
+
+    def __call__(
+        self,
+        image: torch.Tensor,
+        *,
+        num_inference_steps: int,
+        ensemble_size: int,
+        processing_resolution: int,
+        generator: torch.Generator | None,
+        output_type: str,
+    ) -> _PipelineOutput:
+        """Predict the depth of ``image`` (1, 3, H, W) uint8."""
+        ...
+
+    def save_pretrained(self, save_directory: str, safe_serialization: bool) -> None:
+        """Write the pipeline's folder (model_index.json and a folder per component)."""
+        ...
+
 
 DENOISING_STEPS = ParamSpec(
     "denoising_steps",
@@ -205,7 +254,7 @@ def _hint(release: Release) -> str:
     )
 
 
-def read_index(folder: Path, release: Release) -> dict[str, Any]:
+def read_index(folder: Path, release: Release) -> dict[str, object]:
     """The folder's model_index.json, checked: every component the pipeline needs, of the
     class it needs, with its config and weights files (WeightsError naming what is not)."""
     hint = _hint(release)
@@ -327,15 +376,20 @@ def _loading_bars(enabled: bool) -> Iterator[None]:
             (lib.enable_progress_bar if was else lib.disable_progress_bar)()
 
 
-def _strict(info: Mapping[str, Any], sub: Path, what: str) -> None:
+def _names(info: Mapping[str, object], key: str) -> list[str]:
+    value = info.get(key)
+    return sorted(map(str, value)) if isinstance(value, (list, tuple, set)) else []
+
+
+def _strict(info: Mapping[str, object], sub: Path, what: str) -> None:
     problems = [
-        f"{len(info.get(key) or ())} {label} ({', '.join(sorted(map(str, info[key]))[:5])}...)"
+        f"{len(names)} {label} ({', '.join(names[:5])}...)"
         for key, label in (
             ("missing_keys", "missing"),
             ("unexpected_keys", "unexpected"),
             ("mismatched_keys", "of another shape"),
         )
-        if info.get(key)
+        if (names := _names(info, key))
     ]
     if problems:
         raise WeightsError(
@@ -343,17 +397,27 @@ def _strict(info: Mapping[str, Any], sub: Path, what: str) -> None:
         )
 
 
-def load_pipeline(folder: Path, release: Release, device: str, progress: bool = False) -> Any:
+def _class(index: Mapping[str, object], name: str) -> str:
+    """The class name model_index.json gives component ``name`` (checked by read_index)."""
+    entry = index[name]
+    if not isinstance(entry, list) or len(entry) != 2:
+        raise WeightsError(f"model_index.json: component {name!r} is {entry!r}")
+    return str(entry[1])
+
+
+def load_pipeline(
+    folder: Path, release: Release, device: str, progress: bool = False
+) -> DepthPipeline:
     """diffusers' MarigoldDepthPipeline from an official folder, every network loaded
     strictly; WeightsError for a missing, corrupt or mismatching file."""
     import torch
 
     index = read_index(folder, release)
     hint = _hint(release)
-    diffusers: Any = importlib.import_module("diffusers")
-    transformers: Any = importlib.import_module("transformers")
+    diffusers = importlib.import_module("diffusers")
+    transformers = importlib.import_module("transformers")
     libs = {"diffusers": diffusers, "transformers": transformers}
-    parts: dict[str, Any] = {}
+    parts: dict[str, object] = {}
     with _loading_bars(progress):
         for name in ("unet", "vae", "text_encoder"):
             library, cls = COMPONENTS[name]
@@ -377,7 +441,7 @@ def load_pipeline(folder: Path, release: Release, device: str, progress: bool = 
             _strict(info, folder / name, hint)
             parts[name] = net.eval()
         try:
-            parts["scheduler"] = getattr(diffusers, index["scheduler"][1]).from_pretrained(
+            parts["scheduler"] = getattr(diffusers, _class(index, "scheduler")).from_pretrained(
                 str(folder), subfolder="scheduler", local_files_only=True
             )
             parts["tokenizer"] = transformers.CLIPTokenizer.from_pretrained(
@@ -388,7 +452,7 @@ def load_pipeline(folder: Path, release: Release, device: str, progress: bool = 
                 f"cannot load the scheduler or tokenizer of {folder} "
                 f"({type(exc).__name__}: {exc}): {hint}"
             ) from exc
-    pipe = diffusers.MarigoldDepthPipeline(
+    raw = diffusers.MarigoldDepthPipeline(
         **parts,
         prediction_type=index.get("prediction_type") or "depth",
         scale_invariant=index.get("scale_invariant", True),
@@ -397,10 +461,11 @@ def load_pipeline(folder: Path, release: Release, device: str, progress: bool = 
         default_processing_resolution=index.get("default_processing_resolution") or 768,
     )
     try:
-        pipe = pipe.to(device)
+        raw = raw.to(device)
     except (RuntimeError, AssertionError) as exc:
         raise ConfigError(f"cannot run Marigold on device {device!r}: {exc}") from exc
-    pipe.set_progress_bar_config(disable=not progress)
+    raw.set_progress_bar_config(disable=not progress)
+    pipe: DepthPipeline = raw
     return pipe
 
 
@@ -420,7 +485,7 @@ def check_params(params: Mapping[str, Value]) -> None:
 class MarigoldModel:
     """A :class:`~depth_ros.core.models.base.MonoModel` around a MarigoldDepthPipeline."""
 
-    def __init__(self, pipe: Any, params: Mapping[str, Value]) -> None:
+    def __init__(self, pipe: DepthPipeline | None, params: Mapping[str, Value]) -> None:
         self.pipe = pipe
         self.denoising_steps = int(DENOISING_STEPS.default)
         self.ensemble_size = int(ENSEMBLE_SIZE.default)
@@ -429,13 +494,18 @@ class MarigoldModel:
         self.near_far_ratio = float(NEAR_FAR_RATIO.default)
         self.update(params)
 
+    def _pipeline(self) -> DepthPipeline:
+        if self.pipe is None:
+            raise ConfigError("this Marigold model was closed")
+        return self.pipe
+
     @property
     def prediction_type(self) -> str:
-        return str(self.pipe.config.prediction_type or "depth")
+        return str(self._pipeline().config.prediction_type or "depth")
 
     def steps(self) -> int:
         """Denoising steps one prediction runs (the parameter, or the checkpoint's)."""
-        return self.denoising_steps or int(self.pipe.default_denoising_steps)
+        return self.denoising_steps or int(self._pipeline().default_denoising_steps)
 
     def update(self, params: Mapping[str, Value]) -> None:
         """Apply (and first validate) changed parameters; ``download`` is read at build."""
@@ -455,7 +525,7 @@ class MarigoldModel:
         check_rgb(rgb)
         image = torch.from_numpy(rgb).permute(2, 0, 1).unsqueeze(0)  # uint8 view (1, 3, H, W)
         generator = None if self.seed < 0 else torch.Generator().manual_seed(self.seed)
-        out = self.pipe(
+        out = self._pipeline()(
             image,
             num_inference_steps=self.steps(),
             ensemble_size=self.ensemble_size,
@@ -495,7 +565,7 @@ def builder(release: Release) -> Callable[[ModelConfig], MarigoldModel]:
 
 #: network sizes of the official releases (their unet/, vae/ and text_encoder/ config.json:
 #: the Stable Diffusion 2 UNet with 8 input channels, SD2's VAE and OpenCLIP ViT-H text)
-OFFICIAL_UNET: dict[str, Any] = {
+OFFICIAL_UNET: Config = {
     "act_fn": "silu",
     "attention_head_dim": [5, 10, 20, 20],
     "block_out_channels": [320, 640, 1280, 1280],
@@ -515,7 +585,7 @@ OFFICIAL_UNET: dict[str, Any] = {
     "up_block_types": ["UpBlock2D"] + ["CrossAttnUpBlock2D"] * 3,
     "use_linear_projection": True,
 }
-OFFICIAL_VAE: dict[str, Any] = {
+OFFICIAL_VAE: Config = {
     "act_fn": "silu",
     "block_out_channels": [128, 256, 512, 512],
     "down_block_types": ["DownEncoderBlock2D"] * 4,
@@ -528,7 +598,7 @@ OFFICIAL_VAE: dict[str, Any] = {
     "scaling_factor": 0.18215,
     "up_block_types": ["UpDecoderBlock2D"] * 4,
 }
-OFFICIAL_TEXT_ENCODER: dict[str, Any] = {
+OFFICIAL_TEXT_ENCODER: Config = {
     "hidden_act": "gelu",
     "hidden_size": 1024,
     "intermediate_size": 4096,
@@ -539,7 +609,7 @@ OFFICIAL_TEXT_ENCODER: dict[str, Any] = {
     "vocab_size": 49408,
 }
 #: the same structure at toy size (tests, ``--random-weights``: a frame in well under 1 s)
-TINY_UNET: dict[str, Any] = {
+TINY_UNET: Config = {
     **OFFICIAL_UNET,
     "attention_head_dim": [2, 2],
     "block_out_channels": [8, 16],
@@ -550,14 +620,14 @@ TINY_UNET: dict[str, Any] = {
     "sample_size": 8,
     "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"],
 }
-TINY_VAE: dict[str, Any] = {  # four levels: latents 1/8 of the image, as the official
+TINY_VAE: Config = {  # four levels: latents 1/8 of the image, as the official
     **OFFICIAL_VAE,
     "block_out_channels": [4, 8, 8, 8],
     "layers_per_block": 1,
     "norm_num_groups": 4,
     "sample_size": 64,
 }
-TINY_TEXT_ENCODER: dict[str, Any] = {
+TINY_TEXT_ENCODER: Config = {
     **OFFICIAL_TEXT_ENCODER,
     "hidden_size": 16,
     "intermediate_size": 32,
@@ -567,7 +637,7 @@ TINY_TEXT_ENCODER: dict[str, Any] = {
 }
 #: schedulers of the random checkpoints: v1-1's DDIM (v-prediction, trailing timesteps)
 #: and diffusers' LCM defaults with v-prediction (a real folder brings its own config)
-SCHEDULERS: dict[str, dict[str, Any]] = {
+SCHEDULERS: dict[str, Config] = {
     "DDIMScheduler": {
         "beta_end": 0.012,
         "beta_schedule": "scaled_linear",
@@ -608,13 +678,13 @@ def _tiny_vocab() -> dict[str, int]:
     return vocab
 
 
-def build_random_pipeline(release: Release, full: bool = False, seed: int = 0) -> Any:
+def build_random_pipeline(release: Release, full: bool = False, seed: int = 0) -> DepthPipeline:
     """A MarigoldDepthPipeline with random weights: the official network sizes (``full``)
     or the tiny ones, the release's scheduler and a byte-level tokenizer."""
     import torch
 
-    diffusers: Any = importlib.import_module("diffusers")
-    transformers: Any = importlib.import_module("transformers")
+    diffusers = importlib.import_module("diffusers")
+    transformers = importlib.import_module("transformers")
     torch.manual_seed(seed)
     vocab = _tiny_vocab()
     text_config = dict(OFFICIAL_TEXT_ENCODER if full else TINY_TEXT_ENCODER)
@@ -625,7 +695,7 @@ def build_random_pipeline(release: Release, full: bool = False, seed: int = 0) -
         eos_token_id=vocab["<|endoftext|>"],
         pad_token_id=vocab["<|endoftext|>"],
     )
-    return diffusers.MarigoldDepthPipeline(
+    pipe: DepthPipeline = diffusers.MarigoldDepthPipeline(
         unet=diffusers.UNet2DConditionModel(**(OFFICIAL_UNET if full else TINY_UNET)),
         vae=diffusers.AutoencoderKL(**(OFFICIAL_VAE if full else TINY_VAE)),
         scheduler=getattr(diffusers, release.scheduler)(**SCHEDULERS[release.scheduler]),
@@ -635,6 +705,7 @@ def build_random_pipeline(release: Release, full: bool = False, seed: int = 0) -
         default_denoising_steps=release.default_steps,
         default_processing_resolution=768,
     )
+    return pipe
 
 
 def write_random_checkpoint(release: Release, path: Path, full: bool = False) -> None:

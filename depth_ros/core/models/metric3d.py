@@ -22,8 +22,9 @@ length; camera frame as the official output).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -40,6 +41,14 @@ from depth_ros.core.models.base import (
 )
 from depth_ros.core.models.loading import WeightsSource, check_rgb
 from depth_ros.core.params import ParamSpec, Value
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from depth_ros.core.arrays import FloatArray
+    from depth_ros.core.backends.base import Backend
+    from depth_ros.core.camera import PinholeCamera
+    from depth_ros.core.models.export import ExportSpec
 
 #: official padding colour and normalisation (0..255 units, RGB)
 PAD_VALUE = (123.675, 116.28, 103.53)
@@ -136,7 +145,7 @@ def _bilinear(src: NDArray[np.float64], n_out: int, axis: int) -> NDArray[np.flo
 
 
 def restore(
-    maps: NDArray[Any], pad: tuple[int, int, int, int], height: int, width: int
+    maps: FloatArray, pad: tuple[int, int, int, int], height: int, width: int
 ) -> NDArray[np.float64]:
     """(..., h, w) network-size maps → (..., height, width): un-pad, resize bilinearly."""
     m = np.asarray(maps, dtype=np.float64)
@@ -144,11 +153,17 @@ def restore(
     return _bilinear(_bilinear(m, height, m.ndim - 2), width, m.ndim - 1)
 
 
+_NEEDS_CAMERA = (
+    "Metric3D's metric scale follows the camera's focal length: it needs the "
+    "camera's intrinsics (camera_info) with every image"
+)
+
+
 class Metric3DModel:
     """A :class:`~depth_ros.core.models.base.CameraAwareMonoModel` around a backend that
     runs :class:`~depth_ros.core.models.nets.metric3d.Metric3DNet` (or its ONNX export)."""
 
-    def __init__(self, runner: Any, size: tuple[int, int]) -> None:
+    def __init__(self, runner: Backend, size: tuple[int, int]) -> None:
         self.runner = runner
         self.size = size
         self._check(size)
@@ -174,15 +189,13 @@ class Metric3DModel:
 
     def predict(self, rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
         """Refused: the metric scale needs the camera (use ``infer``)."""
-        raise InputError(
-            "Metric3D's metric scale follows the camera's focal length: it needs the "
-            "camera's intrinsics (camera_info) with every image"
-        )
+        raise InputError(_NEEDS_CAMERA)
 
-    def infer(self, rgb: NDArray[np.uint8], camera: Any) -> MonoOutput:
+    def infer(self, rgb: NDArray[np.uint8], camera: PinholeCamera | None) -> MonoOutput:
+        """Depth, confidence and normals of ``rgb``; InputError without ``camera``."""
         check_rgb(rgb)
         if camera is None:
-            self.predict(rgb)
+            raise InputError(_NEEDS_CAMERA)
         fx = float(camera.fx)
         if not np.isfinite(fx) or fx <= 0:
             raise InputError(f"camera focal length fx must be positive, got {fx}")
@@ -207,13 +220,13 @@ class Metric3DModel:
         self.runner.close()
 
 
-def _weights(config: ModelConfig, variant: str) -> Any:
+def _weights(config: ModelConfig, variant: str) -> Path:
     from depth_ros.core.models.loading import config_weights
 
     return config_weights(config, weights_source(variant), _what(variant))
 
 
-def _torch_module(variant: str, path: Any) -> Any:
+def _torch_module(variant: str, path: Path) -> nn.Module:
     """The network with the official checkpoint at ``path`` loaded (strict), eval mode."""
     import torch
 
@@ -237,10 +250,10 @@ def _torch_module(variant: str, path: Any) -> Any:
     return net.eval()
 
 
-def _random_checkpoint(variant: str) -> Any:
+def _random_checkpoint(variant: str) -> Callable[[Path], None]:
     """Writes a checkpoint in the official layout with random weights (benchmarks)."""
 
-    def write(path: Any) -> None:
+    def write(path: Path) -> None:
         import torch
 
         from depth_ros.core.models.nets.metric3d import Metric3DNet
@@ -267,8 +280,8 @@ def _size(config: ModelConfig) -> tuple[int, int]:
     )
 
 
-def _builder(variant: str) -> Any:
-    def build(config: ModelConfig) -> Any:
+def _builder(variant: str) -> Callable[[ModelConfig], Metric3DModel]:
+    def build(config: ModelConfig) -> Metric3DModel:
         from depth_ros.core.backends import BackendRequest, create_backend
         from depth_ros.core.models.loading import MONO_INPUTS
 
@@ -296,7 +309,7 @@ def example_inputs(height: int, width: int) -> tuple[NDArray[np.float32], ...]:
     return (np.ascontiguousarray(x.transpose(2, 0, 1)[None]),)
 
 
-def _export(variant: str) -> Any:
+def _export(variant: str) -> ExportSpec:
     from depth_ros.core.models.export import ExportSpec
 
     return ExportSpec(

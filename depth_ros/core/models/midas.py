@@ -10,7 +10,9 @@ prediction back to the image size.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from depth_ros.core.models import register_model
 from depth_ros.core.models.base import InputKind, ModelConfig, ModelSpec, OutputKind
@@ -22,6 +24,15 @@ from depth_ros.core.models.loading import (
     WeightsSource,
 )
 from depth_ros.core.params import ParamSpec
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from depth_ros.core.models.export import ExportSpec
+    from depth_ros.core.models.loading import MonoNetworkModel
+
+#: a key name translation, official ↔ ours
+KeyMap = Callable[[str], str]
 
 _RELEASES = "https://github.com/isl-org/MiDaS/releases/download"
 
@@ -74,7 +85,7 @@ _MODELS: dict[str, tuple[str, WeightsSource, tuple[str, ...], int, Preprocess]] 
 }
 
 
-def _net(model_id: str) -> tuple[Any, Any, Any]:
+def _net(model_id: str) -> tuple[nn.Module, KeyMap, KeyMap]:
     """The torch module for ``model_id`` and its key translation (official ↔ ours)."""
     from depth_ros.core.models.nets import midas as nets
 
@@ -83,10 +94,10 @@ def _net(model_id: str) -> tuple[Any, Any, Any]:
     return nets.DPTNet(model_id), (lambda k: k), (lambda k: k)
 
 
-def _random_checkpoint(model_id: str) -> Any:
+def _random_checkpoint(model_id: str) -> Callable[[Path], None]:
     """Writes a checkpoint in the official layout with random weights (benchmarks)."""
 
-    def write(path: Any) -> None:
+    def write(path: Path) -> None:
         import torch
 
         from depth_ros.core.models.checkpoints import random_state
@@ -98,7 +109,7 @@ def _random_checkpoint(model_id: str) -> Any:
     return write
 
 
-def _weights(config: ModelConfig, model_id: str) -> Any:
+def _weights(config: ModelConfig, model_id: str) -> Path:
     from depth_ros.core.models.loading import cache_dir, fetch_weights
 
     _d, source, alternatives, _s, _p = _MODELS[model_id]
@@ -117,7 +128,7 @@ def _what(model_id: str) -> str:
     return f"MiDaS {model_id} checkpoint ({_MODELS[model_id][1].filename})"
 
 
-def _torch_module(model_id: str, path: Any) -> Any:
+def _torch_module(model_id: str, path: Path) -> nn.Module:
     """The network with the official checkpoint at ``path`` loaded (strict), eval mode."""
     from depth_ros.core.models.loading import load_official_checkpoint, read_official_state
 
@@ -128,11 +139,11 @@ def _torch_module(model_id: str, path: Any) -> Any:
     return net.eval()
 
 
-def _builder(model_id: str) -> Any:
+def _builder(model_id: str) -> Callable[[ModelConfig], MonoNetworkModel]:
     _description, _source, _alternatives, default_size, pre = _MODELS[model_id]
     input_param = _input_size(default_size)
 
-    def build(config: ModelConfig) -> Any:
+    def build(config: ModelConfig) -> MonoNetworkModel:
         from depth_ros.core.backends import BackendRequest, create_backend
         from depth_ros.core.models.loading import MONO_INPUTS, MONO_OUTPUTS, MonoNetworkModel
 
@@ -151,7 +162,7 @@ def _builder(model_id: str) -> Any:
     return build
 
 
-def _export(model_id: str) -> Any:
+def _export(model_id: str) -> ExportSpec:
     from depth_ros.core.models.export import ExportSpec
     from depth_ros.core.models.loading import example_input
 

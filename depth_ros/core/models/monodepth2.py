@@ -25,7 +25,7 @@ import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -34,6 +34,14 @@ from depth_ros.core.errors import ConfigError, WeightsError
 from depth_ros.core.models import register_model
 from depth_ros.core.models.base import InputKind, ModelConfig, ModelSpec, OutputKind
 from depth_ros.core.params import ParamSpec, Value
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from depth_ros.core.backends.base import Backend
+    from depth_ros.core.models.checkpoints import StateDict
+    from depth_ros.core.models.export import ExportSpec
 
 FEED_HEIGHT, FEED_WIDTH = 192, 640
 MIN_DEPTH, MAX_DEPTH = 0.1, 100.0  # disp_to_depth(disp, 0.1, 100) in test_simple.py
@@ -149,7 +157,7 @@ def resolve(
     return _folder_files(folder, release)
 
 
-def read_encoder(path: Path, release: str) -> tuple[dict[str, Any], dict[str, Value]]:
+def read_encoder(path: Path, release: str) -> tuple[StateDict, dict[str, Value]]:
     """encoder.pth → (tensors, {"height", "width", "use_stereo"}), read with
     ``torch.load(weights_only=True)``; WeightsError naming the file on any problem."""
     import pickle
@@ -183,7 +191,7 @@ def read_encoder(path: Path, release: str) -> tuple[dict[str, Any], dict[str, Va
     return unwrap_state_dict(tensors, path, what), extras
 
 
-def torch_module(files: Monodepth2Weights, release: str, use_stereo: bool) -> Any:
+def torch_module(files: Monodepth2Weights, release: str, use_stereo: bool) -> nn.Module:
     """The network with both official files loaded (strict), eval mode. The trained size
     recorded in encoder.pth must be 640x192; the stereo model refuses weights trained
     without stereo (their depth has no metric scale)."""
@@ -263,7 +271,7 @@ def disp_to_depth(disp: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArr
 class Monodepth2Model:
     """A MonoModel: relative scaled disparity (mono) or metres (stereo)."""
 
-    def __init__(self, runner: Any, metric: bool) -> None:
+    def __init__(self, runner: Backend, metric: bool) -> None:
         self.runner = runner
         self.metric = metric
 
@@ -286,14 +294,14 @@ class Monodepth2Model:
         self.runner.close()
 
 
-def _random_state(state: Mapping[str, Any], seed: int) -> dict[str, Any]:
+def _random_state(state: Mapping[str, torch.Tensor], seed: int) -> StateDict:
     """Random weights that keep activations in range through the 14 decoder convolutions
     (so the sigmoid disparity is not saturated): convolutions N(0, 1/fan_in), BatchNorm
     weight ~ 1, bias ~ 0, running statistics 0 and 1, biases N(0, 0.05)."""
     import torch
 
     g = torch.Generator().manual_seed(seed)
-    out: dict[str, Any] = {}
+    out: StateDict = {}
     for name, value in state.items():
         if not value.dtype.is_floating_point:
             out[name] = value
@@ -324,7 +332,8 @@ def _random_checkpoint(release: str, use_stereo: bool) -> Callable[[Path], None]
         net = Monodepth2Net()
         folder = Path(path).parent if Path(path).name == ENCODER_FILE else Path(path)
         folder.mkdir(parents=True, exist_ok=True)
-        enc: dict[str, Any] = _random_state(net.encoder.state_dict(), seed=0)
+        enc: dict[str, torch.Tensor | int | bool] = {}
+        enc.update(_random_state(net.encoder.state_dict(), seed=0))
         enc.update(height=FEED_HEIGHT, width=FEED_WIDTH, use_stereo=use_stereo)
         torch.save(enc, folder / ENCODER_FILE)
         torch.save(_random_state(net.depth.state_dict(), seed=1), folder / DEPTH_FILE)
@@ -338,7 +347,7 @@ def _files(config: ModelConfig, release: str) -> Monodepth2Weights | Path:
     )
 
 
-def _module_for(config: ModelConfig, release: str, use_stereo: bool) -> Any:
+def _module_for(config: ModelConfig, release: str, use_stereo: bool) -> nn.Module:
     files = _files(config, release)
     if isinstance(files, Path):
         raise ConfigError(
@@ -347,13 +356,15 @@ def _module_for(config: ModelConfig, release: str, use_stereo: bool) -> Any:
     return torch_module(files, release, use_stereo)
 
 
-def _builder(release: str, kind: OutputKind, use_stereo: bool) -> Callable[[ModelConfig], Any]:
-    def build(config: ModelConfig) -> Any:
+def _builder(
+    release: str, kind: OutputKind, use_stereo: bool
+) -> Callable[[ModelConfig], Monodepth2Model]:
+    def build(config: ModelConfig) -> Monodepth2Model:
         from depth_ros.core.backends import BackendRequest, create_backend
         from depth_ros.core.models.loading import MONO_INPUTS
 
         files = _files(config, release)
-        factory: Callable[[], Any] | None = None  # exported: no PyTorch network
+        factory: Callable[[], nn.Module] | None = None  # exported: no PyTorch network
         if isinstance(files, Path):
             path = files
         else:
@@ -374,7 +385,7 @@ def _builder(release: str, kind: OutputKind, use_stereo: bool) -> Callable[[Mode
     return build
 
 
-def _export(release: str, use_stereo: bool) -> Any:
+def _export(release: str, use_stereo: bool) -> ExportSpec:
     from depth_ros.core.models.export import ExportSpec
 
     def example(h: int, w: int) -> tuple[NDArray[np.float32], ...]:

@@ -35,13 +35,15 @@ official training regresses log c on the absolute depth error, so 1 / c = exp(-e
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
+from depth_ros.core.arrays import FloatArray
 from depth_ros.core.errors import ConfigError, InputError
 from depth_ros.core.models import register_model
 from depth_ros.core.models.base import (
@@ -56,7 +58,12 @@ from depth_ros.core.models.loading import IMAGENET_MEAN, IMAGENET_STD, WeightsSo
 from depth_ros.core.params import ParamSpec, Value
 
 if TYPE_CHECKING:
+    from torch import nn
+
+    from depth_ros.core.backends.base import Backend
     from depth_ros.core.camera import PinholeCamera
+    from depth_ros.core.models.checkpoints import StateDict
+    from depth_ros.core.models.export import ExportSpec
 
 #: official ``shape_constraints`` of the V2 configs (ViT-S/B/L alike)
 PIXELS_BOUNDS = (200_000.0, 600_000.0)
@@ -126,7 +133,7 @@ def geometry(height: int, width: int, bounds: tuple[float, float] = PIXELS_BOUND
     return Geometry(pads, (ph, pw), factor, (max(h, SHAPE_MULT), max(w, SHAPE_MULT)))
 
 
-def _bilinear_axis(src: NDArray[Any], n_out: int, axis: int) -> NDArray[Any]:
+def _bilinear_axis(src: FloatArray, n_out: int, axis: int) -> FloatArray:
     """Resample one axis like ``F.interpolate(mode="bilinear", align_corners=False)``."""
     n_in = src.shape[axis]
     # source positions in float32, as PyTorch computes them for float32 tensors
@@ -140,11 +147,11 @@ def _bilinear_axis(src: NDArray[Any], n_out: int, axis: int) -> NDArray[Any]:
     t = (pos - lo.astype(np.float32)).reshape(shape).astype(src.dtype)
     a = np.take(src, lo, axis=axis)
     b = np.take(src, hi, axis=axis)
-    out: NDArray[Any] = a + (b - a) * t
+    out: FloatArray = a + (b - a) * t
     return out
 
 
-def resize_bilinear(src: NDArray[Any], height: int, width: int) -> NDArray[Any]:
+def resize_bilinear(src: FloatArray, height: int, width: int) -> FloatArray:
     """(H, W, ...) → (height, width, ...), bilinear with half-pixel centres."""
     return _bilinear_axis(_bilinear_axis(src, height, 0), width, 1)
 
@@ -157,8 +164,8 @@ def prepare_image(rgb: NDArray[np.uint8], geo: Geometry) -> NDArray[np.float32]:
     left, right, top, bottom = geo.paddings
     if any(geo.paddings):
         image = np.pad(image, ((top, bottom), (left, right), (0, 0)))
-    image = resize_bilinear(image.astype(np.float64), *geo.size)
-    return np.ascontiguousarray(image.transpose(2, 0, 1)[None], dtype=np.float32)
+    resized = resize_bilinear(image.astype(np.float64), *geo.size)
+    return np.ascontiguousarray(resized.transpose(2, 0, 1)[None], dtype=np.float32)
 
 
 def network_intrinsics(
@@ -171,7 +178,7 @@ def network_intrinsics(
     return fx * f, fy * f, (cx + left) * f, (cy + top) * f
 
 
-def image_intrinsics(intrinsics: NDArray[Any], geo: Geometry) -> tuple[float, float, float, float]:
+def image_intrinsics(intrinsics: FloatArray, geo: Geometry) -> tuple[float, float, float, float]:
     """Network-input intrinsics (fx, fy, cx, cy) → the image's (official
     ``_postprocess_intrinsics``)."""
     fx, fy, cx, cy = (float(v) / geo.factor for v in np.asarray(intrinsics).reshape(-1)[:4])
@@ -190,7 +197,7 @@ def rays(fx: float, fy: float, cx: float, cy: float, size: tuple[int, int]) -> N
     return np.ascontiguousarray(r[None], dtype=np.float32)
 
 
-def postprocess(pred: NDArray[Any], geo: Geometry) -> NDArray[np.float32]:
+def postprocess(pred: FloatArray, geo: Geometry) -> NDArray[np.float32]:
     """A (h, w) network map → (H, W) at the image: resize to the padded size (bilinear,
     align_corners=False), crop the padding."""
     out = resize_bilinear(np.asarray(pred, dtype=np.float64).reshape(geo.size), *geo.padded)
@@ -217,7 +224,7 @@ class UniDepthModel:
 
     def __init__(
         self,
-        runner: Any,
+        runner: Backend,
         resolution_level: object = -1,
         bounds: tuple[float, float] = PIXELS_BOUNDS,
     ) -> None:
@@ -299,13 +306,13 @@ def _what(variant: str) -> str:
     return f"UniDepth V2 {_NAMES[variant]} checkpoint (state dict of UniDepthV2)"
 
 
-def _weights(config: ModelConfig, variant: str) -> Any:
+def _weights(config: ModelConfig, variant: str) -> Path:
     from depth_ros.core.models.loading import config_weights
 
     return config_weights(config, weights_source(variant), _what(variant))
 
 
-def _torch_module(variant: str, path: Any) -> Any:
+def _torch_module(variant: str, path: Path) -> nn.Module:
     """The network with the official checkpoint at ``path`` loaded (strict), eval mode."""
     from depth_ros.core.models.loading import load_official_checkpoint, read_official_state
     from depth_ros.core.models.nets.unidepth import UniDepthV2Net
@@ -317,7 +324,7 @@ def _torch_module(variant: str, path: Any) -> Any:
     return net.eval()
 
 
-def random_state(variant: str, seed: int = 0) -> dict[str, Any]:
+def random_state(variant: str, seed: int = 0) -> StateDict:
     """Random weights in the official layout: N(0, 0.02), LayerNorm weights and
     LayerScale gammas near 1 (timm's skipped init leaves memory uninitialised)."""
     import torch
@@ -336,10 +343,10 @@ def random_state(variant: str, seed: int = 0) -> dict[str, Any]:
     return state
 
 
-def _random_checkpoint(variant: str) -> Any:
+def _random_checkpoint(variant: str) -> Callable[[Path], None]:
     """Writes a checkpoint in the official layout with random weights (benchmarks)."""
 
-    def write(path: Any) -> None:
+    def write(path: Path) -> None:
         import torch
 
         torch.save(random_state(variant), path)
@@ -347,8 +354,8 @@ def _random_checkpoint(variant: str) -> Any:
     return write
 
 
-def _builder(variant: str) -> Any:
-    def build(config: ModelConfig) -> Any:
+def _builder(variant: str) -> Callable[[ModelConfig], UniDepthModel]:
+    def build(config: ModelConfig) -> UniDepthModel:
         from depth_ros.core.backends import BackendRequest, create_backend
 
         path = _weights(config, variant)
@@ -376,7 +383,7 @@ def example_inputs(height: int, width: int) -> tuple[NDArray[np.float32], ...]:
     return prepare_image(rgb, geo), ray, np.ones(1, np.float32)
 
 
-def _export(variant: str) -> Any:
+def _export(variant: str) -> ExportSpec:
     from depth_ros.core.models.export import ExportSpec
 
     return ExportSpec(

@@ -17,7 +17,9 @@ off (flip_aug off halves the time; not the official default).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 from numpy.typing import NDArray
@@ -34,6 +36,12 @@ from depth_ros.core.models.base import (
 )
 from depth_ros.core.models.loading import WeightsSource, check_rgb
 from depth_ros.core.params import ParamSpec, Value
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from depth_ros.core.backends.base import Backend
+    from depth_ros.core.models.nets.zoedepth import ZoeDepthNet
 
 _RELEASE = "https://github.com/isl-org/ZoeDepth/releases/download/v1.0"
 
@@ -94,7 +102,15 @@ def _what(variant: str) -> str:
     )
 
 
-def _options(config: ModelConfig) -> dict[str, Value]:
+class Options(TypedDict):
+    """The network options a ZoeDepth model is built with (fixed at start-up)."""
+
+    height: int  # network input height (its width follows the variant's aspect)
+    pad_input: bool
+    flip_aug: bool
+
+
+def _options(config: ModelConfig) -> Options:
     p = dict(config.params)
     size = config.input_size or int(p.get("input_size", 384))
     why = INPUT_SIZE.validate(size)
@@ -107,13 +123,13 @@ def _options(config: ModelConfig) -> dict[str, Value]:
     }
 
 
-def _net(variant: str, **options: Any) -> Any:
+def _net(variant: str, options: Options | None = None) -> ZoeDepthNet:
     from depth_ros.core.models.nets.zoedepth import zoedepth_net
 
-    return zoedepth_net(variant, **options)
+    return zoedepth_net(variant) if options is None else zoedepth_net(variant, **options)
 
 
-def torch_module(variant: str, path: Any, **options: Any) -> Any:
+def torch_module(variant: str, path: Path, options: Options | None = None) -> nn.Module:
     """The network with the official checkpoint at ``path`` loaded (strict), eval mode."""
     import torch
 
@@ -125,18 +141,18 @@ def torch_module(variant: str, path: Any, **options: Any) -> Any:
     # built without memory first: a wrong file fails before 1.4 GB are allocated, and the
     # weights need no random initialisation (the checkpoint sets every tensor)
     with torch.device("meta"):
-        net = _net(variant, **options)
+        net = _net(variant, options)
     check_state_dict(net, state, path, what)
     net = net.to_empty(device="cpu")
     load_official_checkpoint(net, path, what, state=state)
     return net.eval()
 
 
-def _random_checkpoint(variant: str) -> Any:
+def _random_checkpoint(variant: str) -> Callable[[Path], None]:
     """Writes a checkpoint in the official layout ({"model": state dict}) with random
     weights (benchmarks; about 1.4 GB)."""
 
-    def write(path: Any) -> None:
+    def write(path: Path) -> None:
         import torch
 
         net = _net(variant)
@@ -179,7 +195,7 @@ def train_scale(variant: str) -> float:
 class ZoeDepthModel:
     """MonoModel: RGB uint8 → metric depth (H, W) float32 through the official infer."""
 
-    def __init__(self, runner: Any, variant: str, options: dict[str, Value]) -> None:
+    def __init__(self, runner: Backend, variant: str, options: Options) -> None:
         self.runner = runner
         self.variant = variant
         self.options = options
@@ -199,7 +215,7 @@ class ZoeDepthModel:
         input size (see :func:`resize_scale`)."""
         return resize_scale(self.variant, height, width, int(self.options["height"]))
 
-    def update(self, params: Any) -> None:
+    def update(self, params: Mapping[str, Value]) -> None:
         if "input_size" in params and int(params["input_size"]) != self.options["height"]:
             raise ConfigError("input_size of ZoeDepth is fixed at start-up")
 
@@ -207,8 +223,10 @@ class ZoeDepthModel:
         self.runner.close()
 
 
-def _builder(variant: str) -> Any:
-    def build(config: ModelConfig) -> Any:
+def _builder(
+    variant: str,
+) -> Callable[[ModelConfig], ZoeDepthModel | FocalScaled[ZoeDepthModel]]:
+    def build(config: ModelConfig) -> ZoeDepthModel | FocalScaled[ZoeDepthModel]:
         from depth_ros.core.backends import BackendRequest, create_backend
         from depth_ros.core.models.loading import MONO_INPUTS, MONO_OUTPUTS, config_weights
 
@@ -217,7 +235,7 @@ def _builder(variant: str) -> Any:
         request = BackendRequest(
             path,
             config.device,
-            module_factory=lambda: torch_module(variant, path, **options),
+            module_factory=lambda: torch_module(variant, path, options),
             input_names=MONO_INPUTS,
             output_names=MONO_OUTPUTS,
         )
