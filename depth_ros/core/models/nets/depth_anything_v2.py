@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from depth_ros.core.models.nets import as_vit, vit_tokens
 from depth_ros.core.models.nets.dpt_head import DPTHead
 
 PATCH = 14
@@ -67,8 +67,10 @@ class DepthAnythingV2Net(nn.Module):
         cfg = ENCODERS[encoder]
         self.encoder = encoder
         self.layers = layers or cfg.layers
-        self.pretrained: Any = timm.create_model(
-            cfg.timm_name, pretrained=False, num_classes=0, img_size=518, weight_init="skip"
+        self.pretrained = as_vit(
+            timm.create_model(
+                cfg.timm_name, pretrained=False, num_classes=0, img_size=518, weight_init="skip"
+            )
         )
         # weight_init="skip": the weights come from a checkpoint, random init is wasted time.
         # DINOv2's mask token: unused at inference, present in the official checkpoints.
@@ -80,7 +82,7 @@ class DepthAnythingV2Net(nn.Module):
         )
 
     def _pos_embed(self, patch_h: int, patch_w: int) -> torch.Tensor:
-        pos: torch.Tensor = self.pretrained.pos_embed
+        pos = vit_tokens(self.pretrained)[1]
         n = pos.shape[1] - 1
         if patch_h * patch_w == n and patch_h == patch_w:
             return pos
@@ -104,7 +106,8 @@ class DepthAnythingV2Net(nn.Module):
         patch_h, patch_w = int(x.shape[-2]) // PATCH, int(x.shape[-1]) // PATCH
         vit = self.pretrained
         tokens = vit.patch_embed.norm(vit.patch_embed.proj(x).flatten(2).transpose(1, 2))
-        tokens = torch.cat((vit.cls_token.expand(tokens.shape[0], -1, -1), tokens), dim=1)
+        cls_token = vit_tokens(vit)[0]
+        tokens = torch.cat((cls_token.expand(tokens.shape[0], -1, -1), tokens), dim=1)
         tokens = tokens + self._pos_embed(patch_h, patch_w)
         taken = []
         for i, block in enumerate(vit.blocks):

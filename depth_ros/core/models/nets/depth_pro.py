@@ -31,11 +31,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from depth_ros.core.models.nets import as_vit, vit_tokens
+
+if TYPE_CHECKING:
+    from timm.models.vision_transformer import VisionTransformer
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,7 @@ class DepthProConfig:
 OFFICIAL = DepthProConfig()
 
 
-def _vit(cfg: DepthProConfig) -> Any:
+def _vit(cfg: DepthProConfig) -> VisionTransformer:
     """A DINOv2-style ViT with the official Depth Pro backbone's parameter names."""
     from timm.models.vision_transformer import VisionTransformer
 
@@ -87,13 +92,16 @@ def _vit(cfg: DepthProConfig) -> Any:
     )
 
 
-def vit_features(vit: Any, x: torch.Tensor, hooks: tuple[int, ...] = ()) -> list[torch.Tensor]:
+def vit_features(
+    vit: VisionTransformer, x: torch.Tensor, hooks: tuple[int, ...] = ()
+) -> list[torch.Tensor]:
     """timm ``forward_features`` of a ViT at its native size (patch embedding, class token,
     position embedding, blocks, final norm), plus the raw outputs of the blocks in ``hooks``
     (as the official forward hooks take them): ``[block outputs..., normed tokens]``."""
     tokens = vit.patch_embed.proj(x).flatten(2).transpose(1, 2)
-    tokens = torch.cat((vit.cls_token.expand(tokens.shape[0], -1, -1), tokens), dim=1)
-    tokens = tokens + vit.pos_embed
+    cls_token, pos_embed = vit_tokens(vit)
+    tokens = torch.cat((cls_token.expand(tokens.shape[0], -1, -1), tokens), dim=1)
+    tokens = tokens + pos_embed
     taken = []
     for i, block in enumerate(vit.blocks):
         tokens = block(tokens)
@@ -103,7 +111,9 @@ def vit_features(vit: Any, x: torch.Tensor, hooks: tuple[int, ...] = ()) -> list
     return taken
 
 
-def _project_upsample(dim_in: int, dim_out: int, layers: int, dim_int: int | None = None) -> Any:
+def _project_upsample(
+    dim_in: int, dim_out: int, layers: int, dim_int: int | None = None
+) -> nn.Sequential:
     """1x1 projection then ``layers`` stride-2 transposed convolutions (no biases)."""
     mid = dim_out if dim_int is None else dim_int
     blocks: list[nn.Module] = [nn.Conv2d(dim_in, mid, 1, bias=False)]
@@ -160,8 +170,8 @@ class DepthProEncoder(nn.Module):
         super().__init__()
         self.cfg = cfg
         dims, e = cfg.encoder_dims, cfg.embed_dim
-        self.patch_encoder: Any = _vit(cfg)
-        self.image_encoder: Any = _vit(cfg)
+        self.patch_encoder = _vit(cfg)
+        self.image_encoder = _vit(cfg)
         self.upsample_latent0 = _project_upsample(e, cfg.decoder_features, 3, dim_int=dims[0])
         self.upsample_latent1 = _project_upsample(e, dims[0], 2)
         self.upsample0 = _project_upsample(e, dims[1], 1)
@@ -275,7 +285,7 @@ class FOVNetwork(nn.Module):
 
     def forward(self, x: torch.Tensor, lowres: torch.Tensor) -> torch.Tensor:
         x = F.interpolate(x, scale_factor=0.25, mode="bilinear", align_corners=False)
-        vit, linear = self.encoder[0], self.encoder[1]
+        vit, linear = as_vit(self.encoder[0]), self.encoder[1]
         tokens = linear(vit_features(vit, x)[-1])[:, 1:].permute(0, 2, 1)
         low = self.downsample(lowres)
         out: torch.Tensor = self.head(tokens.reshape_as(low) + low)

@@ -9,7 +9,6 @@ files load without translation.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -72,6 +71,11 @@ class Scratch(nn.Module):
     """The ``scratch`` module of the official networks: per-level 3x3 projections
     ``layerN_rn`` (no bias) and fusion blocks ``refinenetN``; heads add their output
     convolutions to it."""
+
+    # the heads' output convolutions (DPT: output_conv; Depth Anything: 1 and 2)
+    output_conv: nn.Sequential
+    output_conv1: nn.Module
+    output_conv2: nn.Module
 
     def __init__(
         self,
@@ -153,7 +157,7 @@ class DPTHead(nn.Module):
             x = self.projects[i](x)
             x = self.resize_layers[i](x)
             layers.append(x)
-        scratch: Any = self.scratch
+        scratch = self.scratch
         path = scratch.fuse(layers, sized=True)
         out: torch.Tensor = scratch.output_conv1(path)
         out = F.interpolate(

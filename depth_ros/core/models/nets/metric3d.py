@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import partial
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -75,7 +73,7 @@ VARIANTS = {
 class SwiGLUFFN(nn.Module):
     """DINOv2's fused SwiGLU: hidden width (int(h * 2/3) + 7) // 8 * 8, silu(x1) * x2."""
 
-    def __init__(self, in_features: int, hidden_features: int, **_: Any) -> None:
+    def __init__(self, in_features: int, hidden_features: int, **_: object) -> None:
         super().__init__()
         hidden = (int(hidden_features * 2 / 3) + 7) // 8 * 8
         self.w12 = nn.Linear(in_features, 2 * hidden)
@@ -85,6 +83,15 @@ class SwiGLUFFN(nn.Module):
         x1, x2 = self.w12(x).chunk(2, dim=-1)
         out: torch.Tensor = self.w3(F.silu(x1) * x2)
         return out
+
+
+class LayerNorm6(nn.LayerNorm):
+    """LayerNorm with DINOv2's eps 1e-6, as timm's Block builds its norm layers."""
+
+    def __init__(
+        self, dim: int, device: torch.device | None = None, dtype: torch.dtype | None = None
+    ) -> None:
+        super().__init__(dim, eps=1e-6, device=device, dtype=dtype)
 
 
 class PatchEmbed(nn.Module):
@@ -102,6 +109,7 @@ class DinoV2RegEncoder(nn.Module):
 
     def __init__(self, cfg: VariantConfig) -> None:
         super().__init__()
+        from timm.layers.mlp import Mlp
         from timm.models.vision_transformer import Block
 
         dim = cfg.embed_dim
@@ -111,11 +119,17 @@ class DinoV2RegEncoder(nn.Module):
         self.pos_embed = nn.Parameter(torch.zeros(1, (518 // PATCH) ** 2 + 1, dim))
         self.register_tokens = nn.Parameter(torch.zeros(1, REGISTERS, dim))
         self.mask_token = nn.Parameter(torch.zeros(1, dim))  # pre-training only
-        kwargs: dict[str, Any] = {"norm_layer": partial(nn.LayerNorm, eps=1e-6)}
-        if cfg.swiglu:
-            kwargs["mlp_layer"] = SwiGLUFFN
+        mlp: type[nn.Module] = SwiGLUFFN if cfg.swiglu else Mlp
         blocks = [
-            Block(dim, cfg.num_heads, mlp_ratio=4.0, qkv_bias=True, init_values=1e-5, **kwargs)
+            Block(
+                dim,
+                cfg.num_heads,
+                mlp_ratio=4.0,
+                qkv_bias=True,
+                init_values=1e-5,
+                norm_layer=LayerNorm6,
+                mlp_layer=mlp,
+            )
             for _ in range(cfg.depth)
         ]
         self.blocks = nn.ModuleList([nn.ModuleList(blocks)])  # one chunk: blocks.0.<i>
@@ -150,7 +164,9 @@ class DinoV2RegEncoder(nn.Module):
             (tokens[:, :1], self.register_tokens.expand(tokens.shape[0], -1, -1), tokens[:, 1:]),
             dim=1,
         )
-        blocks: Any = self.blocks[0]
+        blocks = self.blocks[0]
+        if not isinstance(blocks, nn.ModuleList):
+            raise TypeError(f"expected the block list, got {type(blocks).__name__}")
         if not self.multi_output:
             for block in blocks:
                 tokens = block(tokens)

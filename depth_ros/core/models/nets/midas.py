@@ -14,13 +14,16 @@ EfficientNet keeps its own names and :func:`small_from_official` /
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Generic, TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from depth_ros.core.models.nets import as_vit, vit_tokens
 from depth_ros.core.models.nets.dpt_head import Scratch
+
+_V = TypeVar("_V", bound=nn.Module)
 
 # official MiDaS-small key prefix → timm EfficientNet prefix (under ``encoder.``)
 _SMALL_PREFIXES = (
@@ -74,13 +77,16 @@ class MidasSmallNet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         import timm
+        from timm.models.efficientnet import EfficientNet
 
-        effnet: Any = timm.create_model("tf_efficientnet_lite3", pretrained=False)
+        effnet = timm.create_model("tf_efficientnet_lite3", pretrained=False)
+        if not isinstance(effnet, EfficientNet):
+            raise TypeError(f"expected timm's EfficientNet, got {type(effnet).__name__}")
         # only the stem and the first seven stages are part of MiDaS
         effnet.conv_head = nn.Identity()
         effnet.bn2 = nn.Identity()
         effnet.classifier = nn.Identity()
-        self.encoder: Any = effnet
+        self.encoder = effnet
         self.scratch = Scratch((32, 48, 136, 384), 64, expand=True, align_corners=True)
         self.scratch.output_conv = _output_head(64, 32, align_corners=False)
 
@@ -92,7 +98,7 @@ class MidasSmallNet(nn.Module):
         l2 = blocks[2](l1)
         l3 = blocks[4](blocks[3](l2))
         l4 = blocks[6](blocks[5](l3))
-        scratch: Any = self.scratch
+        scratch = self.scratch
         path = scratch.fuse((l1, l2, l3, l4), sized=False)
         out: torch.Tensor = scratch.output_conv(path)
         return out.squeeze(1)
@@ -138,6 +144,15 @@ def vit_postprocess(dim: int, chans: tuple[int, ...], i: int) -> list[nn.Module]
     return layers
 
 
+class Pretrained(nn.Module, Generic[_V]):
+    """The official ``pretrained`` container: the transformer as ``model``, then its
+    ``act_postprocessN`` stages (added by the network)."""
+
+    def __init__(self, model: _V) -> None:
+        super().__init__()
+        self.model = model
+
+
 class DPTNet(nn.Module):
     """DPT-Large / DPT-Hybrid: (B, 3, H, W), sides multiples of 32 → (B, H, W) relative
     inverse depth."""
@@ -149,8 +164,9 @@ class DPTNet(nn.Module):
         name, hooks, dim, chans, cnn_stages = DPT_CONFIGS[variant]
         self.hooks = hooks
         self.cnn_stages = cnn_stages
-        self.pretrained = nn.Module()
-        self.pretrained.model = timm.create_model(name, pretrained=False, weight_init="skip")
+        self.pretrained = Pretrained(
+            as_vit(timm.create_model(name, pretrained=False, weight_init="skip"))
+        )
         for i in range(4):
             layers: list[nn.Module]
             if i < cnn_stages:  # ResNet stage output, used as is
@@ -162,8 +178,7 @@ class DPTNet(nn.Module):
         self.scratch.output_conv = _output_head(256, 32, align_corners=True)
 
     def _pos_embed(self, gh: int, gw: int) -> torch.Tensor:
-        vit: Any = self.pretrained.model
-        pos: torch.Tensor = vit.pos_embed
+        pos = vit_tokens(self.pretrained.model)[1]
         grid = pos[0, 1:]
         side = round(grid.shape[0] ** 0.5)
         grid = grid.reshape(1, side, side, -1).permute(0, 3, 1, 2)
@@ -172,7 +187,7 @@ class DPTNet(nn.Module):
         return torch.cat((pos[:, :1], grid), dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        vit: Any = self.pretrained.model
+        vit = self.pretrained.model
         gh, gw = x.shape[-2] // 16, x.shape[-1] // 16
         feats: list[torch.Tensor] = []
         if self.cnn_stages:
@@ -187,7 +202,8 @@ class DPTNet(nn.Module):
         else:
             tokens = vit.patch_embed.proj(x)
         tokens = tokens.flatten(2).transpose(1, 2)
-        tokens = torch.cat((vit.cls_token.expand(tokens.shape[0], -1, -1), tokens), dim=1)
+        cls_token = vit_tokens(vit)[0]
+        tokens = torch.cat((cls_token.expand(tokens.shape[0], -1, -1), tokens), dim=1)
         tokens = tokens + self._pos_embed(gh, gw)
         taken = {}
         last = max(self.hooks)
@@ -199,13 +215,13 @@ class DPTNet(nn.Module):
                 break
         layers = list(feats)
         for level in range(len(feats), 4):
-            post: Any = getattr(self.pretrained, f"act_postprocess{level + 1}")
+            post: nn.Sequential = getattr(self.pretrained, f"act_postprocess{level + 1}")
             t = post[0](taken[self.hooks[level]])
             t = t.transpose(1, 2).reshape(t.shape[0], t.shape[2], gh, gw)
             for layer in list(post)[3:]:
                 t = layer(t)
             layers.append(t)
-        scratch: Any = self.scratch
+        scratch = self.scratch
         path = scratch.fuse(layers, sized=True)
         out: torch.Tensor = scratch.output_conv(path)
         return out.squeeze(1)

@@ -13,8 +13,6 @@ at inference, so the heads of scales 1..3 are loaded but not run.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -125,7 +123,7 @@ class DepthDecoder(nn.Module):
     def forward(self, features: list[Tensor]) -> Tensor:
         """Disparity (sigmoid, 0..1) at scale 0: (B, 1, H, W) for an (H, W) input."""
         x = features[-1]
-        convs: Any = self.decoder
+        convs = self.decoder
         for n, i in enumerate(range(4, -1, -1)):
             x = convs[2 * n](x)
             x = F.interpolate(x, scale_factor=2.0, mode="nearest")

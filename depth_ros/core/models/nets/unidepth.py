@@ -31,11 +31,14 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from numpy.typing import NDArray
 from torch import nn
+
+from depth_ros.core.models.nets import as_vit, vit_tokens
 
 PATCH = 14
 
@@ -186,7 +189,7 @@ class ListAdapter(nn.Module):
 # ---------------------------------------------------------------------------- helpers
 
 
-def pixel_grid(height: int, width: int, device: Any = None) -> torch.Tensor:
+def pixel_grid(height: int, width: int, device: torch.device | str | None = None) -> torch.Tensor:
     """(3, H, W) homogeneous pixel centres (u + 0.5, v + 0.5, 1), as the official
     ``coords_grid``."""
     xs = torch.linspace(0.5, width - 0.5, width, device=device)
@@ -231,7 +234,7 @@ def antialiased_weights(n_in: int, n_out: int) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=32)
-def _log_scales(max_freq: int, bands: int) -> Any:
+def _log_scales(max_freq: int, bands: int) -> NDArray[np.float32]:
     """2 ** linspace(0, log2(max_freq), bands) as torch computes it in float32, returned
     as a numpy array so that an ONNX trace holds a float32 constant."""
     with torch.no_grad():
@@ -401,8 +404,10 @@ class UniDepthV2Net(nn.Module):
         cfg = VARIANTS[variant]
         self.variant = variant
         self.take = tuple(i - 1 for i in cfg.output_idx)
-        self.pixel_encoder: Any = timm.create_model(
-            cfg.timm_name, pretrained=False, num_classes=0, img_size=518, weight_init="skip"
+        self.pixel_encoder = as_vit(
+            timm.create_model(
+                cfg.timm_name, pretrained=False, num_classes=0, img_size=518, weight_init="skip"
+            )
         )
         # official DINOv2 tokens unused at inference but present in the checkpoints
         self.pixel_encoder.register_parameter(
@@ -411,12 +416,14 @@ class UniDepthV2Net(nn.Module):
         self.pixel_encoder.register_parameter(
             "mask_token", nn.Parameter(torch.zeros(1, cfg.embed_dim))
         )
-        final_norm: Any = self.pixel_encoder.norm
+        final_norm = self.pixel_encoder.norm
+        if not isinstance(final_norm, nn.LayerNorm):
+            raise TypeError(f"expected the ViT's final LayerNorm, got {type(final_norm).__name__}")
         final_norm.eps = 1e-5  # the official final norm is a default LayerNorm (1e-5)
         self.pixel_decoder = PixelDecoder(cfg.embed_dim, cfg.hidden_dim, cfg.out_dim)
 
     def _pos_embed(self, patch_h: int, patch_w: int, height: int, width: int) -> torch.Tensor:
-        pos: torch.Tensor = self.pixel_encoder.pos_embed
+        pos = vit_tokens(self.pixel_encoder)[1]
         n = pos.shape[1] - 1
         if patch_h * patch_w == n and height == width:
             return pos
@@ -432,7 +439,8 @@ class UniDepthV2Net(nn.Module):
         patch_h, patch_w = height // PATCH, width // PATCH
         vit = self.pixel_encoder
         tokens = vit.patch_embed.proj(x).flatten(2).transpose(1, 2)
-        tokens = torch.cat((vit.cls_token.expand(tokens.shape[0], -1, -1), tokens), dim=1)
+        cls_token = vit_tokens(vit)[0]
+        tokens = torch.cat((cls_token.expand(tokens.shape[0], -1, -1), tokens), dim=1)
         tokens = tokens + self._pos_embed(patch_h, patch_w, height, width)
         features, cls_tokens = [], []
         for i, block in enumerate(vit.blocks):

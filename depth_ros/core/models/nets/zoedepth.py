@@ -31,14 +31,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from depth_ros.core.models.nets.dpt_head import Scratch
-from depth_ros.core.models.nets.midas import _output_head, vit_postprocess
+from depth_ros.core.models.nets.midas import Pretrained, _output_head, vit_postprocess
 
 PATCH = 16
 BEIT_WINDOW = (24, 24)  # BEiT-L/16 at 384: the grid its relative position table is for
@@ -166,8 +165,7 @@ class MidasBeit(nn.Module):
     def __init__(self, dim: int = 1024, heads: int = 16) -> None:
         super().__init__()
         chans = (256, 512, 1024, 1024)
-        self.pretrained = nn.Module()
-        self.pretrained.model = Beit(dim, heads=heads)
+        self.pretrained = Pretrained(Beit(dim, heads=heads))
         for i in range(4):
             self.pretrained.add_module(
                 f"act_postprocess{i + 1}", nn.Sequential(*vit_postprocess(dim, chans, i))
@@ -176,7 +174,7 @@ class MidasBeit(nn.Module):
         self.scratch.output_conv = _output_head(256, 32, align_corners=True)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        vit: Any = self.pretrained.model
+        vit = self.pretrained.model
         grid = (int(x.shape[-2]) // PATCH, int(x.shape[-1]) // PATCH)
         tokens = vit.patch_embed.proj(x).flatten(2).transpose(1, 2)
         tokens = torch.cat((vit.cls_token.expand(tokens.shape[0], -1, -1), tokens), dim=1)
@@ -187,21 +185,22 @@ class MidasBeit(nn.Module):
                 taken.append(tokens)
         layers = []
         for level, t in enumerate(taken):
-            post: Any = getattr(self.pretrained, f"act_postprocess{level + 1}")
+            post: nn.Sequential = getattr(self.pretrained, f"act_postprocess{level + 1}")
             t = post[0](t)
             t = t.transpose(1, 2).reshape(t.shape[0], t.shape[2], grid[0], grid[1])
             for layer in list(post)[3:]:
                 t = layer(t)
             layers.append(t)
-        s: Any = self.scratch
+        s = self.scratch
         l1, l2, l3 = s.layer1_rn(layers[0]), s.layer2_rn(layers[1]), s.layer3_rn(layers[2])
         l4 = s.layer4_rn(layers[3])
         r4 = s.refinenet4(l4, size=l3.shape[2:])
         r3 = s.refinenet3(r4, l3, size=l2.shape[2:])
         r2 = s.refinenet2(r3, l2, size=l1.shape[2:])
         r1 = s.refinenet1(r2, l1)
-        out_conv = s.output_conv[:4](r1)
-        rel: torch.Tensor = s.output_conv[4:](out_conv).squeeze(1)
+        head: nn.Sequential = s.output_conv
+        out_conv = head[:4](r1)
+        rel: torch.Tensor = head[4:](out_conv).squeeze(1)
         return rel, [out_conv, l4, r4, r3, r2, r1]
 
 
@@ -312,6 +311,9 @@ class Attractor(nn.Module):
 
 
 class LogBinomial(nn.Module):
+    k_idx: torch.Tensor  # buffers
+    K_minus_1: torch.Tensor
+
     def __init__(self, n_classes: int) -> None:
         super().__init__()
         self.n_classes = n_classes
@@ -354,7 +356,7 @@ class ConditionalLogBinomial(nn.Module):
         prob = (p[:, 0] / (p[:, 0] + p[:, 1])).unsqueeze(1)
         temp = (t[:, 0] / (t[:, 0] + t[:, 1])).unsqueeze(1)
         temp = (self.max_temp - self.min_temp) * temp + self.min_temp
-        lb: Any = self.log_binomial_transform
+        lb = self.log_binomial_transform
         k = lb.k_idx
         eps = 1e-4
         y = (
@@ -383,11 +385,11 @@ def _run_head(
     x_d0: torch.Tensor,
     blocks: Sequence[torch.Tensor],
     last: torch.Tensor,
-    seed: Any,
-    seed_projector: Any,
-    projectors: Any,
-    attractors: Any,
-    clb: Any,
+    seed: nn.Module,
+    seed_projector: nn.Module,
+    projectors: nn.ModuleList,
+    attractors: nn.ModuleList,
+    clb: nn.Module,
     cfg: HeadConfig,
 ) -> torch.Tensor:
     centers = seed(x_d0)
@@ -464,8 +466,7 @@ class ZoeDepthNet(nn.Module):
         self.head_configs = tuple(heads)
         self.img_size = img_size  # (height, width) the MiDaS resize aims at
         self.pad_input, self.flip_aug = pad_input, flip_aug
-        self.core = nn.Module()
-        self.core.core = MidasBeit(beit_dim, beit_heads)
+        self.core = _Core(MidasBeit(beit_dim, beit_heads))
         self.conv2 = nn.Conv2d(256, 256, kernel_size=1)
         if len(self.head_configs) == 1:
             cfg = self.head_configs[0]
@@ -474,8 +475,10 @@ class ZoeDepthNet(nn.Module):
             )
             self.seed_projector = Projector(256, 128, 128)
             self.projectors = nn.ModuleList([Projector(256, 128, 128) for _ in range(4)])
-            self.attractors: Any = nn.ModuleList([_attractor(n, 128, cfg) for n in (16, 8, 4, 1)])
-            self.conditional_log_binomial: Any = ConditionalLogBinomial(
+            self.attractors: nn.ModuleList | nn.ModuleDict = nn.ModuleList(
+                [_attractor(n, 128, cfg) for n in (16, 8, 4, 1)]
+            )
+            self.conditional_log_binomial: nn.Module = ConditionalLogBinomial(
                 33, 128, cfg.n_bins, 2, min_temp=0.0212, max_temp=50.0
             )
         else:
@@ -518,8 +521,7 @@ class ZoeDepthNet(nn.Module):
         h, w = self.network_size(int(x.shape[-2]), int(x.shape[-1]))
         x = F.interpolate(x, (h, w), mode="bilinear", align_corners=True)
         x = (x - 0.5) / 0.5
-        core: Any = self.core.core
-        rel, (out_conv, btlnck, *blocks) = core(x)
+        rel, (out_conv, btlnck, *blocks) = self.core.core(x)
         x_d0 = self.conv2(btlnck)
         if len(self.head_configs) == 1:
             last = torch.cat((out_conv, _resize(rel.unsqueeze(1), out_conv.shape[2:])), dim=1)
@@ -530,7 +532,7 @@ class ZoeDepthNet(nn.Module):
                 self.seed_bin_regressor,
                 self.seed_projector,
                 self.projectors,
-                self.attractors,
+                _entries(self.attractors),
                 self.conditional_log_binomial,
                 self.head_configs[0],
             )
@@ -545,8 +547,8 @@ class ZoeDepthNet(nn.Module):
             self.seed_bin_regressors[name],
             self.seed_projector,
             self.projectors,
-            self.attractors[name],
-            self.conditional_log_binomial[name],
+            _entries(self.attractors, name),
+            _entry(self.conditional_log_binomial, name),
             cfg,
         )
 
@@ -568,6 +570,28 @@ class ZoeDepthNet(nn.Module):
         if self.flip_aug:
             out = (out + torch.flip(self._padded(torch.flip(x, dims=[3])), dims=[3])) / 2
         return out.squeeze(1)
+
+
+class _Core(nn.Module):
+    """The official ``core`` wrapper around MiDaS (its key prefix ``core.core``)."""
+
+    def __init__(self, core: MidasBeit) -> None:
+        super().__init__()
+        self.core = core
+
+
+def _entry(container: nn.Module, name: str | None = None) -> nn.Module:
+    """A head's part: ``container`` itself (one head) or its ``name`` entry (the NK
+    network's per-head ModuleDict)."""
+    return container[name] if isinstance(container, nn.ModuleDict) and name else container
+
+
+def _entries(container: nn.Module, name: str | None = None) -> nn.ModuleList:
+    """:func:`_entry` for a part that is a list of modules (the attractors)."""
+    part = _entry(container, name)
+    if not isinstance(part, nn.ModuleList):
+        raise TypeError(f"expected a ModuleList, got {type(part).__name__}")
+    return part
 
 
 def _multiple(x: float, multiple: int = 32) -> int:
@@ -603,9 +627,15 @@ def zoedepth_net(
     pad_input: bool = True,
     flip_aug: bool = True,
     height: int | None = None,
-    **kwargs: Any,
+    beit_dim: int = 1024,
+    beit_heads: int = 16,
 ) -> ZoeDepthNet:
     heads, _size = ZOEDEPTH[variant]
     return ZoeDepthNet(
-        heads, img_size(variant, height), pad_input=pad_input, flip_aug=flip_aug, **kwargs
+        heads,
+        img_size(variant, height),
+        pad_input=pad_input,
+        flip_aug=flip_aug,
+        beit_dim=beit_dim,
+        beit_heads=beit_heads,
     )
