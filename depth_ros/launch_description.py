@@ -12,7 +12,7 @@ unconfigured for ``ros2 lifecycle set <node> configure`` / ``activate``.
 from __future__ import annotations
 
 import tempfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from depth_ros.core.errors import ConfigError
 from depth_ros.launch_plan import (
@@ -22,6 +22,9 @@ from depth_ros.launch_plan import (
     plan_launch,
     rviz_config_text,
 )
+
+if TYPE_CHECKING:
+    from launch.launch_description import LaunchDescription
 
 
 def package_available(package: str) -> bool:
@@ -108,7 +111,7 @@ def _actions(node: str, context: Any) -> list[Any]:
     return actions
 
 
-def generate(node: str) -> Any:
+def generate(node: str) -> LaunchDescription:
     """The LaunchDescription of ``<node>.launch.py``."""
     from launch.actions import DeclareLaunchArgument, OpaqueFunction
     from launch.launch_description import LaunchDescription

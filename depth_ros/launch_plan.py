@@ -33,6 +33,7 @@ RVIZ_FILE = "depth.rviz"
 
 
 def find_rviz_config() -> Path:
+    """The package's RViz config (installed share first); ConfigError if absent."""
     for d in data_dirs("rviz"):
         if (d / RVIZ_FILE).is_file():
             return d / RVIZ_FILE
@@ -44,6 +45,8 @@ def find_rviz_config() -> Path:
 
 @dataclass(frozen=True)
 class LaunchArgument:
+    """One launch argument: name, default and description; ``parameter``: passed to the node."""
+
     name: str
     default: str
     description: str

@@ -36,6 +36,8 @@ def ros_args(
     namespace: str | None = None,
     log_level: str | None = None,
 ) -> list[str]:
+    """The ``--ros-args`` of a node process: parameters, remappings, a params file, namespace, log
+    level."""
     args = ["--ros-args"]
     if params_file is not None:
         args += ["--params-file", str(params_file)]

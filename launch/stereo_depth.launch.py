@@ -11,8 +11,15 @@ node_name, log_level, and one remapping per input topic (left_image_rect:=/cam/l
 ...). The profile, weights and backend are resolved by depth_ros.launch_plan.plan_launch.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from depth_ros.launch_description import generate
 
+if TYPE_CHECKING:
+    from launch import LaunchDescription
 
-def generate_launch_description():  # type: ignore[no-untyped-def]
+
+def generate_launch_description() -> LaunchDescription:
     return generate("stereo_depth")

@@ -38,6 +38,7 @@ DEFAULT_START_S = 1_700_000_000.0  # a plausible wall-clock epoch (stamp 0 means
 
 
 def register(subparsers: Any) -> None:
+    """Add the ``bag`` command (``make`` and ``run``) to the CLI's subparsers."""
     parser = subparsers.add_parser(
         "bag",
         help="rosbag2 tools (make a bag from images, run a bag through a node)",
@@ -247,6 +248,8 @@ def _frames(args: argparse.Namespace) -> tuple[dict[str, str], int, Iterator[dic
 
 
 def run_make(args: argparse.Namespace) -> int:
+    """``depth-ros bag make``: write the image (pair) files and their calibration to a rosbag2; exit
+    status 0."""
     from tqdm import tqdm
 
     from depth_ros.core.bags import BagWriter
@@ -441,6 +444,8 @@ def run_params(args: argparse.Namespace) -> tuple[list[Path], dict[str, Any], st
 
 
 def run_run(args: argparse.Namespace) -> int:
+    """``depth-ros bag run``: play a bag through a node on a private DDS domain and record its
+    outputs into a new bag; exit status 0."""
     import tempfile
 
     from depth_ros.core.bags import bag_info

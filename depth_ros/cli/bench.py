@@ -16,6 +16,7 @@ KINDS = ("stereo", "mono", "load")
 
 
 def register(sub: Any) -> None:
+    """Add the ``bench`` command and one sub-command per benchmark module that imports."""
     p = sub.add_parser("bench", help="benchmarks: stereo, mono, load")
     kinds = p.add_subparsers(dest="kind", required=True, metavar="KIND")
     for kind in KINDS:
@@ -29,10 +30,12 @@ def register(sub: Any) -> None:
 
 
 def median_ms(samples: Sequence[float]) -> float:
+    """The median of ``samples`` in the samples' unit (NaN when there are none)."""
     return float(statistics.median(samples)) if samples else float("nan")
 
 
 def report(figures: Mapping[str, Any], as_json: bool, title: str) -> None:
+    """Print ``figures`` as JSON, or as an aligned ``key: value`` list under ``title``."""
     if as_json:
         print(json.dumps(figures, indent=2))
         return

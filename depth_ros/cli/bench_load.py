@@ -26,6 +26,7 @@ NODES = ("stereo_depth", "mono_depth")
 
 
 def register(sub: Any) -> None:
+    """Add ``bench load`` (a node fed faster than it keeps up) to the bench sub-commands."""
     p = sub.add_parser("load", help="newest-frame behaviour of a node under fast input")
     p.add_argument("--node", choices=NODES, default="stereo_depth")
     p.add_argument("--rate", type=float, default=30.0, help="input frames per second")
@@ -63,6 +64,8 @@ def parse_value(text: str) -> object:
 
 
 def parse_params(items: list[str]) -> dict[str, object]:
+    """``K=V`` items as a parameter mapping, values typed by :func:`parse_value`; exits on a
+    malformed item."""
     params: dict[str, object] = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -85,6 +88,7 @@ def rss_kib(pid: int) -> int:
 
 
 def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile (0-100) of ``values``, linearly interpolated; NaN when empty."""
     if not values:
         return float("nan")
     ordered = sorted(values)
@@ -95,6 +99,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``bench load``: measure the node and print its figures; exit status 0."""
     figures = measure(
         args.node,
         args.rate,

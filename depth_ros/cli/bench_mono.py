@@ -18,6 +18,7 @@ from depth_ros.core.errors import ConfigError
 
 
 def register(sub: Any) -> None:
+    """Add ``bench mono`` (network time against the mono_depth node's latency)."""
     p = sub.add_parser("mono", help="monocular forward time vs mono_depth node latency")
     p.add_argument("--model", default="depth_anything_v2_vits")
     p.add_argument(
@@ -38,6 +39,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``bench mono``: time the network alone, then the node over DDS, and print both."""
     from depth_ros.core.eval.samples import load_sample
     from depth_ros.core.models import ModelConfig, build_model, get_model
     from depth_ros.core.models.base import run_mono

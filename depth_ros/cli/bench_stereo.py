@@ -14,6 +14,7 @@ from depth_ros.cli.bench import median_ms, node_latency, report
 
 
 def register(sub: Any) -> None:
+    """Add ``bench stereo`` (matcher time against the stereo_depth node's latency)."""
     p = sub.add_parser("stereo", help="matcher vs stereo node latency on the Motorcycle pair")
     p.add_argument("--model", default="sgbm")
     p.add_argument("--weights", default="")
@@ -24,6 +25,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``bench stereo``: time the matcher on the Motorcycle pair, then the node over DDS."""
     from sensor_msgs.msg import Image, PointCloud2
     from stereo_msgs.msg import DisparityImage
 

@@ -24,6 +24,7 @@ from depth_ros.runtime import local_dds_env
 
 
 def register(sub: Any) -> None:
+    """Add the ``demo`` command (the stereo node on the embedded Motorcycle sample)."""
     p = sub.add_parser("demo", help="run the stereo node on the embedded Motorcycle sample")
     p.add_argument("--model", default="sgbm", help="stereo model ID (default: sgbm)")
     p.add_argument("--weights", default="", help="weights file for learned models")
@@ -42,6 +43,8 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``demo``: publish the sample pair to a stereo_depth node, save what it publishes and print
+    the depth error against the ground truth."""
     local_dds_env()
     import rclpy
     from sensor_msgs.msg import CameraInfo, Image, PointCloud2

@@ -22,6 +22,7 @@ def _key_value(text: str) -> tuple[str, str]:
 
 
 def register(subparsers: Any) -> None:
+    """Add the ``eval`` command (a model on a dataset with ground truth, or ``--compare``)."""
     from depth_ros.core.eval.datasets import dataset_kinds
 
     p = subparsers.add_parser(
@@ -148,6 +149,8 @@ def _compare(paths: list[Path]) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``eval``: evaluate and save metrics.json, frames.csv and report.html, or print the comparison
+    table of ``--compare``; exit status 0."""
     if args.compare:
         return _compare(list(args.compare))
     if not args.dataset or not args.model:

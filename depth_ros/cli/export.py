@@ -1,6 +1,6 @@
-"""``depth-ros export``: export a model's PyTorch network to ONNX.
+r"""``depth-ros export``: export a model's PyTorch network to ONNX.
 
-    depth-ros export --model psmnet --weights pretrained_model_KITTI2015.tar \\
+    depth-ros export --model psmnet --weights pretrained_model_KITTI2015.tar \
         --output psmnet.onnx [--height 384 --width 1248] [--verify]
 
 Without --height/--width the file takes any size the model accepts (dynamic axes).
@@ -30,6 +30,7 @@ from depth_ros.core.errors import ConfigError, InputError
 
 
 def register(subparsers: Any) -> None:
+    """Add the ``export`` command (ONNX export, optionally int8 quantisation)."""
     p = subparsers.add_parser(
         "export",
         help="export a model's PyTorch network to ONNX",
@@ -138,6 +139,7 @@ def quantize(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``export``: write the ONNX file (or quantise one) and print what was written."""
     from depth_ros.core.models import ModelConfig
     from depth_ros.core.models.export import export_onnx, export_spec
 

@@ -20,6 +20,7 @@ COMMANDS = ("demo", "predict", "bench", "bag", "export", "eval", "params")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``depth-ros`` argument parser with every command of :data:`COMMANDS`."""
     parser = argparse.ArgumentParser(
         prog="depth-ros", description="Depth from monocular and stereo cameras, with ROS 2."
     )
@@ -63,6 +64,8 @@ def _show_calibration_warnings(command: str) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``depth-ros`` command line; the exit status (errors of ours print one line and give
+    2)."""
     import warnings
 
     args = build_parser().parse_args(argv)

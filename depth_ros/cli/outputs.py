@@ -35,6 +35,8 @@ def output_dir(path: Path, option: str = "--output") -> Path:
 
 
 def write_png(path: Path, image: NDArray[np.generic]) -> Path:
+    """Write an RGB or grey image to ``path`` as PNG (16-bit stays 16-bit); OSError if OpenCV
+    cannot."""
     import cv2
 
     arr = image[:, :, ::-1] if image.ndim == 3 else image  # RGB → BGR for OpenCV

@@ -11,6 +11,7 @@ from depth_ros.core.params import ParamSpec
 
 
 def register(sub: Any) -> None:
+    """Add the ``params`` command (a node's parameter table)."""
     p = sub.add_parser("params", help="list a node's parameters (ranges, defaults)")
     p.add_argument("node", choices=("stereo_depth", "mono_depth", "fused_depth"))
     p.add_argument("--model", help="include this model's own parameters (default: the node's)")
@@ -20,6 +21,8 @@ def register(sub: Any) -> None:
 
 
 def node_params(node: str, model: str | None, scale_source: str = "none") -> dict[str, ParamSpec]:
+    """The parameters ``node`` declares with ``model`` (default: the node's) and
+    ``scale_source``."""
     from depth_ros.core import profiles
 
     model = model or profiles.node_info(node).default_model
@@ -30,6 +33,7 @@ def node_params(node: str, model: str | None, scale_source: str = "none") -> dic
 
 
 def run(args: argparse.Namespace) -> int:
+    """``params``: print the node's parameters, as text or a markdown table."""
     specs = node_params(args.node, args.model, args.scale_source)
     if args.markdown:
         print("| parameter | type | default | range / choices | description |")

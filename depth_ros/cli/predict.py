@@ -29,6 +29,7 @@ from depth_ros.core.models.base import CameraUse
 
 
 def register(sub: Any) -> None:
+    """Add the ``predict`` command (a model on image files, no ROS)."""
     p = sub.add_parser("predict", help="run a model on image files (no ROS)")
     p.add_argument("--model", help="model ID (see --list)")
     p.add_argument("--list", action="store_true", help="list the registered models and exit")
@@ -94,6 +95,7 @@ def _list() -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    """``predict``: run the model and write its outputs (PNG, .npy, point cloud); exit status 0."""
     if args.list:
         return _list()
     if not args.model:

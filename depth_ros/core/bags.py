@@ -206,6 +206,7 @@ class BagWriter:
         self.counts: dict[str, int] = {}
 
     def open(self) -> BagWriter:
+        """Create the bag (replacing an existing one only with ``overwrite``); returns self."""
         from rosbags.rosbag2 import StoragePlugin, Writer
 
         if self.path.exists():
@@ -222,6 +223,7 @@ class BagWriter:
         return self
 
     def close(self) -> None:
+        """Finish the bag (writes metadata.yaml); a second call does nothing."""
         if self._writer is not None:
             self._writer.close()
             self._writer = None
@@ -271,6 +273,7 @@ class BagWriter:
         frame_id: str = "",
         encoding: str | None = None,
     ) -> None:
+        """An Image of ``image`` (encoding inferred when None) stamped ``stamp_ns``."""
         self.write(topic, image_msg(image, stamp_ns, frame_id, encoding), stamp_ns)
 
     def write_depth(
@@ -284,6 +287,7 @@ class BagWriter:
     def write_camera_info(
         self, topic: str, stamp_ns: int, camera: PinholeCamera, frame_id: str | None = None
     ) -> None:
+        """The CameraInfo of ``camera`` stamped ``stamp_ns`` (its frame unless ``frame_id``)."""
         self.write(topic, camera_info_msg(camera, stamp_ns, frame_id), stamp_ns)
 
     def write_disparity(
@@ -304,9 +308,11 @@ class BagWriter:
     def write_cloud(
         self, topic: str, stamp_ns: int, cloud: PackedCloud, frame_id: str = ""
     ) -> None:
+        """The PointCloud2 of ``cloud`` stamped ``stamp_ns``."""
         self.write(topic, cloud_msg(cloud, stamp_ns, frame_id), stamp_ns)
 
     def write_clock(self, stamp_ns: int, topic: str = "/clock") -> None:
+        """A rosgraph_msgs/Clock at ``stamp_ns`` on ``topic``."""
         self.write(topic, clock_msg(stamp_ns), stamp_ns)
 
 
@@ -314,6 +320,8 @@ class BagWriter:
 
 
 class BagMessage(NamedTuple):
+    """One message read from a bag: its topic, its bag timestamp (ns) and the message."""
+
     topic: str
     timestamp_ns: int
     msg: object  # a type store message; isinstance(msg, depth_ros.core.msgtypes.ImageMsg)...
@@ -321,6 +329,8 @@ class BagMessage(NamedTuple):
 
 @dataclass(frozen=True)
 class BagTopic:
+    """One topic of a bag: its name, message type and message count."""
+
     name: str
     msgtype: str
     count: int

@@ -144,22 +144,27 @@ class PinholeCamera:
     # Projection-matrix intrinsics: those of the rectified image, which is what we process.
     @property
     def fx(self) -> float:
+        """Focal length along x, pixels (P's when P is set, else K's)."""
         return self.p[0] if self.p and self.p[0] else self.k[0]
 
     @property
     def fy(self) -> float:
+        """Focal length along y, pixels (P's when P is set, else K's)."""
         return self.p[5] if self.p and self.p[5] else self.k[4]
 
     @property
     def cx(self) -> float:
+        """Principal point x, pixels (P's when P is set, else K's)."""
         return self.p[2] if self.p and self.p[0] else self.k[2]
 
     @property
     def cy(self) -> float:
+        """Principal point y, pixels (P's when P is set, else K's)."""
         return self.p[6] if self.p and self.p[5] else self.k[5]
 
     @property
     def tx(self) -> float:
+        """P[0,3] = -fx' * baseline for the right camera of a rectified pair (0 for a 3x3 P)."""
         return self.p[3] if len(self.p) == 12 else 0.0
 
     def validate(self, image_width: int | None = None, image_height: int | None = None) -> None:
@@ -334,6 +339,7 @@ class StereoGeometry:
         return self.baseline > 0.0
 
     def validate(self) -> None:
+        """Raise :class:`CalibrationError` unless fx and baseline are finite and positive."""
         if not _finite((self.fx, self.baseline, self.doffs)):
             raise CalibrationError(f"stereo geometry is not finite: {self}")
         if self.fx <= 0.0:

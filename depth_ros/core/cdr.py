@@ -60,6 +60,7 @@ class CdrMessage:
         self.data.extend(struct.pack("<" + fmt, value))
 
     def string(self, text: str) -> None:
+        """Append a CDR string: its length with the terminating NUL, then the bytes."""
         raw = text.encode() + b"\0"
         self.put("I", len(raw))
         self.data.extend(raw)

@@ -53,9 +53,9 @@ def texture(grey: NDArray[np.uint8], window: int) -> F32:
 
 
 def texture_factor(tex: F32, min_texture: float) -> F32:
+    """c_tex (see the module) of a texture map (all ones when ``min_texture`` <= 0)."""
     if min_texture <= 0:
         return np.ones_like(tex)
-    """c_tex (see the module) of a texture map."""
     c: F32 = np.minimum(tex / np.float32(2.0 * min_texture), np.float32(1.0)).astype(np.float32)
     c[tex < min_texture] = 0.0
     return c
@@ -164,9 +164,12 @@ class TemporalFilter:
         self._conf: F32 | None = None
 
     def reset(self) -> None:
+        """Forget the history (the next frame starts it again)."""
         self._disp = self._conf = None
 
     def apply(self, disp: F32, conf: F32, alpha: float) -> tuple[F32, F32]:
+        """Filter one frame (see the class); ``alpha`` <= 0 resets and returns the frame as it
+        is."""
         if alpha <= 0:
             self.reset()
             return disp, conf

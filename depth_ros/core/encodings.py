@@ -29,6 +29,7 @@ class Encoding:
 
     @property
     def pixel_bytes(self) -> int:
+        """Bytes per pixel: element size times channel count."""
         return int(self.dtype.itemsize) * self.channels
 
 

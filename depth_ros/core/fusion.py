@@ -40,6 +40,8 @@ SOURCE_MONO_REPLACED = 3
 
 @dataclass(frozen=True)
 class FusionResult:
+    """One fused frame: the depth, where each pixel came from, and the mono-to-stereo fit."""
+
     depth: FloatImage  # metres, NaN = none
     source: NDArray[np.uint8]  # SOURCE_* per pixel
     fit: ScaleFit  # the map applied to the monocular prediction
@@ -117,12 +119,15 @@ class StereoMonoFusion:
             self.update(params)
 
     def update(self, params: Mapping[str, Value]) -> None:
+        """Change fusion and scale-source parameters (validated first: ConfigError, nothing
+        changed)."""
         validate_all(self._specs, params)
         own = {k: v for k, v in params.items() if k in self._fusion}
         self._scale.update({k: v for k, v in params.items() if k not in self._fusion})
         self._fusion.update({k: float(v) for k, v in own.items()})
 
     def reset(self) -> None:
+        """Forget the scale source's history (time jumped back)."""
         self._scale.reset()
 
     def process(

@@ -42,7 +42,7 @@ def disparity_to_depth(
 
 
 def depth_to_disparity(depth: FloatImage, geometry: StereoGeometry) -> FloatImage:
-    """d = fx * B / Z - doffs; NaN where depth is not positive and finite."""
+    """Disparity d = fx * B / Z - doffs; NaN where depth is not positive and finite."""
     geometry.validate()
     with np.errstate(divide="ignore", invalid="ignore"):
         disp = (np.float32(geometry.fx * geometry.baseline) / depth).astype(np.float32)

@@ -23,6 +23,9 @@ from depth_ros.core.temporal import TemporalFilter, TemporalOptions
 
 @dataclass(frozen=True)
 class MonoOptions:
+    """What the monocular pipeline makes of a prediction: depth range, point cloud, temporal
+    filter."""
+
     min_depth: float = 0.0
     max_depth: float = float("inf")
     points: str = "xyzrgb"  # none | xyz | xyzrgb
@@ -33,6 +36,8 @@ class MonoOptions:
 
 @dataclass
 class MonoResult:
+    """One processed image: the prediction, depth (when metric), cloud, fit and extras."""
+
     prediction: NDArray[np.float32]  # the model's output at the image size
     relative: NDArray[np.float32] | None  # relative inverse depth (relative models)
     depth: NDArray[np.float32] | None  # metres, NaN invalid; None when no scale is known
@@ -46,6 +51,9 @@ class MonoResult:
 
 
 class MonoPipeline:
+    """Run a monocular model and turn its output into metric depth (through a scale source for
+    relative models) and a point cloud."""
+
     def __init__(
         self,
         model: AnyMonoModel,

@@ -17,6 +17,9 @@ Value = bool | int | float | str
 
 @dataclass(frozen=True)
 class ParamSpec:
+    """One parameter: name, default (its type is the parameter's), description, range or choices,
+    read-only."""
+
     name: str
     default: Value
     description: str
@@ -29,6 +32,7 @@ class ParamSpec:
 
     @property
     def type(self) -> type:
+        """The parameter's type: the default's."""
         return type(self.default)
 
     def describe(self) -> str:
@@ -109,4 +113,5 @@ def validate_all(specs: Mapping[str, ParamSpec], values: Mapping[str, object]) -
 
 
 def defaults(specs: Mapping[str, ParamSpec]) -> dict[str, Value]:
+    """Name → default value of every spec."""
     return {name: spec.default for name, spec in specs.items()}

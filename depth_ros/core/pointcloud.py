@@ -22,6 +22,8 @@ FLOAT32 = 7
 
 @dataclass(frozen=True)
 class PointFieldSpec:
+    """One sensor_msgs/PointField: name, byte offset, datatype and count."""
+
     name: str
     offset: int
     datatype: int = FLOAT32

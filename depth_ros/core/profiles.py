@@ -98,6 +98,7 @@ FUSED_DEFAULT_INPUTS = {
 
 
 def node_info(node: str) -> NodeInfo:
+    """What is known of ``node`` (:data:`NODES`); ConfigError naming the known nodes."""
     try:
         return NODES[node]
     except KeyError:
@@ -134,6 +135,7 @@ def data_dirs(kind: str) -> list[Path]:
 
 
 def config_dirs() -> list[Path]:
+    """The folders holding model profiles (``config/``, installed share first)."""
     return data_dirs("config")
 
 
@@ -216,6 +218,8 @@ def read_params_file(path: Path | str, node_name: str | None = None) -> dict[str
 
 @dataclass(frozen=True)
 class Profile:
+    """A model profile: the model, its file and its node parameters."""
+
     model: str
     path: Path
     params: dict[str, Value]
@@ -240,7 +244,9 @@ class NodeSchema(Protocol):
 
     def __call__(
         self, model_params: tuple[ParamSpec, ...], scale_params: tuple[ParamSpec, ...] = ..., /
-    ) -> dict[str, ParamSpec]: ...
+    ) -> dict[str, ParamSpec]:
+        """The node's parameters with these model (and scale source) parameters."""
+        ...
 
 
 def schema_function(node: str) -> NodeSchema | None:
@@ -287,6 +293,8 @@ def node_for_model(model: str) -> str:
 
 
 def check_model_for_node(node: str, model: str) -> None:
+    """ConfigError unless ``node`` runs models of ``model``'s input kind (naming the launch file
+    that does)."""
     spec = get_model(model)
     info = node_info(node)
     if spec.input_kind is not info.input_kind:

@@ -79,12 +79,15 @@ class Registry(Generic[T]):
             load_plugins()
 
     def register(self, name: str, entry: T) -> T:
+        """Add ``entry`` under ``name`` (ConfigError if the name is taken); returns ``entry``."""
         if name in self._entries:
             raise ConfigError(f"{self.kind} {name!r} is registered twice")
         self._entries[name] = entry
         return entry
 
     def get(self, name: str) -> T:
+        """The entry ``name`` (after loading the modules and plugins); ConfigError naming the known
+        ones."""
         self.load()
         try:
             return self._entries[name]
@@ -93,6 +96,7 @@ class Registry(Generic[T]):
             raise ConfigError(f"unknown {self.kind} {name!r}; known: {known}") from None
 
     def names(self) -> list[str]:
+        """Every registered name, sorted."""
         self.load()
         return sorted(self._entries)
 

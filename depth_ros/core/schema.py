@@ -169,6 +169,7 @@ SCALE_PREFIX = "scale."
 
 
 def scale_choice(names: tuple[str, ...]) -> ParamSpec:
+    """The ``scale_source`` parameter offering ``names`` (and ``none``)."""
     return ParamSpec(
         "scale_source",
         "none",

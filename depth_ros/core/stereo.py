@@ -27,6 +27,9 @@ POINT_FORMATS = ("none", "xyz", "xyzrgb")
 
 @dataclass(frozen=True)
 class StereoOptions:
+    """What the stereo pipeline makes of a disparity: depth range, point cloud format,
+    rectification."""
+
     min_depth: float = 0.0
     max_depth: float = float("inf")
     points: str = "xyzrgb"  # one of POINT_FORMATS
@@ -36,6 +39,8 @@ class StereoOptions:
 
 @dataclass
 class StereoResult:
+    """One processed pair: disparity, depth, cloud, geometry and timings."""
+
     disparity: NDArray[np.float32]  # matcher disparity, pixels of the left image, NaN invalid
     depth: NDArray[np.float32]  # metres, NaN invalid
     cloud: PackedCloud | None

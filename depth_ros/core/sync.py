@@ -24,6 +24,8 @@ T = TypeVar("T")
 
 
 class TimeSynchronizer(Generic[T]):
+    """Pair messages of several streams by stamp (see the module): exact or approximate."""
+
     def __init__(
         self,
         streams: int,
@@ -95,4 +97,5 @@ class TimeSynchronizer(Generic[T]):
         return picks
 
     def pending(self) -> list[int]:
+        """Messages waiting in each stream's queue."""
         return [len(q) for q in self._queues]

@@ -74,6 +74,8 @@ _SPECS = {s.name: s for s in TEMPORAL_PARAMS}
 
 @dataclass(frozen=True)
 class TemporalOptions:
+    """Parameters of :class:`TemporalFilter` (the ``temporal_*`` node parameters)."""
+
     alpha: float = 0.5
     motion_threshold: float = 0.15
     reset_gap_seconds: float = 0.5
@@ -90,6 +92,7 @@ class TemporalOptions:
 
     @classmethod
     def from_params(cls, params: Mapping[str, Value]) -> TemporalOptions:
+        """The options from ``temporal_*`` node parameters (defaults for the absent ones)."""
         d = cls()
         return cls(
             alpha=float(params.get("temporal_alpha", d.alpha)),
@@ -109,6 +112,7 @@ class TemporalFilter:
         self.last_moving_fraction = 0.0  # share of valid pixels the gate let through
 
     def reset(self) -> None:
+        """Forget the history (the next frame starts it again)."""
         self._state = None
         self._stamp = None
 
@@ -121,8 +125,9 @@ class TemporalFilter:
         )
 
     def _align(self, prev: NDArray[np.float32], new: NDArray[np.float32]) -> NDArray[np.float32]:
-        """prev mapped by s·prev + t onto new: least squares of new on prev (prev, the
-        filtered history, is the low-noise regressor, so the fit is close to unbiased),
+        """The history ``prev`` mapped by s·prev + t onto ``new``: least squares of new on
+        prev (prev, the filtered history, is the low-noise regressor, so the fit is close
+        to unbiased),
         on a pixel grid, refitted once on the pixels within the motion threshold; prev
         unchanged if the fit is degenerate."""
         step = max(1, int(np.sqrt(prev.size / 20000)))  # ~20k samples

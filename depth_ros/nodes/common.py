@@ -107,7 +107,7 @@ def declare(
 
 
 def startup_reason(spec: ParamSpec, exc: Exception) -> str:
-    """rclpy's exception about a start-up value as one short sentence."""
+    """The rclpy exception about a start-up value as one short sentence."""
     if isinstance(exc, InvalidParameterTypeException):
         hint = " (write it with a decimal point, e.g. 5.0)" if spec.type is float else ""
         return f"{spec.name} must be {spec.type.__name__}{hint}"

@@ -48,6 +48,8 @@ GRACE_S = 1.0  # after the main output of a frame, how long to wait for its othe
 
 @dataclass
 class RunReport:
+    """What a bag run did: frames in and out, messages written, input stamps without output."""
+
     frames_in: int = 0  # frames whose every input topic was published
     frames_out: int = 0  # of those, frames for which the node's outputs came back
     incomplete_inputs: int = 0  # stamps seen on some input topics only (not a frame)
@@ -194,6 +196,8 @@ class BagRun:
 
     # -- run ----------------------------------------------------------------------------
     def run(self) -> RunReport:
+        """Start the node, play the bag through it frame by frame and record its outputs; the
+        report."""
         t_start = time.monotonic()
         info = bags.bag_info(self.bag)
         ns = self.namespace

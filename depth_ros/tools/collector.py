@@ -18,12 +18,16 @@ from depth_ros.nodes import common
 
 @dataclass
 class Received:
+    """A received message, its header stamp and when it arrived."""
+
     msg: Any
     stamp_ns: int  # header stamp
     wall_ns: int  # time.time_ns() at reception
 
 
 class Collector:
+    """Subscribe to topics and keep what arrives (thread-safe), for tools and tests."""
+
     def __init__(
         self,
         node: Node,
@@ -56,6 +60,7 @@ class Collector:
         return on_msg
 
     def publishers_matched(self) -> bool:
+        """Whether every topic has a publisher."""
         return all(
             self.node.count_publishers(self.node.resolve_topic_name(t)) > 0 for t in self.topics
         )
@@ -75,5 +80,6 @@ class Collector:
         return predicate(self)
 
     def count(self, topic: str) -> int:
+        """Messages received on ``topic`` so far."""
         with self._lock:
             return self.counts[topic]

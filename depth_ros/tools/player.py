@@ -47,6 +47,7 @@ class StereoPlayer:
         ]
 
     def wait_for_subscribers(self, timeout: float = 30.0) -> bool:
+        """Spin until every publisher has a subscriber (True) or ``timeout`` s pass (False)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if all(p.get_subscription_count() > 0 for p in self.pubs):
@@ -63,6 +64,8 @@ class StereoPlayer:
         stamp: Any = None,
         encoding: str = "rgb8",
     ) -> Header:
+        """Publish both images and camera infos of one stereo frame, stamped ``stamp`` (now when
+        None); their header."""
         header = Header()
         header.stamp = stamp if stamp is not None else self.node.get_clock().now().to_msg()
         header.frame_id = left_camera.frame_id
@@ -86,6 +89,7 @@ class StereoPlayer:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Publish a sample stereo pair ``--frames`` times at ``--rate``; the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sample", default="motorcycle")
     parser.add_argument("--frames", type=int, default=5)

@@ -41,7 +41,9 @@ class Backend(Protocol):
     name: str
     device: str
 
-    def run(self, inputs: Sequence[NDArray[np.float32]]) -> list[NDArray[np.float32]]: ...
+    def run(self, inputs: Sequence[NDArray[np.float32]]) -> list[NDArray[np.float32]]:
+        """Run the network on ``inputs`` (in the request's input order); its outputs, float32."""
+        ...
 
     def close(self) -> None:
         """Release the network and its device memory."""

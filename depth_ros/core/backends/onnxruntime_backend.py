@@ -62,6 +62,9 @@ def select_providers(request: BackendRequest, available: Sequence[str]) -> list[
 
 
 class OnnxRuntimeBackend:
+    """A :class:`~depth_ros.core.backends.base.Backend` running an ONNX file in an onnxruntime
+    session."""
+
     name = "onnxruntime"
 
     def __init__(self, request: BackendRequest) -> None:
@@ -105,6 +108,8 @@ class OnnxRuntimeBackend:
             )
 
     def run(self, inputs: Sequence[NDArray[np.float32]]) -> list[NDArray[np.float32]]:
+        """Run the session: ``inputs`` by the request's input names, cast to the file's input
+        types."""
         if len(inputs) != len(self._input_names):
             raise ConfigError(
                 f"the network takes {len(self._input_names)} inputs "
@@ -118,6 +123,7 @@ class OnnxRuntimeBackend:
         return [np.asarray(o, dtype=np.float32) for o in outs]
 
     def close(self) -> None:
+        """Drop the session (and with it its device memory)."""
         self._session = None
 
 

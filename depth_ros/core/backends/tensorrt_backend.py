@@ -34,6 +34,9 @@ def _unavailable() -> str | None:
 
 
 class TensorRTBackend:
+    """A :class:`~depth_ros.core.backends.base.Backend` running a serialised TensorRT engine on
+    CUDA, with torch tensors as its buffers."""
+
     name = "tensorrt"
 
     def __init__(self, request: BackendRequest) -> None:
@@ -88,6 +91,7 @@ class TensorRTBackend:
         return table.get(dtype, torch.float32)
 
     def run(self, inputs: Sequence[NDArray[np.float32]]) -> list[NDArray[np.float32]]:
+        """Copy ``inputs`` to the GPU, execute the engine on its stream, copy the outputs back."""
         torch = self._torch
         if len(inputs) != len(self._inputs):
             raise ConfigError(f"the engine takes {len(self._inputs)} inputs, got {len(inputs)}")
@@ -114,6 +118,7 @@ class TensorRTBackend:
         return [r.float().cpu().numpy() for r in results]
 
     def close(self) -> None:
+        """Drop the execution context and the engine."""
         self._context = None
         self._engine = None
 

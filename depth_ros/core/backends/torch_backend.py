@@ -48,6 +48,9 @@ def torch_device(device: str) -> torch.device:
 
 
 class TorchBackend:
+    """A :class:`~depth_ros.core.backends.base.Backend` running the request's ``torch.nn.Module``
+    (fp16 on CUDA when asked)."""
+
     name = "torch"
 
     def __init__(self, request: BackendRequest) -> None:
@@ -68,6 +71,7 @@ class TorchBackend:
         self._module: nn.Module | None = module.to(device=self._device, dtype=self._dtype)
 
     def run(self, inputs: Sequence[NDArray[np.float32]]) -> list[NDArray[np.float32]]:
+        """Run the module under ``torch.inference_mode``; every output as a float32 array."""
         import torch
 
         tensors = [
@@ -81,6 +85,7 @@ class TorchBackend:
         return [o.detach().float().cpu().numpy().astype(np.float32, copy=False) for o in outs]
 
     def close(self) -> None:
+        """Drop the module and release the CUDA cache."""
         import torch
 
         self._module = None

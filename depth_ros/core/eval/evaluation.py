@@ -139,6 +139,8 @@ class FrameMaps:
 
 @dataclass
 class FrameResult:
+    """The metrics of one frame, its inference time, the alignment applied and its report maps."""
+
     name: str
     metrics: dict[str, float]
     seconds: float
@@ -149,6 +151,8 @@ class FrameResult:
 
 @dataclass
 class EvalResult:
+    """The result of :func:`evaluate`: per-frame results and how they were obtained."""
+
     model: str
     model_output: str
     dataset: str
@@ -164,6 +168,7 @@ class EvalResult:
 
     @property
     def aggregate(self) -> dict[str, float]:
+        """Mean over frames of each metric (finite values only), and ``seconds_per_frame``."""
         keys: list[str] = []
         for f in self.frames:
             keys.extend(k for k in f.metrics if k not in keys)
@@ -219,6 +224,8 @@ class EvalResult:
 
 
 def default_align(spec: ModelSpec) -> str:
+    """The alignment a model's output needs by default: ``lstsq-inverse`` for relative models, else
+    ``none``."""
     return "lstsq-inverse" if spec.output_kind == OutputKind.RELATIVE else "none"
 
 

@@ -35,6 +35,7 @@ img{display:block;max-width:100%}
 
 
 def png_base64(rgb: NDArray[np.uint8]) -> str:
+    """An RGB image as base64 PNG (for a data: URL)."""
     import cv2
 
     ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]))
@@ -147,6 +148,8 @@ def _frame_maps(maps: FrameMaps) -> str:
 
 
 def render_html(result: EvalResult) -> str:
+    """The self-contained HTML report of ``result``: metadata, aggregate, plots, per-frame table and
+    maps."""
     agg = result.aggregate
     keys = list(agg)
     meta = [

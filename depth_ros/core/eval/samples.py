@@ -55,14 +55,17 @@ class StereoSample:
 
     @property
     def geometry(self) -> StereoGeometry:
+        """The pair's rectified geometry (fx, baseline, doffs)."""
         return StereoGeometry.from_cameras(self.left_camera, self.right_camera)
 
     @property
     def width(self) -> int:
+        """Image width, pixels."""
         return int(self.left.shape[1])
 
     @property
     def height(self) -> int:
+        """Image height, pixels."""
         return int(self.left.shape[0])
 
     @property

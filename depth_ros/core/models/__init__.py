@@ -55,14 +55,17 @@ MODELS: Registry[ModelSpec] = Registry("model", __name__, MODEL_MODULES)
 
 
 def register_model(spec: ModelSpec) -> ModelSpec:
+    """Add a model ID to :data:`MODELS` (model modules and plugins call this)."""
     return MODELS.register(spec.id, spec)
 
 
 def get_model(model_id: str) -> ModelSpec:
+    """The spec of ``model_id``; ConfigError naming the known IDs."""
     return MODELS.get(model_id)
 
 
 def model_ids(input_kind: InputKind | None = None) -> list[str]:
+    """The registered model IDs (of ``input_kind`` only, when given)."""
     return [m for m in MODELS if input_kind is None or MODELS.get(m).input_kind == input_kind]
 
 

@@ -23,11 +23,15 @@ if TYPE_CHECKING:
 
 
 class InputKind(enum.Enum):
+    """What a model takes: a rectified stereo pair or one image."""
+
     STEREO = "stereo"
     MONO = "mono"
 
 
 class OutputKind(enum.Enum):
+    """What a model gives: disparity (stereo), relative inverse depth, or metres."""
+
     DISPARITY = "disparity"  # pixels of the left image (stereo)
     RELATIVE = "relative"  # affine-invariant inverse depth, larger = nearer
     METRIC = "metric"  # metres
@@ -103,7 +107,9 @@ class MonoModel(Protocol):
         metres, per the spec's output kind. NaN where the network gives no value."""
         ...
 
-    def update(self, params: Mapping[str, Value]) -> None: ...
+    def update(self, params: Mapping[str, Value]) -> None:
+        """Apply changed parameters of the spec's own (validated already)."""
+        ...
 
 
 @runtime_checkable
@@ -115,9 +121,13 @@ class CameraAwareMonoModel(Protocol):
     ``CameraUse.REQUIRED`` raise InputError without one.
     """
 
-    def infer(self, rgb: NDArray[np.uint8], camera: PinholeCamera | None) -> MonoOutput: ...
+    def infer(self, rgb: NDArray[np.uint8], camera: PinholeCamera | None) -> MonoOutput:
+        """The network's output for ``rgb`` (H, W, 3) uint8 seen by ``camera``."""
+        ...
 
-    def update(self, params: Mapping[str, Value]) -> None: ...
+    def update(self, params: Mapping[str, Value]) -> None:
+        """Apply changed parameters of the spec's own (validated already)."""
+        ...
 
 
 #: what the monocular pipeline runs: a plain or a camera-aware network

@@ -54,6 +54,8 @@ def weights_source(encoder: str) -> WeightsSource:
 
 
 def release(encoder: str) -> Release:
+    """The V1 release of ``encoder``: V2's network with V1's decoder inputs (the last four blocks)
+    and V1's pre-processing."""
     return Release(
         f"Depth Anything V1 {_NAMES[encoder]} checkpoint",
         weights_source(encoder),

@@ -79,6 +79,8 @@ def resize_scale(model: MonoNetworkModel, height: int, width: int) -> float:
 
 
 def train_scale(dataset: str) -> float:
+    """Network-input pixels per image pixel of the training images of ``dataset`` (518 px short
+    side)."""
     cam = TRAIN_CAMERAS[dataset]
     return TRAIN_SIZE / min(cam.height, cam.width)
 
@@ -100,6 +102,8 @@ SHA256: dict[str, str | None] = {
 
 
 def weights_source(encoder: str, dataset: str | None = None) -> WeightsSource:
+    """Where the V2 checkpoint of ``encoder`` (relative, or metric on ``dataset``) is published,
+    with its SHA-256 where known."""
     if dataset is None:
         name = f"depth_anything_v2_{encoder}.pth"
         return WeightsSource(
@@ -134,6 +138,8 @@ class Release:
     preprocess: Preprocess = PREPROCESS
 
     def net(self) -> DepthAnythingV2Net:
+        """The network this release loads into (not initialised: the checkpoint sets every
+        tensor)."""
         from depth_ros.core.models.nets.depth_anything_v2 import DepthAnythingV2Net
 
         return DepthAnythingV2Net(self.encoder, max_depth=self.max_depth, layers=self.layers)
@@ -199,6 +205,8 @@ def network_model(rel: Release, config: ModelConfig) -> MonoNetworkModel:
 
 
 def builder(rel: Release) -> Callable[[ModelConfig], MonoNetworkModel]:
+    """The ``ModelSpec.build`` of a relative release."""
+
     def build(config: ModelConfig) -> MonoNetworkModel:
         return network_model(rel, config)
 
@@ -225,6 +233,7 @@ def metric_builder(
 
 
 def export_spec(rel: Release) -> ExportSpec:
+    """How the release exports to ONNX (fixed size: the position embedding is resampled for it)."""
     from depth_ros.core.models.export import ExportSpec
     from depth_ros.core.models.loading import example_input
 

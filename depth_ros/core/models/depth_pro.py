@@ -141,6 +141,7 @@ class DepthProModel:
         """Depth Pro has no runtime parameters (its input size is fixed)."""
 
     def network_input(self, rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """The (1, 3, S, S) network input for ``rgb`` (see :func:`network_input`)."""
         return network_input(rgb, self.img_size)
 
     def infer(self, rgb: NDArray[np.uint8], camera: PinholeCamera | None) -> MonoOutput:
@@ -169,6 +170,7 @@ class DepthProModel:
         return self.infer(rgb, None).depth
 
     def close(self) -> None:
+        """Release the backend."""
         self.runner.close()
 
 

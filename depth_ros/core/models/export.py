@@ -49,6 +49,9 @@ class ExportSpec:
 
 @dataclass(frozen=True)
 class ExportResult:
+    """What :func:`export_onnx` wrote: the file, its input size (None: dynamic), tensor names, time
+    taken and metadata."""
+
     path: Path
     model_id: str
     height: int | None  # None: dynamic
@@ -75,6 +78,7 @@ def export_spec(model_id: str) -> ExportSpec:
 
 
 def check_size(ex: ExportSpec, height: int, width: int) -> None:
+    """InputError unless ``height`` and ``width`` suit the export (multiples, minimum)."""
     for name, v in (("height", height), ("width", width)):
         if v < ex.min_size or v % ex.size_multiple:
             raise InputError(

@@ -69,6 +69,7 @@ class HITNetStereo(LearnedStereo):
         )
 
     def compute(self, left: NDArray[np.uint8], right: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """Disparity (H, W) float32 of the pair at the ``input_scale`` parameter, NaN invalid."""
         check_pair(left, right)
         return at_scale(left, right, float(self.params["input_scale"]), self._infer)
 

@@ -92,6 +92,7 @@ def network_size(height: int, width: int, input_size: int, pre: Preprocess) -> t
 
 
 def check_rgb(rgb: object) -> NDArray[np.uint8]:
+    """``rgb`` if it is an (H, W, 3) uint8 image of at least 2x2 pixels, else InputError."""
     if not isinstance(rgb, np.ndarray) or rgb.ndim != 3 or rgb.shape[2] != 3:
         shape = getattr(rgb, "shape", None)
         raise InputError(f"expected an RGB image of shape (H, W, 3), got shape {shape}")
@@ -237,6 +238,7 @@ class WeightsSource:
         return cache_dir() / (self.cache_subdir or "") / self.filename
 
     def describe(self) -> str:
+        """Where to get the file, for error messages."""
         if self.hf_repo:
             return f"https://huggingface.co/{self.hf_repo} (file {self.filename})"
         return self.url or "(unknown)"
@@ -272,7 +274,7 @@ def fetch_weights(
     :func:`cache_dir`, else downloaded there once (with a progress bar) and checked
     against the published SHA-256. Offline or on a failed download, a WeightsError names
     the file and where to get it. (Not :func:`depth_ros.core.profiles.resolve_weights_path`,
-    which only joins a profile's file name to a folder.)"""
+    which only joins a profile's file name to a folder)."""
     from depth_ros.core.models.checkpoints import require_file
 
     if weights is not None and str(weights) != "":
@@ -308,6 +310,7 @@ def fetch_weights(
 
 
 def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, hex, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -412,18 +415,22 @@ class MonoNetworkModel:
                 raise ConfigError(why)
 
     def update(self, params: Mapping[str, Value]) -> None:
+        """Apply ``input_size`` (checked against its spec first)."""
         if "input_size" in params:
             self._check_input_size(params["input_size"])
             self.input_size = int(params["input_size"])
 
     def network_input(self, rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """The (1, 3, h, w) network input for ``rgb``, as the official pre-processing."""
         return prepare(rgb, self.input_size, self.pre)
 
     def predict(self, rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """The prediction (H, W) float32 at the image's size (official output resize)."""
         x = self.network_input(rgb)
         out = np.asarray(self.runner.run([x])[0])
         out = out.reshape(out.shape[-2:])
         return resize_prediction(out, rgb.shape[0], rgb.shape[1], self.pre.output_resize)
 
     def close(self) -> None:
+        """Release the backend."""
         self.runner.close()

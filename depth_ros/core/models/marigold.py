@@ -75,13 +75,24 @@ class DepthPipeline(Protocol):
     imported by name, not type-checked: its typing costs mypy minutes)."""
 
     @property
-    def config(self) -> _PipelineConfig: ...
+    def config(self) -> _PipelineConfig:
+        """The pipeline's config (its ``prediction_type``: depth or disparity)."""
+        ...
+
     @property
-    def default_denoising_steps(self) -> int: ...
+    def default_denoising_steps(self) -> int:
+        """Denoising steps when the ``denoising_steps`` parameter is 0."""
+        ...
+
     @property
-    def unet(self) -> nn.Module: ...
+    def unet(self) -> nn.Module:
+        """The denoising UNet."""
+        ...
+
     @property
-    def scheduler(self) -> object: ...
+    def scheduler(self) -> object:
+        """The diffusion scheduler (DDIM or LCM)."""
+        ...
 
     def __call__(
         self,
@@ -208,6 +219,7 @@ class Release:
         return self.hf_repo.split("/")[-1]
 
     def describe(self) -> str:
+        """Where the release is published, for error messages."""
         return f"https://huggingface.co/{self.hf_repo} (the whole diffusers folder)"
 
 
@@ -364,7 +376,7 @@ def resolve_folder(
 
 @contextlib.contextmanager
 def _loading_bars(enabled: bool) -> Iterator[None]:
-    """diffusers' and transformers' own loading bars on or off for the block (restored)."""
+    """Turn diffusers' and transformers' own loading bars on or off for the block (restored)."""
     libs = [importlib.import_module(f"{n}.utils.logging") for n in ("diffusers", "transformers")]
     before = [lib.is_progress_bar_enabled() for lib in libs]
     for lib in libs:
@@ -408,7 +420,7 @@ def _class(index: Mapping[str, object], name: str) -> str:
 def load_pipeline(
     folder: Path, release: Release, device: str, progress: bool = False
 ) -> DepthPipeline:
-    """diffusers' MarigoldDepthPipeline from an official folder, every network loaded
+    """The diffusers MarigoldDepthPipeline of an official folder, every network loaded
     strictly; WeightsError for a missing, corrupt or mismatching file."""
     import torch
 
@@ -501,6 +513,7 @@ class MarigoldModel:
 
     @property
     def prediction_type(self) -> str:
+        """What the pipeline predicts: ``depth`` (affine-invariant depth) or ``disparity``."""
         return str(self._pipeline().config.prediction_type or "depth")
 
     def steps(self) -> int:
@@ -539,10 +552,14 @@ class MarigoldModel:
         return depth_to_inverse(pred, self.near_far_ratio)
 
     def close(self) -> None:
+        """Drop the pipeline (its networks and their memory)."""
         self.pipe = None
 
 
 def builder(release: Release) -> Callable[[ModelConfig], MarigoldModel]:
+    """The ``ModelSpec.build`` of a release: torch backend only, the folder checked before the slow
+    load."""
+
     def build(config: ModelConfig) -> MarigoldModel:
         if config.backend not in (None, "", "auto", "torch"):
             raise ConfigError(
@@ -738,6 +755,8 @@ def write_random_checkpoint(release: Release, path: Path, full: bool = False) ->
 
 
 def random_checkpoint(release: Release) -> Callable[[Path], None]:
+    """``ModelSpec.random_checkpoint`` of a release (:func:`write_random_checkpoint`)."""
+
     def write(path: Path) -> None:
         write_random_checkpoint(release, path)
 

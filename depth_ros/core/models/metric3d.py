@@ -89,6 +89,7 @@ PARAMS = (INPUT_HEIGHT, INPUT_WIDTH, DOWNLOAD)
 
 
 def weights_source(variant: str) -> WeightsSource:
+    """Where the official checkpoint of ``variant`` is published."""
     name = f"metric_depth_vit_{_NAMES[variant][0]}_800k.pth"
     return WeightsSource(name, url=f"{_RELEASE}/resolve/main/{name}")
 
@@ -176,6 +177,7 @@ class Metric3DModel:
                 raise ConfigError(why)
 
     def update(self, params: Mapping[str, Value]) -> None:
+        """Apply ``input_height`` / ``input_width`` (checked first)."""
         size = (
             int(params.get("input_height", self.size[0])),
             int(params.get("input_width", self.size[1])),
@@ -217,6 +219,7 @@ class Metric3DModel:
         )
 
     def close(self) -> None:
+        """Release the backend."""
         self.runner.close()
 
 

@@ -279,9 +279,12 @@ class Monodepth2Model:
         """No runtime parameters: the network runs at its trained 640x192."""
 
     def network_input(self, rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """The (1, 3, 192, 640) network input for ``rgb`` (see :func:`prepare`)."""
         return prepare(rgb)
 
     def predict(self, rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """Scaled disparity (mono releases) or metres (stereo-trained releases) at the image's
+        size."""
         x = prepare(rgb)
         disp = np.asarray(self.runner.run([x])[0], dtype=np.float32)
         disp = disp.reshape(disp.shape[-2:])
@@ -291,6 +294,7 @@ class Monodepth2Model:
         return scaled
 
     def close(self) -> None:
+        """Release the backend."""
         self.runner.close()
 
 

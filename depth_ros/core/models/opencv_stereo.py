@@ -364,10 +364,12 @@ class OpenCVStereo:
 
     @property
     def min_disparity(self) -> float:
+        """Smallest disparity searched, pixels."""
         return float(self.params["min_disparity"])
 
     @property
     def max_disparity(self) -> float:
+        """Largest disparity searched, pixels."""
         return float(int(self.params["min_disparity"]) + int(self.params["disparity_range"]) - 1)
 
 

@@ -86,6 +86,8 @@ def preprocess(rgb: NDArray[np.uint8], height: int, width: int) -> NDArray[np.fl
 
 
 def example_inputs(height: int, width: int) -> tuple[NDArray[np.float32], ...]:
+    """A network input pair of ``height`` x ``width`` (a random image and itself shifted 4 px) for
+    ONNX export."""
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
     return preprocess(img, height, width), preprocess(np.roll(img, -4, 1), height, width)
@@ -118,6 +120,7 @@ class PSMNetStereo(LearnedStereo):
             )
 
     def compute(self, left: NDArray[np.uint8], right: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """Disparity (H, W) float32 of the pair at the ``input_scale`` parameter, NaN invalid."""
         check_pair(left, right)
         return at_scale(left, right, float(self.params["input_scale"]), self._infer)
 

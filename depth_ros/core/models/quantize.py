@@ -40,6 +40,8 @@ Feed = dict[str, NDArray[np.float32]]
 
 @dataclass(frozen=True)
 class QuantizeResult:
+    """What :func:`quantize_onnx` wrote: the file, mode, calibration frames, time and sizes."""
+
     path: Path
     mode: str
     calibration_frames: int

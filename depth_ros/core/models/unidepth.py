@@ -116,6 +116,8 @@ def pixels_bounds(level: int, bounds: tuple[float, float] = PIXELS_BOUNDS) -> tu
 
 
 def geometry(height: int, width: int, bounds: tuple[float, float] = PIXELS_BOUNDS) -> Geometry:
+    """How an image of height x width is padded to the trained aspect range and resized to a pixel
+    count within ``bounds`` (official ``_shapes``)."""
     ratio = width / height
     target = min(RATIO_BOUNDS[1], max(RATIO_BOUNDS[0], ratio))
     if ratio > target:  # too wide: pad top and bottom
@@ -241,10 +243,13 @@ class UniDepthModel:
         return value
 
     def update(self, params: Mapping[str, Value]) -> None:
+        """Apply ``resolution_level`` (checked first)."""
         if "resolution_level" in params:
             self.resolution_level = self._check_level(params["resolution_level"])
 
     def geometry(self, height: int, width: int) -> Geometry:
+        """The network input geometry for an image of height x width at the current resolution
+        level."""
         return geometry(height, width, pixels_bounds(self.resolution_level, self.bounds))
 
     def network_inputs(
@@ -269,6 +274,7 @@ class UniDepthModel:
         return [image, ray, use], geo
 
     def raw(self, rgb: NDArray[np.uint8], camera: PinholeCamera | None) -> RawOutput:
+        """The official outputs at the image's size (depth, confidence, predicted intrinsics)."""
         inputs, geo = self.network_inputs(rgb, camera)
         depth, confidence, intrinsics = self.runner.run(inputs)[:3]
         return RawOutput(
@@ -276,6 +282,7 @@ class UniDepthModel:
         )
 
     def infer(self, rgb: NDArray[np.uint8], camera: PinholeCamera | None) -> MonoOutput:
+        """Depth, confidence in [0, 1] and the focal used (the camera's, or the predicted one)."""
         out = self.raw(rgb, camera)
         with np.errstate(divide="ignore"):
             confidence = np.minimum(1.0, 1.0 / np.maximum(out.confidence, 0.0))
@@ -291,6 +298,7 @@ class UniDepthModel:
         return self.infer(rgb, None).depth
 
     def close(self) -> None:
+        """Release the backend."""
         self.runner.close()
 
 
@@ -298,6 +306,7 @@ class UniDepthModel:
 
 
 def weights_source(variant: str) -> WeightsSource:
+    """Where the official checkpoint of ``variant`` is published (Hugging Face)."""
     repo = f"unidepth-v2-{variant}14"
     return WeightsSource("pytorch_model.bin", hf_repo=f"lpiccinelli/{repo}", cache_subdir=repo)
 

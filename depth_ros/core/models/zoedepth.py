@@ -92,6 +92,7 @@ PARAMS_NK = (INPUT_SIZE, PAD_INPUT, FLIP_AUG, DOWNLOAD)
 
 
 def weights_source(variant: str) -> WeightsSource:
+    """Where the official checkpoint of ``variant`` is published."""
     name = _VARIANTS[variant][0]
     return WeightsSource(name, url=f"{_RELEASE}/{name}")
 
@@ -207,6 +208,7 @@ class ZoeDepthModel:
         return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
 
     def predict(self, rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """Metric depth (H, W) float32 at the image's size."""
         out = np.asarray(self.runner.run([self.network_input(rgb)])[0], dtype=np.float32)
         return out.reshape(rgb.shape[:2])
 
@@ -216,10 +218,12 @@ class ZoeDepthModel:
         return resize_scale(self.variant, height, width, int(self.options["height"]))
 
     def update(self, params: Mapping[str, Value]) -> None:
+        """Refuse a changed ``input_size`` (the network is built for one)."""
         if "input_size" in params and int(params["input_size"]) != self.options["height"]:
             raise ConfigError("input_size of ZoeDepth is fixed at start-up")
 
     def close(self) -> None:
+        """Release the backend."""
         self.runner.close()
 
 

@@ -62,10 +62,12 @@ def register_scale_source(cls: type[ScaleSource]) -> type[ScaleSource]:
 
 
 def get_scale_source(name: str) -> type[ScaleSource]:
+    """The scale source class registered as ``name``; ConfigError naming the known ones."""
     return SCALE_SOURCES.get(name)
 
 
 def scale_source_names() -> list[str]:
+    """The registered scale source names, sorted."""
     return SCALE_SOURCES.names()
 
 

@@ -92,6 +92,7 @@ class ScaleFit:
 
     @classmethod
     def failed(cls, code: str, reason: str, stamp: float = 0.0, points: int = 0) -> ScaleFit:
+        """A failed fit: NaN map, ``ok`` False, ``reason`` prefixed with its code."""
         return cls(
             scale=math.nan,
             shift=math.nan,
@@ -182,12 +183,15 @@ class ScaleSource(abc.ABC):
             self._values[key] = float(value) if spec.type is float else value
 
     def param(self, name: str) -> Value:
+        """The current value of parameter ``name``."""
         return self._values[name]
 
     def fparam(self, name: str) -> float:
+        """Parameter ``name`` as a float."""
         return float(self._values[name])
 
     def iparam(self, name: str) -> int:
+        """Parameter ``name`` as an int."""
         return int(self._values[name])
 
     def reset(self) -> None:
@@ -196,6 +200,7 @@ class ScaleSource(abc.ABC):
 
     @property
     def last_good(self) -> ScaleFit | None:
+        """The last successful fit (held while fits fail), None before the first."""
         return self._last_good
 
     # fitting -------------------------------------------------------------------------
@@ -247,6 +252,7 @@ class ScaleSource(abc.ABC):
 
 
 def check_same_shape(rel: FloatArray, other: FloatArray, what: str) -> None:
+    """InputError unless ``other`` has the relative prediction's size (``what`` names it)."""
     if rel.shape != other.shape:
         raise InputError(
             f"{what} is {other.shape[1]}x{other.shape[0]} but the relative prediction is "
@@ -255,8 +261,8 @@ def check_same_shape(rel: FloatArray, other: FloatArray, what: str) -> None:
 
 
 def gravity_from_pitch_roll(pitch: float, roll: float = 0.0) -> tuple[float, float, float]:
-    """ "Down" in the camera optical frame for a camera pitched down by ``pitch`` radians
-    (positive = looking at the floor) and rolled by ``roll`` about its optical axis
-    (positive = gravity turns towards image +x). Level camera: (0, 1, 0)."""
+    """The "down" direction in the camera optical frame for a camera pitched down by
+    ``pitch`` radians (positive = looking at the floor) and rolled by ``roll`` about its
+    optical axis (positive = gravity turns towards image +x). Level camera: (0, 1, 0)."""
     cp = math.cos(pitch)
     return (math.sin(roll) * cp, math.cos(roll) * cp, math.sin(pitch))

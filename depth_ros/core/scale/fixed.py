@@ -14,6 +14,8 @@ from depth_ros.core.scale.base import ScaleContext, ScaleFit, ScaleSource
 
 @register_scale_source
 class FixedScale(ScaleSource):
+    """A fixed map given by parameters: 1/metres = scale * relative + shift."""
+
     name = "fixed"
     temporal = False
     params = (

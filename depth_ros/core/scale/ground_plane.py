@@ -59,6 +59,9 @@ _EVAL_POINTS = 2000
 
 @register_scale_source
 class GroundPlaneScale(ScaleSource):
+    """Scale from the floor: the camera height above a plane fitted to the prediction's lower image
+    region (gravity from pitch/roll or TF)."""
+
     name = "ground_plane"
     params = (
         ParamSpec(

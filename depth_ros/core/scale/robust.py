@@ -22,6 +22,9 @@ _EVAL_POINTS = 2000  # RANSAC hypotheses are scored on at most this many points
 
 @dataclass(frozen=True)
 class RobustFit:
+    """A robust (RANSAC) fit of the inverse-depth map: scale, shift, residual, inliers, or a failure
+    code."""
+
     scale: float
     shift: float
     residual: float  # mean relative residual over the inliers
@@ -32,6 +35,7 @@ class RobustFit:
 
     @property
     def ok(self) -> bool:
+        """Whether the fit succeeded."""
         return not self.code
 
 

@@ -80,6 +80,9 @@ REFERENCE_FIT_PARAMS = (
 
 @register_scale_source
 class SparseDepthScale(ScaleSource):
+    """Scale from a sparse metric reference depth (lidar, a depth camera): robust fit of the
+    prediction to it."""
+
     name = "sparse_depth"
     params: ClassVar[tuple[ParamSpec, ...]] = REFERENCE_FIT_PARAMS
 

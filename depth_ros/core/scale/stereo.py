@@ -33,6 +33,9 @@ def _with_default(specs: tuple[ParamSpec, ...], **new: Value) -> tuple[ParamSpec
 
 @register_scale_source
 class StereoScale(SparseDepthScale):
+    """Scale from a stereo disparity (or depth) of the same view: the sparse-depth fit on the stereo
+    depth."""
+
     name = "stereo"
     params = _with_default(REFERENCE_FIT_PARAMS, min_points=200, max_reference_depth=30.0)
 

@@ -49,14 +49,17 @@ DATASETS: Registry[DatasetSpec] = Registry("dataset kind", __name__, DATASET_MOD
 
 
 def register_dataset(spec: DatasetSpec) -> DatasetSpec:
+    """Add a dataset kind to :data:`DATASETS` (built-in readers and plugins)."""
     return DATASETS.register(spec.kind, spec)
 
 
 def get_dataset(kind: str) -> DatasetSpec:
+    """The registered dataset kind ``kind``; ConfigError naming the known kinds."""
     return DATASETS.get(kind)
 
 
 def dataset_kinds() -> list[str]:
+    """The registered dataset kinds, sorted."""
     return DATASETS.names()
 
 

@@ -22,12 +22,16 @@ from depth_ros.core.errors import ConfigError, InputError
 
 
 class Modality(enum.Enum):
+    """What a dataset's frames hold: a rectified stereo pair, or an image with depth."""
+
     STEREO = "stereo"
     RGBD = "rgbd"
 
 
 @dataclass(frozen=True)
 class StereoFrame:
+    """A rectified stereo pair with its ground truth (disparity, and depth when calibrated)."""
+
     name: str
     left: NDArray[np.uint8]  # (H, W, 3) RGB, rectified
     right: NDArray[np.uint8]
@@ -38,11 +42,14 @@ class StereoFrame:
 
     @property
     def rgb(self) -> NDArray[np.uint8]:
+        """The left image (what a monocular model sees)."""
         return self.left
 
 
 @dataclass(frozen=True)
 class RGBDFrame:
+    """An RGB image with its registered ground-truth depth."""
+
     name: str
     rgb: NDArray[np.uint8]  # (H, W, 3)
     depth: NDArray[np.float32]  # GT metres, NaN = none
@@ -73,6 +80,7 @@ class Dataset:
             yield load()
 
     def limit(self, n: int | None) -> Dataset:
+        """The first ``n`` frames (all when ``n`` is None or not smaller)."""
         if n is None or n >= len(self):
             return self
         return Dataset(
@@ -93,6 +101,8 @@ Opener = Callable[[Path, Options], Dataset]
 
 @dataclass(frozen=True)
 class DatasetSpec:
+    """A registered dataset kind: how to open a path of it and what it holds."""
+
     kind: str
     modality: Modality
     description: str
@@ -164,12 +174,14 @@ def invalid_to_nan(arr: Array, scale: float = 1.0) -> NDArray[np.float32]:
 
 
 def need_dir(path: Path, what: str) -> Path:
+    """``path`` if it is a folder, else InputError saying it should hold ``what``."""
     if not path.is_dir():
         raise InputError(f"{path}: expected a directory holding {what}")
     return path
 
 
 def float_option(options: Options, name: str, default: float) -> float:
+    """Dataset option ``name`` as a float (``default`` when absent); ConfigError if not a number."""
     if name not in options:
         return default
     try:
@@ -181,6 +193,7 @@ def float_option(options: Options, name: str, default: float) -> float:
 def image_files(
     folder: Path, exts: Sequence[str] = (".png", ".jpg", ".jpeg", ".ppm")
 ) -> list[Path]:
+    """The image files directly in ``folder`` with one of ``exts``, sorted by name."""
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in exts and p.is_file())
 
 

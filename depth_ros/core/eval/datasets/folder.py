@@ -66,6 +66,7 @@ def _load(name: str, image: Path, depth: Path, calib: Path | None, scale: float)
 
 
 def open_folder(path: Path, options: Options) -> Dataset:
+    """A folder of rgb/ (or image/, color/) and depth/ files paired by name."""
     need_dir(path, "rgb/ and depth/ folders")
     img_dir = next((path / d for d in IMAGE_DIRS if (path / d).is_dir()), None)
     if img_dir is None or not (path / "depth").is_dir():

@@ -78,6 +78,8 @@ def _load_stereo(name: str, left: Path, right: Path, gt: Path, calib: Path | Non
 
 
 def open_kitti_stereo(path: Path, options: Options) -> Dataset:
+    """KITTI 2012/2015 stereo: image_2/image_3 pairs with their disp_occ_0 (or ``gt``) ground
+    truth."""
     need_dir(path, "KITTI stereo folders (image_2, image_3, disp_occ_0)")
     root = path / "training" if (path / "training").is_dir() else path
     layouts = [
@@ -136,6 +138,7 @@ def _load_depth(name: str, image: Path, gt: Path, intrinsics: Path | None) -> Fr
 
 
 def open_kitti_depth(path: Path, options: Options) -> Dataset:
+    """KITTI depth (selection): image/ with groundtruth_depth/ and intrinsics/ per frame."""
     need_dir(path, "image/ and groundtruth_depth/")
     if not ((path / "image").is_dir() and (path / "groundtruth_depth").is_dir()):
         raise InputError(f"{path}: expected image/, groundtruth_depth/ (and intrinsics/)")

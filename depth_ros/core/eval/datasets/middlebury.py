@@ -149,6 +149,7 @@ def _scene_loader(scene: Path, options: Options) -> Callable[[], Frame] | None:
 
 
 def open_middlebury(path: Path, options: Options) -> Dataset:
+    """A Middlebury scene folder, or a folder of scenes (2014/2021 and 2003 layouts)."""
     scenes = [path] if path.is_dir() else []
     loader = _scene_loader(path, options) if path.is_dir() else None
     if loader is None and path.is_dir():
@@ -173,6 +174,7 @@ def _load_motorcycle() -> Frame:
 
 
 def open_motorcycle(path: Path, options: Options) -> Dataset:
+    """The Motorcycle pair embedded in scikit-image (``path`` is ignored)."""
     return Dataset(
         "motorcycle",
         "skimage.data.stereo_motorcycle",

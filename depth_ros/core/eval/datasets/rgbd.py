@@ -51,6 +51,8 @@ INDOOR_MAX_DEPTH = 10.0
 
 
 def default_camera(width: int, height: int, options: Options) -> PinholeCamera:
+    """The dataset's camera for an image of width x height: the fx/fy/cx/cy options, else the
+    Kinect-like 525 px at 640x480 scaled."""
     sx, sy = width / 640.0, height / 480.0
     fx = float_option(options, "fx", 525.0 * sx)
     fy = float_option(options, "fy", 525.0 * sy)
@@ -160,6 +162,7 @@ def _single(kind: str, path: Path, prefix: str, color: str, depth: str) -> tuple
 
 
 def open_redwood(path: Path, options: Options) -> Dataset:
+    """A Redwood RGB-D sequence (color/ and depth/ paired by order)."""
     need_dir(path, "color/ and depth/ folders")
     for root in (path, path / "RGBD"):
         if (root / "color").is_dir() and (root / "depth").is_dir():
@@ -224,6 +227,8 @@ def associate(
 
 
 def open_tum(path: Path, options: Options) -> Dataset:
+    """A TUM RGB-D sequence (rgb.txt and depth.txt associated by stamp), or one colour/depth
+    pair."""
     if path.is_dir() and (path / "rgb.txt").is_file() and (path / "depth.txt").is_file():
         max_dt = float_option(options, "max_dt", 0.02)
         pairs = associate(_read_list(path / "rgb.txt"), _read_list(path / "depth.txt"), max_dt)
@@ -254,6 +259,7 @@ def _stamp(p: Path) -> float:
 
 
 def open_nyu(path: Path, options: Options) -> Dataset:
+    """An NYU Depth V2 raw scene (r-*.ppm and d-*.pgm associated by stamp), or one pair."""
     note = "NYU raw depth is not registered to the RGB image (offset of a few pixels)"
     colors = sorted(path.glob("r-*.ppm")) if path.is_dir() else []
     depths = sorted(path.glob("d-*.pgm")) if path.is_dir() else []
@@ -281,6 +287,7 @@ def open_nyu(path: Path, options: Options) -> Dataset:
 
 
 def open_sun(path: Path, options: Options) -> Dataset:
+    """A SUN RGB-D scene (image/ and depth/), or one colour/depth pair."""
     single = _single("sun", path, "SUN", "color.jpg", "depth.png")
     if single is None and path.is_dir() and (path / "image").is_dir():  # SUN RGB-D scene
         imgs = image_files(path / "image")

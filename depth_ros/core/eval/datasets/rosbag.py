@@ -121,6 +121,7 @@ def _load(
 
 
 def open_rosbag(path: Path, options: Options) -> Dataset:
+    """A rosbag2 with a colour Image topic and a reference depth Image topic (see the module)."""
     reader = _reader(path)
     try:
         image_topics = sorted({c.topic for c in reader.connections if c.msgtype == IMAGE})

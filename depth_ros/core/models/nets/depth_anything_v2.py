@@ -33,6 +33,9 @@ PATCH = 14
 
 @dataclass(frozen=True)
 class EncoderConfig:
+    """One DINOv2 encoder size: its timm name, width, decoder width and channels, and the blocks
+    that feed the decoder."""
+
     timm_name: str
     embed_dim: int
     features: int

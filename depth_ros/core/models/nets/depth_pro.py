@@ -95,7 +95,7 @@ def _vit(cfg: DepthProConfig) -> VisionTransformer:
 def vit_features(
     vit: VisionTransformer, x: torch.Tensor, hooks: tuple[int, ...] = ()
 ) -> list[torch.Tensor]:
-    """timm ``forward_features`` of a ViT at its native size (patch embedding, class token,
+    """The timm ``forward_features`` of a ViT at its native size (patch embedding, class token,
     position embedding, blocks, final norm), plus the raw outputs of the blocks in ``hooks``
     (as the official forward hooks take them): ``[block outputs..., normed tokens]``."""
     tokens = vit.patch_embed.proj(x).flatten(2).transpose(1, 2)

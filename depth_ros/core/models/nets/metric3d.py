@@ -42,6 +42,8 @@ DEPTH_BINS = 256
 
 @dataclass(frozen=True)
 class VariantConfig:
+    """One Metric3D v2 size: encoder shape, decoder widths and RAFT iterations."""
+
     embed_dim: int
     depth: int
     num_heads: int
@@ -95,6 +97,8 @@ class LayerNorm6(nn.LayerNorm):
 
 
 class PatchEmbed(nn.Module):
+    """16 px patches → (B, N, D) tokens (a strided convolution)."""
+
     def __init__(self, dim: int) -> None:
         super().__init__()
         self.proj = nn.Conv2d(3, dim, kernel_size=PATCH, stride=PATCH)
@@ -225,6 +229,8 @@ class Token2Feature(nn.Module):
 
 
 class EncoderFeature(nn.Module):
+    """The four token-to-feature readouts (``read_0`` … ``read_3``) at 3.5x, 2x, 1x and 1x."""
+
     def __init__(self, dim: int, channels: tuple[int, int, int, int]) -> None:
         super().__init__()
         self.read_3 = Token2Feature(dim, channels[3], 1)
@@ -249,6 +255,9 @@ class ConvBlock(nn.Module):
 
 
 class FuseBlock(nn.Module):
+    """Decoder fusion: trunk block (plus a branch block on the skip), optional bilinear upsampling,
+    1x1 projection."""
+
     def __init__(self, cin: int, cout: int, fuse: bool = True, scale: float | None = 2.0) -> None:
         super().__init__()
         self.scale = scale
@@ -270,6 +279,8 @@ class FuseBlock(nn.Module):
 
 
 class DecoderFeature(nn.Module):
+    """The mono decoder's three fusion stages (``upconv_3`` … ``upconv_1``)."""
+
     def __init__(self, ch: tuple[int, int, int, int, int]) -> None:
         super().__init__()
         self.upconv_3 = FuseBlock(ch[4], ch[3], fuse=False, scale=None)
@@ -278,6 +289,8 @@ class DecoderFeature(nn.Module):
 
 
 class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of a (B, C, H, W) map."""
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
         return out
@@ -311,6 +324,9 @@ def _context_branch(cin: int, cout: int) -> nn.Sequential:
 
 
 class ContextFeatureEncoder(nn.Module):
+    """The RAFT context features at 1/4, 1/7 and 1/14 (two branches each: hidden state and GRU
+    inputs)."""
+
     def __init__(self, channels: tuple[int, int, int, int], hidden: int) -> None:
         super().__init__()
         self.outputs04 = nn.ModuleList([_context_branch(channels[0], hidden) for _ in range(2)])
@@ -319,6 +335,8 @@ class ContextFeatureEncoder(nn.Module):
 
 
 class ConvGRU(nn.Module):
+    """A convolutional GRU: new hidden state from the old one, context terms and inputs."""
+
     def __init__(self, hidden: int, inputs: int) -> None:
         super().__init__()
         self.convz = _conv(hidden + inputs, hidden, 3)
@@ -342,6 +360,8 @@ class ConvGRU(nn.Module):
 
 
 class FlowHead(nn.Module):
+    """The update head: 2 depth channels and 4 normal channels from the hidden state."""
+
     def __init__(self, cin: int, hidden: int) -> None:
         super().__init__()
         self.conv1d = _conv(cin, hidden // 2, 3)
@@ -402,6 +422,9 @@ def norm_normalize(out: torch.Tensor) -> torch.Tensor:
 
 
 class RAFTDepthNormalDPT5(nn.Module):
+    """The official decoder: DPT-style readout and fusion, then RAFT refinement of depth and
+    normals."""
+
     def __init__(self, cfg: VariantConfig) -> None:
         super().__init__()
         dim, hidden = cfg.embed_dim, cfg.hidden
@@ -502,6 +525,9 @@ class RAFTDepthNormalDPT5(nn.Module):
 
 
 class DepthModel(nn.Module):
+    """The official ``depth_model``: DINOv2 encoder and RAFT decoder (key names as the
+    checkpoints)."""
+
     def __init__(self, cfg: VariantConfig) -> None:
         super().__init__()
         self.encoder = DinoV2RegEncoder(cfg)

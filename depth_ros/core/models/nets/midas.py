@@ -40,6 +40,8 @@ _SMALL_PREFIXES = (
 
 
 def small_from_official(key: str) -> str:
+    """An official MiDaS small key → ours (``pretrained.layerN`` → timm EfficientNet's
+    ``encoder.*``)."""
     for official, ours in _SMALL_PREFIXES:
         if key.startswith(official):
             return ours + key[len(official) :]
@@ -47,6 +49,7 @@ def small_from_official(key: str) -> str:
 
 
 def small_to_official(key: str) -> str:
+    """Our MiDaS small key → the official one (inverse of :func:`small_from_official`)."""
     for official, ours in _SMALL_PREFIXES:
         if key.startswith(ours):
             return official + key[len(ours) :]
@@ -54,7 +57,7 @@ def small_to_official(key: str) -> str:
 
 
 def _output_head(features: int, mid: int, align_corners: bool) -> nn.Sequential:
-    """conv 3x3 → 2x bilinear upsampling → conv 3x3 → ReLU → conv 1x1 → ReLU."""
+    """Conv 3x3 → 2x bilinear upsampling → conv 3x3 → ReLU → conv 1x1 → ReLU."""
 
     class Up(nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:

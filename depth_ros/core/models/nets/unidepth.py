@@ -45,6 +45,8 @@ PATCH = 14
 
 @dataclass(frozen=True)
 class VariantConfig:
+    """One UniDepth V2 size: its timm encoder, widths and the blocks that feed the decoder."""
+
     timm_name: str
     embed_dim: int
     hidden_dim: int  # decoder width
@@ -65,6 +67,8 @@ EXPANSION = 4
 
 
 class LayerScale(nn.Module):
+    """x * gamma, a learned per-channel scale."""
+
     def __init__(self, dim: int, init: float = 1.0) -> None:
         super().__init__()
         self.gamma = nn.Parameter(init * torch.ones(dim))
@@ -137,6 +141,8 @@ class AttentionBlock(nn.Module):
 
 
 class AttentionLayer(nn.Module):
+    """Cross-attention from the tokens to a context (the camera prompt of the depth head)."""
+
     def __init__(self, dim: int) -> None:
         super().__init__()
         self.layers = nn.ModuleList([AttentionBlock(dim, layer_scale=-1.0)])
@@ -148,6 +154,8 @@ class AttentionLayer(nn.Module):
 
 
 class ResidualConvUnit(nn.Module):
+    """x + gamma * conv(act(conv(act(x)))), a learned residual scale."""
+
     def __init__(self, dim: int) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(dim, dim, 3, padding=1)
@@ -162,6 +170,8 @@ class ResidualConvUnit(nn.Module):
 
 
 class ResUpsampleBil(nn.Module):
+    """Residual units, then a 1x1 projection and 2x bilinear upsampling."""
+
     def __init__(self, dim: int, output_dim: int, num_layers: int = 2) -> None:
         super().__init__()
         self.convs = nn.ModuleList([ResidualConvUnit(dim) for _ in range(num_layers)])
@@ -178,6 +188,8 @@ class ResUpsampleBil(nn.Module):
 
 
 class ListAdapter(nn.Module):
+    """One linear adapter per encoder level."""
+
     def __init__(self, input_dim: int, hidden_dim: int, n: int = 4) -> None:
         super().__init__()
         self.input_adapters = nn.ModuleList([nn.Linear(input_dim, hidden_dim) for _ in range(n)])
@@ -254,6 +266,8 @@ def fourier_features(x: torch.Tensor, dim: int, max_freq: int) -> torch.Tensor:
 
 
 class CameraHead(nn.Module):
+    """The camera head: attention over the class tokens → pinhole intrinsics."""
+
     def __init__(self, hidden_dim: int) -> None:
         super().__init__()
         self.aggregate1 = AttentionBlock(hidden_dim, layer_scale=1.0)
@@ -281,6 +295,9 @@ class CameraHead(nn.Module):
 
 
 class DepthHead(nn.Module):
+    """The depth head: camera-prompted features of the four levels, upsampled and fused to log-depth
+    and confidence."""
+
     def __init__(self, hidden_dim: int, out_dim: int, depths: tuple[int, ...] = (2, 2, 2)) -> None:
         super().__init__()
         self.hidden_dim = hidden_dim
@@ -376,6 +393,8 @@ class DepthHead(nn.Module):
 
 
 class PixelDecoder(nn.Module):
+    """The official ``pixel_decoder``: level adapters, camera head and depth head."""
+
     def __init__(self, embed_dim: int, hidden_dim: int, out_dim: int) -> None:
         super().__init__()
         # unused at inference (the official position/level embeddings reach no output);

@@ -64,6 +64,9 @@ def relative_position_index(window: tuple[int, int]) -> torch.Tensor:
 
 
 class BeitAttention(nn.Module):
+    """BEiT self-attention with a relative position bias over the patch grid (q and v biases, no k
+    bias)."""
+
     def __init__(self, dim: int, heads: int, window: tuple[int, int] = BEIT_WINDOW) -> None:
         super().__init__()
         self.num_heads = heads
@@ -106,6 +109,8 @@ class BeitAttention(nn.Module):
 
 
 class Mlp(nn.Module):
+    """fc2(gelu(fc1(x)))."""
+
     def __init__(self, dim: int, hidden: int) -> None:
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden)
@@ -118,6 +123,8 @@ class Mlp(nn.Module):
 
 
 class BeitBlock(nn.Module):
+    """A pre-norm BEiT block with LayerScale (``gamma_1``, ``gamma_2``)."""
+
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
         self.gamma_1 = nn.Parameter(torch.ones(dim))
@@ -134,6 +141,8 @@ class BeitBlock(nn.Module):
 
 
 class PatchEmbed(nn.Module):
+    """16 px patches (``proj``, a strided convolution)."""
+
     def __init__(self, dim: int) -> None:
         super().__init__()
         self.proj = nn.Conv2d(3, dim, kernel_size=PATCH, stride=PATCH)
@@ -241,6 +250,8 @@ class SeedBinRegressor(nn.Module):
 
 
 class Projector(nn.Module):
+    """Two 1x1 convolutions: features → bin embedding."""
+
     def __init__(self, c_in: int, c_out: int, mlp_dim: int) -> None:
         super().__init__()
         self._net = nn.Sequential(
@@ -311,6 +322,9 @@ class Attractor(nn.Module):
 
 
 class LogBinomial(nn.Module):
+    """The bin indices and ``n - 1`` of the log-binomial distribution (buffers, as the checkpoints
+    hold them)."""
+
     k_idx: torch.Tensor  # buffers
     K_minus_1: torch.Tensor
 
@@ -630,6 +644,8 @@ def zoedepth_net(
     beit_dim: int = 1024,
     beit_heads: int = 16,
 ) -> ZoeDepthNet:
+    """The ZoeDepth network of ``variant`` (n, k, nk) at the official resize target (``height``:
+    another input height, same aspect); ``beit_dim``/``beit_heads`` smaller only in tests."""
     heads, _size = ZOEDEPTH[variant]
     return ZoeDepthNet(
         heads,
