@@ -18,13 +18,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
-from stereo_msgs.msg import DisparityImage
+from sensor_msgs.msg import CameraInfo
 
 from depth_ros.core import cdr
 from depth_ros.core.camera import PinholeCamera
+from depth_ros.core.catalogue import COMPRESSED, node_info
 from depth_ros.core.colorize import colorize
-from depth_ros.core.models import InputKind
 from depth_ros.core.models.opencv_stereo import OpenCVStereo, size_problem
 from depth_ros.core.params import ParamSpec, Value
 from depth_ros.core.pointcloud import cloud_fields
@@ -36,22 +35,17 @@ from depth_ros.core.stereo import (
     StereoResult,
     encode_disparity,
 )
-from depth_ros.nodes import base
+from depth_ros.nodes import base, topics
 from depth_ros.nodes.convert import camera_info_msg, numpy_to_image, rgb_from_msg
 from depth_ros.nodes.serialized import SerializedOutputs
 
-INPUTS = (
-    ("left/image_rect", Image),
-    ("left/camera_info", CameraInfo),
-    ("right/image_rect", Image),
-    ("right/camera_info", CameraInfo),
-)
+INFO = node_info("stereo_depth")  # topics, default model: depth_ros.core.catalogue
 
 
 class StereoDepth(base.DepthComponent):
-    name = "stereo_depth"
-    input_kind = InputKind.STEREO
-    default_model = "sgbm"
+    name = INFO.name
+    input_kind = INFO.model_kind
+    default_model = INFO.default_model
     option_params = frozenset(("points", "points_decimation", "min_depth", "max_depth", "rectify"))
     pipeline: StereoPipeline
     outputs: SerializedOutputs
@@ -59,13 +53,12 @@ class StereoDepth(base.DepthComponent):
     def schema(self, model_params: tuple[ParamSpec, ...]) -> dict[str, ParamSpec]:
         return stereo_node_params(model_params)
 
+    def flags(self) -> set[str]:
+        """The catalogue's topic flags that hold (depth_ros.core.catalogue)."""
+        return {COMPRESSED} if self.params.get("image_transport") == COMPRESSED else set()
+
     def inputs(self) -> Sequence[tuple[str, type]]:
-        if self.params.get("image_transport") == "compressed":
-            return tuple(
-                (f"{topic}/compressed", CompressedImage) if kind is Image else (topic, kind)
-                for topic, kind in INPUTS
-            )
-        return INPUTS
+        return topics.synced_inputs(INFO, self.flags())
 
     last_size: tuple[int, int] | None = None  # (width, height) of the last input
     _warned_no_baseline = False  # said once: a right camera_info without P[0,3]
@@ -102,14 +95,7 @@ class StereoDepth(base.DepthComponent):
         )
 
     def create_publishers(self, qos: Any) -> dict[str, Any]:
-        return {
-            "disparity": self.publisher(DisparityImage, "disparity", qos),
-            "depth": self.publisher(Image, "depth", qos),
-            "depth_info": self.publisher(CameraInfo, "depth/camera_info", qos),
-            "points": self.publisher(PointCloud2, "points", qos),
-            "color": self.publisher(Image, "depth/color", qos),
-            "confidence": self.publisher(Image, "disparity/confidence", qos),
-        }
+        return topics.publishers(self, INFO, qos, self.flags())
 
     def handle(self, msgs: list[Any]) -> dict[str, float]:
         """Depth, disparity and points are written straight into their serialized
