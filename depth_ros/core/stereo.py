@@ -16,6 +16,7 @@ from depth_ros.core.camera import PinholeCamera, StereoGeometry
 from depth_ros.core.errors import InputError
 from depth_ros.core.geometry import disparity_to_depth
 from depth_ros.core.pointcloud import PackedCloud, cloud_shape, depth_to_cloud, write_colors
+from depth_ros.core.region import Region, blank_outside, writable
 from depth_ros.core.stopwatch import Stopwatch
 
 POINT_FORMATS = ("none", "xyz", "xyzrgb")
@@ -43,6 +44,9 @@ class StereoResult:
     # per-pixel confidence in [0, 1] (0 where invalid), when asked for and the matcher
     # knows it (classical matchers: depth_ros.core.confidence)
     confidence: NDArray[np.float32] | None = None
+    # where the disparity may be valid: the valid region (valid_roi) within the columns
+    # the matcher can match; None = the whole image
+    region: Region | None = None
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,8 @@ class EncodedDisparity:
     """A disparity image as ``stereo_msgs/DisparityImage`` carries it (stereo_image_proc):
     ``values`` hold d + doffs (so that Z = f * T / value), invalid pixels hold
     ``min_disparity - 1``, the bounds are shifted by doffs too, and ``valid_window`` (x, y,
-    width, height) bounds the valid pixels ((0, 0, 0, 0) when there are none)."""
+    width, height) bounds the valid pixels, within the region given ((0, 0, 0, 0) when
+    there are none)."""
 
     values: NDArray[np.float32]
     min_disparity: float
@@ -64,9 +69,11 @@ def encode_disparity(
     min_disparity: float,
     max_disparity: float,
     out: NDArray[np.float32] | None = None,
+    region: Region | None = None,
 ) -> EncodedDisparity:
     """:class:`EncodedDisparity` of a matcher disparity (NaN invalid), written into ``out``
-    (e.g. a message buffer) or a new array."""
+    (e.g. a message buffer) or a new array. ``region``: where disparities may be valid
+    (:attr:`StereoResult.region`); ``valid_window`` stays inside it."""
     values = np.empty(disparity.shape, np.float32) if out is None else out
     np.add(disparity, np.float32(geometry.doffs), out=values)
     lo = float(min_disparity) + geometry.doffs
@@ -75,15 +82,17 @@ def encode_disparity(
     values[invalid] = np.float32(lo - 1.0)
     rows = np.flatnonzero(~invalid.all(axis=1))
     cols = np.flatnonzero(~invalid.all(axis=0))
-    window = (0, 0, 0, 0)
+    window = Region(0, 0, 0, 0)
     if rows.size and cols.size:
-        window = (
+        window = Region(
             int(cols[0]),
             int(rows[0]),
             int(cols[-1] - cols[0] + 1),
             int(rows[-1] - rows[0] + 1),
         )
-    return EncodedDisparity(values, lo, hi, window)
+        if region is not None:
+            window = window.intersect(region)
+    return EncodedDisparity(values, lo, hi, window.as_tuple())
 
 
 class StereoPipeline:
@@ -104,6 +113,7 @@ class StereoPipeline:
         confidence: bool = False,
         allow_no_baseline: bool = False,
         watch: Stopwatch | None = None,
+        valid_region: Region | None = None,
     ) -> StereoResult:
         """``left``/``right``: RGB uint8 (H, W, 3). ``cloud=False`` skips the point cloud
         (nobody listens, or :meth:`points` follows later). ``depth_out``: an (H, W)
@@ -113,8 +123,10 @@ class StereoPipeline:
         image_pipeline's own stereo fixtures publish) still gives the disparity; the depth
         is then all NaN and ``result.geometry.has_baseline`` False. ``watch``: the
         frame's stopwatch, lapped at ``rectify``, ``matcher`` and ``depth`` (its stages
-        are ``result.timings_ms``; default: one started now).
-        Raises InputError/CalibrationError."""
+        are ``result.timings_ms``; default: one started now). ``valid_region``: where
+        depth may be given (:mod:`depth_ros.core.region`; None: everywhere); outside it
+        and outside the matcher's :meth:`matched_columns` the disparity is NaN (and the
+        confidence 0). Raises InputError/CalibrationError."""
         opts = self.options
         if left.shape != right.shape:
             raise InputError(
@@ -135,6 +147,11 @@ class StereoPipeline:
             disparity, conf = self.model.compute_with_confidence(left, right)
         else:
             disparity = self.model.compute(left, right)
+        region = self.region(w, h, valid_region)
+        if region is not None:
+            disparity, conf = writable(disparity), None if conf is None else writable(conf)
+            blank_outside(region, np.nan, disparity)
+            blank_outside(region, 0.0, conf)
         watch.lap("matcher")
         if geometry.has_baseline:
             depth = disparity_to_depth(
@@ -144,10 +161,31 @@ class StereoPipeline:
             depth = np.empty((h, w), np.float32) if depth_out is None else depth_out
             depth.fill(np.nan)
         watch.lap("depth")
-        result = StereoResult(disparity, depth, None, geometry, left, left_camera, watch.ms, conf)
+        result = StereoResult(
+            disparity, depth, None, geometry, left, left_camera, watch.ms, conf, region
+        )
         if cloud:
             self.points(result, watch=watch)
         return result
+
+    def disparity_range(self, width: int) -> tuple[float, float]:
+        """The model's (smallest, largest) disparity for images ``width`` wide
+        (StereoModel.disparity_range; a model without it: [0, width])."""
+        of_model = getattr(self.model, "disparity_range", None)
+        if of_model is None:
+            return 0.0, float(width)
+        lo, hi = of_model(width)
+        return float(lo), float(hi)
+
+    def region(self, width: int, height: int, valid: Region | None = None) -> Region | None:
+        """Where disparities may be valid in images of this size: ``valid`` (None: the
+        whole image) within the model's matched columns (StereoModel.matched_columns; a
+        model without it matches every column). None when that is the whole image."""
+        region = Region.full(width, height) if valid is None else valid
+        matched = getattr(self.model, "matched_columns", None)
+        if matched is not None:
+            region = region.columns(*matched(width))
+        return None if region.is_whole(width, height) else region
 
     def cloud_shape(self, height: int, width: int) -> tuple[int, int, int] | None:
         """Shape of the float32 buffer :meth:`points` fills for images of this size

@@ -24,6 +24,7 @@ from depth_ros.core.colorize import colorize
 from depth_ros.core.models.base import CameraUse, ModelSpec
 from depth_ros.core.mono_pipeline import MonoOptions, MonoPipeline
 from depth_ros.core.params import ParamSpec
+from depth_ros.core.region import Region, camera_and_region
 from depth_ros.core.scale import ScaleFit, build_scale_source, scale_source_params
 from depth_ros.core.schema import SCALE_PREFIX, mono_node_params
 from depth_ros.core.temporal import TEMPORAL_PARAMS, TemporalOptions
@@ -54,8 +55,9 @@ class MonoDepth(base.DepthComponent):
             *(s.name for s in TEMPORAL_PARAMS),
         )
     )
-    live_params = base.DepthComponent.live_params | {  # read by ReferenceTracker each frame
-        f"reference_to_camera_{c}" for c in ("x", "y", "z", "qx", "qy", "qz", "qw")
+    live_params = base.DepthComponent.live_params | {  # read each frame
+        "valid_roi",  # (and these by ReferenceTracker)
+        *(f"reference_to_camera_{c}" for c in ("x", "y", "z", "qx", "qy", "qz", "qw")),
     }
     pipeline: MonoPipeline
     reference: ReferenceTracker | None = None
@@ -154,20 +156,23 @@ class MonoDepth(base.DepthComponent):
             return []
         return self.reference.subscriptions(qos, topics.unsynced_inputs(INFO, self.flags()))
 
-    def _camera(self, info: CameraInfo, width: int, height: int) -> PinholeCamera | None:
-        """The image's camera; None for an uncalibrated one (REP 104: K all zero) when
-        the model estimates the focal itself."""
-        camera = PinholeCamera.from_msg(info)
+    def _camera(
+        self, info: CameraInfo, width: int, height: int
+    ) -> tuple[PinholeCamera | None, Region | None]:
+        """The image's camera, None for an uncalibrated one (REP 104: K all zero) when
+        the model estimates the focal itself; and its valid region (``valid_roi``)."""
+        valid_roi = str(self.params.get("valid_roi", "auto"))
+        camera, region = camera_and_region(info, width, height, valid_roi)
         if self._spec().camera is CameraUse.OPTIONAL and not any(camera.k):
-            return None
+            return None, region
         camera.validate(width, height)
-        return camera
+        return camera, region
 
     def handle(self, msgs: list[Any]) -> dict[str, float]:
         t0 = time.perf_counter()
         image_msg, info = msgs
         rgb = rgb_from_msg(image_msg, self.max_pixels(), "image")
-        camera = self._camera(info, rgb.shape[1], rgb.shape[0])
+        camera, region = self._camera(info, rgb.shape[1], rgb.shape[0])
         header = image_msg.header
         stamp = stamp_ns(header.stamp) / 1e9
         context = (
@@ -181,6 +186,7 @@ class MonoDepth(base.DepthComponent):
             context,
             cloud="points" in self.pubs and self.wanted("points"),
             stamp=stamp,
+            valid_region=region,
         )
         t1 = time.perf_counter()
         if result.focal_px is not None:

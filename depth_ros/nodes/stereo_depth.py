@@ -6,8 +6,10 @@ Subscribes ``left/image_rect``, ``left/camera_info``, ``right/image_rect``,
 ``depth/camera_info``, ``points`` (PointCloud2), ``depth/color`` (turbo, rgb8, only
 while subscribed) and ``disparity/confidence`` (32FC1 in [0, 1], the disparity's header
 and size; classical matchers, only while subscribed; see depth_ros.core.confidence).
-The work happens in :class:`depth_ros.core.stereo.StereoPipeline`; this file only
-translates messages.
+Outside the valid region (``valid_roi``, :mod:`depth_ros.core.region`: camera_info's
+ROI on a full-size image, or an explicit rectangle) no depth, disparity or points. The
+topics are the node catalogue's (:mod:`depth_ros.core.catalogue`). The work happens in
+:class:`depth_ros.core.stereo.StereoPipeline`; this file only translates messages.
 """
 
 from __future__ import annotations
@@ -21,13 +23,13 @@ from numpy.typing import NDArray
 from sensor_msgs.msg import CameraInfo
 
 from depth_ros.core import cdr
-from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.catalogue import COMPRESSED, node_info
 from depth_ros.core.cdr import CdrMessage
 from depth_ros.core.colorize import colorize
 from depth_ros.core.models.opencv_stereo import OpenCVStereo, size_problem
 from depth_ros.core.params import ParamSpec, Value
 from depth_ros.core.pointcloud import cloud_fields
+from depth_ros.core.region import camera_and_region
 from depth_ros.core.schema import stereo_node_params
 from depth_ros.core.stereo import (
     DELTA_D,
@@ -49,6 +51,7 @@ class StereoDepth(base.DepthComponent):
     input_kind = INFO.model_kind
     default_model = INFO.default_model
     option_params = frozenset(("points", "points_decimation", "min_depth", "max_depth", "rectify"))
+    live_params = base.DepthComponent.live_params | {"valid_roi"}  # read every frame
     pipeline: StereoPipeline
     outputs: SerializedOutputs
 
@@ -109,22 +112,26 @@ class StereoDepth(base.DepthComponent):
         left_msg, left_info, right_msg, right_info = msgs
         left = rgb_from_msg(left_msg, self.max_pixels(), "left image")
         right = rgb_from_msg(right_msg, self.max_pixels(), "right image")
-        self.last_size = (int(left.shape[1]), int(left.shape[0]))
-        left_cam = PinholeCamera.from_msg(left_info)
+        h, w = left.shape[:2]
+        self.last_size = (w, h)
+        valid_roi, raw = str(self.params.get("valid_roi", "auto")), bool(self.params["rectify"])
+        left_cam, region = camera_and_region(left_info, w, h, valid_roi, raw)
+        right_cam, _ = camera_and_region(right_info, w, h, valid_roi, raw)
         header = left_msg.header
-        with StereoFrame(self.outputs, header, left.shape[0], left.shape[1]) as frame:
+        with StereoFrame(self.outputs, header, h, w) as frame:
             points = self._points_buffer(frame, left)
             watch.lap("convert_in")
             result = self.pipeline.process(
                 left,
                 right,
                 left_cam,
-                PinholeCamera.from_msg(right_info),
+                right_cam,
                 cloud=False,
                 depth_out=frame.float_image("depth"),
                 confidence=self.wanted("confidence"),
                 allow_no_baseline=True,
                 watch=watch,
+                valid_region=region,
             )
             if not result.geometry.has_baseline:  # as stereo_image_proc: disparity only
                 self._no_baseline_once(right_info)
@@ -176,7 +183,7 @@ class StereoDepth(base.DepthComponent):
 
     def _publish_disparity(self, frame: StereoFrame, result: StereoResult) -> None:
         msg = frame.disparity()
-        lo, hi = self.model.disparity_range(frame.width)
+        lo, hi = self.pipeline.disparity_range(frame.width)
         geometry = result.geometry
         encoded = encode_disparity(
             result.disparity,
@@ -184,6 +191,7 @@ class StereoDepth(base.DepthComponent):
             lo,
             hi,
             out=msg.array("image.data", np.float32, (frame.height, frame.width)),
+            region=result.region,
         )
         for key, value in (
             ("f", geometry.fx),
