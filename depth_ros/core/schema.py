@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from depth_ros.core.backends import AUTO, BACKEND_NAMES
 from depth_ros.core.params import ParamSpec, merge
+from depth_ros.core.region import VALID_ROI_FORMAT, VALID_ROI_PATTERN
 from depth_ros.core.stereo import POINT_FORMATS
 from depth_ros.core.temporal import TEMPORAL_PARAMS
 
@@ -117,15 +118,33 @@ IMAGE_TRANSPORT = ParamSpec(
 )
 
 
+#: declared by stereo_depth and mono_depth (see depth_ros.core.region)
+VALID_ROI = ParamSpec(
+    "valid_roi",
+    AUTO,
+    "Where depth may be given: auto = camera_info's ROI when it marks a region of the full "
+    "image (a filled rectification border), none = the whole image, or x,y,width,height "
+    "pixels; outside it: NaN depth and disparity, no points",
+    pattern=VALID_ROI_PATTERN,
+    pattern_help=VALID_ROI_FORMAT,
+)
+
+
 def stereo_node_params(model_params: tuple[ParamSpec, ...] = ()) -> dict[str, ParamSpec]:
     """All parameters of ``stereo_depth`` for a model whose own parameters are given."""
     return merge(
-        MODEL_PARAMS, QOS_PARAMS, OUTPUT_PARAMS, SYNC_PARAMS, (IMAGE_TRANSPORT,), model_params
+        MODEL_PARAMS,
+        QOS_PARAMS,
+        OUTPUT_PARAMS,
+        SYNC_PARAMS,
+        (IMAGE_TRANSPORT, VALID_ROI),
+        model_params,
     )
 
 
 MONO_PARAMS = (
     IMAGE_TRANSPORT,
+    VALID_ROI,
     ParamSpec(
         "approximate_sync",
         False,

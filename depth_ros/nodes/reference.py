@@ -5,14 +5,13 @@ or disparity, brought into the camera (projection happens in :mod:`depth_ros.cor
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from rclpy.node import Node
 from rclpy.time import Time
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
-from stereo_msgs.msg import DisparityImage
 
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.errors import CalibrationError
@@ -32,12 +31,6 @@ from depth_ros.core.projection import (
 )
 from depth_ros.core.scale import ScaleContext
 from depth_ros.nodes.common import stamp_ns
-
-# which reference topics each scale source listens to
-TOPICS = {
-    "sparse_depth": ("reference/depth", "reference/camera_info", "reference/points"),
-    "stereo": ("reference/disparity",),
-}
 
 
 def quaternion_matrix(
@@ -89,16 +82,12 @@ class ReferenceTracker:
             self._tf_buffer = tf2_ros.Buffer()
             self._tf = tf2_ros.TransformListener(self._tf_buffer, node)
 
-    def subscriptions(self, qos: Any) -> list[Any]:
-        types = {
-            "reference/depth": Image,
-            "reference/camera_info": CameraInfo,
-            "reference/points": PointCloud2,
-            "reference/disparity": DisparityImage,
-        }
+    def subscriptions(self, qos: Any, topics: Sequence[tuple[str, type]]) -> list[Any]:
+        """Subscriptions keeping the newest message of each reference topic (the scale
+        source's, from the node catalogue: depth_ros.core.catalogue)."""
         return [
-            self.node.create_subscription(types[t], t, self._keep(t), qos)
-            for t in TOPICS.get(self.source, ())
+            self.node.create_subscription(kind, name, self._keep(name), qos)
+            for name, kind in topics
         ]
 
     def clear(self) -> None:
