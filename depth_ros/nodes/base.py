@@ -47,8 +47,14 @@ from depth_ros.core.errors import DepthRosError
 from depth_ros.core.models import InputKind, ModelConfig, ModelSpec, build_model, get_model
 from depth_ros.core.params import ParamSpec, Value
 from depth_ros.core.sync import TimeSynchronizer
-from depth_ros.nodes import common
-from depth_ros.runtime import keep_heap, shm_segment_bytes
+from depth_ros.nodes.convert import stamp_ns
+from depth_ros.nodes.diagnostics import DiagnosticsPublisher, RateMeter, rss_bytes
+from depth_ros.nodes.log_limit import RateLimitedLog
+from depth_ros.nodes.parameters import declare, invalid_reasons, result
+from depth_ros.nodes.publishers import size_checked, unwrapped
+from depth_ros.nodes.qos import qos_profile
+from depth_ros.nodes.worker import Worker
+from depth_ros.runtime import keep_heap
 
 
 class DepthComponent(abc.ABC):
@@ -68,7 +74,7 @@ class DepthComponent(abc.ABC):
 
     def __init__(self, node: Node) -> None:
         self.node = node
-        self.log = common.RateLimitedLog(node)
+        self.log = RateLimitedLog(node)
         self.lock = threading.Lock()
         self.spec: ModelSpec | None = None
         self.model: Any = None
@@ -77,17 +83,17 @@ class DepthComponent(abc.ABC):
         self.model_params: set[str] = set()
         self.subs: list[Any] = []
         self.pubs: dict[str, Any] = {}
-        self.worker: common.Worker | None = None
+        self.worker: Worker | None = None
         self.sync: TimeSynchronizer[Any] | None = None
-        self.in_rate = common.RateMeter()
-        self.out_rate = common.RateMeter()
+        self.in_rate = RateMeter()
+        self.out_rate = RateMeter()
         self.proc_ms: deque[float] = deque(maxlen=50)
         self.latency_ms: deque[float] = deque(maxlen=50)
         self.stage_ms: dict[str, deque[float]] = {}  # per-stage times handle() reports
         self._lazy_timer: Any = None
         self._in_qos: Any = None
         self.last_input: list[float] = []
-        self.diagnostics: common.Diagnostics | None = None
+        self.diagnostics: DiagnosticsPublisher | None = None
         self.state = "unconfigured"
         # parameter updates made while a forward pass runs, applied before the next frame
         self._pending_lock = threading.Lock()
@@ -180,7 +186,7 @@ class DepthComponent(abc.ABC):
         invalid = self._startup_invalid
         model_spec = self.schema(())["model"]
         model_spec = ParamSpec(**{**model_spec.__dict__, "default": self.default_model})
-        model_id = str(common.declare(self.node, {"model": model_spec}, invalid)["model"])
+        model_id = str(declare(self.node, {"model": model_spec}, invalid)["model"])
         model_specs: tuple[ParamSpec, ...] = ()
         try:
             spec = get_model(model_id)
@@ -201,7 +207,7 @@ class DepthComponent(abc.ABC):
         self.specs = {**schema, "model": model_spec}
         self._declaring = True
         try:
-            self.params = common.declare(self.node, self.specs, invalid)
+            self.params = declare(self.node, self.specs, invalid)
         finally:
             self._declaring = False
         self.model_params = {s.name for s in model_specs}
@@ -242,8 +248,10 @@ class DepthComponent(abc.ABC):
     def create_outputs(self) -> None:
         """The output publishers (at configure: lifecycle publishers exist while
         inactive), with ``output_qos`` and the shared-memory size check."""
-        out_qos = common.qos(str(self.params["output_qos"]), 1)
-        self.pubs = self._size_checked(self.create_publishers(out_qos))
+        out_qos = qos_profile(str(self.params["output_qos"]), 1)
+        self.pubs = size_checked(
+            self.create_publishers(out_qos), str(self.params["output_qos"]), self.log
+        )
 
     def publisher(self, msg_type: type, topic: str, qos: Any) -> Any:
         """An output publisher: a lifecycle publisher in a managed node (publishes only
@@ -284,7 +292,7 @@ class DepthComponent(abc.ABC):
             )
 
     def activate(self) -> None:
-        in_qos = common.qos(str(self.params["input_qos"]), int(self.params["queue_size"]))
+        in_qos = qos_profile(str(self.params["input_qos"]), int(self.params["queue_size"]))
         inputs = self.inputs()
         self.last_input = [0.0] * len(inputs)
         self.sync = TimeSynchronizer(
@@ -295,7 +303,7 @@ class DepthComponent(abc.ABC):
                 float(self.params.get("approximate_sync_tolerance_seconds", 0.0)) * 1e9
             ),
         )
-        self.worker = common.Worker(self._process, name=f"{self.name}_worker")
+        self.worker = Worker(self._process, name=f"{self.name}_worker")
         self._in_qos = in_qos
         if self._jump_handle is None:  # ROS time reset (use_sim_time, simulator restart)
             self._jump_handle = self.node.get_clock().create_jump_callback(
@@ -314,17 +322,6 @@ class DepthComponent(abc.ABC):
         self._update_subscriptions()
         self.start_diagnostics()
         self.state = "active"
-
-    def _size_checked(self, pubs: dict[str, Any]) -> dict[str, Any]:
-        """Best-effort outputs warn once when a message exceeds the shared-memory segment."""
-        limit = shm_segment_bytes()
-        if str(self.params["output_qos"]) != "sensor_data" or limit is None:
-            return pubs
-        profile = os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE", "the Fast DDS profile")
-        return {
-            name: common.SizeCheckedPublisher(pub, limit, self.log, profile)
-            for name, pub in pubs.items()
-        }
 
     def _update_subscriptions(self) -> None:
         listening = not bool(self.params.get("lazy", False)) or self.wanted()
@@ -347,7 +344,7 @@ class DepthComponent(abc.ABC):
     def start_diagnostics(self) -> None:
         """Publish on /diagnostics (also while a failed configure keeps the node idle)."""
         if self.diagnostics is None:
-            self.diagnostics = common.Diagnostics(
+            self.diagnostics = DiagnosticsPublisher(
                 self.node, float(self.params.get("diagnostics_period", 1.0)), self._diagnose
             )
 
@@ -372,7 +369,7 @@ class DepthComponent(abc.ABC):
 
     def cleanup(self) -> None:
         for pub in self.pubs.values():
-            self.node.destroy_publisher(getattr(pub, "_publisher", pub))
+            self.node.destroy_publisher(unwrapped(pub))
         self.pubs = {}
         with self.lock:
             with self._pending_lock:  # the model goes: what was pending for it too
@@ -388,10 +385,10 @@ class DepthComponent(abc.ABC):
     # -- parameters --------------------------------------------------------------------
     def _on_set(self, params: list[Parameter[Any]]) -> Any:
         if not self.specs:  # declaring: descriptors already check ranges
-            return common.result([])
+            return result([])
         if self._declaring:  # start-up values: configure reports them, in one line
-            return common.result(common.invalid_reasons(self.specs, params))
-        reasons = common.invalid_reasons(self.specs, params)
+            return result(invalid_reasons(self.specs, params))
+        reasons = invalid_reasons(self.specs, params)
         changed = {p.name: p.value for p in params if p.name in self.specs}
         if not reasons:  # constraints between parameters, on the values after the update
             reasons = self.cross_reasons({**self.params, **changed})
@@ -404,7 +401,7 @@ class DepthComponent(abc.ABC):
         if reasons:
             reason = "; ".join(reasons)  # one message per distinct rejection per period
             self.log.warn("param:" + reason, "rejected parameter update: " + reason)
-            return common.result(reasons)
+            return result(reasons)
         self.params.update(changed)
         for name in changed:
             self._startup_invalid.pop(name, None)  # a valid value replaces a refused one
@@ -415,15 +412,15 @@ class DepthComponent(abc.ABC):
             if not self.lock.acquire(timeout=LOCK_WAIT_S):
                 with self._pending_lock:  # busy: applied before the next frame
                     self._pending_options = True
-                return common.result([])
+                return result([])
             try:
                 self._apply_pending()
                 self.apply_options()
             except DepthRosError as exc:
-                return common.result([str(exc)])
+                return result([str(exc)])
             finally:
                 self.lock.release()
-        return common.result([])
+        return result([])
 
     def set_parameters_service(self, request: Any, response: Any) -> Any:
         """``<node>/set_parameters`` with the parameters of one request applied together:
@@ -449,9 +446,9 @@ class DepthComponent(abc.ABC):
             try:  # let rclpy give its own reason (and log it as usual)
                 results[i] = node.set_parameters_atomically([param])
             except Exception:
-                results[i] = common.result([reason])
+                results[i] = result([reason])
             if results[i].successful:  # our check was stricter than rclpy's: keep ours
-                results[i] = common.result([reason])
+                results[i] = result([reason])
         if batch:
             together = node.set_parameters_atomically([p for _, p in batch])
             for i, _ in batch:
@@ -498,7 +495,7 @@ class DepthComponent(abc.ABC):
             if sync is None or self.worker is None:
                 return
             jumps = sync.jumps
-            matched = sync.add(index, common.stamp_ns(msg.header.stamp), msg)
+            matched = sync.add(index, stamp_ns(msg.header.stamp), msg)
             if sync.jumps != jumps:
                 self._time_jumped(
                     f"input stamps jumped back by {sync.last_jump_ns / 1e9:.3f} s on "
@@ -561,7 +558,7 @@ class DepthComponent(abc.ABC):
             "dropped_frames": str(self.worker.slot.dropped if self.worker else 0),
             "errors": str(self.log.count),
             "state": self.state,
-            "rss_mb": f"{common.rss_bytes() / 2**20:.0f}",
+            "rss_mb": f"{rss_bytes() / 2**20:.0f}",
             **{f"{k}_ms": f"{_median(v):.1f}" for k, v in self.stage_ms.items()},
             **self.extra_diagnostics(),
         }

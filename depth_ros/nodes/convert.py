@@ -19,6 +19,11 @@ from depth_ros.core.pointcloud import PackedCloud
 from depth_ros.core.stereo import DELTA_D, encode_disparity
 
 
+def stamp_ns(stamp: Any) -> int:
+    """A ``builtin_interfaces/Time`` as integer nanoseconds."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
 def image_to_numpy(msg: Image) -> NDArray[Any]:
     """Pixels of an Image message as a numpy view (no copy when rows are unpadded)."""
     return image_to_array(msg.encoding, msg.height, msg.width, msg.step, msg.data, msg.is_bigendian)

@@ -39,13 +39,13 @@ from depth_ros.core.pointcloud import depth_to_cloud
 from depth_ros.core.scale import ScaleFit
 from depth_ros.core.schema import SCALE_PREFIX, fused_node_params
 from depth_ros.nodes import base
-from depth_ros.nodes.common import stamp_ns
 from depth_ros.nodes.convert import (
     camera_info_msg,
     cloud_msg,
     depth_from_disparity_msg,
     numpy_to_image,
     rgb_from_msg,
+    stamp_ns,
 )
 from depth_ros.nodes.mono_depth import _fit_status
 

@@ -28,14 +28,15 @@ from depth_ros.core.scale import ScaleFit, build_scale_source, scale_source_para
 from depth_ros.core.schema import SCALE_PREFIX, mono_node_params
 from depth_ros.core.temporal import TEMPORAL_PARAMS, TemporalOptions
 from depth_ros.nodes import base
-from depth_ros.nodes.common import declare, stamp_ns
 from depth_ros.nodes.convert import (  # noqa: F401  (decode_compressed: re-exported)
     camera_info_msg,
     cloud_msg,
     decode_compressed,
     numpy_to_image,
     rgb_from_msg,
+    stamp_ns,
 )
+from depth_ros.nodes.parameters import declare
 from depth_ros.nodes.reference import ReferenceTracker
 
 

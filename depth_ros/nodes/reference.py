@@ -24,8 +24,12 @@ from depth_ros.core.projection import (
     reproject_depth,
 )
 from depth_ros.core.scale import ScaleContext
-from depth_ros.nodes.common import stamp_ns
-from depth_ros.nodes.convert import disparity_from_msg, disparity_msg_geometry, image_to_numpy
+from depth_ros.nodes.convert import (
+    disparity_from_msg,
+    disparity_msg_geometry,
+    image_to_numpy,
+    stamp_ns,
+)
 
 # which reference topics each scale source listens to
 TOPICS = {

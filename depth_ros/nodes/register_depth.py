@@ -33,8 +33,9 @@ from depth_ros.core.pointcloud import depth_to_cloud
 from depth_ros.core.projection import depth_image_to_metres
 from depth_ros.core.register import DepthRegistrar
 from depth_ros.core.schema import register_node_params
-from depth_ros.nodes import base, common
+from depth_ros.nodes import base
 from depth_ros.nodes.convert import cloud_msg, image_to_numpy, numpy_to_image
+from depth_ros.nodes.parameters import declare
 from depth_ros.nodes.reference import quaternion_matrix, transform_matrix
 
 PREFIX = "depth_to_rgb"
@@ -60,7 +61,7 @@ class RegisterDepth(base.DepthComponent):
 
     def configure(self) -> bool:
         self.specs = self.schema(())
-        self.params = common.declare(self.node, self.specs)
+        self.params = declare(self.node, self.specs)
         self.registrar = DepthRegistrar(bool(self.params["fill_upsampling_holes"]))
         self.model = self.registrar
         if bool(self.params["use_tf"]):
