@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import abc
 import copy
-import os
-import signal
 import statistics
 import sys
 import threading
@@ -29,19 +27,15 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-import rclpy
-import rclpy.executors
 from rclpy.clock import Clock, JumpThreshold
 from rclpy.clock_type import ClockType
 from rclpy.duration import Duration
 from rclpy.event_handler import PublisherEventCallbacks
-from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos_overriding_options import QoSOverridingOptions
-from rclpy.signals import SignalHandlerOptions
 
 from depth_ros.core.errors import DepthRosError
 from depth_ros.core.models import InputKind, ModelConfig, ModelSpec, build_model, get_model
@@ -54,7 +48,6 @@ from depth_ros.nodes.parameters import declare, invalid_reasons, result
 from depth_ros.nodes.publishers import size_checked, unwrapped
 from depth_ros.nodes.qos import qos_profile
 from depth_ros.nodes.worker import Worker
-from depth_ros.runtime import keep_heap
 
 
 class DepthComponent(abc.ABC):
@@ -594,118 +587,3 @@ def _release_device_memory() -> None:
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available():
         torch.cuda.empty_cache()
-
-
-def _atomic_set_parameters(node: Node, impl: DepthComponent) -> None:
-    """Serve ``<node>/set_parameters`` with :meth:`DepthComponent.set_parameters_service`."""
-    for service in node.services:
-        if service.srv_name.endswith("/set_parameters"):
-            service.callback = impl.set_parameters_service
-
-
-class PlainNode(Node):
-    """A regular node: configured and activated at start-up."""
-
-    def __init__(self, component: type[DepthComponent], **kwargs: Any) -> None:
-        super().__init__(component.name, **kwargs)
-        self.impl = component(self)
-        _atomic_set_parameters(self, self.impl)
-        if self.impl.configure():
-            self.impl.activate()
-        else:  # stay up, idle, and say why on /diagnostics (ERROR)
-            self.impl.start_diagnostics()
-
-
-class ManagedNode(LifecycleNode):
-    """A lifecycle node driven by ``<node>/change_state``."""
-
-    def __init__(self, component: type[DepthComponent], **kwargs: Any) -> None:
-        super().__init__(component.name, **kwargs)
-        self.impl = component(self)
-        _atomic_set_parameters(self, self.impl)
-
-    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        return (
-            TransitionCallbackReturn.SUCCESS
-            if self.impl.configure()
-            else TransitionCallbackReturn.FAILURE
-        )
-
-    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.impl.activate()
-        return super().on_activate(state)
-
-    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.impl.deactivate()
-        return super().on_deactivate(state)
-
-    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.impl.cleanup()
-        return TransitionCallbackReturn.SUCCESS
-
-    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self.impl.deactivate()
-        self.impl.cleanup()
-        return TransitionCallbackReturn.SUCCESS
-
-
-def run(
-    component: type[DepthComponent], args: list[str] | None = None, lifecycle: bool = False
-) -> NoReturn:
-    """Entry point of a node executable (``ros2 run depth_ros <name>``); exits the process
-    with status 0 once the node is shut down (by any number of SIGINT/SIGTERM)."""
-    keep_heap()
-    argv = list(sys.argv if args is None else args)
-    if "--lifecycle" in argv:
-        argv.remove("--lifecycle")
-        lifecycle = True
-    stop = install_stop_signals()
-    rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
-    install_stop_signals(stop)  # (again: whatever rclpy did to the handlers)
-    node: Node = ManagedNode(component) if lifecycle else PlainNode(component)
-    try:
-        spin_until(node, stop)
-    finally:
-        node.impl.deactivate()  # type: ignore[attr-defined]
-        node.destroy_node()
-        # uninstalling would restore the default action: a late signal would kill us
-        rclpy.try_shutdown(uninstall_handlers=False)
-        # the interpreter's finalisation restores the default action of Python handlers
-        # (and DDS teardown can take a while): a late signal would kill us with -SIGINT
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, signal.SIG_IGN)
-    # Everything is released: skip the interpreter's finalisation, which with torch and
-    # DDS loaded takes seconds (7 s measured on a loaded machine) after the node is gone,
-    # long enough for ros2 launch to escalate to SIGTERM and SIGKILL.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
-
-
-def install_stop_signals(stop: threading.Event | None = None) -> threading.Event:
-    """SIGINT and SIGTERM, any number of them and however close together (Ctrl-C under
-    ``ros2 launch`` often delivers two), only set the returned event: the spin loop
-    ends and the node shuts down once, cleanly, with no KeyboardInterrupt raised in the
-    middle of a teardown (rclpy's own handlers are not installed)."""
-    event = threading.Event() if stop is None else stop
-
-    def handler(signum: int, frame: Any) -> None:
-        event.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, handler)
-    return event
-
-
-def spin_until(node: Node, stop: threading.Event, period: float = 0.1) -> None:
-    """Spin ``node`` until ``stop`` is set or the context shuts down."""
-    executor = rclpy.executors.SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        while not stop.is_set() and node.context.ok():
-            executor.spin_once(timeout_sec=period)
-    except rclpy.executors.ExternalShutdownException:
-        pass
-    finally:
-        executor.remove_node(node)
-        executor.shutdown(timeout_sec=0)

@@ -48,6 +48,7 @@ from depth_ros.nodes.convert import (
     stamp_ns,
 )
 from depth_ros.nodes.mono_depth import _fit_status
+from depth_ros.nodes.process import run
 
 
 class FusedDepth(base.DepthComponent):
@@ -199,11 +200,11 @@ class FusedDepth(base.DepthComponent):
 
 
 def main(args: list[str] | None = None) -> int:
-    return base.run(FusedDepth, args)
+    return run(FusedDepth, args)
 
 
 def main_lifecycle(args: list[str] | None = None) -> int:
-    return base.run(FusedDepth, args, lifecycle=True)
+    return run(FusedDepth, args, lifecycle=True)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from depth_ros.nodes.convert import (  # noqa: F401  (decode_compressed: re-expo
     stamp_ns,
 )
 from depth_ros.nodes.parameters import declare
+from depth_ros.nodes.process import run
 from depth_ros.nodes.reference import ReferenceTracker
 
 
@@ -272,11 +273,11 @@ def _fit_status(fit: ScaleFit, name: str) -> DiagnosticStatus:
 
 
 def main(args: list[str] | None = None) -> int:
-    return base.run(MonoDepth, args)
+    return run(MonoDepth, args)
 
 
 def main_lifecycle(args: list[str] | None = None) -> int:
-    return base.run(MonoDepth, args, lifecycle=True)
+    return run(MonoDepth, args, lifecycle=True)
 
 
 if __name__ == "__main__":

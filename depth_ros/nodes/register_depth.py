@@ -36,6 +36,7 @@ from depth_ros.core.schema import register_node_params
 from depth_ros.nodes import base
 from depth_ros.nodes.convert import cloud_msg, image_to_numpy, numpy_to_image
 from depth_ros.nodes.parameters import declare
+from depth_ros.nodes.process import run
 from depth_ros.nodes.reference import quaternion_matrix, transform_matrix
 
 PREFIX = "depth_to_rgb"
@@ -156,11 +157,11 @@ class RegisterDepth(base.DepthComponent):
 
 
 def main(args: list[str] | None = None) -> int:
-    return base.run(RegisterDepth, args)
+    return run(RegisterDepth, args)
 
 
 def main_lifecycle(args: list[str] | None = None) -> int:
-    return base.run(RegisterDepth, args, lifecycle=True)
+    return run(RegisterDepth, args, lifecycle=True)
 
 
 if __name__ == "__main__":
