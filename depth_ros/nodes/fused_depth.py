@@ -38,7 +38,7 @@ from depth_ros.core.params import ParamSpec, Value
 from depth_ros.core.pointcloud import depth_to_cloud
 from depth_ros.core.scale import ScaleFit
 from depth_ros.core.schema import SCALE_PREFIX, fused_node_params
-from depth_ros.nodes import base
+from depth_ros.nodes import base, process
 from depth_ros.nodes.convert import (
     camera_info_msg,
     cloud_msg,
@@ -48,7 +48,6 @@ from depth_ros.nodes.convert import (
     stamp_ns,
 )
 from depth_ros.nodes.mono_depth import _fit_status
-from depth_ros.nodes.process import run
 
 
 class FusedDepth(base.DepthComponent):
@@ -200,11 +199,11 @@ class FusedDepth(base.DepthComponent):
 
 
 def main(args: list[str] | None = None) -> int:
-    return run(FusedDepth, args)
+    return process.run(FusedDepth, args)
 
 
 def main_lifecycle(args: list[str] | None = None) -> int:
-    return run(FusedDepth, args, lifecycle=True)
+    return process.run(FusedDepth, args, lifecycle=True)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from depth_ros.core.params import ParamSpec
 from depth_ros.core.scale import ScaleFit, build_scale_source, scale_source_params
 from depth_ros.core.schema import SCALE_PREFIX, mono_node_params
 from depth_ros.core.temporal import TEMPORAL_PARAMS, TemporalOptions
-from depth_ros.nodes import base
+from depth_ros.nodes import base, process
 from depth_ros.nodes.convert import (  # noqa: F401  (decode_compressed: re-exported)
     camera_info_msg,
     cloud_msg,
@@ -36,8 +36,6 @@ from depth_ros.nodes.convert import (  # noqa: F401  (decode_compressed: re-expo
     rgb_from_msg,
     stamp_ns,
 )
-from depth_ros.nodes.parameters import declare
-from depth_ros.nodes.process import run
 from depth_ros.nodes.reference import ReferenceTracker
 
 
@@ -45,6 +43,7 @@ class MonoDepth(base.DepthComponent):
     name = "mono_depth"
     input_kind = InputKind.MONO
     default_model = "depth_anything_v2_vits"
+    choice_params = ("scale_source",)  # its scale.* parameters join the schema
     option_params = frozenset(
         (
             "points",
@@ -63,7 +62,7 @@ class MonoDepth(base.DepthComponent):
     last_focal: tuple[float, bool] | None = None  # (focal px, estimated by the network)
 
     def schema(self, model_params: tuple[ParamSpec, ...]) -> dict[str, ParamSpec]:
-        source = self._scale_source_name()
+        source = str(self.params.get("scale_source", "none"))  # (declared first)
         scale = scale_source_params(source) if source != "none" else ()
         return mono_node_params(model_params, scale)
 
@@ -75,10 +74,6 @@ class MonoDepth(base.DepthComponent):
             self.reference.clear()  # references of the old time would pair with new frames
         if getattr(self, "pipeline", None) is not None and self.pipeline.scale is not None:
             self.pipeline.scale.reset()
-
-    def _scale_source_name(self) -> str:
-        spec = mono_node_params()["scale_source"]
-        return str(declare(self.node, {"scale_source": spec})["scale_source"])
 
     def inputs(self) -> Sequence[tuple[str, type]]:
         if self.params.get("image_transport") == "compressed":
@@ -273,11 +268,11 @@ def _fit_status(fit: ScaleFit, name: str) -> DiagnosticStatus:
 
 
 def main(args: list[str] | None = None) -> int:
-    return run(MonoDepth, args)
+    return process.run(MonoDepth, args)
 
 
 def main_lifecycle(args: list[str] | None = None) -> int:
-    return run(MonoDepth, args, lifecycle=True)
+    return process.run(MonoDepth, args, lifecycle=True)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
 """Node parameters from the core schema (:mod:`depth_ros.core.params`): rclpy
 descriptors with ranges, declaration that reports invalid start-up values instead of
-raising, and the reasons an update is refused."""
+raising, and :class:`ParameterBinding`, which validates every update in the on-set
+callback and applies it in the post-set callback, once rclpy has stored the values
+(``add_on_set_parameters_callback`` / ``add_post_set_parameters_callback``, as rclpy
+intends and ros2/demos' parameter examples do)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from rcl_interfaces.msg import (
@@ -18,6 +21,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from depth_ros.core.params import ParamSpec, Value
+from depth_ros.nodes.log_limit import RateLimitedLog
 
 
 def descriptor(spec: ParamSpec) -> ParameterDescriptor:
@@ -103,3 +107,124 @@ def invalid_reasons(specs: Mapping[str, ParamSpec], params: list[Parameter[Any]]
 def result(reasons: list[str]) -> SetParametersResult:
     """A SetParametersResult: successful without reasons, else refused with them."""
     return SetParametersResult(successful=not reasons, reason="; ".join(reasons))
+
+
+class ParameterBinding:
+    """A component's parameters on its node: declared from the schema (:meth:`bind`),
+    each update validated in the on-set callback (value by value against the schema,
+    then ``check(changed, after)`` for constraints between parameters and the model's
+    own checks; refused with the reasons, each distinct refusal logged once per period)
+    and applied in the post-set callback (:attr:`values` updated, then
+    ``apply(changed)``). Declaring validates against the schema only: invalid start-up
+    values go to :attr:`startup_invalid` (name → reason) for the node to report."""
+
+    def __init__(
+        self,
+        node: Node,
+        log: RateLimitedLog,
+        check: Callable[[Mapping[str, Value], Mapping[str, Value]], list[str]],
+        apply: Callable[[Mapping[str, Value]], None],
+    ) -> None:
+        self.node = node
+        self.log = log
+        self.specs: dict[str, ParamSpec] = {}
+        self.values: dict[str, Value] = {}  # the values in force (one dict, kept)
+        self.startup_invalid: dict[str, str] = {}
+        self._check = check
+        self._apply = apply
+        self._declaring = False
+        node.add_on_set_parameters_callback(self.validate)
+        node.add_post_set_parameters_callback(self.applied)
+
+    def declare_first(self, specs: Mapping[str, ParamSpec]) -> dict[str, Value]:
+        """Declare the parameters that the schema depends on (the model, a choice such
+        as the scale source) before it is known; their values (in :attr:`values`)."""
+        values = declare(self.node, specs, self.startup_invalid)
+        self.values.update(values)
+        return values
+
+    def bind(self, specs: Mapping[str, ParamSpec]) -> dict[str, Value]:
+        """Declare the node's whole schema (those declared already keep their value) and
+        validate and apply every update from now on; the values in force."""
+        self.specs = dict(specs)
+        self._declaring = True
+        try:
+            values = declare(self.node, self.specs, self.startup_invalid)
+        finally:
+            self._declaring = False
+        self.values.clear()
+        self.values.update(values)
+        return self.values
+
+    def warn_startup_invalid(self) -> None:
+        """Log each invalid start-up value as a refused update (the default is in force)."""
+        for reason in self.startup_invalid.values():
+            self.log.warn("param:" + reason, "rejected parameter update: " + reason)
+
+    def validate(self, params: list[Parameter[Any]]) -> SetParametersResult:
+        """On-set callback: refuse the update (nothing changes) with the reasons, or
+        accept it."""
+        if not self.specs:  # declaring what the schema depends on: descriptors check it
+            return result([])
+        reasons = invalid_reasons(self.specs, params)
+        if self._declaring:  # start-up values: the node reports them, in one line
+            return result(reasons)
+        changed = {p.name: p.value for p in params if p.name in self.specs}
+        if not reasons:  # constraints between parameters, on the values after the update
+            reasons = self._check(changed, {**self.values, **changed})
+        if reasons:
+            reason = "; ".join(reasons)  # one message per distinct rejection per period
+            self.log.warn("param:" + reason, "rejected parameter update: " + reason)
+        return result(reasons)
+
+    def applied(self, params: list[Parameter[Any]]) -> None:
+        """Post-set callback: the update is stored; make it take effect."""
+        if not self.specs or self._declaring:
+            return
+        changed = {p.name: p.value for p in params if p.name in self.specs}
+        if not changed:
+            return
+        self.values.update(changed)
+        for name in changed:
+            self.startup_invalid.pop(name, None)  # a valid value replaces a refused one
+        self._apply(changed)
+
+    def serve_atomic_requests(self) -> None:
+        """Serve ``<node>/set_parameters`` with :meth:`set_parameters_service`."""
+        for service in self.node.services:
+            if service.srv_name.endswith("/set_parameters"):
+                service.callback = self.set_parameters_service
+
+    def set_parameters_service(self, request: Any, response: Any) -> Any:
+        """``<node>/set_parameters`` with the parameters of one request applied together:
+        those that are each valid are set in one atomic update, so that constraints
+        between them (P1 < P2, min_depth < max_depth) are checked on the values after the
+        whole request, never half-applied. A parameter that is invalid on its own (unknown,
+        read-only, out of range) is rejected alone, as ROS does."""
+        node = self.node
+        results: list[Any] = [None] * len(request.parameters)
+        batch: list[tuple[int, Parameter[Any]]] = []
+        for i, msg in enumerate(request.parameters):
+            param = Parameter.from_parameter_msg(msg)
+            reason = None
+            if not node.has_parameter(param.name):
+                reason = f"parameter {param.name!r} is not declared"
+            elif node.describe_parameter(param.name).read_only:
+                reason = f"parameter {param.name!r} is read-only"
+            elif param.name in self.specs:
+                reason = self.specs[param.name].validate(param.value)
+            if reason is None:
+                batch.append((i, param))
+                continue
+            try:  # let rclpy give its own reason (and log it as usual)
+                results[i] = node.set_parameters_atomically([param])
+            except Exception:
+                results[i] = result([reason])
+            if results[i].successful:  # our check was stricter than rclpy's: keep ours
+                results[i] = result([reason])
+        if batch:
+            together = node.set_parameters_atomically([p for _, p in batch])
+            for i, _ in batch:
+                results[i] = together
+        response.results = results
+        return response

@@ -21,20 +21,13 @@ from depth_ros.nodes.base import DepthComponent
 from depth_ros.runtime import keep_heap
 
 
-def _atomic_set_parameters(node: Node, impl: DepthComponent) -> None:
-    """Serve ``<node>/set_parameters`` with :meth:`DepthComponent.set_parameters_service`."""
-    for service in node.services:
-        if service.srv_name.endswith("/set_parameters"):
-            service.callback = impl.set_parameters_service
-
-
 class PlainNode(Node):
     """A regular node: configured and activated at start-up."""
 
     def __init__(self, component: type[DepthComponent], **kwargs: Any) -> None:
         super().__init__(component.name, **kwargs)
         self.impl = component(self)
-        _atomic_set_parameters(self, self.impl)
+        self.impl.binding.serve_atomic_requests()  # one request, one atomic update
         if self.impl.configure():
             self.impl.activate()
         else:  # stay up, idle, and say why on /diagnostics (ERROR)
@@ -47,7 +40,7 @@ class ManagedNode(LifecycleNode):
     def __init__(self, component: type[DepthComponent], **kwargs: Any) -> None:
         super().__init__(component.name, **kwargs)
         self.impl = component(self)
-        _atomic_set_parameters(self, self.impl)
+        self.impl.binding.serve_atomic_requests()  # one request, one atomic update
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         return (

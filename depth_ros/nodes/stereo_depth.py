@@ -36,9 +36,8 @@ from depth_ros.core.stereo import (
     StereoResult,
     encode_disparity,
 )
-from depth_ros.nodes import base
+from depth_ros.nodes import base, process
 from depth_ros.nodes.convert import camera_info_msg, numpy_to_image, rgb_from_msg
-from depth_ros.nodes.process import run
 from depth_ros.nodes.serialized import SerializedOutputs
 
 INPUTS = (
@@ -244,11 +243,11 @@ class StereoDepth(base.DepthComponent):
 
 
 def main(args: list[str] | None = None) -> int:
-    return run(StereoDepth, args)
+    return process.run(StereoDepth, args)
 
 
 def main_lifecycle(args: list[str] | None = None) -> int:
-    return run(StereoDepth, args, lifecycle=True)
+    return process.run(StereoDepth, args, lifecycle=True)
 
 
 if __name__ == "__main__":
