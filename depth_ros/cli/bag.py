@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from depth_ros.cli import options
 from depth_ros.core.errors import InputError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".webp")
@@ -58,7 +59,8 @@ def _register_make(actions: Any) -> None:
             "Write a rosbag2 of rectified images and camera_info (image_pipeline topic names) "
             "that `ros2 bag play` accepts. Stereo: <ns>/left/image_rect, <ns>/left/camera_info, "
             "<ns>/right/image_rect, <ns>/right/camera_info. Mono: <ns>/image, <ns>/camera_info. "
-            "Images are rgb8, or mono8 for grey inputs; files are taken in natural name order."
+            "Images are rgb8, or mono8 for grey inputs (16-bit and float files are converted "
+            "as predict does); files are taken in natural name order."
         ),
     )
     src = p.add_mutually_exclusive_group(required=True)
@@ -71,13 +73,7 @@ def _register_make(actions: Any) -> None:
     )
     src.add_argument("--mono", metavar="DIR", type=Path, help="folder of images")
     src.add_argument("--sample", metavar="NAME", help="an embedded stereo sample (motorcycle)")
-    p.add_argument(
-        "--calib",
-        metavar="FILE",
-        type=Path,
-        help="calibration: camera_info YAML (mono), stereo YAML (stereo); see "
-        "depth_ros.core.calibration",
-    )
+    options.add_calibration_options(p)
     p.add_argument(
         "--output", "-o", metavar="BAG", type=Path, required=True, help="output bag directory"
     )
@@ -148,20 +144,11 @@ def list_images(folder: Path) -> list[Path]:
 
 
 def load_image(path: Path) -> NDArray[np.uint8]:
-    """An 8-bit image file as RGB (H, W, 3), or (H, W) for grey files."""
-    import cv2
+    """An image file as 8-bit RGB (H, W, 3), or (H, W) for grey files; 16-bit and float
+    files are converted as ``predict`` does (:mod:`depth_ros.core.imagefile`)."""
+    from depth_ros.core.imagefile import read_image8
 
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise InputError(f"cannot read image {path}")
-    if img.dtype != np.uint8:
-        raise InputError(f"image {path} is {img.dtype}; expected an 8-bit image")
-    if img.ndim == 3 and img.shape[2] == 1:
-        img = img[:, :, 0]
-    if img.ndim == 2:
-        return np.asarray(img)
-    code = cv2.COLOR_BGRA2RGB if img.shape[2] == 4 else cv2.COLOR_BGR2RGB
-    return np.asarray(cv2.cvtColor(img, code))
+    return read_image8(path)
 
 
 def _stamps(start_s: float, rate: float) -> Iterator[int]:
@@ -178,17 +165,19 @@ def _stamps(start_s: float, rate: float) -> Iterator[int]:
 
 
 def _frames(args: argparse.Namespace) -> tuple[dict[str, str], int, Iterator[dict[str, Any]]]:
-    """(topics, frame count, iterator of {role: array or camera}) for the chosen source."""
-    from depth_ros.core.calibration import read_camera, read_stereo_calibration
-
+    """(topics, frame count, iterator of {role: array or camera}) for the chosen source.
+    The calibration is read with the first image (its size serves --fx and OpenCV files
+    without one), so every error comes at the first ``next``, before the bag is created."""
     frame_id = args.frame_id
     if args.frames is not None and args.frames < 1:
         raise InputError(f"--frames must be >= 1, got {args.frames}")
     if args.sample is not None:
         from depth_ros.core.eval.samples import load_sample
 
-        if args.calib is not None:
-            raise InputError("--calib does not apply to --sample (the sample has its own)")
+        if options.calibration_given(args):
+            raise InputError(
+                "--calib, --camera-info and --fx do not apply to --sample (the sample has its own)"
+            )
         sample = load_sample(args.sample, frame_id)
         n = 5 if args.frames is None else args.frames
         frame = {
@@ -198,9 +187,24 @@ def _frames(args: argparse.Namespace) -> tuple[dict[str, str], int, Iterator[dic
             "right_info": sample.right_camera,
         }
         return topic_names(args.namespace, True), n, iter([frame] * n)
-    if args.calib is None:
-        raise InputError("--calib FILE is required with --stereo and --mono")
-    if args.stereo is not None:
+    stereo = args.stereo is not None
+    if not options.calibration_given(args):
+        raise InputError(
+            "a calibration is required with --stereo and --mono: --calib FILE, "
+            + (
+                "--camera-info LEFT RIGHT, or --fx F --baseline B"
+                if stereo
+                else "--camera-info YAML, or --fx F"
+            )
+        )
+    options.check_calibration_args(args, stereo)
+
+    def cameras(width: int, height: int) -> options.Calibration:
+        calib = options.calibration_from_args(args, width, height, stereo=stereo, frame_id=frame_id)
+        assert calib is not None  # calibration_given
+        return calib
+
+    if stereo:
         left_dir, right_dir = args.stereo
         lefts, rights = list_images(left_dir), list_images(right_dir)
         if len(lefts) != len(rights):
@@ -208,10 +212,10 @@ def _frames(args: argparse.Namespace) -> tuple[dict[str, str], int, Iterator[dic
                 f"{left_dir} has {len(lefts)} images but {right_dir} has {len(rights)}; "
                 "stereo folders must hold one right image per left image"
             )
-        lcam, rcam = read_stereo_calibration(args.calib, frame_id)
         pairs = list(zip(lefts, rights, strict=True))[: args.frames]
 
-        def stereo() -> Iterator[dict[str, Any]]:
+        def stereo_frames() -> Iterator[dict[str, Any]]:
+            calib: options.Calibration | None = None
             for lpath, rpath in pairs:
                 left, right = load_image(lpath), load_image(rpath)
                 if left.shape[:2] != right.shape[:2]:
@@ -219,25 +223,27 @@ def _frames(args: argparse.Namespace) -> tuple[dict[str, str], int, Iterator[dic
                         f"{lpath.name} is {left.shape[1]}x{left.shape[0]} but {rpath.name} is "
                         f"{right.shape[1]}x{right.shape[0]}; a rectified pair has one size"
                     )
-                lcam.validate(left.shape[1], left.shape[0])
+                calib = calib or cameras(left.shape[1], left.shape[0])
+                calib.left.validate(left.shape[1], left.shape[0])
                 yield {
                     "left_image": left,
-                    "left_info": lcam,
+                    "left_info": calib.left,
                     "right_image": right,
-                    "right_info": rcam,
+                    "right_info": calib.right,
                 }
 
-        return topic_names(args.namespace, True), len(pairs), stereo()
-    camera = read_camera(args.calib, frame_id)
+        return topic_names(args.namespace, True), len(pairs), stereo_frames()
     files = list_images(args.mono)[: args.frames]
 
-    def mono() -> Iterator[dict[str, Any]]:
+    def mono_frames() -> Iterator[dict[str, Any]]:
+        calib: options.Calibration | None = None
         for path in files:
             image = load_image(path)
-            camera.validate(image.shape[1], image.shape[0])
-            yield {"image": image, "info": camera}
+            calib = calib or cameras(image.shape[1], image.shape[0])
+            calib.left.validate(image.shape[1], image.shape[0])
+            yield {"image": image, "info": calib.left}
 
-    return topic_names(args.namespace, False), len(files), mono()
+    return topic_names(args.namespace, False), len(files), mono_frames()
 
 
 def run_make(args: argparse.Namespace) -> int:
@@ -316,14 +322,7 @@ def _register_run(actions: Any) -> None:
         default=[],
         help="ROS 2 parameters file for the node (after the profile; repeatable)",
     )
-    p.add_argument(
-        "--param",
-        "-p",
-        metavar="NAME:=VALUE",
-        action="append",
-        default=[],
-        help="one parameter (YAML value), e.g. -p disparity_range:=128",
-    )
+    options.add_param_option(p, "disparity_range=128")
     p.add_argument(
         "--weights-dir",
         metavar="DIR",
@@ -371,24 +370,41 @@ def _register_run(actions: Any) -> None:
     p.set_defaults(func=run_run)
 
 
-def _parse_param(text: str) -> tuple[str, Any]:
-    import yaml
+def _node_values(args: argparse.Namespace, node: str, model: str, values: dict[str, Any]) -> Any:
+    """The -p values typed against the schema of ``node`` running ``model`` (with the
+    scale source the values choose); YAML values where the node has no schema."""
+    from depth_ros.core import profiles
 
-    name, sep, value = text.partition(":=")
-    if not sep or not name:
-        raise InputError(f"--param must be NAME:=VALUE, got {text!r}")
-    try:
-        parsed = yaml.safe_load(value) if value else ""
-    except yaml.YAMLError:
-        parsed = value
-    if not isinstance(parsed, (bool, int, float, str)):
-        parsed = value
-    return name.strip(), parsed
+    raw = dict(options.split_param(t) for t in args.param)
+    source = raw.get("scale_source") or str(values.get("scale_source", "none"))
+    specs = profiles.node_params(node, model, {"scale_source": source})
+    if specs is None:
+        return {name: options.yaml_value(value) for name, value in raw.items()}
+    owner = f"{node} with model {model!r}"
+    return options.typed_params(args.param, specs, owner, ignore=("use_sim_time",))
+
+
+def _check_weights(model: str, weights: str) -> None:
+    """A WeightsError now, not after the node's start-up, for a weights path that does
+    not exist (the error the model's loader gives). Models without weights pass; an
+    empty path is the node's to resolve (its cache or a download)."""
+    from depth_ros.core.models import get_model
+    from depth_ros.core.models.checkpoints import require_file
+
+    spec = get_model(model)
+    if spec.needs_weights and weights and not Path(weights).expanduser().exists():
+        require_file(
+            weights,
+            what=f"{spec.description} weights",
+            source=spec.weights_source,
+            default_name=spec.weights_file,
+        )
 
 
 def run_params(args: argparse.Namespace) -> tuple[list[Path], dict[str, Any], str]:
     """(parameters files, parameters, model) for the node, checked against its schema."""
     from depth_ros.core import profiles
+    from depth_ros.core.backends import AUTO, resolve_backend
 
     node = profiles.node_info(args.node).name
     files: list[Path] = []
@@ -405,18 +421,22 @@ def run_params(args: argparse.Namespace) -> tuple[list[Path], dict[str, Any], st
             raise InputError(f"parameters file {f} does not exist")
         values.update(profiles.read_params_file(f, node))
         files.append(Path(f))
-    params.update(_parse_param(p) for p in args.param)
+    chosen = dict(options.split_param(t) for t in args.param).get("model")
+    model = str(chosen or params.get("model") or values.get("model") or "")  # -p, --model, files
+    model = model or profiles.NODES[node].default_model
+    profiles.check_model_for_node(node, model)
+    params.update(_node_values(args, node, model, values))
     values.update(params)
-    model = str(values.get("model") or profiles.NODES[node].default_model)
     if args.weights_dir or values.get("weights"):
-        weights = profiles.resolve_weights(
+        weights = profiles.resolve_weights_path(
             model, str(values.get("weights", "")), "", args.weights_dir
         )
         if weights:
             params["weights"] = values["weights"] = weights
-            if str(values.get("backend", "auto")) == "auto":
-                params["backend"] = values["backend"] = profiles.resolve_backend("auto", weights)
+            backend = resolve_backend(str(values.get("backend", AUTO)), weights)
+            params["backend"] = values["backend"] = backend
     profiles.check_params(node, model, values, "parameters of bag run")
+    _check_weights(model, str(values.get("weights", "")))
     return files, params, model
 
 

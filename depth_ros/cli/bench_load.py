@@ -135,7 +135,8 @@ def measure(
 
     from depth_ros import processes
     from depth_ros.core.eval.samples import load_sample
-    from depth_ros.nodes.convert import camera_info_msg, numpy_to_image, stamp_ns
+    from depth_ros.core.messages import stamp_to_ns
+    from depth_ros.nodes.convert import camera_info_msg, numpy_to_image
     from depth_ros.nodes.qos import qos_profile
 
     node_params: dict[str, object] = {"diagnostics_period": 0.5, **(params or {})}
@@ -175,7 +176,7 @@ def measure(
         arrivals: list[tuple[int, int]] = []  # (stamp ns, receive ns) of each output
 
         def on_output(msg: Any) -> None:
-            arrivals.append((stamp_ns(msg.header.stamp), time.time_ns()))
+            arrivals.append((stamp_to_ns(msg), time.time_ns()))
 
         outputs = [f"{ns}/{t}" for t in outputs]
         subs = [node.create_subscription(Image, t, on_output, qos_out) for t in outputs]
@@ -234,7 +235,7 @@ def measure(
             while (now := time.monotonic()) < end:
                 if now >= next_pub:
                     publish()
-                    sent.add(stamp_ns(frames[0][1].header.stamp))
+                    sent.add(stamp_to_ns(frames[0][1]))
                     next_pub += period
                     if next_pub < now - period:  # we fell behind ourselves: no burst
                         next_pub = now + period

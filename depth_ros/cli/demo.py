@@ -49,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
 
     from depth_ros.cli import outputs
     from depth_ros.core.eval.samples import load_sample
+    from depth_ros.core.messages import disparity_from_msg, image_to_numpy, packed_from_msg
     from depth_ros.core.models import get_model
-    from depth_ros.nodes.convert import disparity_from_msg, image_to_numpy, packed_from_msg
     from depth_ros.tools.collector import Collector
 
     spec = get_model(args.model)  # unknown model: a clear error before anything starts

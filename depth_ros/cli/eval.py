@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from depth_ros.cli import options
 from depth_ros.core.align import ALIGN_METHODS
 from depth_ros.core.errors import ConfigError, InputError
 
@@ -18,18 +19,6 @@ def _key_value(text: str) -> tuple[str, str]:
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     return key.strip(), value.strip()
-
-
-def _value(text: str) -> bool | int | float | str:
-    low = text.lower()
-    if low in ("true", "false"):
-        return low == "true"
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
 
 
 def register(subparsers: Any) -> None:
@@ -63,14 +52,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--backend", help="inference backend (default: from the weights file)")
     p.add_argument("--device", default="cpu", help="device (default cpu)")
     p.add_argument("--input-size", type=int, help="network input size (monocular models)")
-    p.add_argument(
-        "--param",
-        action="append",
-        type=_key_value,
-        default=[],
-        metavar="KEY=VALUE",
-        help="model parameter, e.g. disparity_range=128",
-    )
+    options.add_param_option(p, "disparity_range=128")
+    options.add_calibration_options(p)
     p.add_argument(
         "--align",
         choices=ALIGN_METHODS,
@@ -93,6 +76,57 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
+
+
+def _with_calibration(dataset: Any, args: argparse.Namespace) -> Any:
+    """``dataset`` with the calibration options' cameras in every frame (for datasets
+    that publish none, e.g. Middlebury 2003, or to replace theirs): stereo frames get the
+    geometry and their GT depth from the GT disparity, RGB-D frames the camera."""
+    import dataclasses
+
+    from depth_ros.core.eval.datasets.base import Modality, StereoFrame
+    from depth_ros.core.geometry import disparity_to_depth
+
+    if not options.calibration_given(args):
+        return dataset
+    stereo = dataset.modality is Modality.STEREO
+    options.check_calibration_args(args, stereo)
+    by_size: dict[tuple[int, int], options.Calibration] = {}  # read (and warned about) once
+
+    def calibrated(load: Any) -> Any:
+        def loader() -> Any:
+            from depth_ros.core.camera import StereoGeometry
+
+            frame = load()
+            h, w = frame.rgb.shape[:2]
+            if (w, h) not in by_size:
+                calib = options.calibration_from_args(args, w, h, stereo=stereo)
+                assert calib is not None  # calibration_given
+                if calib.raw:
+                    raise ConfigError(
+                        f"{calib.source} describes unrectified cameras; evaluation frames are "
+                        "rectified: give their rectified calibration"
+                    )
+                calib.left.validate(w, h)
+                by_size[w, h] = calib
+            calib = by_size[w, h]
+            if isinstance(frame, StereoFrame):
+                assert calib.right is not None
+                geometry = StereoGeometry.from_cameras(calib.left, calib.right)
+                depth = frame.depth
+                if frame.disparity is not None:
+                    depth = disparity_to_depth(frame.disparity, geometry)
+                return dataclasses.replace(frame, geometry=geometry, camera=calib.left, depth=depth)
+            return dataclasses.replace(frame, camera=calib.left)
+
+        return loader
+
+    note = "calibration from the command line (--calib / --camera-info / --fx)"
+    return dataclasses.replace(
+        dataset,
+        loaders=[calibrated(load) for load in dataset.loaders],
+        notes=[*dataset.notes, note],
+    )
 
 
 def _compare(paths: list[Path]) -> int:
@@ -128,12 +162,13 @@ def run(args: argparse.Namespace) -> int:
     if outdir.exists() and not outdir.is_dir():  # before the (long) evaluation
         raise InputError(f"--output {outdir} is an existing file, not a folder: give a folder")
     dataset = open_dataset(kind, path, dict(args.dataset_option)).limit(args.limit)
+    dataset = _with_calibration(dataset, args)
     config = ModelConfig(
         weights=args.weights,
         backend=args.backend,
         device=args.device,
         input_size=args.input_size,
-        params={k: _value(v) for k, v in args.param},
+        params=options.model_params(args.param, args.model),
     )
     result = evaluate(
         args.model,

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from depth_ros.cli import options
 from depth_ros.core.errors import ConfigError, InputError
-from depth_ros.core.params import Value
 
 
 def register(subparsers: Any) -> None:
@@ -44,13 +44,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--height", type=int, help="fixed input height (with --width)")
     p.add_argument("--width", type=int, help="fixed input width (with --height)")
     p.add_argument("--opset", type=int, help="ONNX opset (default: the model's, usually 17)")
-    p.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="a model parameter baked into the graph (e.g. max_disparity=192); repeatable",
-    )
+    options.add_param_option(p, "max_disparity=192 (baked into the graph)")
     p.add_argument(
         "--verify",
         action="store_true",
@@ -70,31 +64,6 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
-
-
-def parse_params(model_id: str, items: list[str]) -> dict[str, Value]:
-    from depth_ros.core.models import get_model
-    from depth_ros.core.params import validate_all
-
-    specs = {s.name: s for s in get_model(model_id).params}
-    out: dict[str, Value] = {}
-    for item in items:
-        name, sep, text = item.partition("=")
-        if not sep or name not in specs:
-            known = ", ".join(specs) or "(none)"
-            raise ConfigError(f"--param {item!r}: expected NAME=VALUE with NAME one of {known}")
-        kind = specs[name].type
-        try:
-            if kind is bool:
-                if text.lower() not in ("true", "false", "1", "0"):
-                    raise ValueError(text)
-                out[name] = text.lower() in ("true", "1")
-            else:
-                out[name] = kind(text)
-        except ValueError:
-            raise ConfigError(f"--param {item!r}: {name} must be {kind.__name__}") from None
-    validate_all(specs, out)
-    return out
 
 
 def verify(model_id: str, config: Any, path: Path, height: int, width: int) -> float:
@@ -143,7 +112,7 @@ def quantize(args: argparse.Namespace) -> int:
             from depth_ros.core.models import ModelConfig
             from depth_ros.core.models.export import export_onnx
 
-            config = ModelConfig(weights=src, params=parse_params(args.model, args.param))
+            config = ModelConfig(weights=src, params=options.model_params(args.param, args.model))
             src = export_onnx(
                 args.model, config, Path(tmp) / "fp32.onnx", args.height, args.width, args.opset
             ).path
@@ -178,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
     if Path(args.output).is_dir():
         raise InputError(f"--output {args.output} is a folder: give the .onnx file to write")
     ex = export_spec(args.model)
-    config = ModelConfig(weights=args.weights, params=parse_params(args.model, args.param))
+    config = ModelConfig(weights=args.weights, params=options.model_params(args.param, args.model))
     result = export_onnx(args.model, config, args.output, args.height, args.width, args.opset)
     report: dict[str, Any] = {
         "model": result.model_id,

@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any, TextIO
 
 from depth_ros import __version__
 from depth_ros.core.errors import DepthRosError
@@ -35,8 +36,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_calibration_warnings(command: str) -> Any:
+    """Calibration warnings as one line each, ``depth-ros CMD: warning: ...`` (not
+    Python's file:line format); other warnings as usual. Returns the previous hook."""
+    import warnings
+
+    from depth_ros.core.calibration import CalibrationWarning
+
+    default = warnings.showwarning
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        if issubclass(category, CalibrationWarning):
+            print(f"depth-ros {command}: warning: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    return default
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import warnings
+
     args = build_parser().parse_args(argv)
+    previous = _show_calibration_warnings(args.command)
     try:
         return int(args.func(args) or 0)
     except DepthRosError as exc:
@@ -44,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    finally:
+        warnings.showwarning = previous
 
 
 if __name__ == "__main__":

@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from depth_ros.cli import options
 from depth_ros.core.camera import PinholeCamera
-from depth_ros.core.errors import ConfigError, InputError
+from depth_ros.core.errors import ConfigError
 from depth_ros.core.models import InputKind, ModelConfig, ModelSpec, build_model, get_model
 from depth_ros.core.models.base import CameraUse
 
@@ -31,22 +32,8 @@ def register(sub: Any) -> None:
     p.add_argument("--left", type=Path, help="left image (stereo)")
     p.add_argument("--right", type=Path, help="right image (stereo)")
     p.add_argument("--image", type=Path, help="image (monocular)")
-    p.add_argument(
-        "--camera-info",
-        type=Path,
-        nargs="+",
-        metavar="YAML",
-        help="camera_info YAML: one (mono) or left and right (stereo)",
-    )
-    p.add_argument("--calib", type=Path, help="stereo calibration YAML")
-    p.add_argument("--fx", type=float, help="focal length, pixels")
-    p.add_argument("--fy", type=float, help="vertical focal length (default fx)")
-    p.add_argument("--cx", type=float, help="principal point x (default: image centre)")
-    p.add_argument("--cy", type=float, help="principal point y (default: image centre)")
-    p.add_argument("--baseline", type=float, help="stereo baseline, metres")
-    p.add_argument(
-        "--doffs", type=float, default=0.0, help="cx_right - cx_left, pixels (Middlebury's doffs)"
-    )
+    options.add_calibration_options(p)
+    options.add_param_option(p, "disparity_range=128")
     p.add_argument(
         "--random-weights",
         action="store_true",
@@ -80,47 +67,11 @@ def register(sub: Any) -> None:
 
 
 def read_rgb(path: Path) -> NDArray[np.uint8]:
-    import cv2
+    """An image file as the uint8 RGB the models take: 8-bit, 16-bit or float, grey or
+    colour (:mod:`depth_ros.core.imagefile` says how)."""
+    from depth_ros.core.imagefile import read_rgb8
 
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise InputError(f"cannot read image {path} (missing or not an image)")
-    return np.ascontiguousarray(image[:, :, ::-1])
-
-
-def _intrinsics(args: argparse.Namespace, w: int, h: int) -> PinholeCamera | None:
-    if args.fx is None:
-        return None
-    cx = (w - 1) / 2 if args.cx is None else args.cx
-    cy = (h - 1) / 2 if args.cy is None else args.cy
-    return PinholeCamera.from_intrinsics(w, h, args.fx, args.fy or args.fx, cx, cy)
-
-
-def _stereo_cameras(
-    args: argparse.Namespace, w: int, h: int
-) -> tuple[PinholeCamera, PinholeCamera] | None:
-    from depth_ros.core import calibration
-
-    if args.calib:
-        return calibration.read_stereo_calibration(args.calib, image_size=(w, h))
-    if args.camera_info:
-        if len(args.camera_info) != 2:
-            raise ConfigError("stereo needs two --camera-info files: left and right")
-        return (
-            calibration.read_camera(args.camera_info[0]),
-            calibration.read_camera(args.camera_info[1]),
-        )
-    if args.fx is not None:
-        if args.baseline is None:
-            raise ConfigError("--fx needs --baseline for stereo depth")
-        cx = (w - 1) / 2 if args.cx is None else args.cx
-        cy = (h - 1) / 2 if args.cy is None else args.cy
-        cameras = calibration.stereo_cameras(
-            w, h, args.fx, cx, cy, args.baseline, args.doffs, args.fy
-        )
-        calibration.warn_implausible(*cameras, "--fx/--baseline")
-        return cameras
-    return None
+    return read_rgb8(path)
 
 
 def _list() -> int:
@@ -143,35 +94,37 @@ def run(args: argparse.Namespace) -> int:
     spec = get_model(args.model)
     if args.random_weights and args.weights is not None:
         raise ConfigError("--random-weights and --weights exclude each other")
-    if args.calib and (args.fx is not None or args.camera_info):
-        raise ConfigError(
-            "--calib and --fx / --camera-info both give the calibration: give one of them"
-        )
+    stereo = spec.input_kind is InputKind.STEREO
+    options.check_calibration_args(args, stereo)
     if args.random_weights and spec.random_checkpoint is None:
         raise ConfigError(f"{spec.id} cannot build a random checkpoint; give --weights")
     config = ModelConfig(
-        weights=args.weights, backend=args.backend, device=args.device, input_size=args.input_size
+        weights=args.weights,
+        backend=None if args.backend == "auto" else args.backend,  # None: from the file
+        device=args.device,
+        input_size=args.input_size,
+        params=options.model_params(args.param, spec.id),
+        progress=True,  # slow models (diffusion steps) show a progress bar on stderr
     )
     from depth_ros.cli import outputs
 
     out: Path = outputs.output_dir(args.output)
     written: list[Path] = []
-    if spec.input_kind is InputKind.STEREO:
+    if stereo:
         if not (args.left and args.right):
             raise ConfigError(f"{args.model} is a stereo model: give --left and --right")
         left, right = read_rgb(args.left), read_rgb(args.right)
+        calib = options.calibration_from_args(args, left.shape[1], left.shape[0], stereo=True)
         model: Any = build_model(args.model, _with_random_weights(args, spec, config))
-        cameras = _stereo_cameras(args, left.shape[1], left.shape[0])
-        if cameras is None:
+        if calib is None:
             disparity = model.compute(left, right)
             written += outputs.write_disparity(out, "disparity", disparity, args.disparity_range)
         else:
-            from depth_ros.core.calibration import is_raw_stereo_calibration
             from depth_ros.core.stereo import StereoOptions, StereoPipeline
 
-            raw = bool(args.calib) and is_raw_stereo_calibration(args.calib)  # rectify first
-            result = StereoPipeline(model, StereoOptions(rectify=raw)).process(
-                left, right, *cameras
+            assert calib.right is not None  # stereo calibrations have both cameras
+            result = StereoPipeline(model, StereoOptions(rectify=calib.raw)).process(
+                left, right, calib.left, calib.right
             )
             written += outputs.write_disparity(
                 out, "disparity", result.disparity, args.disparity_range
@@ -209,23 +162,20 @@ def _with_random_weights(
 
 
 def _mono_camera(args: argparse.Namespace, w: int, h: int) -> PinholeCamera | None:
-    if args.camera_info:
-        if len(args.camera_info) != 1:
-            raise ConfigError("a monocular model takes one --camera-info file")
-        if args.fx is not None:
-            raise ConfigError("give either --camera-info or --fx, not both")
-        from depth_ros.core.calibration import read_camera
-
-        camera = read_camera(args.camera_info[0])
-        if (camera.width, camera.height) != (w, h):
-            if camera.width * h != camera.height * w:
-                raise ConfigError(
-                    f"--camera-info is for {camera.width}x{camera.height} images but "
-                    f"{args.image} is {w}x{h} (another aspect ratio)"
-                )
-            camera = camera.scaled(w, h)  # same camera, image resized
-        return camera
-    return _intrinsics(args, w, h)
+    """The image's camera from the calibration options; a file of another size with the
+    image's aspect ratio is rescaled to it (the same camera, the image resized)."""
+    calib = options.calibration_from_args(args, w, h, stereo=False)
+    if calib is None:
+        return None
+    camera = calib.left
+    if (camera.width, camera.height) != (w, h):
+        if camera.width * h != camera.height * w:
+            raise ConfigError(
+                f"{calib.source} is for {camera.width}x{camera.height} images but "
+                f"{args.image} is {w}x{h} (another aspect ratio)"
+            )
+        camera = camera.scaled(w, h)
+    return camera
 
 
 def _mono(args: argparse.Namespace, spec: ModelSpec, config: ModelConfig, out: Path) -> int:

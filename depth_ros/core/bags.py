@@ -10,8 +10,10 @@ Writing takes numpy arrays::
         bag.write_image("/left/image_rect", stamp_ns, rgb, frame_id="camera")
         bag.write_camera_info("/left/camera_info", stamp_ns, camera)
 
-Reading yields ``(topic, timestamp_ns, msg)`` with deserialized messages that have the same
-fields as rclpy's; :func:`image_to_numpy` and friends turn them into arrays.
+Messages are built by :mod:`depth_ros.core.messages` with the type store's classes
+(:func:`bag_types`). Reading yields ``(topic, timestamp_ns, msg)`` with deserialized
+messages that have the same fields as rclpy's; :mod:`depth_ros.core.messages`' readers
+(``image_to_numpy``, ``read_points``, ``disparity_from_msg``...) turn them into arrays.
 """
 
 from __future__ import annotations
@@ -27,10 +29,11 @@ from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from depth_ros.core.camera import PinholeCamera
-from depth_ros.core.encodings import image_to_array
+from depth_ros.core import messages
+from depth_ros.core.camera import PinholeCamera, StereoGeometry
 from depth_ros.core.errors import ConfigError, InputError
-from depth_ros.core.pointcloud import PackedCloud, cloud_from_fields
+from depth_ros.core.messages import MessageTypes
+from depth_ros.core.pointcloud import PackedCloud
 
 if TYPE_CHECKING:
     from rosbags.interfaces import Connection, Qos
@@ -85,185 +88,74 @@ def qos_profile(reliable: bool = True, depth: int = 10, transient_local: bool = 
 # ---------------------------------------------------------------- message builders
 
 
-def stamp_from_ns(stamp_ns: int) -> Any:
-    """A ``builtin_interfaces/Time`` for ``stamp_ns`` nanoseconds."""
-    if stamp_ns < 0:
-        raise InputError(f"timestamps must be >= 0 ns, got {stamp_ns}")
-    time = typestore().types["builtin_interfaces/msg/Time"]
-    return time(sec=int(stamp_ns // 1_000_000_000), nanosec=int(stamp_ns % 1_000_000_000))
+def _uint8s(data: bytes) -> NDArray[np.uint8]:
+    return np.frombuffer(data, dtype=np.uint8)
 
 
-def stamp_to_ns(msg: Any) -> int:
-    """The header stamp of ``msg`` (anything with ``header.stamp``) in nanoseconds."""
-    stamp = msg.header.stamp
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+def _float64s(values: Sequence[float]) -> NDArray[np.float64]:
+    return np.asarray(values, dtype=np.float64)
+
+
+@functools.lru_cache(maxsize=1)
+def bag_types() -> MessageTypes:
+    """The Kilted type store's classes for :mod:`depth_ros.core.messages`' builders
+    (``uint8[]`` and ``float64[]`` fields hold numpy arrays)."""
+    types = typestore().types
+    return MessageTypes(
+        Time=types["builtin_interfaces/msg/Time"],
+        Header=types["std_msgs/msg/Header"],
+        Image=types[IMAGE],
+        CameraInfo=types[CAMERA_INFO],
+        RegionOfInterest=types["sensor_msgs/msg/RegionOfInterest"],
+        PointField=types["sensor_msgs/msg/PointField"],
+        PointCloud2=types[POINT_CLOUD2],
+        DisparityImage=types[DISPARITY_IMAGE],
+        uint8s=_uint8s,
+        float64s=_float64s,
+    )
 
 
 def header(stamp_ns: int, frame_id: str = "") -> Any:
-    return typestore().types["std_msgs/msg/Header"](
-        stamp=stamp_from_ns(stamp_ns), frame_id=frame_id
-    )
-
-
-def infer_encoding(image: NDArray[Any]) -> str:
-    """rgb8 / rgba8 / mono8 for uint8, 16UC1 for uint16, 32FC1 for float32."""
-    channels = 1 if image.ndim == 2 else int(image.shape[2]) if image.ndim == 3 else 0
-    if image.dtype == np.uint8 and channels in (1, 3, 4):
-        return {1: "mono8", 3: "rgb8", 4: "rgba8"}[channels]
-    if image.dtype == np.uint16 and channels == 1:
-        return "16UC1"
-    if image.dtype == np.float32 and channels == 1:
-        return "32FC1"
-    raise InputError(
-        f"cannot infer an image encoding for a {image.dtype} array of shape {image.shape}; "
-        "expected uint8 (H, W), (H, W, 3) or (H, W, 4), uint16 (H, W) or float32 (H, W)"
-    )
+    """A ``std_msgs/Header`` (stamp >= 0 ns)."""
+    return messages.header_msg(bag_types(), stamp_ns, frame_id)
 
 
 def image_msg(
     image: NDArray[Any], stamp_ns: int, frame_id: str = "", encoding: str | None = None
 ) -> Any:
     """A ``sensor_msgs/Image`` holding ``image`` (encoding inferred if not given)."""
-    from depth_ros.core.encodings import array_to_image_fields
-
-    enc = encoding or infer_encoding(image)
-    step, data = array_to_image_fields(image, enc)
-    return typestore().types[IMAGE](
-        header=header(stamp_ns, frame_id),
-        height=int(image.shape[0]),
-        width=int(image.shape[1]),
-        encoding=enc,
-        is_bigendian=0,
-        step=step,
-        data=np.frombuffer(data, dtype=np.uint8),
-    )
-
-
-def _roi(x: int = 0, y: int = 0, width: int = 0, height: int = 0) -> Any:
-    return typestore().types["sensor_msgs/msg/RegionOfInterest"](
-        x_offset=x, y_offset=y, height=height, width=width, do_rectify=False
-    )
+    return messages.image_msg(bag_types(), image, encoding, header(stamp_ns, frame_id))
 
 
 def camera_info_msg(camera: PinholeCamera, stamp_ns: int, frame_id: str | None = None) -> Any:
     """A ``sensor_msgs/CameraInfo`` for ``camera`` (frame_id defaults to the camera's)."""
-
-    def arr(values: Sequence[float]) -> NDArray[np.float64]:
-        return np.asarray(values, dtype=np.float64)
-
-    return typestore().types[CAMERA_INFO](
-        header=header(stamp_ns, camera.frame_id if frame_id is None else frame_id),
-        height=camera.height,
-        width=camera.width,
-        distortion_model=camera.distortion_model,
-        d=arr(camera.d),
-        k=arr(camera.k),
-        r=arr(camera.r),
-        p=arr(camera.p),
-        binning_x=camera.binning_x,
-        binning_y=camera.binning_y,
-        roi=_roi(),
-    )
+    frame = camera.frame_id if frame_id is None else frame_id
+    return messages.camera_info_msg(bag_types(), camera, header(stamp_ns, frame))
 
 
 def disparity_msg(
     disparity: NDArray[np.float32],
     stamp_ns: int,
-    focal: float,
-    baseline: float,
+    geometry: StereoGeometry,
+    min_disparity: float,
+    max_disparity: float,
     frame_id: str = "",
-    min_disparity: float | None = None,
-    max_disparity: float | None = None,
-    delta_d: float = 1.0 / 16.0,
 ) -> Any:
-    """A ``stereo_msgs/DisparityImage``. As stereo_image_proc publishes it, the values must
-    already include any principal-point offset, so that depth = focal * baseline / d."""
-    if disparity.ndim != 2 or disparity.dtype != np.float32:
-        raise InputError(
-            f"disparity must be a float32 (H, W) array, got {disparity.dtype} {disparity.shape}"
-        )
-    finite = disparity[np.isfinite(disparity)]
-    lo = float(finite.min()) if min_disparity is None and finite.size else min_disparity or 0.0
-    hi = float(finite.max()) if max_disparity is None and finite.size else max_disparity or 0.0
-    h, w = disparity.shape
-    return typestore().types[DISPARITY_IMAGE](
-        header=header(stamp_ns, frame_id),
-        image=image_msg(disparity, stamp_ns, frame_id, "32FC1"),
-        f=float(focal),
-        t=float(baseline),
-        valid_window=_roi(0, 0, int(w), int(h)),
-        min_disparity=lo,
-        max_disparity=hi,
-        delta_d=float(delta_d),
+    """The ``stereo_msgs/DisparityImage`` of a matcher disparity (NaN invalid), as the
+    stereo_depth node publishes it (:func:`depth_ros.core.messages.encode_disparity`)."""
+    return messages.disparity_msg(
+        bag_types(), disparity, geometry, min_disparity, max_disparity, header(stamp_ns, frame_id)
     )
 
 
 def cloud_msg(cloud: PackedCloud, stamp_ns: int, frame_id: str = "") -> Any:
     """A ``sensor_msgs/PointCloud2`` from a :class:`PackedCloud`."""
-    types = typestore().types
-    field = types["sensor_msgs/msg/PointField"]
-    return types[POINT_CLOUD2](
-        header=header(stamp_ns, frame_id),
-        height=cloud.height,
-        width=cloud.width,
-        fields=[
-            field(name=f.name, offset=f.offset, datatype=f.datatype, count=f.count)
-            for f in cloud.fields
-        ],
-        is_bigendian=cloud.is_bigendian,
-        point_step=cloud.point_step,
-        row_step=cloud.row_step,
-        data=np.frombuffer(cloud.data, dtype=np.uint8),
-        is_dense=cloud.is_dense,
-    )
+    return messages.cloud_msg(bag_types(), cloud, header(stamp_ns, frame_id))
 
 
 def clock_msg(stamp_ns: int) -> Any:
-    return typestore().types[CLOCK](clock=stamp_from_ns(stamp_ns))
-
-
-# ---------------------------------------------------------------- message readers
-
-
-def image_to_numpy(msg: Any) -> NDArray[Any]:
-    """The pixels of a ``sensor_msgs/Image`` (rosbags or rclpy message) as an array."""
-    return image_to_array(
-        str(msg.encoding),
-        int(msg.height),
-        int(msg.width),
-        int(msg.step),
-        msg.data,
-        msg.is_bigendian,
-    )
-
-
-def disparity_to_numpy(msg: Any) -> NDArray[np.float32]:
-    """The disparity values (float32 pixels, NaN/inf as stored) of a DisparityImage."""
-    if msg.image.encoding != "32FC1":
-        raise InputError(f"DisparityImage.image must be 32FC1, got {msg.image.encoding!r}")
-    return image_to_numpy(msg.image)
-
-
-def cloud_to_numpy(msg: Any) -> dict[str, NDArray[np.float32]]:
-    """The float32 fields of a ``sensor_msgs/PointCloud2`` as (H, W) arrays by name."""
-    fields = sorted(msg.fields, key=lambda f: int(f.offset))
-    for i, f in enumerate(fields):
-        if int(f.datatype) != 7 or int(f.offset) != 4 * i or int(f.count) != 1:
-            raise InputError(
-                f"PointCloud2 field {f.name!r} is not a packed float32 field (offset {f.offset}, "
-                f"datatype {f.datatype}); expected consecutive FLOAT32 fields"
-            )
-    return cloud_from_fields(
-        int(msg.height),
-        int(msg.width),
-        int(msg.point_step),
-        [str(f.name) for f in fields],
-        msg.data,
-    )
-
-
-def camera_from_msg(msg: Any) -> PinholeCamera:
-    return PinholeCamera.from_msg(msg)
+    """A ``rosgraph_msgs/Clock``."""
+    return typestore().types[CLOCK](clock=messages.time_msg(bag_types(), stamp_ns))
 
 
 # ---------------------------------------------------------------- writer
@@ -376,15 +268,14 @@ class BagWriter:
         topic: str,
         stamp_ns: int,
         disparity: NDArray[np.float32],
-        focal: float,
-        baseline: float,
+        geometry: StereoGeometry,
+        min_disparity: float,
+        max_disparity: float,
         frame_id: str = "",
-        min_disparity: float | None = None,
-        max_disparity: float | None = None,
     ) -> None:
-        msg = disparity_msg(
-            disparity, stamp_ns, focal, baseline, frame_id, min_disparity, max_disparity
-        )
+        """A matcher disparity (NaN invalid) as stereo_depth publishes it (see
+        :func:`disparity_msg`)."""
+        msg = disparity_msg(disparity, stamp_ns, geometry, min_disparity, max_disparity, frame_id)
         self.write(topic, msg, stamp_ns)
 
     def write_cloud(

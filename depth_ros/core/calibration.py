@@ -44,6 +44,8 @@ Two formats:
   ``image_size``/``imageSize`` [w, h], else from the images (``image_size`` argument).
 
 A mono ``--calib`` file is a camera_info YAML, or the numbers above without ``baseline``.
+Numbers given on the command line (``--fx``, ``--baseline``, ...) become cameras through
+:func:`cameras_from_numbers`, two camera_info files through :func:`read_stereo_pair`.
 Anything else is "unrecognised calibration format; accepted: ..." naming the keys seen.
 Implausible numbers (a baseline over 2 m, likely millimetres; a focal length outside 0.1
 to 10 x the image width) give a :class:`CalibrationWarning` naming the likely mistake.
@@ -227,7 +229,14 @@ def _simple_camera(
 
 
 def read_camera(path: str | Path, frame_id: str = "") -> PinholeCamera:
-    """A mono camera from a camera_info YAML file, or the numeric format (no baseline)."""
+    """A mono camera from a camera_info YAML file, or the numeric format (no baseline);
+    implausible numbers warn (:func:`warn_implausible`)."""
+    camera = _read_camera(path, frame_id)
+    warn_implausible(camera, None, str(path))
+    return camera
+
+
+def _read_camera(path: str | Path, frame_id: str = "") -> PinholeCamera:
     source = str(path)
     data = _load_yaml(_read_text(path), source)
     if isinstance(data, Mapping) and "camera_matrix" not in data and "fx" in data:
@@ -238,7 +247,6 @@ def read_camera(path: str | Path, frame_id: str = "") -> PinholeCamera:
         raise _unrecognised(data, source, ACCEPTED_MONO)
     else:
         camera = camera_from_dict(data, source, frame_id)
-    warn_implausible(camera, None, source)
     return camera
 
 
@@ -309,10 +317,62 @@ def stereo_cameras(
     return left, right
 
 
+def cameras_from_numbers(
+    width: int,
+    height: int,
+    fx: float,
+    *,
+    fy: float | None = None,
+    cx: float | None = None,
+    cy: float | None = None,
+    baseline: float | None = None,
+    doffs: float = 0.0,
+    frame_id: str = "",
+    source: str = "intrinsics",
+) -> tuple[PinholeCamera, PinholeCamera | None]:
+    """The camera of a ``width`` x ``height`` image from its numbers (``fy`` defaults to
+    ``fx``, ``cx``/``cy`` to the image centre (w - 1) / 2, (h - 1) / 2), and with a
+    ``baseline`` (metres) the right camera of the rectified pair (:func:`stereo_cameras`).
+    Implausible numbers warn (:func:`warn_implausible`) naming ``source``."""
+    values = {"fx": fx, "fy": fy, "cx": cx, "cy": cy, "baseline": baseline, "doffs": doffs}
+    for key, value in values.items():
+        if value is not None:
+            _number(value, key, source)
+    cx = (width - 1) / 2 if cx is None else cx
+    cy = (height - 1) / 2 if cy is None else cy
+    right: PinholeCamera | None = None
+    if baseline is None:
+        left = PinholeCamera.from_intrinsics(
+            width, height, fx, fx if fy is None else fy, cx, cy, frame_id=frame_id
+        )
+    else:
+        try:
+            left, right = stereo_cameras(width, height, fx, cx, cy, baseline, doffs, fy, frame_id)
+        except CalibrationError as exc:
+            raise CalibrationError(f"{source}: {exc}") from None
+    for camera in (left, right):
+        if camera is not None:
+            _check(camera, source)
+    warn_implausible(left, right, source)
+    return left, right
+
+
+def read_stereo_pair(
+    left: str | Path, right: str | Path, frame_id: str = ""
+) -> tuple[PinholeCamera, PinholeCamera]:
+    """A rectified pair from two camera_info files, checked as the stereo YAML's
+    ``left``/``right`` form (one size, right P[0,3] = -fx * baseline); warns on
+    implausible numbers."""
+    source = f"{left} + {right}"
+    pair = stereo_from_dict({"left": str(left), "right": str(right)}, source, Path.cwd(), frame_id)
+    warn_implausible(*pair, source)
+    return pair
+
+
 def _stereo_side(value: Any, base: Path, source: str, side: str, frame_id: str) -> PinholeCamera:
     if isinstance(value, str):
         path = Path(value) if Path(value).is_absolute() else base / value
-        return read_camera(path, frame_id)
+        return _read_camera(path, frame_id)  # the pair is checked (and warned about) as one
     return camera_from_dict(value, f"{source} ({side})", frame_id)
 
 

@@ -22,7 +22,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
+from depth_ros.core.camera import StereoGeometry
+from depth_ros.core.errors import InputError
+from depth_ros.core.messages import EncodedDisparity, disparity_fields, encode_disparity
 from depth_ros.core.pointcloud import PointFieldSpec
+from depth_ros.core.region import Region
 
 ENCAPSULATION = b"\x00\x01\x00\x00"  # CDR, little endian, no options
 _START = len(ENCAPSULATION)  # alignment counts from the end of the encapsulation header
@@ -132,6 +136,28 @@ def disparity_image(frame_id: str, height: int, width: int) -> CdrMessage:
     return msg
 
 
+def write_disparity(
+    msg: CdrMessage,
+    disparity: NDArray[np.float32],
+    geometry: StereoGeometry,
+    min_disparity: float,
+    max_disparity: float,
+    region: Region | None = None,
+) -> EncodedDisparity:
+    """Encode a matcher disparity (NaN invalid) into a :func:`disparity_image` message of
+    its size: values straight into ``image.data``, the scalars from
+    :func:`depth_ros.core.messages.disparity_fields` (the encoder message objects use);
+    ``region`` as :func:`~depth_ros.core.messages.encode_disparity`."""
+    h, w = disparity.shape
+    out = msg.array("image.data", np.float32, (h, w))
+    encoded = encode_disparity(
+        disparity, geometry, min_disparity, max_disparity, out=out, region=region
+    )
+    for key, value in disparity_fields(encoded, geometry).items():
+        msg.set(key, value)
+    return encoded
+
+
 def point_cloud(
     frame_id: str, height: int, width: int, fields: Sequence[PointFieldSpec], point_step: int
 ) -> CdrMessage:
@@ -153,3 +179,13 @@ def point_cloud(
     msg.block(point_step * width * height, "data")
     msg.put("?", False, "is_dense")
     return msg
+
+
+def read_stamp(raw: bytes | memoryview) -> tuple[int, int]:
+    """(sec, nanosec) of a serialized message that starts with a ``std_msgs/Header``
+    (either byte order, as its encapsulation header says)."""
+    if len(raw) < _START + 8:
+        raise InputError(f"serialized message of {len(raw)} bytes has no header stamp")
+    little = bytes(raw[1:2]) in (b"\x01", b"\x03")
+    sec, nanosec = struct.unpack("<iI" if little else ">iI", bytes(raw[_START : _START + 8]))
+    return int(sec), int(nanosec)

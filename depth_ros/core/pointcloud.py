@@ -8,7 +8,6 @@ points, as depth_image_proc publishes them. ``rgb`` is packed as a float32 holdi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -166,11 +165,3 @@ def depth_to_cloud(
         write_colors(buf, rgb, decimation)
     dense = not bool(np.isnan(buf[:, :, 2]).any())
     return _packed(buf, cloud_fields(with_rgb), dense, copy=out is None)
-
-
-def cloud_from_fields(
-    height: int, width: int, point_step: int, field_names: list[str], data: Any
-) -> dict[str, NDArray[np.float32]]:
-    """Read float32 fields back from PointCloud2 bytes (for tests and tools)."""
-    arr = np.frombuffer(bytes(data), dtype=np.float32).reshape(height, width, point_step // 4)
-    return {name: arr[:, :, i] for i, name in enumerate(field_names)}

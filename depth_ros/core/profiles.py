@@ -11,7 +11,8 @@ A profile is ``config/<model>.yaml`` in the ROS 2 parameters-file format::
 
 ``/**`` applies the profile to whichever node loads it (``stereo_depth``,
 ``stereo_depth_lifecycle``, any namespace). The launch files call :func:`plan_launch`,
-which finds and checks the profile, resolves the weights path and the backend, and returns
+which finds and checks the profile, resolves the weights path and the backend
+(:func:`depth_ros.core.backends.resolve_backend`), and returns
 what the ``Node`` action needs; ``depth-ros bag run --model`` uses the same functions.
 Profiles are looked up in the installed share directory (``share/depth_ros/config``, via
 ament_index when it is importable) and then in the source tree's ``config/``.
@@ -27,6 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# the node catalogue, re-exported: depth_ros.core.catalogue
+from depth_ros.core.catalogue import NODES as NODES
+from depth_ros.core.catalogue import NodeInfo as NodeInfo
+from depth_ros.core.catalogue import node_info as node_info
 from depth_ros.core.errors import ConfigError
 from depth_ros.core.models import InputKind, get_model
 from depth_ros.core.params import ParamSpec, Value, problems
@@ -34,75 +39,6 @@ from depth_ros.core.params import ParamSpec, Value, problems
 PACKAGE = "depth_ros"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WILDCARD = "/**"
-
-
-@dataclass(frozen=True)
-class NodeInfo:
-    """A depth node as the launch files and ``bag run`` see it."""
-
-    name: str  # executable and default node name
-    input_kind: InputKind  # the kind of model selected by ``model``
-    schema: str  # name of the function in depth_ros.core.schema giving its parameters
-    default_model: str
-    inputs: tuple[str, ...]  # relative input topics (remappable)
-    outputs: tuple[str, ...]  # relative output topics
-
-
-_STEREO_INPUTS = ("left/image_rect", "left/camera_info", "right/image_rect", "right/camera_info")
-
-NODES: dict[str, NodeInfo] = {
-    "stereo_depth": NodeInfo(
-        "stereo_depth",
-        InputKind.STEREO,
-        "stereo_node_params",
-        "sgbm",
-        _STEREO_INPUTS,
-        ("disparity", "depth", "depth/camera_info", "depth/color", "points"),
-    ),
-    "mono_depth": NodeInfo(
-        "mono_depth",
-        InputKind.MONO,
-        "mono_node_params",
-        "depth_anything_v2_vits",
-        ("image", "camera_info"),
-        (
-            "depth",
-            "depth/camera_info",
-            "depth/color",
-            "depth/relative",
-            "depth/confidence",
-            "normals",
-            "points",
-            "scale/fit",
-        ),
-    ),
-    "fused_depth": NodeInfo(
-        "fused_depth",
-        InputKind.MONO,
-        "fused_node_params",
-        "depth_anything_v2_vits",
-        ("image", "camera_info", "disparity"),
-        ("depth", "depth/camera_info", "depth/color", "depth/confidence", "points", "scale/fit"),
-    ),
-}
-
-# fused_depth.launch.py also starts stereo_depth: its outputs move under stereo/ and the
-# fused node reads the left image and that disparity unless remapped otherwise.
-FUSED_STEREO_OUTPUTS = ("disparity", "depth", "depth/camera_info", "points")
-FUSED_DEFAULT_INPUTS = {
-    "image": "left/image_rect",
-    "camera_info": "left/camera_info",
-    "disparity": "stereo/disparity",
-}
-
-
-def node_info(node: str) -> NodeInfo:
-    try:
-        return NODES[node]
-    except KeyError:
-        raise ConfigError(
-            f"unknown node {node!r}; expected one of {', '.join(sorted(NODES))}"
-        ) from None
 
 
 # ---------------------------------------------------------------- finding files
@@ -248,6 +184,8 @@ def node_params(
     fn = schema_function(node)
     if fn is None:
         return None
+    if node_info(node).input_kind is None:  # no model (register_depth)
+        return fn()
     source = str((values or {}).get("scale_source", "none"))
     if node != "stereo_depth" and source != "none":
         scale = importlib.import_module("depth_ros.core.scale")
@@ -277,8 +215,11 @@ def node_for_model(model: str) -> str:
 
 
 def check_model_for_node(node: str, model: str) -> None:
-    spec = get_model(model)
+    """ConfigError unless ``node`` runs models of ``model``'s kind."""
     info = node_info(node)
+    if info.input_kind is None:
+        raise ConfigError(f"{node} runs no model (got model {model!r})")
+    spec = get_model(model)
     if spec.input_kind is not info.input_kind:
         raise ConfigError(
             f"model {model!r} is a {spec.input_kind.value} model; {node} runs "
@@ -286,17 +227,18 @@ def check_model_for_node(node: str, model: str) -> None:
         )
 
 
-# ---------------------------------------------------------------- weights and backend
+# ---------------------------------------------------------------- weights
 
 
-def resolve_weights(
+def resolve_weights_path(
     model: str, profile_weights: str = "", weights: str = "", weights_dir: str = ""
 ) -> str:
-    """The weights path given to the node.
+    """The weights path given to the node: a file name joined to a folder, nothing read.
 
     ``weights`` (explicit) wins; otherwise the profile's entry, or the model's official
     file name when ``weights_dir`` is given. A relative name is joined to ``weights_dir``.
-    Empty means the node's default (a download cache for models that download)."""
+    Empty means the node's default (a download cache for models that download). The
+    backend for it: :func:`depth_ros.core.backends.resolve_backend`."""
     if weights:
         chosen = weights
     else:
@@ -304,14 +246,3 @@ def resolve_weights(
     if chosen and weights_dir and not Path(chosen).expanduser().is_absolute():
         return str(Path(weights_dir).expanduser() / chosen)
     return chosen
-
-
-def resolve_backend(backend: str, weights: str, profile_backend: str = "auto") -> str:
-    """``backend`` unless auto; then the profile's; then from the weights file extension;
-    ``auto`` when there is no weights file to tell (the node decides)."""
-    from depth_ros.core.backends import backend_for_weights
-
-    for chosen in (backend, profile_backend):
-        if chosen and chosen != "auto":
-            return chosen
-    return backend_for_weights(weights) if weights else "auto"

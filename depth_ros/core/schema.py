@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from depth_ros.core.backends import AUTO, BACKEND_NAMES
 from depth_ros.core.params import ParamSpec, merge
+from depth_ros.core.region import VALID_ROI_FORMAT, VALID_ROI_PATTERN
 from depth_ros.core.stereo import POINT_FORMATS
 from depth_ros.core.temporal import TEMPORAL_PARAMS
 
@@ -22,9 +24,9 @@ MODEL_PARAMS = (
     ParamSpec("weights", "", "Weights file; empty = the model's default file name", read_only=True),
     ParamSpec(
         "backend",
-        "auto",
+        AUTO,
         "Inference backend; auto = chosen from the weights file",
-        choices=("auto", "torch", "onnxruntime", "tensorrt"),
+        choices=(AUTO, *BACKEND_NAMES),
         read_only=True,
     ),
     ParamSpec("device", "cpu", "Device: cpu, cuda or cuda:N", read_only=True),
@@ -134,9 +136,23 @@ STEREO_PARAMS = (
 )
 
 
+#: declared by stereo_depth and mono_depth (see depth_ros.core.region)
+VALID_ROI = ParamSpec(
+    "valid_roi",
+    AUTO,
+    "Where depth may be given: auto = camera_info's ROI when it marks a region of the full "
+    "image (a filled rectification border), none = the whole image, or x,y,width,height "
+    "pixels; outside it: NaN depth and disparity, no points",
+    pattern=VALID_ROI_PATTERN,
+    pattern_help=VALID_ROI_FORMAT,
+)
+
+
 def stereo_node_params(model_params: tuple[ParamSpec, ...] = ()) -> dict[str, ParamSpec]:
     """All parameters of ``stereo_depth`` for a model whose own parameters are given."""
-    return merge(MODEL_PARAMS, IMAGE_NODE_PARAMS, OUTPUT_PARAMS, STEREO_PARAMS, model_params)
+    return merge(
+        MODEL_PARAMS, IMAGE_NODE_PARAMS, OUTPUT_PARAMS, STEREO_PARAMS, (VALID_ROI,), model_params
+    )
 
 
 REFERENCE_PARAMS = (
@@ -190,6 +206,7 @@ def mono_node_params(
     return merge(
         MONO_MODEL_PARAMS,
         IMAGE_NODE_PARAMS,
+        (VALID_ROI,),
         OUTPUT_PARAMS,
         TEMPORAL_PARAMS,
         REFERENCE_PARAMS,

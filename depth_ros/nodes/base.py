@@ -206,15 +206,12 @@ class DepthComponent(abc.ABC):
         self.spec = spec
         weights = str(self.params.get("weights", "")) or None
         input_size = int(self.params.get("input_size", 0) or 0) or None
-        backend = str(self.params.get("backend", "auto"))
         try:
             self.model = build_model(
                 model_id,
                 ModelConfig(
                     weights=None if weights is None else Path(weights),
-                    # ModelConfig: None = chosen from the weights file ("auto" is not
-                    # understood by every model: psmnet then built torch without its net)
-                    backend=None if backend == "auto" else backend,
+                    backend=str(self.params.get("backend", "auto")),  # resolved by the model
                     device=str(self.params.get("device", "cpu")),
                     input_size=input_size,
                     params={k: self.params[k] for k in self.model_params},

@@ -20,9 +20,9 @@ from rclpy.duration import Duration
 from rclpy.node import Node
 from rclpy.qos_overriding_options import QoSOverridingOptions
 
+from depth_ros.core.messages import stamp_to_ns
 from depth_ros.core.params import Value
 from depth_ros.core.sync import TimeSynchronizer
-from depth_ros.nodes.convert import stamp_ns
 from depth_ros.nodes.diagnostics import RateMeter
 from depth_ros.nodes.log_limit import RateLimitedLog
 from depth_ros.nodes.qos import qos_profile
@@ -154,7 +154,7 @@ class InputStage:
             if sync is None or worker is None:
                 return
             jumps = sync.jumps
-            matched = sync.add(index, stamp_ns(msg.header.stamp), msg)
+            matched = sync.add(index, stamp_to_ns(msg), msg)
             if sync.jumps != jumps:
                 self._time_jumped(
                     f"input stamps jumped back by {sync.last_jump_ns / 1e9:.3f} s on "

@@ -29,6 +29,8 @@ def descriptor(spec: ParamSpec) -> ParameterDescriptor:
     d = ParameterDescriptor(name=spec.name, description=spec.describe(), read_only=spec.read_only)
     if spec.choices:
         d.additional_constraints = "one of: " + ", ".join(spec.choices)
+    elif spec.pattern_help:
+        d.additional_constraints = spec.pattern_help
     if isinstance(spec.default, bool):
         return d
     if isinstance(spec.default, int) and (spec.min is not None or spec.max is not None):

@@ -5,17 +5,24 @@ or disparity, brought into the camera (projection happens in :mod:`depth_ros.cor
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from rclpy.node import Node
 from rclpy.time import Time
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
-from stereo_msgs.msg import DisparityImage
 
 from depth_ros.core.camera import PinholeCamera
-from depth_ros.core.errors import CalibrationError, InputError
+from depth_ros.core.errors import CalibrationError
+from depth_ros.core.messages import (
+    disparity_from_msg,
+    disparity_msg_geometry,
+    image_to_numpy,
+    points_xyz,
+    read_points,
+    stamp_to_ns,
+)
 from depth_ros.core.params import Value
 from depth_ros.core.projection import (
     depth_image_to_metres,
@@ -24,18 +31,6 @@ from depth_ros.core.projection import (
     reproject_depth,
 )
 from depth_ros.core.scale import ScaleContext
-from depth_ros.nodes.convert import (
-    disparity_from_msg,
-    disparity_msg_geometry,
-    image_to_numpy,
-    stamp_ns,
-)
-
-# which reference topics each scale source listens to
-TOPICS = {
-    "sparse_depth": ("reference/depth", "reference/camera_info", "reference/points"),
-    "stereo": ("reference/disparity",),
-}
 
 
 def quaternion_matrix(
@@ -66,27 +61,6 @@ def transform_matrix(transform: Any) -> NDArray[np.float64]:
     )
 
 
-def cloud_xyz(msg: PointCloud2) -> NDArray[np.float32]:
-    """(N, 3) float32 x, y, z of a PointCloud2 (any point layout with float32 x/y/z)."""
-    offsets = {f.name: f for f in msg.fields}
-    if not all(k in offsets and offsets[k].datatype == 7 for k in "xyz"):
-        raise InputError("reference point cloud needs float32 fields x, y and z")
-    if msg.is_bigendian:
-        raise InputError("big-endian point clouds are not supported")
-    n = msg.width * msg.height
-    raw = np.frombuffer(msg.data, dtype=np.uint8)
-    if raw.size < n * msg.point_step:
-        raise InputError(f"point cloud data truncated: {raw.size} bytes for {n} points")
-    rows = raw[: n * msg.point_step].reshape(n, msg.point_step)
-    return np.stack(
-        [
-            rows[:, offsets[k].offset : offsets[k].offset + 4].copy().view(np.float32)[:, 0]
-            for k in "xyz"
-        ],
-        axis=1,
-    )
-
-
 class ReferenceTracker:
     """Keeps the newest reference message of each kind and turns it into a ScaleContext."""
 
@@ -108,16 +82,12 @@ class ReferenceTracker:
             self._tf_buffer = tf2_ros.Buffer()
             self._tf = tf2_ros.TransformListener(self._tf_buffer, node)
 
-    def subscriptions(self, qos: Any) -> list[Any]:
-        types = {
-            "reference/depth": Image,
-            "reference/camera_info": CameraInfo,
-            "reference/points": PointCloud2,
-            "reference/disparity": DisparityImage,
-        }
+    def subscriptions(self, qos: Any, topics: Sequence[tuple[str, type]]) -> list[Any]:
+        """Subscriptions keeping the newest message of each reference topic (the scale
+        source's, from the node catalogue: depth_ros.core.catalogue)."""
         return [
-            self.node.create_subscription(types[t], t, self._keep(t), qos)
-            for t in TOPICS.get(self.source, ())
+            self.node.create_subscription(kind, name, self._keep(name), qos)
+            for name, kind in topics
         ]
 
     def clear(self) -> None:
@@ -156,18 +126,21 @@ class ReferenceTracker:
                 disparity=disparity_from_msg(msg),
                 stereo=disparity_msg_geometry(msg),
                 stamp=stamp,
-                reference_stamp=stamp_ns(msg.header.stamp) / 1e9,
+                reference_stamp=stamp_to_ns(msg) / 1e9,
             )
         if "reference/points" in latest:
             msg = latest["reference/points"]
             ref = reference_from_cloud(
-                cloud_xyz(msg), camera, self._transform(msg.header.frame_id, camera), shape
+                points_xyz(read_points(msg)),
+                camera,
+                self._transform(msg.header.frame_id, camera),
+                shape,
             )
             return ScaleContext(
                 camera=camera,
                 reference=ref,
                 stamp=stamp,
-                reference_stamp=stamp_ns(msg.header.stamp) / 1e9,
+                reference_stamp=stamp_to_ns(msg) / 1e9,
             )
         if "reference/depth" in latest:
             msg = latest["reference/depth"]
@@ -193,7 +166,7 @@ class ReferenceTracker:
                 camera=camera,
                 reference=depth,
                 stamp=stamp,
-                reference_stamp=stamp_ns(msg.header.stamp) / 1e9,
+                reference_stamp=stamp_to_ns(msg) / 1e9,
             )
         base = str(self.params.get("base_frame", ""))
         if self.source == "ground_plane" and self._tf is not None and base:

@@ -22,22 +22,24 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from rclpy.time import Time
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 
 from depth_ros.core.camera import PinholeCamera
+from depth_ros.core.catalogue import node_info
 from depth_ros.core.encodings import to_rgb8
 from depth_ros.core.errors import CalibrationError, InputError
+from depth_ros.core.messages import image_to_numpy
 from depth_ros.core.params import ParamSpec
 from depth_ros.core.pointcloud import depth_to_cloud
 from depth_ros.core.projection import depth_image_to_metres
 from depth_ros.core.register import DepthRegistrar
 from depth_ros.core.schema import register_node_params
-from depth_ros.nodes import base, process
-from depth_ros.nodes.convert import cloud_msg, image_to_numpy, numpy_to_image
+from depth_ros.nodes import base, process, topics
+from depth_ros.nodes.convert import cloud_msg, numpy_to_image
 from depth_ros.nodes.reference import quaternion_matrix, transform_matrix
 
 PREFIX = "depth_to_rgb"
+INFO = node_info("register_depth")  # topics: depth_ros.core.catalogue
 
 
 class RegisterDepth(base.DepthComponent):
@@ -46,8 +48,8 @@ class RegisterDepth(base.DepthComponent):
     through); the rest (lazy subscriptions, newest-frame worker, rate-limited errors,
     diagnostics, lifecycle) is the base class's."""
 
-    name = "register_depth"
-    default_model = ""
+    name = INFO.name
+    default_model = INFO.default_model
     option_params = frozenset(("fill_upsampling_holes",))
     registrar: DepthRegistrar
     _tf_buffer: Any = None
@@ -88,22 +90,15 @@ class RegisterDepth(base.DepthComponent):
     def teardown(self) -> None:
         self._tf_listener = self._tf_buffer = None
 
+    def flags(self) -> set[str]:
+        """The catalogue's topic flags that hold: ``xyzrgb`` adds the colour image."""
+        return {"xyzrgb"} if self.params.get("points") == "xyzrgb" else set()
+
     def inputs(self) -> Sequence[tuple[str, type]]:
-        topics: list[tuple[str, type]] = [
-            ("depth/image_rect", Image),
-            ("depth/camera_info", CameraInfo),
-            ("rgb/camera_info", CameraInfo),
-        ]
-        if self.params.get("points") == "xyzrgb":
-            topics.append(("rgb/image_rect_color", Image))
-        return topics
+        return topics.synced_inputs(INFO, self.flags())
 
     def create_publishers(self, qos: Any) -> dict[str, Any]:
-        return {
-            "depth": self.publisher(Image, "depth_registered/image_rect", qos),
-            "info": self.publisher(CameraInfo, "depth_registered/camera_info", qos),
-            "points": self.publisher(PointCloud2, "depth_registered/points", qos),
-        }
+        return topics.publishers(self, INFO, qos, self.flags())
 
     def _transform(self, source: str, target: str, stamp: Any) -> NDArray[np.float64]:
         """Depth optical frame → rgb optical frame, as register.cpp looks it up."""

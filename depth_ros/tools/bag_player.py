@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import shutil
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -28,7 +29,7 @@ import rclpy
 from rclpy.node import Node
 
 from depth_ros import processes
-from depth_ros.core import bags
+from depth_ros.core import bags, messages
 from depth_ros.core.errors import InputError
 from depth_ros.core.profiles import node_info
 from depth_ros.nodes.qos import qos_profile
@@ -176,7 +177,7 @@ class BagRun:
 
         def callback(raw: bytes) -> None:
             msg = store.deserialize_cdr(bytes(raw), msgtype)
-            stamp = bags.stamp_to_ns(msg)
+            stamp = messages.stamp_to_ns(msg)
             self._stamps_out[topic].add(stamp)
             if self._writer is not None:
                 self._writer.write(topic, msg, stamp)
@@ -211,13 +212,15 @@ class BagRun:
         }
         self._writer = bags.BagWriter(self.output, self.storage, overwrite=self.overwrite)
         self._writer.open()
-        rclpy.init()
+        rclpy.init(args=[])  # not sys.argv: its NAME:=VALUE would be remap rules here
         node = rclpy.create_node("depth_ros_bag_run")
         proc = processes.start(
             self.info.name, _node_args(params, self.params_files, ns), log=self.log
         )
+        played = False
         try:
             self._play(node, proc, info, inputs, ns)
+            played = True
         finally:
             processes.stop(proc)
             node.destroy_node()
@@ -225,6 +228,8 @@ class BagRun:
             self._writer.close()
             report.written = dict(self._writer.counts)
             self._writer = None
+            if not played and report.frames_in == 0:  # failed before any frame: no empty bag
+                shutil.rmtree(self.output, ignore_errors=True)
         report.wall_s = time.monotonic() - t_start
         return report
 
@@ -235,6 +240,22 @@ class BagRun:
                 return True
             rclpy.spin_once(node, timeout_sec=0.02)
         return bool(predicate())
+
+    def _watch_startup(self, node: Node, ns: str, failed: list[str]) -> Any:
+        """Subscribe to /diagnostics; a status of the node saying it is in state ``error``
+        (it stays up, idle, after a failed configure: no weights, a bad parameter) puts
+        its message in ``failed``."""
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        name = f"{ns}/{self.info.name}: depth"
+
+        def on_status(msg: Any) -> None:
+            for status in msg.status:
+                state = {kv.key: kv.value for kv in status.values}.get("state")
+                if status.name == name and state == "error" and not failed:
+                    failed.append(status.message or "no reason given")
+
+        return node.create_subscription(DiagnosticArray, "/diagnostics", on_status, 10)
 
     def _node_failed(self, proc: Any) -> str:
         text = self.log.read_text(errors="replace")[-3000:] if self.log else ""
@@ -251,16 +272,22 @@ class BagRun:
             topic: node.create_publisher(self._classes[topic], topic, in_qos) for topic in inputs
         }
         clock = node.create_publisher(Clock, "/clock", 10)
+        failed: list[str] = []  # why the node could not start, from its /diagnostics
+        watch = self._watch_startup(node, ns, failed)
         ok = self._wait(
             node,
             lambda: (
                 proc.poll() is not None
+                or bool(failed)
                 or all(p.get_subscription_count() > 0 for p in pubs.values())
             ),
             self.startup_timeout,
         )
+        node.destroy_subscription(watch)
         if proc.poll() is not None:
             raise InputError(self._node_failed(proc))
+        if failed:
+            raise InputError(f"{self.info.name} could not start: {failed[0]}")
         if not ok:
             raise InputError(
                 f"{self.info.name} did not subscribe to {', '.join(inputs)} within "
@@ -296,7 +323,7 @@ class BagRun:
             if self.rate > 0 and last_bag is not None:
                 due = last_wall + max(0, timestamp - last_bag) / 1e9 / self.rate
                 self._wait(node, lambda: False, due - time.monotonic())
-            stamp = bags.stamp_to_ns(msg)
+            stamp = messages.stamp_to_ns(msg)
             if stamp > clock_ns:
                 clock_ns = stamp
                 clock.publish(Clock(clock=_time_msg(clock_ns)))

@@ -13,7 +13,7 @@ from typing import Any
 import rclpy
 from rclpy.node import Node
 
-from depth_ros.nodes.convert import stamp_ns
+from depth_ros.core.messages import stamp_to_ns
 from depth_ros.nodes.qos import qos_profile
 
 
@@ -48,7 +48,7 @@ class Collector:
         def on_msg(msg: Any) -> None:
             now = time.time_ns()
             header = getattr(msg, "header", None)
-            stamp = stamp_ns(header.stamp) if header is not None else 0
+            stamp = stamp_to_ns(msg) if header is not None else 0
             with self._lock:
                 self.counts[name] += 1
                 if self._keep:

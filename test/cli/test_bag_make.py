@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from depth_ros.cli.main import main
-from depth_ros.core.bags import bag_info, image_to_numpy, read_messages, stamp_to_ns
+from depth_ros.core.bags import bag_info, read_messages
 from depth_ros.core.eval.samples import motorcycle
+from depth_ros.core.messages import image_to_numpy, stamp_to_ns
 
 STEREO_TOPICS = ["/left/image_rect", "/left/camera_info", "/right/image_rect", "/right/camera_info"]
 
@@ -175,7 +176,9 @@ def test_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _write_images(tmp_path / "imgs", [rng.integers(0, 256, (24, 32), dtype=np.uint8)])
     out = str(tmp_path / "bag")
     assert main(["bag", "make", "--mono", str(tmp_path / "imgs"), "--output", out]) == 2
-    assert "--calib FILE is required" in capsys.readouterr().err
+    assert "a calibration is required with --stereo and --mono: --calib FILE" in (
+        capsys.readouterr().err
+    )
 
     calib = tmp_path / "cam.yaml"
     calib.write_text("width: 64\nheight: 48\nfx: 30\ncx: 16\ncy: 12\n")

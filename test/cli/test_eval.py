@@ -144,3 +144,33 @@ def test_evaluate_relative_mono_model_recovers_exact_depth(tmp_path: Path) -> No
     assert med.aggregate["abs_rel"] > 0.01
     paths = save_results(r, tmp_path)
     assert "lstsq-inverse" in paths["json"].read_text()
+
+
+def test_evaluate_camera_aware_model_sees_the_frames_camera() -> None:
+    """A camera-aware metric model is given each frame's intrinsics, as in the node: a
+    model whose depth is fx / 100 m scores exactly when the frame's fx makes it right."""
+    import numpy as np
+
+    from depth_ros.core.camera import PinholeCamera
+    from depth_ros.core.eval.datasets import Dataset, Modality, RGBDFrame
+    from depth_ros.core.eval.evaluation import evaluate
+    from depth_ros.core.models.base import MonoOutput
+
+    cam = PinholeCamera.from_intrinsics(24, 20, fx=300.0, fy=300.0, cx=12.0, cy=10.0)
+    gt = np.full((20, 24), 3.0, np.float32)
+    frame = RGBDFrame("f0", np.zeros((20, 24, 3), np.uint8), gt, camera=cam)
+    ds = Dataset("synthetic", "-", Modality.RGBD, ["f0"], [lambda: frame], max_depth=10.0)
+    seen: list[object] = []
+
+    class FocalModel:
+        def infer(self, rgb: np.ndarray, camera: PinholeCamera | None) -> MonoOutput:
+            seen.append(camera)
+            assert camera is not None
+            return MonoOutput(np.full(rgb.shape[:2], camera.fx / 100.0, np.float32))
+
+        def update(self, params: object) -> None:
+            pass
+
+    r = evaluate("metric3d_v2_vits", ds, align_method="none", progress=False, model=FocalModel())
+    assert seen == [cam]
+    assert r.aggregate["abs_rel"] == pytest.approx(0.0, abs=1e-6)

@@ -10,7 +10,19 @@ import numpy as np
 import pytest
 import torch
 
-from depth_ros.core.backends import BackendRequest, backend_for_weights, create_backend
+from depth_ros.core.backends import (
+    BACKEND_NAMES,
+    BACKENDS,
+    WEIGHTS_BACKENDS,
+    Backend,
+    BackendRequest,
+    BackendSpec,
+    backend_for_weights,
+    create_backend,
+    is_exported,
+    register_backend,
+    resolve_backend,
+)
 from depth_ros.core.errors import ConfigError, WeightsError
 from depth_ros.core.models.checkpoints import load_state_dict_file, load_strict
 
@@ -58,21 +70,89 @@ def tiny() -> Tiny:
         ("m.pth", "torch"),
         ("m.pt", "torch"),
         ("m.tar", "torch"),
+        ("m.pth.tar", "torch"),
+        ("m.ckpt", "torch"),
         ("m.safetensors", "torch"),
         ("pytorch_model.bin", "torch"),
         ("m.engine", "tensorrt"),
         ("m.plan", "tensorrt"),
+        ("m.trt", "tensorrt"),
     ],
 )
 def test_backend_from_extension(name: str, backend: str) -> None:
     assert backend_for_weights(Path("/x") / name) == backend
+    assert resolve_backend(None, Path("/x") / name) == backend
+    assert resolve_backend("auto", f"/x/{name}") == backend
+    assert is_exported(name) is (backend != "torch")
 
 
-def test_unknown_extension_and_backend() -> None:
-    with pytest.raises(ConfigError, match=r"m\.xml.*\.onnx"):
-        backend_for_weights("m.xml")
+def test_weights_table_is_the_registered_backends() -> None:
+    """Every file type in the table is run by a registered backend, and every built-in
+    backend runs at least one file type."""
+    assert set(WEIGHTS_BACKENDS.values()) == set(BACKEND_NAMES) == set(BACKENDS.names())
+    assert all(s == s.lower() and s.startswith(".") for s in WEIGHTS_BACKENDS)
+
+
+def test_resolve_backend_order() -> None:
+    # requested, then the default (a profile's), then the file type, then `unknown`
+    assert resolve_backend("onnxruntime", "m.onnx", default="torch") == "onnxruntime"
+    assert resolve_backend("auto", "m.pth", default="torch") == "torch"
+    assert resolve_backend("", None, default="tensorrt") == "tensorrt"
+    assert resolve_backend("auto", "m.engine", default="auto") == "tensorrt"
+    assert resolve_backend(None, "release_folder", unknown="torch") == "torch"
+    assert resolve_backend("onnxruntime", "model") == "onnxruntime"  # no suffix: as named
+    # nothing named and no file: the node decides once it has its default file
+    assert resolve_backend("auto", "") == "auto"
+    assert resolve_backend(None, None) == "auto"
+
+
+def test_resolve_backend_errors() -> None:
+    with pytest.raises(ConfigError, match=r"m\.xml from its type; known: .*\.onnx"):
+        resolve_backend(None, "m.xml")
+    assert backend_for_weights("m.xml") is None
+    with pytest.raises(ConfigError, match=r"unknown backend 'openvino'; known: onnxruntime"):
+        resolve_backend("openvino", "m.xml")
     with pytest.raises(ConfigError, match=r"unknown backend 'openvino'.*onnxruntime"):
         create_backend("openvino", BackendRequest(Path("m.onnx")))
+    # a named backend that does not run the file's type, whichever way it was named
+    with pytest.raises(ConfigError, match=r"backend 'torch' cannot run m\.onnx.*'onnxruntime'"):
+        resolve_backend("torch", "/x/m.onnx")
+    with pytest.raises(ConfigError, match=r"backend 'tensorrt' cannot run m\.onnx"):
+        resolve_backend("auto", "m.onnx", default="tensorrt")
+    with pytest.raises(ConfigError, match=r"'onnxruntime' cannot run m\.pth.*runs \.onnx"):
+        create_backend("onnxruntime", BackendRequest(Path("m.pth"), module_factory=tiny))
+    with pytest.raises(ConfigError, match=r"no weights file given and no backend named"):
+        create_backend(None, BackendRequest(None, module_factory=tiny))
+
+
+def test_create_backend_unknown_file_type_needs_a_pytorch_network(tmp_path: Path) -> None:
+    """A file of no known type runs on PyTorch when the model has a PyTorch network
+    (its loader judges the file), and is refused when it has none."""
+    t = create_backend(None, BackendRequest(tmp_path / "weights.bin.v2", module_factory=tiny))
+    assert t.name == "torch"
+    t.close()
+    with pytest.raises(ConfigError, match=r"cannot tell the backend of weights file"):
+        create_backend(None, BackendRequest(tmp_path / "weights.bin.v2"))
+
+
+def _never_created(request: BackendRequest) -> Backend:
+    raise AssertionError("an unavailable backend is not created")
+
+
+def test_plugin_backend_claims_file_types() -> None:
+    spec = BackendSpec("_test_xml", lambda: "test only", _never_created, extensions=(".XML",))
+    try:
+        register_backend(spec)
+        assert resolve_backend(None, "m.xml") == "_test_xml"
+        with pytest.raises(ConfigError, match=r"'_test_xml' is not available: test only"):
+            create_backend(None, BackendRequest(Path("m.xml")))
+        clash = BackendSpec("_test_onnx", lambda: None, spec.create, extensions=(".onnx",))
+        with pytest.raises(ConfigError, match=r"'_test_onnx' claims \.onnx files.*onnxruntime"):
+            register_backend(clash)
+        assert "_test_onnx" not in BACKENDS
+    finally:
+        WEIGHTS_BACKENDS.pop(".xml", None)
+        BACKENDS._entries.pop("_test_xml", None)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
@@ -143,7 +223,7 @@ def test_torch_and_onnxruntime_agree_on_tiny_network(tmp_path: Path) -> None:
     x = rng.standard_normal((1, 3, 20, 28)).astype(np.float32)
     y = rng.standard_normal((1, 3, 20, 28)).astype(np.float32)
     t = create_backend("torch", BackendRequest(None, module_factory=tiny))
-    o = create_backend(None, BackendRequest(export_tiny(tmp_path), options={"threads": 1}))
+    o = create_backend(None, BackendRequest(export_tiny(tmp_path), threads=1))
     assert (t.name, o.name) == ("torch", "onnxruntime")
     (a,) = t.run([x, y])
     (b,) = o.run([x, y])
@@ -161,7 +241,7 @@ def test_torch_and_onnxruntime_agree_on_tiny_network(tmp_path: Path) -> None:
 
 def test_hitnet_onnx_runs_with_dynamic_size() -> None:
     path = need(HITNET)
-    b = create_backend(None, BackendRequest(path, options={"threads": 2}))
+    b = create_backend(None, BackendRequest(path, threads=2))
     assert b.name == "onnxruntime"
     rng = np.random.default_rng(0)
     x = rng.random((1, 64, 96, 2), dtype=np.float32)

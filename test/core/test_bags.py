@@ -12,18 +12,15 @@ import pytest
 import yaml
 
 from depth_ros.core import bags
-from depth_ros.core.bags import (
-    STORAGE_FORMATS,
-    BagWriter,
-    bag_info,
-    camera_from_msg,
-    cloud_to_numpy,
-    disparity_to_numpy,
-    image_to_numpy,
-    read_messages,
-)
-from depth_ros.core.camera import PinholeCamera
+from depth_ros.core.bags import STORAGE_FORMATS, BagWriter, bag_info, read_messages
+from depth_ros.core.camera import PinholeCamera, StereoGeometry
 from depth_ros.core.errors import ConfigError, InputError
+from depth_ros.core.messages import (
+    disparity_from_msg,
+    image_to_numpy,
+    read_points,
+    stamp_to_ns,
+)
 from depth_ros.core.pointcloud import depth_to_cloud
 
 RNG = np.random.default_rng(0)
@@ -34,6 +31,7 @@ DEPTH = RNG.uniform(0.5, 5.0, (24, 32)).astype(np.float32)
 DEPTH[3, 4] = np.nan
 DISP = RNG.uniform(1.0, 20.0, (24, 32)).astype(np.float32)
 DISP[0, :5] = np.nan
+STEREO = StereoGeometry(fx=30.0, baseline=0.1, doffs=2.0)
 STAMPS = [1_700_000_000_000_000_000 + i * 50_000_000 for i in range(3)]
 
 
@@ -45,7 +43,7 @@ def _write(path: Path, storage: str) -> None:
             bag.write_image("/grey", stamp, GREY, "cam")
             bag.write_depth("/depth", stamp, DEPTH, "cam")
             bag.write_camera_info("/camera_info", stamp, CAM)
-            bag.write_disparity("/disparity", stamp, DISP, 30.0, 0.1, "cam")
+            bag.write_disparity("/disparity", stamp, DISP, STEREO, 0.0, 24.0, "cam")
             bag.write_cloud("/points", stamp, depth_to_cloud(DEPTH, CAM, RGB), "cam")
 
 
@@ -63,7 +61,7 @@ def test_round_trip(tmp_path: Path, storage: str) -> None:
     for topic, stamp, msg in read_messages(path):
         seen.setdefault(topic, []).append(stamp)
         if topic != "/clock":
-            assert bags.stamp_to_ns(msg) == stamp  # header stamp == bag timestamp
+            assert stamp_to_ns(msg) == stamp  # header stamp == bag timestamp
             assert msg.header.frame_id == "cam"
         if topic == "/rgb":
             assert msg.encoding == "rgb8"
@@ -75,18 +73,21 @@ def test_round_trip(tmp_path: Path, storage: str) -> None:
             assert msg.encoding == "32FC1"
             np.testing.assert_array_equal(image_to_numpy(msg), DEPTH)
         elif topic == "/camera_info":
-            assert camera_from_msg(msg) == CAM
+            assert PinholeCamera.from_msg(msg) == CAM
         elif topic == "/disparity":
-            np.testing.assert_array_equal(disparity_to_numpy(msg), DISP)
+            # stereo_image_proc's encoding (d + doffs, invalid below min_disparity), undone
+            np.testing.assert_allclose(disparity_from_msg(msg, STEREO.doffs), DISP, atol=1e-5)
             assert msg.f == 30.0
             assert msg.t == pytest.approx(0.1)  # float32 field
-            assert msg.min_disparity == pytest.approx(float(np.nanmin(DISP)))
+            assert (msg.min_disparity, msg.max_disparity) == (2.0, 26.0)
+            window = msg.valid_window
+            assert (window.x_offset, window.y_offset, window.width, window.height) == (0, 0, 32, 24)
         elif topic == "/points":
-            fields = cloud_to_numpy(msg)
+            points = read_points(msg)
             expected = depth_to_cloud(DEPTH, CAM, RGB).as_array()
-            np.testing.assert_array_equal(fields["z"], expected[:, :, 2])
+            np.testing.assert_array_equal(points["z"], expected[:, :, 2])
             np.testing.assert_array_equal(
-                fields["rgb"].view(np.uint32), expected[:, :, 3].view(np.uint32)
+                points["rgb"].view(np.uint32), expected[:, :, 3].view(np.uint32)
             )
         elif topic == "/clock":
             assert int(msg.clock.sec) * 10**9 + int(msg.clock.nanosec) == stamp

@@ -9,8 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from depth_ros.core import cdr
-from depth_ros.core.bags import typestore
+from depth_ros.core import cdr, messages
+from depth_ros.core.bags import bag_types, typestore
+from depth_ros.core.camera import StereoGeometry
+from depth_ros.core.errors import InputError
 from depth_ros.core.pointcloud import XYZ_FIELDS, XYZRGB_FIELDS, PointFieldSpec
 
 FRAMES = ["", "a", "ab", "abc", "left_camera_optical_frame"]
@@ -150,3 +152,41 @@ def test_pixel_views_are_aligned_for_their_dtype() -> None:
         assert view.ctypes.data % 4 == 0
         assert view.flags.writeable
         assert view.flags.c_contiguous
+
+
+@pytest.mark.parametrize("frame", FRAMES)
+def test_write_disparity_matches_the_message_builder(frame: str) -> None:
+    """The serialized fast path and the message objects share one DisparityImage encoder:
+    the same bytes as the rosbags serializer writes of messages.disparity_msg."""
+    h, w = 4, 6
+    disparity = np.linspace(1.0, 30.0, h * w, dtype=np.float32).reshape(h, w)
+    disparity[0, :] = np.nan
+    disparity[:, 5] = np.nan
+    geometry = StereoGeometry(fx=700.5, baseline=0.12, doffs=2.5)
+    msg = cdr.disparity_image(frame, h, w)
+    encoded = cdr.write_disparity(msg, disparity, geometry, 0.0, 64.0)
+    msg.stamp(12, 345)
+    assert encoded.valid_window == (0, 1, 5, 3)
+    built = messages.disparity_msg(
+        bag_types(), disparity, geometry, 0.0, 64.0, _header(12, 345, frame)
+    )
+    assert bytes(msg) == _reference(built, "stereo_msgs/msg/DisparityImage")
+
+
+@pytest.mark.parametrize("little_endian", [True, False])
+def test_read_stamp_in_either_byte_order(little_endian: bool) -> None:
+    msg = _types()["sensor_msgs/msg/Image"](
+        header=_header(1_700_000_000, 987_654_321, "cam"),
+        height=0,
+        width=0,
+        encoding="",
+        is_bigendian=0,
+        step=0,
+        data=np.zeros(0, np.uint8),
+    )
+    raw = bytes(
+        typestore().serialize_cdr(msg, "sensor_msgs/msg/Image", little_endian=little_endian)
+    )
+    assert cdr.read_stamp(raw) == (1_700_000_000, 987_654_321)
+    with pytest.raises(InputError, match="serialized message of 6 bytes has no header stamp"):
+        cdr.read_stamp(raw[:6])

@@ -29,10 +29,10 @@ from depth_ros.core.models import (  # noqa: E402
 from depth_ros.core.models.loading import (  # noqa: E402
     Preprocess,
     WeightsSource,
+    fetch_weights,
     network_size,
     prepare,
     resize_prediction,
-    resolve_weights,
 )
 
 KEYS = json.loads(
@@ -254,17 +254,17 @@ def test_failed_download_and_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         raise OSError("network unreachable")
 
     with pytest.raises(WeightsError, match=r"downloading x\.pth failed.*network unreachable"):
-        resolve_weights(None, src, "test checkpoint", downloader=fail)
+        fetch_weights(None, src, "test checkpoint", downloader=fail)
     with pytest.raises(WeightsError, match="switched off"):
-        resolve_weights(None, src, "test checkpoint", allow_download=False)
+        fetch_weights(None, src, "test checkpoint", allow_download=False)
 
     def fetch(source: WeightsSource, target: Path) -> Path:
         target.write_bytes(b"x")
         return target
 
-    assert resolve_weights(None, src, "test checkpoint", downloader=fetch) == tmp_path / "x.pth"
+    assert fetch_weights(None, src, "test checkpoint", downloader=fetch) == tmp_path / "x.pth"
     # once cached, no download is attempted
-    assert resolve_weights(None, src, "test checkpoint", downloader=fail) == tmp_path / "x.pth"
+    assert fetch_weights(None, src, "test checkpoint", downloader=fail) == tmp_path / "x.pth"
 
 
 def test_bad_resize_method() -> None:
@@ -282,7 +282,7 @@ def test_onnx_export_runs_on_onnxruntime(vits_file: Path, rgb: np.ndarray, tmp_p
     # fixed size: the network input of a 45x61 image at input size 70 is 70x98
     export_onnx("depth_anything_v2_vits", ModelConfig(weights=vits_file), out, 70, 98)
     onnx_model = build_model("depth_anything_v2_vits", ModelConfig(weights=out, input_size=SMALL))
-    assert type(onnx_model.runner).__name__ != "_DirectTorch"  # type: ignore[attr-defined]
+    assert onnx_model.runner.name == "onnxruntime"  # type: ignore[attr-defined]
     ref = build_model("depth_anything_v2_vits", ModelConfig(weights=vits_file, input_size=SMALL))
     a = ref.predict(rgb)  # type: ignore[attr-defined]
     b = onnx_model.predict(rgb)  # type: ignore[attr-defined]

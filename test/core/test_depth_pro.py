@@ -293,7 +293,7 @@ def test_onnx_export_runs_on_onnxruntime(
     pytest.importorskip("onnx")
     import warnings
 
-    from depth_ros.core.models.loading import create_runner
+    from depth_ros.core.backends import BackendRequest, create_backend
 
     net = torch_module(small_file, SMALL)
     onnx_path = tmp_path / "depth_pro_small.onnx"
@@ -309,10 +309,11 @@ def test_onnx_export_runs_on_onnxruntime(
             opset_version=17,
             dynamo=False,
         )
-    runner = create_runner(
-        onnx_path, None, "cpu", lambda: None, output_names=("inverse_depth", "fov_deg")
+    request = BackendRequest(
+        onnx_path, input_names=("image",), output_names=("inverse_depth", "fov_deg")
     )
-    assert type(runner).__name__ != "TorchBackend"
+    runner = create_backend(None, request)
+    assert runner.name == "onnxruntime"
     onnx_model = DepthProModel(runner, SMALL.img_size)
     for cam in (camera(80.0), None):
         a = model.infer(rgb, cam)

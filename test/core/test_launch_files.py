@@ -19,6 +19,7 @@ import yaml
 
 from depth_ros import launch_description, launch_plan
 from depth_ros.core import profiles, schema
+from depth_ros.core.backends import resolve_backend
 from depth_ros.core.errors import ConfigError
 from depth_ros.core.models import get_model
 
@@ -73,7 +74,7 @@ def test_profile_matches_node_schema(path: Path) -> None:
     assert not bad, f"{path.name}: invalid values {bad}"
     # and the weights file, when named, matches the backend the node will pick
     if params.get("weights"):
-        assert profiles.resolve_backend("auto", str(params["weights"])) in (
+        assert resolve_backend("auto", str(params["weights"])) in (
             "torch",
             "onnxruntime",
             "tensorrt",

@@ -278,7 +278,7 @@ def test_onnx_export_runs_on_onnxruntime(
     out = tmp_path / "stereo.onnx"
     export_onnx(STEREO, ModelConfig(weights=stereo_folder), out, 192, 640)
     onnx_model = build_model(STEREO, ModelConfig(weights=out))
-    assert type(onnx_model.runner).__name__ != "_DirectTorch"  # type: ignore[attr-defined]
+    assert onnx_model.runner.name == "onnxruntime"  # type: ignore[attr-defined]
     a = build_model(STEREO, ModelConfig(weights=stereo_folder)).predict(rgb)  # type: ignore[attr-defined]
     b = onnx_model.predict(rgb)  # type: ignore[attr-defined]
     np.testing.assert_allclose(b, a, atol=1e-4 * float(np.ptp(a)))

@@ -10,11 +10,11 @@ import pytest
 
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.errors import InputError
+from depth_ros.core.messages import read_points
 from depth_ros.core.pointcloud import (
     FLOAT32,
     XYZ_FIELDS,
     XYZRGB_FIELDS,
-    cloud_from_fields,
     depth_to_cloud,
     pack_points,
     pack_rgb,
@@ -111,7 +111,8 @@ def test_depth_to_cloud_by_hand() -> None:
     cloud = depth_to_cloud(depth, CAM, rgb)
     assert (cloud.height, cloud.width, cloud.point_step, cloud.row_step) == (3, 4, 16, 64)
     assert not cloud.is_dense
-    fields = cloud_from_fields(3, 4, 16, ["x", "y", "z", "rgb"], cloud.data)
+    fields = read_points(cloud)
+    assert fields.dtype.names == ("x", "y", "z", "rgb")
     # x = (u - cx)/fx * z, y = (v - cy)/fy * z
     assert fields["x"][2, 3] == pytest.approx((3 - 1.5) / 10 * 5)
     assert fields["y"][2, 3] == pytest.approx((2 - 1.0) / 10 * 5)

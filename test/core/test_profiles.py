@@ -14,8 +14,7 @@ from depth_ros.core.profiles import (
     find_profile,
     load_profile,
     read_params_file,
-    resolve_backend,
-    resolve_weights,
+    resolve_weights_path,
 )
 from depth_ros.launch_plan import plan_launch, rviz_config_text
 
@@ -81,25 +80,35 @@ def test_profile_must_name_its_model(tmp_path: Path) -> None:
         load_profile("sgbm", [tmp_path])
 
 
-def test_resolve_weights() -> None:
+def test_resolve_weights_path() -> None:
     # explicit weights win; a relative name is joined to weights_dir
-    assert resolve_weights("hitnet", "eth3d_converted.onnx", "/w/x.onnx", "/d") == "/w/x.onnx"
-    assert resolve_weights("hitnet", "eth3d_converted.onnx", "", "/d") == "/d/eth3d_converted.onnx"
-    assert resolve_weights("hitnet", "eth3d_converted.onnx", "", "") == "eth3d_converted.onnx"
+    path = resolve_weights_path
+    assert path("hitnet", "eth3d_converted.onnx", "/w/x.onnx", "/d") == "/w/x.onnx"
+    assert path("hitnet", "eth3d_converted.onnx", "", "/d") == "/d/eth3d_converted.onnx"
+    assert path("hitnet", "eth3d_converted.onnx", "", "") == "eth3d_converted.onnx"
     # no profile entry: the model's official file name, only when weights_dir is given
-    assert resolve_weights("psmnet", "", "", "/d") == "/d/pretrained_model_KITTI2015.tar"
-    assert resolve_weights("psmnet", "", "", "") == ""
-    assert resolve_weights("sgbm", "", "", "/d") == ""
+    assert path("psmnet", "", "", "/d") == "/d/pretrained_model_KITTI2015.tar"
+    assert path("psmnet", "", "", "") == ""
+    assert path("sgbm", "", "", "/d") == ""
 
 
-def test_resolve_backend() -> None:
-    assert resolve_backend("auto", "/d/eth3d.onnx") == "onnxruntime"
-    assert resolve_backend("auto", "/d/net.tar") == "torch"
-    assert resolve_backend("auto", "") == "auto"
-    assert resolve_backend("tensorrt", "/d/net.onnx") == "tensorrt"
-    assert resolve_backend("auto", "/d/net.onnx", profile_backend="torch") == "torch"
-    with pytest.raises(ConfigError, match="cannot tell the backend"):
-        resolve_backend("auto", "/d/net.xyz")
+def _planned_backend(args: dict[str, str]) -> object:
+    return plan_launch("stereo_depth", {"model": "psmnet", **args}).parameters[-1]["backend"]
+
+
+def test_plan_launch_backend_follows_the_weights_file() -> None:
+    """The launch plan resolves ``auto`` with the one table in core.backends."""
+    assert _planned_backend({"weights_dir": "/m"}) == "torch"  # the official .tar
+    assert _planned_backend({"weights": "/m/psmnet.onnx"}) == "onnxruntime"
+    assert _planned_backend({"weights": "/m/psmnet.plan"}) == "tensorrt"
+    assert _planned_backend({"weights": "/m/psmnet.onnx", "backend": "onnxruntime"}) == (
+        "onnxruntime"
+    )
+    assert _planned_backend({}) == "torch"  # the profile's file name (.tar)
+    with pytest.raises(ConfigError, match=r"backend 'torch' cannot run psmnet\.onnx"):
+        _planned_backend({"weights": "/m/psmnet.onnx", "backend": "torch"})
+    with pytest.raises(ConfigError, match=r"cannot tell the backend of weights file /m/p\.xyz"):
+        _planned_backend({"weights": "/m/p.xyz"})
 
 
 def test_plan_launch_hitnet_from_weights_dir() -> None:
@@ -158,7 +167,7 @@ def test_plan_launch_errors(tmp_path: Path) -> None:
         plan_launch("stereo_depth", {"model": "nope"})
     with pytest.raises(ConfigError, match="expected true or false"):
         plan_launch("stereo_depth", {"use_sim_time": "maybe"})
-    with pytest.raises(ConfigError, match="backend must be one of"):
+    with pytest.raises(ConfigError, match=r"unknown backend 'tensorflow'; known: onnxruntime"):
         plan_launch("stereo_depth", {"backend": "tensorflow"})
     bad = _write(
         tmp_path / "bad.yaml",

@@ -36,6 +36,12 @@ class FixedDisparity:
     def update(self, params: Mapping[str, Any]) -> None:
         pass
 
+    def disparity_range(self, width: int) -> tuple[float, float]:
+        return 0.0, float(width)
+
+    def matched_columns(self, width: int) -> tuple[int, int]:
+        return 0, width
+
 
 W, H = 8, 6
 LEFT = PinholeCamera.from_intrinsics(W, H, 100.0, 100.0, 3.5, 2.5)
@@ -210,28 +216,6 @@ def test_colorize_all_invalid_and_constant() -> None:
     assert (const == const[0, 0]).all()  # no division by zero, one colour
 
 
-def test_encode_disparity_by_hand() -> None:
-    """stereo_image_proc's encoding: d + doffs, invalid = min - 1 (shifted), window."""
-    from depth_ros.core.camera import StereoGeometry
-    from depth_ros.core.stereo import encode_disparity
-
-    disp = np.full((4, 5), np.nan, np.float32)
-    disp[1, 1], disp[2, 3], disp[1, 2] = 10.0, 20.0, np.inf
-    geometry = StereoGeometry(fx=100.0, baseline=0.2, doffs=2.0)
-    out = np.zeros((4, 5), np.float32)
-    enc = encode_disparity(disp, geometry, 0.0, 64.0, out=out)
-    assert enc.values is out
-    assert (enc.min_disparity, enc.max_disparity) == (2.0, 66.0)
-    assert out[1, 1] == 12.0
-    assert out[2, 3] == 22.0
-    invalid = np.ones((4, 5), bool)
-    invalid[1, 1] = invalid[2, 3] = False
-    assert (out[invalid] == 1.0).all()  # min_disparity - 1
-    assert enc.valid_window == (1, 1, 3, 2)  # x, y, width, height
-    none = encode_disparity(np.full((2, 2), np.nan, np.float32), geometry, 0.0, 8.0)
-    assert none.valid_window == (0, 0, 0, 0)
-
-
 def test_points_after_process_into_a_buffer_with_colours_first() -> None:
     """The node's order: colours before the matcher has run, depth into a message
     buffer, points later: the same cloud as process() builds by itself."""
@@ -268,3 +252,34 @@ def test_colours_come_first_only_without_rectification() -> None:
     assert not StereoPipeline(
         FixedDisparity(np.ones((H, W), np.float32)), StereoOptions(points="xyz")
     ).colors_first()
+
+
+def test_stopwatch_laps_cover_the_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The node's stopwatch through process() and points(): consecutive laps, each
+    stage charged once, together the whole frame (a fake clock ticking 1 ms per read)."""
+    from depth_ros.core import stopwatch
+
+    ticks = iter(range(1000))
+    monkeypatch.setattr(stopwatch.time, "perf_counter", lambda: next(ticks) * 1e-3)
+    watch = stopwatch.Stopwatch()  # reads 0
+    watch.lap("convert_in")  # 1
+    left, right = _images()
+    pipe = StereoPipeline(FixedDisparity(np.full((H, W), 8.0)))
+    result = pipe.process(left, right, LEFT, RIGHT, cloud=False, watch=watch)  # 2, 3, 4
+    watch.lap("publish")  # 5
+    pipe.points(result, watch=watch)  # 6
+    watch.lap("publish")  # 7
+    assert result.timings_ms is watch.ms
+    assert watch.ms == pytest.approx(
+        {
+            "convert_in": 1.0,
+            "rectify": 1.0,
+            "matcher": 1.0,
+            "depth": 1.0,
+            "publish": 2.0,
+            "points": 1.0,
+        }
+    )
+    alone = StereoPipeline(FixedDisparity(np.full((H, W), 8.0))).process(left, right, LEFT, RIGHT)
+    assert set(alone.timings_ms) == {"rectify", "matcher", "depth", "points"}
+    assert alone.timings_ms == pytest.approx(dict.fromkeys(alone.timings_ms, 1.0))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from depth_ros.core.errors import WeightsError
-from depth_ros.core.models.loading import WeightsSource, resolve_weights
+from depth_ros.core.models.loading import WeightsSource, fetch_weights
 
 OFFICIAL = b"official weights bytes"
 
@@ -39,7 +39,7 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_a_download_with_the_published_hash_is_used(cache: Path) -> None:
     source = WeightsSource("w.pth", hf_repo="org/repo", sha256=hashlib.sha256(OFFICIAL).hexdigest())
     download, calls = _fake(OFFICIAL)
-    path = resolve_weights(None, source, "test model", downloader=download)
+    path = fetch_weights(None, source, "test model", downloader=download)
     assert path == cache / "w.pth"
     assert path.read_bytes() == OFFICIAL
     assert len(calls) == 1
@@ -50,7 +50,7 @@ def test_a_mismatching_download_is_refused_and_deleted(cache: Path) -> None:
     source = WeightsSource("w.pth", hf_repo="org/repo", sha256=expected)
     download, _ = _fake(b"tampered bytes")
     with pytest.raises(WeightsError) as info:
-        resolve_weights(None, source, "test model", downloader=download)
+        fetch_weights(None, source, "test model", downloader=download)
     text = str(info.value)
     assert f"publishes {expected}" in text
     assert hashlib.sha256(b"tampered bytes").hexdigest() in text
@@ -58,14 +58,14 @@ def test_a_mismatching_download_is_refused_and_deleted(cache: Path) -> None:
     assert not (cache / "w.pth").exists()  # not left in the cache for the next start
     # the next attempt downloads again (and succeeds with the right bytes)
     good, calls = _fake(OFFICIAL)
-    assert resolve_weights(None, source, "test model", downloader=good).read_bytes() == OFFICIAL
+    assert fetch_weights(None, source, "test model", downloader=good).read_bytes() == OFFICIAL
     assert len(calls) == 1
 
 
 def test_without_a_known_hash_the_download_is_not_checked(cache: Path) -> None:
     source = WeightsSource("w.pth", url="https://example.invalid/w.pth")
     download, _ = _fake(b"anything")
-    assert resolve_weights(None, source, "m", downloader=download).read_bytes() == b"anything"
+    assert fetch_weights(None, source, "m", downloader=download).read_bytes() == b"anything"
 
 
 def test_the_depth_anything_v2_specs_record_the_published_hashes() -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from depth_ros.core import bags, profiles
+from depth_ros.core import bags, messages, profiles
+from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.models import ModelConfig, build_model, get_model
 from depth_ros.core.stereo import StereoPipeline
 
@@ -47,7 +48,7 @@ def sample_bag(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _frames(bag: Path) -> dict[int, dict[str, object]]:
     frames: dict[int, dict[str, object]] = {}
     for topic, _, msg in bags.read_messages(bag):
-        frames.setdefault(bags.stamp_to_ns(msg), {})[topic] = msg
+        frames.setdefault(messages.stamp_to_ns(msg), {})[topic] = msg
     return frames
 
 
@@ -79,7 +80,7 @@ def test_bag_run_stereo_matches_direct_run(sample_bag: Path, tmp_path: Path) -> 
     # the bag timestamps are the header stamps (sim time)
     outputs: dict[str, dict[int, object]] = {t: {} for t in STEREO_OUTPUTS}
     for topic, timestamp, msg in bags.read_messages(out):
-        stamp = bags.stamp_to_ns(msg)
+        stamp = messages.stamp_to_ns(msg)
         assert stamp in inputs, f"{topic} stamp {stamp} is no input stamp"
         assert timestamp == stamp
         assert stamp not in outputs[topic], f"{topic} stamp {stamp} twice"
@@ -93,19 +94,16 @@ def test_bag_run_stereo_matches_direct_run(sample_bag: Path, tmp_path: Path) -> 
     model = build_model("sgbm", ModelConfig(params={k: v for k, v in profile.items() if k in own}))
     pipeline = StereoPipeline(model)
     for stamp, frame in inputs.items():
-        left = bags.image_to_numpy(frame["/left/image_rect"])
-        right = bags.image_to_numpy(frame["/right/image_rect"])
-        lcam = bags.camera_from_msg(frame["/left/camera_info"])
-        rcam = bags.camera_from_msg(frame["/right/camera_info"])
+        left = messages.image_to_numpy(frame["/left/image_rect"])
+        right = messages.image_to_numpy(frame["/right/image_rect"])
+        lcam = PinholeCamera.from_msg(frame["/left/camera_info"])
+        rcam = PinholeCamera.from_msg(frame["/right/camera_info"])
         direct = pipeline.process(left, right, lcam, rcam, cloud=False)
         msg = outputs["/disparity"][stamp]
-        raw = bags.disparity_to_numpy(msg)
-        got = np.where(
-            raw >= msg.min_disparity, raw - np.float32(direct.geometry.doffs), np.nan
-        ).astype(np.float32)
+        got = messages.disparity_from_msg(msg, direct.geometry.doffs)
         np.testing.assert_array_equal(np.isnan(got), np.isnan(direct.disparity))
         np.testing.assert_allclose(got, direct.disparity, rtol=0, atol=1e-4, equal_nan=True)
-        depth = bags.image_to_numpy(outputs["/depth"][stamp])
+        depth = messages.image_to_numpy(outputs["/depth"][stamp])
         np.testing.assert_allclose(depth, direct.depth, rtol=1e-6, equal_nan=True)
         assert msg.header.frame_id == lcam.frame_id
 

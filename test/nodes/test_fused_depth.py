@@ -22,7 +22,7 @@ from depth_ros import processes
 from depth_ros.core.eval.metrics import depth_metrics
 from depth_ros.core.eval.samples import load_sample
 from depth_ros.core.fusion import SOURCE_MONO, SOURCE_NONE, SOURCE_STEREO
-from depth_ros.nodes.convert import image_to_numpy
+from depth_ros.core.messages import image_to_numpy
 from depth_ros.tools.collector import Collector
 from depth_ros.tools.player import StereoPlayer
 from nodes.helpers import set_params, spin_for, wait_for

@@ -23,8 +23,9 @@ from std_msgs.msg import Header
 
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.errors import DepthRosError
+from depth_ros.core.messages import image_to_numpy
 from depth_ros.core.models import OutputKind, get_model
-from depth_ros.nodes.convert import camera_info_msg, image_to_numpy, numpy_to_image
+from depth_ros.nodes.convert import camera_info_msg, numpy_to_image
 
 pytestmark = pytest.mark.ros
 
@@ -330,7 +331,8 @@ def test_stereo_rectified_cloud_is_coloured_from_the_rectified_image(rclpy_conte
     cloud carries the colours of the rectified left image, not of the raw one."""
     import dataclasses
 
-    from depth_ros.core.pointcloud import cloud_from_fields, unpack_rgb
+    from depth_ros.core.messages import read_points
+    from depth_ros.core.pointcloud import unpack_rgb
     from depth_ros.nodes.stereo_depth import StereoDepth
 
     comp, published = _component(
@@ -347,9 +349,6 @@ def test_stereo_rectified_cloud_is_coloured_from_the_rectified_image(rclpy_conte
         assert not np.array_equal(rectified, left)
         assert _call(comp, published, msgs)
         cloud = next(m for n, m in published if n == "points")
-        rgb = cloud_from_fields(h, w, cloud.point_step, ["x", "y", "z", "rgb"], bytes(cloud.data))[
-            "rgb"
-        ]
-        np.testing.assert_array_equal(unpack_rgb(rgb), rectified)
+        np.testing.assert_array_equal(unpack_rgb(read_points(cloud)["rgb"]), rectified)
     finally:
         comp.node.destroy_node()

@@ -14,8 +14,8 @@ from stereo_msgs.msg import DisparityImage
 from depth_ros.core.camera import StereoGeometry
 from depth_ros.core.eval.metrics import disparity_metrics
 from depth_ros.core.eval.samples import load_sample
+from depth_ros.core.messages import disparity_from_msg
 from depth_ros.core.models import ModelConfig, build_model
-from depth_ros.nodes.convert import disparity_from_msg
 from depth_ros.tools.collector import Collector
 from depth_ros.tools.player import StereoPlayer
 from nodes.helpers import node_process, spin_for, wait_for

@@ -22,8 +22,8 @@ pytest.importorskip("timm")
 
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.eval.samples import load_sample
+from depth_ros.core.messages import image_to_numpy
 from depth_ros.core.models import get_model
-from depth_ros.nodes.convert import image_to_numpy
 from depth_ros.tools.collector import Collector
 from nodes.test_mono_depth import _publish
 

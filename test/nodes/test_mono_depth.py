@@ -20,8 +20,9 @@ from core.test_depth_anything_v2 import official_state  # noqa: E402
 
 from depth_ros.core.camera import PinholeCamera  # noqa: E402
 from depth_ros.core.eval.samples import load_sample  # noqa: E402
+from depth_ros.core.messages import image_to_numpy  # noqa: E402
 from depth_ros.core.models import ModelConfig, build_model  # noqa: E402
-from depth_ros.nodes.convert import camera_info_msg, image_to_numpy, numpy_to_image  # noqa: E402
+from depth_ros.nodes.convert import camera_info_msg, numpy_to_image  # noqa: E402
 from depth_ros.tools.collector import Collector  # noqa: E402
 
 pytestmark = pytest.mark.ros

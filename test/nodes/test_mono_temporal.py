@@ -14,9 +14,9 @@ from nodes.helpers import node_process, set_params, wait_for
 pytest.importorskip("torch")
 
 from depth_ros.core.eval.samples import load_sample
+from depth_ros.core.messages import image_to_numpy
 from depth_ros.core.models import ModelConfig, build_model, get_model
 from depth_ros.core.temporal import TemporalFilter, TemporalOptions
-from depth_ros.nodes.convert import image_to_numpy
 from depth_ros.tools.collector import Collector
 from nodes.test_mono_depth import _publish
 

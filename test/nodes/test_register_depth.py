@@ -13,10 +13,11 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 
 from depth_ros.core.camera import PinholeCamera
+from depth_ros.core.messages import image_to_numpy
 from depth_ros.core.pointcloud import unpack_rgb
 from depth_ros.core.projection import metres_to_depth_image
 from depth_ros.core.register import register_depth
-from depth_ros.nodes.convert import camera_info_msg, image_to_numpy, numpy_to_image
+from depth_ros.nodes.convert import camera_info_msg, numpy_to_image
 from depth_ros.nodes.qos import qos_profile
 from depth_ros.nodes.reference import quaternion_matrix
 from depth_ros.tools.collector import Collector

@@ -41,7 +41,8 @@ from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.eval.metrics import depth_metrics
 from depth_ros.core.eval.samples import load_sample
 from depth_ros.core.geometry import unproject
-from depth_ros.nodes.convert import camera_info_msg, disparity_msg, image_to_numpy, numpy_to_image
+from depth_ros.core.messages import image_to_numpy
+from depth_ros.nodes.convert import camera_info_msg, disparity_msg, numpy_to_image
 from depth_ros.nodes.qos import qos_profile
 from depth_ros.tools.collector import Collector
 from nodes.helpers import spin_for, wait_for

@@ -19,7 +19,6 @@ from stereo_msgs.msg import DisparityImage
 from depth_ros.core import cdr
 from depth_ros.core.camera import StereoGeometry
 from depth_ros.core.pointcloud import XYZRGB_FIELDS, depth_to_cloud
-from depth_ros.core.stereo import DELTA_D, encode_disparity
 from depth_ros.nodes.convert import cloud_msg, disparity_msg, numpy_to_image
 from depth_ros.nodes.serialized import PublishQueue, SerializedOutputs, SerializedPublisher
 from nodes.helpers import wait_for
@@ -53,22 +52,8 @@ def test_rclpy_reads_them_as_the_messages_built_field_by_field() -> None:
     disparity = 50.0 / depth
     geometry = StereoGeometry(fx=500.0, baseline=0.1, doffs=1.5)
     msg = cdr.disparity_image(HEADER.frame_id, h, w)
-    enc = encode_disparity(
-        disparity, geometry, 0.0, 64.0, out=msg.array("image.data", np.float32, (h, w))
-    )
+    cdr.write_disparity(msg, disparity, geometry, 0.0, 64.0)
     msg.stamp(HEADER.stamp.sec, HEADER.stamp.nanosec)
-    for key, value in (
-        ("f", geometry.fx),
-        ("t", geometry.baseline),
-        ("delta_d", DELTA_D),
-        ("min_disparity", enc.min_disparity),
-        ("max_disparity", enc.max_disparity),
-    ):
-        msg.set(key, value)
-    for key, value in zip(
-        ("x_offset", "y_offset", "width", "height"), enc.valid_window, strict=True
-    ):
-        msg.set(f"valid_window.{key}", value)
     expected = disparity_msg(disparity, geometry, 0.0, 64.0, HEADER)
     round_trip = deserialize_message(serialize_message(expected), DisparityImage)  # float32
     assert deserialize_message(bytes(msg), DisparityImage) == round_trip

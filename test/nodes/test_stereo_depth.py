@@ -14,9 +14,9 @@ from stereo_msgs.msg import DisparityImage
 
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.eval.samples import load_sample
+from depth_ros.core.messages import disparity_from_msg, image_to_numpy
 from depth_ros.core.models import build_model
 from depth_ros.core.stereo import StereoPipeline
-from depth_ros.nodes.convert import disparity_from_msg, image_to_numpy
 from depth_ros.tools.collector import Collector
 from depth_ros.tools.player import StereoPlayer
 from nodes.helpers import node_process, set_params, spin_for, wait_for

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -17,7 +17,10 @@ class BackendRequest:
 
     ``weights`` is the file to run (ONNX, TensorRT engine) or the checkpoint the
     ``module_factory`` loads (PyTorch). ``module_factory`` builds the ``torch.nn.Module``
-    with its weights loaded; only the PyTorch backend calls it.
+    with its weights loaded; only the PyTorch backend calls it. ``input_names`` and
+    ``output_names``: the exported file's tensors, in the order the model passes and
+    reads them (empty: all, in the file's order; the PyTorch backend ignores them).
+    ``threads``: intra-op threads on CPU (ONNX Runtime; 0 = its default).
     """
 
     weights: Path | None
@@ -26,7 +29,7 @@ class BackendRequest:
     module_factory: Callable[[], Any] | None = None
     input_names: tuple[str, ...] = ()
     output_names: tuple[str, ...] = ()
-    options: dict[str, Any] = field(default_factory=dict)
+    threads: int = 0
 
 
 class Backend(Protocol):
@@ -44,11 +47,12 @@ class Backend(Protocol):
 
 @dataclass(frozen=True)
 class BackendSpec:
-    """A registered backend: its name, the weight-file extensions it runs by default, a
-    check that returns why it is unavailable (or None), and its factory."""
+    """A registered backend: its name, a check that returns why it is unavailable (or
+    None), and its factory. ``extensions``: file types (``".xml"``) a plugin backend runs,
+    added to ``WEIGHTS_BACKENDS`` (the built-in backends' are in that table)."""
 
     name: str
-    extensions: tuple[str, ...]
     unavailable: Callable[[], str | None]
     create: Callable[[BackendRequest], Backend]
     description: str = ""
+    extensions: tuple[str, ...] = ()

@@ -1,11 +1,8 @@
 """ONNX Runtime backend: CPU, CUDA and TensorRT execution providers when present.
 
-Options (``BackendRequest.options``):
-
-* ``tensorrt`` (bool): on CUDA, put the TensorRT execution provider first (engines are
-  built on the first run and cached next to nothing; slow start). Implied by ``fp16``.
-* ``providers`` (list): explicit provider list, overrides the device mapping.
-* ``threads`` (int): intra-op threads on CPU (0 = ONNX Runtime's default).
+``BackendRequest.fp16`` on CUDA puts the TensorRT execution provider first (engines are
+built on the first run and cached nowhere; slow start); ``BackendRequest.threads`` sets the
+intra-op threads on CPU (0 = ONNX Runtime's default).
 """
 
 from __future__ import annotations
@@ -35,20 +32,9 @@ def _unavailable() -> str | None:
 
 def select_providers(request: BackendRequest, available: Sequence[str]) -> list[Any]:
     """The provider list for ``request`` given the installed ``available`` providers."""
-    explicit = request.options.get("providers")
-    if explicit:
-        missing = [p if isinstance(p, str) else p[0] for p in explicit]
-        missing = [p for p in missing if p not in available]
-        if missing:
-            raise ConfigError(
-                f"onnxruntime providers {', '.join(missing)} are not installed; "
-                f"available: {', '.join(available)}"
-            )
-        return list(explicit)
     kind, index = parse_device(request.device)
-    want_trt = bool(request.options.get("tensorrt", False)) or request.fp16
     if kind == "cpu":
-        if request.fp16 or request.options.get("tensorrt"):
+        if request.fp16:
             raise ConfigError("fp16 and TensorRT with onnxruntime need device 'cuda'")
         return ["CPUExecutionProvider"]
     if "CUDAExecutionProvider" not in available:
@@ -58,14 +44,14 @@ def select_providers(request: BackendRequest, available: Sequence[str]) -> list[
             "onnxruntime-gpu or use device 'cpu'"
         )
     providers: list[Any] = []
-    if want_trt:
+    if request.fp16:
         if "TensorrtExecutionProvider" not in available:
             raise ConfigError(
-                "TensorRT (or fp16) with onnxruntime needs the TensorrtExecutionProvider, "
+                "fp16 with onnxruntime needs the TensorrtExecutionProvider, "
                 f"which is not installed (available: {', '.join(available)})"
             )
         providers.append(
-            ("TensorrtExecutionProvider", {"device_id": index, "trt_fp16_enable": request.fp16})
+            ("TensorrtExecutionProvider", {"device_id": index, "trt_fp16_enable": True})
         )
     providers.append(("CUDAExecutionProvider", {"device_id": index}))
     providers.append("CPUExecutionProvider")
@@ -81,9 +67,8 @@ class OnnxRuntimeBackend:
         path = require_file(request.weights, what="ONNX model file (.onnx)")
         providers = select_providers(request, ort.get_available_providers())
         opts = ort.SessionOptions()
-        threads = int(request.options.get("threads", 0))
-        if threads:
-            opts.intra_op_num_threads = threads
+        if request.threads:
+            opts.intra_op_num_threads = request.threads
         opts.log_severity_level = 3
         try:
             self._session: Any = ort.InferenceSession(str(path), opts, providers=providers)
@@ -135,7 +120,6 @@ class OnnxRuntimeBackend:
 register_backend(
     BackendSpec(
         name="onnxruntime",
-        extensions=(".onnx",),
         unavailable=_unavailable,
         create=OnnxRuntimeBackend,
         description="ONNX Runtime (CPU; CUDA and TensorRT execution providers when installed)",

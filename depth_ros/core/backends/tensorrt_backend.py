@@ -1,4 +1,4 @@
-"""TensorRT engine backend (``.engine`` / ``.plan`` files built with trtexec or
+"""TensorRT engine backend (``.engine`` / ``.plan`` / ``.trt`` files built with trtexec or
 ``tensorrt.Builder`` for this GPU and TensorRT version). Needs the ``tensorrt`` Python
 module (TensorRT 10 tensor API) and PyTorch with CUDA, which holds the device buffers."""
 
@@ -39,7 +39,7 @@ class TensorRTBackend:
 
         from depth_ros.core.backends.torch_backend import torch_device
 
-        path = require_file(request.weights, what="TensorRT engine file (.engine/.plan)")
+        path = require_file(request.weights, what="TensorRT engine file (.engine/.plan/.trt)")
         self._device = torch_device(request.device)
         if self._device.type != "cuda":
             raise ConfigError(f"the tensorrt backend runs on CUDA only; got {request.device!r}")
@@ -117,7 +117,6 @@ class TensorRTBackend:
 register_backend(
     BackendSpec(
         name="tensorrt",
-        extensions=(".engine", ".plan"),
         unavailable=_unavailable,
         create=TensorRTBackend,
         description="TensorRT engine on CUDA (needs the tensorrt module)",

@@ -14,9 +14,6 @@ from depth_ros.core.backends._device import parse_device
 from depth_ros.core.backends.base import BackendRequest, BackendSpec
 from depth_ros.core.errors import ConfigError
 
-# .bin: Hugging Face's pytorch_model.bin (UniDepth releases)
-EXTENSIONS = (".pth", ".pt", ".tar", ".ckpt", ".safetensors", ".bin")
-
 
 def _unavailable() -> str | None:
     try:
@@ -54,8 +51,8 @@ class TorchBackend:
 
         if request.module_factory is None:
             raise ConfigError(
-                "the torch backend needs a PyTorch implementation of the model, and this "
-                "model has none; use its ONNX file with backend 'onnxruntime'"
+                "this model has no PyTorch implementation (backend 'torch'); give its ONNX "
+                "file (backend 'onnxruntime') or a TensorRT engine"
             )
         self._device = torch_device(request.device)
         self.device = str(self._device)
@@ -88,7 +85,6 @@ class TorchBackend:
 register_backend(
     BackendSpec(
         name="torch",
-        extensions=EXTENSIONS,
         unavailable=_unavailable,
         create=TorchBackend,
         description="PyTorch on CPU or CUDA (fp16 on CUDA)",

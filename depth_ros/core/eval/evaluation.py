@@ -32,7 +32,7 @@ from depth_ros.core.eval.datasets import Dataset, Modality, RGBDFrame, StereoFra
 from depth_ros.core.eval.metrics import depth_metrics, disparity_metrics
 from depth_ros.core.geometry import disparity_to_depth
 from depth_ros.core.models import ModelConfig, build_model, get_model
-from depth_ros.core.models.base import InputKind, ModelSpec, OutputKind
+from depth_ros.core.models.base import InputKind, ModelSpec, OutputKind, run_mono
 
 F32 = NDArray[np.float32]
 THUMB_WIDTH = 360
@@ -306,7 +306,8 @@ def evaluate(
     else:
 
         def run(fr: Any) -> F32:
-            return np.asarray(runner.predict(fr.rgb), dtype=np.float32)
+            # camera-aware models see the frame's intrinsics, as in the node
+            return run_mono(runner, fr.rgb, fr.camera).depth
 
     frames: list[FrameResult] = []
     targets: set[str] = set()

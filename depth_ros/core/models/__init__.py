@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-import importlib
-
 from depth_ros.core.models.base import (
     InputKind,
     ModelConfig,
@@ -14,7 +12,7 @@ from depth_ros.core.models.base import (
     OutputKind,
     StereoModel,
 )
-from depth_ros.core.registry import Registry
+from depth_ros.core.registry import Registry, load_plugins
 
 __all__ = [
     "MODELS",
@@ -26,6 +24,7 @@ __all__ = [
     "StereoModel",
     "build_model",
     "get_model",
+    "load_plugins",
     "model_ids",
     "register_model",
 ]
@@ -42,45 +41,22 @@ MODEL_MODULES = (
     "depth_pro",
     "metric3d",
     "monodepth2",
+    "marigold",
 )
 
-MODELS: Registry[ModelSpec] = Registry("model")
-_loaded = False
+#: filled on the first lookup: the modules above, then the plugins (core.registry)
+MODELS: Registry[ModelSpec] = Registry("model", __name__, MODEL_MODULES)
 
 
 def register_model(spec: ModelSpec) -> ModelSpec:
     return MODELS.register(spec.id, spec)
 
 
-def _load() -> None:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        for name in MODEL_MODULES:
-            importlib.import_module(f"depth_ros.core.models.{name}")
-        load_plugins()
-
-
-def load_plugins() -> None:
-    """Import third-party modules that register models, scale sources or backends: the
-    ``depth_ros.plugins`` entry-point group, and the comma-separated module names in the
-    ``DEPTH_ROS_PLUGINS`` environment variable."""
-    import os
-    from importlib.metadata import entry_points
-
-    for ep in entry_points(group="depth_ros.plugins"):
-        ep.load()
-    for name in filter(None, os.environ.get("DEPTH_ROS_PLUGINS", "").split(",")):
-        importlib.import_module(name.strip())
-
-
 def get_model(model_id: str) -> ModelSpec:
-    _load()
     return MODELS.get(model_id)
 
 
 def model_ids(input_kind: InputKind | None = None) -> list[str]:
-    _load()
     return [m for m in MODELS if input_kind is None or MODELS.get(m).input_kind == input_kind]
 
 

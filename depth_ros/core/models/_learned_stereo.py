@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from depth_ros.core.backends import Backend, BackendRequest, backend_for_weights, create_backend
+from depth_ros.core.backends import Backend, BackendRequest, create_backend
 from depth_ros.core.errors import ConfigError, InputError
 from depth_ros.core.models.base import ModelConfig, ModelSpec
 from depth_ros.core.models.checkpoints import require_file
@@ -42,6 +42,19 @@ class LearnedStereo:
     def close(self) -> None:
         self.backend.close()
 
+    def disparity_range(self, width: int) -> tuple[float, float]:
+        """Non-negative disparities, up to the image width."""
+        return 0.0, float(width)
+
+    def matched_columns(self, width: int) -> tuple[int, int]:
+        """Every column (the network gives a disparity everywhere)."""
+        return 0, width
+
+
+def scaled_size(width: int, height: int, scale: float) -> tuple[int, int]:
+    """The size :func:`at_scale` runs the network at."""
+    return max(round(width * scale), 1), max(round(height * scale), 1)
+
 
 def at_scale(
     left: NDArray[np.uint8],
@@ -55,7 +68,7 @@ def at_scale(
     import cv2
 
     h, w = left.shape[:2]
-    sw, sh = max(round(w * scale), 1), max(round(h * scale), 1)
+    sw, sh = scaled_size(w, h, scale)
     if (sw, sh) == (w, h):
         return infer(left, right)
     small: list[NDArray[np.uint8]] = [
@@ -82,34 +95,28 @@ def padded_size(size: int, multiple: int, minimum: int = 1) -> int:
     return max(-(-size // multiple) * multiple, minimum)
 
 
-def open_backend(
+def stereo_backend(
     spec: ModelSpec,
     config: ModelConfig,
     module_factory: Callable[[], Any] | None,
-    input_names: tuple[str, ...] = (),
-    output_names: tuple[str, ...] = (),
+    input_names: tuple[str, ...],
+    output_names: tuple[str, ...],
     fp16: bool = False,
 ) -> Backend:
-    """Resolve the weights file (clear WeightsError if missing) and create the backend."""
+    """The backend running ``config.weights`` (clear WeightsError when it is missing),
+    created by :func:`~depth_ros.core.backends.create_backend` like every model's."""
     weights = require_file(
         config.weights,
         what=f"{spec.description} weights",
         source=spec.weights_source,
         default_name=spec.weights_file,
     )
-    name = config.backend if config.backend not in (None, "", "auto") else None
-    name = name or backend_for_weights(weights)
-    if name == "torch" and module_factory is None:
-        raise ConfigError(
-            f"model {spec.id!r} has no PyTorch implementation; give its ONNX file "
-            "(backend 'onnxruntime') or a TensorRT engine"
-        )
     request = BackendRequest(
-        weights=weights,
-        device=config.device,
+        weights,
+        config.device,
         fp16=fp16,
-        module_factory=module_factory if name == "torch" else None,
-        input_names=input_names if name != "torch" else (),
-        output_names=output_names if name != "torch" else (),
+        module_factory=module_factory,
+        input_names=input_names,
+        output_names=output_names,
     )
-    return create_backend(name, request)
+    return create_backend(config.backend, request)

@@ -19,6 +19,7 @@ from depth_ros.core.params import ParamSpec, Value
 
 if TYPE_CHECKING:
     from depth_ros.core.camera import PinholeCamera
+    from depth_ros.core.models.export import ExportSpec
 
 
 class InputKind(enum.Enum):
@@ -56,10 +57,13 @@ class ModelConfig:
     """How to build one model instance."""
 
     weights: Path | None = None
-    backend: str | None = None  # None: chosen from the weights file's extension
+    backend: str | None = None  # None or "auto": from the weights file (core.backends)
     device: str = "cpu"
     input_size: int | None = None  # monocular: network input size (short side / multiple)
     params: Mapping[str, Value] = field(default_factory=dict)  # the spec's own parameters
+    #: progress bars for slow inference (diffusion steps) on stderr: the CLI turns them on,
+    #: the nodes leave them off
+    progress: bool = False
 
 
 @runtime_checkable
@@ -75,6 +79,16 @@ class StereoModel(Protocol):
 
     def update(self, params: Mapping[str, Value]) -> None:
         """Apply changed parameters of the spec's own (validated already)."""
+        ...
+
+    def disparity_range(self, width: int) -> tuple[float, float]:
+        """(smallest, largest) disparity in pixels that :meth:`compute` can give for
+        images ``width`` wide (DisparityImage's bounds, before the doffs shift)."""
+        ...
+
+    def matched_columns(self, width: int) -> tuple[int, int]:
+        """[start, stop) columns of the left image where :meth:`compute` can give a
+        disparity at all ((0, width) for most; OpenCV's matchers leave bands unmatched)."""
         ...
 
 
@@ -133,4 +147,4 @@ class ModelSpec:
     outputs: frozenset[str] = frozenset()
     #: writes a checkpoint in the official layout with random weights (timing, tests)
     random_checkpoint: Callable[[Path], None] | None = None
-    export: Any = None  # an ExportSpec where the network can be exported to ONNX
+    export: ExportSpec | None = None  # where the network can be exported to ONNX

@@ -168,10 +168,18 @@ def random_checkpoint(rel: Release) -> Any:
 
 def network_model(rel: Release, config: ModelConfig) -> Any:
     """The MonoNetworkModel running ``rel`` with ``config``'s weights, backend and size."""
-    from depth_ros.core.models.loading import MonoNetworkModel, create_runner
+    from depth_ros.core.backends import BackendRequest, create_backend
+    from depth_ros.core.models.loading import MONO_INPUTS, MONO_OUTPUTS, MonoNetworkModel
 
     path = _weights(config, rel)
-    runner = create_runner(path, config.backend, config.device, lambda: torch_module(rel, path))
+    request = BackendRequest(
+        path,
+        config.device,
+        module_factory=lambda: torch_module(rel, path),
+        input_names=MONO_INPUTS,
+        output_names=MONO_OUTPUTS,
+    )
+    runner = create_backend(config.backend, request)
     size = config.input_size or int(dict(config.params).get("input_size", 518))
     return MonoNetworkModel(runner, rel.preprocess, size, INPUT_SIZE)
 

@@ -237,7 +237,8 @@ def _random_checkpoint(path: Path) -> None:
 
 def build(config: ModelConfig, net_config: Any = None) -> DepthProModel:
     """The ``depth_pro`` model (``net_config``: a smaller network, tests only)."""
-    from depth_ros.core.models.loading import create_runner
+    from depth_ros.core.backends import BackendRequest, create_backend
+    from depth_ros.core.models.loading import MONO_INPUTS
 
     size = IMG_SIZE if net_config is None else int(net_config.img_size)
     if config.input_size not in (None, 0, size):
@@ -246,14 +247,14 @@ def build(config: ModelConfig, net_config: Any = None) -> DepthProModel:
             f"{config.input_size} is not possible"
         )
     path = _weights(config)
-    runner = create_runner(
+    request = BackendRequest(
         path,
-        config.backend,
         config.device,
-        lambda: torch_module(path, net_config),
-        input_names=("image",),
+        module_factory=lambda: torch_module(path, net_config),
+        input_names=MONO_INPUTS,
         output_names=("inverse_depth", "fov_deg"),
     )
+    runner = create_backend(config.backend, request)
     return DepthProModel(runner, size)
 
 

@@ -60,8 +60,8 @@ def export_spec(model_id: str) -> ExportSpec:
 
     spec = get_model(model_id)
     ex = spec.export
-    if not isinstance(ex, ExportSpec):
-        able = [m for m in model_ids() if isinstance(get_model(m).export, ExportSpec)]
+    if ex is None:
+        able = [m for m in model_ids() if get_model(m).export is not None]
         raise ConfigError(
             f"model {model_id!r} has no PyTorch network to export; exportable models: "
             f"{', '.join(able) or '(none)'}"

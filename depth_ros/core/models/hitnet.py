@@ -18,8 +18,8 @@ from depth_ros.core.models._learned_stereo import (
     LearnedStereo,
     at_scale,
     check_pair,
-    open_backend,
     padded_size,
+    stereo_backend,
 )
 from depth_ros.core.models.base import InputKind, ModelConfig, ModelSpec, OutputKind
 from depth_ros.core.params import ParamSpec, defaults
@@ -64,7 +64,7 @@ class HITNetStereo(LearnedStereo):
     def __init__(self, config: ModelConfig) -> None:
         self.params = defaults({p.name: p for p in PARAMS})
         self.params.update(config.params)
-        self.backend = open_backend(
+        self.backend = stereo_backend(
             SPEC, config, None, INPUTS, OUTPUTS, fp16=bool(self.params["fp16"])
         )
 

@@ -29,9 +29,6 @@ HALF = (0.5, 0.5, 0.5)
 RESIZE_METHODS = ("lower_bound", "upper_bound", "minimal")
 OUTPUT_RESIZE = ("bilinear_align_corners", "bilinear", "bicubic")
 
-#: File extensions that are run by an inference backend directly (not PyTorch checkpoints).
-EXPORTED_EXTENSIONS = (".onnx", ".engine", ".plan", ".trt")
-
 
 @dataclass(frozen=True)
 class Preprocess:
@@ -258,7 +255,7 @@ def _download(source: WeightsSource, target: Path) -> Path:
     raise WeightsError(f"no download location known for {source.filename}")
 
 
-def resolve_weights(
+def fetch_weights(
     weights: Path | str | None,
     source: WeightsSource,
     what: str,
@@ -266,8 +263,10 @@ def resolve_weights(
     downloader: Callable[[WeightsSource, Path], Path] | None = None,
 ) -> Path:
     """The weights file to load: ``weights`` if given (must exist), else the file in
-    :func:`cache_dir`, else downloaded there once (with a progress bar). Offline or on a
-    failed download, a WeightsError names the file and where to get it."""
+    :func:`cache_dir`, else downloaded there once (with a progress bar) and checked
+    against the published SHA-256. Offline or on a failed download, a WeightsError names
+    the file and where to get it. (Not :func:`depth_ros.core.profiles.resolve_weights_path`,
+    which only joins a profile's file name to a folder.)"""
     from depth_ros.core.models.checkpoints import require_file
 
     if weights is not None and str(weights) != "":
@@ -328,7 +327,7 @@ def verify_sha256(path: Path, source: WeightsSource, hint: str = "") -> None:
 def config_weights(config: Any, source: WeightsSource, what: str) -> Path:
     """The weights file of a model build: ``config.weights`` or the official release
     (cache, or a download unless the ``download`` parameter is false)."""
-    return resolve_weights(
+    return fetch_weights(
         config.weights,
         source,
         what,
@@ -340,9 +339,10 @@ def read_official_state(path: Path | str, what: str) -> dict[str, Any]:
     """An official PyTorch checkpoint's state dict, read before the network is built (a
     bad file fails fast); an exported network (ONNX, TensorRT) is a ConfigError naming
     what the PyTorch network needs."""
+    from depth_ros.core.backends import is_exported
     from depth_ros.core.models.checkpoints import load_state_dict_file
 
-    if str(path).lower().endswith(EXPORTED_EXTENSIONS):
+    if is_exported(path):
         raise ConfigError(f"{path} is an exported network; the PyTorch network needs the {what}")
     return load_state_dict_file(path, expected=what)
 
@@ -375,65 +375,12 @@ def load_official_checkpoint(
     load_strict(net, {from_official(k): v for k, v in state.items()}, path, expected)
 
 
-# ---------------------------------------------------------------------------- runner
+# ---------------------------------------------------------------------------- model
 
 
-class _DirectTorch:
-    """Runs a torch module directly: used until a "torch" backend is registered."""
-
-    name = "torch"
-
-    def __init__(self, module: Any, device: str) -> None:
-        import torch
-
-        self.device = device
-        self._torch = torch
-        self._module = module.to(device).eval()
-
-    def run(self, inputs: list[NDArray[np.float32]]) -> list[NDArray[np.float32]]:
-        torch = self._torch
-        with torch.inference_mode():
-            tensors = [torch.from_numpy(np.ascontiguousarray(x)).to(self.device) for x in inputs]
-            out = self._module(*tensors)
-        return [out.float().cpu().numpy()]
-
-    def close(self) -> None:
-        self._module = None
-
-
-def create_runner(
-    weights: Path,
-    backend: str | None,
-    device: str,
-    module_factory: Callable[[], Any],
-    input_names: tuple[str, ...] = ("image",),
-    output_names: tuple[str, ...] = ("depth",),
-) -> Any:
-    """A backend for the network: PyTorch with ``module_factory`` for checkpoints, or the
-    backend for an exported file (ONNX, TensorRT engine)."""
-    from depth_ros.core import backends as registry
-    from depth_ros.core.backends import BackendRequest, create_backend
-
-    exported = weights.suffix.lower() in EXPORTED_EXTENSIONS
-    name = backend if backend not in (None, "", "auto") else (None if exported else "torch")
-    if name == "torch" and exported:
-        raise ConfigError(
-            f"backend 'torch' cannot run {weights.name}: it needs a PyTorch checkpoint "
-            f"(.pth/.pt); leave backend empty to run the exported file"
-        )
-    request = BackendRequest(
-        weights=weights,
-        device=device,
-        module_factory=module_factory,
-        input_names=input_names,
-        output_names=output_names,
-    )
-    try:
-        return create_backend(name, request)
-    except ConfigError:
-        if name == "torch" and "torch" not in registry.BACKENDS:
-            return _DirectTorch(module_factory(), device)
-        raise
+#: the tensors of a monocular network exported to ONNX / TensorRT
+MONO_INPUTS = ("image",)
+MONO_OUTPUTS = ("depth",)
 
 
 class MonoNetworkModel:

@@ -269,18 +269,20 @@ def _size(config: ModelConfig) -> tuple[int, int]:
 
 def _builder(variant: str) -> Any:
     def build(config: ModelConfig) -> Any:
-        from depth_ros.core.models.loading import create_runner
+        from depth_ros.core.backends import BackendRequest, create_backend
+        from depth_ros.core.models.loading import MONO_INPUTS
 
         size = _size(config)
         Metric3DModel._check(size)
         path = _weights(config, variant)
-        runner = create_runner(
+        request = BackendRequest(
             path,
-            config.backend,
             config.device,
-            lambda: _torch_module(variant, path),
+            module_factory=lambda: _torch_module(variant, path),
+            input_names=MONO_INPUTS,
             output_names=("depth", "confidence", "normal"),
         )
+        runner = create_backend(config.backend, request)
         return Metric3DModel(runner, size)
 
     return build

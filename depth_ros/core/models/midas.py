@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from depth_ros.core.errors import ConfigError
 from depth_ros.core.models import register_model
 from depth_ros.core.models.base import InputKind, ModelConfig, ModelSpec, OutputKind
 from depth_ros.core.models.loading import (
@@ -100,13 +99,13 @@ def _random_checkpoint(model_id: str) -> Any:
 
 
 def _weights(config: ModelConfig, model_id: str) -> Any:
-    from depth_ros.core.models.loading import cache_dir, resolve_weights
+    from depth_ros.core.models.loading import cache_dir, fetch_weights
 
     _d, source, alternatives, _s, _p = _MODELS[model_id]
     weights = config.weights
     if weights is None:  # an older release name already in the cache serves too
         weights = next((cache_dir() / n for n in alternatives if (cache_dir() / n).is_file()), None)
-    return resolve_weights(
+    return fetch_weights(
         weights,
         source,
         _what(model_id),
@@ -120,13 +119,10 @@ def _what(model_id: str) -> str:
 
 def _torch_module(model_id: str, path: Any) -> Any:
     """The network with the official checkpoint at ``path`` loaded (strict), eval mode."""
-    from depth_ros.core.models.checkpoints import load_state_dict_file
-    from depth_ros.core.models.loading import EXPORTED_EXTENSIONS, load_official_checkpoint
+    from depth_ros.core.models.loading import load_official_checkpoint, read_official_state
 
     what = _what(model_id)
-    if str(path).lower().endswith(EXPORTED_EXTENSIONS):
-        raise ConfigError(f"{path} is an exported network; the PyTorch network needs the {what}")
-    state = load_state_dict_file(path, expected=what)
+    state = read_official_state(path, what)
     net, from_official, to_official = _net(model_id)
     load_official_checkpoint(net, path, what, from_official, to_official, state)
     return net.eval()
@@ -137,12 +133,18 @@ def _builder(model_id: str) -> Any:
     input_param = _input_size(default_size)
 
     def build(config: ModelConfig) -> Any:
-        from depth_ros.core.models.loading import MonoNetworkModel, create_runner
+        from depth_ros.core.backends import BackendRequest, create_backend
+        from depth_ros.core.models.loading import MONO_INPUTS, MONO_OUTPUTS, MonoNetworkModel
 
         path = _weights(config, model_id)
-        runner = create_runner(
-            path, config.backend, config.device, lambda: _torch_module(model_id, path)
+        request = BackendRequest(
+            path,
+            config.device,
+            module_factory=lambda: _torch_module(model_id, path),
+            input_names=MONO_INPUTS,
+            output_names=MONO_OUTPUTS,
         )
+        runner = create_backend(config.backend, request)
         size = config.input_size or int(dict(config.params).get("input_size", default_size))
         return MonoNetworkModel(runner, pre, size, input_param)
 

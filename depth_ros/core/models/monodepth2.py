@@ -107,11 +107,12 @@ def resolve(
     """The release folder's files (or an exported file) for ``weights``; with none given,
     the folder ``<cache>/<release>`` (downloaded and unpacked there once from the official
     zip unless downloads are off)."""
-    from depth_ros.core.models.loading import EXPORTED_EXTENSIONS, cache_dir, offline
+    from depth_ros.core.backends import is_exported
+    from depth_ros.core.models.loading import cache_dir, offline
 
     if weights is not None and str(weights) != "":
         p = Path(weights).expanduser()
-        if p.suffix.lower() in EXPORTED_EXTENSIONS:
+        if is_exported(p):
             if not p.is_file():
                 raise WeightsError(
                     f"weights file {p} not found: expected an exported "
@@ -348,18 +349,26 @@ def _module_for(config: ModelConfig, release: str, use_stereo: bool) -> Any:
 
 def _builder(release: str, kind: OutputKind, use_stereo: bool) -> Callable[[ModelConfig], Any]:
     def build(config: ModelConfig) -> Any:
-        from depth_ros.core.models.loading import create_runner
+        from depth_ros.core.backends import BackendRequest, create_backend
+        from depth_ros.core.models.loading import MONO_INPUTS
 
         files = _files(config, release)
+        factory: Callable[[], Any] | None = None  # exported: no PyTorch network
         if isinstance(files, Path):
             path = files
-            factory: Callable[[], Any] = lambda: None  # noqa: E731 (exported: not used)
         else:
             path = files.encoder
             # read both files before the backend starts: a bad folder fails here
             module = torch_module(files, release, use_stereo)
             factory = lambda: module  # noqa: E731
-        runner = create_runner(path, config.backend, config.device, factory, output_names=("disp",))
+        request = BackendRequest(
+            path,
+            config.device,
+            module_factory=factory,
+            input_names=MONO_INPUTS,
+            output_names=("disp",),
+        )
+        runner = create_backend(config.backend, request)
         return Monodepth2Model(runner, metric=kind is OutputKind.METRIC)
 
     return build

@@ -21,8 +21,9 @@ from depth_ros.core.models._learned_stereo import (
     LearnedStereo,
     at_scale,
     check_pair,
-    open_backend,
     padded_size,
+    scaled_size,
+    stereo_backend,
 )
 from depth_ros.core.models.base import InputKind, ModelConfig, ModelSpec, OutputKind
 from depth_ros.core.models.export import META_MODEL, ExportSpec
@@ -60,12 +61,13 @@ def _values(config: ModelConfig) -> dict[str, Value]:
 def torch_module(config: ModelConfig) -> Any:
     """The PSMNet ``torch.nn.Module`` with the checkpoint ``config.weights`` loaded
     (strict key match), in eval mode."""
+    from depth_ros.core.backends import is_exported
     from depth_ros.core.models.checkpoints import load_state_dict_file, load_strict, require_file
     from depth_ros.core.models.nets.psmnet import PSMNet
 
     what = "PSMNet checkpoint (e.g. pretrained_model_KITTI2015.tar)"
     path = require_file(config.weights, what=what, source=SPEC.weights_source)
-    if path.suffix.lower() in (".onnx", ".engine", ".plan"):
+    if is_exported(path):
         raise ConfigError(f"{path} is not a PyTorch checkpoint; expected the {what}")
     net = PSMNet(int(_values(config)["max_disparity"]))
     load_strict(net, load_state_dict_file(path, expected=what), path, what)
@@ -94,7 +96,7 @@ class PSMNetStereo(LearnedStereo):
 
     def __init__(self, config: ModelConfig) -> None:
         self.params = _values(config)
-        self.backend = open_backend(
+        self.backend = stereo_backend(
             SPEC,
             config,
             lambda: torch_module(config),
@@ -116,6 +118,12 @@ class PSMNetStereo(LearnedStereo):
     def compute(self, left: NDArray[np.uint8], right: NDArray[np.uint8]) -> NDArray[np.float32]:
         check_pair(left, right)
         return at_scale(left, right, float(self.params["input_scale"]), self._infer)
+
+    def disparity_range(self, width: int) -> tuple[float, float]:
+        """[0, max_disparity - 1] of the network (its soft argmin's range), in pixels of
+        the input image (times width / scaled width with ``input_scale``)."""
+        scaled, _ = scaled_size(width, 1, float(self.params["input_scale"]))
+        return 0.0, (int(self.params["max_disparity"]) - 1) * width / scaled
 
     def _infer(self, left: NDArray[np.uint8], right: NDArray[np.uint8]) -> NDArray[np.float32]:
         h, w = left.shape[:2]

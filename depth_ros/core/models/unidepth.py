@@ -349,17 +349,17 @@ def _random_checkpoint(variant: str) -> Any:
 
 def _builder(variant: str) -> Any:
     def build(config: ModelConfig) -> Any:
-        from depth_ros.core.models.loading import create_runner
+        from depth_ros.core.backends import BackendRequest, create_backend
 
         path = _weights(config, variant)
-        runner = create_runner(
+        request = BackendRequest(
             path,
-            config.backend,
             config.device,
-            lambda: _torch_module(variant, path),
+            module_factory=lambda: _torch_module(variant, path),
             input_names=INPUT_NAMES,
             output_names=OUTPUT_NAMES,
         )
+        runner = create_backend(config.backend, request)
         level = dict(config.params).get("resolution_level", RESOLUTION_LEVEL.default)
         return UniDepthModel(runner, level)
 

@@ -115,15 +115,13 @@ def _net(variant: str, **options: Any) -> Any:
 
 def torch_module(variant: str, path: Any, **options: Any) -> Any:
     """The network with the official checkpoint at ``path`` loaded (strict), eval mode."""
-    from depth_ros.core.models.checkpoints import check_state_dict, load_state_dict_file
-    from depth_ros.core.models.loading import EXPORTED_EXTENSIONS, load_official_checkpoint
-
-    what = _what(variant)
-    if str(path).lower().endswith(EXPORTED_EXTENSIONS):
-        raise ConfigError(f"{path} is an exported network; the PyTorch network needs the {what}")
     import torch
 
-    state = load_state_dict_file(path, expected=what)
+    from depth_ros.core.models.checkpoints import check_state_dict
+    from depth_ros.core.models.loading import load_official_checkpoint, read_official_state
+
+    what = _what(variant)
+    state = read_official_state(path, what)
     # built without memory first: a wrong file fails before 1.4 GB are allocated, and the
     # weights need no random initialisation (the checkpoint sets every tensor)
     with torch.device("meta"):
@@ -211,18 +209,19 @@ class ZoeDepthModel:
 
 def _builder(variant: str) -> Any:
     def build(config: ModelConfig) -> Any:
-        from depth_ros.core.models.loading import create_runner, resolve_weights
+        from depth_ros.core.backends import BackendRequest, create_backend
+        from depth_ros.core.models.loading import MONO_INPUTS, MONO_OUTPUTS, config_weights
 
         options = _options(config)
-        path = resolve_weights(
-            config.weights,
-            weights_source(variant),
-            _what(variant),
-            allow_download=bool(dict(config.params).get("download", True)),
+        path = config_weights(config, weights_source(variant), _what(variant))
+        request = BackendRequest(
+            path,
+            config.device,
+            module_factory=lambda: torch_module(variant, path, **options),
+            input_names=MONO_INPUTS,
+            output_names=MONO_OUTPUTS,
         )
-        runner = create_runner(
-            path, config.backend, config.device, lambda: torch_module(variant, path, **options)
-        )
+        runner = create_backend(config.backend, request)
         model = ZoeDepthModel(runner, variant, options)
         if variant == "nk":  # the training camera depends on the head the router picks
             return model

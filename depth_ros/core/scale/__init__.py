@@ -8,7 +8,6 @@ name, declares its ``params`` (ParamSpec tuples) and calls ``fit`` each frame, t
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 
 from depth_ros.core.params import ParamSpec, Value
@@ -53,8 +52,8 @@ SCALE_MODULES = (
     "stereo",
 )
 
-SCALE_SOURCES: Registry[type[ScaleSource]] = Registry("scale source")
-_loaded = False
+#: filled on the first lookup: the modules above, then the plugins (core.registry)
+SCALE_SOURCES: Registry[type[ScaleSource]] = Registry("scale source", __name__, SCALE_MODULES)
 
 
 def register_scale_source(cls: type[ScaleSource]) -> type[ScaleSource]:
@@ -62,25 +61,11 @@ def register_scale_source(cls: type[ScaleSource]) -> type[ScaleSource]:
     return SCALE_SOURCES.register(cls.name, cls)
 
 
-def _load() -> None:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        for name in SCALE_MODULES:
-            try:
-                importlib.import_module(f"depth_ros.core.scale.{name}")
-            except ModuleNotFoundError as exc:  # a missing module is skipped
-                if exc.name != f"depth_ros.core.scale.{name}":
-                    raise
-
-
 def get_scale_source(name: str) -> type[ScaleSource]:
-    _load()
     return SCALE_SOURCES.get(name)
 
 
 def scale_source_names() -> list[str]:
-    _load()
     return SCALE_SOURCES.names()
 
 

@@ -8,7 +8,6 @@ truth, whatever the file convention on disk.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -45,33 +44,19 @@ DATASET_MODULES = (
     "rosbag",
 )
 
-DATASETS: Registry[DatasetSpec] = Registry("dataset kind")
-_loaded = False
+#: filled on the first lookup: the modules above, then the plugins (core.registry)
+DATASETS: Registry[DatasetSpec] = Registry("dataset kind", __name__, DATASET_MODULES)
 
 
 def register_dataset(spec: DatasetSpec) -> DatasetSpec:
     return DATASETS.register(spec.kind, spec)
 
 
-def _load() -> None:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        for name in DATASET_MODULES:
-            try:
-                importlib.import_module(f"depth_ros.core.eval.datasets.{name}")
-            except ModuleNotFoundError as exc:
-                if exc.name != f"depth_ros.core.eval.datasets.{name}":
-                    raise
-
-
 def get_dataset(kind: str) -> DatasetSpec:
-    _load()
     return DATASETS.get(kind)
 
 
 def dataset_kinds() -> list[str]:
-    _load()
     return DATASETS.names()
 
 

@@ -111,18 +111,21 @@ def read_image(path: Path, flags: int | None = None) -> NDArray[np.generic]:
         raise InputError(f"{path}: file not found")
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED if flags is None else flags)
     if img is None:
-        raise InputError(f"{path}: not an image OpenCV can read")
+        from depth_ros.core.imagefile import describe_unreadable
+
+        raise InputError(describe_unreadable(path))
     return np.asarray(img)
 
 
 def read_rgb(path: Path) -> NDArray[np.uint8]:
-    """An image file as RGB uint8 (grey is repeated, 16-bit and float are scaled)."""
-    img = read_image(path)
-    if img.dtype == np.uint16:
-        img = (img.astype(np.uint16) >> np.uint16(8)).astype(np.uint8)
-    elif img.dtype.kind == "f":
-        hi = 1.0 if float(np.nanmax(img)) <= 1.0 else 255.0
-        img = np.clip(np.nan_to_num(img) * (255.0 / hi), 0, 255).round().astype(np.uint8)
+    """An image file as RGB uint8 (grey is repeated, 16-bit and float are scaled by the
+    rule of :func:`depth_ros.core.imagefile.to_uint8`); EXIF orientation is ignored (the
+    ground truth is not rotated either)."""
+    from depth_ros.core.imagefile import to_uint8
+
+    img = to_uint8(read_image(path), str(path))
+    if img.ndim == 3 and img.shape[2] in (1, 2):
+        img = img[:, :, 0]
     if img.ndim == 2:
         return np.ascontiguousarray(np.repeat(img[:, :, None], 3, axis=2))
     if img.shape[2] == 4:

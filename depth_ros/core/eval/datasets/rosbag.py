@@ -12,17 +12,16 @@ Messages are read lazily, one frame at a time.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 
 from depth_ros.core.camera import PinholeCamera
-from depth_ros.core.encodings import image_to_array, to_rgb8
+from depth_ros.core.cdr import read_stamp
+from depth_ros.core.encodings import to_rgb8
 from depth_ros.core.errors import ConfigError, InputError
 from depth_ros.core.eval.datasets import register_dataset
 from depth_ros.core.eval.datasets.base import (
@@ -34,6 +33,7 @@ from depth_ros.core.eval.datasets.base import (
     RGBDFrame,
     float_option,
 )
+from depth_ros.core.messages import image_to_numpy
 
 IMAGE = "sensor_msgs/msg/Image"
 INFO = "sensor_msgs/msg/CameraInfo"
@@ -48,10 +48,9 @@ def _reader(path: Path) -> Any:
 
 
 def _stamp(raw: bytes | memoryview) -> float:
-    """Header stamp of a CDR-serialised message starting with std_msgs/Header."""
-    little = bytes(raw[1:2]) in (b"\x01", b"\x03")
-    sec, nsec = struct.unpack("<iI" if little else ">iI", bytes(raw[4:12]))
-    return float(sec) + float(nsec) * 1e-9
+    """Header stamp (seconds) of a CDR-serialised message starting with std_msgs/Header."""
+    sec, nanosec = read_stamp(raw)
+    return float(sec) + float(nanosec) * 1e-9
 
 
 def _pick(topics: Sequence[str], want: str | None, depth: bool, what: str) -> str:
@@ -69,17 +68,6 @@ def _pick(topics: Sequence[str], want: str | None, depth: bool, what: str) -> st
             f"found); give dataset option {what}_topic=..."
         )
     return cands[0]
-
-
-def _msg_array(msg: Any) -> NDArray[Any]:
-    return image_to_array(
-        str(msg.encoding),
-        int(msg.height),
-        int(msg.width),
-        int(msg.step),
-        msg.data,
-        bool(msg.is_bigendian),
-    )
 
 
 def _read_at(path: Path, topic: str, bag_time: int) -> Any:
@@ -105,8 +93,8 @@ def _load(
 ) -> Frame:
     img_msg = _read_at(path, image_topic, t_img)
     dep_msg = _read_at(path, depth_topic, t_depth)
-    rgb = np.ascontiguousarray(to_rgb8(_msg_array(img_msg), str(img_msg.encoding)))
-    raw = _msg_array(dep_msg)
+    rgb = np.ascontiguousarray(to_rgb8(image_to_numpy(img_msg), str(img_msg.encoding)))
+    raw = image_to_numpy(dep_msg)
     if raw.ndim != 2:
         raise InputError(
             f"{depth_topic}: depth encoding {dep_msg.encoding!r} is not single "

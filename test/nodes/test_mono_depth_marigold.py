@@ -1,0 +1,58 @@
+"""mono_depth running Marigold in its own process over real DDS: a tiny random folder in
+the official diffusers layout, the model's parameters from the node's, the published
+relative image equal to the core's prediction (fixed seed), and no progress bar in the
+node's log. A parameter change reaches the model live."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sensor_msgs.msg import Image
+
+from nodes.helpers import node_process, set_params, wait_for
+
+pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+pytest.importorskip("transformers")
+
+from depth_ros.core.camera import PinholeCamera
+from depth_ros.core.models import ModelConfig, build_model, get_model
+from depth_ros.nodes.convert import image_to_numpy
+from depth_ros.tools.collector import Collector
+
+pytestmark = pytest.mark.ros
+
+
+def test_marigold_through_the_node(ros_node, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from nodes.test_mono_depth import _publish  # skips without timm, like that module
+
+    node = ros_node
+    spec = get_model("marigold_depth")
+    assert spec.random_checkpoint is not None
+    folder = tmp_path / "marigold-depth-v1-1"
+    spec.random_checkpoint(folder)
+    rgb = np.random.default_rng(1).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    camera = PinholeCamera.from_intrinsics(64, 48, 60.0, 60.0, 31.5, 23.5)
+    model_params = {"processing_resolution": 64, "denoising_steps": 2}
+    params = {"model": "marigold_depth", "weights": str(folder), **model_params}
+    ns = "/mono_marigold"
+    topic = f"{ns}/depth/relative"
+    with node_process("mono_depth", tmp_path, params, ns) as log:
+        c = Collector(node, {topic: Image})
+        assert wait_for(node, c.publishers_matched, 90), log.read_text()[-2000:]
+        _publish(node, ns, rgb, camera)  # type: ignore[no-untyped-call]
+        assert wait_for(node, lambda: c.count(topic) >= 1, 90), log.read_text()[-2000:]
+        results = set_params(node, ns + "/mono_depth", {"denoising_steps": 1})
+        assert all(r.successful for r in results), results
+        _publish(node, ns, rgb, camera)  # type: ignore[no-untyped-call]
+        assert wait_for(node, lambda: c.count(topic) >= 2, 90), log.read_text()[-2000:]
+        text = log.read_text()
+    assert "Diffusion steps" not in text  # the node (stdout + stderr here) shows no bars
+    assert "Traceback" not in text
+    got = [image_to_numpy(m.msg) for m in c.received[topic][:2]]
+    core = build_model("marigold_depth", ModelConfig(weights=folder, params=model_params))
+    np.testing.assert_allclose(got[0], core.predict(rgb), rtol=1e-4, atol=1e-5)  # type: ignore[attr-defined]
+    core.update({"denoising_steps": 1})  # type: ignore[attr-defined]
+    np.testing.assert_allclose(got[1], core.predict(rgb), rtol=1e-4, atol=1e-5)  # type: ignore[attr-defined]
