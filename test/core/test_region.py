@@ -13,11 +13,12 @@ import pytest
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.errors import CalibrationError, ConfigError, InputError
 from depth_ros.core.eval.samples import load_sample
+from depth_ros.core.messages import encode_disparity
 from depth_ros.core.models import ModelConfig, OutputKind, build_model
 from depth_ros.core.mono_pipeline import MonoPipeline
 from depth_ros.core.region import Region, camera_and_region, parse_valid_roi, roi_of_info
 from depth_ros.core.schema import VALID_ROI, mono_node_params, stereo_node_params
-from depth_ros.core.stereo import StereoPipeline, encode_disparity
+from depth_ros.core.stereo import StereoPipeline
 
 
 def _info(

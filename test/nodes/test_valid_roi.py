@@ -15,14 +15,10 @@ from std_msgs.msg import Header
 from stereo_msgs.msg import DisparityImage
 
 from depth_ros.core.eval.samples import load_sample
+from depth_ros.core.messages import disparity_from_msg, image_to_numpy
 from depth_ros.core.models import build_model
 from depth_ros.core.stereo import StereoPipeline
-from depth_ros.nodes.convert import (
-    camera_info_msg,
-    disparity_from_msg,
-    image_to_numpy,
-    numpy_to_image,
-)
+from depth_ros.nodes.convert import camera_info_msg, numpy_to_image
 from depth_ros.nodes.qos import qos_profile
 from depth_ros.tools.collector import Collector
 from nodes.helpers import node_process, set_params, spin_for, wait_for
