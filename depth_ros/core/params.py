@@ -1,7 +1,7 @@
 """Parameter schema: declared once, used by the nodes (descriptors with ranges), the launch
 files and config profiles (checked against it in tests), and the CLI.
 
-A :class:`ParamSpec` is plain data; ``depth_ros.nodes.common`` turns it into an rclpy
+A :class:`ParamSpec` is plain data; ``depth_ros.nodes.parameters`` turns it into an rclpy
 ``ParameterDescriptor`` with an integer or floating-point range.
 """
 

@@ -31,14 +31,13 @@ from depth_ros.core.catalogue import COMPRESSED, node_info
 from depth_ros.core.colorize import colorize
 from depth_ros.core.errors import ConfigError, InputError
 from depth_ros.core.fusion import SOURCE_NONE, StereoMonoFusion
-from depth_ros.core.messages import depth_from_disparity_msg, rgb_from_msg
+from depth_ros.core.messages import depth_from_disparity_msg, rgb_from_msg, stamp_to_ns
 from depth_ros.core.models import OutputKind
 from depth_ros.core.params import ParamSpec, Value
 from depth_ros.core.pointcloud import depth_to_cloud
 from depth_ros.core.scale import ScaleFit
 from depth_ros.core.schema import SCALE_PREFIX, fused_node_params
-from depth_ros.nodes import base, topics
-from depth_ros.nodes.common import stamp_ns
+from depth_ros.nodes import base, process, topics
 from depth_ros.nodes.convert import camera_info_msg, cloud_msg, numpy_to_image
 from depth_ros.nodes.mono_depth import _fit_status
 
@@ -128,8 +127,8 @@ class FusedDepth(base.DepthComponent):
         result = self.fusion.process(
             stereo,
             relative,
-            stamp=stamp_ns(header.stamp) / 1e9,
-            stereo_stamp=stamp_ns(disparity.header.stamp) / 1e9,
+            stamp=stamp_to_ns(image_msg) / 1e9,
+            stereo_stamp=stamp_to_ns(disparity) / 1e9,
         )
         depth, source = result.depth, result.source
         lo = float(self.params["min_depth"])
@@ -186,11 +185,11 @@ class FusedDepth(base.DepthComponent):
 
 
 def main(args: list[str] | None = None) -> int:
-    return base.run(FusedDepth, args)
+    return process.run(FusedDepth, args)
 
 
 def main_lifecycle(args: list[str] | None = None) -> int:
-    return base.run(FusedDepth, args, lifecycle=True)
+    return process.run(FusedDepth, args, lifecycle=True)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from sensor_msgs.msg import CameraInfo
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.catalogue import COMPRESSED, node_info
 from depth_ros.core.colorize import colorize
-from depth_ros.core.messages import rgb_from_msg
+from depth_ros.core.messages import rgb_from_msg, stamp_to_ns
 from depth_ros.core.models.base import CameraUse, ModelSpec
 from depth_ros.core.mono_pipeline import MonoOptions, MonoPipeline
 from depth_ros.core.params import ParamSpec
@@ -29,8 +29,7 @@ from depth_ros.core.region import Region, camera_and_region
 from depth_ros.core.scale import ScaleFit, build_scale_source, scale_source_params
 from depth_ros.core.schema import SCALE_PREFIX, mono_node_params
 from depth_ros.core.temporal import TEMPORAL_PARAMS, TemporalOptions
-from depth_ros.nodes import base, topics
-from depth_ros.nodes.common import declare, stamp_ns
+from depth_ros.nodes import base, process, topics
 from depth_ros.nodes.convert import camera_info_msg, cloud_msg, numpy_to_image
 from depth_ros.nodes.reference import ReferenceTracker
 
@@ -41,6 +40,7 @@ class MonoDepth(base.DepthComponent):
     name = INFO.name
     input_kind = INFO.model_kind
     default_model = INFO.default_model
+    choice_params = ("scale_source",)  # its scale.* parameters join the schema
     option_params = frozenset(
         (
             "points",
@@ -60,7 +60,7 @@ class MonoDepth(base.DepthComponent):
     last_focal: tuple[float, bool] | None = None  # (focal px, estimated by the network)
 
     def schema(self, model_params: tuple[ParamSpec, ...]) -> dict[str, ParamSpec]:
-        source = self._scale_source_name()
+        source = str(self.params.get("scale_source", "none"))  # (declared first)
         scale = scale_source_params(source) if source != "none" else ()
         return mono_node_params(model_params, scale)
 
@@ -72,10 +72,6 @@ class MonoDepth(base.DepthComponent):
             self.reference.clear()  # references of the old time would pair with new frames
         if getattr(self, "pipeline", None) is not None and self.pipeline.scale is not None:
             self.pipeline.scale.reset()
-
-    def _scale_source_name(self) -> str:
-        spec = mono_node_params()["scale_source"]
-        return str(declare(self.node, {"scale_source": spec})["scale_source"])
 
     def flags(self) -> set[str]:
         """The catalogue's topic flags that hold (depth_ros.core.catalogue): what the
@@ -169,7 +165,7 @@ class MonoDepth(base.DepthComponent):
         rgb = rgb_from_msg(image_msg, self.max_pixels(), "image")
         camera, region = self._camera(info, rgb.shape[1], rgb.shape[0])
         header = image_msg.header
-        stamp = stamp_ns(header.stamp) / 1e9
+        stamp = stamp_to_ns(image_msg) / 1e9
         context = (
             self.reference.context(camera, rgb.shape[:2], stamp)
             if self.reference is not None and camera is not None
@@ -280,11 +276,11 @@ def _fit_status(fit: ScaleFit, name: str) -> DiagnosticStatus:
 
 
 def main(args: list[str] | None = None) -> int:
-    return base.run(MonoDepth, args)
+    return process.run(MonoDepth, args)
 
 
 def main_lifecycle(args: list[str] | None = None) -> int:
-    return base.run(MonoDepth, args, lifecycle=True)
+    return process.run(MonoDepth, args, lifecycle=True)
 
 
 if __name__ == "__main__":

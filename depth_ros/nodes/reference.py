@@ -21,6 +21,7 @@ from depth_ros.core.messages import (
     image_to_numpy,
     points_xyz,
     read_points,
+    stamp_to_ns,
 )
 from depth_ros.core.params import Value
 from depth_ros.core.projection import (
@@ -30,7 +31,6 @@ from depth_ros.core.projection import (
     reproject_depth,
 )
 from depth_ros.core.scale import ScaleContext
-from depth_ros.nodes.common import stamp_ns
 
 
 def quaternion_matrix(
@@ -126,7 +126,7 @@ class ReferenceTracker:
                 disparity=disparity_from_msg(msg),
                 stereo=disparity_msg_geometry(msg),
                 stamp=stamp,
-                reference_stamp=stamp_ns(msg.header.stamp) / 1e9,
+                reference_stamp=stamp_to_ns(msg) / 1e9,
             )
         if "reference/points" in latest:
             msg = latest["reference/points"]
@@ -140,7 +140,7 @@ class ReferenceTracker:
                 camera=camera,
                 reference=ref,
                 stamp=stamp,
-                reference_stamp=stamp_ns(msg.header.stamp) / 1e9,
+                reference_stamp=stamp_to_ns(msg) / 1e9,
             )
         if "reference/depth" in latest:
             msg = latest["reference/depth"]
@@ -166,7 +166,7 @@ class ReferenceTracker:
                 camera=camera,
                 reference=depth,
                 stamp=stamp,
-                reference_stamp=stamp_ns(msg.header.stamp) / 1e9,
+                reference_stamp=stamp_to_ns(msg) / 1e9,
             )
         base = str(self.params.get("base_frame", ""))
         if self.source == "ground_plane" and self._tf is not None and base:

@@ -34,7 +34,7 @@ from depth_ros.core.pointcloud import depth_to_cloud
 from depth_ros.core.projection import depth_image_to_metres
 from depth_ros.core.register import DepthRegistrar
 from depth_ros.core.schema import register_node_params
-from depth_ros.nodes import base, common, topics
+from depth_ros.nodes import base, process, topics
 from depth_ros.nodes.convert import cloud_msg, numpy_to_image
 from depth_ros.nodes.reference import quaternion_matrix, transform_matrix
 
@@ -61,8 +61,8 @@ class RegisterDepth(base.DepthComponent):
         return register_node_params()
 
     def configure(self) -> bool:
-        self.specs = self.schema(())
-        self.params = common.declare(self.node, self.specs)
+        self.binding.bind(self.schema(()))
+        self.binding.warn_startup_invalid()  # and carry on with the defaults
         self.registrar = DepthRegistrar(bool(self.params["fill_upsampling_holes"]))
         self.model = self.registrar
         if bool(self.params["use_tf"]):
@@ -150,11 +150,11 @@ class RegisterDepth(base.DepthComponent):
 
 
 def main(args: list[str] | None = None) -> int:
-    return base.run(RegisterDepth, args)
+    return process.run(RegisterDepth, args)
 
 
 def main_lifecycle(args: list[str] | None = None) -> int:
-    return base.run(RegisterDepth, args, lifecycle=True)
+    return process.run(RegisterDepth, args, lifecycle=True)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from depth_ros.core.region import camera_and_region
 from depth_ros.core.schema import stereo_node_params
 from depth_ros.core.stereo import StereoOptions, StereoPipeline, StereoResult
 from depth_ros.core.stopwatch import Stopwatch
-from depth_ros.nodes import base, topics
+from depth_ros.nodes import base, process, topics
 from depth_ros.nodes.convert import camera_info_msg, numpy_to_image
 from depth_ros.nodes.serialized import SerializedOutputs
 
@@ -258,11 +258,11 @@ class StereoFrame:
 
 
 def main(args: list[str] | None = None) -> int:
-    return base.run(StereoDepth, args)
+    return process.run(StereoDepth, args)
 
 
 def main_lifecycle(args: list[str] | None = None) -> int:
-    return base.run(StereoDepth, args, lifecycle=True)
+    return process.run(StereoDepth, args, lifecycle=True)
 
 
 if __name__ == "__main__":

@@ -18,8 +18,8 @@ from depth_ros.core.eval.samples import load_sample
 from depth_ros.core.messages import disparity_from_msg, image_to_numpy
 from depth_ros.core.models import build_model
 from depth_ros.core.stereo import StereoPipeline
-from depth_ros.nodes.common import qos
 from depth_ros.nodes.convert import camera_info_msg, numpy_to_image
+from depth_ros.nodes.qos import qos_profile
 from depth_ros.tools.collector import Collector
 from nodes.helpers import node_process, set_params, spin_for, wait_for
 
@@ -40,7 +40,7 @@ def test_valid_region_from_camera_info_then_explicit(ros_node: Any, tmp_path: Pa
     whole = StereoPipeline(build_model("sgbm")).process(
         s.left, s.right, s.left_camera, s.right_camera
     )
-    q = qos("sensor_data", 5)
+    q = qos_profile("sensor_data", 5)
     pubs = [
         node.create_publisher(Image, f"{NS}/left/image_rect", q),
         node.create_publisher(CameraInfo, f"{NS}/left/camera_info", q),
