@@ -352,7 +352,11 @@ def torch_module(release: Release, path: Any) -> Any:
             f"{path} has no model.* keys (found e.g. {next(iter(state))!r}): expected the "
             f"{release.what}"
         )
-    net = DepthAnything3Net(release.config)
+    import torch
+
+    with torch.device("meta"):  # every parameter comes from the file: no initialisation
+        net = DepthAnything3Net(release.config)
+    net = net.to_empty(device="cpu")
     load_official_checkpoint(net, path, release.what, state=state)
     return net.eval()
 
