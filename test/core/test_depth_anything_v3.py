@@ -49,7 +49,7 @@ IDS = {
 TINY_MONO = "test-mono-vits"
 
 
-def state_from_keys(keys: list[list[Any]], seed: int = 0) -> dict[str, torch.Tensor]:
+def state_from_keys(keys: list[list[Any]], seed: int = 0) -> dict[str, Any]:
     """Random weights for an official (name, shape) list: N(0, 0.05), LayerScale and
     norm weights near 1."""
     g = torch.Generator().manual_seed(seed)
@@ -63,7 +63,7 @@ def state_from_keys(keys: list[list[Any]], seed: int = 0) -> dict[str, torch.Ten
     return state
 
 
-def write_release(folder: Path, state: dict[str, torch.Tensor], config: str | None) -> Path:
+def write_release(folder: Path, state: dict[str, Any], config: str | None) -> Path:
     """A Hugging Face release folder: model.safetensors (+ config.json naming ``config``)."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "model.safetensors"
@@ -248,7 +248,7 @@ def test_input_size_and_method_update(small_file: Path, rgb: np.ndarray) -> None
 
 
 def test_strict_loading_names_missing_unexpected_and_shapes(tmp_path: Path) -> None:
-    def build(state: dict[str, torch.Tensor], name: str) -> None:
+    def build(state: dict[str, Any], name: str) -> None:
         path = write_release(tmp_path / name, state, "da3-small")
         build_model("depth_anything_v3_small", ModelConfig(weights=path, input_size=SMALL))
 
