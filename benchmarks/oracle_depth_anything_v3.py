@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import gc
 import io
 import json
@@ -195,7 +196,7 @@ def compare(
     save_model(wrapper, str(folder / "model.safetensors"))
     (folder / "config.json").write_text(json.dumps({"model_name": release.config}))
     ref = _official_forward(net, imgs)
-    official_ms = _ms(lambda: _official_forward(net, imgs), runs) if runs else None
+    official_ms = _ms(functools.partial(_official_forward, net, imgs), runs) if runs else None
     del net, wrapper  # one network in memory at a time (Giant: 1.4 B parameters)
     gc.collect()
     ours: Any = build_model(
