@@ -393,3 +393,17 @@ def test_onnx_export_runs_on_onnxruntime(small_file: Path, rgb: np.ndarray, tmp_
     assert b.confidence is not None
     np.testing.assert_allclose(b.confidence, a.confidence, atol=1e-4)
     assert b.focal_px == pytest.approx(a.focal_px, rel=1e-4)
+
+
+def test_network_runs_in_half_precision(small_file: Path) -> None:
+    """The torch backend's fp16 (CUDA) casts the module: every internal table follows."""
+    from depth_ros.core.models.nets.depth_anything_v3 import DepthAnything3Net
+
+    net = DepthAnything3Net("da3-small").eval()
+    net.load_state_dict(safetensors_torch.load_file(str(small_file)), strict=True)
+    x = torch.from_numpy(da3.example_inputs(28, 42)[0])
+    with torch.no_grad():
+        ref = net(x)
+        half = net.half()(x.half())
+    assert [t.dtype for t in half] == [torch.float16] * 3
+    np.testing.assert_allclose(half[0].float().numpy(), ref[0].numpy(), rtol=0.05)

@@ -267,7 +267,7 @@ class DinoV2(nn.Module):
             antialias=False,
         )
         grid = grid.permute(0, 2, 3, 1).reshape(1, -1, pos.shape[-1])
-        return torch.cat((pos[:, :1], grid), dim=1)
+        return torch.cat((pos[:, :1], grid), dim=1).to(self.pos_embed.dtype)
 
     def _rope(
         self, patch_h: int, patch_w: int, device: torch.device
@@ -505,7 +505,9 @@ class CameraDec(nn.Module):
 
     def fov(self, token: torch.Tensor) -> torch.Tensor:
         """(B, C) camera token → (B, 2) vertical and horizontal field of view (radians)."""
-        out: torch.Tensor = self.fc_fov(self.backbone(token).float())
+        # the official code casts to float32 here (its heads run outside autocast); the
+        # network's own dtype here (float32, or float16 on the torch backend's request)
+        out: torch.Tensor = self.fc_fov(self.backbone(token))
         return out
 
 
