@@ -407,3 +407,33 @@ def test_network_runs_in_half_precision(small_file: Path) -> None:
         half = net.half()(x.half())
     assert [t.dtype for t in half] == [torch.float16] * 3
     np.testing.assert_allclose(half[0].float().numpy(), ref[0].numpy(), rtol=0.05)
+
+
+def test_tied_layernorm_under_other_or_all_levels(tmp_path: Path, rgb: np.ndarray) -> None:
+    """The ray head's shared LayerNorm: stored under level 0 by safetensors; the official
+    ``state_dict()`` (torch.save) holds it under all four levels, equal."""
+    state = state_from_keys(KEYS["da3-small"])
+    ln = "model.head.scratch.output_conv2_aux.{}.2.{}"
+    config = ModelConfig(weights=write_release(tmp_path / "ref", state, None), input_size=SMALL)
+    ref = build_model("depth_anything_v3_small", config).predict(rgb)  # type: ignore[attr-defined]
+    full = dict(state)
+    for level in (1, 2, 3):
+        for leaf in ("weight", "bias"):
+            full[ln.format(level, leaf)] = state[ln.format(0, leaf)]
+    path = tmp_path / "full.pth"
+    torch.save(full, path)
+    model: Any = build_model("depth_anything_v3_small", ModelConfig(weights=path, input_size=SMALL))
+    np.testing.assert_array_equal(model.predict(rgb), ref)
+    moved = {k: v for k, v in state.items() if ".output_conv2_aux.0.2." not in k}
+    for leaf in ("weight", "bias"):
+        moved[ln.format(3, leaf)] = state[ln.format(0, leaf)]
+    path = write_release(tmp_path / "moved", moved, None)
+    model = build_model("depth_anything_v3_small", ModelConfig(weights=path, input_size=SMALL))
+    np.testing.assert_array_equal(model.predict(rgb), ref)
+    full[ln.format(2, "bias")] = full[ln.format(2, "bias")] + 1.0
+    torch.save(full, path.with_name("bad.pth"))
+    with pytest.raises(WeightsError, match=r"output_conv2_aux\.2\.2\.bias differs"):
+        build_model(
+            "depth_anything_v3_small",
+            ModelConfig(weights=path.with_name("bad.pth"), input_size=SMALL),
+        )

@@ -7,7 +7,10 @@ Weights: the official Hugging Face releases (``depth-anything/DA3-SMALL`` ...), 
 next to a ``config.json`` naming the configuration (``"model_name": "da3-small"``...). The
 safetensors file loads unchanged with a strict key match; a ``config.json`` lying next to
 it must name this model's configuration (DA3Mono-Large and DA3Metric-Large have the same
-keys and shapes: only the config tells them apart).
+keys and shapes: only the config tells them apart). The ray head's LayerNorm, shared by
+its four levels, is stored once (under level 0, as safetensors' ``save_model`` keeps the
+first name); a ``torch.save`` of the official ``state_dict()`` (it under all four levels,
+equal) loads as well.
 
 Pre- and post-processing follow the official ``DepthAnything3.inference`` for one image
 (``InputProcessor``, ``upper_bound_resize`` at ``process_res`` 504 by default):
@@ -352,6 +355,7 @@ def torch_module(release: Release, path: Any) -> Any:
             f"{path} has no model.* keys (found e.g. {next(iter(state))!r}): expected the "
             f"{release.what}"
         )
+    state = merge_tied(state, path, release.what)
     import torch
 
     with torch.device("meta"):  # every parameter comes from the file: no initialisation
@@ -361,6 +365,32 @@ def torch_module(release: Release, path: Any) -> Any:
     return net.eval()
 
 
+def merge_tied(state: dict[str, Any], path: Any, what: str) -> dict[str, Any]:
+    """The ray head's one LayerNorm under its stored name (level 0): a file holding it
+    under several levels (``torch.save`` of the official ``state_dict()``) must hold the
+    same values under each; one holding it under another level only is renamed."""
+    import torch
+
+    out = dict(state)
+    for leaf in ("weight", "bias"):
+        names = [f"{_AUX_LN}.{level}.2.{leaf}" for level in range(4)]
+        present = [n for n in names if n in out]
+        if not present or present == names[:1]:
+            continue
+        first = out[present[0]]
+        for n in present[1:]:
+            if out[n].shape != first.shape or not torch.equal(out[n], first):
+                raise WeightsError(
+                    f"{path}: {n} differs from {present[0]}, but the official network shares "
+                    f"one LayerNorm between them: not the {what}"
+                )
+        for n in present:
+            del out[n]
+        out[names[0]] = first
+    return out
+
+
+_AUX_LN = "model.head.scratch.output_conv2_aux"
 #: what safetensors' save_model records for the ray head's shared LayerNorm
 TIED_ALIASES = {
     f"model.head.scratch.output_conv2_aux.{level}.2.{leaf}": (
