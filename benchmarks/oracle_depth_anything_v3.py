@@ -47,7 +47,16 @@ import numpy as np
 #: the open3d sample (PrimeSense, 640x480) and its default intrinsics
 COLOR = ("open3d_rgbd_samples", "TestData", "RGBD", "color", "00000.jpg")
 PRIMESENSE = (525.0, 525.0, 319.5, 239.5)
-VARIANTS = ("small", "base", "large", "giant", "mono_large", "metric_large")
+VARIANTS = (
+    "small",
+    "base",
+    "large",
+    "giant",
+    "mono_large",
+    "metric_large",
+    "nested_giant_large",
+    "nested_small",  # the official nested network with DA3-Small and a ViT-S Metric branch
+)
 
 
 def _image() -> tuple[np.ndarray, str]:
@@ -91,10 +100,11 @@ def _official(path: Path) -> Any:
     sys.path.insert(0, str(src))
     with contextlib.redirect_stdout(sys.stderr):
         from depth_anything_3 import cfg, registry
+        from depth_anything_3.model import da3
         from depth_anything_3.utils import alignment
         from depth_anything_3.utils.io.input_processor import InputProcessor
     return types.SimpleNamespace(
-        cfg=cfg, registry=registry, alignment=alignment, InputProcessor=InputProcessor
+        cfg=cfg, registry=registry, alignment=alignment, InputProcessor=InputProcessor, da3=da3
     )
 
 
@@ -133,6 +143,55 @@ def _official_forward(net: Any, imgs: Any) -> Any:
         return net(imgs, None, None, [], False, False)
 
 
+def _condition(net: Any, anyview: bool, imgs: Any) -> None:
+    """Random weights made informative for one official ``DepthAnything3Net``: the main
+    head's logits (depth, confidence) standardised over the image, so that exp() spans a
+    few e-folds; Mono/Metric: the sky boundary inside the image (half the pixels); any-view:
+    the field of view near 1 rad (random weights can give 0 after its ReLU)."""
+    import torch
+
+    convs = [net.head.scratch.output_conv2[-1]]
+    convs.append(net.cam_dec.fc_fov[0] if anyview else net.head.scratch.sky_output_conv2[-1])
+    seen: list[Any] = []
+    hooks = [c.register_forward_hook(lambda m, i, o: seen.append(o.detach())) for c in convs]
+    _official_forward(net, imgs)
+    for hook in hooks:
+        hook.remove()
+    with torch.no_grad():
+        mean, spread = seen[0].mean(dim=(0, 2, 3)), seen[0].std(dim=(0, 2, 3))
+        convs[0].weight.div_(spread.view(-1, 1, 1, 1))
+        convs[0].bias.sub_(mean).div_(spread)
+        if anyview:
+            z = seen[1].reshape(2)  # one token: each angle 1 + 0.2 tanh(its logit) rad
+            convs[1].bias.add_(1.0 + 0.2 * torch.tanh(z) - z)
+        else:
+            z = seen[1] - convs[1].bias.view(1, -1, 1, 1)
+            convs[1].bias.fill_(0.3 - float(z.median()))
+
+
+def _vits_metric(off: Any) -> Any:
+    """The official Metric-Large configuration with a ViT-S backbone (and head widths)."""
+    cfg = off.cfg.load_config(off.registry.MODEL_REGISTRY["da3metric-large"])
+    cfg.net.name = "vits"
+    cfg.net.out_layers = [2, 5, 8, 11]
+    cfg.head.dim_in = 384
+    cfg.head.features = 64
+    cfg.head.out_channels = [48, 96, 192, 384]
+    return cfg
+
+
+def _reduced_nested(off: Any) -> Any:
+    """Our release for the reduced nested network: DA3-Small + the ViT-S Metric branch."""
+    from depth_ros.core.models.depth_anything_v3 import Release
+    from depth_ros.core.models.nets import depth_anything_v3 as nets
+
+    nets.CONFIGS["oracle-metric-vits"] = nets.DA3Config(
+        "vits", (2, 5, 8, 11), -1, -1, -1, False, 64, (48, 96, 192, 384), False
+    )
+    nets.NESTED["oracle-nested-small"] = ("da3-small", "oracle-metric-vits")
+    return Release("nested_small", "oracle-nested-small", "-", "Nested (reduced)", "nested", "-")
+
+
 def compare(
     off: Any,
     variant: str,
@@ -149,12 +208,18 @@ def compare(
     from depth_ros.core.models.depth_anything_v3 import RELEASES, metric_focal
     from depth_ros.core.models.loading import resize_prediction
 
-    release = next(r for r in RELEASES if r.key == variant)
     torch.manual_seed(0)
     with contextlib.redirect_stdout(io.StringIO()):
-        net = off.cfg.create_object(
-            off.cfg.load_config(off.registry.MODEL_REGISTRY[release.config])
-        )
+        if variant == "nested_small":
+            release = _reduced_nested(off)
+            net = off.da3.NestedDepthAnything3Net(
+                off.cfg.load_config(off.registry.MODEL_REGISTRY["da3-small"]), _vits_metric(off)
+            )
+        else:
+            release = next(r for r in RELEASES if r.key == variant)
+            net = off.cfg.create_object(
+                off.cfg.load_config(off.registry.MODEL_REGISTRY[release.config])
+            )
     net = net.eval()
     _randomise(net, std, seed=1)
 
@@ -168,28 +233,11 @@ def compare(
         )
     imgs = imgs[None].float()  # (1, 1, 3, h, w), as DepthAnything3._prepare_model_inputs
 
-    # the main head's logits (depth, confidence) standardised over the image, so that
-    # exp() spans a few e-folds; Mono/Metric: the sky boundary inside the image
-    convs = [net.head.scratch.output_conv2[-1]]
-    if release.kind != "anyview":
-        convs.append(net.head.scratch.sky_output_conv2[-1])
-    else:  # the field of view near 1 rad (random weights can give 0 after the ReLU)
-        convs.append(net.cam_dec.fc_fov[0])
-    seen: list[Any] = []
-    hooks = [c.register_forward_hook(lambda m, i, o: seen.append(o.detach())) for c in convs]
-    _official_forward(net, imgs)
-    for hook in hooks:
-        hook.remove()
-    with torch.no_grad():
-        mean, spread = seen[0].mean(dim=(0, 2, 3)), seen[0].std(dim=(0, 2, 3))
-        convs[0].weight.div_(spread.view(-1, 1, 1, 1))
-        convs[0].bias.sub_(mean).div_(spread)
-        if release.kind != "anyview":
-            z = seen[1] - convs[1].bias.view(1, -1, 1, 1)
-            convs[1].bias.fill_(0.3 - float(z.median()))
-        else:
-            z = seen[1].reshape(2)  # one token: each angle 1 + 0.2 tanh(its logit) rad
-            convs[1].bias.add_(1.0 + 0.2 * torch.tanh(z) - z)
+    if release.kind == "nested":
+        _condition(net.da3, True, imgs)
+        _condition(net.da3_metric, False, imgs)
+    else:
+        _condition(net, release.kind == "anyview", imgs)
 
     folder = Path(tempfile.mkdtemp(prefix="da3_oracle_"))
     wrapper = torch.nn.Module()
@@ -200,10 +248,13 @@ def compare(
     official_ms = _ms(functools.partial(_official_forward, net, imgs), runs) if runs else None
     del net, wrapper  # one network in memory at a time (Giant: 1.4 B parameters)
     gc.collect()
-    ours: Any = build_model(
-        release.model_id,
-        ModelConfig(weights=folder / "model.safetensors", input_size=input_size),
-    )
+    config = ModelConfig(weights=folder / "model.safetensors", input_size=input_size)
+    if variant == "nested_small":
+        from depth_ros.core.models.depth_anything_v3 import builder
+
+        ours: Any = builder(release)(config)
+    else:
+        ours = build_model(release.model_id, config)
     camera = PinholeCamera.from_intrinsics(w, h, fx, fy, cx, cy)
     mine = ours.raw(rgb)
     out = ours.infer(rgb, camera)
@@ -229,7 +280,10 @@ def compare(
         result["inverse_depth_image_size"] = _rel(out.depth, 1.0 / full)
         if release.kind == "mono":
             result["sky_pixels"] = int((ref.sky[0, 0] >= 0.3).sum())
-    if release.kind == "anyview":
+    if release.kind == "nested":
+        result.pop("inverse_depth_image_size")
+        result["metric_image_size"] = _rel(out.depth, full)
+    if release.kind in ("anyview", "nested"):
         conf_ref = ref.depth_conf[0, 0].numpy()
         result["confidence_network_size"] = _rel(mine[1], conf_ref)
         f_ref = float(ref.intrinsics[0, 0, 0, 0])
@@ -260,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--variants",
         nargs="+",
-        default=["small", "base", "large", "mono_large", "metric_large"],
+        default=["small", "base", "large", "mono_large", "metric_large", "nested_small"],
         choices=VARIANTS,
     )
     parser.add_argument("--image", type=Path, default=None, help="an RGB image file")

@@ -44,6 +44,11 @@ IDS = {
     "depth_anything_v3_giant": ("da3-giant", OutputKind.RELATIVE, "DA3-GIANT-1.1"),
     "depth_anything_v3_mono_large": ("da3mono-large", OutputKind.RELATIVE, "DA3MONO-LARGE"),
     "depth_anything_v3_metric_large": ("da3metric-large", OutputKind.METRIC, "DA3METRIC-LARGE"),
+    "depth_anything_v3_nested_giant_large": (
+        "da3nested-giant-large",
+        OutputKind.METRIC,
+        "DA3NESTED-GIANT-LARGE-1.1",
+    ),
 }
 #: a ViT-S backbone with the Mono/Metric configuration's head (DPT with sky)
 TINY_MONO = "test-mono-vits"
@@ -132,10 +137,10 @@ def test_registered_ids_and_specs() -> None:
         assert spec.default_input_size == 504
         assert spec.random_checkpoint is not None
         assert spec.export is not None
-        metric = kind is OutputKind.METRIC
-        assert spec.camera is (CameraUse.REQUIRED if metric else CameraUse.NONE)
-        anyview = model_id.removeprefix("depth_anything_v3_") in ("small", "base", "large", "giant")
-        assert spec.outputs == (frozenset({"confidence"}) if anyview else frozenset())
+        short = model_id.removeprefix("depth_anything_v3_")
+        assert spec.camera is (CameraUse.REQUIRED if short == "metric_large" else CameraUse.NONE)
+        with_conf = short in ("small", "base", "large", "giant", "nested_giant_large")
+        assert spec.outputs == (frozenset({"confidence"}) if with_conf else frozenset())
 
 
 @pytest.mark.parametrize("config", [c for c, _, _ in IDS.values()])
@@ -145,8 +150,18 @@ def test_network_matches_official_layout(config: str) -> None:
     with torch.device("meta"):
         net = DepthAnything3Net(config)
     ours = {k: list(v.shape) for k, v in net.state_dict().items()}
-    official = KEYS["da3mono-large" if config == "da3metric-large" else config]
-    assert ours == {k: s for k, s in official}
+    assert ours == official_layout(config)
+
+
+def official_layout(config: str) -> dict[str, list[int]]:
+    """Names and shapes of an official file; Metric-Large: Mono-Large's; the nested
+    release: Giant's under model.da3 and Metric-Large's under model.da3_metric."""
+    if config == "da3nested-giant-large":
+        return {
+            **{f"model.da3.{k[6:]}": s for k, s in KEYS["da3-giant"]},
+            **{f"model.da3_metric.{k[6:]}": s for k, s in KEYS["da3mono-large"]},
+        }
+    return {k: s for k, s in KEYS["da3mono-large" if config == "da3metric-large" else config]}
 
 
 def test_resize_rule_matches_official() -> None:
@@ -437,3 +452,58 @@ def test_tied_layernorm_under_other_or_all_levels(tmp_path: Path, rgb: np.ndarra
             "depth_anything_v3_small",
             ModelConfig(weights=path.with_name("bad.pth"), input_size=SMALL),
         )
+
+
+def test_nested_alignment_scale_and_sky() -> None:
+    """The official nested step on known maps: the metric branch x f / 300 with the
+    predicted focal; the relative depth scaled to it by least squares over confident
+    non-sky pixels; sky at min(0.99 quantile, 200 m) with confidence 1."""
+    rng = np.random.default_rng(0)
+    depth = rng.uniform(0.5, 2.0, (12, 10)).astype(np.float32)
+    conf = rng.uniform(1.0, 5.0, (12, 10)).astype(np.float32)
+    sky = np.zeros((12, 10), np.float32)
+    sky[:2] = 1.0  # 20 sky pixels
+    focal = np.array([500.0, 700.0], np.float32)  # f = 600: metres = raw x 2
+    metric_raw = 3.0 * depth / 2.0  # metres = 3 x depth exactly
+    out, c = da3.nested_metric(depth, conf, focal, metric_raw, sky)
+    np.testing.assert_allclose(out[2:], 3.0 * depth[2:], rtol=1e-6)
+    np.testing.assert_allclose(out[:2], np.quantile(3.0 * depth[2:], 0.99), rtol=1e-6)
+    np.testing.assert_array_equal(c[2:], conf[2:])
+    np.testing.assert_array_equal(c[:2], 1.0)
+    # only confident pixels (>= the median) fit the scale: the others may disagree
+    noisy = metric_raw.copy()
+    low = conf < np.quantile(conf[2:], 0.5)
+    noisy[low] *= 10.0
+    out2, _ = da3.nested_metric(depth, conf, focal, noisy, sky)
+    np.testing.assert_allclose(out2[2:], out[2:], rtol=1e-6)
+    # far sky is capped at 200 m
+    far, _ = da3.nested_metric(depth, conf, focal, metric_raw * 1000.0, sky)
+    np.testing.assert_array_equal(far[:2], 200.0)
+    sky[:] = 1.0
+    sky[0, :10] = 0.0
+    with pytest.raises(InputError, match="too few to align"):
+        da3.nested_metric(depth, conf, focal, metric_raw, sky)
+
+
+def test_nested_release_end_to_end(tiny_weights: Path, tmp_path: Path, rgb: np.ndarray) -> None:
+    """A nested network of the Small any-view branch and the tiny Mono/Metric one, written
+    and loaded in the official layout (model.da3.*, model.da3_metric.*)."""
+    from depth_ros.core.models.nets import depth_anything_v3 as nets
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(nets.NESTED, "test-nested", ("da3-small", TINY_MONO))
+        release = da3.Release("tiny_nested", "test-nested", "TINY", "tiny", "nested", "test")
+        path = tmp_path / "model.safetensors"
+        da3.random_checkpoint(release)(path)
+        model: Any = da3.builder(release)(ModelConfig(weights=path, input_size=SMALL))
+        outs = model.runner.run([model.network_input(rgb)])
+        out = run_mono(model, rgb, camera(50.0))
+        again = run_mono(model, rgb, None)
+    assert len(outs) == 5
+    metres, conf = da3.nested_metric(*(o[0] for o in outs))  # batch of one
+    np.testing.assert_allclose(out.depth, resize_prediction(metres, 45, 61, "bilinear"), rtol=1e-6)
+    assert out.confidence is not None
+    ref_conf = resize_prediction(1.0 - 1.0 / conf, 45, 61, "bilinear")
+    np.testing.assert_allclose(out.confidence, ref_conf, atol=1e-6)
+    assert out.focal_estimated
+    np.testing.assert_array_equal(again.depth, out.depth)  # camera_info is not used

@@ -1,6 +1,7 @@
 """Depth Anything 3 (Lin et al., 2025, arXiv 2511.10647): the single-image path of the
-any-view releases (DA3-Small / Base / Large / Giant), DA3Mono-Large (relative) and
-DA3Metric-Large (metres from the camera's focal length).
+any-view releases (DA3-Small / Base / Large / Giant), DA3Mono-Large (relative),
+DA3Metric-Large (metres from the camera's focal length) and DA3Nested-Giant-Large (Giant
+and Metric-Large together: metres from the image alone).
 
 Weights: the official Hugging Face releases (``depth-anything/DA3-SMALL`` ...), each a
 ``model.safetensors`` (keys ``model.*``, as ``DepthAnything3.save_pretrained`` writes them)
@@ -25,7 +26,13 @@ Pre- and post-processing follow the official ``DepthAnything3.inference`` for on
   code takes that quantile of a random sample of 100 000 pixels when there are more; here
   it is exact (deterministic, and equal to the official one up to 100 000 pixels);
 - Metric: metres = depth x f / 300, f = (fx + fy) / 2 of the camera's intrinsics resized
-  with the image to the network input (official README and ``apply_metric_scaling``).
+  with the image to the network input (official README and ``apply_metric_scaling``);
+- Nested (``NestedDepthAnything3Net``): the Metric branch's depth x f / 300 with the
+  any-view branch's *predicted* focal (camera_info is not used), the any-view depth
+  scaled to it by least squares over the non-sky pixels whose confidence is at least the
+  median (and depths above 1e-3 / 1e-2 m), then sky pixels set to min(0.99 quantile of the
+  non-sky depth, 200 m) with confidence 1 (the lowest). Quantiles exact here (the official
+  code samples 100 000 pixels when there are more).
 
 The official code returns maps at the network size; they are resized to the image here
 (bilinear, ``align_corners=False``). ``OutputKind.RELATIVE`` is inverse depth: the
@@ -37,8 +44,8 @@ view, in image pixels) is reported as ``focal_px`` (estimated); their depth does
 camera_info. The official ``inference`` runs under CUDA autocast (bf16/fp16); here the
 network runs in float32 unless the torch backend is asked for fp16.
 
-Not here: multi-view inference, pose-conditioned depth (``cam_enc``), Gaussians (Giant's
-``gs_head``) and the nested Giant + Metric model.
+Not here: multi-view inference, pose-conditioned depth (``cam_enc``) and Gaussians
+(Giant's ``gs_head``).
 """
 
 from __future__ import annotations
@@ -112,7 +119,7 @@ class Release:
     config: str  # official configuration name (config.json's model_name)
     repo: str  # depth-anything/<repo>
     label: str
-    kind: str  # anyview | mono | metric
+    kind: str  # anyview | mono | metric | nested
     licence: str
 
     @property
@@ -144,7 +151,17 @@ RELEASES = (
     Release(
         "metric_large", "da3metric-large", "DA3METRIC-LARGE", "Metric-Large", "metric", "Apache-2.0"
     ),
+    Release(
+        "nested_giant_large",
+        "da3nested-giant-large",
+        "DA3NESTED-GIANT-LARGE-1.1",
+        "Nested-Giant-Large",
+        "nested",
+        "CC BY-NC 4.0",
+    ),
 )
+#: how many arrays each kind's network gives
+N_OUTPUTS = {"anyview": 3, "mono": 2, "metric": 2, "nested": 5}
 
 
 # ---------------------------------------------------------------------------- processing
@@ -228,6 +245,35 @@ def metric_focal(camera: PinholeCamera, height: int, width: int, net: tuple[int,
     return (fx * net[1] / width + fy * net[0] / height) / 2.0
 
 
+def nested_metric(
+    depth: NDArray[np.float32],
+    conf: NDArray[np.float32],
+    focal: NDArray[np.float32],
+    metric_raw: NDArray[np.float32],
+    sky: NDArray[np.float32],
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """The official ``NestedDepthAnything3Net`` on one image's maps (network size): the
+    any-view depth in metres and its confidence (see the module docstring)."""
+    metric = metric_raw * np.float32((float(focal[0]) + float(focal[1])) / 2.0 / 300.0)
+    clear = sky < SKY_THRESHOLD
+    if int(clear.sum()) <= 10:
+        raise InputError(
+            "Depth Anything 3 Nested: at most 10 pixels are not sky, too few to align the "
+            "relative depth with the metric branch (the official code fails the same way)"
+        )
+    median_conf = np.quantile(conf[clear], 0.5)
+    mask = (conf >= median_conf) & clear & (metric > 1e-2) & (depth > 1e-3)
+    a = metric[mask].astype(np.float64)
+    b = depth[mask].astype(np.float64)
+    scale = float(a @ b) / max(float(b @ b), 1e-12)
+    out = (depth * np.float32(scale)).astype(np.float32)
+    confidence = conf.copy()
+    if (~clear).any():
+        out[~clear] = min(float(np.quantile(out[clear], SKY_QUANTILE)), 200.0)
+        confidence[~clear] = 1.0
+    return out, confidence
+
+
 class DepthAnything3Model:
     """A :class:`~depth_ros.core.models.base.CameraAwareMonoModel` around a backend that
     runs :class:`~depth_ros.core.models.nets.depth_anything_v3.DepthAnything3Net` (or its
@@ -260,17 +306,24 @@ class DepthAnything3Model:
     def raw(self, rgb: NDArray[np.uint8]) -> list[NDArray[np.float32]]:
         """The network's outputs at the network size (official values, before resizing):
         any-view [depth, confidence, (fx, fy)], Mono/Metric [depth after the sky step,
-        sky]."""
+        sky], nested [metres, confidence, (fx, fy)]."""
         x = self.network_input(rgb)
         outs = [np.asarray(o, dtype=np.float32) for o in self.runner.run([x])]
         h, w = x.shape[-2:]
-        want = 3 if self.release.kind == "anyview" else 2
+        kind = self.release.kind
+        want = N_OUTPUTS[kind]
         if len(outs) < want:
             raise InputError(
                 f"the Depth Anything 3 network gave {len(outs)} outputs, expected {want}"
             )
         depth = outs[0].reshape(h, w)
-        if self.release.kind == "anyview":
+        if kind == "nested":
+            focal = outs[2].reshape(2)
+            metric, conf = nested_metric(
+                depth, outs[1].reshape(h, w), focal, outs[3].reshape(h, w), outs[4].reshape(h, w)
+            )
+            return [metric, conf, focal]
+        if kind == "anyview":
             return [depth, outs[1].reshape(h, w), outs[2].reshape(2)]
         sky = outs[1].reshape(h, w)
         return [fill_sky(depth, sky), sky]
@@ -303,6 +356,8 @@ class DepthAnything3Model:
             inverse = (np.float32(1.0) / depth).astype(np.float32)
         if kind == "mono":
             return MonoOutput(inverse)
+        if kind == "nested":
+            inverse = depth  # metres: the any-view depth aligned to the metric branch
         conf = outs[1]
         confidence = resize_prediction(1.0 - 1.0 / np.maximum(conf, 1.0), h, w, "bilinear")
         fx = float(outs[2][0]) * w / net[1]
@@ -372,8 +427,8 @@ def merge_tied(state: dict[str, Any], path: Any, what: str) -> dict[str, Any]:
     import torch
 
     out = dict(state)
-    for leaf in ("weight", "bias"):
-        names = [f"{_AUX_LN}.{level}.2.{leaf}" for level in range(4)]
+    for prefix, leaf in [(p, leaf) for p in _AUX_PREFIXES for leaf in ("weight", "bias")]:
+        names = [f"{prefix}.{level}.2.{leaf}" for level in range(4)]
         present = [n for n in names if n in out]
         if not present or present == names[:1]:
             continue
@@ -390,15 +445,19 @@ def merge_tied(state: dict[str, Any], path: Any, what: str) -> dict[str, Any]:
     return out
 
 
-_AUX_LN = "model.head.scratch.output_conv2_aux"
-#: what safetensors' save_model records for the ray head's shared LayerNorm
-TIED_ALIASES = {
-    f"model.head.scratch.output_conv2_aux.{level}.2.{leaf}": (
-        f"model.head.scratch.output_conv2_aux.0.2.{leaf}"
-    )
-    for level in (1, 2, 3)
-    for leaf in ("weight", "bias")
-}
+_AUX_PREFIXES = ("model.head.scratch.output_conv2_aux", "model.da3.head.scratch.output_conv2_aux")
+
+
+def tied_aliases(release: Release) -> dict[str, str]:
+    """What safetensors' save_model records for the ray head's shared LayerNorm."""
+    if release.kind not in ("anyview", "nested"):
+        return {}
+    prefix = _AUX_PREFIXES[release.kind == "nested"]
+    return {
+        f"{prefix}.{level}.2.{leaf}": f"{prefix}.0.2.{leaf}"
+        for level in (1, 2, 3)
+        for leaf in ("weight", "bias")
+    }
 
 
 def random_checkpoint(release: Release) -> Any:
@@ -414,7 +473,7 @@ def random_checkpoint(release: Release) -> Any:
         with torch.device("meta"):
             net = DepthAnything3Net(release.config)
         state = random_state(net.state_dict(), std=0.02)
-        meta = {"format": "pt", **(TIED_ALIASES if release.kind == "anyview" else {})}
+        meta = {"format": "pt", **tied_aliases(release)}
         save_file({k: v.contiguous() for k, v in state.items()}, str(path), metadata=meta)
 
     return write
@@ -442,7 +501,10 @@ def builder(release: Release) -> Any:
 
 
 def output_names(release: Release) -> tuple[str, ...]:
-    return ("depth", "confidence", "focal") if release.kind == "anyview" else ("depth", "sky")
+    anyview = ("depth", "confidence", "focal")
+    if release.kind == "nested":
+        return (*anyview, "metric_depth", "sky")
+    return anyview if release.kind == "anyview" else ("depth", "sky")
 
 
 def example_inputs(height: int, width: int) -> tuple[NDArray[np.float32], ...]:
@@ -476,6 +538,11 @@ def _description(release: Release) -> str:
             "Depth Anything 3 Metric-Large: metric depth = network depth x focal / 300 "
             "(mean fx, fy at the network input); needs camera_info"
         )
+    if release.kind == "nested":
+        return (
+            "Depth Anything 3 Nested-Giant-Large: Giant's depth aligned to Metric-Large's "
+            "metres with Giant's own focal estimate (camera_info not used), with confidence"
+        )
     if release.kind == "mono":
         return "Depth Anything 3 Mono-Large: relative depth, published as inverse depth"
     return (
@@ -487,7 +554,7 @@ def _description(release: Release) -> str:
 def _register() -> None:
     for release in RELEASES:
         src = release.source()
-        metric = release.kind == "metric"
+        metric = release.kind in ("metric", "nested")
         register_model(
             ModelSpec(
                 id=release.model_id,
@@ -500,8 +567,12 @@ def _register() -> None:
                 weights_file=src.filename,
                 weights_source=src.describe(),
                 default_input_size=DEFAULT_SIZE,
-                camera=CameraUse.REQUIRED if metric else CameraUse.NONE,
-                outputs=frozenset({"confidence"}) if release.kind == "anyview" else frozenset(),
+                camera=CameraUse.REQUIRED if release.kind == "metric" else CameraUse.NONE,
+                outputs=(
+                    frozenset({"confidence"})
+                    if release.kind in ("anyview", "nested")
+                    else frozenset()
+                ),
                 random_checkpoint=random_checkpoint(release),
                 export=export_spec(release),
             )

@@ -525,6 +525,45 @@ class CameraEnc(nn.Module):
 # ---------------------------------------------------------------------------- network
 
 
+class DA3Model(nn.Module):
+    """One official ``DepthAnything3Net``: backbone, head and, for the any-view releases,
+    camera decoder/encoder (and Giant's Gaussian head)."""
+
+    def __init__(self, cfg: DA3Config) -> None:
+        super().__init__()
+        self.cfg = cfg
+        dim = VITS[cfg.encoder].embed_dim
+        dim_in = 2 * dim if cfg.cat_token else dim
+        self.backbone = Backbone(cfg)
+        self.head = DPTHead(
+            dim_in, cfg.features, cfg.out_channels, cfg.dual, 2 if cfg.dual else 1, sky=not cfg.dual
+        )
+        if cfg.dual:
+            self.cam_dec = CameraDec(dim_in)
+            self.cam_enc = CameraEnc(dim)
+        if cfg.gs_head:
+            self.gs_head = DPTHead(
+                dim_in, cfg.features, cfg.out_channels, False, 38, images_merger=True
+            )
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        height, width = int(x.shape[-2]), int(x.shape[-1])
+        feats = self.backbone.pretrained(x)
+        logits = self.head([f[0] for f in feats], height, width)
+        depth = torch.exp(logits[:, 0])
+        if not self.cfg.dual:
+            return depth, torch.relu(logits[:, 1])
+        conf = torch.exp(logits[:, 1]) + 1.0
+        fov = self.cam_dec.fov(feats[-1][1])
+        fy = (height / 2.0) / torch.clamp(torch.tan(fov[:, 0] / 2.0), min=1e-6)
+        fx = (width / 2.0) / torch.clamp(torch.tan(fov[:, 1] / 2.0), min=1e-6)
+        return depth, conf, torch.stack((fx, fy), dim=-1)
+
+
+#: nested releases: (any-view configuration, metric configuration)
+NESTED = {"da3nested-giant-large": ("da3-giant", "da3metric-large")}
+
+
 class DepthAnything3Net(nn.Module):
     """(B, 3, H, W) normalised image, H and W multiples of 14 →
 
@@ -532,40 +571,28 @@ class DepthAnything3Net(nn.Module):
       (``exp``), the official confidence ``1 + exp`` (> 1), and the camera decoder's
       (fx, fy) in network-input pixels;
     - Mono / Metric: (depth (B, H, W), sky (B, H, W)): ``exp`` depth (relative, or metres
-      x 300 / focal for Metric) and the sky head's ReLU output (sky where >= 0.3).
+      x 300 / focal for Metric) and the sky head's ReLU output (sky where >= 0.3);
+    - nested (``model.da3`` any-view + ``model.da3_metric`` Metric): the any-view outputs
+      followed by the metric branch's two; the official alignment of the two is done on
+      these outside the network (``depth_anything_v3.nested_metric``).
     """
 
     def __init__(self, config: str) -> None:
         super().__init__()
-        cfg = CONFIGS[config]
         self.config = config
-        self.cfg = cfg
-        dim = VITS[cfg.encoder].embed_dim
-        dim_in = 2 * dim if cfg.cat_token else dim
-        model: Any = nn.Module()
-        model.backbone = Backbone(cfg)
-        model.head = DPTHead(
-            dim_in, cfg.features, cfg.out_channels, cfg.dual, 2 if cfg.dual else 1, sky=not cfg.dual
-        )
-        if cfg.dual:
-            model.cam_dec = CameraDec(dim_in)
-            model.cam_enc = CameraEnc(dim)
-        if cfg.gs_head:
-            model.gs_head = DPTHead(
-                dim_in, cfg.features, cfg.out_channels, False, 38, images_merger=True
-            )
-        self.model = model
+        if config in NESTED:
+            anyview, metric = NESTED[config]
+            model: Any = nn.Module()
+            model.da3 = DA3Model(CONFIGS[anyview])
+            model.da3_metric = DA3Model(CONFIGS[metric])
+            self.model = model
+        else:
+            self.model = DA3Model(CONFIGS[config])
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        height, width = int(x.shape[-2]), int(x.shape[-1])
-        m: Any = self.model
-        feats = m.backbone.pretrained(x)
-        logits = m.head([f[0] for f in feats], height, width)
-        depth = torch.exp(logits[:, 0])
-        if not self.cfg.dual:
-            return depth, torch.relu(logits[:, 1])
-        conf = torch.exp(logits[:, 1]) + 1.0
-        fov = m.cam_dec.fov(feats[-1][1])
-        fy = (height / 2.0) / torch.clamp(torch.tan(fov[:, 0] / 2.0), min=1e-6)
-        fx = (width / 2.0) / torch.clamp(torch.tan(fov[:, 1] / 2.0), min=1e-6)
-        return depth, conf, torch.stack((fx, fy), dim=-1)
+        if self.config in NESTED:
+            m: Any = self.model
+            out: tuple[torch.Tensor, ...] = m.da3(x) + m.da3_metric(x)
+            return out
+        result: tuple[torch.Tensor, ...] = self.model(x)
+        return result
