@@ -273,8 +273,10 @@ def test_strict_loading_names_missing_unexpected_and_shapes(tmp_path: Path) -> N
     with pytest.raises(WeightsError, match=r"missing keys: model\.cam_dec\.fc_fov\.0\.bias"):
         build(state, "missing")
     state = dict(full)
-    state["model.head.scratch.output_conv2_aux.3.2.weight"] = torch.ones(32)
-    with pytest.raises(WeightsError, match=r"unexpected keys: model\.head\.scratch\.output_conv2"):
+    state["model.backbone.pretrained.blocks.12.ls1.gamma"] = torch.ones(384)
+    with pytest.raises(
+        WeightsError, match=r"unexpected keys: model\.backbone\.pretrained\.blocks\.12"
+    ):
         build(state, "unexpected")
     # a ViT-B tensor in the ViT-S file
     state = dict(full)
@@ -424,34 +426,33 @@ def test_network_runs_in_half_precision(small_file: Path) -> None:
     np.testing.assert_allclose(half[0].float().numpy(), ref[0].numpy(), rtol=0.05)
 
 
-def test_tied_layernorm_under_other_or_all_levels(tmp_path: Path, rgb: np.ndarray) -> None:
+def test_tied_layernorm_under_other_or_all_levels(
+    small_file: Path, tmp_path: Path, rgb: np.ndarray
+) -> None:
     """The ray head's shared LayerNorm: stored under level 0 by safetensors; the official
     ``state_dict()`` (torch.save) holds it under all four levels, equal."""
-    state = state_from_keys(KEYS["da3-small"])
+    state = safetensors_torch.load_file(str(small_file))
     ln = "model.head.scratch.output_conv2_aux.{}.2.{}"
-    config = ModelConfig(weights=write_release(tmp_path / "ref", state, None), input_size=SMALL)
-    ref = build_model("depth_anything_v3_small", config).predict(rgb)  # type: ignore[attr-defined]
     full = dict(state)
     for level in (1, 2, 3):
         for leaf in ("weight", "bias"):
             full[ln.format(level, leaf)] = state[ln.format(0, leaf)]
     path = tmp_path / "full.pth"
     torch.save(full, path)
+    config = ModelConfig(weights=small_file, input_size=SMALL)
+    ref = build_model("depth_anything_v3_small", config).predict(rgb)  # type: ignore[attr-defined]
     model: Any = build_model("depth_anything_v3_small", ModelConfig(weights=path, input_size=SMALL))
     np.testing.assert_array_equal(model.predict(rgb), ref)
+    # stored under another level only: renamed to level 0
     moved = {k: v for k, v in state.items() if ".output_conv2_aux.0.2." not in k}
     for leaf in ("weight", "bias"):
         moved[ln.format(3, leaf)] = state[ln.format(0, leaf)]
-    path = write_release(tmp_path / "moved", moved, None)
-    model = build_model("depth_anything_v3_small", ModelConfig(weights=path, input_size=SMALL))
-    np.testing.assert_array_equal(model.predict(rgb), ref)
+    merged = da3.merge_tied(moved, "moved", "test")
+    assert merged.keys() == state.keys()
+    assert torch.equal(merged[ln.format(0, "bias")], state[ln.format(0, "bias")])
     full[ln.format(2, "bias")] = full[ln.format(2, "bias")] + 1.0
-    torch.save(full, path.with_name("bad.pth"))
     with pytest.raises(WeightsError, match=r"output_conv2_aux\.2\.2\.bias differs"):
-        build_model(
-            "depth_anything_v3_small",
-            ModelConfig(weights=path.with_name("bad.pth"), input_size=SMALL),
-        )
+        da3.merge_tied(full, "bad.pth", "test")
 
 
 def test_nested_alignment_scale_and_sky() -> None:

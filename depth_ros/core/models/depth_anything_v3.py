@@ -274,6 +274,11 @@ def nested_metric(
     return out, confidence
 
 
+def _inverse(depth: NDArray[np.float32]) -> NDArray[np.float32]:
+    with np.errstate(divide="ignore"):
+        return (np.float32(1.0) / depth).astype(np.float32)
+
+
 class DepthAnything3Model:
     """A :class:`~depth_ros.core.models.base.CameraAwareMonoModel` around a backend that
     runs :class:`~depth_ros.core.models.nets.depth_anything_v3.DepthAnything3Net` (or its
@@ -352,17 +357,15 @@ class DepthAnything3Model:
                 (depth * np.float32(focal / METRIC_FOCAL_DIVISOR)).astype(np.float32),
                 focal_px=(float(camera.fx) + float(camera.fy)) / 2.0,
             )
-        with np.errstate(divide="ignore"):
-            inverse = (np.float32(1.0) / depth).astype(np.float32)
         if kind == "mono":
-            return MonoOutput(inverse)
-        if kind == "nested":
-            inverse = depth  # metres: the any-view depth aligned to the metric branch
+            return MonoOutput(_inverse(depth))
+        # nested: metres (the any-view depth aligned to the metric branch)
+        published = depth if kind == "nested" else _inverse(depth)
         conf = outs[1]
         confidence = resize_prediction(1.0 - 1.0 / np.maximum(conf, 1.0), h, w, "bilinear")
         fx = float(outs[2][0]) * w / net[1]
         return MonoOutput(
-            inverse,
+            published,
             confidence=np.clip(confidence, 0.0, 1.0).astype(np.float32),
             focal_px=fx,
             focal_estimated=True,
