@@ -484,20 +484,22 @@ def random_checkpoint(release: Release) -> Any:
 
 def builder(release: Release) -> Any:
     def build(config: ModelConfig) -> Any:
-        from depth_ros.core.models.loading import create_runner
+        from depth_ros.core.backends import BackendRequest, create_backend
+        from depth_ros.core.models.loading import MONO_INPUTS
 
         params = dict(config.params)
         size = config.input_size or int(params.get("input_size", INPUT_SIZE.default))
         method = str(params.get("resize_method", RESIZE_METHOD.default))
         DepthAnything3Model._check(size, method)
         path = _weights(config, release)
-        runner = create_runner(
+        request = BackendRequest(
             path,
-            config.backend,
             config.device,
-            lambda: torch_module(release, path),
+            module_factory=lambda: torch_module(release, path),
+            input_names=MONO_INPUTS,
             output_names=output_names(release),
         )
+        runner = create_backend(config.backend, request)
         return DepthAnything3Model(runner, release, size, method)
 
     return build
