@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from depth_ros.core.backends import resolve_backend
+from depth_ros.core.catalogue import Companion
 from depth_ros.core.errors import ConfigError
 from depth_ros.core.params import Value
 from depth_ros.core.profiles import (
-    FUSED_DEFAULT_INPUTS,
-    FUSED_STEREO_OUTPUTS,
     PACKAGE,
     Profile,
     check_model_for_node,
@@ -89,11 +88,14 @@ COMMON_ARGUMENTS = (
     LaunchArgument("log_level", "info", "Logging level of the node"),
 )
 
-FUSED_ARGUMENTS = (
-    LaunchArgument(
-        "stereo_model", "sgbm", "Stereo model of the stereo_depth node started beside fused_depth"
-    ),
-)
+
+def companion_argument(node: str, companion: Companion) -> LaunchArgument:
+    """The launch argument choosing the model of a node started beside ``node``."""
+    return LaunchArgument(
+        companion.model_argument,
+        node_info(companion.node).default_model,
+        f"Model of the {companion.node} node started beside {node}",
+    )
 
 
 def remap_argument(topic: str) -> str:
@@ -110,8 +112,7 @@ def launch_arguments(node: str) -> tuple[LaunchArgument, ...]:
         else a
         for a in COMMON_ARGUMENTS
     ]
-    if node == "fused_depth":
-        args.extend(FUSED_ARGUMENTS)
+    args.extend(companion_argument(node, c) for c in info.companions)
     args.extend(
         LaunchArgument(remap_argument(t), "", f"Remap input {t} to this topic (empty: none)")
         for t in info.inputs
@@ -175,29 +176,7 @@ def plan_launch(node: str, args: Mapping[str, str]) -> LaunchPlan:
     }
     if given["device"]:
         overrides["device"] = given["device"]
-    companions: tuple[LaunchPlan, ...] = ()
-    if node == "fused_depth":
-        stereo = plan_launch(
-            "stereo_depth",
-            {
-                "model": given["stereo_model"],
-                "weights_dir": given["weights_dir"],
-                "camera": given["camera"],
-                "use_sim_time": given["use_sim_time"],
-                "lifecycle": given["lifecycle"],
-                "log_level": given["log_level"],
-                "autostart": given["autostart"],
-            },
-        )
-        companions = (
-            replace(
-                stereo,
-                remappings=[
-                    *stereo.remappings,
-                    *((t, f"stereo/{t}") for t in FUSED_STEREO_OUTPUTS),
-                ],
-            ),
-        )
+    companions = tuple(_plan_companion(c, given) for c in info.companions)
     check_params(node, model, overrides, f"launch arguments of {node}")
     parameters: list[Any] = [str(profile.path)]
     if given["params_file"]:
@@ -205,7 +184,7 @@ def plan_launch(node: str, args: Mapping[str, str]) -> LaunchPlan:
         check_params(node, model, extra, given["params_file"])
         parameters.append(given["params_file"])
     parameters.append(dict(overrides))
-    defaults = FUSED_DEFAULT_INPUTS if node == "fused_depth" else {}
+    defaults = {k: v for c in info.companions for k, v in c.feeds.items()}
     remappings = [
         (t, given[remap_argument(t)] or defaults.get(t, ""))
         for t in info.inputs
@@ -230,6 +209,18 @@ def plan_launch(node: str, args: Mapping[str, str]) -> LaunchPlan:
         autostart=_truthy(given["autostart"]),
         rviz_fixed_frame=given["rviz_fixed_frame"].strip() or "camera_optical_frame",
     )
+
+
+def _plan_companion(companion: Companion, given: Mapping[str, str]) -> LaunchPlan:
+    """The plan of a node started beside another, in its namespace and with its launch
+    arguments, every output moved under ``companion.namespace``/."""
+    shared = ("weights_dir", "camera", "use_sim_time", "lifecycle", "log_level", "autostart")
+    plan = plan_launch(
+        companion.node,
+        {"model": given[companion.model_argument], **{k: given[k] for k in shared}},
+    )
+    moved = ((t, f"{companion.namespace}/{t}") for t in node_info(companion.node).outputs)
+    return replace(plan, remappings=[*plan.remappings, *moved])
 
 
 def rviz_config_text(camera: str = "", template: Path | None = None, fixed_frame: str = "") -> str:

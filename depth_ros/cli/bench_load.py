@@ -140,8 +140,9 @@ def measure(
 
     from depth_ros import processes
     from depth_ros.core.eval.samples import load_sample
-    from depth_ros.nodes import common
+    from depth_ros.core.messages import stamp_to_ns
     from depth_ros.nodes.convert import camera_info_msg, numpy_to_image
+    from depth_ros.nodes.qos import qos_profile
 
     node_params: dict[str, object] = {"diagnostics_period": 0.5, **(params or {})}
     if model:
@@ -155,8 +156,8 @@ def measure(
     node = rclpy.create_node(f"bench_load_{os.getpid()}")
     try:
         sample = load_sample("motorcycle")
-        qos_in = common.qos("sensor_data", 5)
-        qos_out = common.qos("reliable", 10)
+        qos_in = qos_profile("sensor_data", 5)
+        qos_out = qos_profile("reliable", 10)
         stamp = node.get_clock().now().to_msg()
         from std_msgs.msg import Header
 
@@ -180,7 +181,7 @@ def measure(
         arrivals: list[tuple[int, int]] = []  # (stamp ns, receive ns) of each output
 
         def on_output(msg: Any) -> None:
-            arrivals.append((common.stamp_ns(msg.header.stamp), time.time_ns()))
+            arrivals.append((stamp_to_ns(msg), time.time_ns()))
 
         outputs = [f"{ns}/{t}" for t in outputs]
         subs = [node.create_subscription(Image, t, on_output, qos_out) for t in outputs]
@@ -239,7 +240,7 @@ def measure(
             while (now := time.monotonic()) < end:
                 if now >= next_pub:
                     publish()
-                    sent.add(common.stamp_ns(frames[0][1].header.stamp))
+                    sent.add(stamp_to_ns(frames[0][1]))
                     next_pub += period
                     if next_pub < now - period:  # we fell behind ourselves: no burst
                         next_pub = now + period

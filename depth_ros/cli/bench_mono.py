@@ -99,8 +99,8 @@ def _node(args: argparse.Namespace, weights: Path, size: int, between: Any) -> d
 
     from depth_ros.core.eval.samples import load_sample
     from depth_ros.core.models import OutputKind, get_model
-    from depth_ros.nodes.common import qos
     from depth_ros.nodes.convert import camera_info_msg, numpy_to_image
+    from depth_ros.nodes.qos import qos_profile
 
     sample = load_sample("motorcycle")
     rgb: np.ndarray = sample.left
@@ -109,7 +109,7 @@ def _node(args: argparse.Namespace, weights: Path, size: int, between: Any) -> d
         params["input_size"] = size
 
     def publisher(node: Any) -> Any:
-        q = qos("sensor_data", 5)
+        q = qos_profile("sensor_data", 5)
         image_pub = node.create_publisher(Image, "image", q)
         info_pub = node.create_publisher(CameraInfo, "camera_info", q)
 

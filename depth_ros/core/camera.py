@@ -43,12 +43,14 @@ class PinholeCamera:
     binning_y: int = 0
 
     @classmethod
-    def from_msg(cls, msg: CameraInfoMsg) -> PinholeCamera:
+    def from_msg(cls, msg: CameraInfoMsg, crop_roi: bool = True) -> PinholeCamera:
         """The camera of the image that comes with a ``sensor_msgs/CameraInfo`` (or
         anything with the same fields): binning and ROI (REP 104) applied to K and P as
         image_geometry's PinholeCameraModel does, so the result is at the delivered
-        image's size with binning 1 and no ROI (see :meth:`binned`)."""
-        roi = getattr(msg, "roi", None)
+        image's size with binning 1 and no ROI (see :meth:`binned`). ``crop_roi=False``:
+        the ROI marks the valid region of a full image instead (binning only; see
+        :mod:`depth_ros.core.region`)."""
+        roi = getattr(msg, "roi", None) if crop_roi else None
         full = cls(
             width=int(msg.width),
             height=int(msg.height),

@@ -26,6 +26,7 @@ from depth_ros.core.camera import StereoGeometry
 from depth_ros.core.errors import InputError
 from depth_ros.core.messages import EncodedDisparity, disparity_fields, encode_disparity
 from depth_ros.core.pointcloud import PointFieldSpec
+from depth_ros.core.region import Region
 
 ENCAPSULATION = b"\x00\x01\x00\x00"  # CDR, little endian, no options
 _START = len(ENCAPSULATION)  # alignment counts from the end of the encapsulation header
@@ -149,13 +150,17 @@ def write_disparity(
     geometry: StereoGeometry,
     min_disparity: float,
     max_disparity: float,
+    region: Region | None = None,
 ) -> EncodedDisparity:
     """Encode a matcher disparity (NaN invalid) into a :func:`disparity_image` message of
     its size: values straight into ``image.data``, the scalars from
-    :func:`depth_ros.core.messages.disparity_fields` (the encoder message objects use)."""
+    :func:`depth_ros.core.messages.disparity_fields` (the encoder message objects use);
+    ``region`` as :func:`~depth_ros.core.messages.encode_disparity`."""
     h, w = disparity.shape
     out = msg.array("image.data", np.float32, (h, w))
-    encoded = encode_disparity(disparity, geometry, min_disparity, max_disparity, out=out)
+    encoded = encode_disparity(
+        disparity, geometry, min_disparity, max_disparity, out=out, region=region
+    )
     for key, value in disparity_fields(encoded, geometry).items():
         msg.set(key, value)
     return encoded

@@ -46,6 +46,7 @@ from depth_ros.core.msgtypes import (
     TimeMsg,
 )
 from depth_ros.core.pointcloud import PackedCloud, PointFieldSpec
+from depth_ros.core.region import Region
 
 if TYPE_CHECKING:
     from typing_extensions import TypeIs  # typing.TypeIs from Python 3.13
@@ -352,7 +353,8 @@ class EncodedDisparity:
     """A disparity image as ``stereo_msgs/DisparityImage`` carries it (stereo_image_proc):
     ``values`` hold d + doffs (so that Z = f * T / value), invalid pixels hold
     ``min_disparity - 1``, the bounds are shifted by doffs too, and ``valid_window`` (x, y,
-    width, height) bounds the valid pixels ((0, 0, 0, 0) when there are none)."""
+    width, height) bounds the valid pixels, within the region given ((0, 0, 0, 0) when
+    there are none)."""
 
     values: NDArray[np.float32]
     min_disparity: float
@@ -366,9 +368,12 @@ def encode_disparity(
     min_disparity: float,
     max_disparity: float,
     out: NDArray[np.float32] | None = None,
+    region: Region | None = None,
 ) -> EncodedDisparity:
     """:class:`EncodedDisparity` of a matcher disparity (NaN invalid, the caller's array
-    untouched), written into ``out`` (e.g. a message buffer) or a new array."""
+    untouched), written into ``out`` (e.g. a message buffer) or a new array. ``region``:
+    where disparities may be valid (:attr:`StereoResult.region`); ``valid_window`` stays
+    inside it."""
     if disparity.ndim != 2:
         raise InputError(f"disparity must be an (H, W) array, got shape {disparity.shape}")
     values = np.empty(disparity.shape, np.float32) if out is None else out
@@ -379,15 +384,17 @@ def encode_disparity(
     values[invalid] = np.float32(lo - 1.0)
     rows = np.flatnonzero(~invalid.all(axis=1))
     cols = np.flatnonzero(~invalid.all(axis=0))
-    window = (0, 0, 0, 0)
+    window = Region(0, 0, 0, 0)
     if rows.size and cols.size:
-        window = (
+        window = Region(
             int(cols[0]),
             int(rows[0]),
             int(cols[-1] - cols[0] + 1),
             int(rows[-1] - rows[0] + 1),
         )
-    return EncodedDisparity(values, lo, hi, window)
+        if region is not None:
+            window = window.intersect(region)
+    return EncodedDisparity(values, lo, hi, window.as_tuple())
 
 
 def disparity_fields(encoded: EncodedDisparity, geometry: StereoGeometry) -> dict[str, float | int]:

@@ -17,6 +17,7 @@ from depth_ros.core.errors import InputError
 from depth_ros.core.models import OutputKind
 from depth_ros.core.models.base import AnyMonoModel, CameraUse, run_mono
 from depth_ros.core.pointcloud import PackedCloud, depth_to_cloud
+from depth_ros.core.region import Region, blank_outside, writable
 from depth_ros.core.scale import ScaleContext, ScaleFit, ScaleSource, apply
 from depth_ros.core.temporal import TemporalFilter, TemporalOptions
 
@@ -83,9 +84,13 @@ class MonoPipeline:
         context: ScaleContext | None = None,
         cloud: bool = True,
         stamp: float | None = None,
+        valid_region: Region | None = None,
     ) -> MonoResult:
         """Raises InputError/CalibrationError for bad input. ``stamp`` (seconds): the
-        image's time, for the temporal filter's reset on a time jump."""
+        image's time, for the temporal filter's reset on a time jump. ``valid_region``:
+        where depth may be given (:mod:`depth_ros.core.region`; None: everywhere);
+        outside it the prediction is NaN (no scale-fit sample, no depth, no points), the
+        confidence 0 and the normals NaN."""
         opts = self.options
         h, w = rgb.shape[:2]
         if camera is not None:
@@ -110,6 +115,13 @@ class MonoPipeline:
             )
         else:
             self.temporal.reset()
+        confidence, normals = out.confidence, out.normals
+        if valid_region is not None:
+            prediction = writable(prediction)
+            confidence = None if confidence is None else writable(confidence)
+            normals = None if normals is None else writable(normals)
+            blank_outside(valid_region, np.nan, prediction, normals)
+            blank_outside(valid_region, 0.0, confidence)
         relative = None
         fit = None
         depth: NDArray[np.float32] | None
@@ -134,7 +146,6 @@ class MonoPipeline:
                 depth, camera, rgb if opts.points == "xyzrgb" else None, opts.decimation
             )
         t2 = time.perf_counter()
-        normals = out.normals
         if normals is not None and depth is not None:
             normals = np.where(np.isnan(depth)[..., None], np.float32(np.nan), normals)
         return MonoResult(
@@ -143,7 +154,7 @@ class MonoPipeline:
             depth,
             packed,
             fit,
-            confidence=out.confidence,
+            confidence=confidence,
             normals=normals,
             focal_px=out.focal_px,
             focal_estimated=out.focal_estimated,

@@ -1,12 +1,13 @@
 """Parameter schema: declared once, used by the nodes (descriptors with ranges), the launch
 files and config profiles (checked against it in tests), and the CLI.
 
-A :class:`ParamSpec` is plain data; ``depth_ros.nodes.common`` turns it into an rclpy
+A :class:`ParamSpec` is plain data; ``depth_ros.nodes.parameters`` turns it into an rclpy
 ``ParameterDescriptor`` with an integer or floating-point range.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -29,6 +30,8 @@ class ParamSpec:
     choices: tuple[str, ...] | None = None
     read_only: bool = False  # fixed at start-up (or at lifecycle configure)
     odd: bool = False  # integers that must be odd (block sizes)
+    pattern: str | None = None  # strings: a regular expression the whole value matches
+    pattern_help: str = ""  # ... said in words (the descriptor's additional_constraints)
 
     @property
     def type(self) -> type:
@@ -46,6 +49,8 @@ class ParamSpec:
             extra.append("odd")
         if self.choices:
             extra.append("one of " + "|".join(self.choices))
+        if self.pattern_help:
+            extra.append("format " + self.pattern_help)
         extra.append(f"default {self.default!r}")
         if self.read_only:
             extra.append("read-only")
@@ -73,6 +78,8 @@ class ParamSpec:
                 return f"{self.name} must be odd, got {value}"
         if self.choices is not None and value not in self.choices:
             return f"{self.name} must be one of {', '.join(self.choices)}, got {value!r}"
+        if self.pattern is not None and not re.fullmatch(self.pattern, str(value)):
+            return f"{self.name} must be {self.pattern_help or self.pattern}, got {value!r}"
         return None
 
 

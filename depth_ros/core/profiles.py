@@ -28,6 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+# the node catalogue, re-exported: depth_ros.core.catalogue
+from depth_ros.core.catalogue import NODES as NODES
+from depth_ros.core.catalogue import NodeInfo as NodeInfo
+from depth_ros.core.catalogue import node_info as node_info
 from depth_ros.core.errors import ConfigError
 from depth_ros.core.models import InputKind, get_model
 from depth_ros.core.params import ParamSpec, Value, problems
@@ -35,76 +39,6 @@ from depth_ros.core.params import ParamSpec, Value, problems
 PACKAGE = "depth_ros"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WILDCARD = "/**"
-
-
-@dataclass(frozen=True)
-class NodeInfo:
-    """A depth node as the launch files and ``bag run`` see it."""
-
-    name: str  # executable and default node name
-    input_kind: InputKind  # the kind of model selected by ``model``
-    schema: str  # name of the function in depth_ros.core.schema giving its parameters
-    default_model: str
-    inputs: tuple[str, ...]  # relative input topics (remappable)
-    outputs: tuple[str, ...]  # relative output topics
-
-
-_STEREO_INPUTS = ("left/image_rect", "left/camera_info", "right/image_rect", "right/camera_info")
-
-NODES: dict[str, NodeInfo] = {
-    "stereo_depth": NodeInfo(
-        "stereo_depth",
-        InputKind.STEREO,
-        "stereo_node_params",
-        "sgbm",
-        _STEREO_INPUTS,
-        ("disparity", "depth", "depth/camera_info", "depth/color", "points"),
-    ),
-    "mono_depth": NodeInfo(
-        "mono_depth",
-        InputKind.MONO,
-        "mono_node_params",
-        "depth_anything_v2_vits",
-        ("image", "camera_info"),
-        (
-            "depth",
-            "depth/camera_info",
-            "depth/color",
-            "depth/relative",
-            "depth/confidence",
-            "normals",
-            "points",
-            "scale/fit",
-        ),
-    ),
-    "fused_depth": NodeInfo(
-        "fused_depth",
-        InputKind.MONO,
-        "fused_node_params",
-        "depth_anything_v2_vits",
-        ("image", "camera_info", "disparity"),
-        ("depth", "depth/camera_info", "depth/color", "depth/confidence", "points", "scale/fit"),
-    ),
-}
-
-# fused_depth.launch.py also starts stereo_depth: its outputs move under stereo/ and the
-# fused node reads the left image and that disparity unless remapped otherwise.
-FUSED_STEREO_OUTPUTS = ("disparity", "depth", "depth/camera_info", "points")
-FUSED_DEFAULT_INPUTS = {
-    "image": "left/image_rect",
-    "camera_info": "left/camera_info",
-    "disparity": "stereo/disparity",
-}
-
-
-def node_info(node: str) -> NodeInfo:
-    """What is known of ``node`` (:data:`NODES`); ConfigError naming the known nodes."""
-    try:
-        return NODES[node]
-    except KeyError:
-        raise ConfigError(
-            f"unknown node {node!r}; expected one of {', '.join(sorted(NODES))}"
-        ) from None
 
 
 # ---------------------------------------------------------------- finding files
@@ -240,10 +174,14 @@ def load_profile(model: str, dirs: Sequence[Path] | None = None) -> Profile:
 
 class NodeSchema(Protocol):
     """A schema function of depth_ros.core.schema as :func:`node_params` calls it: with
-    the model's parameters, and for the monocular nodes the scale source's."""
+    the model's parameters (none for a node without a model), and for the monocular nodes
+    the scale source's."""
 
     def __call__(
-        self, model_params: tuple[ParamSpec, ...], scale_params: tuple[ParamSpec, ...] = ..., /
+        self,
+        model_params: tuple[ParamSpec, ...] = ...,
+        scale_params: tuple[ParamSpec, ...] = ...,
+        /,
     ) -> dict[str, ParamSpec]:
         """The node's parameters with these model (and scale source) parameters."""
         ...
@@ -264,6 +202,8 @@ def node_params(
     fn = schema_function(node)
     if fn is None:
         return None
+    if node_info(node).input_kind is None:  # no model (register_depth)
+        return fn()
     source = str((values or {}).get("scale_source", "none"))
     if node != "stereo_depth" and source != "none":
         scale = importlib.import_module("depth_ros.core.scale")
@@ -293,10 +233,11 @@ def node_for_model(model: str) -> str:
 
 
 def check_model_for_node(node: str, model: str) -> None:
-    """ConfigError unless ``node`` runs models of ``model``'s input kind (naming the launch file
-    that does)."""
-    spec = get_model(model)
+    """ConfigError unless ``node`` runs models of ``model``'s kind."""
     info = node_info(node)
+    if info.input_kind is None:
+        raise ConfigError(f"{node} runs no model (got model {model!r})")
+    spec = get_model(model)
     if spec.input_kind is not info.input_kind:
         raise ConfigError(
             f"model {model!r} is a {spec.input_kind.value} model; {node} runs "

@@ -1,13 +1,19 @@
-"""The parameters of each node, declared once.
+"""The parameters of each node, each defined once.
 
-Nodes declare exactly ``node_params(node, model_id)``; the launch files, the config
-profiles and the documentation are checked against the same function in the tests.
+Every node declares :data:`NODE_PARAMS` (QoS, laziness, diagnostics, synchronisation),
+the nodes that subscribe to images :data:`IMAGE_NODE_PARAMS` (with ``image_transport``);
+each node's function adds its own groups. Nodes declare exactly ``node_params(node,
+model_id)``; the launch files, the config profiles and the documentation are checked
+against the same function in the tests.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from depth_ros.core.backends import AUTO, BACKEND_NAMES
 from depth_ros.core.params import ParamSpec, merge
+from depth_ros.core.region import VALID_ROI_FORMAT, VALID_ROI_PATTERN
 from depth_ros.core.stereo import POINT_FORMATS
 from depth_ros.core.temporal import TEMPORAL_PARAMS
 
@@ -25,6 +31,8 @@ MODEL_PARAMS = (
     ),
     ParamSpec("device", "cpu", "Device: cpu, cuda or cuda:N", read_only=True),
 )
+#: the same with a monocular default model (mono_depth, fused_depth)
+MONO_MODEL_PARAMS = (replace(MODEL_PARAMS[0], default="depth_anything_v2_vits"), *MODEL_PARAMS[1:])
 
 QOS_PARAMS = (
     ParamSpec(
@@ -66,6 +74,10 @@ QOS_PARAMS = (
     ),
 )
 
+POINTS_DECIMATION = ParamSpec(
+    "points_decimation", 1, "Keep every n-th row and column in the point cloud", 1, 16
+)
+
 OUTPUT_PARAMS = (
     ParamSpec(
         "points",
@@ -73,7 +85,7 @@ OUTPUT_PARAMS = (
         "Point cloud fields: none (no cloud), xyz, or xyzrgb",
         choices=POINT_FORMATS,
     ),
-    ParamSpec("points_decimation", 1, "Keep every n-th row and column in the point cloud", 1, 16),
+    POINTS_DECIMATION,
     ParamSpec("min_depth", 0.0, "Depths below this are invalid (NaN), metres", 0.0, 1000.0),
     ParamSpec(
         "max_depth",
@@ -88,7 +100,8 @@ SYNC_PARAMS = (
     ParamSpec(
         "approximate_sync",
         False,
-        "Pair left and right images by nearest stamp instead of equal stamps",
+        "Pair the synchronised inputs (see the node's topics) by nearest stamp, within "
+        "approximate_sync_tolerance_seconds, instead of equal stamps",
         read_only=True,
     ),
     ParamSpec(
@@ -98,15 +111,8 @@ SYNC_PARAMS = (
         0.0,
         1.0,
     ),
-    ParamSpec(
-        "rectify",
-        False,
-        "Inputs are raw: undistort and rectify them with camera_info D, K, R, P first",
-    ),
 )
 
-
-#: declared by every node that takes images (stereo_depth, mono_depth, fused_depth)
 IMAGE_TRANSPORT = ParamSpec(
     "image_transport",
     "raw",
@@ -116,30 +122,38 @@ IMAGE_TRANSPORT = ParamSpec(
     read_only=True,
 )
 
+#: declared by every node
+NODE_PARAMS = (*QOS_PARAMS, *SYNC_PARAMS)
+#: declared by every node that subscribes to images (stereo_depth, mono_depth, fused_depth)
+IMAGE_NODE_PARAMS = (*NODE_PARAMS, IMAGE_TRANSPORT)
+
+STEREO_PARAMS = (
+    ParamSpec(
+        "rectify",
+        False,
+        "Inputs are raw: undistort and rectify them with camera_info D, K, R, P first",
+    ),
+)
+
+
+#: declared by stereo_depth and mono_depth (see depth_ros.core.region)
+VALID_ROI = ParamSpec(
+    "valid_roi",
+    AUTO,
+    "Where depth may be given: auto = camera_info's ROI when it marks a region of the full "
+    "image (a filled rectification border), none = the whole image, or x,y,width,height "
+    "pixels; outside it: NaN depth and disparity, no points",
+    pattern=VALID_ROI_PATTERN,
+    pattern_help=VALID_ROI_FORMAT,
+)
+
 
 def stereo_node_params(model_params: tuple[ParamSpec, ...] = ()) -> dict[str, ParamSpec]:
     """All parameters of ``stereo_depth`` for a model whose own parameters are given."""
     return merge(
-        MODEL_PARAMS, QOS_PARAMS, OUTPUT_PARAMS, SYNC_PARAMS, (IMAGE_TRANSPORT,), model_params
+        MODEL_PARAMS, IMAGE_NODE_PARAMS, OUTPUT_PARAMS, STEREO_PARAMS, (VALID_ROI,), model_params
     )
 
-
-MONO_PARAMS = (
-    IMAGE_TRANSPORT,
-    ParamSpec(
-        "approximate_sync",
-        False,
-        "Pair image and camera_info by nearest stamp instead of equal stamps",
-        read_only=True,
-    ),
-    ParamSpec(
-        "approximate_sync_tolerance_seconds",
-        0.01,
-        "Largest stamp difference paired by approximate sync, seconds",
-        0.0,
-        1.0,
-    ),
-)
 
 REFERENCE_PARAMS = (
     ParamSpec(
@@ -186,18 +200,15 @@ def mono_node_params(
 ) -> dict[str, ParamSpec]:
     """All parameters of ``mono_depth``: its own, the model's, and the scale source's
     (prefixed ``scale.``)."""
-    from dataclasses import replace
-
     from depth_ros.core.scale import scale_source_names
 
     names = tuple(scale_source_names()) if scale_names is None else scale_names
-    model = (replace(MODEL_PARAMS[0], default="depth_anything_v2_vits"), *MODEL_PARAMS[1:])
     prefixed = tuple(replace(s, name=SCALE_PREFIX + s.name) for s in scale_params)
     return merge(
-        model,
-        QOS_PARAMS,
+        MONO_MODEL_PARAMS,
+        IMAGE_NODE_PARAMS,
+        (VALID_ROI,),
         OUTPUT_PARAMS,
-        MONO_PARAMS,
         TEMPORAL_PARAMS,
         REFERENCE_PARAMS,
         (scale_choice(names),),
@@ -207,20 +218,6 @@ def mono_node_params(
 
 
 FUSED_PARAMS = (
-    IMAGE_TRANSPORT,
-    ParamSpec(
-        "approximate_sync",
-        False,
-        "Pair image, camera_info and disparity by nearest stamp instead of equal stamps",
-        read_only=True,
-    ),
-    ParamSpec(
-        "approximate_sync_tolerance_seconds",
-        0.01,
-        "Largest stamp difference paired by approximate sync, seconds",
-        0.0,
-        1.0,
-    ),
     ParamSpec(
         "max_disagreement",
         0.0,
@@ -239,31 +236,16 @@ def fused_node_params(
     """All parameters of ``fused_depth``: its own, the monocular model's, and those of the
     ``stereo`` scale source that aligns the monocular prediction to the stereo depth
     (prefixed ``scale.``; ``scale_params`` None = that source's)."""
-    from dataclasses import replace
-
     from depth_ros.core.scale import scale_source_params
 
     scale = scale_source_params("stereo") if scale_params is None else scale_params
-    model = (replace(MODEL_PARAMS[0], default="depth_anything_v2_vits"), *MODEL_PARAMS[1:])
     prefixed = tuple(replace(s, name=SCALE_PREFIX + s.name) for s in scale)
-    return merge(model, QOS_PARAMS, OUTPUT_PARAMS, FUSED_PARAMS, model_params, prefixed)
+    return merge(
+        MONO_MODEL_PARAMS, IMAGE_NODE_PARAMS, OUTPUT_PARAMS, FUSED_PARAMS, model_params, prefixed
+    )
 
 
 REGISTER_PARAMS = (
-    ParamSpec(
-        "approximate_sync",
-        False,
-        "Pair depth image, depth camera_info and rgb camera_info (and rgb image) by nearest "
-        "stamp instead of equal stamps",
-        read_only=True,
-    ),
-    ParamSpec(
-        "approximate_sync_tolerance_seconds",
-        0.01,
-        "Largest stamp difference paired by approximate sync, seconds",
-        0.0,
-        1.0,
-    ),
     ParamSpec(
         "fill_upsampling_holes",
         False,
@@ -283,7 +265,7 @@ REGISTER_PARAMS = (
         choices=POINT_FORMATS,
         read_only=True,
     ),
-    ParamSpec("points_decimation", 1, "Keep every n-th row and column in the point cloud", 1, 16),
+    POINTS_DECIMATION,
     ParamSpec(
         "use_tf",
         True,
@@ -306,4 +288,4 @@ def register_node_params() -> dict[str, ParamSpec]:
     """All parameters of ``register_depth`` (no model: registration is geometry only).
     ``depth_to_rgb_*`` maps points of the depth optical frame into the rgb optical frame
     (TF: the transform of the depth frame in the rgb frame)."""
-    return merge(QOS_PARAMS, REGISTER_PARAMS)
+    return merge(NODE_PARAMS, REGISTER_PARAMS)

@@ -6,7 +6,6 @@ the node adds only message conversion on top of :meth:`StereoPipeline.process`.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -18,6 +17,8 @@ from depth_ros.core.errors import InputError
 from depth_ros.core.geometry import disparity_to_depth
 from depth_ros.core.models.base import ConfidenceStereoModel
 from depth_ros.core.pointcloud import PackedCloud, cloud_shape, depth_to_cloud, write_colors
+from depth_ros.core.region import Region, blank_outside, writable
+from depth_ros.core.stopwatch import Stopwatch
 
 if TYPE_CHECKING:
     from depth_ros.core.models.base import StereoModel
@@ -51,6 +52,9 @@ class StereoResult:
     # per-pixel confidence in [0, 1] (0 where invalid), when asked for and the matcher
     # knows it (classical matchers: depth_ros.core.confidence)
     confidence: NDArray[np.float32] | None = None
+    # where the disparity may be valid: the valid region (valid_roi) within the columns
+    # the matcher can match; None = the whole image
+    region: Region | None = None
 
 
 class StereoPipeline:
@@ -70,6 +74,8 @@ class StereoPipeline:
         depth_out: NDArray[np.float32] | None = None,
         confidence: bool = False,
         allow_no_baseline: bool = False,
+        watch: Stopwatch | None = None,
+        valid_region: Region | None = None,
     ) -> StereoResult:
         """``left``/``right``: RGB uint8 (H, W, 3). ``cloud=False`` skips the point cloud
         (nobody listens, or :meth:`points` follows later). ``depth_out``: an (H, W)
@@ -77,8 +83,12 @@ class StereoPipeline:
         confidence, where the matcher has one (``compute_with_confidence``).
         ``allow_no_baseline``: a right camera without a baseline (P[0,3] = 0, as
         image_pipeline's own stereo fixtures publish) still gives the disparity; the depth
-        is then all NaN and ``result.geometry.has_baseline`` False.
-        Raises InputError/CalibrationError."""
+        is then all NaN and ``result.geometry.has_baseline`` False. ``watch``: the
+        frame's stopwatch, lapped at ``rectify``, ``matcher`` and ``depth`` (its stages
+        are ``result.timings_ms``; default: one started now). ``valid_region``: where
+        depth may be given (:mod:`depth_ros.core.region`; None: everywhere); outside it
+        and outside the matcher's :meth:`matched_columns` the disparity is NaN (and the
+        confidence 0). Raises InputError/CalibrationError."""
         opts = self.options
         if left.shape != right.shape:
             raise InputError(
@@ -89,17 +99,22 @@ class StereoPipeline:
         left_camera.validate(w, h)
         right_camera.validate(w, h)
         geometry = StereoGeometry.from_cameras(left_camera, right_camera, allow_no_baseline)
-        t0 = time.perf_counter()
+        watch = Stopwatch() if watch is None else watch
         if opts.rectify:
             left = left_camera.rectify(left)
             right = right_camera.rectify(right)
-        t1 = time.perf_counter()
+        watch.lap("rectify")
         conf = None
         if confidence and isinstance(self.model, ConfidenceStereoModel):
             disparity, conf = self.model.compute_with_confidence(left, right)
         else:
             disparity = self.model.compute(left, right)
-        t2 = time.perf_counter()
+        region = self.region(w, h, valid_region)
+        if region is not None:
+            disparity, conf = writable(disparity), None if conf is None else writable(conf)
+            blank_outside(region, np.nan, disparity)
+            blank_outside(region, 0.0, conf)
+        watch.lap("matcher")
         if geometry.has_baseline:
             depth = disparity_to_depth(
                 disparity, geometry, opts.min_depth, opts.max_depth, out=depth_out
@@ -107,12 +122,32 @@ class StereoPipeline:
         else:  # no metres without a baseline
             depth = np.empty((h, w), np.float32) if depth_out is None else depth_out
             depth.fill(np.nan)
-        t3 = time.perf_counter()
-        timings = dict(rectify=(t1 - t0) * 1e3, matcher=(t2 - t1) * 1e3, depth=(t3 - t2) * 1e3)
-        result = StereoResult(disparity, depth, None, geometry, left, left_camera, timings, conf)
+        watch.lap("depth")
+        result = StereoResult(
+            disparity, depth, None, geometry, left, left_camera, watch.ms, conf, region
+        )
         if cloud:
-            self.points(result)
+            self.points(result, watch=watch)
         return result
+
+    def disparity_range(self, width: int) -> tuple[float, float]:
+        """The model's (smallest, largest) disparity for images ``width`` wide
+        (StereoModel.disparity_range; a model without it: [0, width])."""
+        of_model = getattr(self.model, "disparity_range", None)
+        if of_model is None:
+            return 0.0, float(width)
+        lo, hi = of_model(width)
+        return float(lo), float(hi)
+
+    def region(self, width: int, height: int, valid: Region | None = None) -> Region | None:
+        """Where disparities may be valid in images of this size: ``valid`` (None: the
+        whole image) within the model's matched columns (StereoModel.matched_columns; a
+        model without it matches every column). None when that is the whole image."""
+        region = Region.full(width, height) if valid is None else valid
+        matched = getattr(self.model, "matched_columns", None)
+        if matched is not None:
+            region = region.columns(*matched(width))
+        return None if region.is_whole(width, height) else region
 
     def cloud_shape(self, height: int, width: int) -> tuple[int, int, int] | None:
         """Shape of the float32 buffer :meth:`points` fills for images of this size
@@ -143,15 +178,21 @@ class StereoPipeline:
         result: StereoResult,
         out: NDArray[np.float32] | None = None,
         colors_written: bool = False,
+        watch: Stopwatch | None = None,
     ) -> None:
         """Add the point cloud to ``result`` (``out``: a buffer of :meth:`cloud_shape`;
-        ``colors_written``: its colours are in place already, see :meth:`colors`)."""
+        ``colors_written``: its colours are in place already, see :meth:`colors`).
+        ``watch``: the frame's stopwatch, lapped at ``points`` (default: the time of
+        this call goes to ``result.timings_ms["points"]``)."""
         opts = self.options
         if opts.points == "none":
             return
-        t0 = time.perf_counter()
+        own = watch is None
+        watch = Stopwatch() if watch is None else watch
         rgb = result.left_rgb if opts.points == "xyzrgb" and not colors_written else None
         result.cloud = depth_to_cloud(
             result.depth, result.camera, rgb, opts.decimation, out, colors_written
         )
-        result.timings_ms["points"] = (time.perf_counter() - t0) * 1e3
+        elapsed = watch.lap("points")
+        if own:
+            result.timings_ms["points"] = elapsed

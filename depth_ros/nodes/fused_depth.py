@@ -25,30 +25,33 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticStatus
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
-from stereo_msgs.msg import DisparityImage
+from typing_extensions import override
 
 from depth_ros.core.camera import PinholeCamera
+from depth_ros.core.catalogue import COMPRESSED, node_info
 from depth_ros.core.colorize import colorize
 from depth_ros.core.errors import ConfigError, InputError
 from depth_ros.core.fusion import SOURCE_NONE, StereoMonoFusion
-from depth_ros.core.messages import depth_from_disparity_msg, rgb_from_msg
-from depth_ros.core.models import InputKind, OutputKind
+from depth_ros.core.messages import depth_from_disparity_msg, rgb_from_msg, stamp_to_ns
+from depth_ros.core.models import OutputKind
 from depth_ros.core.params import ParamSpec, Value
 from depth_ros.core.pointcloud import depth_to_cloud
 from depth_ros.core.scale import ScaleFit
 from depth_ros.core.schema import SCALE_PREFIX, fused_node_params
-from depth_ros.nodes import base
-from depth_ros.nodes.common import stamp_ns
+from depth_ros.nodes import base, process, topics
 from depth_ros.nodes.convert import camera_info_msg, cloud_msg, numpy_to_image
 from depth_ros.nodes.mono_depth import _fit_status
 
+INFO = node_info("fused_depth")  # topics, default model: depth_ros.core.catalogue
+
 
 class FusedDepth(base.DepthComponent):
-    name = "fused_depth"
-    input_kind = InputKind.MONO
-    default_model = "depth_anything_v2_vits"
+    """The ``fused_depth`` node: a relative monocular prediction aligned to the stereo disparity
+    every frame, filling the stereo depth's holes."""
+
+    name = INFO.name
+    input_kind = INFO.model_kind
+    default_model = INFO.default_model
     option_params = frozenset(
         (
             "points",
@@ -66,16 +69,17 @@ class FusedDepth(base.DepthComponent):
     fusion: StereoMonoFusion
     last_fit: ScaleFit | None = None
 
+    @override
     def schema(self, model_params: tuple[ParamSpec, ...]) -> dict[str, ParamSpec]:
         return fused_node_params(model_params)
 
+    def flags(self) -> set[str]:
+        """The catalogue's topic flags that hold (depth_ros.core.catalogue)."""
+        return {COMPRESSED} if self.params.get("image_transport") == COMPRESSED else set()
+
+    @override
     def inputs(self) -> Sequence[tuple[str, type]]:
-        image: tuple[str, type] = (
-            ("image/compressed", CompressedImage)
-            if self.params.get("image_transport") == "compressed"
-            else ("image", Image)
-        )
-        return (image, ("camera_info", CameraInfo), ("disparity", DisparityImage))
+        return topics.synced_inputs(INFO, self.flags())
 
     def _fusion_params(self) -> dict[str, Value]:
         p = self.params
@@ -87,6 +91,7 @@ class FusedDepth(base.DepthComponent):
         values["max_depth"] = float(p["max_depth"])
         return values
 
+    @override
     def setup(self) -> None:
         assert self.spec is not None
         if self.spec.output_kind is not OutputKind.RELATIVE:
@@ -96,27 +101,25 @@ class FusedDepth(base.DepthComponent):
             )
         self.fusion = StereoMonoFusion(self._fusion_params())
 
+    @override
     def apply_options(self) -> None:
         self.fusion.update(self._fusion_params())
 
+    @override
     def on_time_jump(self) -> None:
         fusion = getattr(self, "fusion", None)
         if fusion is not None:
             fusion.reset()  # the scale fit of the old time is not held over the jump
 
+    @override
     def teardown(self) -> None:
         self.last_fit = None
 
+    @override
     def create_publishers(self, qos: Any) -> dict[str, Any]:
-        return {
-            "depth": self.publisher(Image, "depth", qos),
-            "depth_info": self.publisher(CameraInfo, "depth/camera_info", qos),
-            "points": self.publisher(PointCloud2, "points", qos),
-            "confidence": self.publisher(Image, "depth/confidence", qos),
-            "fit": self.publisher(DiagnosticStatus, "scale/fit", qos),
-            "color": self.publisher(Image, "depth/color", qos),
-        }
+        return topics.publishers(self, INFO, qos, self.flags())
 
+    @override
     def handle(self, msgs: list[Any]) -> None:
         image_msg, info, disparity = msgs
         rgb = rgb_from_msg(image_msg, self.max_pixels(), "image")
@@ -136,8 +139,8 @@ class FusedDepth(base.DepthComponent):
         result = self.fusion.process(
             stereo,
             relative,
-            stamp=stamp_ns(header.stamp) / 1e9,
-            stereo_stamp=stamp_ns(disparity.header.stamp) / 1e9,
+            stamp=stamp_to_ns(image_msg) / 1e9,
+            stereo_stamp=stamp_to_ns(disparity) / 1e9,
         )
         depth, source = result.depth, result.source
         lo = float(self.params["min_depth"])
@@ -167,6 +170,7 @@ class FusedDepth(base.DepthComponent):
         if self.wanted("color"):
             self.pubs["color"].publish(numpy_to_image(colorize(depth, invert=True), "rgb8", header))
 
+    @override
     def extra_diagnostics(self) -> dict[str, str]:
         fit = self.last_fit
         if fit is None:
@@ -194,11 +198,13 @@ class FusedDepth(base.DepthComponent):
 
 
 def main(args: list[str] | None = None) -> int:
-    return base.run(FusedDepth, args)
+    """Run ``fused_depth`` as a plain node until shutdown; the exit status."""
+    return process.run(FusedDepth, args)
 
 
 def main_lifecycle(args: list[str] | None = None) -> int:
-    return base.run(FusedDepth, args, lifecycle=True)
+    """Run ``fused_depth`` as a lifecycle node until shutdown; the exit status."""
+    return process.run(FusedDepth, args, lifecycle=True)
 
 
 if __name__ == "__main__":

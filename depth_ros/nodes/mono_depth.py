@@ -16,28 +16,35 @@ from collections.abc import Sequence
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo
+from typing_extensions import override
 
 from depth_ros.core.camera import PinholeCamera
+from depth_ros.core.catalogue import COMPRESSED, node_info
 from depth_ros.core.colorize import colorize
-from depth_ros.core.messages import rgb_from_msg
-from depth_ros.core.models import InputKind
+from depth_ros.core.messages import rgb_from_msg, stamp_to_ns
 from depth_ros.core.models.base import CameraUse, ModelSpec
 from depth_ros.core.mono_pipeline import MonoOptions, MonoPipeline
 from depth_ros.core.params import ParamSpec
+from depth_ros.core.region import Region, camera_and_region
 from depth_ros.core.scale import ScaleFit, build_scale_source, scale_source_params
 from depth_ros.core.schema import SCALE_PREFIX, mono_node_params
 from depth_ros.core.temporal import TEMPORAL_PARAMS, TemporalOptions
-from depth_ros.nodes import base
-from depth_ros.nodes.common import declare, stamp_ns
+from depth_ros.nodes import base, process, topics
 from depth_ros.nodes.convert import camera_info_msg, cloud_msg, numpy_to_image
 from depth_ros.nodes.reference import ReferenceTracker
 
+INFO = node_info("mono_depth")  # topics, default model: depth_ros.core.catalogue
+
 
 class MonoDepth(base.DepthComponent):
-    name = "mono_depth"
-    input_kind = InputKind.MONO
-    default_model = "depth_anything_v2_vits"
+    """The ``mono_depth`` node: a monocular network's depth, made metric by the model or a scale
+    source, with its point cloud."""
+
+    name = INFO.name
+    input_kind = INFO.model_kind
+    default_model = INFO.default_model
+    choice_params = ("scale_source",)  # its scale.* parameters join the schema
     option_params = frozenset(
         (
             "points",
@@ -47,36 +54,54 @@ class MonoDepth(base.DepthComponent):
             *(s.name for s in TEMPORAL_PARAMS),
         )
     )
-    live_params = base.DepthComponent.live_params | {  # read by ReferenceTracker each frame
-        f"reference_to_camera_{c}" for c in ("x", "y", "z", "qx", "qy", "qz", "qw")
+    live_params = base.DepthComponent.live_params | {  # read each frame
+        "valid_roi",  # (and these by ReferenceTracker)
+        *(f"reference_to_camera_{c}" for c in ("x", "y", "z", "qx", "qy", "qz", "qw")),
     }
     pipeline: MonoPipeline
     reference: ReferenceTracker | None = None
     last_fit: ScaleFit | None = None
     last_focal: tuple[float, bool] | None = None  # (focal px, estimated by the network)
 
+    @override
     def schema(self, model_params: tuple[ParamSpec, ...]) -> dict[str, ParamSpec]:
-        source = self._scale_source_name()
+        source = str(self.params.get("scale_source", "none"))  # (declared first)
         scale = scale_source_params(source) if source != "none" else ()
         return mono_node_params(model_params, scale)
 
+    @override
     def is_option(self, name: str) -> bool:
         return super().is_option(name) or name.startswith(SCALE_PREFIX)  # scale source's
 
+    @override
     def on_time_jump(self) -> None:
         if self.reference is not None:
             self.reference.clear()  # references of the old time would pair with new frames
         if getattr(self, "pipeline", None) is not None and self.pipeline.scale is not None:
             self.pipeline.scale.reset()
 
-    def _scale_source_name(self) -> str:
-        spec = mono_node_params()["scale_source"]
-        return str(declare(self.node, {"scale_source": spec})["scale_source"])
+    def flags(self) -> set[str]:
+        """The catalogue's topic flags that hold (depth_ros.core.catalogue): what the
+        model gives and the scale source's reference topics."""
+        flags = {COMPRESSED} if self.params.get("image_transport") == COMPRESSED else set()
+        source = str(self.params.get("scale_source", "none"))
+        if source in INFO.flags:  # a source that listens to reference topics
+            flags.add(source)
+        pipeline: MonoPipeline | None = getattr(self, "pipeline", None)
+        if pipeline is None:  # not configured: the inputs only
+            return flags
+        if pipeline.scale is not None:
+            flags.add("scale")
+        if not pipeline.metric or pipeline.scale is not None:
+            flags.add("relative")
+        if pipeline.metric:
+            flags.add("metric")
+            flags.update({"confidence", "normals"} & set(self._spec().outputs))
+        return flags
 
+    @override
     def inputs(self) -> Sequence[tuple[str, type]]:
-        if self.params.get("image_transport") == "compressed":
-            return (("image/compressed", CompressedImage), ("camera_info", CameraInfo))
-        return (("image", Image), ("camera_info", CameraInfo))
+        return topics.synced_inputs(INFO, self.flags())
 
     def _spec(self) -> ModelSpec:
         assert self.spec is not None, "the model is known once configured"
@@ -93,6 +118,7 @@ class MonoDepth(base.DepthComponent):
             temporal=TemporalOptions.from_params(p),
         )
 
+    @override
     def setup(self) -> None:
         assert self.spec is not None
         source = str(self.params["scale_source"])
@@ -111,6 +137,7 @@ class MonoDepth(base.DepthComponent):
             self.model, self.spec.output_kind, scale, self._options(), self.spec.camera
         )
 
+    @override
     def apply_options(self) -> None:
         self.pipeline.options = self._options()
         if self.pipeline.scale is not None:
@@ -122,41 +149,36 @@ class MonoDepth(base.DepthComponent):
                 }
             )
 
+    @override
     def create_publishers(self, qos: Any) -> dict[str, Any]:
-        pubs = {"color": self.publisher(Image, "depth/color", qos)}
-        if not self.pipeline.metric or self.pipeline.scale is not None:
-            pubs["relative"] = self.publisher(Image, "depth/relative", qos)
-        if self.pipeline.metric:
-            pubs["depth"] = self.publisher(Image, "depth", qos)
-            pubs["depth_info"] = self.publisher(CameraInfo, "depth/camera_info", qos)
-            pubs["points"] = self.publisher(PointCloud2, "points", qos)
-            if "confidence" in self._spec().outputs:
-                pubs["confidence"] = self.publisher(Image, "depth/confidence", qos)
-            if "normals" in self._spec().outputs:
-                pubs["normals"] = self.publisher(Image, "normals", qos)
-        if self.pipeline.scale is not None:
-            pubs["fit"] = self.publisher(DiagnosticStatus, "scale/fit", qos)
-        return pubs
+        return topics.publishers(self, INFO, qos, self.flags())
 
+    @override
     def extra_subscriptions(self, qos: Any) -> list[Any]:
-        return self.reference.subscriptions(qos) if self.reference else []
+        if self.reference is None:
+            return []
+        return self.reference.subscriptions(qos, topics.unsynced_inputs(INFO, self.flags()))
 
-    def _camera(self, info: CameraInfo, width: int, height: int) -> PinholeCamera | None:
-        """The image's camera; None for an uncalibrated one (REP 104: K all zero) when
-        the model estimates the focal itself."""
-        camera = PinholeCamera.from_msg(info)
+    def _camera(
+        self, info: CameraInfo, width: int, height: int
+    ) -> tuple[PinholeCamera | None, Region | None]:
+        """The image's camera, None for an uncalibrated one (REP 104: K all zero) when
+        the model estimates the focal itself; and its valid region (``valid_roi``)."""
+        valid_roi = str(self.params.get("valid_roi", "auto"))
+        camera, region = camera_and_region(info, width, height, valid_roi)
         if self._spec().camera is CameraUse.OPTIONAL and not any(camera.k):
-            return None
+            return None, region
         camera.validate(width, height)
-        return camera
+        return camera, region
 
+    @override
     def handle(self, msgs: list[Any]) -> dict[str, float]:
         t0 = time.perf_counter()
         image_msg, info = msgs
         rgb = rgb_from_msg(image_msg, self.max_pixels(), "image")
-        camera = self._camera(info, rgb.shape[1], rgb.shape[0])
+        camera, region = self._camera(info, rgb.shape[1], rgb.shape[0])
         header = image_msg.header
-        stamp = stamp_ns(header.stamp) / 1e9
+        stamp = stamp_to_ns(image_msg) / 1e9
         context = (
             self.reference.context(camera, rgb.shape[:2], stamp)
             if self.reference is not None and camera is not None
@@ -168,6 +190,7 @@ class MonoDepth(base.DepthComponent):
             context,
             cloud="points" in self.pubs and self.wanted("points"),
             stamp=stamp,
+            valid_region=region,
         )
         t1 = time.perf_counter()
         if result.focal_px is not None:
@@ -202,6 +225,7 @@ class MonoDepth(base.DepthComponent):
             "publish": (t2 - t1) * 1e3,
         }
 
+    @override
     def extra_diagnostics(self) -> dict[str, str]:
         values = {"camera_use": self.spec.camera.value} if self.spec is not None else {}
         if self.last_focal is not None:
@@ -266,11 +290,13 @@ def _fit_status(fit: ScaleFit, name: str) -> DiagnosticStatus:
 
 
 def main(args: list[str] | None = None) -> int:
-    return base.run(MonoDepth, args)
+    """Run ``mono_depth`` as a plain node until shutdown; the exit status."""
+    return process.run(MonoDepth, args)
 
 
 def main_lifecycle(args: list[str] | None = None) -> int:
-    return base.run(MonoDepth, args, lifecycle=True)
+    """Run ``mono_depth`` as a lifecycle node until shutdown; the exit status."""
+    return process.run(MonoDepth, args, lifecycle=True)
 
 
 if __name__ == "__main__":

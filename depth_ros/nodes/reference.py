@@ -5,14 +5,13 @@ or disparity, brought into the camera (projection happens in :mod:`depth_ros.cor
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from rclpy.node import Node
 from rclpy.time import Time
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
-from stereo_msgs.msg import DisparityImage
 
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.errors import CalibrationError
@@ -22,6 +21,7 @@ from depth_ros.core.messages import (
     image_to_numpy,
     points_xyz,
     read_points,
+    stamp_to_ns,
 )
 from depth_ros.core.params import Value
 from depth_ros.core.projection import (
@@ -31,13 +31,6 @@ from depth_ros.core.projection import (
     reproject_depth,
 )
 from depth_ros.core.scale import ScaleContext
-from depth_ros.nodes.common import stamp_ns
-
-# which reference topics each scale source listens to
-TOPICS = {
-    "sparse_depth": ("reference/depth", "reference/camera_info", "reference/points"),
-    "stereo": ("reference/disparity",),
-}
 
 
 def quaternion_matrix(
@@ -89,16 +82,12 @@ class ReferenceTracker:
             self._tf_buffer = tf2_ros.Buffer()
             self._tf = tf2_ros.TransformListener(self._tf_buffer, node)
 
-    def subscriptions(self, qos: Any) -> list[Any]:
-        types = {
-            "reference/depth": Image,
-            "reference/camera_info": CameraInfo,
-            "reference/points": PointCloud2,
-            "reference/disparity": DisparityImage,
-        }
+    def subscriptions(self, qos: Any, topics: Sequence[tuple[str, type]]) -> list[Any]:
+        """Subscriptions keeping the newest message of each reference topic (the scale
+        source's, from the node catalogue: depth_ros.core.catalogue)."""
         return [
-            self.node.create_subscription(types[t], t, self._keep(t), qos)
-            for t in TOPICS.get(self.source, ())
+            self.node.create_subscription(kind, name, self._keep(name), qos)
+            for name, kind in topics
         ]
 
     def clear(self) -> None:
@@ -127,6 +116,8 @@ class ReferenceTracker:
         return transform_matrix(t.transform)
 
     def context(self, camera: PinholeCamera, shape: tuple[int, int], stamp: float) -> ScaleContext:
+        """The scale context of a frame: the newest reference (disparity, depth or points) projected
+        into ``camera``'s image of ``shape``."""
         with self._lock:
             latest = dict(self._latest)
         if self.source == "stereo" and "reference/disparity" in latest:
@@ -137,7 +128,7 @@ class ReferenceTracker:
                 disparity=disparity_from_msg(msg),
                 stereo=disparity_msg_geometry(msg),
                 stamp=stamp,
-                reference_stamp=stamp_ns(msg.header.stamp) / 1e9,
+                reference_stamp=stamp_to_ns(msg) / 1e9,
             )
         if "reference/points" in latest:
             msg = latest["reference/points"]
@@ -151,7 +142,7 @@ class ReferenceTracker:
                 camera=camera,
                 reference=ref,
                 stamp=stamp,
-                reference_stamp=stamp_ns(msg.header.stamp) / 1e9,
+                reference_stamp=stamp_to_ns(msg) / 1e9,
             )
         if "reference/depth" in latest:
             msg = latest["reference/depth"]
@@ -177,7 +168,7 @@ class ReferenceTracker:
                 camera=camera,
                 reference=depth,
                 stamp=stamp,
-                reference_stamp=stamp_ns(msg.header.stamp) / 1e9,
+                reference_stamp=stamp_to_ns(msg) / 1e9,
             )
         base = str(self.params.get("base_frame", ""))
         if self.source == "ground_plane" and self._tf is not None and base:

@@ -22,10 +22,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from rclpy.time import Time
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
+from typing_extensions import override
 
 from depth_ros.core.camera import PinholeCamera
+from depth_ros.core.catalogue import node_info
 from depth_ros.core.encodings import to_rgb8
 from depth_ros.core.errors import CalibrationError, InputError
 from depth_ros.core.messages import image_to_numpy
@@ -34,11 +35,12 @@ from depth_ros.core.pointcloud import depth_to_cloud
 from depth_ros.core.projection import depth_image_to_metres
 from depth_ros.core.register import DepthRegistrar
 from depth_ros.core.schema import register_node_params
-from depth_ros.nodes import base, common
+from depth_ros.nodes import base, process, topics
 from depth_ros.nodes.convert import cloud_msg, numpy_to_image
 from depth_ros.nodes.reference import quaternion_matrix, transform_matrix
 
 PREFIX = "depth_to_rgb"
+INFO = node_info("register_depth")  # topics: depth_ros.core.catalogue
 
 
 class RegisterDepth(base.DepthComponent):
@@ -47,8 +49,8 @@ class RegisterDepth(base.DepthComponent):
     through); the rest (lazy subscriptions, newest-frame worker, rate-limited errors,
     diagnostics, lifecycle) is the base class's."""
 
-    name = "register_depth"
-    default_model = ""
+    name = INFO.name
+    default_model = INFO.default_model
     option_params = frozenset(("fill_upsampling_holes",))
     registrar: DepthRegistrar
     _tf_buffer: Any = None
@@ -56,12 +58,14 @@ class RegisterDepth(base.DepthComponent):
     transform_source = "parameters"
     filled = float("nan")
 
+    @override
     def schema(self, model_params: tuple[ParamSpec, ...]) -> dict[str, ParamSpec]:
         return register_node_params()
 
+    @override
     def configure(self) -> bool:
-        self.specs = self.schema(())
-        self.params = common.declare(self.node, self.specs)
+        self.binding.bind(self.schema(()))
+        self.binding.warn_startup_invalid()  # and carry on with the defaults
         self.registrar = DepthRegistrar(bool(self.params["fill_upsampling_holes"]))
         self.model = self.registrar
         if bool(self.params["use_tf"]):
@@ -83,28 +87,25 @@ class RegisterDepth(base.DepthComponent):
         )
         return True
 
+    @override
     def apply_options(self) -> None:
         self.registrar.fill_upsampling_holes = bool(self.params["fill_upsampling_holes"])
 
+    @override
     def teardown(self) -> None:
         self._tf_listener = self._tf_buffer = None
 
-    def inputs(self) -> Sequence[tuple[str, type]]:
-        topics: list[tuple[str, type]] = [
-            ("depth/image_rect", Image),
-            ("depth/camera_info", CameraInfo),
-            ("rgb/camera_info", CameraInfo),
-        ]
-        if self.params.get("points") == "xyzrgb":
-            topics.append(("rgb/image_rect_color", Image))
-        return topics
+    def flags(self) -> set[str]:
+        """The catalogue's topic flags that hold: ``xyzrgb`` adds the colour image."""
+        return {"xyzrgb"} if self.params.get("points") == "xyzrgb" else set()
 
+    @override
+    def inputs(self) -> Sequence[tuple[str, type]]:
+        return topics.synced_inputs(INFO, self.flags())
+
+    @override
     def create_publishers(self, qos: Any) -> dict[str, Any]:
-        return {
-            "depth": self.publisher(Image, "depth_registered/image_rect", qos),
-            "info": self.publisher(CameraInfo, "depth_registered/camera_info", qos),
-            "points": self.publisher(PointCloud2, "depth_registered/points", qos),
-        }
+        return topics.publishers(self, INFO, qos, self.flags())
 
     def _transform(self, source: str, target: str, stamp: Any) -> NDArray[np.float64]:
         """Depth optical frame → rgb optical frame, as register.cpp looks it up."""
@@ -116,6 +117,7 @@ class RegisterDepth(base.DepthComponent):
             raise CalibrationError(f"no transform {source} → {target}: {exc}") from exc
         return transform_matrix(t.transform)
 
+    @override
     def handle(self, msgs: list[Any]) -> None:
         depth_msg, depth_info, rgb_info = msgs[:3]
         depth = depth_image_to_metres(image_to_numpy(depth_msg), depth_msg.encoding)
@@ -148,6 +150,7 @@ class RegisterDepth(base.DepthComponent):
             cloud = depth_to_cloud(registered, rgb_cam, rgb, int(self.params["points_decimation"]))
             self.pubs["points"].publish(cloud_msg(cloud, header))
 
+    @override
     def extra_diagnostics(self) -> dict[str, str]:
         return {
             "transform_source": self.transform_source,
@@ -156,11 +159,13 @@ class RegisterDepth(base.DepthComponent):
 
 
 def main(args: list[str] | None = None) -> int:
-    return base.run(RegisterDepth, args)
+    """Run ``register_depth`` as a plain node until shutdown; the exit status."""
+    return process.run(RegisterDepth, args)
 
 
 def main_lifecycle(args: list[str] | None = None) -> int:
-    return base.run(RegisterDepth, args, lifecycle=True)
+    """Run ``register_depth`` as a lifecycle node until shutdown; the exit status."""
+    return process.run(RegisterDepth, args, lifecycle=True)
 
 
 if __name__ == "__main__":

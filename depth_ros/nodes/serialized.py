@@ -61,9 +61,12 @@ class SerializedPublisher:
 
     @property
     def releases_gil(self) -> bool:
+        """Whether publishing calls rcl directly (without the GIL) rather than rclpy's publish."""
         return self._fn is not None
 
     def publish(self, msg: CdrMessage) -> None:
+        """Publish the serialized bytes of ``msg`` (after the size check of a
+        SizeCheckedPublisher)."""
         check = getattr(self.publisher, "check_size", None)  # SizeCheckedPublisher
         if check is not None:
             check(len(msg.data))
@@ -93,9 +96,11 @@ class PublishQueue:
         self._pending: list[Future[Any]] = []
 
     def submit(self, fn: Callable[..., object], *args: Any) -> None:
+        """Run ``fn(*args)`` on the publishing thread."""
         self._pending.append(self._pool.submit(fn, *args))
 
     def wait(self) -> None:
+        """Wait for everything submitted; re-raise the first error."""
         pending, self._pending = self._pending, []
         errors = [future.exception() for future in pending]  # waits for every one
         for error in errors:
@@ -103,6 +108,7 @@ class PublishQueue:
                 raise error
 
     def close(self) -> None:
+        """Stop the publishing thread (after its queue is done)."""
         self._pool.shutdown(wait=True)
 
 
@@ -119,12 +125,14 @@ class SerializedOutputs:
         self._queue: PublishQueue | None = None
 
     def message(self, name: str, key: Any, build: Callable[[], CdrMessage]) -> CdrMessage:
+        """The cached message ``name``, rebuilt with ``build`` when ``key`` (its layout) changed."""
         cached = self._messages.get(name)
         if cached is None or cached[0] != key:
             cached = self._messages[name] = (key, build())
         return cached[1]
 
     def publish(self, publisher: Any, msg: CdrMessage, background: bool = False) -> None:
+        """Publish ``msg`` on ``publisher``, on the publishing thread when ``background``."""
         raw = self._publishers.get(id(publisher))
         if raw is None or raw.publisher is not publisher:
             raw = self._publishers[id(publisher)] = SerializedPublisher(publisher)
@@ -140,6 +148,7 @@ class SerializedOutputs:
         self._queue.submit(fn, *args)
 
     def wait(self) -> None:
+        """Wait for the background publishes of this frame."""
         if self._queue is not None:
             self._queue.wait()
 

@@ -6,61 +6,64 @@ Subscribes ``left/image_rect``, ``left/camera_info``, ``right/image_rect``,
 ``depth/camera_info``, ``points`` (PointCloud2), ``depth/color`` (turbo, rgb8, only
 while subscribed) and ``disparity/confidence`` (32FC1 in [0, 1], the disparity's header
 and size; classical matchers, only while subscribed; see depth_ros.core.confidence).
-The work happens in :class:`depth_ros.core.stereo.StereoPipeline`; this file only
-translates messages.
+Outside the valid region (``valid_roi``, :mod:`depth_ros.core.region`: camera_info's
+ROI on a full-size image, or an explicit rectangle) no depth, disparity or points. The
+topics are the node catalogue's (:mod:`depth_ros.core.catalogue`). The work happens in
+:class:`depth_ros.core.stereo.StereoPipeline`; this file only translates messages.
 """
 
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
-from stereo_msgs.msg import DisparityImage
+from numpy.typing import NDArray
+from sensor_msgs.msg import CameraInfo
+from typing_extensions import override
 
 from depth_ros.core import cdr
-from depth_ros.core.camera import PinholeCamera
+from depth_ros.core.catalogue import COMPRESSED, node_info
+from depth_ros.core.cdr import CdrMessage
 from depth_ros.core.colorize import colorize
 from depth_ros.core.messages import rgb_from_msg
-from depth_ros.core.models import InputKind
 from depth_ros.core.models.opencv_stereo import OpenCVStereo, size_problem
 from depth_ros.core.params import ParamSpec, Value
 from depth_ros.core.pointcloud import cloud_fields
+from depth_ros.core.region import camera_and_region
 from depth_ros.core.schema import stereo_node_params
 from depth_ros.core.stereo import StereoOptions, StereoPipeline, StereoResult
-from depth_ros.nodes import base
+from depth_ros.core.stopwatch import Stopwatch
+from depth_ros.nodes import base, process, topics
 from depth_ros.nodes.convert import camera_info_msg, numpy_to_image
 from depth_ros.nodes.serialized import SerializedOutputs
 
-INPUTS = (
-    ("left/image_rect", Image),
-    ("left/camera_info", CameraInfo),
-    ("right/image_rect", Image),
-    ("right/camera_info", CameraInfo),
-)
+INFO = node_info("stereo_depth")  # topics, default model: depth_ros.core.catalogue
 
 
 class StereoDepth(base.DepthComponent):
-    name = "stereo_depth"
-    input_kind = InputKind.STEREO
-    default_model = "sgbm"
+    """The ``stereo_depth`` node: disparity, depth and point cloud of a rectified stereo pair."""
+
+    name = INFO.name
+    input_kind = INFO.model_kind
+    default_model = INFO.default_model
     option_params = frozenset(("points", "points_decimation", "min_depth", "max_depth", "rectify"))
+    live_params = base.DepthComponent.live_params | {"valid_roi"}  # read every frame
     pipeline: StereoPipeline
     outputs: SerializedOutputs
 
+    @override
     def schema(self, model_params: tuple[ParamSpec, ...]) -> dict[str, ParamSpec]:
         return stereo_node_params(model_params)
 
+    def flags(self) -> set[str]:
+        """The catalogue's topic flags that hold (depth_ros.core.catalogue)."""
+        return {COMPRESSED} if self.params.get("image_transport") == COMPRESSED else set()
+
+    @override
     def inputs(self) -> Sequence[tuple[str, type]]:
-        if self.params.get("image_transport") == "compressed":
-            return tuple(
-                (f"{topic}/compressed", CompressedImage) if kind is Image else (topic, kind)
-                for topic, kind in INPUTS
-            )
-        return INPUTS
+        return topics.synced_inputs(INFO, self.flags())
 
     last_size: tuple[int, int] | None = None  # (width, height) of the last input
     _warned_no_baseline = False  # said once: a right camera_info without P[0,3]
@@ -79,10 +82,12 @@ class StereoDepth(base.DepthComponent):
                 reasons.append(problem)
         return reasons
 
+    @override
     def setup(self) -> None:
         self.pipeline = StereoPipeline(self.model, self._options())
         self.outputs = SerializedOutputs()
 
+    @override
     def apply_options(self) -> None:
         self.pipeline.options = self._options()
 
@@ -96,98 +101,76 @@ class StereoDepth(base.DepthComponent):
             rectify=bool(p["rectify"]),
         )
 
+    @override
     def create_publishers(self, qos: Any) -> dict[str, Any]:
-        return {
-            "disparity": self.publisher(DisparityImage, "disparity", qos),
-            "depth": self.publisher(Image, "depth", qos),
-            "depth_info": self.publisher(CameraInfo, "depth/camera_info", qos),
-            "points": self.publisher(PointCloud2, "points", qos),
-            "color": self.publisher(Image, "depth/color", qos),
-            "confidence": self.publisher(Image, "disparity/confidence", qos),
-        }
+        return topics.publishers(self, INFO, qos, self.flags())
 
     def handle(self, msgs: list[Any]) -> dict[str, float]:
         """Depth, disparity and points are written straight into their serialized
-        messages (:mod:`depth_ros.nodes.serialized`, reused frame after frame); a second
+        messages (a :class:`StereoFrame`'s buffers, reused frame after frame); a second
         thread fills the cloud's colours while the matcher runs, and publishes depth and
-        disparity, off the GIL, while the cloud's points are computed."""
-        t0 = time.perf_counter()
+        disparity, off the GIL, while the cloud's points are computed. Returns the
+        milliseconds of each stage (one stopwatch lapped through the frame)."""
+        watch = Stopwatch()
         left_msg, left_info, right_msg, right_info = msgs
         left = rgb_from_msg(left_msg, self.max_pixels(), "left image")
         right = rgb_from_msg(right_msg, self.max_pixels(), "right image")
-        self.last_size = (int(left.shape[1]), int(left.shape[0]))
-        left_cam = PinholeCamera.from_msg(left_info)
+        h, w = left.shape[:2]
+        self.last_size = (w, h)
+        valid_roi, raw = str(self.params.get("valid_roi", "auto")), bool(self.params["rectify"])
+        left_cam, region = camera_and_region(left_info, w, h, valid_roi, raw)
+        right_cam, _ = camera_and_region(right_info, w, h, valid_roi, raw)
         header = left_msg.header
-        try:
-            result, t1 = self._compute_and_publish(left, right, left_cam, right_info, header)
-        finally:  # nothing of this frame may still be in flight when buffers are reused
-            self.outputs.wait()
-        if not result.geometry.has_baseline:
-            return {**result.timings_ms, "publish": (time.perf_counter() - t1) * 1e3}
+        with StereoFrame(self.outputs, header, h, w) as frame:
+            points = self._points_buffer(frame, left)
+            watch.lap("convert_in")
+            result = self.pipeline.process(
+                left,
+                right,
+                left_cam,
+                right_cam,
+                cloud=False,
+                depth_out=frame.float_image("depth"),
+                confidence=self.wanted("confidence"),
+                allow_no_baseline=True,
+                watch=watch,
+                valid_region=region,
+            )
+            if not result.geometry.has_baseline:  # as stereo_image_proc: disparity only
+                self._no_baseline_once(right_info)
+                self._publish_disparity(frame, result)
+                watch.lap("publish")
+                return watch.ms
+            frame.publish(self.pubs["depth"], frame.image("depth"))
+            self._publish_disparity(frame, result)
+            if result.confidence is not None:
+                frame.float_image("confidence")[:] = result.confidence
+                frame.publish(self.pubs["confidence"], frame.image("confidence"))
+            watch.lap("publish")
+            if points is not None:
+                colors_written = self.pipeline.colors_first()
+                self.pipeline.points(result, points, colors_written, watch=watch)
+                frame.cloud().set("is_dense", result.cloud is not None and result.cloud.is_dense)
+                frame.wait()  # colours written; depth and disparity out
+                frame.publish(self.pubs["points"], frame.cloud(), background=False)
         self.pubs["depth_info"].publish(camera_info_msg(left_cam, header))
         if self.wanted("color"):
             self.pubs["color"].publish(
                 numpy_to_image(colorize(result.depth, invert=True), "rgb8", header)
             )
-        t2 = time.perf_counter()
-        stages = result.timings_ms
-        points = stages.get("points", 0.0)
-        convert = (t1 - t0) * 1e3 - sum(stages.values()) + points
-        return {**stages, "convert_in": convert, "publish": (t2 - t1) * 1e3 - points}
+        watch.lap("publish")
+        return watch.ms
 
-    def _compute_and_publish(
-        self, left: Any, right: Any, left_cam: PinholeCamera, right_info: CameraInfo, header: Any
-    ) -> tuple[StereoResult, float]:
-        """Returns the result and when publishing began (perf_counter)."""
-        out = self.outputs
-        frame, (h, w) = header.frame_id, left.shape[:2]
-        depth = out.message("depth", (frame, h, w), lambda: cdr.image(frame, h, w, "32FC1", 4 * w))
-        shape = self.pipeline.cloud_shape(h, w) if self.wanted("points") else None
-        cloud = points = None
-        if shape is not None:
-            cloud = out.message(
-                "points",
-                (frame, shape),
-                lambda: cdr.point_cloud(
-                    frame, shape[0], shape[1], cloud_fields(shape[2] == 4), 4 * shape[2]
-                ),
-            )
-            points = cloud.array("data", np.float32, shape)
-            if self.pipeline.colors_first():  # filled during the matcher
-                out.background(self.pipeline.colors, left, points)
-        result = self.pipeline.process(
-            left,
-            right,
-            left_cam,
-            PinholeCamera.from_msg(right_info),
-            cloud=False,
-            depth_out=depth.array("data", np.float32, (h, w)),
-            confidence=self.wanted("confidence"),
-            allow_no_baseline=True,
-        )
-        t_publish = time.perf_counter()
-        stamp = header.stamp.sec, header.stamp.nanosec
-        if not result.geometry.has_baseline:  # as stereo_image_proc: disparity only
-            self._no_baseline_once(right_info)
-            self._publish_disparity(result, frame, stamp)
-            return result, t_publish
-        depth.stamp(*stamp)
-        out.publish(self.pubs["depth"], depth, background=True)
-        self._publish_disparity(result, frame, stamp)
-        if result.confidence is not None:
-            msg = out.message(
-                "confidence", (frame, h, w), lambda: cdr.image(frame, h, w, "32FC1", 4 * w)
-            )
-            msg.array("data", np.float32, (h, w))[:] = result.confidence
-            msg.stamp(*stamp)
-            out.publish(self.pubs["confidence"], msg, background=True)
-        if cloud is not None and shape is not None:
-            self.pipeline.points(result, out=points, colors_written=self.pipeline.colors_first())
-            cloud.stamp(*stamp)
-            cloud.set("is_dense", result.cloud is not None and result.cloud.is_dense)
-            out.wait()  # colours written; depth and disparity out
-            out.publish(self.pubs["points"], cloud)
-        return result, t_publish
+    def _points_buffer(self, frame: StereoFrame, left: Any) -> NDArray[np.float32] | None:
+        """The cloud's float32 points in its message when someone listens (else None),
+        its colours being filled on the publishing thread while the matcher runs."""
+        shape = self.pipeline.cloud_shape(frame.height, frame.width)
+        if shape is None or not self.wanted("points"):
+            return None
+        points = frame.cloud_points(shape)
+        if self.pipeline.colors_first():
+            frame.outputs.background(self.pipeline.colors, left, points)
+        return points
 
     def _no_baseline_once(self, right_info: CameraInfo) -> None:
         if not self._warned_no_baseline:
@@ -201,33 +184,98 @@ class StereoDepth(base.DepthComponent):
                 ),
             )
 
-    def _publish_disparity(self, result: StereoResult, frame: str, stamp: tuple[int, int]) -> None:
-        h, w = result.disparity.shape
-        msg = self.outputs.message(
-            "disparity", (frame, h, w), lambda: cdr.disparity_image(frame, h, w)
-        )
-        lo = float(getattr(self.model, "min_disparity", 0.0))
-        hi = (
-            float(getattr(self.model, "max_disparity", 0.0))
-            or float(self.params.get("max_disparity", 0) or 0)
-            or float(w)
-        )
-        cdr.write_disparity(msg, result.disparity, result.geometry, lo, hi)
-        msg.stamp(*stamp)
-        self.outputs.publish(self.pubs["disparity"], msg, background=True)
+    def _publish_disparity(self, frame: StereoFrame, result: StereoResult) -> None:
+        msg = frame.disparity()
+        lo, hi = self.pipeline.disparity_range(frame.width)
+        cdr.write_disparity(msg, result.disparity, result.geometry, lo, hi, region=result.region)
+        frame.publish(self.pubs["disparity"], msg)
 
+    @override
     def teardown(self) -> None:
         outputs = getattr(self, "outputs", None)  # None when configure failed early
         if outputs is not None:
             outputs.close()
 
 
+class StereoFrame:
+    """One frame's outgoing messages: serialized buffers of the frame's size and frame id
+    (:class:`SerializedOutputs` keeps them, and reuses them while those stay the same),
+    stamped with the input's stamp when published. As a context manager it waits, on
+    leaving, until nothing of the frame is in flight, so the buffers can be reused."""
+
+    def __init__(self, outputs: SerializedOutputs, header: Any, height: int, width: int) -> None:
+        self.outputs = outputs
+        self.frame_id = str(header.frame_id)
+        self.stamp = (int(header.stamp.sec), int(header.stamp.nanosec))
+        self.height, self.width = height, width
+        self._cloud_shape: tuple[int, int, int] | None = None
+
+    def __enter__(self) -> StereoFrame:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.outputs.wait()
+
+    def image(self, name: str) -> CdrMessage:
+        """The 32FC1 image message of output ``name`` (``depth``, ``confidence``)."""
+        frame, h, w = self.frame_id, self.height, self.width
+        return self.outputs.message(
+            name, (frame, h, w), lambda: cdr.image(frame, h, w, "32FC1", 4 * w)
+        )
+
+    def float_image(self, name: str) -> NDArray[np.float32]:
+        """The (H, W) float32 pixels of :meth:`image` ``name``, in its message."""
+        pixels: NDArray[np.float32] = self.image(name).array(
+            "data", np.float32, (self.height, self.width)
+        )
+        return pixels
+
+    def disparity(self) -> CdrMessage:
+        """The frame's DisparityImage message (its image filled in by the pipeline)."""
+        frame, h, w = self.frame_id, self.height, self.width
+        return self.outputs.message(
+            "disparity", (frame, h, w), lambda: cdr.disparity_image(frame, h, w)
+        )
+
+    def cloud_points(self, shape: tuple[int, int, int]) -> NDArray[np.float32]:
+        """The float32 (rows, cols, fields) points of the cloud's message."""
+        self._cloud_shape = shape
+        points: NDArray[np.float32] = self.cloud().array("data", np.float32, shape)
+        return points
+
+    def cloud(self) -> CdrMessage:
+        """The frame's PointCloud2 message (after :meth:`cloud_points`)."""
+        shape = self._cloud_shape
+        if shape is None:
+            raise RuntimeError("cloud_points() first: the cloud's shape is not known")
+        frame = self.frame_id
+        return self.outputs.message(
+            "points",
+            (frame, shape),
+            lambda: cdr.point_cloud(
+                frame, shape[0], shape[1], cloud_fields(shape[2] == 4), 4 * shape[2]
+            ),
+        )
+
+    def publish(self, publisher: Any, msg: CdrMessage, background: bool = True) -> None:
+        """Stamp one of the frame's messages and publish it (default: on the publishing
+        thread, in order)."""
+        msg.stamp(*self.stamp)
+        self.outputs.publish(publisher, msg, background=background)
+
+    def wait(self) -> None:
+        """Until everything published or submitted so far is out."""
+        self.outputs.wait()
+
+
 def main(args: list[str] | None = None) -> int:
-    return base.run(StereoDepth, args)
+    """Run ``stereo_depth`` as a plain node until shutdown; the exit status."""
+    return process.run(StereoDepth, args)
 
 
 def main_lifecycle(args: list[str] | None = None) -> int:
-    return base.run(StereoDepth, args, lifecycle=True)
+    """Run ``stereo_depth`` as a lifecycle node until shutdown; the exit status."""
+    return process.run(StereoDepth, args, lifecycle=True)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from depth_ros.core import bags, messages
 from depth_ros.core.errors import InputError
 from depth_ros.core.msgtypes import StampedMsg
 from depth_ros.core.profiles import node_info
-from depth_ros.nodes import common
+from depth_ros.nodes.qos import qos_profile
 
 RECORD_TYPES = (
     bags.DISPARITY_IMAGE,
@@ -274,7 +274,7 @@ class BagRun:
         from rosgraph_msgs.msg import Clock
 
         report = self._report
-        in_qos = common.qos("reliable", 10)
+        in_qos = qos_profile("reliable", 10)
         pubs = {
             topic: node.create_publisher(self._classes[topic], topic, in_qos) for topic in inputs
         }
@@ -311,7 +311,7 @@ class BagRun:
                 message_class(t),
                 topic,
                 self._on_output(topic, t),
-                common.qos("reliable", 10),
+                qos_profile("reliable", 10),
                 raw=True,
             )
             for topic, t in outputs.items()

@@ -13,7 +13,8 @@ from typing import Any
 import rclpy
 from rclpy.node import Node
 
-from depth_ros.nodes import common
+from depth_ros.core.messages import stamp_to_ns
+from depth_ros.nodes.qos import qos_profile
 
 
 @dataclass
@@ -41,7 +42,7 @@ class Collector:
         self.counts: dict[str, int] = defaultdict(int)
         self._lock = threading.Lock()
         self._keep = keep
-        q = common.qos(qos_name, depth)
+        q = qos_profile(qos_name, depth)
         self.subs = [
             node.create_subscription(t, name, self._callback(name), q) for name, t in topics.items()
         ]
@@ -51,7 +52,7 @@ class Collector:
         def on_msg(msg: Any) -> None:
             now = time.time_ns()
             header = getattr(msg, "header", None)
-            stamp = common.stamp_ns(header.stamp) if header is not None else 0
+            stamp = stamp_to_ns(msg) if header is not None else 0
             with self._lock:
                 self.counts[name] += 1
                 if self._keep:

@@ -22,8 +22,8 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
 from depth_ros.core.camera import PinholeCamera
-from depth_ros.nodes import common
 from depth_ros.nodes.convert import camera_info_msg, numpy_to_image
+from depth_ros.nodes.qos import qos_profile
 from depth_ros.runtime import shm_segment_bytes
 
 
@@ -34,7 +34,7 @@ class StereoPlayer:
         self, node: Node, qos_name: str = "sensor_data", depth: int = 5, prefix: str = ""
     ) -> None:
         self.node = node
-        q = common.qos(qos_name, depth)
+        q = qos_profile(qos_name, depth)
         # best effort: warn once when an image exceeds the shared-memory segment
         self._limit = shm_segment_bytes() if qos_name == "sensor_data" else None
         self._warned = False

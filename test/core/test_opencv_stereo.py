@@ -12,7 +12,14 @@ from depth_ros.core.errors import InputError
 from depth_ros.core.eval.metrics import depth_metrics, disparity_metrics
 from depth_ros.core.eval.samples import load_sample
 from depth_ros.core.geometry import disparity_to_depth
-from depth_ros.core.models import InputKind, ModelConfig, OutputKind, build_model, get_model
+from depth_ros.core.models import (
+    InputKind,
+    ModelConfig,
+    OutputKind,
+    StereoModel,
+    build_model,
+    get_model,
+)
 from depth_ros.core.models.opencv_stereo import OpenCVStereo
 
 
@@ -56,8 +63,8 @@ def test_config_params_are_applied() -> None:
     model = build_model("sgbm", ModelConfig(params={"disparity_range": 32}))
     assert isinstance(model, OpenCVStereo)
     assert model.params["disparity_range"] == 32
-    assert model.max_disparity == 31.0
-    assert model.min_disparity == 0.0
+    assert model.disparity_range(100) == (0.0, 31.0)
+    assert isinstance(model, StereoModel)
 
 
 def test_bm_on_grey_and_colour() -> None:
@@ -219,3 +226,45 @@ def test_speckle_filter_outside_opencv_equals_opencvs_own(model_id: str) -> None
     # and the filter did something on this pair (else the test could not fail)
     plain = model._create({**model.params, "speckle_size": 0})
     assert int((plain.compute(a, b) < 0).sum()) < int(invalid.sum())
+
+
+@pytest.mark.parametrize("algorithm", ["sgbm", "bm"])
+@pytest.mark.parametrize(
+    ("min_disparity", "ndisp", "block", "pad"),
+    [(0, 64, 5, False), (5, 32, 5, False), (-8, 32, 9, False), (-40, 32, 5, False),
+     (16, 16, 7, False), (0, 64, 15, True), (-8, 32, 5, True)],
+)  # fmt: skip
+def test_matched_columns_bound_every_match(
+    algorithm: str, min_disparity: int, ndisp: int, block: int, pad: bool
+) -> None:
+    """On random texture (every pixel matchable), no disparity outside matched_columns;
+    without padding SGBM's left band is exact (a match in its first column)."""
+    rng = np.random.default_rng(4)
+    h, w, shift = 40, 160, max(min_disparity, 0) + 3
+    wide = rng.integers(0, 256, (h, w + shift), dtype=np.uint8)
+    left = np.ascontiguousarray(np.dstack([wide[:, :w]] * 3))  # disparity: shift
+    right = np.ascontiguousarray(np.dstack([wide[:, shift:]] * 3))
+    params: dict[str, object] = {
+        "pad_border": pad,
+        "min_disparity": min_disparity,
+        "disparity_range": ndisp,
+        "correlation_window_size": block,
+        "speckle_size": 0,
+        "uniqueness_ratio": 0.0,
+        "disp12_max_diff": -1,
+    }
+    if algorithm == "sgbm":
+        params["P2"] = 32.0 * 3 * block * block + 1
+    else:
+        params["texture_threshold"] = 0
+    model = build_model(algorithm, ModelConfig(params=params))  # type: ignore[arg-type]
+    assert isinstance(model, OpenCVStereo)
+    start, stop = model.matched_columns(w)
+    valid = np.isfinite(model.compute(left, right)).any(axis=0)
+    cols = np.flatnonzero(valid)
+    assert cols.size > w // 3
+    assert start <= cols[0], (start, cols[0])
+    assert cols[-1] < stop, (stop, cols[-1])
+    if algorithm == "sgbm" and not pad:
+        assert cols[0] == start
+        assert cols[-1] == stop - 1

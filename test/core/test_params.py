@@ -152,7 +152,7 @@ def test_descriptors_declare_and_agree_with_validate(ros_node: Any) -> None:
     ``ros2 param set`` meets) accepts exactly the values that ParamSpec.validate accepts."""
     from rclpy.parameter import Parameter
 
-    from depth_ros.nodes.common import declare, descriptor
+    from depth_ros.nodes.parameters import declare, descriptor
 
     node = ros_node
     specs = _all_specs()
@@ -173,7 +173,7 @@ def test_descriptors_declare_and_agree_with_validate(ros_node: Any) -> None:
 
 
 def test_descriptor_ranges() -> None:
-    from depth_ros.nodes.common import descriptor
+    from depth_ros.nodes.parameters import descriptor
 
     d = descriptor(STEP)
     assert (d.integer_range[0].from_value, d.integer_range[0].to_value) == (16, 4096)

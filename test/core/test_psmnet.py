@@ -114,3 +114,26 @@ def test_torch_and_onnxruntime_backends_agree(tmp_path: Path, model: StereoModel
     assert float(np.abs(a - b).max() / np.abs(a).max()) <= 1e-3
     with pytest.raises(ConfigError, match=r"max_disparity 192"):
         build_model("psmnet", ModelConfig(weights=path, params={"max_disparity": 96}))
+
+
+def test_disparity_range_follows_max_disparity_and_input_scale(tmp_path: Path) -> None:
+    """Random weights in the official layout: every disparity lies in disparity_range,
+    which is the network's [0, max_disparity - 1] in pixels of the input image."""
+    from depth_ros.core.models.nets.psmnet import PSMNet
+
+    torch.manual_seed(0)
+    state = {f"module.{k}": v for k, v in PSMNet(16).state_dict().items()}
+    path = tmp_path / "random_psmnet16.tar"
+    torch.save({"state_dict": state}, path)
+    rng = np.random.default_rng(0)
+    left, right = (rng.integers(0, 256, (64, 100, 3), dtype=np.uint8) for _ in range(2))
+    for scale, expected in ((1.0, 15.0), (0.5, 30.0)):
+        params = {"max_disparity": 16, "input_scale": scale}
+        m = build_model("psmnet", ModelConfig(weights=path, params=params))
+        assert isinstance(m, StereoModel)
+        assert m.disparity_range(100) == (0.0, expected)
+        assert m.matched_columns(100) == (0, 100)
+    disp = m.compute(left, right)  # at half size (padded to 256 x 256), scaled back
+    assert np.isfinite(disp).all()
+    assert disp.min() >= 0.0
+    assert disp.max() <= expected

@@ -36,6 +36,12 @@ class FixedDisparity:
     def update(self, params: Mapping[str, Any]) -> None:
         pass
 
+    def disparity_range(self, width: int) -> tuple[float, float]:
+        return 0.0, float(width)
+
+    def matched_columns(self, width: int) -> tuple[int, int]:
+        return 0, width
+
 
 W, H = 8, 6
 LEFT = PinholeCamera.from_intrinsics(W, H, 100.0, 100.0, 3.5, 2.5)
@@ -246,3 +252,34 @@ def test_colours_come_first_only_without_rectification() -> None:
     assert not StereoPipeline(
         FixedDisparity(np.ones((H, W), np.float32)), StereoOptions(points="xyz")
     ).colors_first()
+
+
+def test_stopwatch_laps_cover_the_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The node's stopwatch through process() and points(): consecutive laps, each
+    stage charged once, together the whole frame (a fake clock ticking 1 ms per read)."""
+    from depth_ros.core import stopwatch
+
+    ticks = iter(range(1000))
+    monkeypatch.setattr(stopwatch.time, "perf_counter", lambda: next(ticks) * 1e-3)
+    watch = stopwatch.Stopwatch()  # reads 0
+    watch.lap("convert_in")  # 1
+    left, right = _images()
+    pipe = StereoPipeline(FixedDisparity(np.full((H, W), 8.0)))
+    result = pipe.process(left, right, LEFT, RIGHT, cloud=False, watch=watch)  # 2, 3, 4
+    watch.lap("publish")  # 5
+    pipe.points(result, watch=watch)  # 6
+    watch.lap("publish")  # 7
+    assert result.timings_ms is watch.ms
+    assert watch.ms == pytest.approx(
+        {
+            "convert_in": 1.0,
+            "rectify": 1.0,
+            "matcher": 1.0,
+            "depth": 1.0,
+            "publish": 2.0,
+            "points": 1.0,
+        }
+    )
+    alone = StereoPipeline(FixedDisparity(np.full((H, W), 8.0))).process(left, right, LEFT, RIGHT)
+    assert set(alone.timings_ms) == {"rectify", "matcher", "depth", "points"}
+    assert alone.timings_ms == pytest.approx(dict.fromkeys(alone.timings_ms, 1.0))

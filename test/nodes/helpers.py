@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,19 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from depth_ros import processes
+
+PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
+
+
+def plugin_env() -> dict[str, str]:
+    """The environment of a node process that can load the test-only oracle model
+    (test/plugins/oracle_model.py)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(PLUGINS), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
+    )
+    env["DEPTH_ROS_PLUGINS"] = "oracle_model"
+    return env
 
 
 @contextmanager

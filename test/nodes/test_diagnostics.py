@@ -438,7 +438,7 @@ def test_mono_scale_fit_failing_is_an_error(ros_node: Any) -> None:
         for i, msg in enumerate(
             (numpy_to_image(s.left, "rgb8", header), camera_info_msg(s.left_camera, header))
         ):
-            comp._input_callback(i)(msg)
+            comp.input_stage.callback(i)(msg)
         deadline = time.monotonic() + 10
         while "fit" not in published and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -251,11 +251,11 @@ def test_no_stereo_matches_gives_stereo_only_and_says_why(ros_node, nodes, sampl
     from std_msgs.msg import Header
     from stereo_msgs.msg import DisparityImage
 
-    from depth_ros.nodes.common import qos
     from depth_ros.nodes.convert import camera_info_msg, disparity_msg, numpy_to_image
+    from depth_ros.nodes.qos import qos_profile
 
     node = ros_node
-    q = qos("sensor_data", 5)
+    q = qos_profile("sensor_data", 5)
     image = node.create_publisher(Image, f"{STEREO_NS}/left/image_rect", q)
     info = node.create_publisher(CameraInfo, f"{STEREO_NS}/left/camera_info", q)
     disp = node.create_publisher(DisparityImage, f"{STEREO_NS}/disparity", q)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from depth_ros.nodes import common
+from depth_ros.nodes import log_limit
 
 
 class _Logger:
@@ -32,9 +32,9 @@ def test_distinct_messages_are_bounded_and_the_table_shrinks(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     now = [1000.0]
-    monkeypatch.setattr(common.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(log_limit.time, "monotonic", lambda: now[0])
     node = _Node()
-    log = common.RateLimitedLog(node, period=5.0, burst=10)  # type: ignore[arg-type]
+    log = log_limit.RateLimitedLog(node, period=5.0, burst=10)  # type: ignore[arg-type]
     for i in range(1000):  # a different message every frame (a size in the text)
         log.error(f"image {i}x480 does not match", f"image {i}x480 does not match")
         now[0] += 0.001

@@ -46,9 +46,9 @@ def frame() -> tuple[np.ndarray, PinholeCamera]:
 
 
 def _publish(node, ns, rgb, camera, encoding="rgb8", compressed=False):  # type: ignore[no-untyped-def]
-    from depth_ros.nodes.common import qos
+    from depth_ros.nodes.qos import qos_profile
 
-    q = qos("sensor_data", 5)
+    q = qos_profile("sensor_data", 5)
     topic = f"{ns}/image/compressed" if compressed else f"{ns}/image"
     img_pub = node.create_publisher(CompressedImage if compressed else Image, topic, q)
     info_pub = node.create_publisher(CameraInfo, f"{ns}/camera_info", q)
@@ -269,13 +269,15 @@ def _peak_rss_mb(namespace: str) -> float:
 def _compressed_bomb_is_refused_before_decoding(node, ns, camera, log) -> None:  # type: ignore[no-untyped-def]
     """Issue 15: 12000 x 12000 pixels in ~150 KB of PNG grew the node by ~800 MB before the
     size check; the header's size is now checked against max_image_pixels first."""
-    from depth_ros.nodes.common import qos
+    from depth_ros.nodes.qos import qos_profile
 
     data = _png_bomb(12000, 12000)
     assert len(data) < 400_000
     before = _peak_rss_mb(ns)
-    pub = node.create_publisher(CompressedImage, f"{ns}/image/compressed", qos("sensor_data", 5))
-    info = node.create_publisher(CameraInfo, f"{ns}/camera_info", qos("sensor_data", 5))
+    pub = node.create_publisher(
+        CompressedImage, f"{ns}/image/compressed", qos_profile("sensor_data", 5)
+    )
+    info = node.create_publisher(CameraInfo, f"{ns}/camera_info", qos_profile("sensor_data", 5))
     assert wait_for(node, lambda: pub.get_subscription_count() > 0, 30)
     spin_for(node, 0.3)
     header = Header(stamp=node.get_clock().now().to_msg(), frame_id="camera_optical_frame")

@@ -18,8 +18,8 @@ pytest.importorskip("diffusers")
 pytest.importorskip("transformers")
 
 from depth_ros.core.camera import PinholeCamera
+from depth_ros.core.messages import image_to_numpy
 from depth_ros.core.models import ModelConfig, build_model, get_model
-from depth_ros.nodes.convert import image_to_numpy
 from depth_ros.tools.collector import Collector
 
 pytestmark = pytest.mark.ros

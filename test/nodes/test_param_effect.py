@@ -22,6 +22,9 @@ class _StandIn:
     def add_on_set_parameters_callback(self, callback: Any) -> None:
         pass
 
+    def add_post_set_parameters_callback(self, callback: Any) -> None:
+        pass
+
     def get_logger(self) -> Any:
         raise AssertionError("nothing is logged here")
 

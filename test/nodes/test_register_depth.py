@@ -17,8 +17,8 @@ from depth_ros.core.messages import image_to_numpy
 from depth_ros.core.pointcloud import unpack_rgb
 from depth_ros.core.projection import metres_to_depth_image
 from depth_ros.core.register import register_depth
-from depth_ros.nodes import common
 from depth_ros.nodes.convert import camera_info_msg, numpy_to_image
+from depth_ros.nodes.qos import qos_profile
 from depth_ros.nodes.reference import quaternion_matrix
 from depth_ros.tools.collector import Collector
 from nodes.helpers import node_process, set_params, spin_for, wait_for
@@ -68,7 +68,7 @@ def register_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture
 def rig(ros_node, register_node):  # type: ignore[no-untyped-def]
     node = ros_node
-    q = common.qos("sensor_data", 5)
+    q = qos_profile("sensor_data", 5)
     types = (Image, CameraInfo, CameraInfo, Image)
     pubs = [
         node.create_publisher(t, f"{NS}/{name}", q) for name, t in zip(INPUTS, types, strict=True)

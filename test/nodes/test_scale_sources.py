@@ -42,8 +42,8 @@ from depth_ros.core.eval.metrics import depth_metrics
 from depth_ros.core.eval.samples import load_sample
 from depth_ros.core.geometry import unproject
 from depth_ros.core.messages import image_to_numpy
-from depth_ros.nodes.common import qos
 from depth_ros.nodes.convert import camera_info_msg, disparity_msg, numpy_to_image
+from depth_ros.nodes.qos import qos_profile
 from depth_ros.tools.collector import Collector
 from nodes.helpers import spin_for, wait_for
 
@@ -239,7 +239,7 @@ class Rig:
 
     def __init__(self, node: Any, case: Case, reference: dict[str, type] | None = None):
         self.node, self.case, ns = node, case, case.ns
-        q = qos("sensor_data", 5)
+        q = qos_profile("sensor_data", 5)
         self.image = node.create_publisher(Image, f"{ns}/image", q)
         self.info = node.create_publisher(CameraInfo, f"{ns}/camera_info", q)
         self.refs = {

@@ -252,8 +252,8 @@ def test_compressed_input_gives_the_raw_result(ros_node, tmp_path: Path) -> None
     from sensor_msgs.msg import CompressedImage
     from std_msgs.msg import Header
 
-    from depth_ros.nodes.common import qos
     from depth_ros.nodes.convert import camera_info_msg
+    from depth_ros.nodes.qos import qos_profile
 
     node = ros_node
     ns = "/stereo_compressed_test"
@@ -261,7 +261,7 @@ def test_compressed_input_gives_the_raw_result(ros_node, tmp_path: Path) -> None
     params = {"model": "sgbm", "image_transport": "compressed", "points": "none"}
     with node_process("stereo_depth", tmp_path, params, ns) as log:
         collector = Collector(node, {f"{ns}/depth": Image})
-        q = qos("sensor_data", 5)
+        q = qos_profile("sensor_data", 5)
         pubs = [
             node.create_publisher(CompressedImage, f"{ns}/left/image_rect/compressed", q),
             node.create_publisher(CameraInfo, f"{ns}/left/camera_info", q),

@@ -39,6 +39,7 @@ MODEL_MODULES = (
     "opencv_stereo",
     "depth_anything_v2",
     "depth_anything_v1",
+    "depth_anything_v3",
     "zoedepth",
     "midas",
     "hitnet",

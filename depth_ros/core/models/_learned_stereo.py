@@ -45,6 +45,19 @@ class LearnedStereo:
     def close(self) -> None:
         self.backend.close()
 
+    def disparity_range(self, width: int) -> tuple[float, float]:
+        """Non-negative disparities, up to the image width."""
+        return 0.0, float(width)
+
+    def matched_columns(self, width: int) -> tuple[int, int]:
+        """Every column (the network gives a disparity everywhere)."""
+        return 0, width
+
+
+def scaled_size(width: int, height: int, scale: float) -> tuple[int, int]:
+    """The size :func:`at_scale` runs the network at."""
+    return max(round(width * scale), 1), max(round(height * scale), 1)
+
 
 def at_scale(
     left: NDArray[np.uint8],
@@ -58,7 +71,7 @@ def at_scale(
     import cv2
 
     h, w = left.shape[:2]
-    sw, sh = max(round(w * scale), 1), max(round(h * scale), 1)
+    sw, sh = scaled_size(w, h, scale)
     if (sw, sh) == (w, h):
         return infer(left, right)
     small: list[NDArray[np.uint8]] = [

@@ -85,6 +85,16 @@ class StereoModel(Protocol):
         """Apply changed parameters of the spec's own (validated already)."""
         ...
 
+    def disparity_range(self, width: int) -> tuple[float, float]:
+        """(smallest, largest) disparity in pixels that :meth:`compute` can give for
+        images ``width`` wide (DisparityImage's bounds, before the doffs shift)."""
+        ...
+
+    def matched_columns(self, width: int) -> tuple[int, int]:
+        """[start, stop) columns of the left image where :meth:`compute` can give a
+        disparity at all ((0, width) for most; OpenCV's matchers leave bands unmatched)."""
+        ...
+
 
 @runtime_checkable
 class ConfidenceStereoModel(StereoModel, Protocol):

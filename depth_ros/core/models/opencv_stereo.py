@@ -362,15 +362,29 @@ class OpenCVStereo:
         if problem:
             raise InputError(problem)
 
-    @property
-    def min_disparity(self) -> float:
-        """Smallest disparity searched, pixels."""
-        return float(self.params["min_disparity"])
+    def disparity_range(self, width: int) -> tuple[float, float]:
+        """[min_disparity, min_disparity + disparity_range - 1]: what OpenCV searches."""
+        lo = int(self.params["min_disparity"])
+        return float(lo), float(lo + int(self.params["disparity_range"]) - 1)
 
-    @property
-    def max_disparity(self) -> float:
-        """Largest disparity searched, pixels."""
-        return float(int(self.params["min_disparity"]) + int(self.params["disparity_range"]) - 1)
+    def matched_columns(self, width: int) -> tuple[int, int]:
+        """Where OpenCV can match (measured on random texture in test_opencv_stereo.py):
+        SGBM matches columns [max(min_d + ndisp, 0), width + min(min_d, 0)); BM also
+        leaves half its window at the right, and at the left max(min_d + ndisp + w/2 - 1,
+        w/2) columns (min_d > 0: none). ``pad_border`` moves the left band out of the
+        image; the WLS filter (which sees padded images) may fill both bands."""
+        if float(self.params.get("wls_lambda", 0.0)) > 0:
+            return 0, width
+        min_d, ndisp = int(self.params["min_disparity"]), int(self.params["disparity_range"])
+        if self.algorithm == "sgbm":
+            start, stop = max(min_d + ndisp, 0), width + min(min_d, 0)
+        else:
+            half = int(self.params["correlation_window_size"]) // 2
+            start = 0 if min_d > 0 else max(min_d + ndisp + half - 1, half)
+            stop = width - max(half, -min_d)
+        if self.params["pad_border"]:
+            start = 0
+        return min(max(start, 0), width), min(max(stop, 0), width)
 
 
 def size_problem(algorithm: str, p: Mapping[str, Value], width: int, height: int) -> str | None:

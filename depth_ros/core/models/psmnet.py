@@ -22,6 +22,7 @@ from depth_ros.core.models._learned_stereo import (
     at_scale,
     check_pair,
     padded_size,
+    scaled_size,
     stereo_backend,
 )
 from depth_ros.core.models.base import InputKind, ModelConfig, ModelSpec, OutputKind
@@ -123,6 +124,12 @@ class PSMNetStereo(LearnedStereo):
         """Disparity (H, W) float32 of the pair at the ``input_scale`` parameter, NaN invalid."""
         check_pair(left, right)
         return at_scale(left, right, float(self.params["input_scale"]), self._infer)
+
+    def disparity_range(self, width: int) -> tuple[float, float]:
+        """[0, max_disparity - 1] of the network (its soft argmin's range), in pixels of
+        the input image (times width / scaled width with ``input_scale``)."""
+        scaled, _ = scaled_size(width, 1, float(self.params["input_scale"]))
+        return 0.0, (int(self.params["max_disparity"]) - 1) * width / scaled
 
     def _infer(self, left: NDArray[np.uint8], right: NDArray[np.uint8]) -> NDArray[np.float32]:
         h, w = left.shape[:2]

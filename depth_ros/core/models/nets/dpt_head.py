@@ -31,15 +31,22 @@ class ResidualConvUnit(nn.Module):
 class FusionBlock(nn.Module):
     """Fuse a coarser path with a skip feature, upsample (bilinear), project (1x1).
 
-    ``expand`` halves the channel count in the projection (MiDaS small).
+    ``expand`` halves the channel count in the projection (MiDaS small). ``residual``
+    False: no skip unit (``resConfUnit1``), as the coarsest block of Depth Anything 3.
     """
 
-    def __init__(self, features: int, expand: bool = False, align_corners: bool = True) -> None:
+    def __init__(
+        self,
+        features: int,
+        expand: bool = False,
+        align_corners: bool = True,
+        residual: bool = True,
+    ) -> None:
         super().__init__()
         self.align_corners = align_corners
         out_features = features // 2 if expand else features
         self.out_conv = nn.Conv2d(features, out_features, kernel_size=1, bias=True)
-        self.resConfUnit1 = ResidualConvUnit(features)
+        self.resConfUnit1 = ResidualConvUnit(features) if residual else None
         self.resConfUnit2 = ResidualConvUnit(features)
 
     def forward(
@@ -49,7 +56,7 @@ class FusionBlock(nn.Module):
         size: Sequence[int] | None = None,
     ) -> torch.Tensor:
         out = x
-        if skip is not None:
+        if skip is not None and self.resConfUnit1 is not None:
             out = out + self.resConfUnit1(skip)
         out = self.resConfUnit2(out)
         if size is None:
