@@ -155,6 +155,14 @@ def image_to_numpy(msg: ImageMsg) -> Array:
     )
 
 
+def float_image_to_numpy(msg: ImageMsg) -> NDArray[np.float32]:
+    """The pixels of a ``32FC1`` image (depth in metres, confidence...) as float32 (H, W);
+    InputError for another encoding."""
+    if msg.encoding != "32FC1":
+        raise InputError(f"expected a 32FC1 image, got encoding {msg.encoding!r}")
+    return np.asarray(image_to_numpy(msg), dtype=np.float32)
+
+
 def check_pixels(width: int, height: int, limit: int | None, what: str) -> None:
     """Refuse an image of more than ``limit`` pixels (None: no limit)."""
     if limit is not None and width * height > limit:

@@ -60,6 +60,11 @@ class Collector:
 
         return on_msg
 
+    def stamps(self, topic: str) -> list[int]:
+        """The header stamps (ns) of what ``topic`` received, in arrival order."""
+        with self._lock:
+            return [r.stamp_ns for r in self.received[topic]]
+
     def publishers_matched(self) -> bool:
         """Whether every topic has a publisher."""
         return all(

@@ -16,7 +16,8 @@ import pytest
 from depth_ros.cli.main import main
 from depth_ros.core import bags
 from depth_ros.core.calibration import camera_to_yaml, stereo_cameras
-from depth_ros.core.models import ModelConfig, build_model
+from depth_ros.core.models import ModelConfig, build_as
+from depth_ros.core.models.opencv_stereo import OpenCVStereo
 
 FX, BASELINE, DOFFS = 80.0, 0.12, 3.0
 W, H = 96, 64
@@ -190,7 +191,9 @@ def test_predict_params_reach_the_model(
     default = np.load(tmp_path / "d" / "disparity.npy")
     params = {"P2": 3000.0, "uniqueness_ratio": 5.0, "left_right_check": True}
     left, right = (cv2.imread(str(p))[:, :, ::-1].copy() for p in pair)
-    direct = np.asarray(build_model("sgbm", ModelConfig(params=params)).compute(left, right))
+    direct = np.asarray(
+        build_as("sgbm", OpenCVStereo, ModelConfig(params=params)).compute(left, right)
+    )
     np.testing.assert_array_equal(got, direct)
     assert not np.array_equal(np.isnan(got), np.isnan(default))  # the parameters mattered
 

@@ -11,7 +11,7 @@ import pytest
 
 from depth_ros.core import confidence as conf
 from depth_ros.core.errors import InputError
-from depth_ros.core.models import ModelConfig, build_model
+from depth_ros.core.models import ModelConfig, build_as, build_model
 from depth_ros.core.models.opencv_stereo import OpenCVStereo
 
 
@@ -137,8 +137,10 @@ def test_left_right_check_removes_occluded_pixels() -> None:
     rgb = lambda g: np.ascontiguousarray(np.repeat(g[:, :, None], 3, axis=2))  # noqa: E731
     left, right = rgb(left), rgb(right)
     occluded = (slice(25, 71), slice(64, 78))  # background hidden in the right view
-    on = build_model("sgbm", ModelConfig(params={"left_right_check": True, "disparity_range": 32}))
-    d_on, c_on = on.compute_with_confidence(left, right)  # type: ignore[attr-defined]
+    on = build_as(
+        "sgbm", OpenCVStereo, ModelConfig(params={"left_right_check": True, "disparity_range": 32})
+    )
+    d_on, c_on = on.compute_with_confidence(left, right)
     wrong_on = np.abs(d_on[occluded] - 8) > 1  # NaN compares False: counted as not wrong
     assert float(np.isnan(d_on[occluded]).mean()) > 0.6
     assert float(wrong_on.mean()) < 0.1
@@ -174,16 +176,18 @@ def test_temporal_filter_reduces_noise_on_a_static_scene() -> None:
     left = img[:, :160]  # right(x) = left(x + 8.5): a sub-pixel disparity
     right = cv2.warpAffine(img, np.float32([[1, 0, 8.5], [0, 1, 0]]), (200, 96))[:, :160]
     left, right = (np.ascontiguousarray(np.repeat(x[:, :, None], 3, axis=2)) for x in (left, right))
-    model = build_model("sgbm", ModelConfig(params={"temporal_filter": 0.8, "disparity_range": 32}))
-    plain = build_model("sgbm", ModelConfig(params={"disparity_range": 32}))
+    model = build_as(
+        "sgbm", OpenCVStereo, ModelConfig(params={"temporal_filter": 0.8, "disparity_range": 32})
+    )
+    plain = build_as("sgbm", OpenCVStereo, ModelConfig(params={"disparity_range": 32}))
     ours, theirs = [], []
     for _ in range(8):
         noisy = [
             np.clip(x.astype(np.int16) + rng.integers(-3, 4, x.shape), 0, 255).astype(np.uint8)
             for x in (left, right)
         ]
-        ours.append(model.compute(*noisy))  # type: ignore[attr-defined]
-        theirs.append(plain.compute(*noisy))  # type: ignore[attr-defined]
+        ours.append(model.compute(*noisy))
+        theirs.append(plain.compute(*noisy))
     core = (slice(None), slice(10, -10), slice(40, -10))
     flicker = float(np.nanmedian(np.abs(np.diff(np.stack(ours[3:]), axis=0))[core]))
     flicker_plain = float(np.nanmedian(np.abs(np.diff(np.stack(theirs[3:]), axis=0))[core]))
@@ -198,7 +202,9 @@ def test_pipeline_returns_confidence_only_when_asked() -> None:
     left, right = _pair()
     lcam = PinholeCamera.from_intrinsics(160, 96, 100.0, 100.0, 79.5, 47.5)
     rcam = PinholeCamera.from_intrinsics(160, 96, 100.0, 100.0, 79.5, 47.5, tx=-10.0)
-    pipe = StereoPipeline(build_model("sgbm", ModelConfig(params={"disparity_range": 32})))
+    pipe = StereoPipeline(
+        build_as("sgbm", OpenCVStereo, ModelConfig(params={"disparity_range": 32}))
+    )
     assert pipe.process(left, right, lcam, rcam, cloud=False).confidence is None
     result = pipe.process(left, right, lcam, rcam, cloud=False, confidence=True)
     assert result.confidence is not None
@@ -213,9 +219,11 @@ def _has_ximgproc() -> bool:
 @pytest.mark.skipif(_has_ximgproc(), reason="OpenCV's contrib modules are installed")
 def test_wls_without_contrib_is_a_clear_error() -> None:
     left, right = _pair()
-    model = build_model("sgbm", ModelConfig(params={"wls_lambda": 8000.0, "disparity_range": 32}))
+    model = build_as(
+        "sgbm", OpenCVStereo, ModelConfig(params={"wls_lambda": 8000.0, "disparity_range": 32})
+    )
     with pytest.raises(InputError, match="opencv-contrib-python-headless"):
-        model.compute(left, right)  # type: ignore[attr-defined]
+        model.compute(left, right)
 
 
 @pytest.mark.skipif(
@@ -227,9 +235,9 @@ def test_wls_lowers_bad_2_on_motorcycle() -> None:
     from depth_ros.core.eval.samples import motorcycle
 
     s = motorcycle()
-    plain = build_model("sgbm").compute(s.left, s.right)  # type: ignore[attr-defined]
-    model = build_model("sgbm", ModelConfig(params={"wls_lambda": 2000.0}))
-    out = model.compute(s.left, s.right)  # type: ignore[attr-defined]
+    plain = build_as("sgbm", OpenCVStereo).compute(s.left, s.right)
+    model = build_as("sgbm", OpenCVStereo, ModelConfig(params={"wls_lambda": 2000.0}))
+    out = model.compute(s.left, s.right)
     bad = disparity_metrics(out, s.disparity)["bad_2"]
     bad_plain = disparity_metrics(plain, s.disparity)["bad_2"]
     assert bad < bad_plain - 0.015  # measured: 11.8 % -> 9.0 %

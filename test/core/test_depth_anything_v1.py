@@ -16,6 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from depth_ros.core.models import build_as
+from depth_ros.core.models.loading import MonoNetworkModel
+
 torch = pytest.importorskip("torch")
 pytest.importorskip("timm")
 
@@ -94,8 +97,10 @@ def test_bilinear_resize_matches_torch() -> None:
 
 
 def test_predict_equals_network_and_official_resize(vits_file: Path, rgb: np.ndarray) -> None:
-    model = build_model("depth_anything_v1_vits", ModelConfig(weights=vits_file, input_size=SMALL))
-    out = model.predict(rgb)  # type: ignore[attr-defined]
+    model = build_as(
+        "depth_anything_v1_vits", MonoNetworkModel, ModelConfig(weights=vits_file, input_size=SMALL)
+    )
+    out = model.predict(rgb)
     assert out.shape == rgb.shape[:2]
     assert out.dtype == np.float32
     assert np.isfinite(out).all()
@@ -104,7 +109,7 @@ def test_predict_equals_network_and_official_resize(vits_file: Path, rgb: np.nda
     from depth_ros.core.models.nets.depth_anything_v2 import DepthAnythingV2Net
 
     state = torch.load(vits_file, weights_only=True)
-    x = torch.from_numpy(prepare(rgb, SMALL, model.pre))  # type: ignore[attr-defined]
+    x = torch.from_numpy(prepare(rgb, SMALL, model.pre))
     assert tuple(x.shape) == (1, 3, 70, 98)
     with torch.no_grad():
         v1 = DepthAnythingV2Net("vits", layers=(8, 9, 10, 11)).eval()
@@ -123,7 +128,9 @@ def test_predict_equals_network_and_official_resize(vits_file: Path, rgb: np.nda
 
 def test_strict_loading_errors(tmp_path: Path) -> None:
     def build(path: Path) -> None:
-        build_model("depth_anything_v1_vits", ModelConfig(weights=path, input_size=SMALL))
+        build_as(
+            "depth_anything_v1_vits", MonoNetworkModel, ModelConfig(weights=path, input_size=SMALL)
+        )
 
     state = official_state("vits")
     del state["depth_head.scratch.output_conv1.weight"]
@@ -146,7 +153,7 @@ def test_no_weights_offline_names_file_and_source(
     monkeypatch.setenv("DEPTH_ROS_CACHE", str(tmp_path))
     monkeypatch.setenv("DEPTH_ROS_OFFLINE", "1")
     with pytest.raises(WeightsError) as info:
-        build_model("depth_anything_v1_vitl", ModelConfig())
+        build_as("depth_anything_v1_vitl", MonoNetworkModel, ModelConfig())
     msg = str(info.value)
     assert "depth_anything_vitl14.pth" in msg
     assert "spaces/LiheYoung/Depth-Anything" in msg
@@ -157,6 +164,6 @@ def test_random_checkpoint_loads_and_gives_finite_depth(tmp_path: Path, rgb: np.
     assert spec.random_checkpoint is not None
     path = tmp_path / (spec.weights_file or "w.pth")
     spec.random_checkpoint(path)
-    out = build_model(spec.id, ModelConfig(weights=path, input_size=SMALL)).predict(rgb)  # type: ignore[attr-defined]
+    out = build_model(spec.id, ModelConfig(weights=path, input_size=SMALL)).predict(rgb)
     assert np.isfinite(out).all()
     assert np.ptp(out) > 0

@@ -14,6 +14,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from depth_ros.core.models import build_as
+from depth_ros.core.models._focal import FocalScaled
+from depth_ros.core.models.loading import MonoNetworkModel
+
 torch = pytest.importorskip("torch")
 pytest.importorskip("timm")
 
@@ -145,8 +149,10 @@ def test_resize_prediction_matches_torch(mode: str) -> None:
 
 
 def test_predict_relative(vits_file: Path, rgb: np.ndarray) -> None:
-    model = build_model("depth_anything_v2_vits", ModelConfig(weights=vits_file, input_size=SMALL))
-    out = model.predict(rgb)  # type: ignore[attr-defined]
+    model = build_as(
+        "depth_anything_v2_vits", MonoNetworkModel, ModelConfig(weights=vits_file, input_size=SMALL)
+    )
+    out = model.predict(rgb)
     assert out.shape == rgb.shape[:2]
     assert out.dtype == np.float32
     assert np.isfinite(out).all()
@@ -158,7 +164,7 @@ def test_predict_relative(vits_file: Path, rgb: np.ndarray) -> None:
     net = DepthAnythingV2Net("vits").eval()
     net.load_state_dict(torch.load(vits_file, weights_only=True), strict=True)
     with torch.no_grad():
-        raw = net(torch.from_numpy(prepare(rgb, SMALL, model.pre)))  # type: ignore[attr-defined]
+        raw = net(torch.from_numpy(prepare(rgb, SMALL, model.pre)))
         ref = torch.nn.functional.interpolate(
             raw[:, None], rgb.shape[:2], mode="bilinear", align_corners=True
         )[0, 0].numpy()
@@ -168,10 +174,12 @@ def test_predict_relative(vits_file: Path, rgb: np.ndarray) -> None:
 def test_predict_metric_within_max_depth(tmp_path: Path, rgb: np.ndarray) -> None:
     path = tmp_path / "depth_anything_v2_metric_hypersim_vits.pth"
     torch.save(official_state("vits", seed=1), path)
-    model = build_model(
-        "depth_anything_v2_metric_hypersim_vits", ModelConfig(weights=path, input_size=SMALL)
+    model = build_as(
+        "depth_anything_v2_metric_hypersim_vits",
+        FocalScaled,
+        ModelConfig(weights=path, input_size=SMALL),
     )
-    out = model.predict(rgb)  # type: ignore[attr-defined]
+    out = model.predict(rgb)
     assert out.shape == rgb.shape[:2]
     assert np.isfinite(out).all()
     assert out.min() >= 0
@@ -179,19 +187,23 @@ def test_predict_metric_within_max_depth(tmp_path: Path, rgb: np.ndarray) -> Non
 
 
 def test_input_size_update_and_validation(vits_file: Path, rgb: np.ndarray) -> None:
-    model = build_model("depth_anything_v2_vits", ModelConfig(weights=vits_file, input_size=SMALL))
-    model.update({"input_size": 84})  # type: ignore[attr-defined]
-    assert model.network_input(rgb).shape[2] == 84  # type: ignore[attr-defined]
+    model = build_as(
+        "depth_anything_v2_vits", MonoNetworkModel, ModelConfig(weights=vits_file, input_size=SMALL)
+    )
+    model.update({"input_size": 84})
+    assert model.network_input(rgb).shape[2] == 84
     with pytest.raises(ConfigError, match="input_size"):
-        model.update({"input_size": 85})  # type: ignore[attr-defined]
+        model.update({"input_size": 85})
     with pytest.raises(InputError, match="uint8"):
-        model.predict(rgb.astype(np.float32))  # type: ignore[attr-defined]
+        model.predict(rgb.astype(np.float32))
     with pytest.raises(InputError, match=r"\(H, W, 3\)"):
-        model.predict(rgb[:, :, 0])  # type: ignore[attr-defined]
+        model.predict(rgb[:, :, 0])
 
 
 def _build(path: Path) -> None:
-    build_model("depth_anything_v2_vits", ModelConfig(weights=path, input_size=SMALL))
+    build_as(
+        "depth_anything_v2_vits", MonoNetworkModel, ModelConfig(weights=path, input_size=SMALL)
+    )
 
 
 def test_missing_key_is_named(tmp_path: Path) -> None:
@@ -238,7 +250,7 @@ def test_no_weights_offline_names_file_and_source(
     monkeypatch.setenv("DEPTH_ROS_CACHE", str(tmp_path))
     monkeypatch.setenv("DEPTH_ROS_OFFLINE", "1")
     with pytest.raises(WeightsError) as info:
-        build_model("depth_anything_v2_metric_vkitti_vitl", ModelConfig())
+        build_as("depth_anything_v2_metric_vkitti_vitl", FocalScaled, ModelConfig())
     msg = str(info.value)
     assert "depth_anything_v2_metric_vkitti_vitl.pth" in msg
     assert "depth-anything/Depth-Anything-V2-Metric-VKITTI-Large" in msg
@@ -281,11 +293,15 @@ def test_onnx_export_runs_on_onnxruntime(vits_file: Path, rgb: np.ndarray, tmp_p
     out = tmp_path / "vits.onnx"
     # fixed size: the network input of a 45x61 image at input size 70 is 70x98
     export_onnx("depth_anything_v2_vits", ModelConfig(weights=vits_file), out, 70, 98)
-    onnx_model = build_model("depth_anything_v2_vits", ModelConfig(weights=out, input_size=SMALL))
-    assert onnx_model.runner.name == "onnxruntime"  # type: ignore[attr-defined]
-    ref = build_model("depth_anything_v2_vits", ModelConfig(weights=vits_file, input_size=SMALL))
-    a = ref.predict(rgb)  # type: ignore[attr-defined]
-    b = onnx_model.predict(rgb)  # type: ignore[attr-defined]
+    onnx_model = build_as(
+        "depth_anything_v2_vits", MonoNetworkModel, ModelConfig(weights=out, input_size=SMALL)
+    )
+    assert onnx_model.runner.name == "onnxruntime"
+    ref = build_as(
+        "depth_anything_v2_vits", MonoNetworkModel, ModelConfig(weights=vits_file, input_size=SMALL)
+    )
+    a = ref.predict(rgb)
+    b = onnx_model.predict(rgb)
     np.testing.assert_allclose(b, a, atol=1e-4 * float(np.ptp(a)))
 
 
@@ -311,19 +327,19 @@ def test_focal_scaling_relation(tmp_path: Path, rgb: np.ndarray) -> None:
     model = build_model(model_id, ModelConfig(weights=path, input_size=SMALL))
     cam = camera(50.0)
     plain = run_mono(model, rgb, cam)  # off: the camera is ignored
-    np.testing.assert_array_equal(plain.depth, model.predict(rgb))  # type: ignore[attr-defined]
-    model.update({"focal_scaling": True})  # type: ignore[attr-defined]
+    np.testing.assert_array_equal(plain.depth, model.predict(rgb))
+    model.update({"focal_scaling": True})
     with pytest.raises(InputError, match="camera_info"):
         run_mono(model, rgb, None)
     scaled = run_mono(model, rgb, cam)
     factor = (50.0 * SMALL / 45) / (725.0087 * 518 / 375)
-    assert model.factor(cam) == pytest.approx(factor, rel=1e-12)  # type: ignore[attr-defined]
+    assert model.factor(cam) == pytest.approx(factor, rel=1e-12)
     np.testing.assert_allclose(scaled.depth, plain.depth * np.float32(factor), rtol=1e-6)
     doubled = run_mono(model, rgb, camera(100.0))
     np.testing.assert_allclose(doubled.depth, 2 * scaled.depth, rtol=1e-6)
     # the training camera at the training input size: factor 1; at twice its size: still 1
-    model.update({"input_size": 518})  # type: ignore[attr-defined]
+    model.update({"input_size": 518})
     vk = camera(VKITTI2.fx, 1242, 375)
-    assert model.factor(vk) == pytest.approx(1.0, abs=1e-12)  # type: ignore[attr-defined]
+    assert model.factor(vk) == pytest.approx(1.0, abs=1e-12)
     big = camera(2 * VKITTI2.fx, 2484, 750)
-    assert model.factor(big) == pytest.approx(1.0, abs=1e-12)  # type: ignore[attr-defined]
+    assert model.factor(big) == pytest.approx(1.0, abs=1e-12)

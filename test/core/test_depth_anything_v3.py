@@ -16,6 +16,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from depth_ros.core.models import build_as
+from depth_ros.core.models.depth_anything_v3 import DepthAnything3Model
+
 torch = pytest.importorskip("torch")
 safetensors_torch = pytest.importorskip("safetensors.torch")
 
@@ -25,7 +28,6 @@ from depth_ros.core.models import (  # noqa: E402
     InputKind,
     ModelConfig,
     OutputKind,
-    build_model,
     get_model,
     model_ids,
 )
@@ -214,8 +216,10 @@ def test_fill_sky_sets_sky_to_the_quantile() -> None:
 def test_any_view_relative_confidence_and_focal(small_file: Path, rgb: np.ndarray) -> None:
     from depth_ros.core.models.nets.depth_anything_v3 import DepthAnything3Net
 
-    model: Any = build_model(
-        "depth_anything_v3_small", ModelConfig(weights=small_file, input_size=SMALL)
+    model: Any = build_as(
+        "depth_anything_v3_small",
+        DepthAnything3Model,
+        ModelConfig(weights=small_file, input_size=SMALL),
     )
     out = run_mono(model, rgb, None)
     assert out.depth.shape == rgb.shape[:2]
@@ -248,8 +252,10 @@ def test_any_view_relative_confidence_and_focal(small_file: Path, rgb: np.ndarra
 
 
 def test_input_size_and_method_update(small_file: Path, rgb: np.ndarray) -> None:
-    model: Any = build_model(
-        "depth_anything_v3_small", ModelConfig(weights=small_file, input_size=SMALL)
+    model: Any = build_as(
+        "depth_anything_v3_small",
+        DepthAnything3Model,
+        ModelConfig(weights=small_file, input_size=SMALL),
     )
     model.update({"input_size": 56, "resize_method": "lower_bound_resize"})
     # shortest side 45 → 56: 76x56, then 76 → 70 (nearer than 84)
@@ -265,7 +271,11 @@ def test_input_size_and_method_update(small_file: Path, rgb: np.ndarray) -> None
 def test_strict_loading_names_missing_unexpected_and_shapes(tmp_path: Path) -> None:
     def build(state: dict[str, Any], name: str) -> None:
         path = write_release(tmp_path / name, state, "da3-small")
-        build_model("depth_anything_v3_small", ModelConfig(weights=path, input_size=SMALL))
+        build_as(
+            "depth_anything_v3_small",
+            DepthAnything3Model,
+            ModelConfig(weights=path, input_size=SMALL),
+        )
 
     full = state_from_keys(KEYS["da3-small"])
     state = dict(full)
@@ -296,12 +306,20 @@ def test_strict_loading_names_missing_unexpected_and_shapes(tmp_path: Path) -> N
 def test_config_json_must_name_the_release(tmp_path: Path) -> None:
     path = write_release(tmp_path / "r", state_from_keys(KEYS["da3-small"]), "da3-base")
     with pytest.raises(WeightsError, match=r"names configuration 'da3-base'.*needs 'da3-small'"):
-        build_model("depth_anything_v3_small", ModelConfig(weights=path, input_size=SMALL))
+        build_as(
+            "depth_anything_v3_small",
+            DepthAnything3Model,
+            ModelConfig(weights=path, input_size=SMALL),
+        )
 
 
 def test_corrupt_truncated_and_missing_files(tmp_path: Path, small_file: Path) -> None:
     def build(path: Path) -> None:
-        build_model("depth_anything_v3_small", ModelConfig(weights=path, input_size=SMALL))
+        build_as(
+            "depth_anything_v3_small",
+            DepthAnything3Model,
+            ModelConfig(weights=path, input_size=SMALL),
+        )
 
     bad = tmp_path / "bad" / "model.safetensors"
     bad.parent.mkdir()
@@ -328,7 +346,7 @@ def test_no_weights_offline_names_file_and_source(
     monkeypatch.setenv("DEPTH_ROS_CACHE", str(tmp_path))
     monkeypatch.setenv("DEPTH_ROS_OFFLINE", "1")
     with pytest.raises(WeightsError) as info:
-        build_model("depth_anything_v3_metric_large", ModelConfig())
+        build_as("depth_anything_v3_metric_large", DepthAnything3Model, ModelConfig())
     msg = str(info.value)
     assert "model.safetensors" in msg
     assert "depth-anything/DA3METRIC-LARGE" in msg
@@ -397,12 +415,14 @@ def test_onnx_export_runs_on_onnxruntime(small_file: Path, rgb: np.ndarray, tmp_
 
     out = tmp_path / "da3_small.onnx"
     export_onnx("depth_anything_v3_small", ModelConfig(weights=small_file), out, 28, 42)
-    onnx_model: Any = build_model(
-        "depth_anything_v3_small", ModelConfig(weights=out, input_size=SMALL)
+    onnx_model: Any = build_as(
+        "depth_anything_v3_small", DepthAnything3Model, ModelConfig(weights=out, input_size=SMALL)
     )
     assert onnx_model.runner.name == "onnxruntime"
-    ref: Any = build_model(
-        "depth_anything_v3_small", ModelConfig(weights=small_file, input_size=SMALL)
+    ref: Any = build_as(
+        "depth_anything_v3_small",
+        DepthAnything3Model,
+        ModelConfig(weights=small_file, input_size=SMALL),
     )
     a, b = ref.infer(rgb, None), onnx_model.infer(rgb, None)
     np.testing.assert_allclose(b.depth, a.depth, atol=1e-4 * float(np.ptp(a.depth)))
@@ -440,8 +460,10 @@ def test_tied_layernorm_under_other_or_all_levels(
     path = tmp_path / "full.pth"
     torch.save(full, path)
     config = ModelConfig(weights=small_file, input_size=SMALL)
-    ref = build_model("depth_anything_v3_small", config).predict(rgb)  # type: ignore[attr-defined]
-    model: Any = build_model("depth_anything_v3_small", ModelConfig(weights=path, input_size=SMALL))
+    ref = build_as("depth_anything_v3_small", DepthAnything3Model, config).predict(rgb)
+    model: Any = build_as(
+        "depth_anything_v3_small", DepthAnything3Model, ModelConfig(weights=path, input_size=SMALL)
+    )
     np.testing.assert_array_equal(model.predict(rgb), ref)
     # stored under another level only: renamed to level 0
     moved = {k: v for k, v in state.items() if ".output_conv2_aux.0.2." not in k}

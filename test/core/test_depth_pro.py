@@ -2,6 +2,8 @@
 
 The official network (3 ViT-L, 952 M parameters, fixed 1536x1536 input) is too large for
 unit tests: its layout is checked against test/data/depth_pro_keys.json (generated once
+from depth_ros.core.models.depth_pro import DepthProModel
+from depth_ros.core.models import build_as
 from the official code) on the meta device, and the behaviour runs on a small network of
 the same architecture (SMALL: 128-pixel tiles of 8x8 tokens, 512x512 input) with random
 weights saved as the official file is (torch.save of a plain state dict).
@@ -20,7 +22,7 @@ pytest.importorskip("timm")
 
 from depth_ros.core.camera import PinholeCamera  # noqa: E402
 from depth_ros.core.errors import ConfigError, InputError, WeightsError  # noqa: E402
-from depth_ros.core.models import ModelConfig, OutputKind, build_model, get_model  # noqa: E402
+from depth_ros.core.models import ModelConfig, OutputKind, get_model  # noqa: E402
 from depth_ros.core.models.base import CameraUse, MonoOutput, run_mono  # noqa: E402
 from depth_ros.core.models.depth_pro import (  # noqa: E402
     DepthProModel,
@@ -281,7 +283,7 @@ def test_corrupt_missing_and_offline(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("DEPTH_ROS_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("DEPTH_ROS_OFFLINE", "1")
     with pytest.raises(WeightsError) as info:
-        build_model("depth_pro", ModelConfig())
+        build_as("depth_pro", DepthProModel, ModelConfig())
     assert "depth_pro.pt" in str(info.value)
     assert "ml-site.cdn-apple.com/models/depth-pro/depth_pro.pt" in str(info.value)
 

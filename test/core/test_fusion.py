@@ -15,6 +15,8 @@ from depth_ros.core.fusion import (
     StereoMonoFusion,
     fuse_depth,
 )
+from depth_ros.core.models import build_as
+from depth_ros.core.models.opencv_stereo import OpenCVStereo
 from depth_ros.core.scale import NO_REFERENCE, ScaleFit
 
 
@@ -56,11 +58,10 @@ def test_fusion_params() -> None:
 def test_fusion_on_motorcycle_sgbm_fills_every_pixel() -> None:
     from depth_ros.core.eval.samples import motorcycle
     from depth_ros.core.geometry import disparity_to_depth
-    from depth_ros.core.models import build_model
 
     s = motorcycle()
-    model = build_model("sgbm")
-    disp = model.compute(np.ascontiguousarray(s.left), np.ascontiguousarray(s.right))  # type: ignore[attr-defined]
+    model = build_as("sgbm", OpenCVStereo)
+    disp = model.compute(np.ascontiguousarray(s.left), np.ascontiguousarray(s.right))
     stereo = disparity_to_depth(disp, s.geometry)
     gt = s.depth
     rng = np.random.default_rng(0)

@@ -10,7 +10,8 @@ import pytest
 from depth_ros.core.errors import ConfigError, InputError, WeightsError
 from depth_ros.core.eval.metrics import disparity_metrics
 from depth_ros.core.eval.samples import motorcycle
-from depth_ros.core.models import ModelConfig, StereoModel, build_model, get_model
+from depth_ros.core.models import ModelConfig, StereoModel, build_as, get_model
+from depth_ros.core.models.hitnet import HITNetStereo
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
 HITNET = SHARED / "models" / "hitnet_eth3d" / "eth3d_converted.onnx"
@@ -20,7 +21,7 @@ HITNET = SHARED / "models" / "hitnet_eth3d" / "eth3d_converted.onnx"
 def model() -> StereoModel:
     if not HITNET.exists():
         pytest.skip(f"{HITNET} is absent (real weights live in ../shared on dev machines)")
-    m = build_model("hitnet", ModelConfig(weights=HITNET))
+    m = build_as("hitnet", HITNetStereo, ModelConfig(weights=HITNET))
     assert isinstance(m, StereoModel)
     return m
 
@@ -60,13 +61,13 @@ def test_spec_and_errors(tmp_path: Path) -> None:
     assert spec.weights_source
     assert "google-research" in spec.weights_source
     with pytest.raises(WeightsError, match=r"no weights file given.*eth3d_converted.onnx.*github"):
-        build_model("hitnet", ModelConfig())
+        build_as("hitnet", HITNetStereo, ModelConfig())
     with pytest.raises(WeightsError, match=r"missing.onnx not found"):
-        build_model("hitnet", ModelConfig(weights=tmp_path / "missing.onnx"))
+        build_as("hitnet", HITNetStereo, ModelConfig(weights=tmp_path / "missing.onnx"))
     (tmp_path / "w.pth").write_bytes(b"x")
     with pytest.raises(ConfigError, match=r"no PyTorch implementation"):
-        build_model("hitnet", ModelConfig(weights=tmp_path / "w.pth", backend="torch"))
+        build_as("hitnet", HITNetStereo, ModelConfig(weights=tmp_path / "w.pth", backend="torch"))
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"garbage" * 50)
     with pytest.raises(WeightsError, match=r"bad.onnx cannot be loaded"):
-        build_model("hitnet", ModelConfig(weights=bad))
+        build_as("hitnet", HITNetStereo, ModelConfig(weights=bad))

@@ -17,6 +17,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from depth_ros.core.models import build_as
+from depth_ros.core.models.marigold import MarigoldModel
+
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 pytest.importorskip("transformers")
@@ -26,7 +29,6 @@ from depth_ros.core.models import (  # noqa: E402
     InputKind,
     ModelConfig,
     OutputKind,
-    build_model,
     get_model,
     model_ids,
 )
@@ -53,7 +55,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def model(folder: Path) -> MarigoldModel:
-    built = build_model("marigold_depth", ModelConfig(weights=folder, params=SMALL))
+    built = build_as("marigold_depth", MarigoldModel, ModelConfig(weights=folder, params=SMALL))
     assert isinstance(built, MarigoldModel)
     return built
 
@@ -238,13 +240,19 @@ def test_update_validates_and_leaves_the_original_alone(model: MarigoldModel) ->
 
 def test_build_refuses_bad_params_and_backends(folder: Path) -> None:
     with pytest.raises(ConfigError, match="ensemble_size"):
-        build_model("marigold_depth", ModelConfig(weights=folder, params={"ensemble_size": 0}))
+        build_as(
+            "marigold_depth",
+            MarigoldModel,
+            ModelConfig(weights=folder, params={"ensemble_size": 0}),
+        )
     with pytest.raises(ConfigError, match="torch backend"):
-        build_model("marigold_depth", ModelConfig(weights=folder, backend="onnxruntime"))
+        build_as(
+            "marigold_depth", MarigoldModel, ModelConfig(weights=folder, backend="onnxruntime")
+        )
 
 
 def test_input_size_is_the_processing_resolution(folder: Path) -> None:
-    m = build_model("marigold_depth", ModelConfig(weights=folder, input_size=128))
+    m = build_as("marigold_depth", MarigoldModel, ModelConfig(weights=folder, input_size=128))
     assert isinstance(m, MarigoldModel)
     assert m.processing_resolution == 128
 
@@ -267,7 +275,7 @@ def test_disparity_checkpoints_pass_through(copy_of: Callable[[], Path], rgb: np
     index = json.loads((path / "model_index.json").read_text())
     index["prediction_type"] = "disparity"
     (path / "model_index.json").write_text(json.dumps(index))
-    m = build_model("marigold_depth", ModelConfig(weights=path, params=SMALL))
+    m = build_as("marigold_depth", MarigoldModel, ModelConfig(weights=path, params=SMALL))
     assert isinstance(m, MarigoldModel)
     out = m.predict(rgb)
     assert out.min() >= 0.0
@@ -278,7 +286,9 @@ def test_lcm_release_loads_with_its_scheduler(tmp_path: Path, rgb: np.ndarray) -
     spec = get_model("marigold_depth_lcm")
     assert spec.random_checkpoint is not None
     spec.random_checkpoint(tmp_path / "lcm")
-    m = build_model("marigold_depth_lcm", ModelConfig(weights=tmp_path / "lcm", params=SMALL))
+    m = build_as(
+        "marigold_depth_lcm", MarigoldModel, ModelConfig(weights=tmp_path / "lcm", params=SMALL)
+    )
     assert isinstance(m, MarigoldModel)
     assert type(m.pipe.scheduler).__name__ == "LCMScheduler"
     assert m.steps() == 1
@@ -295,7 +305,11 @@ def test_model_index_path_and_fp16_only_folders_load(
     state = {k: v.half() for k, v in load_file(str(unet)).items()}
     save_file(state, str(unet.with_name("diffusion_pytorch_model.fp16.safetensors")))
     unet.unlink()
-    m = build_model("marigold_depth", ModelConfig(weights=path / "model_index.json", params=SMALL))
+    m = build_as(
+        "marigold_depth",
+        MarigoldModel,
+        ModelConfig(weights=path / "model_index.json", params=SMALL),
+    )
     assert isinstance(m, MarigoldModel)
     assert next(m.pipe.unet.parameters()).dtype == torch.float32
     assert np.isfinite(m.predict(rgb)).all()
@@ -373,16 +387,18 @@ def test_broken_folders_are_weights_errors(copy_of: Callable[[], Path], case: st
     breaks, message = BROKEN[case]
     breaks(path)
     with pytest.raises(WeightsError, match=message) as err:
-        build_model("marigold_depth", ModelConfig(weights=path))
+        build_as("marigold_depth", MarigoldModel, ModelConfig(weights=path))
     assert "prs-eth/marigold-depth-v1-1" in str(err.value)  # where the real folder is
 
 
 def test_missing_path_and_file_are_weights_errors(tmp_path: Path) -> None:
     with pytest.raises(WeightsError, match="not found"):
-        build_model("marigold_depth", ModelConfig(weights=tmp_path / "nothing"))
+        build_as("marigold_depth", MarigoldModel, ModelConfig(weights=tmp_path / "nothing"))
     (tmp_path / "unet.safetensors").write_bytes(b"x")
     with pytest.raises(WeightsError, match="is not a folder"):
-        build_model("marigold_depth", ModelConfig(weights=tmp_path / "unet.safetensors"))
+        build_as(
+            "marigold_depth", MarigoldModel, ModelConfig(weights=tmp_path / "unet.safetensors")
+        )
 
 
 def test_no_weights_offline_names_the_repository(
@@ -391,10 +407,10 @@ def test_no_weights_offline_names_the_repository(
     monkeypatch.setenv("DEPTH_ROS_CACHE", str(tmp_path))
     monkeypatch.setenv("DEPTH_ROS_OFFLINE", "1")
     with pytest.raises(WeightsError, match=r"downloads are switched off.*marigold-depth-v1-1"):
-        build_model("marigold_depth", ModelConfig())
+        build_as("marigold_depth", MarigoldModel, ModelConfig())
     monkeypatch.delenv("DEPTH_ROS_OFFLINE")
     with pytest.raises(WeightsError, match="downloads are switched off"):
-        build_model("marigold_depth", ModelConfig(params={"download": False}))
+        build_as("marigold_depth", MarigoldModel, ModelConfig(params={"download": False}))
 
 
 def test_download_lands_in_the_cache_once(
@@ -432,12 +448,14 @@ def test_download_lands_in_the_cache_once(
 def test_progress_bar_only_when_asked(
     folder: Path, rgb: np.ndarray, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    quiet = build_model("marigold_depth", ModelConfig(weights=folder, params=SMALL))
+    quiet = build_as("marigold_depth", MarigoldModel, ModelConfig(weights=folder, params=SMALL))
     assert isinstance(quiet, MarigoldModel)
     capfd.readouterr()
     quiet.predict(rgb)
     assert "Diffusion steps" not in capfd.readouterr().err
-    shown = build_model("marigold_depth", ModelConfig(weights=folder, params=SMALL, progress=True))
+    shown = build_as(
+        "marigold_depth", MarigoldModel, ModelConfig(weights=folder, params=SMALL, progress=True)
+    )
     assert isinstance(shown, MarigoldModel)
     shown.predict(rgb)
     assert "Diffusion steps" in capfd.readouterr().err

@@ -2,6 +2,8 @@
 
 The official weights are not available here; checkpoints are built with fixed-seed random
 weights in the official key layout (test/data/metric3d_v2_vits_keys.json, generated once
+from depth_ros.core.models.metric3d import Metric3DModel
+from depth_ros.core.models import build_as
 from the official code) and saved as the official files are:
 ``torch.save({"model_state_dict": state})``. Tests run ViT-S at a small network input
 (56 x 84 instead of the official 616 x 1064; both multiples of 28).
@@ -27,7 +29,6 @@ from depth_ros.core.models import (  # noqa: E402
     InputKind,
     ModelConfig,
     OutputKind,
-    build_model,
     get_model,
     model_ids,
 )
@@ -72,7 +73,7 @@ def vits_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def model(vits_file: Path) -> Any:
-    return build_model("metric3d_v2_vits", ModelConfig(weights=vits_file, params=SMALL))
+    return build_as("metric3d_v2_vits", Metric3DModel, ModelConfig(weights=vits_file, params=SMALL))
 
 
 @pytest.fixture
@@ -207,8 +208,9 @@ def test_no_camera_is_an_input_error(model: Any, rgb: np.ndarray) -> None:
 
 def test_input_size_is_validated(vits_file: Path, model: Any) -> None:
     with pytest.raises(ConfigError, match="input_height"):
-        build_model(
+        build_as(
             "metric3d_v2_vits",
+            Metric3DModel,
             ModelConfig(weights=vits_file, params={"input_height": 50, "input_width": 84}),
         )
     with pytest.raises(ConfigError, match="input_width"):
@@ -223,7 +225,7 @@ def _write(tmp_path: Path, state: dict[str, Any], name: str = "m.pth") -> Path:
 
 
 def _build(path: Path) -> Any:
-    return build_model("metric3d_v2_vits", ModelConfig(weights=path, params=SMALL))
+    return build_as("metric3d_v2_vits", Metric3DModel, ModelConfig(weights=path, params=SMALL))
 
 
 def test_strict_loading_errors(tmp_path: Path) -> None:

@@ -14,11 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from depth_ros.core.models import build_as
+from depth_ros.core.models.loading import MonoNetworkModel
+
 torch = pytest.importorskip("torch")
 pytest.importorskip("timm")
 
 from depth_ros.core.errors import WeightsError  # noqa: E402
-from depth_ros.core.models import ModelConfig, OutputKind, build_model, get_model  # noqa: E402
+from depth_ros.core.models import ModelConfig, OutputKind, get_model  # noqa: E402
 from depth_ros.core.models.loading import network_size, prepare  # noqa: E402
 
 KEYS = json.loads((Path(__file__).resolve().parents[1] / "data" / "midas_keys.json").read_text())
@@ -115,8 +118,10 @@ def test_dpt_normalisation_is_half() -> None:
 
 
 def test_small_predict_matches_network_and_bicubic(small_file: Path, rgb: np.ndarray) -> None:
-    model = build_model("midas_v21_small", ModelConfig(weights=small_file, input_size=64))
-    out = model.predict(rgb)  # type: ignore[attr-defined]
+    model = build_as(
+        "midas_v21_small", MonoNetworkModel, ModelConfig(weights=small_file, input_size=64)
+    )
+    out = model.predict(rgb)
     assert out.shape == rgb.shape[:2]
     assert out.dtype == np.float32
     assert np.isfinite(out).all()
@@ -126,7 +131,7 @@ def test_small_predict_matches_network_and_bicubic(small_file: Path, rgb: np.nda
     net = MidasSmallNet().eval()
     state = torch.load(small_file, weights_only=True)
     net.load_state_dict({small_from_official(k): v for k, v in state.items()}, strict=True)
-    x = prepare(rgb, 64, model.pre)  # type: ignore[attr-defined]
+    x = prepare(rgb, 64, model.pre)
     assert x.shape == (1, 3, 32, 64)
     with torch.no_grad():
         raw = net(torch.from_numpy(x))
@@ -143,7 +148,7 @@ def test_missing_key_reported_in_official_names(tmp_path: Path) -> None:
     path = tmp_path / "midas_v21_small_256.pt"
     torch.save(state, path)
     with pytest.raises(WeightsError) as info:
-        build_model("midas_v21_small", ModelConfig(weights=path, input_size=64))
+        build_as("midas_v21_small", MonoNetworkModel, ModelConfig(weights=path, input_size=64))
     msg = str(info.value)
     assert "missing keys: pretrained.layer2.0.0.conv_pw.weight" in msg
     assert "unexpected keys: pretrained.layer5.0.weight" in msg
@@ -154,21 +159,21 @@ def test_dpt_checkpoint_given_to_small_fails_clearly(tmp_path: Path) -> None:
     path = tmp_path / "dpt_hybrid_384.pt"
     torch.save({"pretrained.model.cls_token": torch.zeros(1, 1, 768)}, path)
     with pytest.raises(WeightsError, match=r"missing keys.*unexpected keys"):
-        build_model("midas_v21_small", ModelConfig(weights=path, input_size=64))
+        build_as("midas_v21_small", MonoNetworkModel, ModelConfig(weights=path, input_size=64))
 
 
 def test_corrupt_file(tmp_path: Path) -> None:
     path = tmp_path / "midas_v21_small_256.pt"
     path.write_bytes(b"\x80\x02garbage" * 10)
     with pytest.raises(WeightsError, match=r"midas_v21_small_256\.pt"):
-        build_model("midas_v21_small", ModelConfig(weights=path, input_size=64))
+        build_as("midas_v21_small", MonoNetworkModel, ModelConfig(weights=path, input_size=64))
 
 
 def test_offline_without_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEPTH_ROS_CACHE", str(tmp_path))
     monkeypatch.setenv("DEPTH_ROS_OFFLINE", "1")
     with pytest.raises(WeightsError) as info:
-        build_model("dpt_large", ModelConfig())
+        build_as("dpt_large", MonoNetworkModel, ModelConfig())
     assert "dpt_large_384.pt" in str(info.value)
     assert "https://github.com/isl-org/MiDaS/releases/download/v3/dpt_large_384.pt" in str(
         info.value
@@ -180,14 +185,14 @@ def test_cached_older_release_name_is_used(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("DEPTH_ROS_OFFLINE", "1")
     (tmp_path / "dpt_hybrid-midas-501f0c75.pt").write_bytes(b"corrupt")
     with pytest.raises(WeightsError, match=r"dpt_hybrid-midas-501f0c75\.pt"):
-        build_model("dpt_hybrid", ModelConfig())
+        build_as("dpt_hybrid", MonoNetworkModel, ModelConfig())
 
 
 @pytest.mark.slow
 def test_dpt_hybrid_predicts(tmp_path: Path, rgb: np.ndarray) -> None:
     path = tmp_path / "dpt_hybrid_384.pt"
     torch.save(official_state("dpt_hybrid"), path)
-    model = build_model("dpt_hybrid", ModelConfig(weights=path, input_size=64))
-    out = model.predict(rgb)  # type: ignore[attr-defined]
+    model = build_as("dpt_hybrid", MonoNetworkModel, ModelConfig(weights=path, input_size=64))
+    out = model.predict(rgb)
     assert out.shape == rgb.shape[:2]
     assert np.isfinite(out).all()

@@ -111,7 +111,7 @@ def test_prepare_is_lanczos_to_unit_range(rgb: np.ndarray) -> None:
     flat = np.full((37, 53, 3), 200, np.uint8)
     np.testing.assert_allclose(md2.prepare(flat), 200 / 255, rtol=1e-6)
     with pytest.raises(InputError, match="uint8"):
-        md2.prepare(rgb.astype(np.float32))  # type: ignore[arg-type]
+        md2.prepare(rgb.astype(np.float32))
 
 
 @pytest.mark.parametrize("size", [(480, 640), (100, 300), (250, 741)])
@@ -137,8 +137,8 @@ def test_predict_reproduces_the_official_path(stereo_folder: Path, rgb: np.ndarr
 
     from depth_ros.core.models.nets.monodepth2 import Monodepth2Net
 
-    rel = build_model(MONO, ModelConfig(weights=stereo_folder)).predict(rgb)  # type: ignore[attr-defined]
-    metric = build_model(STEREO, ModelConfig(weights=stereo_folder)).predict(rgb)  # type: ignore[attr-defined]
+    rel = build_model(MONO, ModelConfig(weights=stereo_folder)).predict(rgb)
+    metric = build_model(STEREO, ModelConfig(weights=stereo_folder)).predict(rgb)
     assert rel.shape == metric.shape == rgb.shape[:2]
     assert rel.dtype == metric.dtype == np.float32
     assert np.isfinite(rel).all()
@@ -242,7 +242,7 @@ def test_no_weights_offline_and_download(
     assert isinstance(files, md2.Monodepth2Weights)
     assert files.encoder == tmp_path / "cache" / "stereo_640x192" / "encoder.pth"
     assert urls == [md2.URL.format("stereo_640x192")]
-    assert build_model(STEREO, ModelConfig()).predict(rgb).shape == rgb.shape[:2]  # type: ignore[attr-defined]
+    assert build_model(STEREO, ModelConfig()).predict(rgb).shape == rgb.shape[:2]
 
     def fail(url: str, target: Path) -> None:
         raise OSError("network unreachable")
@@ -260,7 +260,7 @@ def test_random_checkpoint_writes_the_release_layout(tmp_path: Path, rgb: np.nda
     assert sorted(p.name for p in path.parent.iterdir()) == ["depth.pth", "encoder.pth"]
     enc = torch.load(path, weights_only=True)
     assert (enc["height"], enc["width"], enc["use_stereo"]) == (192, 640, True)
-    out = build_model(STEREO, ModelConfig(weights=path)).predict(rgb)  # type: ignore[attr-defined]
+    out = build_model(STEREO, ModelConfig(weights=path)).predict(rgb)
     assert np.isfinite(out).all()
     assert (out > 0).all()
     disp = (5.4 / out - 0.01) / 9.99  # the sigmoid output: not saturated
@@ -278,9 +278,9 @@ def test_onnx_export_runs_on_onnxruntime(
     out = tmp_path / "stereo.onnx"
     export_onnx(STEREO, ModelConfig(weights=stereo_folder), out, 192, 640)
     onnx_model = build_model(STEREO, ModelConfig(weights=out))
-    assert onnx_model.runner.name == "onnxruntime"  # type: ignore[attr-defined]
-    a = build_model(STEREO, ModelConfig(weights=stereo_folder)).predict(rgb)  # type: ignore[attr-defined]
-    b = onnx_model.predict(rgb)  # type: ignore[attr-defined]
+    assert onnx_model.runner.name == "onnxruntime"
+    a = build_model(STEREO, ModelConfig(weights=stereo_folder)).predict(rgb)
+    b = onnx_model.predict(rgb)
     np.testing.assert_allclose(b, a, atol=1e-4 * float(np.ptp(a)))
     with pytest.raises(ConfigError, match="exported network"):
         export_onnx(STEREO, ModelConfig(weights=out), tmp_path / "again.onnx", 192, 640)

@@ -17,6 +17,7 @@ from depth_ros.core.models import (
     ModelConfig,
     OutputKind,
     StereoModel,
+    build_as,
     build_model,
     get_model,
 )
@@ -49,7 +50,7 @@ def test_registered_specs() -> None:
 def test_constant_disparity_is_found(model_id: str) -> None:
     left, right = _pair()
     model = build_model(model_id)
-    disp = model.compute(left, right)  # type: ignore[attr-defined]
+    disp = model.compute(left, right)
     assert disp.shape == left.shape[:2]
     assert disp.dtype == np.float32
     inner = disp[10:-10, 20:-10]
@@ -60,7 +61,7 @@ def test_constant_disparity_is_found(model_id: str) -> None:
 
 
 def test_config_params_are_applied() -> None:
-    model = build_model("sgbm", ModelConfig(params={"disparity_range": 32}))
+    model = build_as("sgbm", OpenCVStereo, ModelConfig(params={"disparity_range": 32}))
     assert isinstance(model, OpenCVStereo)
     assert model.params["disparity_range"] == 32
     assert model.disparity_range(100) == (0.0, 31.0)
@@ -69,9 +70,9 @@ def test_config_params_are_applied() -> None:
 
 def test_bm_on_grey_and_colour() -> None:
     left, right = _pair(seed=1)
-    model = build_model("bm")
-    grey = model.compute(left[:, :, 0].copy(), right[:, :, 0].copy())  # type: ignore[attr-defined]
-    colour = model.compute(left, right)  # type: ignore[attr-defined]
+    model = build_as("bm", OpenCVStereo)
+    grey = model.compute(left[:, :, 0].copy(), right[:, :, 0].copy())
+    colour = model.compute(left, right)
     assert grey.shape == left.shape[:2]
     np.testing.assert_array_equal(np.isnan(grey), np.isnan(colour))
     np.testing.assert_array_equal(grey[np.isfinite(grey)], colour[np.isfinite(colour)])
@@ -80,13 +81,13 @@ def test_bm_on_grey_and_colour() -> None:
 
 def test_shapes_mismatch() -> None:
     left, right = _pair()
-    model = build_model("sgbm")
+    model = build_as("sgbm", OpenCVStereo)
     with pytest.raises(InputError, match=r"left image \(48, 96, 3\) and right image .* differ"):
-        model.compute(left, right[:, :-1])  # type: ignore[attr-defined]
+        model.compute(left, right[:, :-1])
 
 
 def test_update_is_atomic() -> None:
-    model = build_model("sgbm")
+    model = build_as("sgbm", OpenCVStereo)
     assert isinstance(model, OpenCVStereo)
     before = model._matcher
     params = dict(model.params)
@@ -140,13 +141,13 @@ def test_too_small_images_raise_input_error(
     model = build_model(model_id, ModelConfig(params=params))
     img = np.zeros((*size, 3), np.uint8)
     with pytest.raises(InputError, match=match):
-        model.compute(img, img)  # type: ignore[attr-defined]
+        model.compute(img, img)
 
 
 def test_tiny_images_with_padding() -> None:
-    model = build_model("sgbm")
+    model = build_as("sgbm", OpenCVStereo)
     img = np.full((2, 3, 3), 9, np.uint8)
-    out = model.compute(img, img)  # type: ignore[attr-defined]
+    out = model.compute(img, img)
     assert out.shape == (2, 3)
 
 
@@ -161,7 +162,7 @@ def test_nan_exactly_where_opencv_marks_invalid(min_disparity: int) -> None:
         "speckle_size": 0,
         "left_right_check": False,
     }
-    model = build_model("sgbm", ModelConfig(params=params))
+    model = build_as("sgbm", OpenCVStereo, ModelConfig(params=params))
     assert isinstance(model, OpenCVStereo)
     ours = model.compute(left, right)
     raw = model._matcher.compute(left, right)  # CV_16S, 4 fractional bits
@@ -174,9 +175,9 @@ def test_nan_exactly_where_opencv_marks_invalid(min_disparity: int) -> None:
 
 def test_pad_border_matches_the_left_border() -> None:
     left, right = _pair(seed=3)
-    padded = build_model("sgbm").compute(left, right)  # type: ignore[attr-defined]
-    plain = build_model("sgbm", ModelConfig(params={"pad_border": False}))
-    unpadded = plain.compute(left, right)  # type: ignore[attr-defined]
+    padded = build_as("sgbm", OpenCVStereo).compute(left, right)
+    plain = build_as("sgbm", OpenCVStereo, ModelConfig(params={"pad_border": False}))
+    unpadded = plain.compute(left, right)
     border = slice(10, 40)  # OpenCV leaves columns < disparity_range empty
     assert np.isnan(unpadded[5:-5, border]).all()
     assert np.isfinite(padded[5:-5, border]).mean() > 0.8
@@ -184,7 +185,7 @@ def test_pad_border_matches_the_left_border() -> None:
 
 def test_motorcycle_accuracy_of_default_sgbm() -> None:
     sample = load_sample("motorcycle")
-    disp = build_model("sgbm").compute(sample.left, sample.right)  # type: ignore[attr-defined]
+    disp = build_as("sgbm", OpenCVStereo).compute(sample.left, sample.right)
     dm = disparity_metrics(disp, sample.disparity)
     depth = disparity_to_depth(disp, sample.geometry)
     abs_rel = depth_metrics(depth, sample.depth)["abs_rel"]

@@ -12,7 +12,8 @@ import torch
 from depth_ros.core.errors import ConfigError, InputError, WeightsError
 from depth_ros.core.eval.metrics import disparity_metrics
 from depth_ros.core.eval.samples import motorcycle
-from depth_ros.core.models import ModelConfig, StereoModel, build_model, get_model
+from depth_ros.core.models import ModelConfig, StereoModel, build_as, get_model
+from depth_ros.core.models.psmnet import PSMNetStereo
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -39,7 +40,7 @@ def half_motorcycle() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 @pytest.fixture(scope="module")
 def model() -> StereoModel:
-    m = build_model("psmnet", ModelConfig(weights=weights()))
+    m = build_as("psmnet", PSMNetStereo, ModelConfig(weights=weights()))
     assert isinstance(m, StereoModel)
     return m
 
@@ -84,16 +85,16 @@ def test_errors(tmp_path: Path, model: StereoModel) -> None:
     with pytest.raises(InputError, match=r"differ"):
         model.compute(left, right[:, :-2])
     with pytest.raises(WeightsError, match=r"no weights file given.*JiaRenChang/PSMNet"):
-        build_model("psmnet", ModelConfig())
+        build_as("psmnet", PSMNetStereo, ModelConfig())
     with pytest.raises(WeightsError, match=r"gone.tar not found.*JiaRenChang/PSMNet"):
-        build_model("psmnet", ModelConfig(weights=tmp_path / "gone.tar"))
+        build_as("psmnet", PSMNetStereo, ModelConfig(weights=tmp_path / "gone.tar"))
     wrong = tmp_path / "wrong.pth"
     torch.save({"state_dict": torch.nn.Linear(2, 2).state_dict()}, wrong)
     with pytest.raises(WeightsError, match=r"wrong.pth does not match the PSMNet.*missing keys"):
-        build_model("psmnet", ModelConfig(weights=wrong))
+        build_as("psmnet", PSMNetStereo, ModelConfig(weights=wrong))
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match=r"CUDA is not available"):
-            build_model("psmnet", ModelConfig(weights=weights(), device="cuda"))
+            build_as("psmnet", PSMNetStereo, ModelConfig(weights=weights(), device="cuda"))
     with pytest.raises(ConfigError, match=r"max_disparity"):
         model.update({"max_disparity": 96})
     names = {p.name for p in get_model("psmnet").params}
@@ -105,15 +106,15 @@ def test_torch_and_onnxruntime_backends_agree(tmp_path: Path, model: StereoModel
     from depth_ros.core.models.export import export_onnx
 
     path = export_onnx("psmnet", ModelConfig(weights=weights()), tmp_path / "p.onnx", 256, 384).path
-    onnx_model = build_model("psmnet", ModelConfig(weights=path))
-    assert onnx_model.backend.name == "onnxruntime"  # type: ignore[attr-defined]
+    onnx_model = build_as("psmnet", PSMNetStereo, ModelConfig(weights=path))
+    assert onnx_model.backend.name == "onnxruntime"
     assert model.backend.name == "torch"  # type: ignore[attr-defined]
     left, right, _ = half_motorcycle()  # 370 x 250: padded to 384 x 256
     a = model.compute(left, right)
     b = onnx_model.compute(left, right)
     assert float(np.abs(a - b).max() / np.abs(a).max()) <= 1e-3
     with pytest.raises(ConfigError, match=r"max_disparity 192"):
-        build_model("psmnet", ModelConfig(weights=path, params={"max_disparity": 96}))
+        build_as("psmnet", PSMNetStereo, ModelConfig(weights=path, params={"max_disparity": 96}))
 
 
 def test_disparity_range_follows_max_disparity_and_input_scale(tmp_path: Path) -> None:
@@ -129,7 +130,7 @@ def test_disparity_range_follows_max_disparity_and_input_scale(tmp_path: Path) -
     left, right = (rng.integers(0, 256, (64, 100, 3), dtype=np.uint8) for _ in range(2))
     for scale, expected in ((1.0, 15.0), (0.5, 30.0)):
         params = {"max_disparity": 16, "input_scale": scale}
-        m = build_model("psmnet", ModelConfig(weights=path, params=params))
+        m = build_as("psmnet", PSMNetStereo, ModelConfig(weights=path, params=params))
         assert isinstance(m, StereoModel)
         assert m.disparity_range(100) == (0.0, expected)
         assert m.matched_columns(100) == (0, 100)

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from depth_ros.core.errors import ConfigError, WeightsError
+from depth_ros.core.models import build_as
 from depth_ros.core.models import quantize as q
+from depth_ros.core.models.hitnet import HITNetStereo
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -109,7 +111,7 @@ def test_cli_quantizes_hitnet_and_the_model_runs_it(
     import cv2
 
     from depth_ros.cli.main import main
-    from depth_ros.core.models import ModelConfig, build_model
+    from depth_ros.core.models import ModelConfig
 
     src = _tiny_hitnet(tmp_path / "fp32.onnx")
     calib = tmp_path / "calib"
@@ -139,10 +141,10 @@ def test_cli_quantizes_hitnet_and_the_model_runs_it(
     assert report["quantization"] == "int8-static"
     assert report["calibration_frames"] == 2
     left, right = _pairs(1)[0]
-    fp32 = build_model("hitnet", ModelConfig(weights=src)).compute(  # type: ignore[attr-defined]
+    fp32 = build_as("hitnet", HITNetStereo, ModelConfig(weights=src)).compute(
         left, right
     )
-    int8 = build_model("hitnet", ModelConfig(weights=out)).compute(  # type: ignore[attr-defined]
+    int8 = build_as("hitnet", HITNetStereo, ModelConfig(weights=out)).compute(
         left, right
     )
     assert int8.shape == fp32.shape == (40, 60)

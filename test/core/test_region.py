@@ -14,7 +14,8 @@ from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.errors import CalibrationError, ConfigError, InputError
 from depth_ros.core.eval.samples import load_sample
 from depth_ros.core.messages import encode_disparity
-from depth_ros.core.models import ModelConfig, OutputKind, build_model
+from depth_ros.core.models import ModelConfig, OutputKind, build_as
+from depth_ros.core.models.opencv_stereo import OpenCVStereo
 from depth_ros.core.mono_pipeline import MonoPipeline
 from depth_ros.core.region import Region, camera_and_region, parse_valid_roi, roi_of_info
 from depth_ros.core.schema import VALID_ROI, mono_node_params, stereo_node_params
@@ -135,7 +136,7 @@ def test_none_explicit_and_raw() -> None:
 
 def test_stereo_outside_the_region_no_disparity_depth_or_points() -> None:
     s = load_sample("motorcycle")
-    pipe = StereoPipeline(build_model("sgbm"))
+    pipe = StereoPipeline(build_as("sgbm", OpenCVStereo))
     whole = pipe.process(s.left, s.right, s.left_camera, s.right_camera, confidence=True)
     region = Region(60, 40, 500, 300)
     result = pipe.process(
@@ -168,12 +169,12 @@ def test_stereo_region_within_the_matched_columns() -> None:
     """Without pad_border SGBM matches no column left of min_disparity + range: the
     region (and so valid_window) starts there."""
     s = load_sample("motorcycle")
-    model = build_model("sgbm", ModelConfig(params={"pad_border": False}))
+    model = build_as("sgbm", OpenCVStereo, ModelConfig(params={"pad_border": False}))
     pipe = StereoPipeline(model)
     width, height = s.left.shape[1], s.left.shape[0]
     assert pipe.region(width, height) == Region(64, 0, width - 64, height)
     assert pipe.region(width, height, Region(10, 5, 100, 50)) == Region(64, 5, 46, 50)
-    assert StereoPipeline(build_model("sgbm")).region(width, height) is None  # padded
+    assert StereoPipeline(build_as("sgbm", OpenCVStereo)).region(width, height) is None  # padded
     result = pipe.process(s.left, s.right, s.left_camera, s.right_camera)
     enc = encode_disparity(result.disparity, result.geometry, 0.0, 63.0, region=result.region)
     assert enc.valid_window[0] == 64

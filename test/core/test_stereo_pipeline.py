@@ -17,7 +17,8 @@ from depth_ros.core.colorize import colorize
 from depth_ros.core.errors import CalibrationError, InputError
 from depth_ros.core.eval.samples import load_sample
 from depth_ros.core.geometry import disparity_to_depth, unproject
-from depth_ros.core.models import build_model
+from depth_ros.core.models import build_as
+from depth_ros.core.models.opencv_stereo import OpenCVStereo
 from depth_ros.core.pointcloud import unpack_rgb
 from depth_ros.core.stereo import StereoOptions, StereoPipeline
 
@@ -82,7 +83,7 @@ def test_depth_and_cloud_by_hand() -> None:
 
 def test_outputs_agree_on_motorcycle_with_sgbm() -> None:
     sample = load_sample("motorcycle")
-    pipe = StereoPipeline(build_model("sgbm"))
+    pipe = StereoPipeline(build_as("sgbm", OpenCVStereo))
     result = pipe.process(sample.left, sample.right, sample.left_camera, sample.right_camera)
     disp, depth = result.disparity, result.depth
     assert depth.shape == disp.shape == sample.left.shape[:2]

@@ -21,12 +21,15 @@ from typing import Any
 import numpy as np
 import pytest
 
+from depth_ros.core.models import build_as
+from depth_ros.core.models.unidepth import UniDepthModel
+
 torch = pytest.importorskip("torch")
 pytest.importorskip("timm")
 
 from depth_ros.core.camera import PinholeCamera  # noqa: E402
 from depth_ros.core.errors import ConfigError, InputError, WeightsError  # noqa: E402
-from depth_ros.core.models import InputKind, ModelConfig, OutputKind, build_model, get_model  # noqa: E402
+from depth_ros.core.models import InputKind, ModelConfig, OutputKind, get_model  # noqa: E402
 from depth_ros.core.models.base import CameraAwareMonoModel, CameraUse  # noqa: E402
 from depth_ros.core.models.unidepth import (  # noqa: E402
     Geometry,
@@ -65,8 +68,8 @@ def vits_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def model(vits_file: Path) -> Any:
-    m = build_model("unidepth_v2_vits", ModelConfig(weights=vits_file))
-    m.bounds = SMALL  # type: ignore[attr-defined]
+    m = build_as("unidepth_v2_vits", UniDepthModel, ModelConfig(weights=vits_file))
+    m.bounds = SMALL
     return m
 
 
@@ -262,21 +265,23 @@ def test_infer_outputs(model: Any, rgb: np.ndarray) -> None:
 
 
 def test_resolution_level_update_and_validation(vits_file: Path) -> None:
-    m = build_model(
-        "unidepth_v2_vits", ModelConfig(weights=vits_file, params={"resolution_level": 0})
+    m = build_as(
+        "unidepth_v2_vits",
+        UniDepthModel,
+        ModelConfig(weights=vits_file, params={"resolution_level": 0}),
     )
-    assert m.geometry(480, 640).size == (434, 574)  # type: ignore[attr-defined]
-    m.update({"resolution_level": 9})  # type: ignore[attr-defined]
-    assert m.geometry(480, 640).size == (658, 868)  # type: ignore[attr-defined]
+    assert m.geometry(480, 640).size == (434, 574)
+    m.update({"resolution_level": 9})
+    assert m.geometry(480, 640).size == (658, 868)
     for bad in (10, -2, True, 1.5):
         with pytest.raises(ConfigError, match="resolution_level"):
-            m.update({"resolution_level": bad})  # type: ignore[attr-defined]
+            m.update({"resolution_level": bad})
     with pytest.raises(InputError, match="uint8"):
-        m.infer(np.zeros((10, 10, 3), np.float32), None)  # type: ignore[attr-defined]
+        m.infer(np.zeros((10, 10, 3), np.float32), None)
 
 
 def _build(path: Path) -> None:
-    build_model("unidepth_v2_vits", ModelConfig(weights=path))
+    build_as("unidepth_v2_vits", UniDepthModel, ModelConfig(weights=path))
 
 
 def test_missing_and_unexpected_keys_are_named(tmp_path: Path) -> None:
@@ -313,7 +318,7 @@ def test_no_weights_offline_names_file_source_and_cache(
     monkeypatch.setenv("DEPTH_ROS_CACHE", str(tmp_path))
     monkeypatch.setenv("DEPTH_ROS_OFFLINE", "1")
     with pytest.raises(WeightsError) as info:
-        build_model("unidepth_v2_vitl", ModelConfig())
+        build_as("unidepth_v2_vitl", UniDepthModel, ModelConfig())
     msg = str(info.value)
     assert "pytorch_model.bin" in msg
     assert "huggingface.co/lpiccinelli/unidepth-v2-vitl14" in msg
@@ -337,17 +342,17 @@ def test_onnx_export_runs_on_onnxruntime(vits_file: Path, tmp_path: Path) -> Non
     from depth_ros.core.models.export import export_onnx
 
     rgb = np.random.default_rng(5).integers(0, 256, (60, 84, 3), dtype=np.uint8)
-    ref = build_model("unidepth_v2_vits", ModelConfig(weights=vits_file))
-    ref.bounds = SMALL  # type: ignore[attr-defined]
-    h, w = ref.geometry(60, 84).size  # type: ignore[attr-defined]
+    ref = build_as("unidepth_v2_vits", UniDepthModel, ModelConfig(weights=vits_file))
+    ref.bounds = SMALL
+    h, w = ref.geometry(60, 84).size
     out = tmp_path / "unidepth_v2_vits.onnx"
     export_onnx("unidepth_v2_vits", ModelConfig(weights=vits_file), out, h, w)
-    onnx_model = build_model("unidepth_v2_vits", ModelConfig(weights=out))
-    onnx_model.bounds = SMALL  # type: ignore[attr-defined]
-    assert onnx_model.runner.name == "onnxruntime"  # type: ignore[attr-defined]
+    onnx_model = build_as("unidepth_v2_vits", UniDepthModel, ModelConfig(weights=out))
+    onnx_model.bounds = SMALL
+    assert onnx_model.runner.name == "onnxruntime"
     for cam in (camera(84, 60), None):
-        a = ref.infer(rgb, cam)  # type: ignore[attr-defined]
-        b = onnx_model.infer(rgb, cam)  # type: ignore[attr-defined]
+        a = ref.infer(rgb, cam)
+        b = onnx_model.infer(rgb, cam)
         np.testing.assert_allclose(b.depth, a.depth, atol=1e-4 * float(np.ptp(a.depth)))
         assert b.focal_px == pytest.approx(a.focal_px, rel=1e-5)
 

@@ -20,6 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from depth_ros.core.models import build_as
+from depth_ros.core.models.zoedepth import ZoeDepthModel
+
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
@@ -145,7 +148,7 @@ def test_forward_is_official_infer(variant: str) -> None:
     def padded(img: torch.Tensor) -> torch.Tensor:
         ph, pw = int(np.sqrt(45 / 2) * 3), int(np.sqrt(61 / 2) * 3)
         big = F.pad(img, [pw, pw, ph, ph], mode="reflect")
-        out = net.metric(big)  # type: ignore[operator]
+        out = net.metric(big)
         out = F.interpolate(out, size=big.shape[-2:], mode="bicubic", align_corners=False)
         return out[:, :, ph:-ph, pw:-pw]
 
@@ -186,31 +189,31 @@ def test_nk_router_picks_a_head() -> None:
     outs = {}
     with torch.no_grad():
         for name, bias in (("nyu", (50.0, -50.0)), ("kitti", (-50.0, 50.0))):
-            net.mlp_classifier[2].bias.copy_(torch.tensor(bias))  # type: ignore[index]
-            out = net.metric(x)  # type: ignore[operator]
+            net.mlp_classifier[2].bias.copy_(torch.tensor(bias))
+            out = net.metric(x)
             # the same head run directly
             xx = (
                 F.interpolate(
                     x,
                     net.network_size(64, 96),
-                    mode="bilinear",  # type: ignore[operator]
+                    mode="bilinear",
                     align_corners=True,
                 )
                 - 0.5
             ) / 0.5
-            _, (out_conv, btl, *blocks) = net.core.core(xx)  # type: ignore[operator]
-            cfg = next(c for c in net.head_configs if c.name == name)  # type: ignore[union-attr]
+            _, (out_conv, btl, *blocks) = net.core.core(xx)
+            cfg = next(c for c in net.head_configs if c.name == name)
             ref = zd._run_head(
                 net.conv2(btl),
                 blocks,
-                out_conv,  # type: ignore[operator]
+                out_conv,
                 net.seed_bin_regressors[name],
-                net.seed_projector,  # type: ignore[index]
+                net.seed_projector,
                 net.projectors,
-                net.attractors[name],  # type: ignore[index]
+                net.attractors[name],
                 net.conditional_log_binomial[name],
                 cfg,
-            )  # type: ignore[index]
+            )
             torch.testing.assert_close(out, ref)
             outs[name] = out
     assert float((outs["nyu"] - outs["kitti"]).abs().max()) > 1e-4
@@ -223,7 +226,7 @@ def n_model(n_file: Path) -> Iterator[object]:
         "zoedepth_n", ModelConfig(weights=n_file, input_size=64, params={"flip_aug": False})
     )
     yield model
-    model.close()  # type: ignore[attr-defined]
+    model.close()
 
 
 def test_build_load_and_predict(n_model: object) -> None:
@@ -262,7 +265,7 @@ def test_no_weights_offline_names_file_and_source(
     monkeypatch.setenv("DEPTH_ROS_CACHE", str(tmp_path))
     monkeypatch.setenv("DEPTH_ROS_OFFLINE", "1")
     with pytest.raises(WeightsError) as info:
-        build_model("zoedepth_nk", ModelConfig())
+        build_as("zoedepth_nk", ZoeDepthModel, ModelConfig())
     assert "ZoeD_M12_NK.pt" in str(info.value)
     assert "github.com/isl-org/ZoeDepth/releases" in str(info.value)
 

@@ -12,7 +12,8 @@ import pytest
 
 from depth_ros.core import bags, messages, profiles
 from depth_ros.core.camera import PinholeCamera
-from depth_ros.core.models import ModelConfig, build_model, get_model
+from depth_ros.core.models import ModelConfig, build_as, get_model
+from depth_ros.core.models.opencv_stereo import OpenCVStereo
 from depth_ros.core.stereo import StereoPipeline
 
 pytestmark = pytest.mark.ros
@@ -91,7 +92,9 @@ def test_bag_run_stereo_matches_direct_run(sample_bag: Path, tmp_path: Path) -> 
     # matcher settings (what --model sgbm loaded)
     profile = profiles.load_profile("sgbm").params
     own = {s.name for s in get_model("sgbm").params}
-    model = build_model("sgbm", ModelConfig(params={k: v for k, v in profile.items() if k in own}))
+    model = build_as(
+        "sgbm", OpenCVStereo, ModelConfig(params={k: v for k, v in profile.items() if k in own})
+    )
     pipeline = StereoPipeline(model)
     for stamp, frame in inputs.items():
         left = messages.image_to_numpy(frame["/left/image_rect"])

@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 def test_learned_stereo_node(
     ros_node,
     tmp_path: Path,
-    model: str,  # type: ignore[no-untyped-def]
+    model: str,
     weights: tuple[str, ...],
     scale: int,
 ) -> None:

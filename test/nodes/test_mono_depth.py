@@ -11,6 +11,9 @@ import pytest
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
 
+from depth_ros.core.models import build_as
+from depth_ros.core.models._focal import FocalScaled
+from depth_ros.core.models.loading import MonoNetworkModel
 from nodes.helpers import node_process, spin_for, wait_for
 
 torch = pytest.importorskip("torch")
@@ -99,7 +102,9 @@ def test_relative_model_publishes_relative_only(ros_node, relative_node, frame, 
     )
     assert msg.encoding == "32FC1"
     assert (msg.height, msg.width) == rgb.shape[:2]
-    model = build_model("depth_anything_v2_vits", ModelConfig(weights=weights, input_size=SIZE))
+    model = build_as(
+        "depth_anything_v2_vits", MonoNetworkModel, ModelConfig(weights=weights, input_size=SIZE)
+    )
     np.testing.assert_allclose(image_to_numpy(msg), model.predict(rgb), rtol=1e-4, atol=1e-5)
     color = c.received[f"{ns}/depth/color"][-1].msg
     assert color.encoding == "rgb8"
@@ -159,8 +164,10 @@ def test_metric_model_depth_points_and_compressed(ros_node, tmp_path, frame):  #
     assert finite.size
     assert (finite > 0).all()
     assert (finite <= 15.0).all()
-    model = build_model(
-        "depth_anything_v2_metric_hypersim_vits", ModelConfig(weights=path, input_size=SIZE)
+    model = build_as(
+        "depth_anything_v2_metric_hypersim_vits",
+        FocalScaled,
+        ModelConfig(weights=path, input_size=SIZE),
     )
     expected = model.predict(rgb)  # PNG is lossless: same pixels as published
     expected[expected > 15.0] = np.nan

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import Image
 
+from depth_ros.core.models import build_as
+from depth_ros.core.models.marigold import MarigoldModel
 from nodes.helpers import node_process, set_params, wait_for
 
 pytest.importorskip("torch")
@@ -19,7 +21,7 @@ pytest.importorskip("transformers")
 
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.messages import image_to_numpy
-from depth_ros.core.models import ModelConfig, build_model, get_model
+from depth_ros.core.models import ModelConfig, get_model
 from depth_ros.tools.collector import Collector
 
 pytestmark = pytest.mark.ros
@@ -52,7 +54,9 @@ def test_marigold_through_the_node(ros_node, tmp_path: Path) -> None:  # type: i
     assert "Diffusion steps" not in text  # the node (stdout + stderr here) shows no bars
     assert "Traceback" not in text
     got = [image_to_numpy(m.msg) for m in c.received[topic][:2]]
-    core = build_model("marigold_depth", ModelConfig(weights=folder, params=model_params))
-    np.testing.assert_allclose(got[0], core.predict(rgb), rtol=1e-4, atol=1e-5)  # type: ignore[attr-defined]
-    core.update({"denoising_steps": 1})  # type: ignore[attr-defined]
-    np.testing.assert_allclose(got[1], core.predict(rgb), rtol=1e-4, atol=1e-5)  # type: ignore[attr-defined]
+    core = build_as(
+        "marigold_depth", MarigoldModel, ModelConfig(weights=folder, params=model_params)
+    )
+    np.testing.assert_allclose(got[0], core.predict(rgb), rtol=1e-4, atol=1e-5)
+    core.update({"denoising_steps": 1})
+    np.testing.assert_allclose(got[1], core.predict(rgb), rtol=1e-4, atol=1e-5)

@@ -64,7 +64,7 @@ def test_monodepth2_node_and_runtime_temporal_filter(ros_node, tmp_path: Path) -
         second = frame(rgb2, 3)
         assert "Traceback" not in log.read_text()
     model = build_model(MODEL, ModelConfig(weights=weights))
-    p1, p2 = model.predict(rgb1), model.predict(rgb2)  # type: ignore[attr-defined]
+    p1, p2 = model.predict(rgb1), model.predict(rgb2)
     np.testing.assert_allclose(off, p1, rtol=1e-4)
     np.testing.assert_allclose(first, p1, rtol=1e-4)  # switched on: restarts here
     ref = TemporalFilter(TemporalOptions(alpha=0.4, reset_gap_seconds=0.0))

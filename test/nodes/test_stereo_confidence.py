@@ -13,7 +13,8 @@ from stereo_msgs.msg import DisparityImage
 
 from depth_ros.core.eval.samples import load_sample
 from depth_ros.core.messages import disparity_from_msg, image_to_numpy
-from depth_ros.core.models import ModelConfig, build_model
+from depth_ros.core.models import ModelConfig, build_as
+from depth_ros.core.models.opencv_stereo import OpenCVStereo
 from depth_ros.tools.collector import Collector
 from depth_ros.tools.player import StereoPlayer
 from nodes.helpers import node_process, set_params, spin_for, wait_for
@@ -74,8 +75,10 @@ def test_confidence_output(ros_node, node_log) -> None:  # type: ignore[no-untyp
     assert float(conf.min()) >= 0.0
     assert float(conf.max()) <= 1.0
     np.testing.assert_array_equal(conf[np.isnan(disparity)], 0.0)
-    model = build_model("sgbm", ModelConfig(params={"disparity_range": 32, "sgbm_mode": 2}))
-    d_core, c_core = model.compute_with_confidence(s.left, s.right)  # type: ignore[attr-defined]
+    model = build_as(
+        "sgbm", OpenCVStereo, ModelConfig(params={"disparity_range": 32, "sgbm_mode": 2})
+    )
+    d_core, c_core = model.compute_with_confidence(s.left, s.right)
     np.testing.assert_allclose(conf, c_core, atol=1e-6)
     # min_confidence at runtime: low-confidence pixels become holes (NaN depth)
     (ok,) = set_params(node, f"{NS}/stereo_depth", {"min_confidence": 0.5})

@@ -5,21 +5,27 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
+from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import Header
 from stereo_msgs.msg import DisparityImage
 
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.eval.samples import load_sample
-from depth_ros.core.messages import disparity_from_msg, image_to_numpy
-from depth_ros.core.models import build_model
+from depth_ros.core.messages import disparity_from_msg, float_image_to_numpy
+from depth_ros.core.models import build_as
+from depth_ros.core.models.opencv_stereo import OpenCVStereo
 from depth_ros.core.stereo import StereoPipeline
 from depth_ros.tools.collector import Collector
 from depth_ros.tools.player import StereoPlayer
-from nodes.helpers import node_process, set_params, spin_for, wait_for
+from nodes.helpers import NodeProcess, node_process, set_params, stamp_ns
 
 pytestmark = pytest.mark.ros
 NS = "/stereo_test"
@@ -32,55 +38,74 @@ TOPICS = {
 
 
 @pytest.fixture(scope="module")
-def stereo_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def stereo_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
     tmp = tmp_path_factory.mktemp("stereo")
-    with node_process("stereo_depth", tmp, {"model": "sgbm"}, NS) as log:
-        yield log
+    with node_process("stereo_depth", tmp / "stereo.log", {"model": "sgbm"}, NS) as proc:
+        yield proc
+
+
+class Rig(NamedTuple):
+    node: Node
+    player: StereoPlayer
+    collector: Collector
+    proc: NodeProcess
 
 
 @pytest.fixture
-def rig(ros_node, stereo_node):  # type: ignore[no-untyped-def]
+def rig(ros_node: Node, stereo_node: NodeProcess) -> Rig:
+    """The test's publishers and collector, matched with the node, which has answered a
+    first frame (every endpoint matched both ways: no fixed wait)."""
     node = ros_node
     player = StereoPlayer(node, prefix=NS)
     collector = Collector(node, {f"{NS}/{t}": m for t, m in TOPICS.items()})
-    assert wait_for(node, lambda: all(p.get_subscription_count() for p in player.pubs), 30), (
-        "stereo_depth did not subscribe:\n" + stereo_node.read_text()[-2000:]
+    stereo_node.wait(
+        node, lambda: all(p.get_subscription_count() for p in player.pubs), 30, "subscriptions"
     )
-    assert wait_for(node, collector.publishers_matched, 30)
-    spin_for(node, 0.5)
-    return node, player, collector, stereo_node
-
-
-def _send(node, player, collector, left, right, lcam, rcam, n=1, expect=True):  # type: ignore[no-untyped-def]
-    before = collector.count(f"{NS}/depth")
-    stamps = []
-    for i in range(n):
-        header = player.publish(left, right, lcam, rcam)
-        stamps.append(header.stamp)
-        spin_for(node, 0.4)
-        if expect:  # the next frame after this one's output (a busy node drops frames)
-            wait_for(node, lambda i=i: collector.count(f"{NS}/depth") >= before + i + 1, 30)
-    if expect:
-        ok = wait_for(
-            node, lambda: all(collector.count(f"{NS}/{t}") >= before + n for t in TOPICS), 30
-        )
-        assert ok, {t: collector.count(f"{NS}/{t}") for t in TOPICS}
-    return stamps
-
-
-def test_outputs_headers_and_conventions(rig) -> None:  # type: ignore[no-untyped-def]
-    node, player, collector, _ = rig
+    stereo_node.wait(node, collector.publishers_matched, 30, "output publishers")
+    r = Rig(node, player, collector, stereo_node)
     s = load_sample("motorcycle")
-    stamps = _send(node, player, collector, s.left, s.right, s.left_camera, s.right_camera, n=3)
+    _send(r, s.left, s.right, s.left_camera, s.right_camera)
+    return r
+
+
+def _answered(rig: Rig, stamp: int) -> bool:
+    return all(stamp in rig.collector.stamps(f"{NS}/{t}") for t in TOPICS)
+
+
+def _send(
+    rig: Rig,
+    left: NDArray[np.uint8],
+    right: NDArray[np.uint8],
+    lcam: PinholeCamera,
+    rcam: PinholeCamera,
+    n: int = 1,
+) -> list[Header]:
+    """Publish ``n`` frames, each once the previous one's every output has come back (a
+    busy node drops frames); their headers."""
+    headers = []
+    for _ in range(n):
+        header = rig.player.publish(left, right, lcam, rcam)
+        headers.append(header)
+        stamp = stamp_ns(header)
+        rig.proc.wait(rig.node, partial(_answered, rig, stamp), 30, f"the outputs of {stamp}")
+    return headers
+
+
+def test_outputs_headers_and_conventions(rig: Rig) -> None:
+    collector = rig.collector
+    s = load_sample("motorcycle")
+    headers = _send(rig, s.left, s.right, s.left_camera, s.right_camera, n=3)
     rx = collector.received
     # every frame arrived (best effort + SHM profile), with the input's header
     for topic in TOPICS:
         got = [r.msg.header.stamp for r in rx[f"{NS}/{topic}"]]
-        assert [(t.sec, t.nanosec) for t in got[-3:]] == [(t.sec, t.nanosec) for t in stamps]
+        assert [(t.sec, t.nanosec) for t in got[-3:]] == [
+            (h.stamp.sec, h.stamp.nanosec) for h in headers
+        ]
         assert rx[f"{NS}/{topic}"][-1].msg.header.frame_id == s.left_camera.frame_id
 
     # the same frame through the core directly gives the same disparity, bit for bit
-    direct = StereoPipeline(build_model("sgbm")).process(
+    direct = StereoPipeline(build_as("sgbm", OpenCVStereo)).process(
         s.left, s.right, s.left_camera, s.right_camera
     )
     dmsg = rx[f"{NS}/disparity"][-1].msg
@@ -91,8 +116,8 @@ def test_outputs_headers_and_conventions(rig) -> None:  # type: ignore[no-untype
     np.testing.assert_array_equal(np.isnan(disparity), np.isnan(direct.disparity))
     np.testing.assert_allclose(disparity, direct.disparity, rtol=0, atol=1e-4, equal_nan=True)
     # DisparityImage convention: Z = f * T / value on valid pixels
-    raw = image_to_numpy(dmsg.image)
-    depth = image_to_numpy(rx[f"{NS}/depth"][-1].msg)
+    raw = float_image_to_numpy(dmsg.image)
+    depth = float_image_to_numpy(rx[f"{NS}/depth"][-1].msg)
     valid = raw >= dmsg.min_disparity
     np.testing.assert_allclose(depth[valid], dmsg.f * dmsg.t / raw[valid], rtol=1e-5)
     assert np.isnan(depth[~valid]).all()
@@ -110,8 +135,8 @@ def test_outputs_headers_and_conventions(rig) -> None:  # type: ignore[no-untype
     assert not cloud.is_dense
 
 
-def test_runtime_parameters(rig) -> None:  # type: ignore[no-untyped-def]
-    node, player, collector, _ = rig
+def test_runtime_parameters(rig: Rig) -> None:
+    node, _, collector, _ = rig
     target = f"{NS}/stereo_depth"
     (ok,) = set_params(node, target, {"correlation_window_size": 7})
     assert ok.successful, ok.reason
@@ -133,7 +158,7 @@ def test_runtime_parameters(rig) -> None:  # type: ignore[no-untyped-def]
     results = set_params(node, target, {"points": "xyz", "points_decimation": 2, "P1": 0.0})
     assert all(r.successful for r in results), results
     s = load_sample("motorcycle")
-    _send(node, player, collector, s.left, s.right, s.left_camera, s.right_camera)
+    _send(rig, s.left, s.right, s.left_camera, s.right_camera)
     cloud = collector.received[f"{NS}/points"][-1].msg
     assert [f.name for f in cloud.fields] == ["x", "y", "z"]
     assert (cloud.height, cloud.width) == (250, 371)
@@ -142,32 +167,34 @@ def test_runtime_parameters(rig) -> None:  # type: ignore[no-untyped-def]
     )
 
 
+def _logged(proc: NodeProcess, needle: str) -> bool:
+    return needle in proc.text(None)
+
+
 def _zero_baseline(cam: PinholeCamera) -> PinholeCamera:
     p = list(cam.p)
     p[3] = 0.0
     return replace(cam, p=tuple(p))
 
 
-def test_bad_input_is_rejected_and_node_recovers(rig) -> None:  # type: ignore[no-untyped-def]
-    node, player, collector, log = rig
+def test_bad_input_is_rejected_and_node_recovers(rig: Rig) -> None:
+    node, player, collector, proc = rig
     s = load_sample("motorcycle")
     count = collector.count(f"{NS}/depth")
     half = np.ascontiguousarray(s.right[:, : s.right.shape[1] // 2])
     cases = [
-        (s.left, half, s.left_camera, s.right_camera),  # left/right size mismatch
+        ((s.left, half, s.left_camera, s.right_camera), "but right image is"),  # sizes differ
         (
-            s.left,
-            s.right,
-            replace(s.left_camera, k=(0.0,) * 9, p=(0.0,) * 12),
-            s.right_camera,
+            (s.left, s.right, replace(s.left_camera, k=(0.0,) * 9, p=(0.0,) * 12), s.right_camera),
+            "focal length",
         ),  # no intrinsics
-        (s.left, s.right, s.left_camera.scaled(370, 250), s.right_camera),  # info size
+        ((s.left, s.right, s.left_camera.scaled(370, 250), s.right_camera), "camera_info is"),
     ]
-    for left, right, lcam, rcam in cases:
-        _send(node, player, collector, left, right, lcam, rcam, expect=False)
+    bad_stamps = []
+    for (left, right, lcam, rcam), needle in cases:  # each one refused before the next
+        bad_stamps.append(stamp_ns(player.publish(left, right, lcam, rcam)))
+        proc.wait(node, partial(_logged, proc, needle), 30, repr(needle))
     # an unsupported encoding: publish raw messages by hand
-    from std_msgs.msg import Header
-
     from depth_ros.nodes.convert import camera_info_msg, numpy_to_image
 
     header = Header(stamp=node.get_clock().now().to_msg(), frame_id=s.left_camera.frame_id)
@@ -184,73 +211,71 @@ def test_bad_input_is_rejected_and_node_recovers(rig) -> None:  # type: ignore[n
         strict=True,
     ):
         pub.publish(msg)
-    needles = ("but right image is", "focal length", "camera_info is", "yuv422")
-    wait_for(node, lambda: all(n in log.read_text() for n in needles), 30)
-    text = log.read_text()
-    for needle in needles:
-        assert needle in text, f"no clear message mentioning {needle!r} in the node log"
-    assert collector.count(f"{NS}/depth") == count  # nothing published from bad data
+    bad_stamps.append(stamp_ns(header))
+    proc.wait(node, lambda: "yuv422" in proc.text(None), 30, "the yuv422 error")
+    # every bad frame was refused (logged): nothing was published from one
+    assert collector.count(f"{NS}/depth") == count
+    assert not set(bad_stamps) & set(collector.stamps(f"{NS}/depth"))
     # and the node still works
-    _send(node, player, collector, s.left, s.right, s.left_camera, s.right_camera)
-    depth = image_to_numpy(collector.received[f"{NS}/depth"][-1].msg)
+    _send(rig, s.left, s.right, s.left_camera, s.right_camera)
+    depth = float_image_to_numpy(collector.received[f"{NS}/depth"][-1].msg)
     assert math.isfinite(float(np.nanmedian(depth)))
 
 
-def test_no_baseline_publishes_disparity_only(rig) -> None:  # type: ignore[no-untyped-def]
+def test_no_baseline_publishes_disparity_only(rig: Rig) -> None:
     """As stereo_image_proc with image_pipeline's own test fixture (right P[0,3] = 0): the
     DisparityImage is published, depth and points are not, and the node says why once."""
-    node, player, collector, log = rig
+    node, player, collector, proc = rig
     s = load_sample("motorcycle")
     depth_before = collector.count(f"{NS}/depth")
     points_before = collector.count(f"{NS}/points")
-    disparity_before = collector.count(f"{NS}/disparity")
+    stamps = []
     for _ in range(2):
-        player.publish(s.left, s.right, s.left_camera, _zero_baseline(s.right_camera))
-        assert wait_for(
-            node, lambda before=disparity_before: collector.count(f"{NS}/disparity") > before, 60
-        ), log.read_text()[-2000:]
-        disparity_before = collector.count(f"{NS}/disparity")
-    spin_for(node, 1.0)
-    assert collector.count(f"{NS}/depth") == depth_before
-    assert collector.count(f"{NS}/points") == points_before
+        header = player.publish(s.left, s.right, s.left_camera, _zero_baseline(s.right_camera))
+        stamps.append(stamp_ns(header))
+        proc.wait(
+            node, lambda: stamps[-1] in collector.stamps(f"{NS}/disparity"), 60, "the disparity"
+        )
     msg = collector.received[f"{NS}/disparity"][-1].msg
     assert msg.t == 0.0
     assert msg.f == pytest.approx(s.right_camera.fx)
-    d = image_to_numpy(msg.image)
+    d = float_image_to_numpy(msg.image)
     valid = d >= msg.min_disparity
     assert valid.mean() > 0.5  # the matcher ran: disparity needs no baseline
-    text = log.read_text()
-    assert text.count("no baseline. Publishing disparity only") == 1
-    # with the baseline back, depth flows again
-    _send(node, player, collector, s.left, s.right, s.left_camera, s.right_camera)
-    assert collector.count(f"{NS}/depth") > depth_before
+    assert proc.text(None).count("no baseline. Publishing disparity only") == 1
+    # with the baseline back, depth flows again; the frames before it published none
+    _send(rig, s.left, s.right, s.left_camera, s.right_camera)
+    assert collector.count(f"{NS}/depth") == depth_before + 1
+    assert collector.count(f"{NS}/points") == points_before + 1
+    for topic in ("depth", "points"):
+        assert not set(stamps) & set(collector.stamps(f"{NS}/{topic}"))
 
 
-def test_missing_camera_info_publishes_nothing(rig) -> None:  # type: ignore[no-untyped-def]
+def test_missing_camera_info_publishes_nothing(rig: Rig) -> None:
     node, player, collector, _ = rig
     s = load_sample("motorcycle")
-    from std_msgs.msg import Header
-
     from depth_ros.nodes.convert import numpy_to_image
 
     before = collector.count(f"{NS}/depth")
+    stamps = []
     for _ in range(3):
         header = Header(stamp=node.get_clock().now().to_msg(), frame_id="cam")
         player.pubs[0].publish(numpy_to_image(s.left, "rgb8", header))
         player.pubs[2].publish(numpy_to_image(s.right, "rgb8", header))
-        spin_for(node, 0.3)
-    spin_for(node, 2.0)
-    assert collector.count(f"{NS}/depth") == before  # no camera_info: nothing published
-    _send(node, player, collector, s.left, s.right, s.left_camera, s.right_camera)
+        stamps.append(stamp_ns(header))
+    # a complete frame after them: once its depth is back, the images before it (same
+    # topics, in order) were taken, and none of them, without camera_info, gave a depth
+    _send(rig, s.left, s.right, s.left_camera, s.right_camera)
+    assert collector.count(f"{NS}/depth") == before + 1
+    assert not set(stamps) & set(collector.stamps(f"{NS}/depth"))
 
 
-def test_compressed_input_gives_the_raw_result(ros_node, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_compressed_input_gives_the_raw_result(ros_node: Node, tmp_path: Path) -> None:
     """``image_transport:=compressed``: the node reads ``left/image_rect/compressed`` and
     ``right/image_rect/compressed`` (PNG, lossless) and its depth equals the core on the
     raw pair."""
     import cv2
     from sensor_msgs.msg import CompressedImage
-    from std_msgs.msg import Header
 
     from depth_ros.nodes.convert import camera_info_msg
     from depth_ros.nodes.qos import qos_profile
@@ -259,7 +284,7 @@ def test_compressed_input_gives_the_raw_result(ros_node, tmp_path: Path) -> None
     ns = "/stereo_compressed_test"
     s = load_sample("motorcycle")
     params = {"model": "sgbm", "image_transport": "compressed", "points": "none"}
-    with node_process("stereo_depth", tmp_path, params, ns) as log:
+    with node_process("stereo_depth", tmp_path / "stereo_depth.log", params, ns) as proc:
         collector = Collector(node, {f"{ns}/depth": Image})
         q = qos_profile("sensor_data", 5)
         pubs = [
@@ -268,14 +293,12 @@ def test_compressed_input_gives_the_raw_result(ros_node, tmp_path: Path) -> None
             node.create_publisher(CompressedImage, f"{ns}/right/image_rect/compressed", q),
             node.create_publisher(CameraInfo, f"{ns}/right/camera_info", q),
         ]
-        assert wait_for(node, lambda: all(p.get_subscription_count() for p in pubs), 60), (
-            log.read_text()[-2000:]
-        )
+        proc.wait(node, lambda: all(p.get_subscription_count() for p in pubs), 60, "inputs")
+        proc.wait(node, collector.publishers_matched, 60, "the depth publisher")
         assert node.count_subscribers(f"{ns}/left/image_rect") == 0
-        spin_for(node, 0.5)
         header = Header(stamp=node.get_clock().now().to_msg(), frame_id=s.left_camera.frame_id)
 
-        def png(rgb: np.ndarray) -> CompressedImage:
+        def png(rgb: NDArray[np.uint8]) -> CompressedImage:
             ok, data = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]))
             assert ok
             return CompressedImage(
@@ -293,12 +316,10 @@ def test_compressed_input_gives_the_raw_result(ros_node, tmp_path: Path) -> None
             strict=True,
         ):
             pub.publish(msg)
-        assert wait_for(node, lambda: collector.count(f"{ns}/depth") >= 1, 60), log.read_text()[
-            -2000:
-        ]
-    got = image_to_numpy(collector.received[f"{ns}/depth"][-1].msg)
+        proc.wait(node, lambda: collector.count(f"{ns}/depth") >= 1, 60, "the depth")
+    got = float_image_to_numpy(collector.received[f"{ns}/depth"][-1].msg)
     expected = (
-        StereoPipeline(build_model("sgbm"))
+        StereoPipeline(build_as("sgbm", OpenCVStereo))
         .process(s.left, s.right, s.left_camera, s.right_camera, cloud=False)
         .depth
     )

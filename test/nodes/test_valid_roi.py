@@ -16,7 +16,8 @@ from stereo_msgs.msg import DisparityImage
 
 from depth_ros.core.eval.samples import load_sample
 from depth_ros.core.messages import disparity_from_msg, image_to_numpy
-from depth_ros.core.models import build_model
+from depth_ros.core.models import build_as
+from depth_ros.core.models.opencv_stereo import OpenCVStereo
 from depth_ros.core.stereo import StereoPipeline
 from depth_ros.nodes.convert import camera_info_msg, numpy_to_image
 from depth_ros.nodes.qos import qos_profile
@@ -37,7 +38,7 @@ def _inside(shape: tuple[int, ...], x: int, y: int, w: int, h: int) -> np.ndarra
 def test_valid_region_from_camera_info_then_explicit(ros_node: Any, tmp_path: Path) -> None:
     node = ros_node
     s = load_sample("motorcycle")
-    whole = StereoPipeline(build_model("sgbm")).process(
+    whole = StereoPipeline(build_as("sgbm", OpenCVStereo)).process(
         s.left, s.right, s.left_camera, s.right_camera
     )
     q = qos_profile("sensor_data", 5)

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from depth_ros.core.errors import ConfigError
 from depth_ros.core.models.base import (
     AnyModel,
@@ -18,6 +20,8 @@ from depth_ros.core.models.base import (
 )
 from depth_ros.core.registry import Registry, load_plugins
 
+_M = TypeVar("_M")
+
 __all__ = [
     "MODELS",
     "InputKind",
@@ -26,6 +30,7 @@ __all__ = [
     "MonoModel",
     "OutputKind",
     "StereoModel",
+    "build_as",
     "build_model",
     "build_mono",
     "build_stereo",
@@ -74,6 +79,17 @@ def build_model(model_id: str, config: ModelConfig | None = None) -> AnyModel:
     """Build a runnable model; raises ConfigError / WeightsError with the reason."""
     spec = get_model(model_id)
     return spec.build(config or ModelConfig())
+
+
+def build_as(model_id: str, cls: type[_M], config: ModelConfig | None = None) -> _M:
+    """:func:`build_model` checked to be a ``cls`` (ConfigError otherwise): the model's own
+    methods and attributes, typed (tests, tools that know the model family)."""
+    model = build_model(model_id, config)
+    if not isinstance(model, cls):
+        raise ConfigError(
+            f"model {model_id!r} builds a {type(model).__name__}, not a {cls.__name__}"
+        )
+    return model
 
 
 def build_stereo(model_id: str, config: ModelConfig | None = None) -> StereoModel:
