@@ -152,7 +152,7 @@ class FusedDepth(base.DepthComponent):
             source[out] = SOURCE_NONE
         fit = result.fit
         self.last_fit = fit
-        self.pubs["fit"].publish(_fit_status(fit, self.node.get_name()))
+        self.pubs["fit"].publish(_fit_status(fit, self.node.get_name(), header))
         if not fit.ok:
             self.log.warn(fit.code, f"no monocular filling, stereo depth only: {fit.reason}")
         self.pubs["depth"].publish(numpy_to_image(depth, "32FC1", header))

@@ -17,6 +17,7 @@ from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from sensor_msgs.msg import CameraInfo
+from std_msgs.msg import Header
 from typing_extensions import override
 
 from depth_ros.core.camera import PinholeCamera
@@ -199,7 +200,7 @@ class MonoDepth(base.DepthComponent):
             self.pubs["relative"].publish(numpy_to_image(result.relative, "32FC1", header))
         if result.fit is not None:
             self.last_fit = result.fit
-            self.pubs["fit"].publish(_fit_status(result.fit, self.node.get_name()))
+            self.pubs["fit"].publish(_fit_status(result.fit, self.node.get_name(), header))
             if not result.fit.ok:
                 self.log.warn(result.fit.code, f"no metric depth: {result.fit.reason}")
         if result.depth is not None and "depth" in self.pubs:
@@ -232,6 +233,8 @@ class MonoDepth(base.DepthComponent):
             focal, estimated = self.last_focal
             values["focal_px"] = f"{focal:.2f}"
             values["focal_source"] = "estimated by the network" if estimated else "camera_info"
+        if self.reference is not None:
+            values.update({f"{t} stamp": s for t, s in self.reference.stamps().items()})
         fit = self.last_fit
         if fit is None:
             return {**values, "scale_source": str(self.params.get("scale_source", "none"))}
@@ -265,7 +268,9 @@ class MonoDepth(base.DepthComponent):
         return level, message, values
 
 
-def _fit_status(fit: ScaleFit, name: str) -> DiagnosticStatus:
+def _fit_status(fit: ScaleFit, name: str, header: Header) -> DiagnosticStatus:
+    """The ``scale/fit`` message of ``fit``, returned for the image of ``header``
+    (``frame_stamp``: its stamp, sec.nanosec: a DiagnosticStatus has no header)."""
     level = (
         DiagnosticStatus.OK
         if fit.ok and not fit.held
@@ -280,6 +285,7 @@ def _fit_status(fit: ScaleFit, name: str) -> DiagnosticStatus:
         "held": fit.held,
         "age": fit.age,
         "source": fit.source,
+        "frame_stamp": f"{header.stamp.sec}.{header.stamp.nanosec:09d}",
     }
     return DiagnosticStatus(
         level=level,

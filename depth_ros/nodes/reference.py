@@ -90,6 +90,16 @@ class ReferenceTracker:
             for name, kind in topics
         ]
 
+    def stamps(self) -> dict[str, str]:
+        """The header stamp (sec.nanosec) of the newest message kept per reference topic
+        (in the diagnostics: whether, and which, references arrive)."""
+        with self._lock:
+            latest = dict(self._latest)
+        return {
+            topic: f"{msg.header.stamp.sec}.{msg.header.stamp.nanosec:09d}"
+            for topic, msg in sorted(latest.items())
+        }
+
     def clear(self) -> None:
         """Forget every reference kept (time went backwards)."""
         with self._lock:
