@@ -65,6 +65,15 @@ class Collector:
         with self._lock:
             return [r.stamp_ns for r in self.received[topic]]
 
+    def message(self, topic: str, stamp_ns: int) -> Any:
+        """The first message received on ``topic`` with header stamp ``stamp_ns``;
+        KeyError when none came."""
+        with self._lock:
+            for r in self.received[topic]:
+                if r.stamp_ns == stamp_ns:
+                    return r.msg
+        raise KeyError(f"no message stamped {stamp_ns} on {topic}")
+
     def publishers_matched(self) -> bool:
         """Whether every topic has a publisher."""
         return all(

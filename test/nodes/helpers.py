@@ -118,6 +118,40 @@ def node_process(
     running.stop(exit_codes)
 
 
+def publish_until(
+    node: Node,
+    procs: Sequence[NodeProcess],
+    publish: Callable[[], object],
+    answered: Callable[[], bool],
+    timeout: float = 60.0,
+    every: float = 2.0,
+    what: str = "an answer",
+) -> None:
+    """Call ``publish()`` and spin ``node`` until ``answered()``; publish again every
+    ``every`` seconds while not (a best-effort message sent while the endpoints were still
+    matching is lost). AssertionError with the logs when one of ``procs`` exits or after
+    ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        publish()
+        again = min(time.monotonic() + every, deadline)
+        while not answered():
+            for p in procs:
+                assert p.alive(), f"{p.report()}\nwhile waiting for {what}"
+            if time.monotonic() > again:
+                break
+            rclpy.spin_once(node, timeout_sec=0.05)
+        else:
+            return
+        logs = "\n".join(p.report() for p in procs)
+        assert time.monotonic() < deadline, f"no {what} within {timeout:g} s:\n{logs}"
+
+
+def publisher_of(node: Node, topic: str, namespace: str) -> bool:
+    """Whether a node in ``namespace`` publishes ``topic`` (as ``node`` sees the graph)."""
+    return any(i.node_namespace == namespace for i in node.get_publishers_info_by_topic(topic))
+
+
 def _plugin_vars(env: Mapping[str, str] | None) -> dict[str, str]:
     base = dict(os.environ if env is None else env)
     paths = [str(PLUGINS), *filter(None, base.get("PYTHONPATH", "").split(os.pathsep))]
