@@ -147,6 +147,31 @@ def publish_until(
         assert time.monotonic() < deadline, f"no {what} within {timeout:g} s:\n{logs}"
 
 
+def send_until(
+    node: Node,
+    procs: Sequence[NodeProcess],
+    publish: Callable[[], Header],
+    answered: Callable[[int], bool],
+    timeout: float = 60.0,
+    every: float = 2.0,
+    what: str = "an answer",
+) -> int:
+    """:func:`publish_until` for a stamped frame: ``publish()`` sends one and returns its
+    header; ``answered(stamp)`` tells whether the frame of ``stamp`` has been answered.
+    The stamp of the (first) frame answered."""
+    sent: list[int] = []
+    publish_until(
+        node,
+        procs,
+        lambda: sent.append(stamp_ns(publish())),
+        lambda: any(answered(s) for s in sent),
+        timeout,
+        every,
+        what,
+    )
+    return next(s for s in sent if answered(s))
+
+
 def publisher_of(node: Node, topic: str, namespace: str) -> bool:
     """Whether a node in ``namespace`` publishes ``topic`` (as ``node`` sees the graph)."""
     return any(i.node_namespace == namespace for i in node.get_publishers_info_by_topic(topic))

@@ -30,8 +30,8 @@ from depth_ros.tools.player import StereoPlayer
 from nodes.helpers import (
     NodeProcess,
     node_process,
-    publish_until,
     publisher_of,
+    send_until,
     set_params,
     stamp_ns,
     wait_for,
@@ -104,25 +104,19 @@ def _frame(
 ) -> int:
     """Publish the sample pair (again while it goes unanswered: lost as the endpoints
     matched) until every one of ``topics`` carries its stamp; the stamp."""
-    stamp: list[int] = []
-
-    def publish() -> None:
-        header = player.publish(sample.left, sample.right, sample.left_camera, sample.right_camera)
-        stamp.append(stamp_ns(header))
 
     def done(s: int) -> bool:
         fit = f"{NS}/scale/fit" not in topics or _fit_of(c, s) is not None
         return fit and all(s in c.stamps(t) for t in topics if _stamped(t))
 
-    publish_until(
+    return send_until(
         node,
         list(nodes.values()),
-        publish,
-        lambda: any(done(s) for s in stamp),
+        lambda: player.publish(sample.left, sample.right, sample.left_camera, sample.right_camera),
+        done,
         60,
         what="the fused outputs",
     )
-    return next(s for s in stamp if done(s))
 
 
 def _stamped(topic: str) -> bool:
@@ -297,16 +291,14 @@ def test_no_stereo_matches_gives_stereo_only_and_says_why(
         return header
 
     nothing = np.full(np.asarray(sample.disparity).shape, np.nan, np.float32)
-    sent: list[int] = []
-    publish_until(
+    stamp = send_until(
         node,
         list(nodes.values()),
-        lambda: sent.append(stamp_ns(send(nothing))),
-        lambda: any(_done(c, s) for s in sent),
+        lambda: send(nothing),
+        partial(_done, c),
         30,
         what="the fused depth of an empty disparity",
     )
-    stamp = next(s for s in sent if _done(c, s))
     fused = float_image_to_numpy(
         next(r.msg for r in c.received[f"{NS}/depth"] if r.stamp_ns == stamp)
     )

@@ -9,22 +9,21 @@ activate again work; configure with an unknown model fails and the node stays al
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from pathlib import Path
+from contextlib import ExitStack
 from typing import Any
 
 import pytest
 from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
+from rclpy.client import Client
+from rclpy.node import Node
 from sensor_msgs.msg import Image
 
-from depth_ros import processes
 from depth_ros.core.eval.samples import load_sample
 from depth_ros.tools.collector import Collector
 from depth_ros.tools.player import StereoPlayer
-from nodes.helpers import spin_for, wait_for
+from nodes.helpers import NodeProcess, node_process, send_until
 
 pytestmark = pytest.mark.ros
 NS = "/lifecycle_test"
@@ -33,41 +32,34 @@ INPUT = f"{NS}/left/image_rect"
 OUTPUT = f"{NS}/depth"
 
 
-@contextmanager
-def managed(log: Path, params: dict[str, object], ns: str) -> Iterator[subprocess.Popen[bytes]]:
-    args = ["--lifecycle", *processes.ros_args(params, namespace=ns)]
-    proc = processes.start("stereo_depth", args, log=log)
-    try:
-        yield proc
-    finally:
-        code = processes.stop(proc)
-        assert code in (0, -2, 130), f"exited with {code}:\n{log.read_text()[-3000:]}"
-
-
 @pytest.fixture(scope="module")
-def nodes(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[dict[str, tuple[subprocess.Popen[bytes], Path]]]:
+def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, NodeProcess]]:
     """Both managed nodes start together (their start-up overlaps)."""
     tmp = tmp_path_factory.mktemp("lifecycle")
+    lifecycle = ["--lifecycle"]
     with ExitStack() as stack:
-        good_log, bad_log = tmp / "good.log", tmp / "bad.log"
-        good = stack.enter_context(managed(good_log, {"model": "sgbm"}, NS))
-        bad = stack.enter_context(managed(bad_log, {"model": "no_such_model"}, BAD_NS))
-        yield {NS: (good, good_log), BAD_NS: (bad, bad_log)}
+        good = stack.enter_context(
+            node_process("stereo_depth", tmp / "good.log", {"model": "sgbm"}, NS, args=lifecycle)
+        )
+        bad = stack.enter_context(
+            node_process(
+                "stereo_depth", tmp / "bad.log", {"model": "no_such_model"}, BAD_NS, args=lifecycle
+            )
+        )
+        yield {NS: good, BAD_NS: bad}
 
 
 class Lifecycle:
     """Client of ``<node>/get_state`` and ``<node>/change_state``."""
 
-    def __init__(self, node: Any, target: str) -> None:
+    def __init__(self, node: Node, target: str) -> None:
         self.node = node
-        self.get = node.create_client(GetState, f"{target}/get_state")
-        self.change = node.create_client(ChangeState, f"{target}/change_state")
+        self.get: Client[Any, Any] = node.create_client(GetState, f"{target}/get_state")
+        self.change: Client[Any, Any] = node.create_client(ChangeState, f"{target}/change_state")
         assert self.get.wait_for_service(timeout_sec=30), f"{target}/get_state not found"
         assert self.change.wait_for_service(timeout_sec=30), f"{target}/change_state not found"
 
-    def _call(self, client: Any, request: Any, timeout: float = 30.0) -> Any:
+    def _call(self, client: Client[Any, Any], request: Any, timeout: float = 30.0) -> Any:
         import rclpy
 
         future = client.call_async(request)
@@ -85,22 +77,30 @@ class Lifecycle:
 
 
 def _flows(
-    node: Any, player: StereoPlayer, collector: Collector, frames: int = 3, wait: float = 15.0
-) -> int:
-    """Publish frames; return how many depth images came back within ``wait`` s."""
+    node: Node, proc: NodeProcess, player: StereoPlayer, collector: Collector, frames: int = 3
+) -> None:
+    """Publish ``frames`` frames, each (sent again while unanswered: lost as the endpoints
+    matched) until its depth is back."""
     s = load_sample("motorcycle")
-    before = collector.count(OUTPUT)
     for _ in range(frames):
-        player.publish(s.left, s.right, s.left_camera, s.right_camera)
-        spin_for(node, 0.3)
-    wait_for(node, lambda: collector.count(OUTPUT) >= before + frames, wait)
-    spin_for(node, 0.5)
-    return collector.count(OUTPUT) - before
+        send_until(
+            node,
+            [proc],
+            lambda: player.publish(s.left, s.right, s.left_camera, s.right_camera),
+            lambda stamp: stamp in collector.stamps(OUTPUT),
+            30,
+            what="a depth",
+        )
 
 
-def test_transitions(ros_node: Any, nodes: Any) -> None:
+def _unreachable(player: StereoPlayer) -> bool:
+    """Whether no input publisher of the test reaches a subscriber: nothing can flow."""
+    return not any(p.get_subscription_count() for p in player.pubs)
+
+
+def test_transitions(ros_node: Node, nodes: dict[str, NodeProcess]) -> None:
     node = ros_node
-    proc, log = nodes[NS]
+    proc = nodes[NS]
     lc = Lifecycle(node, f"{NS}/stereo_depth")
     player = StereoPlayer(node, prefix=NS)
     collector = Collector(node, {OUTPUT: Image})
@@ -109,55 +109,54 @@ def test_transitions(ros_node: Any, nodes: Any) -> None:
     assert node.count_subscribers(INPUT) == 0
 
     for cycle in range(2):  # the second cycle: configure again after cleanup
-        assert lc.transition(Transition.TRANSITION_CONFIGURE), log.read_text()[-2000:]
+        assert lc.transition(Transition.TRANSITION_CONFIGURE), proc.report()
         assert lc.state() == State.PRIMARY_STATE_INACTIVE
-        assert wait_for(node, lambda: node.count_publishers(OUTPUT) > 0, 10), (
-            "configure creates the (lifecycle) publishers"
-        )
-        spin_for(node, 0.5)
+        # configure creates the (lifecycle) publishers, last: the graph that shows them
+        # shows every endpoint configure made
+        proc.wait(node, lambda: node.count_publishers(OUTPUT) > 0, 10, "the output publisher")
         assert node.count_subscribers(INPUT) == 0, "inactive node subscribes to inputs"
-        assert _flows(node, player, collector, frames=2, wait=1.5) == 0, "published inactive"
+        assert _unreachable(player), "an inactive node takes input"
 
         assert lc.transition(Transition.TRANSITION_ACTIVATE)
         assert lc.state() == State.PRIMARY_STATE_ACTIVE
-        assert wait_for(
+        proc.wait(
             node,
             lambda: (
                 node.count_publishers(OUTPUT) > 0
                 and all(p.get_subscription_count() for p in player.pubs)
             ),
             20,
+            f"cycle {cycle}: inputs and outputs",
         )
-        assert wait_for(node, collector.publishers_matched, 20)
-        spin_for(node, 0.5)
-        assert _flows(node, player, collector) >= 2, f"cycle {cycle}: no outputs"
+        proc.wait(node, collector.publishers_matched, 20, "the output matched")
+        _flows(node, proc, player, collector)
 
         assert lc.transition(Transition.TRANSITION_DEACTIVATE)
         assert lc.state() == State.PRIMARY_STATE_INACTIVE
-        assert wait_for(node, lambda: node.count_subscribers(INPUT) == 0, 10)
+        proc.wait(node, lambda: _unreachable(player), 10, "the inputs unsubscribed")
+        assert node.count_subscribers(INPUT) == 0
         assert node.count_publishers(OUTPUT) > 0, "deactivate keeps the publishers"
-        assert _flows(node, player, collector, frames=2, wait=1.5) == 0, "published inactive"
 
         assert lc.transition(Transition.TRANSITION_CLEANUP)
         assert lc.state() == State.PRIMARY_STATE_UNCONFIGURED
-        assert wait_for(node, lambda: node.count_publishers(OUTPUT) == 0, 10), (
-            "cleanup removes the publishers"
-        )
-    assert proc.poll() is None
-    assert "Traceback" not in log.read_text()
+        proc.wait(node, lambda: node.count_publishers(OUTPUT) == 0, 10, "publishers removed")
+    assert proc.alive()
+    assert "Traceback" not in proc.text(None)
 
 
-def test_configure_with_unknown_model_fails_and_node_stays(ros_node: Any, nodes: Any) -> None:
+def test_configure_with_unknown_model_fails_and_node_stays(
+    ros_node: Node, nodes: dict[str, NodeProcess]
+) -> None:
     node = ros_node
-    proc, log = nodes[BAD_NS]
+    proc = nodes[BAD_NS]
     lc = Lifecycle(node, f"{BAD_NS}/stereo_depth")
     assert lc.state() == State.PRIMARY_STATE_UNCONFIGURED
     assert not lc.transition(Transition.TRANSITION_CONFIGURE)
     assert lc.state() == State.PRIMARY_STATE_UNCONFIGURED
     assert not lc.transition(Transition.TRANSITION_CONFIGURE)  # again: same answer
     assert lc.state() == State.PRIMARY_STATE_UNCONFIGURED
-    assert proc.poll() is None, log.read_text()[-2000:]
-    text = log.read_text()
+    assert proc.alive(), proc.report()
+    text = proc.text(None)
     assert "no_such_model" in text, text
     assert "Traceback" not in text
     assert node.count_publishers(f"{BAD_NS}/depth") == 0
