@@ -27,13 +27,18 @@ from typing import Any
 
 import numpy as np
 import pytest
+import rclpy
 from builtin_interfaces.msg import Time
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
+from numpy.typing import NDArray
+from rclpy.client import Client
+from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
 
 from depth_ros import processes
 from depth_ros.core.camera import PinholeCamera
@@ -41,23 +46,22 @@ from depth_ros.core.eval.samples import load_sample
 from depth_ros.runtime import FASTDDS_PROFILE
 from depth_ros.tools.collector import Collector
 from depth_ros.tools.player import StereoPlayer
-from nodes.helpers import set_params, spin_for, wait_for
+from nodes.helpers import (
+    NodeProcess,
+    node_process,
+    publisher_of,
+    send_until,
+    set_params,
+    spin_for,
+    wait_for,
+)
 
 pytestmark = pytest.mark.ros
 MAIN, SIM, BAD, MANAGED = "/rel_main", "/rel_sim", "/rel_bad", "/rel_managed"
 W, H = 160, 120
 
 
-def _start(
-    log: Path,
-    params: dict[str, object],
-    ns: str,
-    extra: tuple[str, ...] = (),
-    env: dict[str, str] | None = None,
-) -> subprocess.Popen[bytes]:
-    return processes.start(
-        "stereo_depth", [*extra, *processes.ros_args(params, namespace=ns)], env=env, log=log
-    )
+Pair = tuple[NDArray[np.uint8], NDArray[np.uint8], PinholeCamera, PinholeCamera]
 
 
 def _small_segment_profile(tmp: Path) -> Path:
@@ -68,7 +72,7 @@ def _small_segment_profile(tmp: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def procs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[Any, Path]]]:
+def procs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, NodeProcess]]:
     tmp = tmp_path_factory.mktemp("reliability")
     env = {**os.environ, "FASTDDS_DEFAULT_PROFILES_FILE": str(_small_segment_profile(tmp))}
     specs: dict[str, tuple[dict[str, object], tuple[str, ...], dict[str, str] | None]] = {
@@ -110,27 +114,31 @@ def procs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[
         MANAGED: ({"model": "sgbm", "disparity_range": 17}, ("--lifecycle",), None),
     }
     with ExitStack() as stack:
-        out = {}
-        for ns, (params, extra, e) in specs.items():
-            log = tmp / f"{ns.strip('/')}.log"
-            proc = _start(log, params, ns, extra, e)
-            stack.callback(_stop_clean, proc, log)
-            out[ns] = (proc, log)
-        yield out
-
-
-def _stop_clean(proc: subprocess.Popen[bytes], log: Path) -> None:
-    code = processes.stop(proc)
-    assert code == 0, f"exited with {code}:\n{log.read_text()[-3000:]}"
+        yield {
+            ns: stack.enter_context(
+                node_process(
+                    "stereo_depth",
+                    tmp / f"{ns.strip('/')}.log",
+                    params,
+                    ns,
+                    args=extra,
+                    env=e,
+                    exit_codes=(0,),
+                )
+            )
+            for ns, (params, extra, e) in specs.items()
+        }
 
 
 @pytest.fixture(scope="module")
-def pair() -> tuple[np.ndarray, np.ndarray, PinholeCamera, PinholeCamera]:
+def pair() -> Pair:
     import cv2
 
     s = load_sample("motorcycle")
-    left = np.ascontiguousarray(cv2.resize(s.left, (W, H), interpolation=cv2.INTER_AREA))
-    right = np.ascontiguousarray(cv2.resize(s.right, (W, H), interpolation=cv2.INTER_AREA))
+    left = np.ascontiguousarray(cv2.resize(s.left, (W, H), interpolation=cv2.INTER_AREA), np.uint8)
+    right = np.ascontiguousarray(
+        cv2.resize(s.right, (W, H), interpolation=cv2.INTER_AREA), np.uint8
+    )
     return left, right, s.left_camera.scaled(W, H), s.right_camera.scaled(W, H)
 
 
@@ -139,20 +147,23 @@ def _stamp(seconds: float) -> Time:
 
 
 class Rig:
-    def __init__(self, node: Any, ns: str, pair: Any, qos_name: str = "reliable") -> None:
-        self.node, self.ns, self.pair = node, ns, pair
+    """Publishers and a collector of ``depth`` and ``depth/camera_info`` of one node."""
+
+    def __init__(
+        self, node: Node, proc: NodeProcess, ns: str, pair: Pair, qos_name: str = "reliable"
+    ) -> None:
+        self.node, self.proc, self.ns, self.pair = node, proc, ns, pair
         self.player = StereoPlayer(node, prefix=ns)
-        self.collector = Collector(node, {f"{ns}/depth": Image}, qos_name=qos_name)
-        assert wait_for(
-            node, lambda: all(p.get_subscription_count() for p in self.player.pubs), 60
-        ), f"{ns}: stereo_depth did not subscribe"
-        assert wait_for(node, self.collector.publishers_matched, 30)
-        spin_for(node, 0.3)
+        topics = {f"{ns}/depth": Image, f"{ns}/depth/camera_info": CameraInfo}
+        self.collector = Collector(node, topics, qos_name=qos_name)
+        proc.wait(
+            node, lambda: all(p.get_subscription_count() for p in self.player.pubs), 60, "inputs"
+        )
+        proc.wait(node, self.collector.publishers_matched, 30, "outputs")
 
-    def send(self, t: float, right_offset: float = 0.0) -> None:
-        """One pair, the left stamped ``t``, the right ``right_offset`` s later."""
-        from std_msgs.msg import Header
-
+    def send(self, t: float, right_offset: float = 0.0) -> Header:
+        """One pair, the left stamped ``t``, the right ``right_offset`` s later; the left
+        header."""
         from depth_ros.nodes.convert import camera_info_msg, numpy_to_image
 
         left, right, lcam, rcam = self.pair
@@ -163,33 +174,44 @@ class Rig:
         pubs[1].publish(camera_info_msg(lcam, h_left))
         pubs[2].publish(numpy_to_image(right, "rgb8", h_right))
         pubs[3].publish(camera_info_msg(rcam, h_right))
+        return h_left
 
-    def outputs_at(self, t: float, timeout: float = 10.0) -> bool:
-        want = _stamp(t)
-        stamp_ns = want.sec * 10**9 + want.nanosec
-        return self.collector.wait(
-            lambda c: any(r.stamp_ns == stamp_ns for r in c.received[f"{self.ns}/depth"]), timeout
+    def frame(self, t: float, topic: str = "depth", right_offset: float = 0.0) -> None:
+        """Send the pair stamped ``t`` (again while unanswered: lost as the endpoints
+        matched) until ``topic`` brings its output."""
+        send_until(
+            self.node,
+            [self.proc],
+            lambda: self.send(t, right_offset),
+            lambda stamp: stamp in self.collector.stamps(f"{self.ns}/{topic}"),
+            30,
+            what=f"the {topic} of frame {t}",
         )
 
+    def got(self, t: float) -> bool:
+        """Whether a depth stamped ``t`` has come."""
+        want = _stamp(t)
+        return want.sec * 10**9 + want.nanosec in self.collector.stamps(f"{self.ns}/depth")
 
-def _lines(log: Path, pattern: str) -> list[str]:
-    return [line for line in log.read_text().splitlines() if re.search(pattern, line)]
+
+def _lines(proc: NodeProcess, pattern: str) -> list[str]:
+    return [line for line in proc.text(None).splitlines() if re.search(pattern, line)]
 
 
 # ------------------------------------------------------------------ time jumps
 
 
-def test_stamps_jumping_back_clear_the_synchroniser_once(ros_node, procs, pair):  # type: ignore[no-untyped-def]
-    rig = Rig(ros_node, MAIN, pair)
-    log = procs[MAIN][1]
+def test_stamps_jumping_back_clear_the_synchroniser_once(
+    ros_node: Node, procs: dict[str, NodeProcess], pair: Pair
+) -> None:
+    log = procs[MAIN]
+    rig = Rig(ros_node, log, MAIN, pair)
     for t in (1000.0, 1000.1, 1000.2):
-        rig.send(t)
-        assert rig.outputs_at(t), "no output before the jump:\n" + log.read_text()[-2000:]
+        rig.frame(t)
     for t in (5.0, 5.1, 5.2):  # a bag loop / simulator reset: far below the old maximum
-        rig.send(t)
-        assert rig.outputs_at(t), f"frame {t} after the jump dropped:\n{log.read_text()[-2000:]}"
+        rig.frame(t)
     jumps = _lines(log, "jumped back")
-    assert len(jumps) == 1, log.read_text()[-2000:]
+    assert len(jumps) == 1, log.report()
     assert "995.200 s" in jumps[0]
     assert "synchroniser cleared" in jumps[0]
 
@@ -197,21 +219,27 @@ def test_stamps_jumping_back_clear_the_synchroniser_once(ros_node, procs, pair):
 # ------------------------------------------------------------------ accepted, then ignored
 
 
-def test_approximate_sync_tolerance_takes_effect_at_runtime(ros_node, procs, pair):  # type: ignore[no-untyped-def]
-    rig = Rig(ros_node, MAIN, pair)
+def test_approximate_sync_tolerance_takes_effect_at_runtime(
+    ros_node: Node, procs: dict[str, NodeProcess], pair: Pair
+) -> None:
+    rig = Rig(ros_node, procs[MAIN], MAIN, pair)
     ns = f"{MAIN}/stereo_depth"
+    rig.frame(1999.0)  # the endpoints answer
     # right images 30 ms after the left: beyond 10 ms, no set; within 50 ms, paired
     rig.send(2000.0, right_offset=0.03)
-    spin_for(ros_node, 1.0)
-    assert not rig.outputs_at(2000.0, timeout=0.5)
+    # an aligned pair after it, on the same topics: once its depth is back, the node has
+    # taken the 30 ms pair too, and paired it with nothing
+    rig.frame(2000.5)
+    assert not rig.got(2000.0)
     assert [
         r.successful for r in set_params(ros_node, ns, {"approximate_sync_tolerance_seconds": 0.05})
     ] == [True]
-    rig.send(2001.0, right_offset=0.03)
-    assert rig.outputs_at(2001.0), procs[MAIN][1].read_text()[-2000:]
+    rig.frame(2001.0, right_offset=0.03)
 
 
-def test_min_depth_beyond_max_depth_is_rejected(ros_node, procs):  # type: ignore[no-untyped-def]
+def test_min_depth_beyond_max_depth_is_rejected(
+    ros_node: Node, procs: dict[str, NodeProcess]
+) -> None:
     ns = f"{MAIN}/stereo_depth"
     res = set_params(ros_node, ns, {"max_depth": 3.0})
     assert res[0].successful
@@ -225,7 +253,9 @@ def test_min_depth_beyond_max_depth_is_rejected(ros_node, procs):  # type: ignor
     assert [r.successful for r in res] == [True, True]
 
 
-def test_p1_and_p2_in_one_request_are_applied_together(ros_node, procs):  # type: ignore[no-untyped-def]
+def test_p1_and_p2_in_one_request_are_applied_together(
+    ros_node: Node, procs: dict[str, NodeProcess]
+) -> None:
     ns = f"{MAIN}/stereo_depth"
     # P1 = 6000 alone is above the default profile's P2 (4800): refused, nothing changes
     res = set_params(ros_node, ns, {"P1": 6000.0})
@@ -244,10 +274,11 @@ def test_p1_and_p2_in_one_request_are_applied_together(ros_node, procs):  # type
     assert [r.successful for r in res] == [True, True]
 
 
-def test_min_disparity_that_cannot_match_the_images_is_refused(ros_node, procs, pair):  # type: ignore[no-untyped-def]
-    rig = Rig(ros_node, MAIN, pair)
-    rig.send(3000.0)
-    assert rig.outputs_at(3000.0)
+def test_min_disparity_that_cannot_match_the_images_is_refused(
+    ros_node: Node, procs: dict[str, NodeProcess], pair: Pair
+) -> None:
+    rig = Rig(ros_node, procs[MAIN], MAIN, pair)
+    rig.frame(3000.0)
     ns = f"{MAIN}/stereo_depth"
     assert not set_params(ros_node, ns, {"min_disparity": -1024})[0].successful  # out of range
     res = set_params(ros_node, ns, {"min_disparity": -400})  # in range, too wide for 160 px
@@ -255,35 +286,38 @@ def test_min_disparity_that_cannot_match_the_images_is_refused(ros_node, procs, 
     assert "160 px wide" in res[0].reason
     res = set_params(ros_node, ns, {"min_disparity": -16})
     assert res[0].successful
-    rig.send(3001.0)
-    assert rig.outputs_at(3001.0)
+    rig.frame(3001.0)
     assert set_params(ros_node, ns, {"min_disparity": 0})[0].successful
 
 
 # ------------------------------------------------------------------ rectification input
 
 
-def test_a_distortion_vector_of_the_wrong_length_is_named(ros_node, procs, pair):  # type: ignore[no-untyped-def]
-    rig = Rig(ros_node, MAIN, pair)
-    log = procs[MAIN][1]
+def test_a_distortion_vector_of_the_wrong_length_is_named(
+    ros_node: Node, procs: dict[str, NodeProcess], pair: Pair
+) -> None:
+    log = procs[MAIN]
+    rig = Rig(ros_node, log, MAIN, pair)
     ns = f"{MAIN}/stereo_depth"
     assert set_params(ros_node, ns, {"rectify": True})[0].successful
     left, right, lcam, rcam = pair
     bad = (replace(lcam, d=(0.01, 0.0, 0.0)), replace(rcam, d=(0.01, 0.0, 0.0)))
     try:
+        rig.frame(3499.0)  # the endpoints answer
         rig.player.publish(left, right, *bad, stamp=_stamp(3500.0))
-        assert wait_for(ros_node, lambda: _lines(log, "D has 3 values"), 10), log.read_text()
+        log.wait(ros_node, lambda: bool(_lines(log, "D has 3 values")), 10, "the D error")
         line = _lines(log, "D has 3 values")[0]
         assert "distortion_model 'plumb_bob' needs 5 (k1, k2, t1, t2, k3)" in line
         assert "error:" not in line  # no raw OpenCV assertion
-        rig.player.publish(
-            left,
-            right,
-            replace(lcam, d=(0.0,) * 5),
-            replace(rcam, d=(0.0,) * 5),
-            stamp=_stamp(3501.0),
+        good = (replace(lcam, d=(0.0,) * 5), replace(rcam, d=(0.0,) * 5))
+        send_until(
+            ros_node,
+            [log],
+            lambda: rig.player.publish(left, right, *good, stamp=_stamp(3501.0)),
+            lambda stamp: stamp in rig.collector.stamps(f"{MAIN}/depth"),
+            30,
+            what="the rectified depth",
         )
-        assert rig.outputs_at(3501.0), log.read_text()[-2000:]
     finally:
         assert set_params(ros_node, ns, {"rectify": False})[0].successful
 
@@ -291,78 +325,102 @@ def test_a_distortion_vector_of_the_wrong_length_is_named(ros_node, procs, pair)
 # ------------------------------------------------------------------ resource limits
 
 
-def test_the_log_rate_limiter_bounds_distinct_messages(ros_node, procs, pair):  # type: ignore[no-untyped-def]
-    rig = Rig(ros_node, MAIN, pair)
-    log = procs[MAIN][1]
+def test_the_log_rate_limiter_bounds_distinct_messages(
+    ros_node: Node, procs: dict[str, NodeProcess], pair: Pair
+) -> None:
+    log = procs[MAIN]
+    rig = Rig(ros_node, log, MAIN, pair)
     left, right, lcam, rcam = pair
-    before = len(log.read_text().splitlines())
+    rig.frame(3999.0)  # the endpoints answer
+    before = len(log.text(None).splitlines())
+    handled = _handled(ros_node, log, MAIN)
     for i in range(30):  # 30 different errors: each right image one column narrower
         narrow = np.ascontiguousarray(right[:, : W - 1 - i])
         rig.player.publish(
             left, narrow, lcam, replace(rcam, width=W - 1 - i), stamp=_stamp(4000.0 + i * 0.1)
         )
-        spin_for(ros_node, 0.05)
-    spin_for(ros_node, 2.0)
-    lines = log.read_text().splitlines()[before:]
+        spin_for(ros_node, 0.05)  # pacing, as a camera
+    # every one of them refused (counted as an error) or dropped for a newer: all handled
+    log.wait(
+        ros_node,
+        lambda: _handled(ros_node, log, MAIN) >= handled + 30,
+        30,
+        "the 30 bad frames counted in the diagnostics",
+    )
+    lines = log.text(None).splitlines()[before:]
     errors = [line for line in lines if "dropping frame" in line]
     assert 1 <= len(errors) <= 10, "\n".join(lines)
-    rig.send(4010.0)
-    assert rig.outputs_at(4010.0)
+    rig.frame(4010.0)
+
+
+def _handled(node: Node, proc: NodeProcess, ns: str) -> int:
+    """Frames the node has refused (``errors``) or dropped (``dropped_frames``), from a
+    /diagnostics message it publishes after this call."""
+    status = _diagnostic(node, proc, ns)
+    values = {kv.key: kv.value for kv in status.values}
+    return int(values["errors"]) + int(values["dropped_frames"])
 
 
 # ------------------------------------------------------------------ use_sim_time, segment
 
 
-def test_ros_time_reset_is_detected_and_big_best_effort_outputs_warn(ros_node, procs, pair):  # type: ignore[no-untyped-def]
+def test_ros_time_reset_is_detected_and_big_best_effort_outputs_warn(
+    ros_node: Node, procs: dict[str, NodeProcess], pair: Pair
+) -> None:
     node = ros_node
-    log = procs[SIM][1]
+    log = procs[SIM]
     clock = node.create_publisher(
         Clock, "/clock", QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
     )
-    clock_subscribed = lambda: clock.get_subscription_count() > 0  # noqa: E731
-    assert wait_for(node, clock_subscribed, 60), log.read_text()[-2000:]
+    log.wait(node, lambda: clock.get_subscription_count() > 0, 60, "/clock subscribed")
     for t in (100.0, 100.5, 101.0):
         clock.publish(Clock(clock=_stamp(t)))
-        spin_for(node, 0.2)
-    rig = Rig(node, SIM, pair, qos_name="sensor_data")
-    rig.send(101.0)  # depth is 160*120*4 = 75 KiB: beyond the 64 KiB segment
-    assert wait_for(node, lambda: _lines(log, "shared-memory segment"), 15), log.read_text()
+        spin_for(node, 0.2)  # pacing, as a simulator's clock
+    rig = Rig(node, log, SIM, pair, qos_name="sensor_data")
+    # depth is 160*120*4 = 75 KiB: beyond the 64 KiB segment, lost to best-effort readers;
+    # its (small) camera_info, published after it, tells the frame was handled
+    rig.frame(101.0, topic="depth/camera_info")
+    log.wait(node, lambda: bool(_lines(log, "shared-memory segment")), 15, "the segment warning")
     clock.publish(Clock(clock=_stamp(3.0)))  # the simulator restarts
-    assert wait_for(node, lambda: _lines(log, "ROS time jumped back"), 15), log.read_text()
+    log.wait(node, lambda: bool(_lines(log, "ROS time jumped back")), 15, "the time jump")
     assert "98.000 s" in _lines(log, "ROS time jumped back")[0]
     warning = _lines(log, f"{SIM}/depth exceeds")
     assert len(warning) == 1
     assert re.search(r"a 75\.\d KiB message", warning[0])  # the image and its header
     assert "64.0 KiB shared-memory segment" in warning[0]
     assert "output_qos:=reliable" in warning[0]
-    rig.send(103.0)
-    spin_for(node, 1.0)
+    rig.frame(103.0, topic="depth/camera_info")  # depth published (and checked) before it
     assert len(_lines(log, f"{SIM}/depth exceeds")) == 1  # once per topic
 
 
 # ------------------------------------------------------------------ start-up parameters
 
 
-def _diagnostic(node: Any, ns: str, timeout: float = 30.0) -> Any:
-    got: list[Any] = []
+def _diagnostic(node: Node, proc: NodeProcess, ns: str, timeout: float = 30.0) -> DiagnosticStatus:
+    """The first status of the node in ``ns`` on /diagnostics after the call (a new
+    subscription: no message made before it is taken for one made after)."""
+    got: list[DiagnosticStatus] = []
     sub = node.create_subscription(
         DiagnosticArray,
         "/diagnostics",
         lambda m: got.extend(s for s in m.status if s.name.startswith(f"{ns}/")),
         10,
     )
-    wait_for(node, lambda: bool(got), timeout)
-    node.destroy_subscription(sub)
-    return got[-1] if got else None
+    try:
+        proc.wait(node, lambda: bool(got), timeout, f"a diagnostic of {ns}")
+    finally:
+        node.destroy_subscription(sub)
+    return got[0]
 
 
-def test_invalid_start_up_values_leave_the_plain_node_up_in_error(ros_node, procs):  # type: ignore[no-untyped-def]
-    proc, log = procs[BAD]
-    status = _diagnostic(ros_node, BAD)
-    assert status is not None, log.read_text()
+def test_invalid_start_up_values_leave_the_plain_node_up_in_error(
+    ros_node: Node, procs: dict[str, NodeProcess]
+) -> None:
+    log = procs[BAD]
+    status = _diagnostic(ros_node, log, BAD)
     assert status.level in (b"\x02", 2)
-    assert proc.poll() is None
-    text = log.read_text()
+    assert log.alive()
+    text = log.text(None)
     assert "Traceback" not in text
     lines = _lines(log, "cannot start")
     assert len(lines) == 1, text
@@ -375,28 +433,29 @@ def test_invalid_start_up_values_leave_the_plain_node_up_in_error(ros_node, proc
     assert "disparity_range" in status.message
 
 
-def _change(node: Any, ns: str, transition: int) -> bool:
-    client = node.create_client(ChangeState, f"{ns}/stereo_depth/change_state")
+def _change(node: Node, ns: str, transition: int) -> bool:
+    client: Client[Any, Any] = node.create_client(ChangeState, f"{ns}/stereo_depth/change_state")
     assert client.wait_for_service(timeout_sec=60)
     future = client.call_async(ChangeState.Request(transition=Transition(id=transition)))
-    import rclpy
-
     rclpy.spin_until_future_complete(node, future, timeout_sec=30)
     node.destroy_client(client)
-    return bool(future.result().success)
+    result = future.result()
+    return bool(result is not None and result.success)
 
 
-def test_lifecycle_configure_fails_with_the_reason(ros_node, procs):  # type: ignore[no-untyped-def]
-    proc, log = procs[MANAGED]
+def test_lifecycle_configure_fails_with_the_reason(
+    ros_node: Node, procs: dict[str, NodeProcess]
+) -> None:
+    log = procs[MANAGED]
     assert not _change(ros_node, MANAGED, Transition.TRANSITION_CONFIGURE)
     lines = _lines(log, "cannot start")
-    assert len(lines) == 1, log.read_text()
+    assert len(lines) == 1, log.report()
     assert "disparity_range must be 16 + a multiple of 16, got 17" in lines[0]
-    assert "Traceback" not in log.read_text()
+    assert "Traceback" not in log.text(None)
     # a valid value replaces the refused one: configure now succeeds
     assert set_params(ros_node, f"{MANAGED}/stereo_depth", {"disparity_range": 32})[0].successful
-    assert _change(ros_node, MANAGED, Transition.TRANSITION_CONFIGURE), log.read_text()
-    assert proc.poll() is None
+    assert _change(ros_node, MANAGED, Transition.TRANSITION_CONFIGURE), log.report()
+    assert log.alive()
 
 
 # ------------------------------------------------------------------ signals, import hygiene
@@ -408,7 +467,9 @@ raise SystemExit("a stray rclpy.py in the current folder was imported")
 """
 
 
-def test_repeated_signals_shut_down_cleanly_and_cwd_is_not_imported(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+def test_repeated_signals_shut_down_cleanly_and_cwd_is_not_imported(
+    ros_node: Node, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "rclpy.py").write_text(STRAY)
     monkeypatch.chdir(tmp_path)  # node processes inherit this folder as their cwd
     # (first, second signal, seconds between them): 2 SIGINTs in quick succession, as
@@ -421,18 +482,21 @@ def test_repeated_signals_shut_down_cleanly_and_cwd_is_not_imported(tmp_path, mo
         (signal.SIGTERM, signal.SIGINT, 0.0),
         (signal.SIGINT, signal.SIGINT, 0.15),
     ]
-    started = []
+    started: list[tuple[subprocess.Popen[bytes], Path]] = []
     for i, _ in enumerate(plans):
         log = tmp_path / f"sig{i}.log"
-        proc = _start(log, {"model": "sgbm", "lazy": False}, f"/rel_sig{i}")
-        started.append((proc, log))
+        args = processes.ros_args({"model": "sgbm", "lazy": False}, namespace=f"/rel_sig{i}")
+        started.append((processes.start("stereo_depth", args, log=log), log))
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and not all(
-            "configured" in log.read_text() or p.poll() is not None for p, log in started
-        ):
-            time.sleep(0.2)
-        time.sleep(0.5)
+        # running: configured and active (activation starts /diagnostics last)
+        assert wait_for(
+            ros_node,
+            lambda: all(
+                publisher_of(ros_node, "/diagnostics", f"/rel_sig{i}") or p.poll() is not None
+                for i, (p, _) in enumerate(started)
+            ),
+            90,
+        ), [log.read_text()[-1000:] for _, log in started]
         t0 = time.monotonic()
         for (proc, _), (first, second, gap) in zip(started, plans, strict=True):
             proc.send_signal(first)
