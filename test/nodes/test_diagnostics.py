@@ -11,24 +11,24 @@ data, the node stays up and processes valid data afterwards.
 from __future__ import annotations
 
 import math
-import subprocess
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
-from pathlib import Path
-from typing import Any
+from contextlib import ExitStack
+from functools import partial
+from typing import Any, NamedTuple
 
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from depth_ros import processes
 from depth_ros.core.eval.samples import load_sample
+from depth_ros.core.params import Value
 from depth_ros.nodes.convert import camera_info_msg, numpy_to_image
 from depth_ros.tools.collector import Collector
 from depth_ros.tools.player import StereoPlayer
-from nodes.helpers import set_params, spin_for, wait_for
+from nodes.helpers import NodeProcess, node_process, send_until, set_params, spin_for, stamp_ns
 
 pytestmark = pytest.mark.ros
 NS = "/diag_test"
@@ -47,36 +47,23 @@ KEYS = (
 )
 
 
-@contextmanager
-def running(
-    name: str, log: Path, params: dict[str, object], ns: str
-) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
-    proc = processes.start(name, processes.ros_args(params, namespace=ns), log=log)
-    try:
-        yield proc, log
-    finally:
-        code = processes.stop(proc)
-        assert code in (0, -2, 130), f"{name} exited with {code}:\n{log.read_text()[-3000:]}"
-
-
 @pytest.fixture(scope="module")
-def stereo_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def stereo_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
     tmp = tmp_path_factory.mktemp("diag")
-    with running(
-        "stereo_depth", tmp / "stereo.log", {"model": "sgbm", "diagnostics_period": 0.5}, NS
-    ) as (_, log):
-        yield log
+    params = {"model": "sgbm", "diagnostics_period": 0.5}
+    with node_process("stereo_depth", tmp / "stereo.log", params, NS) as proc:
+        yield proc
 
 
 @pytest.fixture(scope="module")
 def broken_nodes(
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[dict[str, tuple[subprocess.Popen[bytes], Path, str]]]:
+) -> Iterator[dict[str, tuple[NodeProcess, str]]]:
     """Nodes that cannot load their model, started together (start-up runs in parallel)."""
     tmp = tmp_path_factory.mktemp("broken")
     corrupt = tmp / "pretrained_model_KITTI2015.tar"
     corrupt.write_bytes(bytes(range(256)) * 64)  # neither a zip nor a pickle
-    cases = {  # namespace: (node, params, expected words in the reason)
+    cases: dict[str, tuple[str, dict[str, object], str]] = {  # (node, params, words)
         "/diag_unknown": ("stereo_depth", {"model": "no_such_model"}, "no_such_model"),
         "/diag_corrupt": (
             "stereo_depth",
@@ -88,10 +75,10 @@ def broken_nodes(
     with ExitStack() as stack:
         nodes = {}
         for ns, (name, params, words) in cases.items():
-            proc, log = stack.enter_context(
-                running(name, tmp / f"{ns[1:]}.log", {**params, "diagnostics_period": 0.5}, ns)
+            proc = stack.enter_context(
+                node_process(name, tmp / f"{ns[1:]}.log", {**params, "diagnostics_period": 0.5}, ns)
             )
-            nodes[ns] = (proc, log, words)
+            nodes[ns] = (proc, words)
         yield nodes
 
 
@@ -105,12 +92,12 @@ def _statuses(diag: Collector, ns: str) -> list[DiagnosticStatus]:
 
 
 def _wait_status(
-    node: Any,
+    node: Node,
     diag: Collector,
     ns: str,
     pred: Callable[[DiagnosticStatus], bool],
     timeout: float,
-    between: Callable[[], None] | None = None,
+    between: Callable[[], object] | None = None,
 ) -> DiagnosticStatus | None:
     """Spin (calling ``between`` every 0.1 s) until the node's newest status satisfies
     ``pred``; return it, or None."""
@@ -133,21 +120,66 @@ def _values(status: DiagnosticStatus) -> dict[str, str]:
     return {kv.key: kv.value for kv in status.values}
 
 
+class Rig(NamedTuple):
+    node: Node
+    player: StereoPlayer
+    outputs: Collector
+    diag: Collector
+    proc: NodeProcess
+
+
 @pytest.fixture
-def rig(ros_node: Any, stereo_node: Path) -> tuple[Any, StereoPlayer, Collector, Collector, Path]:
+def rig(ros_node: Node, stereo_node: NodeProcess) -> Rig:
+    """The test's publishers and collectors, matched with the node (no frame sent: the
+    first test sees a node that has never had camera_info)."""
     node = ros_node
     player = StereoPlayer(node, prefix=NS)
     outputs = Collector(node, {f"{NS}/depth": Image})
     diag = Collector(node, {"/diagnostics": DiagnosticArray})
-    assert wait_for(node, lambda: all(p.get_subscription_count() for p in player.pubs), 30), (
-        "stereo_depth did not subscribe:\n" + stereo_node.read_text()[-2000:]
+    stereo_node.wait(
+        node, lambda: all(p.get_subscription_count() for p in player.pubs), 30, "inputs"
     )
-    assert wait_for(node, outputs.publishers_matched, 30)
-    spin_for(node, 0.3)
-    return node, player, outputs, diag, stereo_node
+    stereo_node.wait(node, outputs.publishers_matched, 30, "the depth publisher")
+    return Rig(node, player, outputs, diag, stereo_node)
 
 
-def _frames(node: Any, stamp_offset_ns: int = 0) -> list[Any]:
+def _good_frame(rig: Rig) -> int:
+    """A valid frame, sent (again while unanswered) until its depth is back; its stamp."""
+    return send_until(
+        rig.node,
+        [rig.proc],
+        lambda: _publish(rig.player, _frames(rig.node))[0],
+        lambda stamp: stamp in rig.outputs.stamps(f"{NS}/depth"),
+        30,
+        what="the depth of a valid frame",
+    )
+
+
+def _handled(rig: Rig, target: int) -> DiagnosticStatus:
+    """The node's first status whose errors and dropped frames add up to ``target``:
+    every bad frame sent so far refused or dropped, waited for."""
+    got: list[DiagnosticStatus] = []
+
+    def done() -> bool:
+        for status in _statuses(rig.diag, NS):
+            v = _values(status)
+            if int(v["errors"]) + int(v["dropped_frames"]) >= target:
+                got.append(status)
+                return True
+        return False
+
+    rig.proc.wait(rig.node, done, 30, f"{target} frames refused or dropped")
+    return got[0]
+
+
+def _handled_so_far(rig: Rig) -> int:
+    """Errors plus dropped frames in the node's newest status (one is waited for)."""
+    rig.proc.wait(rig.node, lambda: bool(_statuses(rig.diag, NS)), 10, "a diagnostic")
+    v = _values(_statuses(rig.diag, NS)[-1])
+    return int(v["errors"]) + int(v["dropped_frames"])
+
+
+def _frames(node: Node, stamp_offset_ns: int = 0) -> list[Any]:
     """The four messages of one Motorcycle frame; the right pair stamped later by
     ``stamp_offset_ns``."""
     s = load_sample("motorcycle")
@@ -168,12 +200,16 @@ def _duration(ns: int) -> Any:
     return Duration(nanoseconds=ns)
 
 
-def _publish(player: StereoPlayer, msgs: list[Any], which: tuple[int, ...] = (0, 1, 2, 3)) -> None:
+def _publish(
+    player: StereoPlayer, msgs: list[Any], which: tuple[int, ...] = (0, 1, 2, 3)
+) -> list[Header]:
+    """Publish ``msgs[i]`` for each ``i`` of ``which``; the headers of the published."""
     for i in which:
         player.pubs[i].publish(msgs[i])
+    return [msgs[i].header for i in which]
 
 
-def test_warn_without_camera_info_then_without_sync(rig: Any) -> None:
+def test_warn_without_camera_info_then_without_sync(rig: Rig) -> None:
     """First test on a fresh node: camera_info has never arrived."""
     node, player, outputs, diag, _ = rig
     status = _wait_status(
@@ -203,15 +239,13 @@ def test_warn_without_camera_info_then_without_sync(rig: Any) -> None:
     assert outputs.count(f"{NS}/depth") == 0
 
 
-def test_ok_with_figures_and_no_per_frame_logging(rig: Any) -> None:
+def test_ok_with_figures_and_no_per_frame_logging(rig: Rig) -> None:
     node, player, outputs, diag, log = rig
-    lines_before = log.read_text().splitlines()
+    lines_before = log.text(None).splitlines()
     for _ in range(12):
         _publish(player, _frames(node))
-        spin_for(node, 0.2)
-    assert wait_for(node, lambda: outputs.count(f"{NS}/depth") >= 8, 20), outputs.count(
-        f"{NS}/depth"
-    )
+        spin_for(node, 0.2)  # pacing, as a camera
+    log.wait(node, lambda: outputs.count(f"{NS}/depth") >= 8, 20, "8 of the 12 depths")
     status = _wait_status(node, diag, NS, lambda s: _level(s) == OK, 3.0)
     assert status is not None, [(s.level, s.message) for s in _statuses(diag, NS)[-3:]]
     assert status.message == "ok"
@@ -228,11 +262,11 @@ def test_ok_with_figures_and_no_per_frame_logging(rig: Any) -> None:
     assert int(values["dropped_frames"]) >= 0
     assert status.hardware_id == "stereo_depth"
     assert status.name == f"{NS}/stereo_depth: depth"
-    new = log.read_text().splitlines()[len(lines_before) :]
+    new = log.text(None).splitlines()[len(lines_before) :]
     assert new == [], f"the node logged while processing valid frames: {new[:5]}"
 
 
-def _bad_cases(node: Any) -> list[tuple[str, Callable[[], list[Any]]]]:
+def _bad_cases(node: Node) -> list[tuple[str, Callable[[], list[Any]]]]:
     def step_small() -> list[Any]:
         m = _frames(node)
         m[0].step -= 3
@@ -275,31 +309,34 @@ def _bad_cases(node: Any) -> list[tuple[str, Callable[[], list[Any]]]]:
     ]
 
 
-def test_bad_input_one_message_per_error_nothing_published(rig: Any) -> None:
+def test_bad_input_one_message_per_error_nothing_published(rig: Rig) -> None:
     node, player, outputs, diag, log = rig
+    _good_frame(rig)  # the endpoints answer
     before = outputs.count(f"{NS}/depth")
     errors_before = int(_values(_statuses(diag, NS)[-1])["errors"]) if _statuses(diag, NS) else 0
+    handled = _handled_so_far(rig)
     t0 = time.monotonic()
+    sent = 0
     for _, build in _bad_cases(node):
         for _ in range(20):  # 20 bad frames in 1 s
             _publish(player, build())
-            spin_for(node, 0.05)
-    spin_for(node, 1.5)
+            sent += 1
+            spin_for(node, 0.05)  # pacing, as a camera
+    # every bad frame refused (an error) or dropped for a newer one: all handled
+    status = _handled(rig, handled + sent)
     assert time.monotonic() - t0 < 5.0 * len(_bad_cases(node))
-    text = log.read_text()
+    text = log.text(None)
     counts = {needle: text.count(needle) for needle, _ in _bad_cases(node)}
     assert all(n == 1 for n in counts.values()), f"log lines per error: {counts}\n{text[-3000:]}"
     assert outputs.count(f"{NS}/depth") == before, "published from bad data"
-    status = _wait_status(node, diag, NS, lambda s: True, 2.0)
-    assert status is not None
     # many bad frames were processed and counted, only one line each was logged
     assert int(_values(status)["errors"]) - errors_before >= 3 * len(counts)
     # the node is up and valid data is processed as before
-    _publish(player, _frames(node))
-    assert wait_for(node, lambda: outputs.count(f"{NS}/depth") == before + 1, 20)
+    _good_frame(rig)
+    assert outputs.count(f"{NS}/depth") == before + 1
 
 
-def test_error_diagnostic_names_the_bad_input(rig: Any) -> None:
+def test_error_diagnostic_names_the_bad_input(rig: Rig) -> None:
     """Only bad frames for 5 s (no output): ERROR with the reason."""
     node, player, _, diag, _ = rig
     needle, build = _bad_cases(node)[-1]
@@ -316,10 +353,10 @@ def test_error_diagnostic_names_the_bad_input(rig: Any) -> None:
     assert "dropping frame" in status.message
 
 
-def test_invalid_runtime_parameters_rejected_once_each(rig: Any) -> None:
-    node, player, outputs, _, log = rig
+def test_invalid_runtime_parameters_rejected_once_each(rig: Rig) -> None:
+    node, log = rig.node, rig.proc
     target = f"{NS}/stereo_depth"
-    bad = {
+    bad: dict[str, Value] = {
         "points": "bogus",
         "points_decimation": 0,
         "min_depth": -1.0,
@@ -331,8 +368,8 @@ def test_invalid_runtime_parameters_rejected_once_each(rig: Any) -> None:
             (result,) = set_params(node, target, {name: value})
             assert not result.successful, (name, value)
             assert name in result.reason or "step" in result.reason, result.reason
-    spin_for(node, 0.5)
-    lines = [ln for ln in log.read_text().splitlines() if "rejected parameter update" in ln]
+    # a rejection is logged before set_parameters answers (stderr, unbuffered)
+    lines = [ln for ln in log.text(None).splitlines() if "rejected parameter update" in ln]
     # range violations are refused by rclpy's descriptors (reason returned, nothing
     # logged); the node's own checks log each distinct rejection once per 5 s
     assert len(lines) == len(set(ln.split("]: ")[1] for ln in lines)), lines
@@ -342,48 +379,59 @@ def test_invalid_runtime_parameters_rejected_once_each(rig: Any) -> None:
         (result,) = set_params(node, target, {"points": "nonsense"})
         assert not result.successful
         assert "nonsense" in result.reason
-    spin_for(node, 0.5)
-    lines = [ln for ln in log.read_text().splitlines() if "rejected parameter update" in ln]
+    lines = [ln for ln in log.text(None).splitlines() if "rejected parameter update" in ln]
     assert sum("'nonsense'" in ln for ln in lines) == 1, lines  # distinct: logged too
     # values unchanged, node still processes with them
-    before = outputs.count(f"{NS}/depth")
-    _publish(player, _frames(node))
-    assert wait_for(node, lambda: outputs.count(f"{NS}/depth") > before, 20)
+    _good_frame(rig)
 
 
-def test_nan_intrinsics_k_rejected(rig: Any) -> None:
+def test_nan_intrinsics_k_rejected(rig: Rig) -> None:
     node, player, outputs, _, _ = rig
+    _good_frame(rig)  # the endpoints answer
     before = outputs.count(f"{NS}/depth")
     m = _frames(node)
     k = list(m[1].k)
     k[0] = math.nan
     m[1].k = k
-    _publish(player, m)
-    spin_for(node, 2.0)
-    assert outputs.count(f"{NS}/depth") == before
+    bad = stamp_ns(_publish(player, m)[0])
+    # a valid frame after it, on the same topics: once its depth is back, the bad one
+    # was taken too, and gave none
+    _good_frame(rig)
+    assert outputs.count(f"{NS}/depth") == before + 1
+    assert bad not in outputs.stamps(f"{NS}/depth")
 
 
-def test_unloadable_models_error_stay_up_publish_nothing(ros_node: Any, broken_nodes: Any) -> None:
+def test_unloadable_models_error_stay_up_publish_nothing(
+    ros_node: Node, broken_nodes: dict[str, tuple[NodeProcess, str]]
+) -> None:
     node = ros_node
     diag = Collector(node, {"/diagnostics": DiagnosticArray})
-    for ns, (proc, log, words) in broken_nodes.items():
+    seen: dict[str, int] = {}
+    for ns, (proc, words) in broken_nodes.items():
         status = _wait_status(node, diag, ns, lambda s: True, 60.0)
-        assert status is not None, f"{ns}: no diagnostics\n{log.read_text()[-2000:]}"
+        assert status is not None, f"{ns}: no diagnostics\n{proc.report()}"
         assert _level(status) == ERROR, (ns, status.message)
         assert words in status.message, (ns, status.message)
         assert _values(status)["state"] == "error"
-        assert proc.poll() is None, f"{ns} exited"
+        assert proc.alive(), proc.report()
         assert node.count_publishers(f"{ns}/depth") == 0
         assert node.count_subscribers(f"{ns}/left/image_rect") == 0
         assert node.count_subscribers(f"{ns}/image") == 0
-        text = log.read_text()
+        text = proc.text(None)
         assert text.count(words) == 1, text  # said once, clearly
         assert "Traceback" not in text
-    spin_for(node, 1.0)
-    assert all(proc.poll() is None for proc, _, _ in broken_nodes.values())
+        seen[ns] = len(_statuses(diag, ns))
+    # still up later: each publishes its diagnostics again
+    for ns, (proc, _) in broken_nodes.items():
+        proc.wait(node, partial(_more, diag, ns, seen[ns]), 10, "more diagnostics")
+    assert all(proc.alive() for proc, _ in broken_nodes.values())
 
 
-def test_mono_scale_fit_failing_is_an_error(ros_node: Any) -> None:
+def _more(diag: Collector, ns: str, count: int) -> bool:
+    return len(_statuses(diag, ns)) > count
+
+
+def test_mono_scale_fit_failing_is_an_error(ros_node: Node) -> None:
     """mono_depth with a scale source that cannot fit (ground_plane without a camera
     height; in-process, a stub network instead of weights): ERROR with the fit's reason,
     the fit state among the values, and no metric depth published."""
@@ -410,13 +458,10 @@ def test_mono_scale_fit_failing_is_an_error(ros_node: Any) -> None:
             Parameter("diagnostics_period", value=60.0),
         ],
     )
-    original = base.build_model
-    base.build_model = lambda *a, **k: Stub()
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(base, "build_model", lambda *a, **k: Stub())
         comp = MonoDepth(node)
         assert comp.configure(), comp.log.last_error
-    finally:
-        base.build_model = original
     comp.activate()
     published: list[str] = []
 
