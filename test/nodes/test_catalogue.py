@@ -7,14 +7,13 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
+from rclpy.node import Node
 
-from depth_ros import processes
 from depth_ros.core.catalogue import COMPRESSED, node_info
-from nodes.helpers import plugin_env, wait_for
+from nodes.helpers import NodeProcess, node_process
 
 pytestmark = pytest.mark.ros
 
@@ -38,7 +37,7 @@ def _expected(node: str, flags: set[str]) -> tuple[dict[str, str], dict[str, str
     return outputs, inputs
 
 
-def _graph(ros_node: Any, node: str, ns: str) -> tuple[dict[str, str], dict[str, str]]:
+def _graph(ros_node: Node, node: str, ns: str) -> tuple[dict[str, str], dict[str, str]]:
     """The node's publishers and subscriptions in its namespace (relative names)."""
 
     def relative(pairs: list[tuple[str, list[str]]]) -> dict[str, str]:
@@ -56,10 +55,10 @@ def _graph(ros_node: Any, node: str, ns: str) -> tuple[dict[str, str], dict[str,
     return relative(pubs), relative(subs)
 
 
-def test_running_nodes_have_exactly_the_catalogue_topics(ros_node: Any, tmp_path: Path) -> None:
+def test_running_nodes_have_exactly_the_catalogue_topics(ros_node: Node, tmp_path: Path) -> None:
     gt = tmp_path / "gt.npy"
     np.save(gt, np.ones((4, 6), np.float32))
-    logs = {}
+    procs: dict[str, NodeProcess] = {}
     with ExitStack() as stack:
         for node, (ns, params, flags) in CASES.items():
             values = {**params, "lazy": False}  # inputs subscribed without listeners
@@ -67,22 +66,22 @@ def test_running_nodes_have_exactly_the_catalogue_topics(ros_node: Any, tmp_path
                 values["gt_file"] = str(gt)
             if COMPRESSED in flags:
                 values["image_transport"] = COMPRESSED
-            logs[node] = tmp_path / f"{node}.log"
-            proc = processes.start(
-                node, processes.ros_args(values, namespace=ns), plugin_env(), logs[node]
+            procs[node] = stack.enter_context(
+                node_process(node, tmp_path / f"{node}.log", values, ns, plugins=True)
             )
-            stack.callback(_stop, proc, node, logs[node])
         for node, (ns, _, flags) in CASES.items():
-            _check(ros_node, node, ns, _expected(node, flags), logs[node])
+            _check(ros_node, node, ns, _expected(node, flags), procs[node])
 
 
-def _check(ros_node: Any, node: str, ns: str, expected: Any, log: Path) -> None:
-    assert wait_for(ros_node, lambda: _graph(ros_node, node, ns) == expected, 90), (
-        f"{node}: graph {_graph(ros_node, node, ns)} != catalogue {expected}\n"
-        + log.read_text()[-2000:]
-    )
-
-
-def _stop(proc: Any, node: str, log: Path) -> None:
-    code = processes.stop(proc)
-    assert code in (0, -2, 130), f"{node} exited with {code}:\n{log.read_text()[-3000:]}"
+def _check(
+    ros_node: Node,
+    node: str,
+    ns: str,
+    expected: tuple[dict[str, str], dict[str, str]],
+    proc: NodeProcess,
+) -> None:
+    """Wait until the graph holds exactly the catalogue's topics of ``node``."""
+    try:
+        proc.wait(ros_node, lambda: _graph(ros_node, node, ns) == expected, 90, "the catalogue")
+    except AssertionError as exc:
+        raise AssertionError(f"{node}: graph {_graph(ros_node, node, ns)} != {expected}") from exc
