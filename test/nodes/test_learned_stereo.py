@@ -47,7 +47,9 @@ def test_learned_stereo_node(
     lcam, rcam = s.left_camera.scaled(w, h), s.right_camera.scaled(w, h)
     node = ros_node
     ns = f"/learned_{model}"
-    with node_process("stereo_depth", tmp_path, {"model": model, "weights": str(path)}, ns) as log:
+    with node_process(
+        "stereo_depth", tmp_path / "stereo_depth.log", {"model": model, "weights": str(path)}, ns
+    ) as proc:
         player = StereoPlayer(node, prefix=ns)
         c = Collector(
             node,
@@ -58,11 +60,11 @@ def test_learned_stereo_node(
             lambda: c.publishers_matched() and all(p.get_subscription_count() for p in player.pubs),
             90,
         )
-        assert ready, log.read_text()[-2000:]
+        assert ready, proc.report()
         spin_for(node, 1.0)  # let every endpoint finish matching
         header = player.publish(np.ascontiguousarray(left), np.ascontiguousarray(right), lcam, rcam)
         done = wait_for(node, lambda: all(c.count(t) >= 1 for t in c.topics), 240)
-        assert done, log.read_text()[-2000:]
+        assert done, proc.report()
     msg = c.received[f"{ns}/disparity"][-1].msg
     assert (msg.header.stamp.sec, msg.header.stamp.nanosec) == (
         header.stamp.sec,

@@ -77,7 +77,7 @@ def busy_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """SGBM with 1024 disparities, full 8-path mode: seconds per Motorcycle frame."""
     tmp = tmp_path_factory.mktemp("busy")
     params = {"model": "sgbm", "disparity_range": 1024, "sgbm_mode": 1, "diagnostics_period": 0.5}
-    with node_process("stereo_depth", tmp, params, BUSY_NS) as log:
+    with node_process("stereo_depth", tmp / "stereo_depth.log", params, BUSY_NS) as proc:
         yield log
 
 

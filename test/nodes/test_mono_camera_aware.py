@@ -55,20 +55,20 @@ def test_metric3d_depth_follows_the_focal_length(ros_node, tmp_path: Path) -> No
         "input_width": 168,
     }
     topics = {f"{NS}/depth": Image, f"{NS}/normals": Image, f"{NS}/depth/confidence": Image}
-    with node_process("mono_depth", tmp_path, params, NS) as log:
+    with node_process("mono_depth", tmp_path / "mono_depth.log", params, NS) as proc:
         c = Collector(node, topics)
-        assert wait_for(node, c.publishers_matched, 90), log.read_text()[-2000:]
+        assert wait_for(node, c.publishers_matched, 90), proc.report()
         _publish(node, NS, rgb, camera)
-        assert wait_for(node, lambda: all(c.count(t) >= 1 for t in topics), 90), log.read_text()[
+        assert wait_for(node, lambda: all(c.count(t) >= 1 for t in topics), 90), proc.text(None)[
             -2000:
         ]
         _publish(node, NS, rgb, _doubled(camera))
-        assert wait_for(node, lambda: c.count(f"{NS}/depth") >= 2, 90), log.read_text()[-2000:]
+        assert wait_for(node, lambda: c.count(f"{NS}/depth") >= 2, 90), proc.report()
         uncalibrated = replace(camera, k=(0.0,) * 9, p=(0.0,) * 12)
         _publish(node, NS, rgb, uncalibrated)
         spin_for(node, 3.0)
         assert c.count(f"{NS}/depth") == 2, "published depth for an uncalibrated camera"
-        text = log.read_text()
+        text = proc.text(None)
     first, second = (image_to_numpy(m.msg) for m in c.received[f"{NS}/depth"][:2])
     valid = np.isfinite(first) & (first < 150.0)  # below the 300 m clamp after doubling
     assert valid.mean() > 0.5

@@ -80,7 +80,7 @@ def _publish(node, ns, rgb, camera, encoding="rgb8", compressed=False):  # type:
 def relative_node(tmp_path_factory, weights) -> Iterator[Path]:  # type: ignore[no-untyped-def]
     tmp = tmp_path_factory.mktemp("rel")
     params = {"model": "depth_anything_v2_vits", "weights": str(weights), "input_size": SIZE}
-    with node_process("mono_depth", tmp, params, "/mono_rel") as log:
+    with node_process("mono_depth", tmp / "mono_depth.log", params, "/mono_rel") as proc:
         yield log
 
 
@@ -141,7 +141,7 @@ def test_metric_model_depth_points_and_compressed(ros_node, tmp_path, frame):  #
         "image_transport": "compressed",
         "max_depth": 15.0,
     }
-    with node_process("mono_depth", tmp_path, params, ns) as log:
+    with node_process("mono_depth", tmp_path / "mono_depth.log", params, ns) as proc:
         c = Collector(
             node,
             {
@@ -150,10 +150,10 @@ def test_metric_model_depth_points_and_compressed(ros_node, tmp_path, frame):  #
                 f"{ns}/points": PointCloud2,
             },
         )
-        assert wait_for(node, c.publishers_matched, 60), log.read_text()[-2000:]
+        assert wait_for(node, c.publishers_matched, 60), proc.report()
         assert node.count_publishers(f"{ns}/depth/relative") == 0
         _publish(node, ns, rgb, camera, compressed=True)
-        assert wait_for(node, lambda: all(c.count(t) >= 1 for t in c.topics), 60), log.read_text()[
+        assert wait_for(node, lambda: all(c.count(t) >= 1 for t in c.topics), 60), proc.text(None)[
             -2000:
         ]
         _compressed_bomb_is_refused_before_decoding(node, ns, camera, log)
@@ -191,11 +191,11 @@ def test_unusable_model_keeps_node_up(ros_node, tmp_path, case):  # type: ignore
         params.update(model="depth_anything_v3_giant")
         expect = "unknown model 'depth_anything_v3_giant'"
     ns = f"/mono_{case}"
-    with node_process("mono_depth", tmp_path, params, ns) as log:
-        assert wait_for(node, lambda: expect in log.read_text(), 60), log.read_text()
+    with node_process("mono_depth", tmp_path / "mono_depth.log", params, ns) as proc:
+        assert wait_for(node, lambda: expect in proc.text(None), 60), proc.text(None)
         spin_for(node, 1.0)
         assert node.count_publishers(f"{ns}/depth/relative") == 0
-        assert "Traceback" not in log.read_text()
+        assert "Traceback" not in proc.text(None)
 
 
 @pytest.mark.slow
@@ -228,11 +228,11 @@ def test_other_families_through_the_node(ros_node, tmp_path, frame, model_id, si
     topic = "depth" if metric else "depth/relative"
     ns = f"/mono_{model_id}"
     params = {"model": model_id, "weights": str(path), "input_size": size}
-    with node_process("mono_depth", tmp_path, params, ns) as log:
+    with node_process("mono_depth", tmp_path / "mono_depth.log", params, ns) as proc:
         c = Collector(node, {f"{ns}/{topic}": Image})
-        assert wait_for(node, c.publishers_matched, 90), log.read_text()[-2000:]
+        assert wait_for(node, c.publishers_matched, 90), proc.report()
         _publish(node, ns, rgb, camera)
-        assert wait_for(node, lambda: c.count(f"{ns}/{topic}") >= 1, 90), log.read_text()[-2000:]
+        assert wait_for(node, lambda: c.count(f"{ns}/{topic}") >= 1, 90), proc.report()
     got = image_to_numpy(c.received[f"{ns}/{topic}"][-1].msg)
     expected = build_model(model_id, ModelConfig(weights=path, input_size=size)).predict(rgb)
     if metric:
@@ -290,7 +290,7 @@ def _compressed_bomb_is_refused_before_decoding(node, ns, camera, log) -> None: 
     header = Header(stamp=node.get_clock().now().to_msg(), frame_id="camera_optical_frame")
     pub.publish(CompressedImage(header=header, format="png", data=data))
     info.publish(camera_info_msg(camera.scaled(12000, 12000), header))
-    assert wait_for(node, lambda: "max_image_pixels" in log.read_text(), 30), log.read_text()
-    line = next(x for x in log.read_text().splitlines() if "max_image_pixels" in x)
+    assert wait_for(node, lambda: "max_image_pixels" in proc.text(None), 30), proc.text(None)
+    line = next(x for x in proc.text(None).splitlines() if "max_image_pixels" in x)
     assert "12000x12000 = 144000000 pixels, more than max_image_pixels (50000000)" in line
     assert _peak_rss_mb(ns) - before < 100  # decoded, it would be 432 MB

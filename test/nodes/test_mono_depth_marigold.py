@@ -41,16 +41,16 @@ def test_marigold_through_the_node(ros_node, tmp_path: Path) -> None:  # type: i
     params = {"model": "marigold_depth", "weights": str(folder), **model_params}
     ns = "/mono_marigold"
     topic = f"{ns}/depth/relative"
-    with node_process("mono_depth", tmp_path, params, ns) as log:
+    with node_process("mono_depth", tmp_path / "mono_depth.log", params, ns) as proc:
         c = Collector(node, {topic: Image})
-        assert wait_for(node, c.publishers_matched, 90), log.read_text()[-2000:]
+        assert wait_for(node, c.publishers_matched, 90), proc.report()
         _publish(node, ns, rgb, camera)  # type: ignore[no-untyped-call]
-        assert wait_for(node, lambda: c.count(topic) >= 1, 90), log.read_text()[-2000:]
+        assert wait_for(node, lambda: c.count(topic) >= 1, 90), proc.report()
         results = set_params(node, ns + "/mono_depth", {"denoising_steps": 1})
         assert all(r.successful for r in results), results
         _publish(node, ns, rgb, camera)  # type: ignore[no-untyped-call]
-        assert wait_for(node, lambda: c.count(topic) >= 2, 90), log.read_text()[-2000:]
-        text = log.read_text()
+        assert wait_for(node, lambda: c.count(topic) >= 2, 90), proc.report()
+        text = proc.text(None)
     assert "Diffusion steps" not in text  # the node (stdout + stderr here) shows no bars
     assert "Traceback" not in text
     got = [image_to_numpy(m.msg) for m in c.received[topic][:2]]

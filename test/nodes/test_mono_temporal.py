@@ -38,13 +38,15 @@ def test_monodepth2_node_and_runtime_temporal_filter(ros_node, tmp_path: Path) -
     rgb2 = np.ascontiguousarray(rgb1[:, ::-1])  # a different frame of the same size
     camera = s.left_camera.scaled(185, 125)
     ns = "/mono_md2_temporal"
-    with node_process("mono_depth", tmp_path, {"model": MODEL, "weights": str(weights)}, ns) as log:
+    with node_process(
+        "mono_depth", tmp_path / "mono_depth.log", {"model": MODEL, "weights": str(weights)}, ns
+    ) as proc:
         c = Collector(node, {f"{ns}/depth": Image})
-        assert wait_for(node, c.publishers_matched, 120), log.read_text()[-2000:]
+        assert wait_for(node, c.publishers_matched, 120), proc.report()
 
         def frame(rgb: np.ndarray, n: int) -> np.ndarray:
             _publish(node, ns, rgb, camera)
-            assert wait_for(node, lambda: c.count(f"{ns}/depth") >= n, 120), log.read_text()[-2000:]
+            assert wait_for(node, lambda: c.count(f"{ns}/depth") >= n, 120), proc.report()
             return image_to_numpy(c.received[f"{ns}/depth"][-1].msg)
 
         off = frame(rgb1, 1)
@@ -62,7 +64,7 @@ def test_monodepth2_node_and_runtime_temporal_filter(ros_node, tmp_path: Path) -
         assert not bad[0].successful
         first = frame(rgb1, 2)
         second = frame(rgb2, 3)
-        assert "Traceback" not in log.read_text()
+        assert "Traceback" not in proc.text(None)
     model = build_model(MODEL, ModelConfig(weights=weights))
     p1, p2 = model.predict(rgb1), model.predict(rgb2)
     np.testing.assert_allclose(off, p1, rtol=1e-4)

@@ -61,7 +61,7 @@ def colours() -> np.ndarray:
 @pytest.fixture(scope="module")
 def register_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     tmp = tmp_path_factory.mktemp("register")
-    with node_process("register_depth", tmp, dict(EXTRINSICS), NS) as log:
+    with node_process("register_depth", tmp / "register_depth.log", dict(EXTRINSICS), NS) as proc:
         yield log
 
 
@@ -179,8 +179,8 @@ def test_bad_input_is_rejected_and_node_recovers(rig) -> None:  # type: ignore[n
         "camera_info is 32x24 but the image is 64x48",
         "rgb/image_rect_color is 72x20 but rgb/camera_info describes 72x54",
     )
-    wait_for(node, lambda: all(n in log.read_text() for n in needles), 20)
-    text = log.read_text()
+    wait_for(node, lambda: all(n in proc.text(None) for n in needles), 20)
+    text = proc.text(None)
     for needle in needles:
         assert needle in text, f"no message {needle!r} in the node log"
     assert collector.count(f"{NS}/depth_registered/image_rect") == before  # nothing out

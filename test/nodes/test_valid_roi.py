@@ -6,36 +6,37 @@ inside, the very disparity of the pipeline without a region."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
+from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 from stereo_msgs.msg import DisparityImage
 
 from depth_ros.core.eval.samples import load_sample
-from depth_ros.core.messages import disparity_from_msg, image_to_numpy
+from depth_ros.core.messages import disparity_from_msg, float_image_to_numpy
 from depth_ros.core.models import build_as
 from depth_ros.core.models.opencv_stereo import OpenCVStereo
 from depth_ros.core.stereo import StereoPipeline
 from depth_ros.nodes.convert import camera_info_msg, numpy_to_image
 from depth_ros.nodes.qos import qos_profile
 from depth_ros.tools.collector import Collector
-from nodes.helpers import node_process, set_params, spin_for, wait_for
+from nodes.helpers import node_process, send_until, set_params
 
 pytestmark = pytest.mark.ros
 NS = "/valid_roi_test"
 OUT = {f"{NS}/disparity": DisparityImage, f"{NS}/depth": Image, f"{NS}/points": PointCloud2}
 
 
-def _inside(shape: tuple[int, ...], x: int, y: int, w: int, h: int) -> np.ndarray:
+def _inside(shape: tuple[int, ...], x: int, y: int, w: int, h: int) -> NDArray[np.bool_]:
     mask = np.zeros(shape[:2], bool)
     mask[y : y + h, x : x + w] = True
     return mask
 
 
-def test_valid_region_from_camera_info_then_explicit(ros_node: Any, tmp_path: Path) -> None:
+def test_valid_region_from_camera_info_then_explicit(ros_node: Node, tmp_path: Path) -> None:
     node = ros_node
     s = load_sample("motorcycle")
     whole = StereoPipeline(build_as("sgbm", OpenCVStereo)).process(
@@ -49,15 +50,11 @@ def test_valid_region_from_camera_info_then_explicit(ros_node: Any, tmp_path: Pa
         node.create_publisher(CameraInfo, f"{NS}/right/camera_info", q),
     ]
     rx = Collector(node, OUT)
-    with node_process("stereo_depth", tmp_path, {"model": "sgbm"}, NS) as log:
-        assert wait_for(node, lambda: all(p.get_subscription_count() for p in pubs), 60), (
-            log.read_text()[-2000:]
-        )
-        assert wait_for(node, rx.publishers_matched, 30)
-        spin_for(node, 0.5)
+    with node_process("stereo_depth", tmp_path / "stereo_depth.log", {"model": "sgbm"}, NS) as proc:
+        proc.wait(node, lambda: all(p.get_subscription_count() for p in pubs), 60, "inputs")
+        proc.wait(node, rx.publishers_matched, 30, "outputs")
 
-        def send(roi: tuple[int, int, int, int]) -> None:
-            before = {t: rx.count(t) for t in OUT}
+        def publish(roi: tuple[int, int, int, int]) -> Header:
             header = Header(stamp=node.get_clock().now().to_msg(), frame_id="left")
             infos = [camera_info_msg(c, header) for c in (s.left_camera, s.right_camera)]
             for info in infos:
@@ -67,12 +64,22 @@ def test_valid_region_from_camera_info_then_explicit(ros_node: Any, tmp_path: Pa
             pubs[1].publish(infos[0])
             pubs[2].publish(numpy_to_image(s.right, "rgb8", header))
             pubs[3].publish(infos[1])
-            ok = wait_for(node, lambda: all(rx.count(t) > before[t] for t in OUT), 60)
-            assert ok, log.read_text()[-2000:]
+            return header
 
-        def check(x: int, y: int, w: int, h: int) -> None:
+        def send(roi: tuple[int, int, int, int]) -> int:
+            """A frame with ``roi`` (again while unanswered) until every output has it."""
+            return send_until(
+                node,
+                [proc],
+                lambda: publish(roi),
+                lambda stamp: all(stamp in rx.stamps(t) for t in OUT),
+                60,
+                what="the outputs",
+            )
+
+        def check(stamp: int, x: int, y: int, w: int, h: int) -> None:
             inside = _inside(s.left.shape, x, y, w, h)
-            dmsg = rx.received[f"{NS}/disparity"][-1].msg
+            dmsg = rx.message(f"{NS}/disparity", stamp)
             disparity = disparity_from_msg(dmsg, s.geometry.doffs)
             assert np.isnan(disparity[~inside]).all()
             np.testing.assert_allclose(
@@ -82,22 +89,22 @@ def test_valid_region_from_camera_info_then_explicit(ros_node: Any, tmp_path: Pa
             assert (win.x_offset, win.y_offset) >= (x, y)
             assert win.x_offset + win.width <= x + w
             assert win.y_offset + win.height <= y + h
-            depth = image_to_numpy(rx.received[f"{NS}/depth"][-1].msg)
+            depth = float_image_to_numpy(rx.message(f"{NS}/depth", stamp))
             assert np.isnan(depth[~inside]).all()
             assert np.isfinite(depth[inside]).mean() > 0.8
-            cloud = rx.received[f"{NS}/points"][-1].msg
+            cloud = rx.message(f"{NS}/points", stamp)
             pts = np.frombuffer(bytes(cloud.data), np.float32).reshape(
                 cloud.height, cloud.width, -1
             )
             assert np.isnan(pts[~inside][:, 2]).all()
 
-        send((60, 40, 500, 300))  # the full image with an ROI: its valid region
-        check(60, 40, 500, 300)
+        stamp = send((60, 40, 500, 300))  # the full image with an ROI: its valid region
+        check(stamp, 60, 40, 500, 300)
         target = f"{NS}/stereo_depth"
         (bad,) = set_params(node, target, {"valid_roi": "10,20,0,30"})
         assert not bad.successful
         assert "x,y,width,height" in bad.reason
         (ok,) = set_params(node, target, {"valid_roi": "100,50,300,200"})
         assert ok.successful, ok.reason
-        send((0, 0, 0, 0))
-        check(100, 50, 300, 200)
+        stamp = send((0, 0, 0, 0))
+        check(stamp, 100, 50, 300, 200)
