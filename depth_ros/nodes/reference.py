@@ -5,7 +5,7 @@ or disparity, brought into the camera (projection happens in :mod:`depth_ros.cor
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -34,7 +34,7 @@ from depth_ros.core.scale import ScaleContext
 
 
 def quaternion_matrix(
-    p: dict[str, Value], prefix: str = "reference_to_camera"
+    p: Mapping[str, Value], prefix: str = "reference_to_camera"
 ) -> NDArray[np.float64]:
     """4x4 transform from the ``<prefix>_{x,y,z,qx,qy,qz,qw}`` parameters."""
     x, y, z, w = (float(p[f"{prefix}_q{c}"]) for c in "xyzw")
