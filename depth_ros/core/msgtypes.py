@@ -192,3 +192,13 @@ class DisparityImageMsg(Protocol):
     def max_disparity(self) -> float: ...
     @property
     def delta_d(self) -> float: ...
+    @property
+    def valid_window(self) -> RegionOfInterestMsg: ...
+
+
+@runtime_checkable
+class ClockMsg(Protocol):
+    """``rosgraph_msgs/Clock``."""
+
+    @property
+    def clock(self) -> TimeMsg: ...

@@ -140,6 +140,8 @@ def node_values(
         "output_rate_hz": f"{stats.rate.rate():.2f}",
         "processing_ms": f"{median(stats.processing_ms):.1f}",  # over the last 50 frames
         "latency_ms": f"{median(stats.latency_ms):.1f}",
+        "frames_in": str(inputs.rate.total),  # synchronised sets handed to the worker
+        "frames_out": str(stats.rate.total),  # frames processed and published
         "dropped_frames": str(inputs.dropped),
         "errors": str(log.count),
         "state": state,

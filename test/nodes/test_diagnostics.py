@@ -39,6 +39,8 @@ KEYS = (
     "device",
     "input_rate_hz",
     "output_rate_hz",
+    "frames_in",
+    "frames_out",
     "processing_ms",
     "latency_ms",
     "dropped_frames",
@@ -260,6 +262,8 @@ def test_ok_with_figures_and_no_per_frame_logging(rig: Rig) -> None:
     assert float(values["processing_ms"]) > 0
     assert float(values["latency_ms"]) >= float(values["processing_ms"]) * 0.9
     assert int(values["dropped_frames"]) >= 0
+    assert int(values["frames_out"]) >= 8  # the depths received
+    assert int(values["frames_in"]) >= int(values["frames_out"])
     assert status.hardware_id == "stereo_depth"
     assert status.name == f"{NS}/stereo_depth: depth"
     new = log.text(None).splitlines()[len(lines_before) :]

@@ -14,13 +14,15 @@ from typing import Any
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.srv import GetParameters
+from rclpy.client import Client
+from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from depth_ros.cli.bench_load import measure
 from depth_ros.core.eval.samples import load_sample
 from depth_ros.tools.collector import Collector
 from depth_ros.tools.player import StereoPlayer
-from nodes.helpers import node_process, set_params, spin_for, wait_for
+from nodes.helpers import NodeProcess, node_process, publish_until, set_params
 
 pytestmark = pytest.mark.ros
 BUSY_NS = "/load_busy"
@@ -73,40 +75,64 @@ def test_newest_frame_policy_at_30hz(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def busy_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def busy_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
     """SGBM with 1024 disparities, full 8-path mode: seconds per Motorcycle frame."""
     tmp = tmp_path_factory.mktemp("busy")
     params = {"model": "sgbm", "disparity_range": 1024, "sgbm_mode": 1, "diagnostics_period": 0.5}
-    with node_process("stereo_depth", tmp / "stereo_depth.log", params, BUSY_NS) as proc:
-        yield log
+    with node_process("stereo_depth", tmp / "busy.log", params, BUSY_NS) as proc:
+        yield proc
 
 
-def _get_param(node: Any, target: str, name: str, timeout: float = 10.0) -> Any:
+def _get_param(node: Node, target: str, name: str, timeout: float = 10.0) -> Any:
     import rclpy
 
-    client = node.create_client(GetParameters, f"{target}/get_parameters")
+    client: Client[Any, Any] = node.create_client(GetParameters, f"{target}/get_parameters")
     assert client.wait_for_service(timeout_sec=timeout)
     future = client.call_async(GetParameters.Request(names=[name]))
     rclpy.spin_until_future_complete(node, future, timeout_sec=timeout)
     assert future.done(), "get_parameters timed out"
     node.destroy_client(client)
-    return future.result().values[0]
+    result = future.result()
+    assert result is not None
+    return result.values[0]
 
 
-def test_parameter_services_answer_during_long_forward_pass(ros_node: Any, busy_node: Path) -> None:
-    node = ros_node
+def test_parameter_services_answer_during_long_forward_pass(
+    ros_node: Node, busy_node: NodeProcess
+) -> None:
+    node, proc = ros_node, busy_node
     target = f"{BUSY_NS}/stereo_depth"
     player = StereoPlayer(node, prefix=BUSY_NS)
     outputs = Collector(node, {f"{BUSY_NS}/depth": Image})
     diag = Collector(node, {"/diagnostics": DiagnosticArray})
-    assert wait_for(node, lambda: all(p.get_subscription_count() for p in player.pubs), 30), (
-        busy_node.read_text()[-2000:]
-    )
-    assert wait_for(node, outputs.publishers_matched, 30)
+    proc.wait(node, lambda: all(p.get_subscription_count() for p in player.pubs), 30, "inputs")
+    proc.wait(node, outputs.publishers_matched, 30, "the depth publisher")
     _get_param(node, target, "model")  # services discovered before timing them
     s = load_sample("motorcycle")
-    player.publish(s.left, s.right, s.left_camera, s.right_camera)
-    spin_for(node, 0.5)  # the worker has taken the frame: a forward pass of seconds
+
+    def status() -> dict[str, str]:
+        statuses = [
+            st
+            for r in diag.received["/diagnostics"]
+            for st in r.msg.status
+            if st.name.startswith(f"{BUSY_NS}/")
+        ]
+        return {kv.key: kv.value for kv in statuses[-1].values} if statuses else {}
+
+    def frames_in() -> int:
+        return int(status().get("frames_in", 0))
+
+    # the worker has taken a frame (frames_in counts sets handed to it): a forward pass of
+    # seconds runs now (sent again while unanswered: lost as the endpoints matched)
+    publish_until(
+        node,
+        [proc],
+        lambda: player.publish(s.left, s.right, s.left_camera, s.right_camera),
+        lambda: frames_in() >= 1,
+        30,
+        every=3.0,
+        what="a frame taken",
+    )
     calls: list[tuple[str, float]] = []
     first_answer_ns = 0
     for i in range(3):
@@ -128,29 +154,17 @@ def test_parameter_services_answer_during_long_forward_pass(ros_node: Any, busy_
     slowest = max(calls, key=lambda c: c[1])
     assert slowest[1] < 1.0, f"a parameter call waited for inference: {calls}"
     # the node was indeed busy: it has processed frames, each slower than every call
-    assert wait_for(node, lambda: outputs.count(f"{BUSY_NS}/depth") >= 1, 60), (
-        busy_node.read_text()[-2000:]
-    )
-
-    def processing_ms() -> float:
-        statuses = [
-            st
-            for r in diag.received["/diagnostics"]
-            for st in r.msg.status
-            if st.name.startswith(f"{BUSY_NS}/")
-        ]
-        values = {kv.key: kv.value for kv in statuses[-1].values} if statuses else {}
-        return float(values.get("processing_ms", 0.0))
-
-    assert wait_for(node, lambda: processing_ms() > 0, 5)
-    processing = processing_ms()
+    proc.wait(node, lambda: outputs.count(f"{BUSY_NS}/depth") >= 1, 60, "a depth")
+    proc.wait(node, lambda: float(status().get("processing_ms", 0.0)) > 0, 5, "processing_ms")
+    processing = float(status()["processing_ms"])
     assert processing / 1e3 > slowest[1], (processing, calls)
     # the first call was answered while the first frame was still being processed
     assert outputs.received[f"{BUSY_NS}/depth"][0].wall_ns > first_answer_ns
     # while busy, updates are validated at once: an inconsistent request is refused as a
     # whole with the reason (issue 15: never half-applied), a consistent one takes effect
+    taken = frames_in()
     player.publish(s.left, s.right, s.left_camera, s.right_camera)
-    spin_for(node, 0.5)
+    proc.wait(node, lambda: frames_in() > taken, 30, "the frame taken")
     t0 = time.monotonic()
     p1, p2 = set_params(node, target, {"P1": 900.0, "P2": 100.0})
     assert time.monotonic() - t0 < 2.0
