@@ -52,7 +52,7 @@ case "$cmd" in
     setup; local_dds
     apt_install chromium || echo "dev.sh: chromium unavailable: the report screenshot test will skip" >&2
     echo "== ruff"; "$VENV/bin/ruff" check . && "$VENV/bin/ruff" format --check .
-    echo "== mypy"; "$VENV/bin/mypy" depth_ros
+    echo "== mypy"; "$VENV/bin/mypy" depth_ros test
     echo "== pytest (ROS_DOMAIN_ID=$ROS_DOMAIN_ID)"
     exec "$VENV/bin/python" -m pytest "$@" ;;
   *)

@@ -32,6 +32,7 @@ equals register.cpp's except where u' + 0.5 lies within ~1e-12 px of an integer.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,7 +47,7 @@ FloatImage = NDArray[np.float32]
 F64 = NDArray[np.float64]
 
 
-def rigid_transform(rotation: FloatArray, translation: FloatArray) -> F64:
+def rigid_transform(rotation: FloatArray, translation: FloatArray | Sequence[float]) -> F64:
     """4x4 homogeneous matrix from a 3x3 rotation and a translation (validated)."""
     t = np.eye(4)
     t[:3, :3] = np.asarray(rotation, dtype=np.float64).reshape(3, 3)

@@ -107,7 +107,8 @@ def test_message_type_outside_the_allow_list(
 ) -> None:
     odometry = bags.typestore().types["nav_msgs/msg/Odometry"]
     types = bags.typestore().types
-    header = bags.header(0, "odom")
+    stamp = types["builtin_interfaces/msg/Time"](sec=0, nanosec=0)
+    header = types["std_msgs/msg/Header"](stamp=stamp, frame_id="odom")
     pose = types["geometry_msgs/msg/PoseWithCovariance"](
         pose=types["geometry_msgs/msg/Pose"](
             position=types["geometry_msgs/msg/Point"](x=0.0, y=0.0, z=0.0),

@@ -9,9 +9,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import as_camera_info, as_image, as_stamped
 
 from depth_ros.cli.main import main
 from depth_ros.core.bags import bag_info, read_messages
+from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.eval.samples import motorcycle
 from depth_ros.core.messages import image_to_numpy, stamp_to_ns
 
@@ -53,19 +55,23 @@ def test_sample_bag(tmp_path: Path, fmt: str) -> None:
     stamps: dict[str, list[int]] = {}
     for topic, stamp, msg in read_messages(out):
         stamps.setdefault(topic, []).append(stamp)
-        assert stamp_to_ns(msg) == stamp
-        assert msg.header.frame_id == "camera_optical_frame"
+        assert stamp_to_ns(as_stamped(msg)) == stamp
+        assert as_stamped(msg).header.frame_id == "camera_optical_frame"
         if topic.endswith("image_rect"):
-            assert msg.encoding == "rgb8"
+            image = as_image(msg)
+            assert image.encoding == "rgb8"
             expected = s.left if topic.startswith("/left") else s.right
-            np.testing.assert_array_equal(image_to_numpy(msg), expected)
+            np.testing.assert_array_equal(image_to_numpy(image), expected)
         elif topic == "/right/camera_info":
-            assert msg.p[3] == pytest.approx(-994.978 * 0.193001)
-            assert msg.p[2] == pytest.approx(311.193 + 31.086)
-            assert (msg.width, msg.height) == (741, 500)
+            cam = as_camera_info(msg)
+            p = list(cam.p)
+            assert p[3] == pytest.approx(-994.978 * 0.193001)
+            assert p[2] == pytest.approx(311.193 + 31.086)
+            assert (cam.width, cam.height) == (741, 500)
         else:
-            assert msg.p[3] == 0.0
-            assert msg.k[0] == pytest.approx(994.978)
+            cam = as_camera_info(msg)
+            assert list(cam.p)[3] == 0.0
+            assert PinholeCamera.from_msg(cam).fx == pytest.approx(994.978)
     left = stamps["/left/image_rect"]
     assert all(v == left for v in stamps.values())  # pair and infos share stamps
     assert np.diff(left).tolist() == [250_000_000, 250_000_000]  # --rate 4
@@ -132,14 +138,15 @@ def test_stereo_folders(tmp_path: Path) -> None:
     got = {t: [m for tt, _, m in msgs if tt == t] for t in bag_info(out).topics}
     assert set(got) == {"/clock", *("/stereo" + t for t in STEREO_TOPICS)}
     for i in range(3):
-        np.testing.assert_array_equal(image_to_numpy(got["/stereo/left/image_rect"][i]), lefts[i])
-        right = got["/stereo/right/image_rect"][i]
+        left = as_image(got["/stereo/left/image_rect"][i])
+        np.testing.assert_array_equal(image_to_numpy(left), lefts[i])
+        right = as_image(got["/stereo/right/image_rect"][i])
         assert right.encoding == "mono8"
         np.testing.assert_array_equal(image_to_numpy(right), rights[i])
-    info = got["/stereo/right/camera_info"][0]
+    info = as_camera_info(got["/stereo/right/camera_info"][0])
     assert info.header.frame_id == "stereo_link"
-    assert info.p[3] == pytest.approx(-30 * 0.05)
-    assert stamp_to_ns(got["/stereo/left/image_rect"][0]) == 100_000_000_000
+    assert list(info.p)[3] == pytest.approx(-30 * 0.05)
+    assert stamp_to_ns(as_stamped(got["/stereo/left/image_rect"][0])) == 100_000_000_000
 
 
 def test_mono_folder(tmp_path: Path) -> None:
@@ -168,7 +175,7 @@ def test_mono_folder(tmp_path: Path) -> None:
     info = bag_info(out)
     assert {t: v.count for t, v in info.topics.items()} == {"/image": 2, "/camera_info": 2}
     got = [m for t, _, m in read_messages(out, ["/image"])]
-    np.testing.assert_array_equal(image_to_numpy(got[1]), images[1])  # frame2 after frame1
+    np.testing.assert_array_equal(image_to_numpy(as_image(got[1])), images[1])  # frame 2 after 1
 
 
 def test_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

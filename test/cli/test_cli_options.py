@@ -12,6 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import as_camera_info
 
 from depth_ros.cli.main import main
 from depth_ros.core import bags
@@ -120,7 +121,8 @@ def test_mono_calibration_rules(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main([*base, "--camera-info", str(left), str(right)]) == 2
     assert "a monocular camera takes one --camera-info file" in capsys.readouterr().err
     assert main([*base, "--fx", "80", "--cy", "20"]) == 0
-    (info,) = [m for t, _, m in bags.read_messages(tmp_path / "bag") if t == "/camera_info"]
+    (msg,) = [m for t, _, m in bags.read_messages(tmp_path / "bag") if t == "/camera_info"]
+    info = as_camera_info(msg)
     assert list(info.k) == [80.0, 0.0, (W - 1) / 2, 0.0, 80.0, 20.0, 0.0, 0.0, 1.0]
 
 
@@ -140,7 +142,8 @@ def test_bag_make_takes_the_numbers_and_camera_info_pairs(
     for bag in ("a", "b"):
         for topic, _, msg in bags.read_messages(tmp_path / bag):
             if topic.endswith("camera_info"):
-                infos[bag, topic] = (list(msg.k), list(msg.p), (msg.width, msg.height))
+                cam = as_camera_info(msg)
+                infos[bag, topic] = (list(cam.k), list(cam.p), (cam.width, cam.height))
     right = infos["a", "/right/camera_info"]
     assert right[1][3] == pytest.approx(-FX * BASELINE)
     assert right[1][2] == pytest.approx((W - 1) / 2 + DOFFS)
@@ -190,7 +193,7 @@ def test_predict_params_reach_the_model(
     got = np.load(tmp_path / "p" / "disparity.npy")
     default = np.load(tmp_path / "d" / "disparity.npy")
     params = {"P2": 3000.0, "uniqueness_ratio": 5.0, "left_right_check": True}
-    left, right = (cv2.imread(str(p))[:, :, ::-1].copy() for p in pair)
+    left, right = (np.asarray(cv2.imread(str(p)), np.uint8)[:, :, ::-1].copy() for p in pair)
     direct = np.asarray(
         build_as("sgbm", OpenCVStereo, ModelConfig(params=params)).compute(left, right)
     )

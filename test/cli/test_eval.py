@@ -6,11 +6,19 @@ import csv
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from depth_ros.cli.main import main
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from depth_ros.core.eval.datasets import RGBDFrame
 
 
 def test_eval_motorcycle_sgbm_writes_outputs(
@@ -103,6 +111,10 @@ def test_eval_subprocess_progress_bar(tmp_path: Path) -> None:
     assert (tmp_path / "report.html").is_file()
 
 
+def _loader(frame: RGBDFrame) -> Callable[[], RGBDFrame]:
+    return lambda: frame
+
+
 def test_evaluate_relative_mono_model_recovers_exact_depth(tmp_path: Path) -> None:
     """A relative model whose output is exactly affine in inverse depth scores perfectly
     after lstsq-inverse alignment, and not after median scaling."""
@@ -121,7 +133,7 @@ def test_evaluate_relative_mono_model_recovers_exact_depth(tmp_path: Path) -> No
         "-",
         Modality.RGBD,
         ["f0", "f1"],
-        [lambda f=f: f for f in frames],
+        [_loader(f) for f in frames],
         max_depth=10.0,
     )
 
@@ -129,10 +141,13 @@ def test_evaluate_relative_mono_model_recovers_exact_depth(tmp_path: Path) -> No
         def __init__(self) -> None:
             self.i = 0
 
-        def predict(self, rgb: object) -> np.ndarray:
+        def predict(self, rgb: object) -> NDArray[np.float32]:
             g = np.nan_to_num(gts[self.i % 2], nan=1.0)
             self.i += 1
             return (2.0 / g + 0.3).astype(np.float32)
+
+        def update(self, params: object) -> None:
+            pass
 
     model = "depth_anything_v2_vits"
     r = evaluate(model, ds, align_method=None, progress=False, model=Oracle())

@@ -23,7 +23,8 @@ U8 = NDArray[np.uint8]
 def _pair() -> tuple[U8, U8]:
     """A textured RGB pair (right = left shifted 6 px), values 0..255 both reached."""
     rng = np.random.default_rng(5)
-    left = cv2.GaussianBlur(rng.integers(0, 256, (60, 96, 3), dtype=np.uint8), (3, 3), 0)
+    noise = rng.integers(0, 256, (60, 96, 3), dtype=np.uint8)
+    left = np.asarray(cv2.GaussianBlur(noise, (3, 3), 0), np.uint8)
     left[0, 0] = 0
     left[0, 1] = 255
     return left, np.roll(left, -6, axis=1)
@@ -35,7 +36,7 @@ def _predict(left: Path, right: Path, out: Path) -> int:
 
 
 # how each variant stores an 8-bit RGB image v (OpenCV writes BGR)
-VARIANTS: dict[str, tuple[str, Callable[[U8], NDArray[np.generic]]]] = {
+VARIANTS: dict[str, tuple[str, Callable[[U8], NDArray[np.uint16 | np.float32]]]] = {
     "float32 tiff in [0, 1]": (".tif", lambda v: (v[:, :, ::-1] / np.float32(255)).astype("f4")),
     "float32 tiff in [0, 255]": (".tif", lambda v: v[:, :, ::-1].astype(np.float32)),
     "float32 tiff, other range (min-max)": (
@@ -59,6 +60,7 @@ def test_float_and_16_bit_inputs_give_the_8_bit_result(variant: str, tmp_path: P
         path = tmp_path / f"{name}_v{suffix}"
         assert cv2.imwrite(str(path), store(image))
         raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        assert raw is not None
         assert raw.dtype == store(image).dtype  # the file really holds that depth
         np.testing.assert_array_equal(read_rgb8(path), image)
         paths.append(path)
@@ -99,12 +101,14 @@ def test_real_float_rgb_tiff(tmp_path: Path) -> None:
     rgb = read_rgb8(left)
     assert rgb.shape == (375, 450, 3)
     grey = cv2.imread(str(folder / "Cones_LEFT.tif"), cv2.IMREAD_GRAYSCALE)
+    assert grey is not None
     as_grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.int16)
     assert np.abs(as_grey - grey).mean() < 0.5  # channel order RGB (BGR would be ~10)
     out = tmp_path / "out"
     assert _predict(left, folder / "cones_rgb" / "right_rgb.tif", out) == 0
     disparity = np.load(out / "disparity.npy")
     gt = cv2.imread(str(folder / "Cones_LEFT_GT.tif"), cv2.IMREAD_UNCHANGED)
+    assert gt is not None
     both = np.isfinite(disparity) & (gt > 0)
     assert np.median(np.abs(disparity[both] - gt[both])) < 1.0  # sgbm on Cones: mostly right
 

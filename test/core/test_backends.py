@@ -54,8 +54,11 @@ class Tiny(torch.nn.Module):
 def tiny() -> Tiny:
     torch.manual_seed(0)
     m = Tiny()
-    m.bn.running_mean.uniform_(-0.5, 0.5)
-    m.bn.running_var.uniform_(0.5, 2.0)
+    mean, var = m.bn.running_mean, m.bn.running_var
+    assert mean is not None
+    assert var is not None
+    mean.uniform_(-0.5, 0.5)
+    var.uniform_(0.5, 2.0)
     return m.eval()
 
 
@@ -286,7 +289,10 @@ def test_checkpoint_without_batch_counters_loads(tmp_path: Path) -> None:
     sd = {k: v for k, v in tiny().state_dict().items() if "num_batches_tracked" not in k}
     m = Tiny()
     load_strict(m, sd, "old.pth")
-    assert torch.equal(m.bn.running_var, tiny().bn.running_var)
+    loaded, expected = m.bn.running_var, tiny().bn.running_var
+    assert loaded is not None
+    assert expected is not None
+    assert torch.equal(loaded, expected)
 
 
 def test_checkpoint_errors_name_file_and_expectation(tmp_path: Path) -> None:

@@ -21,6 +21,14 @@ from depth_ros.core.messages import (
     read_points,
     stamp_to_ns,
 )
+from depth_ros.core.msgtypes import (
+    CameraInfoMsg,
+    ClockMsg,
+    DisparityImageMsg,
+    ImageMsg,
+    PointCloudMsg,
+    StampedMsg,
+)
 from depth_ros.core.pointcloud import depth_to_cloud
 
 RNG = np.random.default_rng(0)
@@ -61,28 +69,33 @@ def test_round_trip(tmp_path: Path, storage: str) -> None:
     for topic, stamp, msg in read_messages(path):
         seen.setdefault(topic, []).append(stamp)
         if topic != "/clock":
-            assert stamp_to_ns(msg) == stamp  # header stamp == bag timestamp
-            assert msg.header.frame_id == "cam"
-        if topic == "/rgb":
-            assert msg.encoding == "rgb8"
-            np.testing.assert_array_equal(image_to_numpy(msg), RGB)
-        elif topic == "/grey":
-            assert msg.encoding == "mono8"
-            np.testing.assert_array_equal(image_to_numpy(msg), GREY)
-        elif topic == "/depth":
-            assert msg.encoding == "32FC1"
-            np.testing.assert_array_equal(image_to_numpy(msg), DEPTH)
+            assert isinstance(msg, StampedMsg)
+            stamped = msg
+            assert stamp_to_ns(stamped) == stamp  # header stamp == bag timestamp
+            assert stamped.header.frame_id == "cam"
+        if topic in ("/rgb", "/grey", "/depth"):
+            assert isinstance(msg, ImageMsg)
+            image = msg
+            encoding, want = {"/rgb": ("rgb8", RGB), "/grey": ("mono8", GREY)}.get(
+                topic, ("32FC1", DEPTH)
+            )
+            assert image.encoding == encoding
+            np.testing.assert_array_equal(image_to_numpy(image), want)
         elif topic == "/camera_info":
+            assert isinstance(msg, CameraInfoMsg)
             assert PinholeCamera.from_msg(msg) == CAM
         elif topic == "/disparity":
+            assert isinstance(msg, DisparityImageMsg)
+            d = msg
             # stereo_image_proc's encoding (d + doffs, invalid below min_disparity), undone
-            np.testing.assert_allclose(disparity_from_msg(msg, STEREO.doffs), DISP, atol=1e-5)
-            assert msg.f == 30.0
-            assert msg.t == pytest.approx(0.1)  # float32 field
-            assert (msg.min_disparity, msg.max_disparity) == (2.0, 26.0)
-            window = msg.valid_window
+            np.testing.assert_allclose(disparity_from_msg(d, STEREO.doffs), DISP, atol=1e-5)
+            assert d.f == 30.0
+            assert d.t == pytest.approx(0.1)  # float32 field
+            assert (d.min_disparity, d.max_disparity) == (2.0, 26.0)
+            window = d.valid_window
             assert (window.x_offset, window.y_offset, window.width, window.height) == (0, 0, 32, 24)
         elif topic == "/points":
+            assert isinstance(msg, PointCloudMsg)
             points = read_points(msg)
             expected = depth_to_cloud(DEPTH, CAM, RGB).as_array()
             np.testing.assert_array_equal(points["z"], expected[:, :, 2])
@@ -90,7 +103,9 @@ def test_round_trip(tmp_path: Path, storage: str) -> None:
                 points["rgb"].view(np.uint32), expected[:, :, 3].view(np.uint32)
             )
         elif topic == "/clock":
-            assert int(msg.clock.sec) * 10**9 + int(msg.clock.nanosec) == stamp
+            assert isinstance(msg, ClockMsg)
+            clock = msg.clock
+            assert int(clock.sec) * 10**9 + int(clock.nanosec) == stamp
     assert all(v == STAMPS for v in seen.values())
     assert len(seen) == 7
 

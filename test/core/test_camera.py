@@ -246,7 +246,7 @@ def test_scaled_keeps_stereo_baseline_and_doffs_ratio() -> None:
 def _textured(h: int, w: int) -> np.ndarray:
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     img = 127 + 60 * np.sin(xx / 7.0) * np.cos(yy / 5.0) + 40 * np.sin((xx + yy) / 13.0)
-    return np.clip(img, 0, 255).astype(np.uint8)
+    return np.asarray(np.clip(img, 0, 255), np.uint8)
 
 
 def test_rectify_matches_opencv_on_a_synthetic_distortion() -> None:

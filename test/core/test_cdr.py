@@ -13,6 +13,7 @@ from depth_ros.core import cdr, messages
 from depth_ros.core.bags import bag_types, typestore
 from depth_ros.core.camera import StereoGeometry
 from depth_ros.core.errors import InputError
+from depth_ros.core.msgtypes import DisparityImageMsg
 from depth_ros.core.pointcloud import XYZ_FIELDS, XYZRGB_FIELDS, PointFieldSpec
 
 FRAMES = ["", "a", "ab", "abc", "left_camera_optical_frame"]
@@ -141,8 +142,9 @@ def test_arrays_are_views_and_stamps_reach_nested_headers() -> None:
     assert msg.get("header.nanosec") == 88
     assert msg.get("image.header.nanosec") == 88
     decoded = typestore().deserialize_cdr(bytes(msg), "stereo_msgs/msg/DisparityImage")
+    assert isinstance(decoded, DisparityImageMsg)
     assert decoded.image.header.stamp.sec == 77
-    assert decoded.image.data.view(np.float32)[3] == 42.0
+    assert np.asarray(decoded.image.data).view(np.float32)[3] == 42.0
 
 
 def test_pixel_views_are_aligned_for_their_dtype() -> None:

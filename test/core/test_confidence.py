@@ -8,11 +8,16 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from depth_ros.core import confidence as conf
 from depth_ros.core.errors import InputError
 from depth_ros.core.models import ModelConfig, build_as, build_model
 from depth_ros.core.models.opencv_stereo import OpenCVStereo
+
+
+def _rgb(grey: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
 
 
 def _pair(
@@ -21,17 +26,16 @@ def _pair(
     shift: int = 8,
     seed: int = 0,
     flat: tuple[slice, slice] | None = None,
-) -> tuple[Any, Any]:
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
     """Right image = random blocks; left(x) = right(x - shift); optionally a flat
     (textureless) patch in both at the same scene place."""
     rng = np.random.default_rng(seed)
     noise = rng.integers(0, 256, size=(h // 2, (w + shift) // 2), dtype=np.uint8)
-    big = cv2.resize(noise, (w + shift, h), interpolation=cv2.INTER_NEAREST)
+    big = np.asarray(cv2.resize(noise, (w + shift, h), interpolation=cv2.INTER_NEAREST), np.uint8)
     if flat is not None:
         big[flat] = 128
     left, right = big[:, :w], big[:, shift:]
-    rgb = lambda g: np.ascontiguousarray(np.repeat(g[:, :, None], 3, axis=2))  # noqa: E731
-    return rgb(left), rgb(right)
+    return _rgb(left), _rgb(right)
 
 
 def test_lr_factor_by_hand() -> None:
@@ -122,25 +126,24 @@ def test_left_right_check_removes_occluded_pixels() -> None:
     removes them."""
     h, w = 96, 160
     rng = np.random.default_rng(5)
-    bg = cv2.resize(
-        rng.integers(0, 256, (h // 2, (w + 40) // 2), dtype=np.uint8),
-        (w + 40, h),
-        interpolation=cv2.INTER_NEAREST,
-    )
-    fg = cv2.resize(
-        rng.integers(0, 256, (h // 2, 20), dtype=np.uint8), (40, h), interpolation=cv2.INTER_NEAREST
-    )
+
+    def blocks(width: int, size: int) -> NDArray[np.uint8]:
+        noise = rng.integers(0, 256, (h // 2, width), dtype=np.uint8)
+        return np.asarray(cv2.resize(noise, (size, h), interpolation=cv2.INTER_NEAREST), np.uint8)
+
+    bg = blocks((w + 40) // 2, w + 40)
+    fg = blocks(20, 40)
     left = bg[:, 0:w].copy()  # background disparity 8: left(x) = right(x - 8)
     right = bg[:, 8 : w + 8].copy()
     left[20:76, 80:120] = fg[20:76]  # foreground disparity 24
     right[20:76, 56:96] = fg[20:76]
-    rgb = lambda g: np.ascontiguousarray(np.repeat(g[:, :, None], 3, axis=2))  # noqa: E731
-    left, right = rgb(left), rgb(right)
+    left, right = _rgb(left), _rgb(right)
     occluded = (slice(25, 71), slice(64, 78))  # background hidden in the right view
     on = build_as(
         "sgbm", OpenCVStereo, ModelConfig(params={"left_right_check": True, "disparity_range": 32})
     )
     d_on, c_on = on.compute_with_confidence(left, right)
+    assert c_on is not None
     wrong_on = np.abs(d_on[occluded] - 8) > 1  # NaN compares False: counted as not wrong
     assert float(np.isnan(d_on[occluded]).mean()) > 0.6
     assert float(wrong_on.mean()) < 0.1
@@ -173,9 +176,9 @@ def test_temporal_filter_reduces_noise_on_a_static_scene() -> None:
     frame than the plain one (median change between frames)."""
     rng = np.random.default_rng(7)
     img = cv2.GaussianBlur(rng.integers(0, 256, (96, 200), dtype=np.uint8), (5, 5), 1.0)
-    left = img[:, :160]  # right(x) = left(x + 8.5): a sub-pixel disparity
-    right = cv2.warpAffine(img, np.float32([[1, 0, 8.5], [0, 1, 0]]), (200, 96))[:, :160]
-    left, right = (np.ascontiguousarray(np.repeat(x[:, :, None], 3, axis=2)) for x in (left, right))
+    shift = np.array([[1, 0, 8.5], [0, 1, 0]], np.float32)  # right(x) = left(x + 8.5)
+    warped = np.asarray(cv2.warpAffine(img, shift, (200, 96)), np.uint8)
+    left, right = _rgb(np.asarray(img, np.uint8)[:, :160]), _rgb(warped[:, :160])
     model = build_as(
         "sgbm", OpenCVStereo, ModelConfig(params={"temporal_filter": 0.8, "disparity_range": 32})
     )
@@ -255,8 +258,8 @@ def test_confidence_metrics_by_hand() -> None:
     assert figures["bad_2_c25"] == pytest.approx(10.0)  # the wrong row is now a hole: bad
     assert figures["density_c25"] == pytest.approx(0.9)
     assert figures["bad_2_c75"] == pytest.approx(10.0)
-    assert curve[0] == (0.0, pytest.approx(10.0))
-    assert curve[1] == (0.1, pytest.approx(0.0))  # the least confident 10 % were the errors
+    assert curve[0] == pytest.approx((0.0, 10.0))
+    assert curve[1] == pytest.approx((0.1, 0.0))  # the least confident 10 % were the errors
     assert len(curve) == 10
 
 
@@ -271,5 +274,6 @@ def test_eval_reports_confidence_figures_for_sgbm() -> None:
     assert {"bad_2_c25", "bad_2_c50", "bad_2_c75", "density_c50"} <= set(m)
     assert m["density_c75"] <= m["density_c25"] <= m["density"]
     curve = result.to_json()["frames"][0]["sparsification"]
+    assert isinstance(curve, list)
     assert len(curve) == 10
     assert "sparsification" in render_html(result)

@@ -3,6 +3,7 @@ and the real samples in ../shared when present."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import cv2
@@ -11,6 +12,7 @@ import pytest
 
 from depth_ros.core.errors import ConfigError, InputError
 from depth_ros.core.eval.datasets import (
+    Frame,
     Modality,
     RGBDFrame,
     StereoFrame,
@@ -40,8 +42,8 @@ def _write(path: Path, arr: np.ndarray) -> None:
     assert cv2.imwrite(str(path), arr)
 
 
-def _only(ds: object) -> object:
-    frames = list(ds)  # type: ignore[call-overload]
+def _only(ds: Iterable[Frame]) -> Frame:
+    frames = list(ds)
     assert len(frames) == 1
     return frames[0]
 
@@ -84,6 +86,7 @@ def test_middlebury_2014_pfm_and_calib(tmp_path: Path) -> None:
     assert isinstance(fr, StereoFrame)
     np.testing.assert_array_equal(fr.left, left)
     np.testing.assert_array_equal(fr.right, right)
+    assert fr.disparity is not None
     assert np.isnan(fr.disparity[0, 0])
     np.testing.assert_allclose(fr.disparity[1:], disp[1:])
     assert fr.geometry is not None
@@ -101,6 +104,7 @@ def test_middlebury_2003_png_divided_by_4(tmp_path: Path) -> None:
     fr = _only(open_dataset("middlebury", tmp_path))
     assert isinstance(fr, StereoFrame)
     assert fr.geometry is None
+    assert fr.disparity is not None
     assert fr.disparity[0, 0] == 10.0
     assert np.isnan(fr.disparity[2, 3])
 
@@ -118,6 +122,7 @@ def test_kitti_stereo_and_depth(tmp_path: Path) -> None:
     )
     fr = _only(open_dataset("kitti-stereo", tmp_path))
     assert isinstance(fr, StereoFrame)
+    assert fr.disparity is not None
     assert fr.disparity[5, 5] == 20.5
     assert np.isnan(fr.disparity[0, 0])
     assert fr.geometry is not None
@@ -159,7 +164,8 @@ def test_tum_sequence_association_and_scale(tmp_path: Path) -> None:
         "1.005000 depth/1.005000.png\n1.105000 depth/1.105000.png\n"
     )
     frames = list(open_dataset("tum", tmp_path))
-    assert [f.depth[0, 0] for f in frames] == [1.0, 2.0]  # uint16 / 5000; 2.0 s unmatched
+    # uint16 / 5000; 2.0 s unmatched
+    assert [f.depth[0, 0] for f in frames if f.depth is not None] == [1.0, 2.0]
 
 
 def test_associate_nearest_within_tolerance() -> None:
@@ -279,7 +285,7 @@ def test_rosbag2_pairs_image_and_depth(tmp_path: Path) -> None:
     ds = open_dataset("rosbag2", bag)
     frames = list(ds)
     assert len(frames) == 2
-    assert [f.depth[0, 0] for f in frames] == [1.0, 2.0]
+    assert [f.depth[0, 0] for f in frames if f.depth is not None] == [1.0, 2.0]
     np.testing.assert_array_equal(frames[0].rgb, rgb)
     assert frames[0].camera is not None
     assert frames[0].camera.fx == 30.0
@@ -294,6 +300,7 @@ def test_motorcycle_sample() -> None:
     assert fr.geometry is not None
     assert fr.geometry.fx == pytest.approx(994.978)
     assert fr.depth is not None
+    assert fr.disparity is not None
     i = np.argwhere(np.isfinite(fr.disparity))[1000]
     assert fr.depth[tuple(i)] == pytest.approx(
         0.193001 * 994.978 / (fr.disparity[tuple(i)] + 31.086), rel=1e-5
@@ -305,6 +312,7 @@ def test_real_cones_and_rgbd_samples() -> None:
     cones = _only(open_dataset("middlebury", SHARED / "middlebury2003_cones_pandora"))
     assert isinstance(cones, StereoFrame)
     assert cones.left.shape == (375, 450, 3)
+    assert cones.disparity is not None
     assert np.nanmin(cones.disparity) > 0
     assert np.nanmax(cones.disparity) <= 64
     rgbd = SHARED / "open3d_rgbd_samples" / "TestData" / "RGBD"

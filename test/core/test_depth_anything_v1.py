@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -19,20 +20,22 @@ import pytest
 from depth_ros.core.models import build_as
 from depth_ros.core.models.loading import MonoNetworkModel
 
-torch = pytest.importorskip("torch")
+if TYPE_CHECKING:
+    import torch
+else:
+    torch = pytest.importorskip("torch")
 pytest.importorskip("timm")
 
-from core.test_depth_anything_v2 import state_from_keys  # noqa: E402
-from depth_ros.core.errors import WeightsError  # noqa: E402
-from depth_ros.core.models import (  # noqa: E402
+from core.test_depth_anything_v2 import state_from_keys
+from depth_ros.core.errors import WeightsError
+from depth_ros.core.models import (
     InputKind,
     ModelConfig,
     OutputKind,
-    build_model,
     get_model,
     model_ids,
 )
-from depth_ros.core.models.loading import prepare, resize_prediction  # noqa: E402
+from depth_ros.core.models.loading import prepare, resize_prediction
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 KEYS = json.loads((DATA / "depth_anything_v1_keys.json").read_text())
@@ -164,6 +167,7 @@ def test_random_checkpoint_loads_and_gives_finite_depth(tmp_path: Path, rgb: np.
     assert spec.random_checkpoint is not None
     path = tmp_path / (spec.weights_file or "w.pth")
     spec.random_checkpoint(path)
-    out = build_model(spec.id, ModelConfig(weights=path, input_size=SMALL)).predict(rgb)
+    config = ModelConfig(weights=path, input_size=SMALL)
+    out = build_as(spec.id, MonoNetworkModel, config).predict(rgb)
     assert np.isfinite(out).all()
     assert np.ptp(out) > 0

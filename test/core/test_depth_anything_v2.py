@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -18,19 +18,21 @@ from depth_ros.core.models import build_as
 from depth_ros.core.models._focal import FocalScaled
 from depth_ros.core.models.loading import MonoNetworkModel
 
-torch = pytest.importorskip("torch")
+if TYPE_CHECKING:
+    import torch
+else:
+    torch = pytest.importorskip("torch")
 pytest.importorskip("timm")
 
-from depth_ros.core.errors import ConfigError, InputError, WeightsError  # noqa: E402
-from depth_ros.core.models import (  # noqa: E402
+from depth_ros.core.errors import ConfigError, InputError, WeightsError
+from depth_ros.core.models import (
     InputKind,
     ModelConfig,
     OutputKind,
-    build_model,
     get_model,
     model_ids,
 )
-from depth_ros.core.models.loading import (  # noqa: E402
+from depth_ros.core.models.loading import (
     Preprocess,
     WeightsSource,
     fetch_weights,
@@ -324,7 +326,8 @@ def test_focal_scaling_relation(tmp_path: Path, rgb: np.ndarray) -> None:
     torch.save(official_state("vits", seed=2), path)
     model_id = "depth_anything_v2_metric_vkitti_vits"
     assert "focal_scaling" in {p.name for p in get_model(model_id).params}
-    model = build_model(model_id, ModelConfig(weights=path, input_size=SMALL))
+    config = ModelConfig(weights=path, input_size=SMALL)
+    model: FocalScaled[MonoNetworkModel] = build_as(model_id, FocalScaled, config)
     cam = camera(50.0)
     plain = run_mono(model, rgb, cam)  # off: the camera is ignored
     np.testing.assert_array_equal(plain.depth, model.predict(rgb))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -19,7 +19,10 @@ import pytest
 from depth_ros.core.models import build_as
 from depth_ros.core.models.depth_anything_v3 import DepthAnything3Model
 
-torch = pytest.importorskip("torch")
+if TYPE_CHECKING:
+    import torch
+else:
+    torch = pytest.importorskip("torch")
 safetensors_torch = pytest.importorskip("safetensors.torch")
 
 from depth_ros.core.camera import PinholeCamera  # noqa: E402
@@ -469,12 +472,12 @@ def test_tied_layernorm_under_other_or_all_levels(
     moved = {k: v for k, v in state.items() if ".output_conv2_aux.0.2." not in k}
     for leaf in ("weight", "bias"):
         moved[ln.format(3, leaf)] = state[ln.format(0, leaf)]
-    merged = da3.merge_tied(moved, "moved", "test")
+    merged = da3.merge_tied(moved, Path("moved"), "test")
     assert merged.keys() == state.keys()
     assert torch.equal(merged[ln.format(0, "bias")], state[ln.format(0, "bias")])
     full[ln.format(2, "bias")] = full[ln.format(2, "bias")] + 1.0
     with pytest.raises(WeightsError, match=r"output_conv2_aux\.2\.2\.bias differs"):
-        da3.merge_tied(full, "bad.pth", "test")
+        da3.merge_tied(full, Path("bad.pth"), "test")
 
 
 def test_nested_alignment_scale_and_sky() -> None:

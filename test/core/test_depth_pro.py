@@ -2,8 +2,6 @@
 
 The official network (3 ViT-L, 952 M parameters, fixed 1536x1536 input) is too large for
 unit tests: its layout is checked against test/data/depth_pro_keys.json (generated once
-from depth_ros.core.models.depth_pro import DepthProModel
-from depth_ros.core.models import build_as
 from the official code) on the meta device, and the behaviour runs on a small network of
 the same architecture (SMALL: 128-pixel tiles of 8x8 tokens, 512x512 input) with random
 weights saved as the official file is (torch.save of a plain state dict).
@@ -13,18 +11,27 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+if TYPE_CHECKING:
+    import torch
+else:
+    torch = pytest.importorskip("torch")
 pytest.importorskip("timm")
 
-from depth_ros.core.camera import PinholeCamera  # noqa: E402
-from depth_ros.core.errors import ConfigError, InputError, WeightsError  # noqa: E402
-from depth_ros.core.models import ModelConfig, OutputKind, get_model  # noqa: E402
-from depth_ros.core.models.base import CameraUse, MonoOutput, run_mono  # noqa: E402
-from depth_ros.core.models.depth_pro import (  # noqa: E402
+from depth_ros.core.camera import PinholeCamera
+from depth_ros.core.errors import ConfigError, InputError, WeightsError
+from depth_ros.core.models import (
+    ModelConfig,
+    OutputKind,
+    build_as,
+    get_model,
+)
+from depth_ros.core.models.base import CameraUse, MonoOutput, run_mono
+from depth_ros.core.models.depth_pro import (
     DepthProModel,
     build,
     network_input,
@@ -32,7 +39,7 @@ from depth_ros.core.models.depth_pro import (  # noqa: E402
     resize_bilinear,
     torch_module,
 )
-from depth_ros.core.models.nets.depth_pro import DepthProConfig, DepthProNet  # noqa: E402
+from depth_ros.core.models.nets.depth_pro import DepthProConfig, DepthProNet
 
 KEYS = json.loads(
     (Path(__file__).resolve().parents[1] / "data" / "depth_pro_keys.json").read_text()
@@ -246,7 +253,9 @@ def test_half_precision_checkpoint_loads(tmp_path: Path, rgb: np.ndarray) -> Non
     torch.save(state, tmp_path / "depth_pro.pt")
     net = torch_module(tmp_path / "depth_pro.pt", SMALL)
     assert all(p.dtype == torch.float32 for p in net.parameters())
-    assert torch.equal(net.head[0].weight, state["head.0.weight"].float())
+    first = net.head[0]
+    assert isinstance(first, torch.nn.Conv2d)
+    assert torch.equal(first.weight, state["head.0.weight"].float())
 
 
 def _build_small(path: Path) -> None:

@@ -21,7 +21,7 @@ def _random_image(name: str, h: int = 3, w: int = 5, seed: int = 0) -> np.ndarra
     shape = (h, w) if enc.channels == 1 else (h, w, enc.channels)
     if enc.dtype.kind == "f":
         return rng.normal(size=shape).astype(enc.dtype)
-    info = np.iinfo(enc.dtype)
+    info = np.iinfo(enc.dtype.str)
     return rng.integers(0, int(info.max) + 1, size=shape).astype(enc.dtype)
 
 

@@ -18,6 +18,7 @@ def test_size_from_header_matches_decoded(ext: str, shape: tuple[int, ...]) -> N
     assert ok
     width, height, fmt = compressed_size(data.tobytes())
     decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    assert decoded is not None
     assert (height, width) == decoded.shape[:2]
     assert fmt == ("png" if ext == ".png" else "jpeg")
 

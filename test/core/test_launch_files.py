@@ -380,7 +380,7 @@ def test_rviz_config_topics_and_frame() -> None:
     data = yaml.safe_load((REPO / "rviz" / "depth.rviz").read_text())
     manager = data["Visualization Manager"]
     assert manager["Global Options"]["Fixed Frame"] == "camera_optical_frame"
-    displays = {d["Class"]: [] for d in manager["Displays"]}
+    displays: dict[str, list[str | None]] = {d["Class"]: [] for d in manager["Displays"]}
     for d in manager["Displays"]:
         displays[d["Class"]].append(d.get("Topic", {}).get("Value"))
     assert {"/left/image_rect", "/depth", "/depth/color", "/depth/relative"} <= set(

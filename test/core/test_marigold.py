@@ -12,7 +12,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -20,22 +20,24 @@ import pytest
 from depth_ros.core.models import build_as
 from depth_ros.core.models.marigold import MarigoldModel
 
-torch = pytest.importorskip("torch")
+if TYPE_CHECKING:
+    import torch
+else:
+    torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 pytest.importorskip("transformers")
 
-from depth_ros.core.errors import ConfigError, WeightsError  # noqa: E402
-from depth_ros.core.models import (  # noqa: E402
+from depth_ros.core.errors import ConfigError, WeightsError
+from depth_ros.core.models import (
     InputKind,
     ModelConfig,
     OutputKind,
     get_model,
     model_ids,
 )
-from depth_ros.core.models.base import run_mono  # noqa: E402
-from depth_ros.core.models.marigold import (  # noqa: E402
+from depth_ros.core.models.base import run_mono
+from depth_ros.core.models.marigold import (
     RELEASES,
-    MarigoldModel,
     depth_to_inverse,
     resolve_folder,
 )
@@ -78,7 +80,7 @@ def copy_of(folder: Path, tmp_path: Path) -> Callable[[], Path]:
 @pytest.fixture
 def unet_calls(model: MarigoldModel) -> Iterator[list[int]]:
     calls: list[int] = []
-    handle = model.pipe.unet.register_forward_hook(lambda *_: calls.append(1))
+    handle = model._pipeline().unet.register_forward_hook(lambda *_: calls.append(1))
     yield calls
     handle.remove()
 
@@ -162,11 +164,13 @@ def test_one_frame_end_to_end_is_the_pipelines_depth_as_inverse_depth(
     assert out.depth.std() > 0  # not a constant image
     # the pipeline's own output for the same noise, converted
     image = torch.from_numpy(rgb).permute(2, 0, 1)[None]
-    ref = model.pipe(
+    ref = model._pipeline()(
         image,
         num_inference_steps=4,
+        ensemble_size=1,
         processing_resolution=64,
         generator=torch.Generator().manual_seed(0),
+        output_type="np",
     ).prediction[0, :, :, 0]
     np.testing.assert_allclose(out.depth, 1.0 / (r + (1.0 - r) * ref), rtol=1e-5)
 
@@ -200,7 +204,9 @@ def test_ensemble_and_steps_change_the_prediction(model: MarigoldModel, rgb: np.
 
 def test_processing_resolution_sets_the_latent_size(model: MarigoldModel, rgb: np.ndarray) -> None:
     sizes: list[tuple[int, ...]] = []
-    handle = model.pipe.unet.register_forward_hook(lambda _m, a, _o: sizes.append(a[0].shape))
+    handle = model._pipeline().unet.register_forward_hook(
+        lambda _m, a, _o: sizes.append(a[0].shape)
+    )
     try:
         for res in (64, 128):
             m = copy.copy(model)
@@ -290,7 +296,7 @@ def test_lcm_release_loads_with_its_scheduler(tmp_path: Path, rgb: np.ndarray) -
         "marigold_depth_lcm", MarigoldModel, ModelConfig(weights=tmp_path / "lcm", params=SMALL)
     )
     assert isinstance(m, MarigoldModel)
-    assert type(m.pipe.scheduler).__name__ == "LCMScheduler"
+    assert type(m._pipeline().scheduler).__name__ == "LCMScheduler"
     assert m.steps() == 1
     assert np.isfinite(m.predict(rgb)).all()
 
@@ -311,7 +317,7 @@ def test_model_index_path_and_fp16_only_folders_load(
         ModelConfig(weights=path / "model_index.json", params=SMALL),
     )
     assert isinstance(m, MarigoldModel)
-    assert next(m.pipe.unet.parameters()).dtype == torch.float32
+    assert next(m._pipeline().unet.parameters()).dtype == torch.float32
     assert np.isfinite(m.predict(rgb)).all()
 
 

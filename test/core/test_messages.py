@@ -100,7 +100,9 @@ def test_rgb_from_msg_reads_images_and_compressed_images() -> None:
     np.testing.assert_array_equal(messages.rgb_from_msg(bgr), rgb)
     ok, png = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]))
     assert ok
-    compressed = typestore().types["sensor_msgs/msg/CompressedImage"](
+    from rosbags.typesys.stores.ros2_kilted import sensor_msgs__msg__CompressedImage
+
+    compressed = sensor_msgs__msg__CompressedImage(
         header=_header(), format="png", data=png.reshape(-1)
     )
     np.testing.assert_array_equal(messages.rgb_from_msg(compressed), rgb)

@@ -2,8 +2,6 @@
 
 The official weights are not available here; checkpoints are built with fixed-seed random
 weights in the official key layout (test/data/metric3d_v2_vits_keys.json, generated once
-from depth_ros.core.models.metric3d import Metric3DModel
-from depth_ros.core.models import build_as
 from the official code) and saved as the official files are:
 ``torch.save({"model_state_dict": state})``. Tests run ViT-S at a small network input
 (56 x 84 instead of the official 616 x 1064; both multiples of 28).
@@ -13,27 +11,33 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
-torch = pytest.importorskip("torch")
+if TYPE_CHECKING:
+    import torch
+else:
+    torch = pytest.importorskip("torch")
 pytest.importorskip("timm")
 pytest.importorskip("cv2")
 
-from depth_ros.core.camera import PinholeCamera  # noqa: E402
-from depth_ros.core.errors import ConfigError, InputError, WeightsError  # noqa: E402
-from depth_ros.core.models import (  # noqa: E402
+from depth_ros.core.camera import PinholeCamera
+from depth_ros.core.errors import ConfigError, InputError, WeightsError
+from depth_ros.core.models import (
     InputKind,
     ModelConfig,
     OutputKind,
+    build_as,
     get_model,
     model_ids,
 )
-from depth_ros.core.models.base import CameraUse, MonoOutput  # noqa: E402
-from depth_ros.core.models.metric3d import (  # noqa: E402
+from depth_ros.core.models.base import CameraUse, MonoOutput
+from depth_ros.core.models.metric3d import (
     MEAN,
     STD,
     Metric3DModel,
@@ -41,7 +45,7 @@ from depth_ros.core.models.metric3d import (  # noqa: E402
     restore,
     width_for_height,
 )
-from depth_ros.core.mono_pipeline import MonoPipeline  # noqa: E402
+from depth_ros.core.mono_pipeline import MonoPipeline
 
 KEYS = json.loads(
     (Path(__file__).resolve().parents[1] / "data" / "metric3d_v2_vits_keys.json").read_text()
@@ -72,7 +76,7 @@ def vits_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def model(vits_file: Path) -> Any:
+def model(vits_file: Path) -> Metric3DModel:
     return build_as("metric3d_v2_vits", Metric3DModel, ModelConfig(weights=vits_file, params=SMALL))
 
 
@@ -137,15 +141,18 @@ def test_restore_unpads_and_resizes() -> None:
 class FakeRunner:
     """A backend returning fixed canonical depth, confidence and normals (no network)."""
 
+    name = "fake"
+    device = "cpu"
+
     def __init__(self, size: tuple[int, int], depth: float = 50.0) -> None:
         h, w = size
         self.depth = np.full((1, 1, h, w), depth, np.float32)
         self.conf = np.full((1, 1, h, w), 1.5, np.float32)
         self.normal = np.zeros((1, 4, h, w), np.float32)
         self.normal[:, 2] = -2.0
-        self.inputs: list[np.ndarray] = []
+        self.inputs: list[NDArray[np.float32]] = []
 
-    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    def run(self, inputs: Sequence[NDArray[np.float32]]) -> list[NDArray[np.float32]]:
         self.inputs.append(inputs[0])
         return [self.depth, self.conf, self.normal]
 
@@ -161,13 +168,14 @@ def test_depth_is_canonical_depth_times_scaled_fx_over_1000(rgb: np.ndarray) -> 
     np.testing.assert_allclose(out.depth, 50.0 * 300.0 * (56 / 45) / 1000.0, rtol=1e-6)
     assert out.focal_px == 300.0
     np.testing.assert_array_equal(out.confidence, 1.0)  # clipped to [0, 1]
+    assert out.normals is not None
     np.testing.assert_allclose(out.normals, np.broadcast_to([0, 0, -1.0], (45, 61, 3)))
     big = Metric3DModel(FakeRunner((56, 84), depth=200.0), (56, 84))
     assert float(big.infer(rgb, camera(5000.0, 5000.0)).depth.max()) == 300.0  # clamp
 
 
 def test_loads_the_official_layout_and_gives_depth_normals_confidence(
-    model: Any, rgb: np.ndarray
+    model: Metric3DModel, rgb: np.ndarray
 ) -> None:
     out = model.infer(rgb, camera(60.0, 60.0))
     assert out.depth.shape == (45, 61)
@@ -183,7 +191,7 @@ def test_loads_the_official_layout_and_gives_depth_normals_confidence(
     assert ((out.confidence >= 0) & (out.confidence <= 1)).all()
 
 
-def test_doubling_fx_and_fy_doubles_depth_exactly(model: Any, rgb: np.ndarray) -> None:
+def test_doubling_fx_and_fy_doubles_depth_exactly(model: Metric3DModel, rgb: np.ndarray) -> None:
     a = model.infer(rgb, camera(40.0, 41.0))
     b = model.infer(rgb, camera(80.0, 82.0))
     np.testing.assert_array_equal(b.depth, 2.0 * a.depth)
@@ -193,7 +201,7 @@ def test_doubling_fx_and_fy_doubles_depth_exactly(model: Any, rgb: np.ndarray) -
     np.testing.assert_array_equal(c.depth, a.depth)
 
 
-def test_no_camera_is_an_input_error(model: Any, rgb: np.ndarray) -> None:
+def test_no_camera_is_an_input_error(model: Metric3DModel, rgb: np.ndarray) -> None:
     with pytest.raises(InputError, match="camera"):
         model.infer(rgb, None)
     pipe = MonoPipeline(model, OutputKind.METRIC, camera_use=get_model("metric3d_v2_vits").camera)
@@ -206,7 +214,7 @@ def test_no_camera_is_an_input_error(model: Any, rgb: np.ndarray) -> None:
         model.infer(rgb, camera(0.0, 60.0))
 
 
-def test_input_size_is_validated(vits_file: Path, model: Any) -> None:
+def test_input_size_is_validated(vits_file: Path, model: Metric3DModel) -> None:
     with pytest.raises(ConfigError, match="input_height"):
         build_as(
             "metric3d_v2_vits",
@@ -218,13 +226,13 @@ def test_input_size_is_validated(vits_file: Path, model: Any) -> None:
     assert model.size == (56, 84)
 
 
-def _write(tmp_path: Path, state: dict[str, Any], name: str = "m.pth") -> Path:
+def _write(tmp_path: Path, state: dict[str, torch.Tensor], name: str = "m.pth") -> Path:
     path = tmp_path / name
     torch.save({"model_state_dict": state}, path)
     return path
 
 
-def _build(path: Path) -> Any:
+def _build(path: Path) -> Metric3DModel:
     return build_as("metric3d_v2_vits", Metric3DModel, ModelConfig(weights=path, params=SMALL))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -17,12 +18,15 @@ import pytest
 from depth_ros.core.models import build_as
 from depth_ros.core.models.loading import MonoNetworkModel
 
-torch = pytest.importorskip("torch")
+if TYPE_CHECKING:
+    import torch
+else:
+    torch = pytest.importorskip("torch")
 pytest.importorskip("timm")
 
-from depth_ros.core.errors import WeightsError  # noqa: E402
-from depth_ros.core.models import ModelConfig, OutputKind, get_model  # noqa: E402
-from depth_ros.core.models.loading import network_size, prepare  # noqa: E402
+from depth_ros.core.errors import WeightsError
+from depth_ros.core.models import ModelConfig, OutputKind, get_model
+from depth_ros.core.models.loading import network_size, prepare
 
 KEYS = json.loads((Path(__file__).resolve().parents[1] / "data" / "midas_keys.json").read_text())
 

@@ -24,7 +24,7 @@ from depth_ros.core.models import (  # noqa: E402
     InputKind,
     ModelConfig,
     OutputKind,
-    build_model,
+    build_as,
     get_model,
     model_ids,
 )
@@ -34,6 +34,11 @@ KEYS = json.loads(
     (Path(__file__).resolve().parents[1] / "data" / "monodepth2_keys.json").read_text()
 )
 MONO, STEREO = "monodepth2_mono_640x192", "monodepth2_stereo_640x192"
+
+
+def _build(model_id: str, config: ModelConfig) -> md2.Monodepth2Model:
+    """``build_model`` of a Monodepth2 id, typed."""
+    return build_as(model_id, md2.Monodepth2Model, config)
 
 
 def official_state(part: str, seed: int) -> dict[str, Any]:
@@ -137,8 +142,8 @@ def test_predict_reproduces_the_official_path(stereo_folder: Path, rgb: np.ndarr
 
     from depth_ros.core.models.nets.monodepth2 import Monodepth2Net
 
-    rel = build_model(MONO, ModelConfig(weights=stereo_folder)).predict(rgb)
-    metric = build_model(STEREO, ModelConfig(weights=stereo_folder)).predict(rgb)
+    rel = _build(MONO, ModelConfig(weights=stereo_folder)).predict(rgb)
+    metric = _build(STEREO, ModelConfig(weights=stereo_folder)).predict(rgb)
     assert rel.shape == metric.shape == rgb.shape[:2]
     assert rel.dtype == metric.dtype == np.float32
     assert np.isfinite(rel).all()
@@ -177,13 +182,13 @@ def test_missing_files_are_named(tmp_path: Path) -> None:
         match=r"not found.*encoder\.pth and depth\.pth.*"
         r"mono_640x192\.zip",
     ):
-        build_model(MONO, ModelConfig(weights=tmp_path / "nope"))
+        _build(MONO, ModelConfig(weights=tmp_path / "nope"))
     folder = write_folder(tmp_path / "f", use_stereo=False)
     (folder / "depth.pth").unlink()
     with pytest.raises(WeightsError, match=r"depth\.pth not found"):
-        build_model(MONO, ModelConfig(weights=folder))
+        _build(MONO, ModelConfig(weights=folder))
     with pytest.raises(WeightsError, match=r"encoder\.pth not found"):
-        build_model(MONO, ModelConfig(weights=tmp_path))
+        _build(MONO, ModelConfig(weights=tmp_path))
 
 
 def test_corrupt_and_mismatched_files(tmp_path: Path) -> None:
@@ -191,33 +196,33 @@ def test_corrupt_and_mismatched_files(tmp_path: Path) -> None:
     good = (folder / "encoder.pth").read_bytes()
     (folder / "encoder.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(WeightsError, match=r"encoder\.pth is not a PyTorch checkpoint"):
-        build_model(MONO, ModelConfig(weights=folder))
+        _build(MONO, ModelConfig(weights=folder))
     (folder / "encoder.pth").write_bytes(good[:4000])
     with pytest.raises(WeightsError, match=r"encoder\.pth"):
-        build_model(MONO, ModelConfig(weights=folder))
+        _build(MONO, ModelConfig(weights=folder))
     (folder / "encoder.pth").write_bytes(good)
     dec = official_state("depth", 1)
     del dec["decoder.13.conv.bias"]
     torch.save(dec, folder / "depth.pth")
     with pytest.raises(WeightsError, match=r"missing keys: decoder\.13\.conv\.bias"):
-        build_model(MONO, ModelConfig(weights=folder))
+        _build(MONO, ModelConfig(weights=folder))
     # a ResNet-50 encoder (layer4 with 2048 channels) reports shapes
     enc = torch.load(folder / "encoder.pth", weights_only=True)
     enc["encoder.fc.weight"] = torch.zeros(1000, 2048)
     torch.save(enc, folder / "encoder.pth")
     torch.save(official_state("depth", 1), folder / "depth.pth")
     with pytest.raises(WeightsError, match=r"shape mismatch.*encoder\.fc\.weight"):
-        build_model(MONO, ModelConfig(weights=folder))
+        _build(MONO, ModelConfig(weights=folder))
 
 
 def test_release_checks(tmp_path: Path) -> None:
     big = write_folder(tmp_path / "mono_1024x320", use_stereo=False, height=320, width=1024)
     with pytest.raises(WeightsError, match=r"trained at 1024x320"):
-        build_model(MONO, ModelConfig(weights=big))
+        _build(MONO, ModelConfig(weights=big))
     mono = write_folder(tmp_path / "mono_640x192", use_stereo=False)
-    build_model(MONO, ModelConfig(weights=mono))
+    _build(MONO, ModelConfig(weights=mono))
     with pytest.raises(WeightsError, match=r"monocular-trained.*no metric scale"):
-        build_model(STEREO, ModelConfig(weights=mono))
+        _build(STEREO, ModelConfig(weights=mono))
 
 
 def test_no_weights_offline_and_download(
@@ -226,7 +231,7 @@ def test_no_weights_offline_and_download(
     monkeypatch.setenv("DEPTH_ROS_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("DEPTH_ROS_OFFLINE", "1")
     with pytest.raises(WeightsError, match=r"switched off.*stereo_640x192\.zip"):
-        build_model(STEREO, ModelConfig())
+        _build(STEREO, ModelConfig())
     monkeypatch.delenv("DEPTH_ROS_OFFLINE")
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     src = write_folder(tmp_path / "src", use_stereo=True)
@@ -242,7 +247,7 @@ def test_no_weights_offline_and_download(
     assert isinstance(files, md2.Monodepth2Weights)
     assert files.encoder == tmp_path / "cache" / "stereo_640x192" / "encoder.pth"
     assert urls == [md2.URL.format("stereo_640x192")]
-    assert build_model(STEREO, ModelConfig()).predict(rgb).shape == rgb.shape[:2]
+    assert _build(STEREO, ModelConfig()).predict(rgb).shape == rgb.shape[:2]
 
     def fail(url: str, target: Path) -> None:
         raise OSError("network unreachable")
@@ -260,7 +265,7 @@ def test_random_checkpoint_writes_the_release_layout(tmp_path: Path, rgb: np.nda
     assert sorted(p.name for p in path.parent.iterdir()) == ["depth.pth", "encoder.pth"]
     enc = torch.load(path, weights_only=True)
     assert (enc["height"], enc["width"], enc["use_stereo"]) == (192, 640, True)
-    out = build_model(STEREO, ModelConfig(weights=path)).predict(rgb)
+    out = _build(STEREO, ModelConfig(weights=path)).predict(rgb)
     assert np.isfinite(out).all()
     assert (out > 0).all()
     disp = (5.4 / out - 0.01) / 9.99  # the sigmoid output: not saturated
@@ -277,9 +282,9 @@ def test_onnx_export_runs_on_onnxruntime(
 
     out = tmp_path / "stereo.onnx"
     export_onnx(STEREO, ModelConfig(weights=stereo_folder), out, 192, 640)
-    onnx_model = build_model(STEREO, ModelConfig(weights=out))
+    onnx_model = _build(STEREO, ModelConfig(weights=out))
     assert onnx_model.runner.name == "onnxruntime"
-    a = build_model(STEREO, ModelConfig(weights=stereo_folder)).predict(rgb)
+    a = _build(STEREO, ModelConfig(weights=stereo_folder)).predict(rgb)
     b = onnx_model.predict(rgb)
     np.testing.assert_allclose(b, a, atol=1e-4 * float(np.ptp(a)))
     with pytest.raises(ConfigError, match="exported network"):

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import cv2
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from depth_ros.core.errors import InputError
 from depth_ros.core.eval.metrics import depth_metrics, disparity_metrics
@@ -18,21 +17,27 @@ from depth_ros.core.models import (
     OutputKind,
     StereoModel,
     build_as,
-    build_model,
+    build_stereo,
     get_model,
 )
 from depth_ros.core.models.opencv_stereo import OpenCVStereo
+from depth_ros.core.params import Value
 
 
-def _pair(h: int = 48, w: int = 96, shift: int = 6, seed: int = 0) -> tuple[Any, Any]:
+def _rgb(grey: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
+
+
+def _pair(
+    h: int = 48, w: int = 96, shift: int = 6, seed: int = 0
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
     """A textured right image and the left image it gives at a constant disparity."""
     rng = np.random.default_rng(seed)
     noise = rng.integers(0, 256, size=(h // 2, (w + shift) // 2), dtype=np.uint8)
-    big = cv2.resize(noise, ((w + shift), h), interpolation=cv2.INTER_NEAREST)
+    big = np.asarray(cv2.resize(noise, ((w + shift), h), interpolation=cv2.INTER_NEAREST), np.uint8)
     right = big[:, shift:]
     left = big[:, :w]  # left(x) = right(x - shift): disparity = shift
-    rgb = lambda g: np.ascontiguousarray(np.repeat(g[:, :, None], 3, axis=2))  # noqa: E731
-    return rgb(left), rgb(right)
+    return _rgb(left), _rgb(right)
 
 
 def test_registered_specs() -> None:
@@ -49,7 +54,7 @@ def test_registered_specs() -> None:
 @pytest.mark.parametrize("model_id", ["sgbm", "bm"])
 def test_constant_disparity_is_found(model_id: str) -> None:
     left, right = _pair()
-    model = build_model(model_id)
+    model = build_stereo(model_id)
     disp = model.compute(left, right)
     assert disp.shape == left.shape[:2]
     assert disp.dtype == np.float32
@@ -101,9 +106,11 @@ def test_update_is_atomic() -> None:
     assert model._matcher is before
     model.update({"P1": 100.0, "P2": 2000.0, "disparity_range": 32})
     assert model._matcher is not before
-    assert model._matcher.getP1() == 100
-    assert model._matcher.getP2() == 2000
-    assert model._matcher.getNumDisparities() == 32
+    matcher = model._matcher
+    assert isinstance(matcher, cv2.StereoSGBM)
+    assert matcher.getP1() == 100
+    assert matcher.getP2() == 2000
+    assert matcher.getNumDisparities() == 32
     assert model.params["P1"] == 100.0
 
 
@@ -117,9 +124,9 @@ def test_update_is_atomic() -> None:
     ],
 )
 def test_update_refuses_what_opencv_would_refuse_later(
-    model_id: str, bad: dict[str, Any], match: str
+    model_id: str, bad: dict[str, Value], match: str
 ) -> None:
-    model = build_model(model_id)
+    model = build_stereo(model_id)
     assert isinstance(model, OpenCVStereo)
     left, right = _pair()
     want = model.compute(left, right)
@@ -136,9 +143,9 @@ def test_update_refuses_what_opencv_would_refuse_later(
     ],
 )
 def test_too_small_images_raise_input_error(
-    model_id: str, size: tuple[int, int], params: dict[str, Any], match: str
+    model_id: str, size: tuple[int, int], params: dict[str, Value], match: str
 ) -> None:
-    model = build_model(model_id, ModelConfig(params=params))
+    model = build_stereo(model_id, ModelConfig(params=params))
     img = np.zeros((*size, 3), np.uint8)
     with pytest.raises(InputError, match=match):
         model.compute(img, img)
@@ -211,7 +218,7 @@ def test_speckle_filter_outside_opencv_equals_opencvs_own(model_id: str) -> None
         "speckle_range": 1,
         "left_right_check": False,
     }
-    model = build_model(model_id, ModelConfig(params=params))
+    model = build_stereo(model_id, ModelConfig(params=params))
     assert isinstance(model, OpenCVStereo)
     ours = model.compute(left, right)
     internal = model._create(model.params)
@@ -219,7 +226,7 @@ def test_speckle_filter_outside_opencv_equals_opencvs_own(model_id: str) -> None
     internal.setSpeckleRange(1)
     a, b = left, right
     if model_id == "bm":
-        a, b = (cv2.cvtColor(x, cv2.COLOR_RGB2GRAY) for x in (left, right))
+        a, b = (np.asarray(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY), np.uint8) for x in (left, right))
     raw = internal.compute(a, b)
     invalid = raw < 0
     np.testing.assert_array_equal(np.isnan(ours), invalid)
@@ -245,7 +252,7 @@ def test_matched_columns_bound_every_match(
     wide = rng.integers(0, 256, (h, w + shift), dtype=np.uint8)
     left = np.ascontiguousarray(np.dstack([wide[:, :w]] * 3))  # disparity: shift
     right = np.ascontiguousarray(np.dstack([wide[:, shift:]] * 3))
-    params: dict[str, object] = {
+    params: dict[str, Value] = {
         "pad_border": pad,
         "min_disparity": min_disparity,
         "disparity_range": ndisp,
@@ -258,8 +265,7 @@ def test_matched_columns_bound_every_match(
         params["P2"] = 32.0 * 3 * block * block + 1
     else:
         params["texture_threshold"] = 0
-    model = build_model(algorithm, ModelConfig(params=params))  # type: ignore[arg-type]
-    assert isinstance(model, OpenCVStereo)
+    model = build_as(algorithm, OpenCVStereo, ModelConfig(params=params))
     start, stop = model.matched_columns(w)
     valid = np.isfinite(model.compute(left, right)).any(axis=0)
     cols = np.flatnonzero(valid)

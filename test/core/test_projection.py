@@ -165,7 +165,11 @@ def test_ground_from_transform_level_and_pitched_camera() -> None:
 
     a = math.radians(30)
     pitch = np.eye(4)
-    pitch[:3, :3] = [[1, 0, 0], [0, math.cos(a), math.sin(a)], [0, -math.sin(a), math.cos(a)]]
+    pitch[:3, :3] = [
+        [1.0, 0.0, 0.0],
+        [0.0, math.cos(a), math.sin(a)],
+        [0.0, -math.sin(a), math.cos(a)],
+    ]
     height, down = ground_from_transform(level @ pitch)
     assert height == pytest.approx(1.2)
     np.testing.assert_allclose(down, (0.0, math.cos(a), math.sin(a)), atol=1e-12)

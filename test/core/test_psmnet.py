@@ -39,9 +39,9 @@ def half_motorcycle() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def model() -> StereoModel:
+def model() -> PSMNetStereo:
     m = build_as("psmnet", PSMNetStereo, ModelConfig(weights=weights()))
-    assert isinstance(m, StereoModel)
+    assert isinstance(m, StereoModel)  # the stereo protocol (runtime-checkable)
     return m
 
 
@@ -58,7 +58,7 @@ def test_network_matches_checkpoint_strictly() -> None:
         assert torch.equal(net.state_dict()[k], v)
 
 
-def test_half_size_motorcycle(model: StereoModel) -> None:
+def test_half_size_motorcycle(model: PSMNetStereo) -> None:
     left, right, gt = half_motorcycle()
     disp = model.compute(left, right)
     assert disp.shape == (250, 370)
@@ -80,7 +80,7 @@ def test_padding_is_top_right() -> None:
     np.testing.assert_allclose(x[0, :, 6:, :300].mean(axis=(1, 2)), (1 - MEAN) / STD, rtol=1e-6)
 
 
-def test_errors(tmp_path: Path, model: StereoModel) -> None:
+def test_errors(tmp_path: Path, model: PSMNetStereo) -> None:
     left, right, _ = half_motorcycle()
     with pytest.raises(InputError, match=r"differ"):
         model.compute(left, right[:, :-2])
@@ -102,13 +102,13 @@ def test_errors(tmp_path: Path, model: StereoModel) -> None:
 
 
 @pytest.mark.slow
-def test_torch_and_onnxruntime_backends_agree(tmp_path: Path, model: StereoModel) -> None:
+def test_torch_and_onnxruntime_backends_agree(tmp_path: Path, model: PSMNetStereo) -> None:
     from depth_ros.core.models.export import export_onnx
 
     path = export_onnx("psmnet", ModelConfig(weights=weights()), tmp_path / "p.onnx", 256, 384).path
     onnx_model = build_as("psmnet", PSMNetStereo, ModelConfig(weights=path))
     assert onnx_model.backend.name == "onnxruntime"
-    assert model.backend.name == "torch"  # type: ignore[attr-defined]
+    assert model.backend.name == "torch"
     left, right, _ = half_motorcycle()  # 370 x 250: padded to 384 x 256
     a = model.compute(left, right)
     b = onnx_model.compute(left, right)

@@ -141,11 +141,7 @@ def test_cli_quantizes_hitnet_and_the_model_runs_it(
     assert report["quantization"] == "int8-static"
     assert report["calibration_frames"] == 2
     left, right = _pairs(1)[0]
-    fp32 = build_as("hitnet", HITNetStereo, ModelConfig(weights=src)).compute(
-        left, right
-    )
-    int8 = build_as("hitnet", HITNetStereo, ModelConfig(weights=out)).compute(
-        left, right
-    )
+    fp32 = build_as("hitnet", HITNetStereo, ModelConfig(weights=src)).compute(left, right)
+    int8 = build_as("hitnet", HITNetStereo, ModelConfig(weights=out)).compute(left, right)
     assert int8.shape == fp32.shape == (40, 60)
     assert float(np.abs(int8 - fp32).max() / np.abs(fp32).max()) < 0.1

@@ -23,7 +23,8 @@ def _rotation(rx: float, ry: float, rz: float) -> np.ndarray:
         return np.eye(3)
     k = v / angle
     kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    return np.eye(3) + math.sin(angle) * kx + (1 - math.cos(angle)) * kx @ kx
+    rotation = np.eye(3) + math.sin(angle) * kx + (1 - math.cos(angle)) * kx @ kx
+    return np.asarray(rotation, np.float64)
 
 
 def reference_register(

@@ -57,6 +57,7 @@ def _tum_depth() -> np.ndarray:
     if not path.exists():
         pytest.skip(f"shared data not found: {path}")
     raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    assert raw is not None
     depth = raw.astype(np.float32) / 5000.0
     depth[raw == 0] = np.nan
     return depth
@@ -100,7 +101,7 @@ def _scene(seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:120, 0:160]
     depth = 1.0 + 4.0 * (x / 160.0) + 0.5 * np.sin(y / 9.0) + 0.05 * rng.random((120, 160))
-    return depth.astype(np.float32)
+    return np.asarray(depth, np.float32)
 
 
 def test_sparse_depth_recovers_affine_map_despite_outliers() -> None:
@@ -311,6 +312,7 @@ def test_ground_plane_on_real_redwood_frame() -> None:
     if not path.exists():
         pytest.skip(f"shared data not found: {path}")
     raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    assert raw is not None
     gt = raw.astype(np.float32) / 1000.0
     gt[raw == 0] = np.nan
     from depth_ros.core.geometry import unproject

@@ -261,7 +261,7 @@ def test_stopwatch_laps_cover_the_frame(monkeypatch: pytest.MonkeyPatch) -> None
     from depth_ros.core import stopwatch
 
     ticks = iter(range(1000))
-    monkeypatch.setattr(stopwatch.time, "perf_counter", lambda: next(ticks) * 1e-3)
+    monkeypatch.setattr("depth_ros.core.stopwatch.time.perf_counter", lambda: next(ticks) * 1e-3)
     watch = stopwatch.Stopwatch()  # reads 0
     watch.lap("convert_in")  # 1
     left, right = _images()

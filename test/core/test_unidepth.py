@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -24,14 +24,19 @@ import pytest
 from depth_ros.core.models import build_as
 from depth_ros.core.models.unidepth import UniDepthModel
 
-torch = pytest.importorskip("torch")
+if TYPE_CHECKING:
+    import torch
+
+    from depth_ros.core.models.nets.unidepth import UniDepthV2Net
+else:
+    torch = pytest.importorskip("torch")
 pytest.importorskip("timm")
 
-from depth_ros.core.camera import PinholeCamera  # noqa: E402
-from depth_ros.core.errors import ConfigError, InputError, WeightsError  # noqa: E402
-from depth_ros.core.models import InputKind, ModelConfig, OutputKind, get_model  # noqa: E402
-from depth_ros.core.models.base import CameraAwareMonoModel, CameraUse  # noqa: E402
-from depth_ros.core.models.unidepth import (  # noqa: E402
+from depth_ros.core.camera import PinholeCamera
+from depth_ros.core.errors import ConfigError, InputError, WeightsError
+from depth_ros.core.models import InputKind, ModelConfig, OutputKind, get_model
+from depth_ros.core.models.base import CameraAwareMonoModel, CameraUse
+from depth_ros.core.models.unidepth import (
     Geometry,
     geometry,
     network_intrinsics,
@@ -67,7 +72,7 @@ def vits_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def model(vits_file: Path) -> Any:
+def model(vits_file: Path) -> UniDepthModel:
     m = build_as("unidepth_v2_vits", UniDepthModel, ModelConfig(weights=vits_file))
     m.bounds = SMALL
     return m
@@ -169,10 +174,10 @@ def _official_rays(k: tuple[float, float, float, float], g: Geometry) -> np.ndar
     xyz = torch.inverse(K) @ uv1
     xyz = xyz / xyz[2:]
     rays = xyz / xyz.norm(dim=0, keepdim=True)
-    return rays.reshape(1, 3, h, w).numpy()
+    return np.asarray(rays.reshape(1, 3, h, w).numpy())
 
 
-def test_camera_reaches_network_as_official_rays(model: Any) -> None:
+def test_camera_reaches_network_as_official_rays(model: UniDepthModel) -> None:
     rgb = np.zeros((20, 70, 3), np.uint8)  # padded and enlarged
     cam = camera(70, 20, 50.0)
     (image, rays, use), g = model.network_inputs(rgb, cam)
@@ -186,11 +191,18 @@ def test_camera_reaches_network_as_official_rays(model: Any) -> None:
     assert none_use.tolist() == [0.0]
 
 
-def _net(model: Any) -> Any:
-    return model.runner._module
+def _net(model: UniDepthModel) -> UniDepthV2Net:
+    """The network the torch backend runs."""
+    from depth_ros.core.backends.torch_backend import TorchBackend
+    from depth_ros.core.models.nets.unidepth import UniDepthV2Net
+
+    assert isinstance(model.runner, TorchBackend)
+    net = model.runner._module
+    assert isinstance(net, UniDepthV2Net)
+    return net
 
 
-def test_depth_is_radius_times_ray_cosine(model: Any, rgb: np.ndarray) -> None:
+def test_depth_is_radius_times_ray_cosine(model: UniDepthModel, rgb: np.ndarray) -> None:
     """depth = exp(clip(log radius) + 2) * z of the given camera's unit rays."""
     net = _net(model)
     captured: dict[str, Any] = {}
@@ -209,7 +221,7 @@ def test_depth_is_radius_times_ray_cosine(model: Any, rgb: np.ndarray) -> None:
     torch.testing.assert_close(depth, radius * cos, rtol=1e-6, atol=0)
 
 
-def test_camera_head_unused_with_camera(model: Any, rgb: np.ndarray) -> None:
+def test_camera_head_unused_with_camera(model: UniDepthModel, rgb: np.ndarray) -> None:
     cam = camera()
     before_k, before_none = model.infer(rgb, cam).depth, model.infer(rgb, None).depth
     head = _net(model).pixel_decoder.camera_layer
@@ -224,7 +236,7 @@ def test_camera_head_unused_with_camera(model: Any, rgb: np.ndarray) -> None:
         head.load_state_dict(saved)
 
 
-def test_without_camera_equals_predicted_camera(model: Any, rgb: np.ndarray) -> None:
+def test_without_camera_equals_predicted_camera(model: UniDepthModel, rgb: np.ndarray) -> None:
     own = model.raw(rgb, None)
     np.testing.assert_array_equal(model.predict(rgb), own.depth)
     fx, fy, cx, cy = own.intrinsics
@@ -235,7 +247,7 @@ def test_without_camera_equals_predicted_camera(model: Any, rgb: np.ndarray) -> 
     np.testing.assert_allclose(given.confidence, own.confidence, rtol=1e-5)
 
 
-def test_focal_conditions_depth(model: Any, rgb: np.ndarray) -> None:
+def test_focal_conditions_depth(model: UniDepthModel, rgb: np.ndarray) -> None:
     """No closed-form law, but the camera matters: doubling f changes the rays' angles,
     hence the decoder's radius (not just a rescaling of cos)."""
     narrow = model.infer(rgb, camera(f=120.0)).depth
@@ -245,10 +257,11 @@ def test_focal_conditions_depth(model: Any, rgb: np.ndarray) -> None:
     assert np.ptp(ratio) > 1e-4  # not a uniform rescaling
 
 
-def test_infer_outputs(model: Any, rgb: np.ndarray) -> None:
+def test_infer_outputs(model: UniDepthModel, rgb: np.ndarray) -> None:
     assert isinstance(model, CameraAwareMonoModel)
     cam = camera()
     out = model.infer(rgb, cam)
+    assert out.confidence is not None
     assert out.depth.shape == out.confidence.shape == rgb.shape[:2]
     assert out.depth.dtype == out.confidence.dtype == np.float32
     assert np.isfinite(out.depth).all()
@@ -357,7 +370,7 @@ def test_onnx_export_runs_on_onnxruntime(vits_file: Path, tmp_path: Path) -> Non
         assert b.focal_px == pytest.approx(a.focal_px, rel=1e-5)
 
 
-def test_mono_pipeline_passes_the_camera(model: Any, rgb: np.ndarray) -> None:
+def test_mono_pipeline_passes_the_camera(model: UniDepthModel, rgb: np.ndarray) -> None:
     from depth_ros.core.mono_pipeline import MonoPipeline
 
     pipe = MonoPipeline(model, OutputKind.METRIC, camera_use=CameraUse.OPTIONAL)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,8 @@ from depth_ros.core.models.loading import WeightsSource, fetch_weights
 OFFICIAL = b"official weights bytes"
 
 
-def _fake(content: bytes):  # type: ignore[no-untyped-def]
+def _fake(content: bytes) -> tuple[Callable[[WeightsSource, Path], Path], list[Path]]:
+    """A download that writes ``content``, and the targets it was asked for."""
     calls: list[Path] = []
 
     def download(source: WeightsSource, target: Path) -> Path:

@@ -16,14 +16,21 @@ import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 
 from depth_ros.core.models import build_as
+from depth_ros.core.models._focal import FocalScaled
 from depth_ros.core.models.zoedepth import ZoeDepthModel
 
-torch = pytest.importorskip("torch")
+if TYPE_CHECKING:
+    import torch
+
+    from depth_ros.core.models.nets.zoedepth import ZoeDepthNet
+else:
+    torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 from depth_ros.core.camera import PinholeCamera  # noqa: E402
@@ -71,7 +78,7 @@ def n_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @functools.cache
-def tiny_net(variant: str) -> torch.nn.Module:
+def tiny_net(variant: str) -> ZoeDepthNet:
     """The architecture with a narrow BEiT (built once per variant)."""
     from depth_ros.core.models.nets.zoedepth import zoedepth_net
 
@@ -189,7 +196,9 @@ def test_nk_router_picks_a_head() -> None:
     outs = {}
     with torch.no_grad():
         for name, bias in (("nyu", (50.0, -50.0)), ("kitti", (-50.0, 50.0))):
-            net.mlp_classifier[2].bias.copy_(torch.tensor(bias))
+            router = net.mlp_classifier[2]
+            assert isinstance(router, torch.nn.Linear)
+            router.bias.copy_(torch.tensor(bias))
             out = net.metric(x)
             # the same head run directly
             xx = (
@@ -210,8 +219,8 @@ def test_nk_router_picks_a_head() -> None:
                 net.seed_bin_regressors[name],
                 net.seed_projector,
                 net.projectors,
-                net.attractors[name],
-                net.conditional_log_binomial[name],
+                zd._entries(net.attractors, name),
+                zd._entry(net.conditional_log_binomial, name),
                 cfg,
             )
             torch.testing.assert_close(out, ref)
@@ -220,24 +229,23 @@ def test_nk_router_picks_a_head() -> None:
 
 
 @pytest.fixture(scope="module")
-def n_model(n_file: Path) -> Iterator[object]:
+def n_model(n_file: Path) -> Iterator[FocalScaled[ZoeDepthModel]]:
     """zoedepth_n built from the official-layout file (BEiT-L, input size 64, no flip)."""
-    model = build_model(
-        "zoedepth_n", ModelConfig(weights=n_file, input_size=64, params={"flip_aug": False})
-    )
+    config = ModelConfig(weights=n_file, input_size=64, params={"flip_aug": False})
+    model: FocalScaled[ZoeDepthModel] = build_as("zoedepth_n", FocalScaled, config)
     yield model
-    model.close()
+    model.inner.close()
 
 
-def test_build_load_and_predict(n_model: object) -> None:
+def test_build_load_and_predict(n_model: FocalScaled[ZoeDepthModel]) -> None:
     model = n_model
     rgb = np.random.default_rng(0).integers(0, 256, (30, 40, 3), dtype=np.uint8)
-    out = model.predict(rgb)  # type: ignore[attr-defined]
+    out = model.predict(rgb)
     assert out.shape == (30, 40)
     assert out.dtype == np.float32
     assert np.isfinite(out).all()
     assert (out > 0).all()
-    x = model.network_input(rgb)  # type: ignore[attr-defined]
+    x = model.inner.network_input(rgb)
     np.testing.assert_array_equal(x[0].transpose(1, 2, 0), rgb.astype(np.float32) / 255)
 
 
@@ -277,7 +285,7 @@ def _camera(fx: float, width: int = 40, height: int = 30) -> PinholeCamera:
     )
 
 
-def test_focal_scaling_relation(n_model: object) -> None:
+def test_focal_scaling_relation(n_model: FocalScaled[ZoeDepthModel]) -> None:
     """depth with focal_scaling = depth without x (fx_cam s_cam) / (fx_train s_train), s the
     MiDaS resize scale; exactly 1 for the NYU camera at 640x480."""
     from depth_ros.core.models._focal import NYU
@@ -286,12 +294,12 @@ def test_focal_scaling_relation(n_model: object) -> None:
     rgb = np.random.default_rng(1).integers(0, 256, (30, 40, 3), dtype=np.uint8)
     plain = run_mono(model, rgb, None)
     assert isinstance(plain, MonoOutput)
-    model.update({"focal_scaling": True})  # type: ignore[attr-defined]
+    model.update({"focal_scaling": True})
     with pytest.raises(InputError, match="camera_info"):
         run_mono(model, rgb, None)
     cam = _camera(60.0)
     scaled = run_mono(model, rgb, cam)
-    inner = model.inner  # type: ignore[attr-defined]
+    inner = model.inner
     s_cam = inner.resize_scale(30, 40)  # at input_size 64: net target 64x85
     assert s_cam == pytest.approx(85 / 40)
     s_train = 0.8  # NYU 640x480 → 384x512 at the official input size
@@ -302,10 +310,10 @@ def test_focal_scaling_relation(n_model: object) -> None:
     np.testing.assert_allclose(doubled.depth, 2 * scaled.depth, rtol=1e-6)
     # the training camera at the official input size: factor 1 (at 64: 64/384 of it)
     nyu = _camera(NYU.fx, 640, 480)
-    assert model.factor(nyu) == pytest.approx(64 / 384)  # type: ignore[attr-defined]
+    assert model.factor(nyu) == pytest.approx(64 / 384)
     from depth_ros.core.models.zoedepth import resize_scale, train_scale
 
     assert resize_scale("n", 480, 640) == train_scale("n") == 0.8
     assert train_scale("k") == pytest.approx(384 / 352)
-    model.update({"focal_scaling": False})  # type: ignore[attr-defined]
+    model.update({"focal_scaling": False})
     np.testing.assert_array_equal(run_mono(model, rgb, cam).depth, plain.depth)

@@ -12,6 +12,7 @@ import sys
 import time
 import unittest
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -26,6 +27,9 @@ from launch.actions import IncludeLaunchDescription  # noqa: E402
 from launch.launch_description import LaunchDescription  # noqa: E402
 from launch.launch_description_sources import PythonLaunchDescriptionSource  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
+
+if TYPE_CHECKING:
+    from rclpy.client import Client
 
 LAUNCH_FILE = Path(__file__).resolve().parents[2] / "launch" / "stereo_depth.launch.py"
 NS = "/lifecycle_test_cam"
@@ -47,15 +51,18 @@ def _state(timeout: float = 60.0) -> str:
     rclpy.init()
     node = rclpy.create_node("depth_ros_lifecycle_probe")
     try:
-        client = node.create_client(GetState, f"{NS}/stereo_depth/get_state")
+        client: Client[GetState.Request, GetState.Response] = node.create_client(
+            GetState, f"{NS}/stereo_depth/get_state"
+        )
         deadline = time.monotonic() + timeout
         label = "unreachable"
         while time.monotonic() < deadline:
             if client.wait_for_service(timeout_sec=0.5):
                 future = client.call_async(GetState.Request())
                 rclpy.spin_until_future_complete(node, future, timeout_sec=5.0)
-                if future.result() is not None:
-                    label = future.result().current_state.label
+                result = future.result()
+                if result is not None:
+                    label = result.current_state.label
                     if label == "active":
                         break
             time.sleep(0.2)
@@ -80,5 +87,5 @@ class TestAutostart(unittest.TestCase):
 
 @launch_testing.post_shutdown_test()
 class TestShutdown(unittest.TestCase):
-    def test_exit_code(self, proc_info) -> None:  # type: ignore[no-untyped-def]
+    def test_exit_code(self, proc_info: launch_testing.ProcInfoHandler) -> None:
         launch_testing.asserts.assertExitCodes(proc_info, allowable_exit_codes=[0, -2, -15])

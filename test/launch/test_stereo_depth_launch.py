@@ -48,5 +48,5 @@ class TestTopicsAppear(unittest.TestCase):
 
 @launch_testing.post_shutdown_test()
 class TestShutdown(unittest.TestCase):
-    def test_exit_code(self, proc_info) -> None:  # type: ignore[no-untyped-def]
+    def test_exit_code(self, proc_info: launch_testing.ProcInfoHandler) -> None:
         launch_testing.asserts.assertExitCodes(proc_info, allowable_exit_codes=[0, -2, -15])

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import as_camera_info, as_disparity, as_image, as_stamped
 
 from depth_ros.core import bags, messages, profiles
 from depth_ros.core.camera import PinholeCamera
@@ -49,7 +50,7 @@ def sample_bag(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _frames(bag: Path) -> dict[int, dict[str, object]]:
     frames: dict[int, dict[str, object]] = {}
     for topic, _, msg in bags.read_messages(bag):
-        frames.setdefault(messages.stamp_to_ns(msg), {})[topic] = msg
+        frames.setdefault(messages.stamp_to_ns(as_stamped(msg)), {})[topic] = msg
     return frames
 
 
@@ -81,7 +82,7 @@ def test_bag_run_stereo_matches_direct_run(sample_bag: Path, tmp_path: Path) -> 
     # the bag timestamps are the header stamps (sim time)
     outputs: dict[str, dict[int, object]] = {t: {} for t in STEREO_OUTPUTS}
     for topic, timestamp, msg in bags.read_messages(out):
-        stamp = messages.stamp_to_ns(msg)
+        stamp = messages.stamp_to_ns(as_stamped(msg))
         assert stamp in inputs, f"{topic} stamp {stamp} is no input stamp"
         assert timestamp == stamp
         assert stamp not in outputs[topic], f"{topic} stamp {stamp} twice"
@@ -97,16 +98,16 @@ def test_bag_run_stereo_matches_direct_run(sample_bag: Path, tmp_path: Path) -> 
     )
     pipeline = StereoPipeline(model)
     for stamp, frame in inputs.items():
-        left = messages.image_to_numpy(frame["/left/image_rect"])
-        right = messages.image_to_numpy(frame["/right/image_rect"])
-        lcam = PinholeCamera.from_msg(frame["/left/camera_info"])
-        rcam = PinholeCamera.from_msg(frame["/right/camera_info"])
+        left = messages.rgb_from_msg(as_image(frame["/left/image_rect"]))
+        right = messages.rgb_from_msg(as_image(frame["/right/image_rect"]))
+        lcam = PinholeCamera.from_msg(as_camera_info(frame["/left/camera_info"]))
+        rcam = PinholeCamera.from_msg(as_camera_info(frame["/right/camera_info"]))
         direct = pipeline.process(left, right, lcam, rcam, cloud=False)
-        msg = outputs["/disparity"][stamp]
+        msg = as_disparity(outputs["/disparity"][stamp])
         got = messages.disparity_from_msg(msg, direct.geometry.doffs)
         np.testing.assert_array_equal(np.isnan(got), np.isnan(direct.disparity))
         np.testing.assert_allclose(got, direct.disparity, rtol=0, atol=1e-4, equal_nan=True)
-        depth = messages.image_to_numpy(outputs["/depth"][stamp])
+        depth = messages.float_image_to_numpy(as_image(outputs["/depth"][stamp]))
         np.testing.assert_allclose(depth, direct.depth, rtol=1e-6, equal_nan=True)
         assert msg.header.frame_id == lcam.frame_id
 

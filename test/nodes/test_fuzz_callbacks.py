@@ -11,20 +11,23 @@ depth holds positive metres or NaN.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from numpy.typing import NDArray
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
+from depth_ros.core.arrays import has_dtype
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.errors import DepthRosError
 from depth_ros.core.messages import image_to_numpy
 from depth_ros.core.models import OutputKind, get_model
+from depth_ros.core.params import Value
 from depth_ros.nodes.convert import camera_info_msg, numpy_to_image
 
 pytestmark = pytest.mark.ros
@@ -91,12 +94,12 @@ class Spy:
 class StubMono:
     """A mono model without weights: a smooth positive map of the input's size."""
 
-    def predict(self, rgb: np.ndarray) -> np.ndarray:
+    def predict(self, rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
         h, w = rgb.shape[:2]
         y, x = np.mgrid[0:h, 0:w]
-        return (1.0 + x / max(w, 1) + y / max(h, 1)).astype(np.float32)
+        return np.asarray(1.0 + x / max(w, 1) + y / max(h, 1), np.float32)
 
-    def update(self, params: Any) -> None:
+    def update(self, params: Mapping[str, Value]) -> None:
         pass
 
 
@@ -141,12 +144,9 @@ def mono(rclpy_context: None) -> Iterator[tuple[Any, list[Any]]]:
 
     model = "depth_anything_v2_metric_hypersim_vits"
     assert get_model(model).output_kind is OutputKind.METRIC
-    original = base.build_model
-    base.build_model = lambda *a, **k: StubMono()  # no weights needed for the callbacks
-    try:
+    with pytest.MonkeyPatch.context() as patch:  # no weights needed for the callbacks
+        patch.setattr(base, "build_model", lambda *a, **k: StubMono())
         comp, published = _component(MonoDepth, "fuzz_mono", {"model": model})
-    finally:
-        base.build_model = original
     yield comp, published
     comp.node.destroy_node()
 
@@ -262,7 +262,7 @@ def _check_outputs(published: list[Any], image: Image, names: set[str]) -> None:
     depth_msg = got["depth"]
     assert (depth_msg.height, depth_msg.width) == (image.height, image.width)
     depth = image_to_numpy(depth_msg)
-    assert depth.dtype == np.float32
+    assert has_dtype(depth, np.float32)
     finite = depth[np.isfinite(depth)]
     assert not np.isinf(depth).any(), "depth holds inf (must be NaN)"
     assert (finite > 0).all(), "depth holds zero or negative metres"
@@ -342,6 +342,7 @@ def test_stereo_rectified_cloud_is_coloured_from_the_rectified_image(rclpy_conte
         w, h = 64, 32
         msgs = _valid_stereo(w, h, 3)
         left = image_to_numpy(msgs[0])
+        assert has_dtype(left, np.uint8)
         for i in (1, 3):  # strong barrel distortion on both cameras
             cam = dataclasses.replace(PinholeCamera.from_msg(msgs[i]), d=(-0.4, 0.1, 0, 0, 0))
             msgs[i] = camera_info_msg(cam, msgs[i].header)

@@ -32,7 +32,7 @@ def test_distinct_messages_are_bounded_and_the_table_shrinks(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     now = [1000.0]
-    monkeypatch.setattr(log_limit.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr("depth_ros.nodes.log_limit.time.monotonic", lambda: now[0])
     node = _Node()
     log = log_limit.RateLimitedLog(node, period=5.0, burst=10)  # type: ignore[arg-type]
     for i in range(1000):  # a different message every frame (a size in the text)

@@ -21,6 +21,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
+from depth_ros.core.params import Value
 from nodes.helpers import set_params
 
 pytestmark = pytest.mark.ros
@@ -73,7 +74,7 @@ def test_refused_on_set_changes_nothing_and_accepted_takes_effect(
     comp = stereo_node.impl
     target = f"{NS}/stereo_depth"
     p1 = comp.model.params["P1"]
-    refused = {
+    refused: dict[str, Value] = {
         "points": "bogus",  # not one of the choices (the schema's check)
         "P1": 6000.0,  # above P2 (4800): the matcher refuses it (the model's check)
     }

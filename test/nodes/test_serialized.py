@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import ctypes
 import time
-from typing import Any
 
 import numpy as np
 import pytest
+from rclpy.node import Node
+from rclpy.publisher import Publisher
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import Image, PointCloud2
@@ -49,7 +50,7 @@ def test_rclpy_reads_them_as_the_messages_built_field_by_field() -> None:
     built = numpy_to_image(depth, "32FC1", HEADER)
     assert deserialize_message(bytes(_depth_cdr(depth)), Image) == built
 
-    disparity = 50.0 / depth
+    disparity = (50.0 / depth).astype(np.float32)  # float32 already: the type made plain
     geometry = StereoGeometry(fx=500.0, baseline=0.1, doffs=1.5)
     msg = cdr.disparity_image(HEADER.frame_id, h, w)
     cdr.write_disparity(msg, disparity, geometry, 0.0, 64.0)
@@ -73,15 +74,15 @@ def test_rclpy_reads_them_as_the_messages_built_field_by_field() -> None:
 class _NoHandle:
     """A publisher without rclpy's C handle (a test double, another client library)."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Publisher[Image]) -> None:
         self.inner = inner
 
-    def publish(self, msg: Any) -> None:
+    def publish(self, msg: Image) -> None:
         self.inner.publish(msg)
 
 
 @pytest.mark.parametrize("fast", [True, False])
-def test_published_buffers_arrive_over_dds(ros_node: Any, fast: bool) -> None:
+def test_published_buffers_arrive_over_dds(ros_node: Node, fast: bool) -> None:
     qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
     got: list[Image] = []
     ros_node.create_subscription(Image, "serialized_depth", got.append, qos)
@@ -95,7 +96,7 @@ def test_published_buffers_arrive_over_dds(ros_node: Any, fast: bool) -> None:
     assert got[0] == numpy_to_image(depth, "32FC1", HEADER)
 
 
-def test_the_gil_is_released_while_the_middleware_copies(ros_node: Any) -> None:
+def test_the_gil_is_released_while_the_middleware_copies(ros_node: Node) -> None:
     """The raw publish goes through a ctypes CDLL function, which ctypes calls with the
     GIL released (a PyDLL function would hold it): another Python thread runs while the
     middleware copies. How much that frees the other thread is measured side by side with
@@ -104,14 +105,21 @@ def test_the_gil_is_released_while_the_middleware_copies(ros_node: Any) -> None:
     raw = SerializedPublisher(pub)
     assert raw.releases_gil
     fn = raw._fn
-    assert not fn._flags_ & ctypes._FUNCFLAG_PYTHONAPI  # CDLL: the GIL is released
+    assert fn is not None
+    # a CDLL function (the GIL is released), not a PyDLL one (PYTHONAPI: the GIL is held)
+    assert fn._flags_ == ctypes.CDLL._func_flags_ != ctypes.PyDLL._func_flags_
     assert fn.__name__ == "rcl_publish_serialized_message"
     # and the call really goes through it: a message published this way arrives
     received: list[PointCloud2] = []
     ros_node.create_subscription(PointCloud2, "serialized_points", received.append, 1)
     msg = cdr.point_cloud("f", 2, 3, XYZRGB_FIELDS, 16)
     assert wait_for(ros_node, lambda: pub.get_subscription_count() > 0, 10)
-    assert wait_for(ros_node, lambda: (raw.publish(msg), bool(received))[1], 10)
+
+    def published() -> bool:
+        raw.publish(msg)
+        return bool(received)
+
+    assert wait_for(ros_node, published, 10)
     assert (received[-1].height, received[-1].width) == (2, 3)
 
 
@@ -123,7 +131,12 @@ def test_queue_waits_for_everything_and_reraises() -> None:
         raise RuntimeError("middleware said no")
 
     queue.submit(fail)
-    queue.submit(lambda: (time.sleep(0.05), done.append(1)))
+
+    def slow() -> None:
+        time.sleep(0.05)  # still running when the failure is seen
+        done.append(1)
+
+    queue.submit(slow)
     with pytest.raises(RuntimeError, match="middleware said no"):
         queue.wait()
     assert done == [1]  # the later job had finished before wait() raised

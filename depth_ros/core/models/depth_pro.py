@@ -41,14 +41,12 @@ from depth_ros.core.models.loading import WeightsSource, check_rgb
 from depth_ros.core.params import ParamSpec, Value
 
 if TYPE_CHECKING:
-    from torch import nn
-
     from depth_ros.core.arrays import FloatArray
     from depth_ros.core.backends.base import Backend
     from depth_ros.core.camera import PinholeCamera
     from depth_ros.core.models.checkpoints import StateDict
     from depth_ros.core.models.export import ExportSpec
-    from depth_ros.core.models.nets.depth_pro import DepthProConfig
+    from depth_ros.core.models.nets.depth_pro import DepthProConfig, DepthProNet
 
 MODEL_ID = "depth_pro"
 IMG_SIZE = 1536  # the official network's fixed input side
@@ -183,7 +181,7 @@ def _weights(config: ModelConfig) -> Path:
     return config_weights(config, WEIGHTS, WHAT)
 
 
-def torch_module(path: Path | str, net_config: DepthProConfig | None = None) -> nn.Module:
+def torch_module(path: Path | str, net_config: DepthProConfig | None = None) -> DepthProNet:
     """The network with the official checkpoint at ``path`` loaded (strict), eval mode.
 
     The file is read before the network is built (a bad file fails fast), and the network
