@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -40,7 +39,6 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from depth_ros import processes
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.eval.samples import load_sample
 from depth_ros.runtime import FASTDDS_PROFILE
@@ -482,41 +480,43 @@ def test_repeated_signals_shut_down_cleanly_and_cwd_is_not_imported(
         (signal.SIGTERM, signal.SIGINT, 0.0),
         (signal.SIGINT, signal.SIGINT, 0.15),
     ]
-    started: list[tuple[subprocess.Popen[bytes], Path]] = []
-    for i, _ in enumerate(plans):
-        log = tmp_path / f"sig{i}.log"
-        args = processes.ros_args({"model": "sgbm", "lazy": False}, namespace=f"/rel_sig{i}")
-        started.append((processes.start("stereo_depth", args, log=log), log))
-    try:
+    with ExitStack() as stack:
+        started = [
+            stack.enter_context(
+                node_process(
+                    "stereo_depth",
+                    tmp_path / f"sig{i}.log",
+                    {"model": "sgbm", "lazy": False},
+                    f"/rel_sig{i}",
+                    exit_codes=(0,),
+                )
+            )
+            for i in range(len(plans))
+        ]
         # running: configured and active (activation starts /diagnostics last)
         assert wait_for(
             ros_node,
             lambda: all(
-                publisher_of(ros_node, "/diagnostics", f"/rel_sig{i}") or p.poll() is not None
-                for i, (p, _) in enumerate(started)
+                publisher_of(ros_node, "/diagnostics", f"/rel_sig{i}") or not p.alive()
+                for i, p in enumerate(started)
             ),
             90,
-        ), [log.read_text()[-1000:] for _, log in started]
+        ), [p.text(1000) for p in started]
         t0 = time.monotonic()
-        for (proc, _), (first, second, gap) in zip(started, plans, strict=True):
-            proc.send_signal(first)
+        for p, (first, second, gap) in zip(started, plans, strict=True):
+            p.proc.send_signal(first)
             if gap:
-                time.sleep(gap)
-            proc.send_signal(second)
+                time.sleep(gap)  # the gap under test between the two signals
+            p.proc.send_signal(second)
             if first == signal.SIGINT and second == signal.SIGINT and gap == 0.0:
-                proc.send_signal(signal.SIGINT)  # and a third
-        for (proc, log), plan in zip(started, plans, strict=True):
-            code = proc.wait(30)
-            text = log.read_text()
+                p.proc.send_signal(signal.SIGINT)  # and a third
+        for p, plan in zip(started, plans, strict=True):
+            code = p.proc.wait(30)
+            text = p.text(None)
             assert code == 0, f"{plan}: exit {code}\n{text[-3000:]}"
             assert "Traceback" not in text, text
             assert "RCLError" not in text, text
             assert "configured" in text, text
         # all gone before ros2 launch would escalate to SIGTERM (5 s after SIGINT)
         assert time.monotonic() - t0 < 5.0
-    finally:
-        for proc, _ in started:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
     assert not (tmp_path / "STRAY_IMPORTED").exists()
