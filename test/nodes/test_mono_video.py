@@ -18,9 +18,10 @@ pytest.importorskip("torch")
 pytest.importorskip("timm")
 
 from depth_ros.core.eval.samples import load_sample
+from depth_ros.core.messages import image_to_numpy
 from depth_ros.core.models import ModelConfig, build_model, get_model
 from depth_ros.nodes.common import qos
-from depth_ros.nodes.convert import camera_info_msg, image_to_numpy, numpy_to_image
+from depth_ros.nodes.convert import camera_info_msg, numpy_to_image
 from depth_ros.tools.collector import Collector
 
 pytestmark = pytest.mark.ros

@@ -36,13 +36,7 @@ from depth_ros.core.errors import ConfigError
 from depth_ros.core.models import register_model
 from depth_ros.core.models.base import InputKind, ModelConfig, ModelSpec, OutputKind
 from depth_ros.core.models.depth_anything_v2 import DOWNLOAD, INPUT_SIZE, PREPROCESS
-from depth_ros.core.models.loading import (
-    EXPORTED_EXTENSIONS,
-    MonoNetworkModel,
-    WeightsSource,
-    check_rgb,
-    prepare,
-)
+from depth_ros.core.models.loading import MonoNetworkModel, WeightsSource, check_rgb, prepare
 
 _SIZES = {"vits": "Small", "vitb": "Base", "vitl": "Large"}
 _NAMES = {"vits": "ViT-S", "vitb": "ViT-B", "vitl": "ViT-L"}
@@ -119,7 +113,9 @@ class VideoDepthModel(MonoNetworkModel):
 
 
 def _torch_only(config: ModelConfig, path: Path) -> None:
-    if str(path).lower().endswith(EXPORTED_EXTENSIONS):
+    from depth_ros.core.backends import is_exported
+
+    if is_exported(path):
         raise ConfigError(
             f"{path.name} is an exported network; Video Depth Anything keeps its temporal "
             f"window between frames and runs on PyTorch only: give the official .pth"
@@ -135,7 +131,8 @@ def builder(encoder: str, metric: bool) -> Any:
     source, what = weights_source(encoder, metric), _what(encoder, metric)
 
     def build(config: ModelConfig) -> VideoDepthModel:
-        from depth_ros.core.models.loading import config_weights, create_runner
+        from depth_ros.core.backends import BackendRequest, create_backend
+        from depth_ros.core.models.loading import MONO_INPUTS, MONO_OUTPUTS, config_weights
 
         path = config_weights(config, source, what)
         _torch_only(config, path)
@@ -145,7 +142,14 @@ def builder(encoder: str, metric: bool) -> Any:
             built.append(torch_module(encoder, path, what))
             return built[-1]
 
-        runner = create_runner(path, "torch", config.device, factory)
+        request = BackendRequest(
+            path,
+            config.device,
+            module_factory=factory,
+            input_names=MONO_INPUTS,
+            output_names=MONO_OUTPUTS,
+        )
+        runner = create_backend("torch", request)
         size = config.input_size or int(dict(config.params).get("input_size", 518))
         return VideoDepthModel(runner, built[-1], size)
 
