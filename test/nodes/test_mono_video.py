@@ -20,8 +20,8 @@ pytest.importorskip("timm")
 from depth_ros.core.eval.samples import load_sample
 from depth_ros.core.messages import image_to_numpy
 from depth_ros.core.models import ModelConfig, build_model, get_model
-from depth_ros.nodes.common import qos
 from depth_ros.nodes.convert import camera_info_msg, numpy_to_image
+from depth_ros.nodes.qos import qos_profile
 from depth_ros.tools.collector import Collector
 
 pytestmark = pytest.mark.ros
@@ -52,7 +52,7 @@ def test_video_model_keeps_its_window_and_restarts_on_a_time_jump(  # type: igno
     }
     with node_process("mono_depth", tmp_path, params, ns) as log:
         c = Collector(node, {f"{ns}/depth/relative": Image})
-        q = qos("sensor_data", 5)
+        q = qos_profile("sensor_data", 5)
         img_pub = node.create_publisher(Image, f"{ns}/image", q)
         info_pub = node.create_publisher(CameraInfo, f"{ns}/camera_info", q)
         assert wait_for(
