@@ -118,6 +118,15 @@ class CameraAwareMonoModel(Protocol):
     def update(self, params: Mapping[str, Value]) -> None: ...
 
 
+@runtime_checkable
+class StreamingModel(Protocol):
+    """A model whose output depends on earlier frames (a temporal window it keeps, e.g.
+    Video Depth Anything): the caller drops that state with :meth:`reset` when the stream
+    breaks (a time jump); the model drops it itself when the image size changes."""
+
+    def reset(self) -> None: ...
+
+
 def run_mono(model: Any, rgb: NDArray[np.uint8], camera: PinholeCamera | None) -> MonoOutput:
     """One image through any monocular model: ``infer`` where the model has it, else
     ``predict`` (models and plugins that ignore the camera)."""
