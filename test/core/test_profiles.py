@@ -233,7 +233,8 @@ def test_plan_launch_register_to_starts_register_depth(node: str, tmp_path: Path
     )
     reg = plan.companions[-1]
     assert (reg.executable, reg.name, reg.namespace) == ("register_depth_lifecycle", REG, "cam")
-    assert reg.lifecycle and reg.profile is None
+    assert reg.lifecycle
+    assert reg.profile is None
     assert dict(reg.remappings) == {
         "depth/image_rect": "depth",
         "rgb/camera_info": "rgb/camera_info",
