@@ -181,8 +181,8 @@ def test_unusable_model_keeps_node_up(ros_node, tmp_path, case):  # type: ignore
         params.update(model="depth_anything_v2_vits", weights=str(bad))
         expect = str(bad)
     else:
-        params.update(model="depth_anything_v3_giant")
-        expect = "unknown model 'depth_anything_v3_giant'"
+        params.update(model="depth_anything_v9_giant")
+        expect = "unknown model 'depth_anything_v9_giant'"
     ns = f"/mono_{case}"
     with node_process("mono_depth", tmp_path, params, ns) as log:
         assert wait_for(node, lambda: expect in log.read_text(), 60), log.read_text()
