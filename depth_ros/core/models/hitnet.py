@@ -7,7 +7,7 @@ and the disparity (pixels of the left image) cropped back. There is no PyTorch
 implementation: weights are an ``.onnx`` file (onnxruntime) or a TensorRT engine.
 With onnxruntime the graph is rewritten at load time
 (:func:`~depth_ros.core.backends.onnx_graph.swap_tile_transpose`: same disparities, bit
-for bit; about 6 % faster on CPU).
+for bit; about 5 % faster on CPU).
 """
 
 from __future__ import annotations
