@@ -21,9 +21,20 @@ there, moved back into the current camera); the error is the mean |z_prev→cur 
 z_cur over pixels valid in both frames and not occluded (the ground truth itself agrees
 within 5 % there). The ground truth's own temporal error (sensor noise, pose error) is the
 floor. Accuracy (AbsRel of the aligned frames against the ground truth) shows the lag the
-filter costs. Usage::
+filter costs.
+
+With ``--model ID --weights FILE`` (or ``--random-weights``) the prediction is that
+monocular network's on the sequence's colour frames instead (metric output is inverted to
+inverse depth first, the evaluation aligns it the same way). A streaming model (Video Depth
+Anything) is run twice: as a stream (its temporal window kept from frame to frame) and
+frame by frame (its window reset before every frame, i.e. without its temporal part), each
+without and with the temporal filter. Random weights give a network that is not a depth
+estimator: its numbers show that the code paths run, not flicker (the output says so).
+Usage::
 
     python benchmarks/temporal_flicker.py [--noise 0.05] [--alphas 0.3 0.5 0.7] [--json]
+    python benchmarks/temporal_flicker.py --model video_depth_anything_vits \
+        --weights video_depth_anything_vits.pth [--input-size 518] [--json]
 """
 
 from __future__ import annotations
@@ -32,6 +43,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -148,6 +160,78 @@ def run(
     return row
 
 
+def load_colour(folder: Path) -> list[np.ndarray]:
+    """The sequence's colour frames, RGB uint8."""
+    import cv2
+
+    return [
+        np.ascontiguousarray(cv2.imread(str(p))[:, :, ::-1])
+        for p in sorted((folder / "color").glob("*.jpg"))
+    ]
+
+
+def network_predictions(
+    model: Any, frames: list[np.ndarray], stream: bool, metric: bool = False
+) -> list[np.ndarray]:
+    """The model's relative inverse depth per frame; ``stream`` False: a streaming model's
+    window is reset before every frame (each frame alone). ``metric``: the output is
+    metres, inverted here."""
+    from depth_ros.core.models.base import StreamingModel
+
+    streaming = isinstance(model, StreamingModel)
+    if streaming:
+        model.reset()
+    out = []
+    for rgb in frames:
+        if streaming and not stream:
+            model.reset()
+        pred = np.asarray(model.predict(rgb), dtype=np.float32)
+        if metric:
+            with np.errstate(divide="ignore"):
+                pred = np.where(pred > 0, 1.0 / pred, np.nan).astype(np.float32)
+        out.append(pred)
+    return out
+
+
+def network_rows(
+    args: argparse.Namespace, depths: list[np.ndarray], poses: list[np.ndarray]
+) -> Any:
+    """Rows for ``--model``: (prediction label, table)."""
+    import tempfile
+
+    from depth_ros.core.models import ModelConfig, OutputKind, build_model, get_model
+    from depth_ros.core.models.base import StreamingModel
+
+    spec = get_model(args.model)
+    weights = args.weights
+    if weights is None:
+        if not args.random_weights or spec.random_checkpoint is None:
+            raise SystemExit("give --weights, or --random-weights (structure only)")
+        weights = Path(tempfile.mkdtemp(prefix="flicker_")) / (spec.weights_file or "w.pth")
+        spec.random_checkpoint(weights)
+    model: Any = build_model(
+        args.model, ModelConfig(weights=weights, input_size=args.input_size or None)
+    )
+    frames = load_colour(RGBD)
+    opts = TemporalOptions(alpha=args.alphas[0], motion_threshold=args.motion_threshold)
+    modes = [("stream", True), ("frame by frame", False)]
+    if not isinstance(model, StreamingModel):
+        modes = modes[1:]
+    table = []
+    for mode, stream in modes:
+        metric = spec.output_kind is OutputKind.METRIC
+        preds = network_predictions(model, frames, stream, metric)
+        for label, o in (("no filter", None), (f"filter alpha {opts.alpha:g}", opts)):
+            table.append({"config": f"{mode}, {label}", **run(depths, poses, preds, o)})
+    what = f"{args.model} on the colour frames" + (
+        " (RANDOM weights: not a depth estimator, the numbers only show the code runs; "
+        "they are not flicker)"
+        if args.weights is None
+        else f" ({Path(weights).name})"
+    )
+    return what, table
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
@@ -159,6 +243,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--alphas", type=float, nargs="+", default=[0.3, 0.5, 0.7])
     ap.add_argument("--motion-threshold", type=float, default=0.15)
     ap.add_argument("--seeds", type=int, default=5, help="noise draws averaged")
+    ap.add_argument("--model", help="a monocular model ID: its prediction, not a fake one")
+    ap.add_argument("--weights", type=Path, help="the model's weights file")
+    ap.add_argument("--random-weights", action="store_true", help="structure only")
+    ap.add_argument("--input-size", type=int, default=0, help="network input size")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     if not (RGBD / "trajectory.log").is_file():
@@ -175,6 +263,17 @@ def main(argv: list[str] | None = None) -> int:
             ]
         )
     )
+    if args.model:
+        what, table = network_rows(args, depths, poses)
+        return report(
+            {
+                "sequence": "Redwood (Open3D TestData/RGBD), 5 frames 640x480",
+                "prediction": what,
+                "ground_truth_temporal_error": floor,
+                "rows": table,
+            },
+            args.json,
+        )
     gate = args.motion_threshold
     configs: list[tuple[str, TemporalOptions | None, bool]] = [("no filter", None, True)]
     configs += [
@@ -206,12 +305,18 @@ def main(argv: list[str] | None = None) -> int:
         "ground_truth_temporal_error": floor,
         "rows": table,
     }
-    if args.json:
+    result["prediction"] = f"{result['prediction']}; {args.seeds} noise draws"
+    return report(result, args.json)
+
+
+def report(result: dict[str, Any], as_json: bool) -> int:
+    if as_json:
         print(json.dumps(result, indent=1))
         return 0
-    print(f"{result['sequence']}; prediction: {result['prediction']}; {args.seeds} noise draws")
+    print(f"{result['sequence']}; prediction: {result['prediction']}")
+    floor = result["ground_truth_temporal_error"]
     print(f"ground truth's own temporal error (floor): {100 * floor:.2f} %")
-    for r in table:
+    for r in result["rows"]:
         gated = f", gated {100 * r['gated_fraction']:.1f} % px" if "gated_fraction" in r else ""
         print(
             f"{r['config']:>28}: temporal error {100 * r['temporal_error']:.2f} %, "

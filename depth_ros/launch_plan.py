@@ -84,6 +84,19 @@ COMMON_ARGUMENTS = (
         "(false: it waits unconfigured for `ros2 lifecycle set`)",
     ),
     LaunchArgument("params_file", "", "Extra parameters file loaded after the profile"),
+    LaunchArgument(
+        "register_to",
+        "",
+        "Also start register_depth, reprojecting this node's depth into the camera of this "
+        "namespace (e.g. rgb: its camera_info and image_rect_color) as "
+        "depth_registered/image_rect and depth_registered/points; extrinsics from TF or "
+        "register_params_file; empty: off",
+    ),
+    LaunchArgument(
+        "register_params_file",
+        "",
+        "With register_to: parameters file of register_depth (e.g. use_tf, depth_to_rgb_*)",
+    ),
     LaunchArgument("node_name", "", "Node name; empty = the executable's name"),
     LaunchArgument("log_level", "info", "Logging level of the node"),
 )
@@ -142,7 +155,7 @@ class LaunchPlan:
     parameters: list[Any]  # [profile path, (extra params file,) overrides dict]
     remappings: list[tuple[str, str]]
     arguments: list[str]
-    profile: Profile
+    profile: Profile | None  # None: a node without a model (register_depth)
     rviz: bool
     overrides: dict[str, Value] = field(default_factory=dict)
     lifecycle: bool = False
@@ -177,6 +190,10 @@ def plan_launch(node: str, args: Mapping[str, str]) -> LaunchPlan:
     if given["device"]:
         overrides["device"] = given["device"]
     companions = tuple(_plan_companion(c, given) for c in info.companions)
+    if given["register_to"].strip():
+        companions = (*companions, _plan_register(given))
+    elif given["register_params_file"]:
+        raise ConfigError("register_params_file is given but register_to is empty")
     check_params(node, model, overrides, f"launch arguments of {node}")
     parameters: list[Any] = [str(profile.path)]
     if given["params_file"]:
@@ -221,6 +238,41 @@ def _plan_companion(companion: Companion, given: Mapping[str, str]) -> LaunchPla
     )
     moved = ((t, f"{companion.namespace}/{t}") for t in node_info(companion.node).outputs)
     return replace(plan, remappings=[*plan.remappings, *moved])
+
+
+REGISTER = "register_depth"
+
+
+def _plan_register(given: Mapping[str, str]) -> LaunchPlan:
+    """register_depth beside a depth node, in its namespace: the node's ``depth`` and
+    ``depth/camera_info`` in, the ``register_to`` camera's camera_info and colour image as
+    the target; its outputs (``depth_registered/...``) do not collide with the node's."""
+    target = given["register_to"].strip().rstrip("/")
+    lifecycle = _truthy(given["lifecycle"])
+    parameters: list[Any] = [{"use_sim_time": _truthy(given["use_sim_time"])}]
+    if given["register_params_file"]:
+        extra = read_params_file(given["register_params_file"], REGISTER)
+        check_params(REGISTER, "", extra, given["register_params_file"])
+        parameters.insert(0, given["register_params_file"])
+    remappings = [
+        ("depth/image_rect", "depth"),
+        ("rgb/camera_info", f"{target}/camera_info"),
+        ("rgb/image_rect_color", f"{target}/image_rect_color"),
+    ]
+    camera = given["camera"].strip()
+    return LaunchPlan(
+        package=PACKAGE,
+        executable=f"{REGISTER}_lifecycle" if lifecycle else REGISTER,
+        name=REGISTER,
+        namespace=camera if camera else "",
+        parameters=parameters,
+        remappings=remappings,
+        arguments=["--ros-args", "--log-level", given["log_level"] or "info"],
+        profile=None,
+        rviz=False,
+        lifecycle=lifecycle,
+        autostart=_truthy(given["autostart"]),
+    )
 
 
 def rviz_config_text(camera: str = "", template: Path | None = None, fixed_frame: str = "") -> str:

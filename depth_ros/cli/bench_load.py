@@ -3,7 +3,8 @@ keeps up by dropping stale frames (newest-frame policy).
 
 The node runs in its own process (as ``ros2 run`` would); this process publishes the
 demo frames at ``--rate`` Hz with the current time as stamp, receives the node's outputs,
-and reads the node's own figures from /diagnostics. Reported: frames sent, outputs
+and reads the node's own figures from /diagnostics (stereo: the xyzrgb cloud is subscribed too,
+as rviz would). Reported: frames sent, outputs
 received, frames the node dropped, latency stamp → output received (p50/p95/max), the
 node's processing time, the bound ``2 x processing + input period`` with whether p95
 meets it, and the node's resident memory (VmRSS) after warm-up and at the end.
@@ -136,7 +137,7 @@ def measure(
     local_dds_env()
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
-    from sensor_msgs.msg import Image
+    from sensor_msgs.msg import Image, PointCloud2
 
     from depth_ros import processes
     from depth_ros.core.eval.samples import load_sample
@@ -185,6 +186,13 @@ def measure(
 
         outputs = [f"{ns}/{t}" for t in outputs]
         subs = [node.create_subscription(Image, t, on_output, qos_out) for t in outputs]
+        clouds: list[int] = []  # stamps of the point clouds received (as rviz would take them)
+        if node_name == "stereo_depth":
+            subs.append(
+                node.create_subscription(
+                    PointCloud2, f"{ns}/points", lambda m: clouds.append(stamp_to_ns(m)), qos_out
+                )
+            )
         diags: list[tuple[float, dict[str, str], int, str]] = []
 
         def on_diag(msg: DiagnosticArray) -> None:
@@ -258,6 +266,7 @@ def measure(
         rss_start = rss_kib(proc.pid)
         rss_samples = [rss_start]
         arrivals.clear()
+        clouds.clear()
         n_diag0 = len(diags)
 
         def tick(elapsed: float, sent: set[int]) -> None:
@@ -296,6 +305,7 @@ def measure(
             seconds,
             startup_s,
         )
+        figures["clouds_received"] = len(clouds)
         for sub in subs:
             node.destroy_subscription(sub)
     finally:

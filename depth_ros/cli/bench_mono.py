@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     """``bench mono``: time the network alone, then the node over DDS, and print both."""
     from depth_ros.core.eval.samples import load_sample
     from depth_ros.core.models import ModelConfig, build_model, get_model
-    from depth_ros.core.models.base import run_mono
+    from depth_ros.core.models.base import StreamingModel, run_mono
 
     spec = get_model(args.model)
     weights: Path | None = args.weights
@@ -74,12 +74,15 @@ def run(args: argparse.Namespace) -> int:
         run_mono(model, rgb, cam)
         predict.append((time.perf_counter() - t0) * 1e3)
 
-    node = _node(args, weights, size, bare)
+    # a streaming model's window must survive the gaps between node frames (wall stamps)
+    streaming = isinstance(model, StreamingModel)
+    node = _node(args, weights, size, bare, streaming)
     forward_ms = median_ms(forward) if forward else median_ms(predict)
     figures: dict[str, Any] = {
         "model": args.model,
         "input_size": size,
         "random_weights": args.weights is None,
+        "streaming": streaming,
         "frames": node["frames"],
         "forward_ms": forward_ms,
         "predict_ms": median_ms(predict),
@@ -93,7 +96,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _node(args: argparse.Namespace, weights: Path, size: int, between: Any) -> dict[str, Any]:
+def _node(
+    args: argparse.Namespace, weights: Path, size: int, between: Any, streaming: bool = False
+) -> dict[str, Any]:
     from sensor_msgs.msg import CameraInfo, Image
     from std_msgs.msg import Header
 
@@ -107,6 +112,8 @@ def _node(args: argparse.Namespace, weights: Path, size: int, between: Any) -> d
     params: dict[str, object] = {"model": args.model, "weights": str(weights)}
     if size:
         params["input_size"] = size
+    if streaming:
+        params["temporal_reset_gap_seconds"] = 0.0  # only stamps going backwards reset it
 
     def publisher(node: Any) -> Any:
         q = qos_profile("sensor_data", 5)

@@ -15,11 +15,11 @@ from numpy.typing import NDArray
 from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.errors import InputError
 from depth_ros.core.models import OutputKind
-from depth_ros.core.models.base import AnyMonoModel, CameraUse, run_mono
+from depth_ros.core.models.base import AnyMonoModel, CameraUse, StreamingModel, run_mono
 from depth_ros.core.pointcloud import PackedCloud, depth_to_cloud
 from depth_ros.core.region import Region, blank_outside, writable
 from depth_ros.core.scale import ScaleContext, ScaleFit, ScaleSource, apply
-from depth_ros.core.temporal import TemporalFilter, TemporalOptions
+from depth_ros.core.temporal import TemporalFilter, TemporalOptions, time_jumped
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,28 @@ class MonoPipeline:
         self.options = options or MonoOptions()
         self.camera_use = camera_use
         self.temporal = TemporalFilter()
+        self._stream_stamp: float | None = None  # last frame's stamp (streaming models)
+        self.stream_resets = 0  # times a streaming model's window was dropped on a time jump
+
+    def reset_stream(self) -> None:
+        """Drop what depends on earlier frames (a streaming model's temporal window, the
+        temporal filter's history): the next frame starts a new stream."""
+        self.temporal.reset()
+        self._stream_stamp = None
+        if isinstance(self.model, StreamingModel):
+            self.model.reset()
+
+    def _check_stream(self, stamp: float | None) -> None:
+        """A streaming model's window is dropped on a time jump (stamps going backwards or
+        further apart than ``temporal_reset_gap_seconds``)."""
+        if not isinstance(self.model, StreamingModel):
+            return
+        gap = self.options.temporal.reset_gap_seconds
+        if time_jumped(self._stream_stamp, stamp, gap):
+            self.model.reset()
+            self.stream_resets += 1
+        if stamp is not None:
+            self._stream_stamp = stamp
 
     @property
     def metric(self) -> bool:
@@ -87,10 +109,10 @@ class MonoPipeline:
         valid_region: Region | None = None,
     ) -> MonoResult:
         """Raises InputError/CalibrationError for bad input. ``stamp`` (seconds): the
-        image's time, for the temporal filter's reset on a time jump. ``valid_region``:
-        where depth may be given (:mod:`depth_ros.core.region`; None: everywhere);
-        outside it the prediction is NaN (no scale-fit sample, no depth, no points), the
-        confidence 0 and the normals NaN."""
+        image's time, for the temporal filter's (and a streaming model's) reset on a time
+        jump. ``valid_region``: where depth may be given (:mod:`depth_ros.core.region`;
+        None: everywhere); outside it the prediction is NaN (no scale-fit sample, no depth,
+        no points), the confidence 0 and the normals NaN."""
         opts = self.options
         h, w = rgb.shape[:2]
         if camera is not None:
@@ -100,6 +122,7 @@ class MonoPipeline:
                 "this model's metric scale follows the camera's focal length: it needs "
                 "camera_info (intrinsics) with every image, and none is known"
             )
+        self._check_stream(stamp)
         t0 = time.perf_counter()
         out = run_mono(self.model, rgb, camera)
         prediction = np.asarray(out.depth, dtype=np.float32)

@@ -63,8 +63,9 @@ TEMPORAL_PARAMS = (
     ParamSpec(
         "temporal_reset_gap_seconds",
         0.5,
-        "Restart the temporal filter when consecutive frame stamps are further apart than "
-        "this (or go backwards), seconds; 0 = only when they go backwards",
+        "Restart the temporal filter, and a video model's temporal window, when consecutive "
+        "frame stamps are further apart than this (or go backwards), seconds; 0 = only when "
+        "they go backwards",
         0.0,
         3600.0,
     ),
@@ -101,6 +102,16 @@ class TemporalOptions:
         )
 
 
+def time_jumped(previous: float | None, stamp: float | None, reset_gap_seconds: float) -> bool:
+    """Whether a stream broke between two frame stamps (seconds): time went backwards, or
+    the gap is longer than ``reset_gap_seconds`` (0: only backwards). Unknown stamps
+    (None) never break it."""
+    if stamp is None or previous is None:
+        return False
+    gap = stamp - previous
+    return gap < 0 or (reset_gap_seconds > 0 and gap > reset_gap_seconds)
+
+
 class TemporalFilter:
     """Exponential smoothing in inverse depth with motion gating (module docstring)."""
 
@@ -117,12 +128,7 @@ class TemporalFilter:
         self._stamp = None
 
     def _jumped(self, stamp: float | None) -> bool:
-        if stamp is None or self._stamp is None:
-            return False
-        gap = stamp - self._stamp
-        return gap < 0 or (
-            self.options.reset_gap_seconds > 0 and gap > self.options.reset_gap_seconds
-        )
+        return time_jumped(self._stamp, stamp, self.options.reset_gap_seconds)
 
     def _align(self, prev: NDArray[np.float32], new: NDArray[np.float32]) -> NDArray[np.float32]:
         """The history ``prev`` mapped by s·prev + t onto ``new``: least squares of new on

@@ -34,6 +34,7 @@ from depth_ros.core.errors import ConfigError, InputError
 from depth_ros.core.fusion import SOURCE_NONE, StereoMonoFusion
 from depth_ros.core.messages import depth_from_disparity_msg, rgb_from_msg, stamp_to_ns
 from depth_ros.core.models import OutputKind
+from depth_ros.core.models.base import StreamingModel
 from depth_ros.core.params import ParamSpec, Value
 from depth_ros.core.pointcloud import depth_to_cloud
 from depth_ros.core.scale import ScaleFit
@@ -110,6 +111,8 @@ class FusedDepth(base.DepthComponent):
         fusion = getattr(self, "fusion", None)
         if fusion is not None:
             fusion.reset()  # the scale fit of the old time is not held over the jump
+        if isinstance(self.model, StreamingModel):
+            self.model.reset()  # a video model's temporal window
 
     @override
     def teardown(self) -> None:

@@ -78,8 +78,10 @@ class MonoDepth(base.DepthComponent):
     def on_time_jump(self) -> None:
         if self.reference is not None:
             self.reference.clear()  # references of the old time would pair with new frames
-        if getattr(self, "pipeline", None) is not None and self.pipeline.scale is not None:
-            self.pipeline.scale.reset()
+        if getattr(self, "pipeline", None) is not None:
+            self.pipeline.reset_stream()  # a video model's temporal window, the filter's
+            if self.pipeline.scale is not None:
+                self.pipeline.scale.reset()
 
     def flags(self) -> set[str]:
         """The catalogue's topic flags that hold (depth_ros.core.catalogue): what the

@@ -145,6 +145,7 @@ def test_plan_launch_defaults_lifecycle_and_params_file(tmp_path: Path) -> None:
     )
     assert plan.executable == "stereo_depth_lifecycle"
     assert plan.name == "stereo_depth"
+    assert plan.profile is not None
     assert plan.profile.model == "sgbm"
     assert plan.parameters[1] == str(extra)
     assert plan.parameters[-1] == {
@@ -209,3 +210,50 @@ def test_rviz_config_namespaced() -> None:
     changed = [(a, b) for a, b in zip(plain.splitlines(), cam.splitlines(), strict=True) if a != b]
     assert len(changed) == 6  # left, mono image, depth, depth/relative, depth/color, points
     assert all(b.replace("/my_cam", "", 1) == a for a, b in changed)
+
+
+@pytest.mark.parametrize("node", ["stereo_depth", "mono_depth", "fused_depth"])
+def test_plan_launch_register_to_starts_register_depth(node: str, tmp_path: Path) -> None:
+    """register_to:=rgb adds register_depth beside the node, in its namespace, reading the
+    node's depth and the rgb camera's topics (names its catalogue subscribes), lifecycle
+    as the node; its parameters file is checked against register_depth's schema."""
+    from depth_ros.core.catalogue import node_info
+
+    extrinsics = tmp_path / "extrinsics.yaml"
+    extrinsics.write_text(
+        "register_depth:\n  ros__parameters:\n    use_tf: false\n    depth_to_rgb_x: -0.05\n"
+    )
+    plan = plan_launch(
+        node,
+        {
+            "camera": "cam",
+            "register_to": "rgb",
+            "register_params_file": str(extrinsics),
+            "lifecycle": "true",
+        },
+    )
+    reg = plan.companions[-1]
+    assert (reg.executable, reg.name, reg.namespace) == ("register_depth_lifecycle", REG, "cam")
+    assert reg.lifecycle
+    assert reg.profile is None
+    assert dict(reg.remappings) == {
+        "depth/image_rect": "depth",
+        "rgb/camera_info": "rgb/camera_info",
+        "rgb/image_rect_color": "rgb/image_rect_color",
+    }
+    subscribed = {t.name for t in node_info(REG).subscribes}
+    assert set(dict(reg.remappings)) <= subscribed
+    published = {t.name for t in node_info(node).publishes}
+    assert {"depth", "depth/camera_info"} <= published  # what register_depth reads
+    assert reg.parameters[0] == str(extrinsics)
+    # off by default; a bad register parameter, or its file without register_to, refused
+    assert all(c.name != REG for c in plan_launch(node, {}).companions)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("register_depth:\n  ros__parameters:\n    depth_to_rgb_x: 1e9\n")
+    with pytest.raises(ConfigError, match="depth_to_rgb_x"):
+        plan_launch(node, {"register_to": "rgb", "register_params_file": str(bad)})
+    with pytest.raises(ConfigError, match="register_to is empty"):
+        plan_launch(node, {"register_params_file": str(extrinsics)})
+
+
+REG = "register_depth"

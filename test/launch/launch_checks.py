@@ -39,8 +39,10 @@ def check_topics(
     listen: str,
     listen_type: type,
     timeout: float = 60.0,
+    companions: Sequence[str] = (),
 ) -> None:
-    """``listen``/``listen_type``: an output to subscribe to (its message type)."""
+    """``listen``/``listen_type``: an output to subscribe to (its message type);
+    ``companions``: other nodes the launch file starts in ``ns``."""
     import rclpy
 
     rclpy.init()
@@ -62,7 +64,8 @@ def check_topics(
                 break
         assert want_pubs <= pubs, f"missing publishers: {sorted(want_pubs - pubs)}"
         assert want_subs <= subs, f"missing subscriptions: {sorted(want_subs - subs)}"
-        assert f"{ns}/{node_name}" in node.get_fully_qualified_node_names()
+        for name in (node_name, *companions):
+            assert f"{ns}/{name}" in node.get_fully_qualified_node_names()
     finally:
         node.destroy_node()
         rclpy.try_shutdown()

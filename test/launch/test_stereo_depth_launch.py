@@ -1,5 +1,6 @@
-"""launch_testing: ``stereo_depth.launch.py`` (sgbm profile, camera namespace) starts the
-node, which subscribes to its inputs and advertises its outputs in that namespace.
+"""launch_testing: ``stereo_depth.launch.py`` (sgbm profile, camera namespace,
+``register_to:=rgb``) starts the node and register_depth beside it, which subscribe to
+their inputs and advertise their outputs in that namespace.
 
 Needs a ROS 2 install with ``launch``, ``launch_ros`` and ``launch_testing`` and depth_ros
 built in the workspace (``colcon build``; run with ``colcon test`` or ``launch_test``);
@@ -29,21 +30,35 @@ from sensor_msgs.msg import Image  # noqa: E402
 LAUNCH_FILE = Path(__file__).resolve().parents[2] / "launch" / "stereo_depth.launch.py"
 NS = "/launch_test_cam"
 INPUTS = ("left/image_rect", "left/camera_info", "right/image_rect", "right/camera_info")
-OUTPUTS = ("disparity", "depth", "depth/camera_info", "points")
+OUTPUTS = (
+    "disparity",
+    "depth",
+    "depth/camera_info",
+    "points",
+    "depth_registered/image_rect",  # register_depth, started by register_to
+    "depth_registered/camera_info",
+)
 
 
 @pytest.mark.launch_test
 def generate_test_description() -> LaunchDescription:
     include = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(str(LAUNCH_FILE)),
-        launch_arguments={"model": "sgbm", "camera": NS, "use_sim_time": "false"}.items(),
+        launch_arguments={
+            "model": "sgbm",
+            "camera": NS,
+            "use_sim_time": "false",
+            "register_to": "rgb",
+        }.items(),
     )
     return LaunchDescription([include, launch_testing.actions.ReadyToTest()])
 
 
 class TestTopicsAppear(unittest.TestCase):
     def test_node_advertises_outputs_and_subscribes_inputs(self) -> None:
-        check_topics(NS, "stereo_depth", INPUTS, OUTPUTS, "depth", Image)
+        check_topics(
+            NS, "stereo_depth", INPUTS, OUTPUTS, "depth", Image, companions=("register_depth",)
+        )
 
 
 @launch_testing.post_shutdown_test()

@@ -24,6 +24,9 @@ class BackendRequest:
     ``output_names``: the exported file's tensors, in the order the model passes and
     reads them (empty: all, in the file's order; the PyTorch backend ignores them).
     ``threads``: intra-op threads on CPU (ONNX Runtime; 0 = its default).
+    ``rewrite_graph``: apply the exact graph rewrites of
+    :mod:`~depth_ros.core.backends.onnx_graph` at load time (ONNX Runtime only; for
+    TF-converted graphs such as HITNet's).
     """
 
     weights: Path | None
@@ -33,6 +36,7 @@ class BackendRequest:
     input_names: tuple[str, ...] = ()
     output_names: tuple[str, ...] = ()
     threads: int = 0
+    rewrite_graph: bool = False
 
 
 class Backend(Protocol):

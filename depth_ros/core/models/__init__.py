@@ -54,6 +54,7 @@ MODEL_MODULES = (
     "metric3d",
     "monodepth2",
     "marigold",
+    "video_depth_anything",
 )
 
 #: filled on the first lookup: the modules above, then the plugins (core.registry)

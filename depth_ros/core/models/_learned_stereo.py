@@ -105,9 +105,11 @@ def stereo_backend(
     input_names: tuple[str, ...],
     output_names: tuple[str, ...],
     fp16: bool = False,
+    rewrite_graph: bool = False,
 ) -> Backend:
     """The backend running ``config.weights`` (clear WeightsError when it is missing),
-    created by :func:`~depth_ros.core.backends.create_backend` like every model's."""
+    created by :func:`~depth_ros.core.backends.create_backend` like every model's.
+    ``rewrite_graph``: see :class:`~depth_ros.core.backends.BackendRequest`."""
     weights = require_file(
         config.weights,
         what=f"{spec.description} weights",
@@ -121,5 +123,6 @@ def stereo_backend(
         module_factory=module_factory,
         input_names=input_names,
         output_names=output_names,
+        rewrite_graph=rewrite_graph,
     )
     return create_backend(config.backend, request)

@@ -146,6 +146,17 @@ AnyMonoModel: TypeAlias = "MonoModel | CameraAwareMonoModel"
 AnyModel: TypeAlias = "StereoModel | MonoModel | CameraAwareMonoModel"
 
 
+@runtime_checkable
+class StreamingModel(Protocol):
+    """A model whose output depends on earlier frames (a temporal window it keeps, e.g.
+    Video Depth Anything): the caller drops that state with :meth:`reset` when the stream
+    breaks (a time jump); the model drops it itself when the image size changes."""
+
+    def reset(self) -> None:
+        """Drop the frames kept so far: the next output depends on later frames only."""
+        ...
+
+
 def run_mono(
     model: AnyMonoModel, rgb: NDArray[np.uint8], camera: PinholeCamera | None
 ) -> MonoOutput:

@@ -5,6 +5,9 @@ The network takes grey left and right images scaled to 0..1 as one (N, H, W, 2) 
 H and W multiples of 32; images are padded at the bottom and right by edge replication
 and the disparity (pixels of the left image) cropped back. There is no PyTorch
 implementation: weights are an ``.onnx`` file (onnxruntime) or a TensorRT engine.
+With onnxruntime the graph is rewritten at load time
+(:func:`~depth_ros.core.backends.onnx_graph.swap_tile_transpose`: same disparities, bit
+for bit; about 5 % faster on CPU).
 """
 
 from __future__ import annotations
@@ -65,7 +68,13 @@ class HITNetStereo(LearnedStereo):
         self.params = defaults({p.name: p for p in PARAMS})
         self.params.update(config.params)
         self.backend = stereo_backend(
-            SPEC, config, None, INPUTS, OUTPUTS, fp16=bool(self.params["fp16"])
+            SPEC,
+            config,
+            None,
+            INPUTS,
+            OUTPUTS,
+            fp16=bool(self.params["fp16"]),
+            rewrite_graph=True,
         )
 
     def compute(self, left: NDArray[np.uint8], right: NDArray[np.uint8]) -> NDArray[np.float32]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +28,9 @@ from torch import nn
 
 from depth_ros.core.models.nets import as_vit, vit_tokens
 from depth_ros.core.models.nets.dpt_head import DPTHead
+
+if TYPE_CHECKING:
+    from timm.models.vision_transformer import VisionTransformer
 
 PATCH = 14
 
@@ -52,6 +56,63 @@ ENCODERS = {
 }
 
 
+def dinov2(encoder: str) -> VisionTransformer:
+    """The DINOv2 ViT of timm for ``encoder`` (vits | vitb | vitl) with the official parameter
+    names, ``mask_token`` included (unused at inference, present in the checkpoints).
+    ``weight_init="skip"``: the weights come from a checkpoint."""
+    import timm
+
+    cfg = ENCODERS[encoder]
+    vit = as_vit(
+        timm.create_model(
+            cfg.timm_name, pretrained=False, num_classes=0, img_size=518, weight_init="skip"
+        )
+    )
+    vit.register_parameter("mask_token", nn.Parameter(torch.zeros(1, cfg.embed_dim)))
+    return vit
+
+
+def pos_embed(pos: torch.Tensor, patch_h: int, patch_w: int) -> torch.Tensor:
+    """The position embedding for a ``patch_h`` x ``patch_w`` grid, sampled as the official
+    DINOv2 code does (bicubic, a scale factor with the 0.1 offset, not a size)."""
+    n = pos.shape[1] - 1
+    if patch_h * patch_w == n and patch_h == patch_w:
+        return pos
+    pos = pos.float()
+    cls_pos, grid = pos[:, :1], pos[:, 1:]
+    side = math.sqrt(n)
+    dim = pos.shape[-1]
+    grid = grid.reshape(1, int(side), int(side), dim).permute(0, 3, 1, 2)
+    grid = F.interpolate(
+        grid,
+        scale_factor=((patch_h + 0.1) / side, (patch_w + 0.1) / side),
+        mode="bicubic",
+        antialias=False,
+    )
+    grid = grid.permute(0, 2, 3, 1).reshape(1, -1, dim)
+    return torch.cat((cls_pos, grid), dim=1)
+
+
+def intermediate_tokens(
+    vit: VisionTransformer, x: torch.Tensor, layers: tuple[int, ...]
+) -> tuple[list[torch.Tensor], int, int]:
+    """(B, 3, H, W) → the final-norm patch tokens (B, N, C), class token removed, after
+    each block in ``layers`` (the official ``get_intermediate_layers(x, layers,
+    norm=True)``), and the patch grid (patch_h, patch_w)."""
+    # Python ints: an ONNX export bakes the position embedding for its input size
+    patch_h, patch_w = int(x.shape[-2]) // PATCH, int(x.shape[-1]) // PATCH
+    tokens = vit.patch_embed.norm(vit.patch_embed.proj(x).flatten(2).transpose(1, 2))
+    cls_token, position = vit_tokens(vit)
+    tokens = torch.cat((cls_token.expand(tokens.shape[0], -1, -1), tokens), dim=1)
+    tokens = tokens + pos_embed(position, patch_h, patch_w)
+    taken = []
+    for i, block in enumerate(vit.blocks):
+        tokens = block(tokens)
+        if i in layers:
+            taken.append(vit.norm(tokens)[:, 1:])
+    return taken, patch_h, patch_w
+
+
 class DepthAnythingV2Net(nn.Module):
     """(B, 3, H, W) normalised image, H and W multiples of 14 → (B, H, W) prediction:
     relative inverse depth (``max_depth`` None) or metres (metric releases).
@@ -65,57 +126,15 @@ class DepthAnythingV2Net(nn.Module):
         layers: tuple[int, int, int, int] | None = None,
     ) -> None:
         super().__init__()
-        import timm
-
         cfg = ENCODERS[encoder]
         self.encoder = encoder
         self.layers = layers or cfg.layers
-        self.pretrained = as_vit(
-            timm.create_model(
-                cfg.timm_name, pretrained=False, num_classes=0, img_size=518, weight_init="skip"
-            )
-        )
-        # weight_init="skip": the weights come from a checkpoint, random init is wasted time.
-        # DINOv2's mask token: unused at inference, present in the official checkpoints.
-        self.pretrained.register_parameter(
-            "mask_token", nn.Parameter(torch.zeros(1, cfg.embed_dim))
-        )
+        self.pretrained = dinov2(encoder)
         self.depth_head = DPTHead(
             cfg.embed_dim, cfg.features, cfg.out_channels, PATCH, metric_max_depth=max_depth
         )
 
-    def _pos_embed(self, patch_h: int, patch_w: int) -> torch.Tensor:
-        pos = vit_tokens(self.pretrained)[1]
-        n = pos.shape[1] - 1
-        if patch_h * patch_w == n and patch_h == patch_w:
-            return pos
-        pos = pos.float()
-        cls_pos, grid = pos[:, :1], pos[:, 1:]
-        side = math.sqrt(n)
-        dim = pos.shape[-1]
-        grid = grid.reshape(1, int(side), int(side), dim).permute(0, 3, 1, 2)
-        # Same sampling as the official code: a scale factor with a 0.1 offset, not a size.
-        grid = F.interpolate(
-            grid,
-            scale_factor=((patch_h + 0.1) / side, (patch_w + 0.1) / side),
-            mode="bicubic",
-            antialias=False,
-        )
-        grid = grid.permute(0, 2, 3, 1).reshape(1, -1, dim)
-        return torch.cat((cls_pos, grid), dim=1)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Python ints: an ONNX export bakes the position embedding for its input size
-        patch_h, patch_w = int(x.shape[-2]) // PATCH, int(x.shape[-1]) // PATCH
-        vit = self.pretrained
-        tokens = vit.patch_embed.norm(vit.patch_embed.proj(x).flatten(2).transpose(1, 2))
-        cls_token = vit_tokens(vit)[0]
-        tokens = torch.cat((cls_token.expand(tokens.shape[0], -1, -1), tokens), dim=1)
-        tokens = tokens + self._pos_embed(patch_h, patch_w)
-        taken = []
-        for i, block in enumerate(vit.blocks):
-            tokens = block(tokens)
-            if i in self.layers:
-                taken.append(vit.norm(tokens)[:, 1:])
+        taken, patch_h, patch_w = intermediate_tokens(self.pretrained, x, self.layers)
         out: torch.Tensor = self.depth_head(taken, patch_h, patch_w)
         return out.squeeze(1)
