@@ -18,17 +18,14 @@ interpolation (bicubic with the 0.1 offset), which timm's dynamic resizing does 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from depth_ros.core.models.nets import as_vit, vit_tokens
+from depth_ros.core.models.nets.dinov2 import PATCH, resize_pos_embed
 from depth_ros.core.models.nets.dpt_head import DPTHead
-
-PATCH = 14
 
 
 @dataclass(frozen=True)
@@ -85,24 +82,7 @@ class DepthAnythingV2Net(nn.Module):
         )
 
     def _pos_embed(self, patch_h: int, patch_w: int) -> torch.Tensor:
-        pos = vit_tokens(self.pretrained)[1]
-        n = pos.shape[1] - 1
-        if patch_h * patch_w == n and patch_h == patch_w:
-            return pos
-        pos = pos.float()
-        cls_pos, grid = pos[:, :1], pos[:, 1:]
-        side = math.sqrt(n)
-        dim = pos.shape[-1]
-        grid = grid.reshape(1, int(side), int(side), dim).permute(0, 3, 1, 2)
-        # Same sampling as the official code: a scale factor with a 0.1 offset, not a size.
-        grid = F.interpolate(
-            grid,
-            scale_factor=((patch_h + 0.1) / side, (patch_w + 0.1) / side),
-            mode="bicubic",
-            antialias=False,
-        )
-        grid = grid.permute(0, 2, 3, 1).reshape(1, -1, dim)
-        return torch.cat((cls_pos, grid), dim=1)
+        return resize_pos_embed(vit_tokens(self.pretrained)[1], patch_h, patch_w)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # Python ints: an ONNX export bakes the position embedding for its input size
