@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from _oracle import sample_image
 
 MODELS = ("depth_anything_v2_vits", "midas_v21_small")
 
@@ -51,18 +51,6 @@ def _random_checkpoint(model_id: str, folder: Path) -> Path:
     return path
 
 
-def _image() -> np.ndarray:
-    shared = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-    color = shared / "open3d_rgbd_samples" / "TestData" / "RGBD" / "color" / "00000.jpg"
-    if color.is_file():
-        import cv2
-
-        bgr = cv2.imread(str(color))
-        if bgr is not None:
-            return np.ascontiguousarray(bgr[:, :, ::-1])
-    return np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
-
-
 def _valid_size(model_id: str, size: int) -> int:
     """MiDaS input sizes are multiples of 32 (64 + 32k): the nearest one."""
     if model_id.startswith("midas"):
@@ -86,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    rgb = _image()
+    rgb, _ = sample_image()
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for model_id in args.models:

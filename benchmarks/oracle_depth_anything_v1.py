@@ -17,38 +17,19 @@ with a "skipped" line when the official code is not given or not found.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _oracle import compared, report, sample_image
 
 _CONFIGS = {
     "vitl": {"encoder": "vitl", "features": 256, "out_channels": [256, 512, 1024, 1024]},
     "vitb": {"encoder": "vitb", "features": 128, "out_channels": [96, 192, 384, 768]},
     "vits": {"encoder": "vits", "features": 64, "out_channels": [48, 96, 192, 384]},
 }
-
-
-def load_image(path: str | None) -> np.ndarray:
-    """RGB uint8: the given file, else a 640x480 sample scene, else a random image."""
-    import cv2
-
-    candidates = [Path(path)] if path else []
-    root = Path(__file__).resolve().parents[1]
-    sample = Path("data/open3d_rgbd_samples/TestData/RGBD/color/00000.jpg")
-    candidates += [
-        root / "shared" / sample,
-        root.parent / "shared" / sample,
-        root.parents[1] / "shared" / sample,
-    ]
-    for c in candidates:
-        bgr = cv2.imread(str(c)) if c.is_file() else None
-        if bgr is not None:
-            return np.ascontiguousarray(bgr[:, :, ::-1])
-    return np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
 
 
 def _randomise(net: Any, seed: int) -> None:
@@ -125,33 +106,15 @@ def main(argv: list[str] | None = None) -> int:
     from depth_ros.core.models import ModelConfig, build_model
 
     torch.manual_seed(0)
-    rgb = load_image(args.image)
+    rgb, _ = sample_image(args.image)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for encoder in args.encoders:
             ref, path = official_prediction(args.official, encoder, rgb, Path(tmp))
             ours = build_model(f"depth_anything_v1_{encoder}", ModelConfig(weights=path))
             out = ours.predict(rgb)  # type: ignore[attr-defined]
-            rng = float(ref.max() - ref.min())
-            diff = float(np.abs(out - ref).max())
-            results.append(
-                {
-                    "model": f"depth_anything_v1_{encoder}",
-                    "image": list(rgb.shape[:2]),
-                    "max_abs_diff": diff,
-                    "output_range": rng,
-                    "relative": diff / rng,
-                }
-            )
-    if args.json:
-        print(json.dumps(results, indent=2))
-    else:
-        for r in results:
-            print(
-                f"{r['model']}: max|diff| {r['max_abs_diff']:.3g} / range "
-                f"{r['output_range']:.3g} = {r['relative']:.2e} on {r['image']}"
-            )
-    return 0 if all(r["relative"] <= 1e-3 for r in results) else 1
+            results.append(compared(f"depth_anything_v1_{encoder}", rgb, out, ref))
+    return report(results, args.json)
 
 
 if __name__ == "__main__":

@@ -34,19 +34,15 @@ import gc
 import io
 import json
 import shutil
-import statistics
 import sys
 import tempfile
-import time
 import types
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _oracle import max_diff, median_ms, sample_image, sample_intrinsics
 
-#: the open3d sample (PrimeSense, 640x480) and its default intrinsics
-COLOR = ("open3d_rgbd_samples", "TestData", "RGBD", "color", "00000.jpg")
-PRIMESENSE = (525.0, 525.0, 319.5, 239.5)
 VARIANTS = (
     "small",
     "base",
@@ -57,24 +53,6 @@ VARIANTS = (
     "nested_giant_large",
     "nested_small",  # the official nested network with DA3-Small and a ViT-S Metric branch
 )
-
-
-def _image() -> tuple[np.ndarray, str]:
-    root = Path(__file__).resolve().parents[1]
-    for shared in (
-        root / "shared" / "data",
-        root.parent / "shared" / "data",
-        root.parents[1] / "shared" / "data",
-    ):
-        path = shared.joinpath(*COLOR)
-        if path.is_file():
-            import cv2
-
-            bgr = cv2.imread(str(path))
-            if bgr is not None:
-                return np.ascontiguousarray(bgr[:, :, ::-1]), str(path)
-    rgb = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
-    return rgb, "random 640x480"
 
 
 def _official(path: Path) -> Any:
@@ -108,18 +86,8 @@ def _official(path: Path) -> Any:
     )
 
 
-def _ms(fn: Any, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
-
-
 def _rel(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
-    diff = float(np.max(np.abs(a.astype(np.float64) - b)))
-    rng = float(np.ptp(b))
+    diff, rng = max_diff(a, b)
     return {"max_abs_diff": diff, "diff_over_range": diff / rng if rng > 0 else diff, "range": rng}
 
 
@@ -224,7 +192,7 @@ def compare(
     _randomise(net, std, seed=1)
 
     h, w = rgb.shape[:2]
-    fx, fy, cx, cy = PRIMESENSE if (w, h) == (640, 480) else (0.8 * w, 0.8 * w, w / 2, h / 2)
+    fx, fy, cx, cy = sample_intrinsics(w, h)
     k = np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]], dtype=np.float32)
     proc = off.InputProcessor()
     with contextlib.redirect_stdout(io.StringIO()):
@@ -245,7 +213,7 @@ def compare(
     save_model(wrapper, str(folder / "model.safetensors"))
     (folder / "config.json").write_text(json.dumps({"model_name": release.config}))
     ref = _official_forward(net, imgs)
-    official_ms = _ms(functools.partial(_official_forward, net, imgs), runs) if runs else None
+    official_ms = median_ms(functools.partial(_official_forward, net, imgs), runs) if runs else None
     del net, wrapper  # one network in memory at a time (Giant: 1.4 B parameters)
     gc.collect()
     config = ModelConfig(weights=folder / "model.safetensors", input_size=input_size)
@@ -294,8 +262,8 @@ def compare(
         result["confidence_image_size"] = _rel(out.confidence, mapped)
     if runs:
         result["official_forward_ms"] = official_ms
-        result["our_forward_ms"] = _ms(lambda: ours.runner.run([x]), runs)
-        result["our_infer_ms"] = _ms(lambda: ours.infer(rgb, camera), runs)
+        result["our_forward_ms"] = median_ms(lambda: ours.runner.run([x]), runs)
+        result["our_infer_ms"] = median_ms(lambda: ours.infer(rgb, camera), runs)
     shutil.rmtree(folder, ignore_errors=True)
     return result
 
@@ -334,16 +302,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.image is not None:
-        import cv2
-
-        bgr = cv2.imread(str(args.image))
-        if bgr is None:
-            print(f"cannot read {args.image}")
-            return 1
-        rgb, source = np.ascontiguousarray(bgr[:, :, ::-1]), str(args.image)
-    else:
-        rgb, source = _image()
+    rgb, source = sample_image(args.image)
     results = [
         compare(off, variant, rgb, args.input_size, args.runs, args.std)
         for variant in args.variants

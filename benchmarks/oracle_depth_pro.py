@@ -35,29 +35,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _oracle import sample_image
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
-
-
-def _image(path: str | None) -> tuple[np.ndarray, str]:
-    import cv2
-
-    sample = Path("shared/data/open3d_rgbd_samples/TestData/RGBD/color/00000.jpg")
-    candidates = (
-        [Path(path)]
-        if path
-        else [base / sample for base in (REPO, *REPO.parents) if (base / sample).is_file()]
-    )
-    for c in candidates:
-        bgr = cv2.imread(str(c))
-        if bgr is not None:
-            return np.ascontiguousarray(bgr[:, :, ::-1]), str(c)
-    if path:
-        raise SystemExit(f"cannot read image {path}")
-    rng = np.random.default_rng(0)
-    return rng.integers(0, 256, (480, 640, 3), dtype=np.uint8), "random 640x480"
 
 
 def _import_official(root: Path) -> Any:
@@ -184,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     from depth_ros.core.models.nets.depth_pro import DepthProConfig
 
     torch.set_num_threads(args.threads)
-    rgb, image_name = _image(args.image)
+    rgb, image_name = sample_image(args.image)
     h, w = rgb.shape[:2]
     if args.small:
         official_cfg = _small_official(dp)

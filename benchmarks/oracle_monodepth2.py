@@ -26,30 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-REDWOOD = (
-    Path(__file__).resolve().parents[1]
-    / ".."
-    / "shared"
-    / "data"
-    / "open3d_rgbd_samples"
-    / "TestData"
-    / "RGBD"
-    / "color"
-    / "00000.jpg"
-)
-
-
-def _image() -> np.ndarray:
-    import cv2
-
-    for candidate in (
-        REDWOOD,
-        Path("/work/shared/data/open3d_rgbd_samples/TestData/RGBD/color/00000.jpg"),
-    ):
-        if candidate.is_file():
-            return np.ascontiguousarray(cv2.imread(str(candidate))[:, :, ::-1])
-    return np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
+from _oracle import sample_image
 
 
 def official_outputs(
@@ -112,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     from depth_ros.core.models import ModelConfig, build_model
 
     torch.set_num_threads(1)
-    rgb = _image()
+    rgb, _ = sample_image()
     rows = []
     for model_id, use_stereo, seed in (
         ("monodepth2_mono_640x192", False, 0),

@@ -20,37 +20,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import statistics
 import sys
 import tempfile
-import time
 import types
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-#: the open3d sample (PrimeSense, 640x480) and its default intrinsics
-COLOR = ("open3d_rgbd_samples", "TestData", "RGBD", "color", "00000.jpg")
-PRIMESENSE = (525.0, 525.0, 319.5, 239.5)
-
-
-def _image() -> tuple[np.ndarray, str]:
-    root = Path(__file__).resolve().parents[1]
-    for shared in (
-        root / "shared" / "data",
-        root.parent / "shared" / "data",
-        root.parents[1] / "shared" / "data",
-    ):
-        path = shared.joinpath(*COLOR)
-        if path.is_file():
-            import cv2
-
-            bgr = cv2.imread(str(path))
-            if bgr is not None:
-                return np.ascontiguousarray(bgr[:, :, ::-1]), str(path)
-    rgb = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
-    return rgb, "random 640x480"
+from _oracle import max_diff, median_ms, sample_image, sample_intrinsics
 
 
 def _official(path: Path) -> Any:
@@ -75,18 +52,8 @@ def _official(path: Path) -> Any:
     return UniDepthV2
 
 
-def _ms(fn: Any, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
-
-
 def _rel(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    diff = float(np.max(np.abs(a.astype(np.float64) - b)))
-    rng = float(np.ptp(b))
+    diff, rng = max_diff(a, b)
     return diff, diff / rng if rng > 0 else diff
 
 
@@ -123,7 +90,7 @@ def compare(
     ours: Any = build_model(f"unidepth_v2_{variant}", ModelConfig(weights=ckpt, params=params))
 
     h, w = rgb.shape[:2]
-    fx, fy, cx, cy = PRIMESENSE if (w, h) == (640, 480) else (0.8 * w, 0.8 * w, w / 2, h / 2)
+    fx, fy, cx, cy = sample_intrinsics(w, h)
     camera = PinholeCamera.from_intrinsics(w, h, fx, fy, cx, cy)
     k = torch.tensor([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
     x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))
@@ -155,9 +122,9 @@ def compare(
     if runs:
         inputs, _ = ours.network_inputs(rgb, camera)
         with torch.no_grad():
-            result["official_infer_ms"] = _ms(lambda: official.infer(x, k.clone()), runs)
-        result["our_forward_ms"] = _ms(lambda: ours.runner.run(inputs), runs)
-        result["our_infer_ms"] = _ms(lambda: ours.infer(rgb, camera), runs)
+            result["official_infer_ms"] = median_ms(lambda: official.infer(x, k.clone()), runs)
+        result["our_forward_ms"] = median_ms(lambda: ours.runner.run(inputs), runs)
+        result["our_infer_ms"] = median_ms(lambda: ours.infer(rgb, camera), runs)
     return result
 
 
@@ -189,16 +156,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.image is not None:
-        import cv2
-
-        bgr = cv2.imread(str(args.image))
-        if bgr is None:
-            print(f"cannot read {args.image}")
-            return 1
-        rgb, source = np.ascontiguousarray(bgr[:, :, ::-1]), str(args.image)
-    else:
-        rgb, source = _image()
+    rgb, source = sample_image(args.image)
     images = [rgb]
     if args.wide:
         import cv2

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from oracle_depth_anything_v1 import load_image
+from _oracle import compared, report, sample_image
 
 
 def _randomise(net: Any, seed: int) -> None:
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    rgb = load_image(args.image)
+    rgb, _ = sample_image(args.image)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for variant in args.variants:
@@ -130,15 +130,9 @@ def main(argv: list[str] | None = None) -> int:
             out = ours.predict(rgb)  # type: ignore[attr-defined]
             t_ours = time.perf_counter() - t0
             os.remove(path)
-            rng = float(ref.max() - ref.min())
-            diff = float(np.abs(out - ref).max())
             results.append(
                 {
-                    "model": f"zoedepth_{variant}",
-                    "image": list(rgb.shape[:2]),
-                    "max_abs_diff": diff,
-                    "output_range": rng,
-                    "relative": diff / rng,
+                    **compared(f"zoedepth_{variant}", rgb, out, ref),
                     "official_s": t_official,
                     "ours_s": t_ours,
                     "official_min_max": [float(ref.min()), float(ref.max())],
@@ -146,16 +140,11 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)
             del ours
-    if args.json:
-        print(json.dumps(results, indent=2))
-    else:
-        for r in results:
-            print(
-                f"{r['model']}: max|diff| {r['max_abs_diff']:.3g} / range "
-                f"{r['output_range']:.3g} = {r['relative']:.2e} on {r['image']} "
-                f"(official {r['official_s']:.1f} s, ours {r['ours_s']:.1f} s)"
-            )
-    return 0 if all(r["relative"] <= 1e-3 for r in results) else 1
+    return report(
+        results,
+        args.json,
+        lambda r: f" (official {r['official_s']:.1f} s, ours {r['ours_s']:.1f} s)",
+    )
 
 
 if __name__ == "__main__":

@@ -269,42 +269,30 @@ def measure(
         clouds.clear()
         n_diag0 = len(diags)
 
+        def figures_at(elapsed: float, sent: set[int]) -> dict[str, Any]:
+            return _figures(
+                node_name,
+                node_params,
+                rate,
+                sent,
+                arrivals,
+                diags[n_diag0:],
+                dropped0,
+                rss_start,
+                rss_samples,
+                elapsed,
+                startup_s,
+            )
+
         def tick(elapsed: float, sent: set[int]) -> None:
             rss_samples.append(rss_kib(proc.pid))
             if progress is not None:
-                progress(
-                    elapsed,
-                    _figures(
-                        node_name,
-                        node_params,
-                        rate,
-                        sent,
-                        arrivals,
-                        diags[n_diag0:],
-                        dropped0,
-                        rss_start,
-                        rss_samples,
-                        elapsed,
-                        startup_s,
-                    ),
-                )
+                progress(elapsed, figures_at(elapsed, sent))
 
         sent = drive(seconds, tick)
         spin(time.monotonic() + 3.0)  # the last frames in flight, a fresh diagnostic
         rss_samples.append(rss_kib(proc.pid))
-        figures = _figures(
-            node_name,
-            node_params,
-            rate,
-            sent,
-            arrivals,
-            diags[n_diag0:],
-            dropped0,
-            rss_start,
-            rss_samples,
-            seconds,
-            startup_s,
-        )
+        figures = figures_at(seconds, sent)
         figures["clouds_received"] = len(clouds)
         for sub in subs:
             node.destroy_subscription(sub)

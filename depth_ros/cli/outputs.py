@@ -62,20 +62,33 @@ def color_png(
     return write_png(path, with_colorbar(colorize(values, lo, hi, invert), lo, hi, unit, invert))
 
 
+def _write_map(
+    out: Path,
+    stem: str,
+    values: NDArray[np.float32],
+    png_scale: float,
+    unit: str,
+    invert: bool,
+    value_range: ValueRange,
+) -> list[Path]:
+    """``.npy`` as given, 16-bit PNG of ``values * png_scale`` (0 invalid), colour PNG."""
+    out.mkdir(parents=True, exist_ok=True)
+    np.save(out / f"{stem}.npy", values)
+    png16 = np.nan_to_num(np.clip(values * png_scale, 0, 65535), nan=0).astype(np.uint16)
+    return [
+        out / f"{stem}.npy",
+        write_png(out / f"{stem}.png", png16),
+        color_png(out / f"{stem}_color.png", values, unit, invert, value_range),
+    ]
+
+
 def write_disparity(
     out: Path, stem: str, disparity: NDArray[np.float32], value_range: ValueRange = None
 ) -> list[Path]:
     """``.npy`` float32 (NaN invalid), 16-bit PNG (value/256 px, 0 invalid: KITTI's
     convention), colour PNG with a colour bar in pixels (``value_range``: see
     :func:`color_png`)."""
-    out.mkdir(parents=True, exist_ok=True)
-    np.save(out / f"{stem}.npy", disparity)
-    png16 = np.nan_to_num(np.clip(disparity * 256.0, 0, 65535), nan=0).astype(np.uint16)
-    return [
-        out / f"{stem}.npy",
-        write_png(out / f"{stem}.png", png16),
-        color_png(out / f"{stem}_color.png", disparity, "px", False, value_range),
-    ]
+    return _write_map(out, stem, disparity, 256.0, "px", False, value_range)
 
 
 def write_depth(
@@ -84,14 +97,7 @@ def write_depth(
     """``.npy`` float32 metres (NaN invalid), 16-bit PNG in millimetres (0 invalid, as
     16UC1 depth images), colour PNG (near = warm) with a colour bar in metres
     (``value_range``: see :func:`color_png`)."""
-    out.mkdir(parents=True, exist_ok=True)
-    np.save(out / f"{stem}.npy", depth)
-    mm = np.nan_to_num(np.clip(depth * 1000.0, 0, 65535), nan=0).astype(np.uint16)
-    return [
-        out / f"{stem}.npy",
-        write_png(out / f"{stem}.png", mm),
-        color_png(out / f"{stem}_color.png", depth, "m", True, value_range),
-    ]
+    return _write_map(out, stem, depth, 1000.0, "m", True, value_range)
 
 
 def write_ply(path: Path, cloud: PackedCloud) -> Path:

@@ -61,11 +61,9 @@ class StampedMsg(Protocol):
 
 
 @runtime_checkable
-class ImageMsg(Protocol):
+class ImageMsg(StampedMsg, Protocol):
     """``sensor_msgs/Image``."""
 
-    @property
-    def header(self) -> HeaderMsg: ...
     @property
     def height(self) -> int: ...
     @property
@@ -81,11 +79,9 @@ class ImageMsg(Protocol):
 
 
 @runtime_checkable
-class CompressedImageMsg(Protocol):
+class CompressedImageMsg(StampedMsg, Protocol):
     """``sensor_msgs/CompressedImage``."""
 
-    @property
-    def header(self) -> HeaderMsg: ...
     @property
     def format(self) -> str: ...
     @property
@@ -107,12 +103,10 @@ class RegionOfInterestMsg(Protocol):
 
 
 @runtime_checkable
-class CameraInfoMsg(Protocol):
+class CameraInfoMsg(StampedMsg, Protocol):
     """``sensor_msgs/CameraInfo`` (the fields every reader needs; ``binning_*`` and
     ``roi`` are read where present)."""
 
-    @property
-    def header(self) -> HeaderMsg: ...
     @property
     def height(self) -> int: ...
     @property
@@ -167,19 +161,14 @@ class PointsMsg(Protocol):
 
 
 @runtime_checkable
-class PointCloudMsg(PointsMsg, Protocol):
+class PointCloudMsg(PointsMsg, StampedMsg, Protocol):
     """``sensor_msgs/PointCloud2``."""
-
-    @property
-    def header(self) -> HeaderMsg: ...
 
 
 @runtime_checkable
-class DisparityImageMsg(Protocol):
+class DisparityImageMsg(StampedMsg, Protocol):
     """``stereo_msgs/DisparityImage``."""
 
-    @property
-    def header(self) -> HeaderMsg: ...
     @property
     def image(self) -> ImageMsg: ...
     @property

@@ -155,6 +155,31 @@ def stereo_node_params(model_params: tuple[ParamSpec, ...] = ()) -> dict[str, Pa
     )
 
 
+#: the parameters of one rigid transform: ``<prefix>_<field>``
+TRANSFORM_FIELDS = ("x", "y", "z", "qx", "qy", "qz", "qw")
+
+
+def transform_params(prefix: str, translation: str, rotation: str) -> tuple[ParamSpec, ...]:
+    """``<prefix>_{x,y,z}`` (m) and ``<prefix>_{qx,qy,qz,qw}`` (default: identity), with
+    ``translation`` and ``rotation`` naming the transform in their descriptions."""
+    return (
+        *(
+            ParamSpec(f"{prefix}_{c}", 0.0, f"{translation} translation {c}, m", -1e3, 1e3)
+            for c in "xyz"
+        ),
+        *(
+            ParamSpec(
+                f"{prefix}_q{c}",
+                1.0 if c == "w" else 0.0,
+                f"{rotation} rotation quaternion {c}",
+                -1,
+                1,
+            )
+            for c in "xyzw"
+        ),
+    )
+
+
 REFERENCE_PARAMS = (
     ParamSpec(
         "use_tf",
@@ -170,13 +195,7 @@ REFERENCE_PARAMS = (
         "(e.g. base_footprint); camera height and gravity then come from TF",
         read_only=True,
     ),
-    ParamSpec("reference_to_camera_x", 0.0, "Reference → camera translation x, m", -1e3, 1e3),
-    ParamSpec("reference_to_camera_y", 0.0, "Reference → camera translation y, m", -1e3, 1e3),
-    ParamSpec("reference_to_camera_z", 0.0, "Reference → camera translation z, m", -1e3, 1e3),
-    ParamSpec("reference_to_camera_qx", 0.0, "Reference → camera rotation quaternion x", -1, 1),
-    ParamSpec("reference_to_camera_qy", 0.0, "Reference → camera rotation quaternion y", -1, 1),
-    ParamSpec("reference_to_camera_qz", 0.0, "Reference → camera rotation quaternion z", -1, 1),
-    ParamSpec("reference_to_camera_qw", 1.0, "Reference → camera rotation quaternion w", -1, 1),
+    *transform_params("reference_to_camera", "Reference → camera", "Reference → camera"),
 )
 
 SCALE_PREFIX = "scale."
@@ -274,13 +293,7 @@ REGISTER_PARAMS = (
         "depth_to_rgb_* parameters give it",
         read_only=True,
     ),
-    ParamSpec("depth_to_rgb_x", 0.0, "Depth → rgb optical frame translation x, m", -1e3, 1e3),
-    ParamSpec("depth_to_rgb_y", 0.0, "Depth → rgb optical frame translation y, m", -1e3, 1e3),
-    ParamSpec("depth_to_rgb_z", 0.0, "Depth → rgb optical frame translation z, m", -1e3, 1e3),
-    ParamSpec("depth_to_rgb_qx", 0.0, "Depth → rgb rotation quaternion x", -1, 1),
-    ParamSpec("depth_to_rgb_qy", 0.0, "Depth → rgb rotation quaternion y", -1, 1),
-    ParamSpec("depth_to_rgb_qz", 0.0, "Depth → rgb rotation quaternion z", -1, 1),
-    ParamSpec("depth_to_rgb_qw", 1.0, "Depth → rgb rotation quaternion w", -1, 1),
+    *transform_params("depth_to_rgb", "Depth → rgb optical frame", "Depth → rgb"),
 )
 
 

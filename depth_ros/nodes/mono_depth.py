@@ -29,7 +29,7 @@ from depth_ros.core.mono_pipeline import MonoOptions, MonoPipeline
 from depth_ros.core.params import ParamSpec
 from depth_ros.core.region import Region, camera_and_region
 from depth_ros.core.scale import ScaleFit, build_scale_source, scale_source_params
-from depth_ros.core.schema import SCALE_PREFIX, mono_node_params
+from depth_ros.core.schema import SCALE_PREFIX, TRANSFORM_FIELDS, mono_node_params
 from depth_ros.core.temporal import TEMPORAL_PARAMS, TemporalOptions
 from depth_ros.nodes import base, process, topics
 from depth_ros.nodes.convert import camera_info_msg, cloud_msg, numpy_to_image
@@ -57,7 +57,7 @@ class MonoDepth(base.DepthComponent):
     )
     live_params = base.DepthComponent.live_params | {  # read each frame
         "valid_roi",  # (and these by ReferenceTracker)
-        *(f"reference_to_camera_{c}" for c in ("x", "y", "z", "qx", "qy", "qz", "qw")),
+        *(f"reference_to_camera_{c}" for c in TRANSFORM_FIELDS),
     }
     pipeline: MonoPipeline
     reference: ReferenceTracker | None = None

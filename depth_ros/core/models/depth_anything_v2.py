@@ -23,6 +23,7 @@ from depth_ros.core.models import register_model
 from depth_ros.core.models._focal import FOCAL_SCALING, HYPERSIM, VKITTI2, FocalScaled
 from depth_ros.core.models.base import InputKind, ModelConfig, ModelSpec, OutputKind
 from depth_ros.core.models.loading import (
+    DOWNLOAD,
     IMAGENET_MEAN,
     IMAGENET_STD,
     MonoNetworkModel,
@@ -57,12 +58,6 @@ INPUT_SIZE = ParamSpec(
     min=70,
     max=2002,
     step=14,
-)
-DOWNLOAD = ParamSpec(
-    "download",
-    True,
-    "Download the official weights into the cache when no weights file is given",
-    read_only=True,
 )
 PARAMS = (INPUT_SIZE, DOWNLOAD)
 PARAMS_METRIC = (INPUT_SIZE, FOCAL_SCALING, DOWNLOAD)

@@ -70,6 +70,7 @@ from depth_ros.core.models.base import (
     OutputKind,
 )
 from depth_ros.core.models.loading import (
+    DOWNLOAD,
     IMAGENET_MEAN,
     IMAGENET_STD,
     WeightsSource,
@@ -107,12 +108,6 @@ RESIZE_METHOD = ParamSpec(
     "upper_bound_resize",
     "Official process_res_method: bound the longest side (upper) or the shortest (lower)",
     choices=RESIZE_METHODS,
-)
-DOWNLOAD = ParamSpec(
-    "download",
-    True,
-    "Download the official weights into the cache when no weights file is given",
-    read_only=True,
 )
 PARAMS = (INPUT_SIZE, RESIZE_METHOD, DOWNLOAD)
 

@@ -37,8 +37,8 @@ from depth_ros.core.models.base import (
     MonoOutput,
     OutputKind,
 )
-from depth_ros.core.models.loading import WeightsSource, check_rgb
-from depth_ros.core.params import ParamSpec, Value
+from depth_ros.core.models.loading import DOWNLOAD, WeightsSource, check_rgb
+from depth_ros.core.params import Value
 
 if TYPE_CHECKING:
     from depth_ros.core.arrays import FloatArray
@@ -60,12 +60,6 @@ WHAT = (
     "network from github.com/apple/ml-depth-pro, get_pretrained_models.sh)"
 )
 
-DOWNLOAD = ParamSpec(
-    "download",
-    True,
-    "Download the official weights into the cache when no weights file is given",
-    read_only=True,
-)
 PARAMS = (DOWNLOAD,)
 
 

@@ -333,6 +333,15 @@ def verify_sha256(path: Path, source: WeightsSource, hint: str = "") -> None:
         )
 
 
+#: the ``download`` parameter of the models whose official weights are published
+DOWNLOAD = ParamSpec(
+    "download",
+    True,
+    "Download the official weights into the cache when no weights file is given",
+    read_only=True,
+)
+
+
 def config_weights(config: ModelConfig, source: WeightsSource, what: str) -> Path:
     """The weights file of a model build: ``config.weights`` or the official release
     (cache, or a download unless the ``download`` parameter is false)."""

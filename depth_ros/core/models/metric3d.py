@@ -39,7 +39,7 @@ from depth_ros.core.models.base import (
     MonoOutput,
     OutputKind,
 )
-from depth_ros.core.models.loading import WeightsSource, check_rgb
+from depth_ros.core.models.loading import DOWNLOAD, WeightsSource, check_rgb
 from depth_ros.core.params import ParamSpec, Value
 
 if TYPE_CHECKING:
@@ -78,12 +78,6 @@ INPUT_WIDTH = ParamSpec(
     min=SIZE_MULTIPLE,
     max=2016,
     step=SIZE_MULTIPLE,
-)
-DOWNLOAD = ParamSpec(
-    "download",
-    True,
-    "Download the official weights into the cache when no weights file is given",
-    read_only=True,
 )
 PARAMS = (INPUT_HEIGHT, INPUT_WIDTH, DOWNLOAD)
 

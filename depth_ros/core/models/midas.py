@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from depth_ros.core.models import register_model
 from depth_ros.core.models.base import InputKind, ModelConfig, ModelSpec, OutputKind
 from depth_ros.core.models.loading import (
+    DOWNLOAD,
     HALF,
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -48,13 +49,6 @@ def _input_size(default: int) -> ParamSpec:
         step=32,
     )
 
-
-DOWNLOAD = ParamSpec(
-    "download",
-    True,
-    "Download the official weights into the cache when no weights file is given",
-    read_only=True,
-)
 
 # The GitHub releases publish no SHA-256 for these files (WeightsSource.sha256 None: a
 # download is not verified).

@@ -54,7 +54,13 @@ from depth_ros.core.models.base import (
     MonoOutput,
     OutputKind,
 )
-from depth_ros.core.models.loading import IMAGENET_MEAN, IMAGENET_STD, WeightsSource, check_rgb
+from depth_ros.core.models.loading import (
+    DOWNLOAD,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    WeightsSource,
+    check_rgb,
+)
 from depth_ros.core.params import ParamSpec, Value
 
 if TYPE_CHECKING:
@@ -81,12 +87,6 @@ RESOLUTION_LEVEL = ParamSpec(
     "(0.2-0.6 MP; 0 smallest and fastest), -1 uses the whole range (the official default)",
     min=-1,
     max=9,
-)
-DOWNLOAD = ParamSpec(
-    "download",
-    True,
-    "Download the official weights into the cache when no weights file is given",
-    read_only=True,
 )
 PARAMS = (RESOLUTION_LEVEL, DOWNLOAD)
 

@@ -36,8 +36,14 @@ from numpy.typing import NDArray
 from depth_ros.core.errors import ConfigError
 from depth_ros.core.models import register_model
 from depth_ros.core.models.base import InputKind, ModelConfig, ModelSpec, OutputKind
-from depth_ros.core.models.depth_anything_v2 import DOWNLOAD, INPUT_SIZE, PREPROCESS
-from depth_ros.core.models.loading import MonoNetworkModel, WeightsSource, check_rgb, prepare
+from depth_ros.core.models.depth_anything_v2 import INPUT_SIZE, PREPROCESS
+from depth_ros.core.models.loading import (
+    DOWNLOAD,
+    MonoNetworkModel,
+    WeightsSource,
+    check_rgb,
+    prepare,
+)
 
 if TYPE_CHECKING:
     from depth_ros.core.backends.base import Backend

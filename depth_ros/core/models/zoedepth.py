@@ -34,7 +34,7 @@ from depth_ros.core.models.base import (
     ModelSpec,
     OutputKind,
 )
-from depth_ros.core.models.loading import WeightsSource, check_rgb
+from depth_ros.core.models.loading import DOWNLOAD, WeightsSource, check_rgb
 from depth_ros.core.params import ParamSpec, Value
 
 if TYPE_CHECKING:
@@ -79,12 +79,6 @@ INPUT_SIZE = ParamSpec(
     min=64,
     max=1024,
     step=32,
-)
-DOWNLOAD = ParamSpec(
-    "download",
-    True,
-    "Download the official weights into the cache when no weights file is given",
-    read_only=True,
 )
 PARAMS = (INPUT_SIZE, PAD_INPUT, FLIP_AUG, FOCAL_SCALING, DOWNLOAD)
 #: NK: no focal_scaling (its training camera depends on the head its router picks per image)

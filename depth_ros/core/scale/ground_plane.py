@@ -52,7 +52,7 @@ from depth_ros.core.scale.base import (
     ScaleSource,
     gravity_from_pitch_roll,
 )
-from depth_ros.core.scale.robust import robust_affine_fit
+from depth_ros.core.scale.robust import ransac_scale
 
 _EVAL_POINTS = 2000
 
@@ -174,26 +174,7 @@ class GroundPlaneScale(ScaleSource):
         g /= norm
         t = (g[0] * xn + g[1] * yn + g[2]) / height  # floor inverse depth per pixel, eq. (1)
         below = t > 1e-6  # only rays below the horizon can hit the floor
-        fit = robust_affine_fit(
-            r[below],
-            t[below],
-            threshold=self.fparam("inlier_threshold"),
-            iterations=self.iparam("ransac_iterations"),
-            min_points=self.iparam("min_points"),
-            min_inlier_ratio=self.fparam("min_inlier_ratio"),
-            fit_shift=bool(self.param("fit_shift")),
-            rng=self._rng,
-        )
-        if not fit.ok:
-            return ScaleFit.failed(fit.code, f"floor: {fit.reason}", stamp, fit.points)
-        return ScaleFit(
-            scale=fit.scale,
-            shift=fit.shift,
-            residual=fit.residual,
-            inliers=fit.inliers,
-            points=fit.points,
-            stamp=stamp,
-        )
+        return ransac_scale(self, r[below], t[below], self._rng, stamp, "floor")
 
     def _fit_plane(
         self,

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 from depth_ros.core.align import align_lstsq_inverse
 from depth_ros.core.arrays import FloatArray
 from depth_ros.core.errors import InputError
-from depth_ros.core.scale.base import DEGENERATE_FIT, TOO_FEW_POINTS
+from depth_ros.core.scale.base import DEGENERATE_FIT, TOO_FEW_POINTS, ScaleFit, ScaleSource
 
 _EVAL_POINTS = 2000  # RANSAC hypotheses are scored on at most this many points
 
@@ -156,3 +156,37 @@ def robust_affine_fit(
         return _fail(DEGENERATE_FIT, f"fitted scale {scale:.4g} is not positive", n)
     residual = float(np.mean(np.abs(scale * x[inl] + shift - t[inl]) / t[inl]))
     return RobustFit(scale, shift, residual, count, n)
+
+
+def ransac_scale(
+    source: ScaleSource,
+    x: FloatArray,
+    t: FloatArray,
+    rng: np.random.Generator,
+    stamp: float,
+    what: str = "",
+) -> ScaleFit:
+    """:func:`robust_affine_fit` with ``source``'s parameters (``inlier_threshold``,
+    ``ransac_iterations``, ``min_points``, ``min_inlier_ratio``, ``fit_shift``) as the
+    ScaleFit at ``stamp``; a failure's reason starts with ``what`` when given."""
+    r = robust_affine_fit(
+        x,
+        t,
+        threshold=source.fparam("inlier_threshold"),
+        iterations=source.iparam("ransac_iterations"),
+        min_points=source.iparam("min_points"),
+        min_inlier_ratio=source.fparam("min_inlier_ratio"),
+        fit_shift=bool(source.param("fit_shift")),
+        rng=rng,
+    )
+    if not r.ok:
+        reason = f"{what}: {r.reason}" if what else r.reason
+        return ScaleFit.failed(r.code, reason, stamp, r.points)
+    return ScaleFit(
+        scale=r.scale,
+        shift=r.shift,
+        residual=r.residual,
+        inliers=r.inliers,
+        points=r.points,
+        stamp=stamp,
+    )

@@ -30,7 +30,7 @@ from depth_ros.core.scale.base import (
     ScaleSource,
     check_same_shape,
 )
-from depth_ros.core.scale.robust import robust_affine_fit
+from depth_ros.core.scale.robust import ransac_scale
 
 REFERENCE_FIT_PARAMS = (
     ParamSpec(
@@ -120,23 +120,4 @@ class SparseDepthScale(ScaleSource):
             idx = self._rng.choice(idx, size=max_points, replace=False)
         x = rel.reshape(-1)[idx].astype(np.float64)
         t = 1.0 / ref.reshape(-1)[idx].astype(np.float64)
-        r = robust_affine_fit(
-            x,
-            t,
-            threshold=self.fparam("inlier_threshold"),
-            iterations=self.iparam("ransac_iterations"),
-            min_points=self.iparam("min_points"),
-            min_inlier_ratio=self.fparam("min_inlier_ratio"),
-            fit_shift=bool(self.param("fit_shift")),
-            rng=self._rng,
-        )
-        if not r.ok:
-            return ScaleFit.failed(r.code, r.reason, stamp=context.stamp, points=r.points)
-        return ScaleFit(
-            scale=r.scale,
-            shift=r.shift,
-            residual=r.residual,
-            inliers=r.inliers,
-            points=r.points,
-            stamp=context.stamp,
-        )
+        return ransac_scale(self, x, t, self._rng, context.stamp)

@@ -18,21 +18,18 @@ interpolation (bicubic with the 0.1 offset), which timm's dynamic resizing does 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from depth_ros.core.models.nets import as_vit, vit_tokens
+from depth_ros.core.models.nets.dinov2 import PATCH, resize_pos_embed
 from depth_ros.core.models.nets.dpt_head import DPTHead
 
 if TYPE_CHECKING:
     from timm.models.vision_transformer import VisionTransformer
-
-PATCH = 14
 
 
 @dataclass(frozen=True)
@@ -72,27 +69,6 @@ def dinov2(encoder: str) -> VisionTransformer:
     return vit
 
 
-def pos_embed(pos: torch.Tensor, patch_h: int, patch_w: int) -> torch.Tensor:
-    """The position embedding for a ``patch_h`` x ``patch_w`` grid, sampled as the official
-    DINOv2 code does (bicubic, a scale factor with the 0.1 offset, not a size)."""
-    n = pos.shape[1] - 1
-    if patch_h * patch_w == n and patch_h == patch_w:
-        return pos
-    pos = pos.float()
-    cls_pos, grid = pos[:, :1], pos[:, 1:]
-    side = math.sqrt(n)
-    dim = pos.shape[-1]
-    grid = grid.reshape(1, int(side), int(side), dim).permute(0, 3, 1, 2)
-    grid = F.interpolate(
-        grid,
-        scale_factor=((patch_h + 0.1) / side, (patch_w + 0.1) / side),
-        mode="bicubic",
-        antialias=False,
-    )
-    grid = grid.permute(0, 2, 3, 1).reshape(1, -1, dim)
-    return torch.cat((cls_pos, grid), dim=1)
-
-
 def intermediate_tokens(
     vit: VisionTransformer, x: torch.Tensor, layers: tuple[int, ...]
 ) -> tuple[list[torch.Tensor], int, int]:
@@ -104,7 +80,7 @@ def intermediate_tokens(
     tokens = vit.patch_embed.norm(vit.patch_embed.proj(x).flatten(2).transpose(1, 2))
     cls_token, position = vit_tokens(vit)
     tokens = torch.cat((cls_token.expand(tokens.shape[0], -1, -1), tokens), dim=1)
-    tokens = tokens + pos_embed(position, patch_h, patch_w)
+    tokens = tokens + resize_pos_embed(position, patch_h, patch_w)
     taken = []
     for i, block in enumerate(vit.blocks):
         tokens = block(tokens)

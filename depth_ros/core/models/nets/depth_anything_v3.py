@@ -30,7 +30,6 @@ level 0, so it lives there only here and the last level uses it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -38,9 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from depth_ros.core.models.nets.dinov2 import PATCH, PatchEmbed, SwiGLU, resize_pos_embed
 from depth_ros.core.models.nets.dpt_head import FusionBlock
-
-PATCH = 14
 
 
 @dataclass(frozen=True)
@@ -120,21 +118,6 @@ class Mlp(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.fc2(self.act(self.fc1(x)))
-        return out
-
-
-class SwiGLU(nn.Module):
-    """DINOv2's fused SwiGLU (``SwiGLUFFNFused``): hidden width 2/3 of 4x, multiple of 8."""
-
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        hidden = (int(hidden * 2 / 3) + 7) // 8 * 8
-        self.w12 = nn.Linear(dim, 2 * hidden)
-        self.w3 = nn.Linear(hidden, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x1, x2 = self.w12(x).chunk(2, dim=-1)
-        out: torch.Tensor = self.w3(F.silu(x1) * x2)
         return out
 
 
@@ -221,18 +204,6 @@ class Block(nn.Module):
         return out
 
 
-class PatchEmbed(nn.Module):
-    """14 px patches → (B, N, D) tokens (a strided convolution)."""
-
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.proj = nn.Conv2d(3, dim, kernel_size=PATCH, stride=PATCH)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.proj(x).flatten(2).transpose(1, 2)
-        return out
-
-
 class DinoV2(nn.Module):
     """The backbone ViT (``backbone.pretrained``) for one image per batch element."""
 
@@ -262,21 +233,7 @@ class DinoV2(nn.Module):
 
     def _pos_embed(self, patch_h: int, patch_w: int) -> torch.Tensor:
         pos: torch.Tensor = self.pos_embed
-        n = pos.shape[1] - 1
-        if patch_h * patch_w == n and patch_h == patch_w:
-            return pos
-        pos = pos.float()
-        side = int(math.sqrt(n))
-        grid = pos[:, 1:].reshape(1, side, side, -1).permute(0, 3, 1, 2)
-        # the official sampling: a scale factor with the 0.1 offset, not a size
-        grid = F.interpolate(
-            grid,
-            scale_factor=((patch_h + 0.1) / side, (patch_w + 0.1) / side),
-            mode="bicubic",
-            antialias=False,
-        )
-        grid = grid.permute(0, 2, 3, 1).reshape(1, -1, pos.shape[-1])
-        return torch.cat((pos[:, :1], grid), dim=1).to(self.pos_embed.dtype)
+        return resize_pos_embed(pos, patch_h, patch_w).to(pos.dtype)
 
     def _rope(
         self, patch_h: int, patch_w: int, device: torch.device

@@ -30,7 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-PATCH = 14
+from depth_ros.core.models.nets.dinov2 import PATCH, PatchEmbed, SwiGLU, resize_pos_embed
+
 REGISTERS = 4
 #: network input sides must be multiples of this (1/14 patches, a 1/4 decoder, x7/4 steps)
 SIZE_MULTIPLE = 28
@@ -72,21 +73,6 @@ VARIANTS = {
 # ------------------------------------------------------------------------------- encoder
 
 
-class SwiGLUFFN(nn.Module):
-    """DINOv2's fused SwiGLU: hidden width (int(h * 2/3) + 7) // 8 * 8, silu(x1) * x2."""
-
-    def __init__(self, in_features: int, hidden_features: int, **_: object) -> None:
-        super().__init__()
-        hidden = (int(hidden_features * 2 / 3) + 7) // 8 * 8
-        self.w12 = nn.Linear(in_features, 2 * hidden)
-        self.w3 = nn.Linear(hidden, in_features)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x1, x2 = self.w12(x).chunk(2, dim=-1)
-        out: torch.Tensor = self.w3(F.silu(x1) * x2)
-        return out
-
-
 class LayerNorm6(nn.LayerNorm):
     """LayerNorm with DINOv2's eps 1e-6, as timm's Block builds its norm layers."""
 
@@ -94,18 +80,6 @@ class LayerNorm6(nn.LayerNorm):
         self, dim: int, device: torch.device | None = None, dtype: torch.dtype | None = None
     ) -> None:
         super().__init__(dim, eps=1e-6, device=device, dtype=dtype)
-
-
-class PatchEmbed(nn.Module):
-    """16 px patches → (B, N, D) tokens (a strided convolution)."""
-
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.proj = nn.Conv2d(3, dim, kernel_size=PATCH, stride=PATCH)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = self.proj(x).flatten(2).transpose(1, 2)
-        return out
 
 
 class DinoV2RegEncoder(nn.Module):
@@ -123,7 +97,7 @@ class DinoV2RegEncoder(nn.Module):
         self.pos_embed = nn.Parameter(torch.zeros(1, (518 // PATCH) ** 2 + 1, dim))
         self.register_tokens = nn.Parameter(torch.zeros(1, REGISTERS, dim))
         self.mask_token = nn.Parameter(torch.zeros(1, dim))  # pre-training only
-        mlp: type[nn.Module] = SwiGLUFFN if cfg.swiglu else Mlp
+        mlp: type[nn.Module] = SwiGLU if cfg.swiglu else Mlp
         blocks = [
             Block(
                 dim,
@@ -140,22 +114,7 @@ class DinoV2RegEncoder(nn.Module):
         self.norm = nn.LayerNorm(dim, eps=1e-6)
 
     def _pos_embed(self, patch_h: int, patch_w: int) -> torch.Tensor:
-        pos: torch.Tensor = self.pos_embed
-        n = pos.shape[1] - 1
-        if patch_h * patch_w == n and patch_h == patch_w:
-            return pos
-        pos = pos.float()
-        side = math.sqrt(n)
-        dim = pos.shape[-1]
-        grid = pos[:, 1:].reshape(1, int(side), int(side), dim).permute(0, 3, 1, 2)
-        grid = F.interpolate(
-            grid,
-            scale_factor=((patch_h + 0.1) / side, (patch_w + 0.1) / side),
-            mode="bicubic",
-            antialias=False,
-        )
-        grid = grid.permute(0, 2, 3, 1).reshape(1, -1, dim)
-        return torch.cat((pos[:, :1], grid), dim=1)
+        return resize_pos_embed(self.pos_embed, patch_h, patch_w)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Four token maps (B, 1 + 4 + h*w, D) for the decoder: the final normalised tokens

@@ -30,12 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from depth_ros.core.models.nets.depth_anything_v2 import (
-    ENCODERS,
-    PATCH,
-    dinov2,
-    intermediate_tokens,
-)
+from depth_ros.core.models.nets.depth_anything_v2 import ENCODERS, dinov2, intermediate_tokens
+from depth_ros.core.models.nets.dinov2 import PATCH
 from depth_ros.core.models.nets.dpt_head import DPTHead
 
 #: the official streaming constants (``video_depth_stream.py``: "do not change")
