@@ -53,13 +53,16 @@ def official_state(encoder: str, seed: int = 0) -> dict[str, torch.Tensor]:
 
 
 def state_from_keys(keys: list[list[Any]], seed: int = 0) -> dict[str, torch.Tensor]:
-    """Random weights for an official key list of (name, shape) pairs, in its order (a ViT
-    with a DPT head: LayerScale and norm weights near 1)."""
+    """Random weights for an official key list of (name, shape) pairs, in its order:
+    N(0, 0.05), and LayerScale (``gamma``) and norm weights (a ``weight`` under a module
+    named ``norm...``) near 1. Used for every ViT + DPT family (Depth Anything V1/V2/V3,
+    Video Depth Anything)."""
     g = torch.Generator().manual_seed(seed)
     state = {}
     for name, shape in keys:
         t = torch.randn(shape, generator=g) * 0.05
-        if name.endswith(("gamma", "norm1.weight", "norm2.weight", "norm.weight")):
+        *parents, leaf = name.split(".")
+        if leaf == "gamma" or (leaf == "weight" and any("norm" in p for p in parents)):
             t += 1.0
         state[name] = t
     return state

@@ -25,6 +25,7 @@ else:
     torch = pytest.importorskip("torch")
 safetensors_torch = pytest.importorskip("safetensors.torch")
 
+from core.test_depth_anything_v2 import state_from_keys  # noqa: E402
 from depth_ros.core.camera import PinholeCamera  # noqa: E402
 from depth_ros.core.errors import ConfigError, InputError, WeightsError  # noqa: E402
 from depth_ros.core.models import (  # noqa: E402
@@ -57,20 +58,6 @@ IDS = {
 }
 #: a ViT-S backbone with the Mono/Metric configuration's head (DPT with sky)
 TINY_MONO = "test-mono-vits"
-
-
-def state_from_keys(keys: list[list[Any]], seed: int = 0) -> dict[str, Any]:
-    """Random weights for an official (name, shape) list: N(0, 0.05), LayerScale and
-    norm weights near 1."""
-    g = torch.Generator().manual_seed(seed)
-    state = {}
-    for name, shape in keys:
-        t = torch.randn(shape, generator=g) * 0.05
-        leaf = name.rsplit(".", 2)
-        if name.endswith("gamma") or ("norm" in leaf[-2] and leaf[-1] == "weight"):
-            t += 1.0
-        state[name] = t
-    return state
 
 
 def write_release(folder: Path, state: dict[str, Any], config: str | None) -> Path:

@@ -20,6 +20,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("timm")
 
+from core.test_depth_anything_v2 import state_from_keys  # noqa: E402
 from depth_ros.core.errors import ConfigError, WeightsError  # noqa: E402
 from depth_ros.core.models import (  # noqa: E402
     InputKind,
@@ -43,15 +44,7 @@ MODEL = "video_depth_anything_vits"
 
 def official_state(encoder: str, seed: int = 0) -> dict[str, Any]:
     """Random weights in the official layout and order (norm weights near 1)."""
-    g = torch.Generator().manual_seed(seed)
-    state = {}
-    for name, shape in KEYS[encoder]:
-        t = torch.randn(shape, generator=g) * 0.05
-        leaf = name.rsplit(".", 2)
-        if leaf[-1] == "gamma" or (leaf[-1] == "weight" and "norm" in ".".join(leaf[:-1])):
-            t += 1.0
-        state[name] = t
-    return state
+    return state_from_keys(KEYS[encoder], seed)
 
 
 @pytest.fixture(scope="module")
