@@ -35,17 +35,19 @@ def publishers(
 def synced_inputs(info: NodeInfo, flags: Iterable[str] = ()) -> tuple[tuple[str, type], ...]:
     """The synchronised input topics and classes of ``info`` with ``flags`` (in catalogue
     order: the order of the messages the component's ``handle`` receives)."""
-    held = set(flags)
-    return tuple(
-        (name, message_class(type_name))
-        for name, type_name in (t.resolved(held) for t in info.active_inputs(held) if t.synced)
-    )
+    return _inputs(info, flags, synced=True)
 
 
 def unsynced_inputs(info: NodeInfo, flags: Iterable[str] = ()) -> tuple[tuple[str, type], ...]:
     """The inputs of ``info`` with ``flags`` that are kept newest-first, not synchronised."""
+    return _inputs(info, flags, synced=False)
+
+
+def _inputs(info: NodeInfo, flags: Iterable[str], synced: bool) -> tuple[tuple[str, type], ...]:
     held = set(flags)
     return tuple(
         (name, message_class(type_name))
-        for name, type_name in (t.resolved(held) for t in info.active_inputs(held) if not t.synced)
+        for name, type_name in (
+            t.resolved(held) for t in info.active_inputs(held) if t.synced is synced
+        )
     )
