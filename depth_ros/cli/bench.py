@@ -53,14 +53,21 @@ def node_latency(
     topics: Mapping[str, type],
     frames: int,
     between: Any = None,
+    block: int = 5,
+    settle_s: float = 0.1,
 ) -> dict[str, Any]:
     """Start ``node_name`` in its own process and feed it ``frames`` inputs one at a time
-    with ``publish(node) -> (publish_once, publishers)``: each input is sent when the
-    outputs of the previous one have arrived and ``between()`` (the bare computation,
-    timed by the caller in this process while the node is idle) has run, so that both
-    are measured side by side under the same conditions. Returns the node's own latency
-    (synchronised input in → all outputs published, median from /diagnostics), its
-    per-stage times, and the end-to-end latency (stamp → every output received here)."""
+    with ``publish(node) -> (publish_once, publishers)``, each when the outputs of the
+    previous one have arrived; ``between()`` (the bare computation, timed by the caller in
+    this process while the node is idle) runs as often, so that both are measured side by
+    side under the same conditions. They take turns in blocks of ``block`` frames: each
+    side runs warm (its weights in the cache, as a node on a robot does frame after frame;
+    alternating every frame would measure each side's first run after the other has
+    evicted its weights), and each block starts ``settle_s`` after the other's, so that the
+    threads one side's runtime keeps spinning after its work (ONNX Runtime's intra-op
+    pool, OpenMP) do not slow the other. Returns the node's own latency (synchronised input
+    in → all outputs published, median from /diagnostics), its per-stage times, and the
+    end-to-end latency (stamp → every output received here)."""
     from depth_ros.runtime import keep_heap, local_dds_env
 
     local_dds_env()
@@ -100,8 +107,11 @@ def node_latency(
             ]
             if i > 0 and len(times) == len(topics):
                 e2e.append((max(times) - stamp) / 1e6)
-            if between is not None and i > 0:
-                between()
+            if between is not None and i > 0 and (i % block == 0 or i == frames):
+                collector.wait(lambda c: False, settle_s)
+                for _ in range(i % block or block):
+                    between()
+                collector.wait(lambda c: False, settle_s)
         diag.wait(lambda c: False, 1.2)
         status = diag.received["/diagnostics"][-1].msg.status[0]
         values = {kv.key: kv.value for kv in status.values}

@@ -11,8 +11,9 @@ the model is used.
         --quantize int8 --output hitnet_int8.onnx [--calibration DIR]
 
 ``--quantize int8`` writes an int8 ONNX file (ONNX Runtime static quantisation, ranges
-calibrated on DIR/left/* + DIR/right/* pairs, default the embedded Motorcycle pair;
-``int8-dynamic``: weights only). A model without a PyTorch network (hitnet) is quantised
+calibrated on DIR/left/* + DIR/right/* pairs for stereo models, on the images in DIR for
+mono models (Monodepth2: give --height 192 --width 640), default the embedded Motorcycle
+pair; ``int8-dynamic``: weights only). A model without a PyTorch network (hitnet) is quantised
 from its ONNX file; others are exported first. See depth_ros.core.models.quantize.
 """
 
@@ -26,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from depth_ros.cli import options
-from depth_ros.core.errors import ConfigError, InputError
+from depth_ros.core.errors import InputError
 
 
 def register(subparsers: Any) -> None:
@@ -60,8 +61,9 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--calibration",
         type=Path,
-        help="with --quantize int8: folder with left/ and right/ images (paired by name) to "
-        "calibrate on (default: the embedded Motorcycle pair)",
+        help="with --quantize int8: the frames to calibrate on: for a stereo model a folder "
+        "with left/ and right/ images (paired by name), for a mono model a folder of "
+        "images (default: the embedded Motorcycle pair, or its two views)",
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
@@ -96,17 +98,7 @@ def quantize(args: argparse.Namespace) -> int:
     from depth_ros.core.models import quantize as q
 
     mode = "dynamic" if args.quantize == "int8-dynamic" else "static"
-    feed = q.FEEDS.get(args.model)
-    if mode == "static" and feed is None:
-        raise ConfigError(
-            f"static int8 calibration is defined for {', '.join(q.FEEDS)}; "
-            "use --quantize int8-dynamic"
-        )
-    feeds = (
-        [feed(left, right) for left, right in q.calibration_pairs(args.calibration)]
-        if (mode == "static" and feed is not None)
-        else []
-    )
+    feeds = q.calibration_feeds(args.model, args.calibration) if mode == "static" else []
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(args.weights)
         if src.suffix.lower() != ".onnx":  # a PyTorch checkpoint: export it first

@@ -145,3 +145,63 @@ def test_cli_quantizes_hitnet_and_the_model_runs_it(
     int8 = build_as("hitnet", HITNetStereo, ModelConfig(weights=out)).compute(left, right)
     assert int8.shape == fp32.shape == (40, 60)
     assert float(np.abs(int8 - fp32).max() / np.abs(fp32).max()) < 0.1
+
+
+def test_calibration_images(tmp_path: Path) -> None:
+    import cv2
+
+    assert [im.shape for im in q.calibration_images(None)] == [(500, 741, 3)] * 2
+    rng = np.random.default_rng(2)
+    for name in ("b.png", "a.jpg"):
+        cv2.imwrite(str(tmp_path / name), rng.integers(0, 256, (30, 40, 3), dtype=np.uint8))
+    (tmp_path / "notes.txt").write_text("not an image")
+    images = q.calibration_images(tmp_path)
+    assert [im.shape for im in images] == [(30, 40, 3)] * 2
+    with pytest.raises(ConfigError, match="no image files"):
+        q.calibration_images(_empty(tmp_path))
+    with pytest.raises(ConfigError, match="not a folder"):
+        q.calibration_images(tmp_path / "missing")
+    with pytest.raises(ConfigError, match="int8-dynamic"):
+        q.calibration_feeds("depth_anything_v2_vits", None)
+
+
+def _empty(tmp_path: Path) -> Path:
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    return folder
+
+
+def test_monodepth2_int8_keeps_its_head_float_and_runs_close_to_fp32(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`depth-ros export --quantize int8` of the official release folder (random weights):
+    calibrated on the embedded views, the convolutions int8 but the disparity head, and the
+    model runs the file with the fp32 network's disparity to within a few % of its range."""
+    pytest.importorskip("torch")
+    from depth_ros.cli.main import main
+    from depth_ros.core.models import ModelConfig, get_model
+    from depth_ros.core.models.monodepth2 import Monodepth2Model
+
+    model_id = "monodepth2_mono_640x192"
+    spec = get_model(model_id)
+    assert spec.random_checkpoint is not None
+    folder = tmp_path / "mono_640x192"
+    spec.random_checkpoint(folder)
+    out = tmp_path / "md2_int8.onnx"
+    args = ["export", "--model", model_id, "--weights", str(folder / "encoder.pth")]
+    assert main([*args, "--quantize", "int8", "--output", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["calibration_frames"] == 2
+    graph = onnx.load(str(out)).graph
+    dequantized = {n.output[0] for n in graph.node if n.op_type == "DequantizeLinear"}
+    convs = [n for n in graph.node if n.op_type == "Conv"]
+    float_convs = [n.name for n in convs if n.input[1] not in dequantized]
+    assert float_convs == ["/depth/decoder.10/conv/Conv"]  # the 16 -> 1 disparity head
+    assert len(convs) == 31  # the other 30 (encoder 20, decoder 10) take int8 weights
+    rgb = q.calibration_images(None)[0]
+    fp32 = build_as(model_id, Monodepth2Model, ModelConfig(weights=folder)).predict(rgb)
+    int8 = build_as(model_id, Monodepth2Model, ModelConfig(weights=out)).predict(rgb)
+    assert int8.shape == fp32.shape == rgb.shape[:2]
+    err = np.abs(int8 - fp32) / np.ptp(fp32)
+    assert 0 < float(err.mean()) < 0.03
+    assert float(err.max()) < 0.15

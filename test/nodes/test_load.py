@@ -247,3 +247,25 @@ def test_bench_load_command(tmp_path: Path) -> None:
     assert f["bare_frames"] >= 3
     assert f["output_vs_bare"] == pytest.approx(f["output_rate_hz"] / min(f["bare_fps"], 20.0))
     assert {"matcher", "convert_in", "publish"} <= set(f["stages_ms"])
+
+
+def test_bench_mono_command() -> None:
+    """``depth-ros bench mono`` as a user runs it (Monodepth2, random weights): the node's
+    latency beside the bare model's, in blocks, every frame answered."""
+    import json
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "depth_ros.cli.main", "bench", "mono", "--json"]
+    cmd += ["--model", "monodepth2_mono_640x192", "--random-weights", "--frames", "3"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    f = json.loads(proc.stdout)
+    assert f["model"] == "monodepth2_mono_640x192"
+    assert f["random_weights"] is True
+    assert f["frames"] == 3
+    assert 0 < f["forward_ms"] <= f["predict_ms"] * 1.5
+    assert f["node_latency_ms"] > 0
+    assert f["e2e_latency_ms"] >= f["node_latency_ms"] * 0.9
+    assert f["node_over_predict"] == pytest.approx(f["node_latency_ms"] / f["predict_ms"])
+    assert set(f["node_stages_ms"]) >= {"model", "convert_in", "publish"}

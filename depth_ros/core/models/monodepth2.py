@@ -221,17 +221,21 @@ def torch_module(files: Monodepth2Weights, release: str, use_stereo: bool) -> nn
 
 def prepare(rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
     """RGB uint8 (H, W, 3) → (1, 3, 192, 640) float32 in [0, 1], as test_simple.py: PIL
-    ``resize((640, 192), LANCZOS)`` of the uint8 image, then ToTensor (divide by 255)."""
+    ``resize((640, 192), LANCZOS)`` of the uint8 image, then ToTensor (divide by 255),
+    written channel-first in one pass."""
     from PIL import Image
 
     from depth_ros.core.models.loading import check_rgb
 
     check_rgb(rgb)
-    resized = Image.fromarray(np.ascontiguousarray(rgb)).resize(
-        (FEED_WIDTH, FEED_HEIGHT), Image.Resampling.LANCZOS
+    resized = np.asarray(
+        Image.fromarray(np.ascontiguousarray(rgb)).resize(
+            (FEED_WIDTH, FEED_HEIGHT), Image.Resampling.LANCZOS
+        )
     )
-    x = np.asarray(resized, dtype=np.float32) / np.float32(255.0)
-    return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+    x = np.empty((1, 3, FEED_HEIGHT, FEED_WIDTH), dtype=np.float32)
+    np.divide(resized.transpose(2, 0, 1), np.float32(255.0), out=x[0], dtype=np.float32)
+    return x
 
 
 def _linear_taps(
@@ -252,20 +256,29 @@ def _linear_taps(
 
 def upsample_bilinear(src: NDArray[np.float32], height: int, width: int) -> NDArray[np.float32]:
     """F.interpolate(mode="bilinear", align_corners=False) of a (h, w) map (no
-    antialiasing), separable: rows then columns, vectorised gathers."""
+    antialiasing), separable: columns on the small map first, then whole rows (contiguous
+    gathers), each pass in place on its gathered copy."""
     a = np.asarray(src, dtype=np.float32)
-    lo, hi, t = _linear_taps(a.shape[0], height)
-    rows = a[lo] + (a[hi] - a[lo]) * t[:, None]
     lo, hi, t = _linear_taps(a.shape[1], width)
-    out = rows[:, lo] + (rows[:, hi] - rows[:, lo]) * t[None, :]
-    return np.ascontiguousarray(out, dtype=np.float32)
+    cols = a[:, lo]
+    cols += (a[:, hi] - cols) * t
+    lo, hi, t = _linear_taps(a.shape[0], height)
+    out = cols[lo]
+    out += (cols[hi] - out) * t[:, None]
+    return out
 
 
 def disp_to_depth(disp: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     """Official ``disp_to_depth(disp, 0.1, 100)``: (scaled disparity, depth = 1/scaled)."""
+    scaled = scaled_disparity(disp)
+    return scaled, np.float32(1.0) / scaled
+
+
+def scaled_disparity(disp: NDArray[np.float32]) -> NDArray[np.float32]:
+    """The ``scaled`` disparity of ``disp_to_depth``: 1/100 + (1/0.1 - 1/100) * disp."""
     min_disp, max_disp = np.float32(1 / MAX_DEPTH), np.float32(1 / MIN_DEPTH)
-    scaled = min_disp + (max_disp - min_disp) * disp
-    return scaled.astype(np.float32), (np.float32(1.0) / scaled).astype(np.float32)
+    scaled: NDArray[np.float32] = min_disp + (max_disp - min_disp) * disp
+    return scaled
 
 
 class Monodepth2Model:
@@ -287,10 +300,13 @@ class Monodepth2Model:
         size."""
         x = prepare(rgb)
         disp = np.asarray(self.runner.run([x])[0], dtype=np.float32)
-        disp = disp.reshape(disp.shape[-2:])
-        scaled, depth = disp_to_depth(upsample_bilinear(disp, rgb.shape[0], rgb.shape[1]))
+        # the affine disp_to_depth commutes with bilinear resizing: applied at network
+        # size (a quarter of the pixels of a VGA image), then resized
+        scaled = upsample_bilinear(
+            scaled_disparity(disp.reshape(disp.shape[-2:])), rgb.shape[0], rgb.shape[1]
+        )
         if self.metric:
-            return (np.float32(STEREO_SCALE_FACTOR) * depth).astype(np.float32)
+            return np.divide(np.float32(STEREO_SCALE_FACTOR), scaled, out=scaled)
         return scaled
 
     def close(self) -> None:
