@@ -44,7 +44,7 @@ from depth_ros.nodes.log_limit import RateLimitedLog
 from depth_ros.nodes.parameters import ParameterBinding
 from depth_ros.nodes.publishers import size_checked, unwrapped
 from depth_ros.nodes.qos import qos_profile
-from depth_ros.nodes.worker import BetweenFrames
+from depth_ros.nodes.worker import BetweenFrames, ComputeThread
 
 DEFAULT_MAX_PIXELS = 50_000_000
 
@@ -78,7 +78,9 @@ class DepthComponent(abc.ABC):
         self.frames = BetweenFrames(self.apply_options, self.on_time_jump)
         self.lock = self.frames.lock  # held while a frame is processed
         self.binding = ParameterBinding(node, self.log, self._check_update, self._apply_update)
-        self.input_stage = InputStage(node, self.log, self.name)
+        # the model is built, run and closed on this one thread (see ComputeThread)
+        self.compute = ComputeThread(f"{self.name}_compute")
+        self.input_stage = InputStage(node, self.log, self.name, self.compute)
         self.stats = FrameStats()
         self.diagnostics: DiagnosticsPublisher | None = None
 
@@ -209,16 +211,14 @@ class DepthComponent(abc.ABC):
         weights = str(self.params.get("weights", "")) or None
         input_size = int(self.params.get("input_size", 0) or 0) or None
         try:
-            self.model = build_model(
-                model_id,
-                ModelConfig(
-                    weights=None if weights is None else Path(weights),
-                    backend=str(self.params.get("backend", "auto")),  # resolved by the model
-                    device=str(self.params.get("device", "cpu")),
-                    input_size=input_size,
-                    params={k: self.params[k] for k in self.model_params},
-                ),
+            config = ModelConfig(
+                weights=None if weights is None else Path(weights),
+                backend=str(self.params.get("backend", "auto")),  # resolved by the model
+                device=str(self.params.get("device", "cpu")),
+                input_size=input_size,
+                params={k: self.params[k] for k in self.model_params},
             )
+            self.model = self.compute.call(lambda: build_model(model_id, config))
             self.setup()
         except DepthRosError as exc:
             self.log.error("model", f"cannot load model {model_id!r}: {exc}")
@@ -292,9 +292,9 @@ class DepthComponent(abc.ABC):
             self.teardown()
             close = getattr(self.model, "close", None)
             if callable(close):
-                close()
+                self.compute.call(close)
             self.model = None
-            _release_device_memory()
+            self.compute.call(_release_device_memory)
         self.state = "unconfigured"
 
     # -- parameters (the binding's check and apply) -------------------------------------

@@ -26,7 +26,7 @@ from depth_ros.core.sync import TimeSynchronizer
 from depth_ros.nodes.diagnostics import RateMeter
 from depth_ros.nodes.log_limit import RateLimitedLog
 from depth_ros.nodes.qos import qos_profile
-from depth_ros.nodes.worker import Worker
+from depth_ros.nodes.worker import ComputeThread, Worker
 
 CLOCK_WAIT_S = 3.0  # with use_sim_time: warn when no /clock has come after this long
 HOUSEKEEPING_S = 0.5  # period of the lazy check and the /clock watchdog
@@ -39,8 +39,9 @@ class InputStage:
     handed to the newest-frame worker as ``(received, messages)``, and ``on_jump``
     called when time jumps back (the synchroniser starts over)."""
 
-    def __init__(self, node: Node, log: RateLimitedLog, name: str) -> None:
+    def __init__(self, node: Node, log: RateLimitedLog, name: str, compute: ComputeThread) -> None:
         self.node = node
+        self.compute = compute  # the worker's thread (the model's, for the node's lifetime)
         self.log = log
         self.name = name
         self.topics: tuple[tuple[str, type], ...] = ()
@@ -84,7 +85,7 @@ class InputStage:
             approximate=bool(params.get("approximate_sync", False)),
             tolerance_ns=int(float(params.get("approximate_sync_tolerance_seconds", 0.0)) * 1e9),
         )
-        self.worker = Worker(process, name=f"{self.name}_worker")
+        self.worker = Worker(process, self.compute)
         if self._jump_handle is None:  # ROS time reset (use_sim_time, simulator restart)
             self._jump_handle = self.node.get_clock().create_jump_callback(
                 JumpThreshold(
