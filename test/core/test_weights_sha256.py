@@ -81,3 +81,30 @@ def test_the_depth_anything_v2_specs_record_the_published_hashes() -> None:
         "239b1054a369e66da2576e9a118d6d7c12d90dc8ebe609579a9a09cd8e05fe38"
     )
     assert weights_source("vitl").sha256 is None
+
+
+def test_an_unreachable_server_fails_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before a Hugging Face download the server is tried with one connection: refused or
+    unresolvable fails at once (huggingface_hub would retry for ~25 s); with a proxy
+    configured the check is left to the download. Local addresses only."""
+    import socket
+    import time
+
+    from depth_ros.core.models import loading
+
+    for var in loading.PROXY_VARIABLES:
+        monkeypatch.delenv(var, raising=False)
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    loading.check_reachable(f"http://127.0.0.1:{port}/repo")  # listening: fine
+    server.close()
+    t0 = time.monotonic()
+    with pytest.raises(OSError, match=f"cannot reach 127.0.0.1:{port}"):
+        loading.check_reachable(f"http://127.0.0.1:{port}/repo")
+    assert time.monotonic() - t0 < 5.0
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    loading.check_reachable(f"http://127.0.0.1:{port}/repo")  # through the proxy: not checked
+    monkeypatch.setenv("HF_ENDPOINT", "https://mirror.example:8443")
+    assert loading.hf_endpoint() == "https://mirror.example:8443"

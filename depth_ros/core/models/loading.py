@@ -244,10 +244,48 @@ class WeightsSource:
         return self.url or "(unknown)"
 
 
+PROXY_VARIABLES = (
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+)
+
+
+def hf_endpoint() -> str:
+    """The Hugging Face server huggingface_hub downloads from (``HF_ENDPOINT``)."""
+    return os.environ.get("HF_ENDPOINT", "").strip() or "https://huggingface.co"
+
+
+def check_reachable(url: str, timeout_s: float = 5.0) -> None:
+    """Raise OSError at once when the host of ``url`` cannot be resolved or connected to;
+    huggingface_hub retries a failed name lookup for about 25 s before it gives up, which
+    a node starting on a robot without internet should not wait for. Skipped when a proxy
+    is configured (the host may only be reachable through it)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    if any(os.environ.get(v) for v in PROXY_VARIABLES):
+        return
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise OSError(f"cannot reach {parts.hostname}:{port} ({exc})") from exc
+
+
 def _download(source: WeightsSource, target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     if source.hf_repo:
         from huggingface_hub import hf_hub_download
+
+        check_reachable(hf_endpoint())
 
         path = hf_hub_download(
             repo_id=source.hf_repo, filename=source.filename, local_dir=str(target.parent)

@@ -320,6 +320,9 @@ def weights_variant(sub: Path, name: str, hint: str = "") -> str | None:
 def _snapshot(release: Release, target: Path) -> None:
     from huggingface_hub import snapshot_download
 
+    from depth_ros.core.models.loading import check_reachable, hf_endpoint
+
+    check_reachable(hf_endpoint())
     snapshot_download(
         repo_id=release.hf_repo, local_dir=str(target), allow_patterns=list(DOWNLOAD_PATTERNS)
     )
