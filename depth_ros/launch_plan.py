@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from depth_ros.core.backends import resolve_backend
-from depth_ros.core.catalogue import Companion
+from depth_ros.core.catalogue import Companion, node_info
 from depth_ros.core.errors import ConfigError
 from depth_ros.core.params import Value
 from depth_ros.core.profiles import (
@@ -23,7 +23,6 @@ from depth_ros.core.profiles import (
     check_params,
     data_dirs,
     load_profile,
-    node_info,
     read_params_file,
     resolve_weights_path,
 )

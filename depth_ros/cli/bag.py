@@ -408,8 +408,9 @@ def run_params(args: argparse.Namespace) -> tuple[list[Path], dict[str, Any], st
     """(parameters files, parameters, model) for the node, checked against its schema."""
     from depth_ros.core import profiles
     from depth_ros.core.backends import AUTO, resolve_backend
+    from depth_ros.core.catalogue import NODES, node_info
 
-    node = profiles.node_info(args.node).name
+    node = node_info(args.node).name
     files: list[Path] = []
     params: dict[str, Any] = {}
     values: dict[str, Any] = {}
@@ -426,7 +427,7 @@ def run_params(args: argparse.Namespace) -> tuple[list[Path], dict[str, Any], st
         files.append(Path(f))
     chosen = dict(options.split_param(t) for t in args.param).get("model")
     model = str(chosen or params.get("model") or values.get("model") or "")  # -p, --model, files
-    model = model or profiles.NODES[node].default_model
+    model = model or NODES[node].default_model
     profiles.check_model_for_node(node, model)
     params.update(_node_values(args, node, model, values))
     values.update(params)

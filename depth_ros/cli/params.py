@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from depth_ros.core.catalogue import NODES, NodeInfo, Topic, markdown_table
+from depth_ros.core.catalogue import NODES, NodeInfo, Topic, markdown_table, node_info
 from depth_ros.core.errors import ConfigError
 from depth_ros.core.params import ParamSpec
 
@@ -32,7 +32,7 @@ def node_params(node: str, model: str | None, scale_source: str = "none") -> dic
     ``scale_source``."""
     from depth_ros.core import profiles
 
-    model = model or profiles.node_info(node).default_model  # ("" for register_depth)
+    model = model or node_info(node).default_model  # ("" for register_depth)
     specs = profiles.node_params(node, model, {"scale_source": scale_source})
     if specs is None:
         raise ConfigError(f"{node} has no parameter schema")

@@ -28,10 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-# the node catalogue, re-exported: depth_ros.core.catalogue
-from depth_ros.core.catalogue import NODES as NODES
-from depth_ros.core.catalogue import NodeInfo as NodeInfo
-from depth_ros.core.catalogue import node_info as node_info
+from depth_ros.core.catalogue import node_info
 from depth_ros.core.errors import ConfigError
 from depth_ros.core.models import InputKind, get_model
 from depth_ros.core.params import ParamSpec, Value, problems

@@ -30,9 +30,9 @@ from rclpy.node import Node
 
 from depth_ros import processes
 from depth_ros.core import bags, messages
+from depth_ros.core.catalogue import node_info
 from depth_ros.core.errors import InputError
 from depth_ros.core.msgtypes import StampedMsg
-from depth_ros.core.profiles import node_info
 from depth_ros.nodes.qos import qos_profile
 
 RECORD_TYPES = (

@@ -127,4 +127,3 @@ def test_companion_feeds_and_moved_outputs() -> None:
     # every stereo output goes under stereo/: none collides with fused_depth's own
     assert moved == {t: f"stereo/{t}" for t in stereo.outputs}
     assert dict(plan.remappings) == dict(companion.feeds)
-    assert profiles.NODES is NODES

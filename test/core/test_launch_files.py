@@ -20,6 +20,7 @@ import yaml
 from depth_ros import launch_description, launch_plan
 from depth_ros.core import profiles, schema
 from depth_ros.core.backends import resolve_backend
+from depth_ros.core.catalogue import NODES
 from depth_ros.core.errors import ConfigError
 from depth_ros.core.models import get_model
 
@@ -96,7 +97,7 @@ def test_stereo_schema_is_what_the_node_declares() -> None:
 
 @pytest.mark.parametrize("node", sorted(LAUNCH_FILES))
 def test_parameter_arguments_are_declared(node: str) -> None:
-    model = profiles.NODES[node].default_model
+    model = NODES[node].default_model
     _registered(model)
     specs = _schema(node, model)
     passed = [a.name for a in launch_plan.launch_arguments(node) if a.parameter]
@@ -261,7 +262,7 @@ def test_launch_file_node_parameters_are_declared(
     actions = [a for a in actions if type(a).__name__ in ("Node", "LifecycleNode")]
     assert len(actions) == (2 if node == "fused_depth" else 1)
     kw = actions[0].kwargs
-    model = overrides.get("model", profiles.NODES[node].default_model)
+    model = overrides.get("model", NODES[node].default_model)
     _registered(model)
     lifecycle = overrides.get("lifecycle") == "true"
     assert kw["package"] == "depth_ros"
@@ -280,7 +281,7 @@ def test_launch_file_node_parameters_are_declared(
             continue
         assert name in specs, f"{node} does not declare {name!r}"
         assert specs[name].validate(value) is None
-    inputs = set(profiles.NODES[node].inputs)
+    inputs = set(NODES[node].inputs)
     assert all(src in inputs for src, _ in kw["remappings"])
     if node == "fused_depth":  # the stereo node beside it feeds its disparity input
         stereo = actions[1].kwargs

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from depth_ros.core import profiles
+from depth_ros.core.catalogue import node_info
 from depth_ros.core.errors import ConfigError
 from depth_ros.core.profiles import (
     check_params,
@@ -196,7 +197,7 @@ def test_check_params_names_node_and_model() -> None:
 
 def test_unknown_node() -> None:
     with pytest.raises(ConfigError, match="unknown node 'depth'; expected one of fused_depth"):
-        profiles.node_info("depth")
+        node_info("depth")
 
 
 def test_rviz_config_namespaced() -> None:
