@@ -206,23 +206,15 @@ def plan_launch(node: str, args: Mapping[str, str]) -> LaunchPlan:
         for t in info.inputs
         if given[remap_argument(t)] or t in defaults
     ]
-    lifecycle = _truthy(given["lifecycle"])
-    executable = f"{node}_lifecycle" if lifecycle else node
-    camera = given["camera"].strip()
     return LaunchPlan(
-        package=PACKAGE,
-        executable=executable,
+        **_process_fields(node, given),
         name=given["node_name"] or node,
-        namespace=camera if camera else "",
         parameters=parameters,
         remappings=remappings,
-        arguments=["--ros-args", "--log-level", given["log_level"] or "info"],
         profile=profile,
         rviz=_truthy(given["rviz"]),
         overrides=overrides,
         companions=companions,
-        lifecycle=lifecycle,
-        autostart=_truthy(given["autostart"]),
         rviz_fixed_frame=given["rviz_fixed_frame"].strip() or "camera_optical_frame",
     )
 
@@ -247,7 +239,6 @@ def _plan_register(given: Mapping[str, str]) -> LaunchPlan:
     ``depth/camera_info`` in, the ``register_to`` camera's camera_info and colour image as
     the target; its outputs (``depth_registered/...``) do not collide with the node's."""
     target = given["register_to"].strip().rstrip("/")
-    lifecycle = _truthy(given["lifecycle"])
     parameters: list[Any] = [{"use_sim_time": _truthy(given["use_sim_time"])}]
     if given["register_params_file"]:
         extra = read_params_file(given["register_params_file"], REGISTER)
@@ -258,20 +249,28 @@ def _plan_register(given: Mapping[str, str]) -> LaunchPlan:
         ("rgb/camera_info", f"{target}/camera_info"),
         ("rgb/image_rect_color", f"{target}/image_rect_color"),
     ]
-    camera = given["camera"].strip()
     return LaunchPlan(
-        package=PACKAGE,
-        executable=f"{REGISTER}_lifecycle" if lifecycle else REGISTER,
+        **_process_fields(REGISTER, given),
         name=REGISTER,
-        namespace=camera if camera else "",
         parameters=parameters,
         remappings=remappings,
-        arguments=["--ros-args", "--log-level", given["log_level"] or "info"],
         profile=None,
         rviz=False,
-        lifecycle=lifecycle,
-        autostart=_truthy(given["autostart"]),
     )
+
+
+def _process_fields(node: str, given: Mapping[str, str]) -> dict[str, Any]:
+    """What a depth node and the register_depth beside it share: the package, the
+    (lifecycle) executable, the camera namespace, the log level, autostart."""
+    lifecycle = _truthy(given["lifecycle"])
+    return {
+        "package": PACKAGE,
+        "executable": f"{node}_lifecycle" if lifecycle else node,
+        "namespace": given["camera"].strip(),
+        "arguments": ["--ros-args", "--log-level", given["log_level"] or "info"],
+        "lifecycle": lifecycle,
+        "autostart": _truthy(given["autostart"]),
+    }
 
 
 def rviz_config_text(camera: str = "", template: Path | None = None, fixed_frame: str = "") -> str:
