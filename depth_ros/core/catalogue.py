@@ -45,6 +45,7 @@ class Topic:
     transport: bool = False  # an image input that image_transport:=compressed replaces
     synced: bool = True  # inputs: synchronised by stamp (False: the newest is kept)
     on_demand: bool = False  # outputs: computed only while someone subscribes
+    recorded: bool = True  # outputs: written by ``bag run`` (False: a view for people)
 
     def active(self, flags: Iterable[str]) -> bool:
         """Whether the node has this topic when ``flags`` hold."""
@@ -107,6 +108,12 @@ class NodeInfo:
         """Outputs computed only while subscribed."""
         return tuple(t.name for t in self.publishes if t.on_demand)
 
+    @property
+    def not_recorded(self) -> tuple[str, ...]:
+        """Outputs ``bag run`` leaves out: views for people, computed only while subscribed
+        (recording them would cost every frame)."""
+        return tuple(t.name for t in self.publishes if not t.recorded)
+
     def active_inputs(self, flags: Iterable[str]) -> tuple[Topic, ...]:
         """The topics the node subscribes to when ``flags`` hold (ConfigError for an unknown
         flag)."""
@@ -154,11 +161,12 @@ def _stereo_depth() -> NodeInfo:
                 "confidence",
                 "32FC1, 0 to 1, classical matchers",
                 on_demand=True,
+                recorded=False,
             ),
             Topic("depth", IMAGE, "depth", "32FC1 m"),
             Topic("depth/camera_info", CAMERA_INFO, "depth_info"),
             Topic("points", POINT_CLOUD2, "points", "PointCloud2 xyz/xyzrgb", on_demand=True),
-            Topic("depth/color", IMAGE, "color", "rgb8 turbo", on_demand=True),
+            Topic("depth/color", IMAGE, "color", "rgb8 turbo", on_demand=True, recorded=False),
         ),
     )
 
@@ -232,7 +240,7 @@ def _mono_depth() -> NodeInfo:
                 on_demand=True,
             ),
             Topic("scale/fit", DIAGNOSTIC_STATUS, "fit", "DiagnosticStatus", when=("scale",)),
-            Topic("depth/color", IMAGE, "color", "rgb8 turbo", on_demand=True),
+            Topic("depth/color", IMAGE, "color", "rgb8 turbo", on_demand=True, recorded=False),
         ),
         flags={
             "relative": "with a relative model or a scale source",
@@ -268,7 +276,7 @@ def _fused_depth() -> NodeInfo:
                 "mono8: 0 none, 1 stereo, 2 filled by mono, 3 stereo replaced by mono",
             ),
             Topic("scale/fit", DIAGNOSTIC_STATUS, "fit", "DiagnosticStatus"),
-            Topic("depth/color", IMAGE, "color", "rgb8 turbo", on_demand=True),
+            Topic("depth/color", IMAGE, "color", "rgb8 turbo", on_demand=True, recorded=False),
         ),
         # fused_depth.launch.py also starts stereo_depth, its outputs under stereo/; the
         # fused node reads the left image and that disparity unless remapped otherwise

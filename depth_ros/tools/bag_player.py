@@ -41,8 +41,6 @@ RECORD_TYPES = (
     bags.CAMERA_INFO,
     bags.POINT_CLOUD2,
 )
-# for people, computed only while subscribed: not recorded (it would cost every frame)
-ON_DEMAND = ("depth/color", "disparity/confidence")
 GRACE_S = 1.0  # after the main output of a frame, how long to wait for its other outputs
 
 
@@ -381,7 +379,7 @@ class BagRun:
                 for name, types in pairs
                 if types
                 and types[0] in RECORD_TYPES
-                and name not in {_join(ns, t) for t in ON_DEMAND}
+                and name not in {_join(ns, t) for t in self.info.not_recorded}
             }
             if _join(ns, "depth") in found:  # every depth node publishes depth
                 break

@@ -127,3 +127,14 @@ def test_companion_feeds_and_moved_outputs() -> None:
     # every stereo output goes under stereo/: none collides with fused_depth's own
     assert moved == {t: f"stereo/{t}" for t in stereo.outputs}
     assert dict(plan.remappings) == dict(companion.feeds)
+
+
+def test_bag_run_leaves_out_the_views_for_people() -> None:
+    """``bag run`` records every output but the colour views and stereo confidence (both
+    computed only while subscribed); the point clouds, also on demand, are recorded."""
+    assert node_info("stereo_depth").not_recorded == ("disparity/confidence", "depth/color")
+    assert node_info("mono_depth").not_recorded == ("depth/color",)
+    assert node_info("fused_depth").not_recorded == ("depth/color",)
+    assert node_info("register_depth").not_recorded == ()
+    for info in NODES.values():
+        assert set(info.not_recorded) <= set(info.on_demand)
