@@ -136,7 +136,7 @@ STEREO_PARAMS = (
 )
 
 
-#: declared by stereo_depth and mono_depth (see depth_ros.core.region)
+#: declared by stereo_depth, mono_depth and fused_depth (see depth_ros.core.region)
 VALID_ROI = ParamSpec(
     "valid_roi",
     AUTO,
@@ -260,7 +260,13 @@ def fused_node_params(
     scale = scale_source_params("stereo") if scale_params is None else scale_params
     prefixed = tuple(replace(s, name=SCALE_PREFIX + s.name) for s in scale)
     return merge(
-        MONO_MODEL_PARAMS, IMAGE_NODE_PARAMS, OUTPUT_PARAMS, FUSED_PARAMS, model_params, prefixed
+        MONO_MODEL_PARAMS,
+        IMAGE_NODE_PARAMS,
+        OUTPUT_PARAMS,
+        FUSED_PARAMS,
+        (VALID_ROI,),
+        model_params,
+        prefixed,
     )
 
 

@@ -14,7 +14,8 @@ Publishes ``depth`` (32FC1 metres, NaN = none) with ``depth/camera_info``, ``poi
 more than ``max_disagreement``), ``scale/fit`` (diagnostic_msgs/DiagnosticStatus: scale,
 shift, residual, inliers...) and, while someone subscribes, ``depth/color``. When no fit
 is available (no stereo matches yet, degenerate fit) ``depth`` carries the stereo depth
-alone and the diagnostics say why.
+alone and the diagnostics say why. Outside the valid region (``valid_roi``, as
+stereo_depth's: :mod:`depth_ros.core.region`) there is no depth, not even monocular.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from typing import Any
 import numpy as np
 from typing_extensions import override
 
-from depth_ros.core.camera import PinholeCamera
 from depth_ros.core.catalogue import COMPRESSED, node_info
 from depth_ros.core.colorize import colorize
 from depth_ros.core.errors import ConfigError, InputError
@@ -37,6 +37,7 @@ from depth_ros.core.models import OutputKind
 from depth_ros.core.models.base import StreamingModel
 from depth_ros.core.params import ParamSpec, Value
 from depth_ros.core.pointcloud import depth_to_cloud
+from depth_ros.core.region import blank_outside, camera_and_region
 from depth_ros.core.scale import ScaleFit
 from depth_ros.core.schema import SCALE_PREFIX, fused_node_params
 from depth_ros.nodes import base, process, topics
@@ -67,6 +68,7 @@ class FusedDepth(base.DepthComponent):
             ),
         )
     )
+    live_params = base.DepthComponent.live_params | {"valid_roi"}  # read every frame
     fusion: StereoMonoFusion
     last_fit: ScaleFit | None = None
 
@@ -127,7 +129,7 @@ class FusedDepth(base.DepthComponent):
         image_msg, info, disparity = msgs
         rgb = rgb_from_msg(image_msg, self.max_pixels(), "image")
         h, w = rgb.shape[:2]
-        camera = PinholeCamera.from_msg(info)
+        camera, region = camera_and_region(info, w, h, str(self.params["valid_roi"]))
         camera.validate(w, h)
         stereo = depth_from_disparity_msg(disparity)
         if stereo.shape != (h, w):
@@ -146,6 +148,9 @@ class FusedDepth(base.DepthComponent):
             stereo_stamp=stamp_to_ns(disparity) / 1e9,
         )
         depth, source = result.depth, result.source
+        # outside the valid region (a filled rectification border): no depth, not even mono
+        blank_outside(region, np.nan, depth)
+        blank_outside(region, SOURCE_NONE, source)
         lo = float(self.params["min_depth"])
         hi = float(self.params["max_depth"]) or math.inf
         if lo > 0 or math.isfinite(hi):

@@ -253,6 +253,38 @@ def test_disagreement_replaces_stereo_and_range_limits(
         set_params(node, f"{NS}/fused_depth", {"max_disagreement": 0.0, "max_depth": 0.0})
 
 
+def test_valid_roi_leaves_no_depth_outside_it(
+    ros_node: Node, nodes: dict[str, NodeProcess], sample: StereoSample
+) -> None:
+    """valid_roi (live, as stereo_depth's): outside the rectangle no depth, not even
+    monocular filling, and confidence code 0; inside, the fusion as before."""
+    node = ros_node
+    x, y, w, h = 100, 50, 400, 300
+    results = set_params(node, f"{NS}/fused_depth", {"valid_roi": f"{x},{y},{w},{h}"})
+    assert all(r.successful for r in results), [r.reason for r in results]
+    try:
+        player = StereoPlayer(node, prefix=STEREO_NS)
+        c = Collector(node, OUT)
+        nodes["fused"].wait(
+            node,
+            lambda: all(p.get_subscription_count() for p in player.pubs) and c.publishers_matched(),
+            60,
+            "the stereo inputs and the fused outputs",
+        )
+        topics = (f"{NS}/depth", f"{NS}/depth/confidence")
+        stamp = _frame(node, nodes, player, c, sample, topics)
+        fused = float_image_to_numpy(c.message(f"{NS}/depth", stamp))
+        conf = image_to_numpy(c.message(f"{NS}/depth/confidence", stamp))
+        inside = np.zeros(fused.shape, bool)
+        inside[y : y + h, x : x + w] = True
+        assert not np.isfinite(fused[~inside]).any()
+        assert (conf[~inside] == SOURCE_NONE).all()
+        assert np.isfinite(fused[inside]).mean() > 0.95  # stereo, and mono in its holes
+        assert set(np.unique(conf[inside])) >= {SOURCE_STEREO, SOURCE_MONO}
+    finally:
+        set_params(node, f"{NS}/fused_depth", {"valid_roi": "auto"})
+
+
 def test_no_stereo_matches_gives_stereo_only_and_says_why(
     ros_node: Node, nodes: dict[str, NodeProcess], sample: StereoSample
 ) -> None:
