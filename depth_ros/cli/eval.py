@@ -58,7 +58,8 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--align",
         choices=ALIGN_METHODS,
-        help="depth alignment (default: lstsq-inverse for relative models, none otherwise)",
+        help="depth alignment (default: the model's published protocol: lstsq for Marigold, "
+        "lstsq-inverse for the other relative models, none for metric ones)",
     )
     p.add_argument("--min-depth", type=float, default=1e-3, help="metres (default 0.001)")
     p.add_argument(

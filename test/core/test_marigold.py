@@ -465,3 +465,28 @@ def test_progress_bar_only_when_asked(
     assert isinstance(shown, MarigoldModel)
     shown.predict(rgb)
     assert "Diffusion steps" in capfd.readouterr().err
+
+
+def test_eval_aligns_in_depth_space_as_marigolds_evaluation() -> None:
+    """`depth-ros eval` fits Marigold's output as its evaluation does (least squares scale and
+    shift of the affine-invariant depth, in depth space): an output made from the ground
+    truth through an affine map and depth_to_inverse is aligned back exactly; the inverse-
+    depth fit of the other relative models would not."""
+    from depth_ros.core.align import ALIGN_METHODS, align
+    from depth_ros.core.eval.evaluation import default_align
+
+    assert default_align(get_model("marigold_depth")) == "lstsq"
+    assert default_align(get_model("depth_anything_v2_vits")) == "lstsq-inverse"
+    assert default_align(get_model("depth_pro")) == "none"
+    for model_id in model_ids():
+        spec = get_model(model_id)
+        assert spec.eval_align is None or spec.eval_align in ALIGN_METHODS
+    gt = np.random.default_rng(0).uniform(0.5, 8.0, (40, 60)).astype(np.float32)
+    d = (gt - 0.4) / 9.0  # Marigold's affine-invariant depth: an unknown affine map of depth
+    pred = depth_to_inverse(d, 0.05)
+    with np.errstate(divide="ignore"):
+        inverted = (1.0 / pred).astype(np.float32)  # eval inverts a relative output for lstsq
+    aligned, _ = align("lstsq", inverted, gt)
+    np.testing.assert_allclose(aligned, gt, rtol=1e-4)
+    other, _ = align("lstsq-inverse", pred, gt)
+    assert float(np.nanmax(np.abs(other - gt) / gt)) > 0.05

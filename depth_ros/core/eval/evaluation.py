@@ -224,8 +224,11 @@ class EvalResult:
 
 
 def default_align(spec: ModelSpec) -> str:
-    """The alignment a model's output needs by default: ``lstsq-inverse`` for relative models, else
-    ``none``."""
+    """The alignment a model's output needs by default: its published evaluation's
+    (``ModelSpec.eval_align``), else ``lstsq-inverse`` for relative models and ``none``
+    for metric ones."""
+    if spec.eval_align is not None:
+        return spec.eval_align
     return "lstsq-inverse" if spec.output_kind == OutputKind.RELATIVE else "none"
 
 

@@ -189,3 +189,6 @@ class ModelSpec:
     #: writes a checkpoint in the official layout with random weights (timing, tests)
     random_checkpoint: Callable[[Path], None] | None = None
     export: ExportSpec | None = None  # where the network can be exported to ONNX
+    #: the alignment of the model's published evaluation, for ``depth-ros eval`` (None:
+    #: ``lstsq-inverse`` for relative models, none for metric ones)
+    eval_align: str | None = None

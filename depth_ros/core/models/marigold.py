@@ -784,6 +784,10 @@ def _register() -> None:
                 weights_source=release.describe(),
                 default_input_size=768,
                 random_checkpoint=random_checkpoint(release),
+                # Marigold's evaluation fits scale and shift to its affine-invariant depth d
+                # in depth space; the output 1/(r + (1 - r) d) turned back into 1/output is
+                # affine in d, so lstsq on it (eval inverts a relative output) is that fit
+                eval_align="lstsq",
             )
         )
 
