@@ -53,7 +53,7 @@ def test_export_psmnet_fixed_size_verified(tmp_path: Path) -> None:
 def test_export_errors(tmp_path: Path) -> None:
     r = run("--model", "sgbm", "--weights", "x.pth", "--output", str(tmp_path / "a.onnx"))
     assert r.returncode == 2
-    assert "no PyTorch network to export" in r.stderr
+    assert "has no ONNX export" in r.stderr
     assert "psmnet" in r.stderr
     r = run(
         "--model",

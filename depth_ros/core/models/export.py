@@ -71,7 +71,9 @@ def export_spec(model_id: str) -> ExportSpec:
     if ex is None:
         able = [m for m in model_ids() if get_model(m).export is not None]
         raise ConfigError(
-            f"model {model_id!r} has no PyTorch network to export; exportable models: "
+            f"model {model_id!r} has no ONNX export (a classical matcher, a network "
+            "keeping state between frames, or a pipeline run with PyTorch only); "
+            "exportable models: "
             f"{', '.join(able) or '(none)'}"
         )
     return ex
