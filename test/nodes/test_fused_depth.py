@@ -94,6 +94,20 @@ def _logs(nodes: dict[str, NodeProcess]) -> str:
     return "\n".join(n.report() for n in nodes.values())
 
 
+def _connected(node: Node, nodes: dict[str, NodeProcess]) -> tuple[StereoPlayer, Collector]:
+    """A stereo player into the stereo node and a collector of the fused outputs, once
+    both are matched."""
+    player = StereoPlayer(node, prefix=STEREO_NS)
+    c = Collector(node, OUT)
+    nodes["fused"].wait(
+        node,
+        lambda: all(p.get_subscription_count() for p in player.pubs) and c.publishers_matched(),
+        60,
+        "the stereo inputs and the fused outputs",
+    )
+    return player, c
+
+
 def _frame(
     node: Node,
     nodes: dict[str, NodeProcess],
@@ -127,15 +141,8 @@ def test_fusion_over_dds_on_motorcycle(
     ros_node: Node, nodes: dict[str, NodeProcess], sample: StereoSample
 ) -> None:
     node = ros_node
-    player = StereoPlayer(node, prefix=STEREO_NS)
-    c = Collector(node, OUT)
+    player, c = _connected(node, nodes)
     diags = Collector(node, {"/diagnostics": DiagnosticArray})
-    nodes["fused"].wait(
-        node,
-        lambda: all(p.get_subscription_count() for p in player.pubs) and c.publishers_matched(),
-        60,
-        "the stereo inputs and the fused outputs",
-    )
     stamp = _frame(node, nodes, player, c, sample)
     msgs = {
         t: next(r.msg for r in c.received[t] if r.stamp_ns == stamp) for t in OUT if _stamped(t)
@@ -223,14 +230,7 @@ def test_disagreement_replaces_stereo_and_range_limits(
     assert not rejected[0].successful
     assert "inlier_threshold" in rejected[0].reason
     try:
-        player = StereoPlayer(node, prefix=STEREO_NS)
-        c = Collector(node, OUT)
-        nodes["fused"].wait(
-            node,
-            lambda: all(p.get_subscription_count() for p in player.pubs) and c.publishers_matched(),
-            60,
-            "the stereo inputs and the fused outputs",
-        )
+        player, c = _connected(node, nodes)
         topics = (f"{NS}/depth", f"{NS}/depth/confidence", f"{STEREO_NS}/depth")
         stamp = _frame(node, nodes, player, c, sample, topics)
         got = {t: c.message(t, stamp) for t in topics}
@@ -263,14 +263,7 @@ def test_valid_roi_leaves_no_depth_outside_it(
     results = set_params(node, f"{NS}/fused_depth", {"valid_roi": f"{x},{y},{w},{h}"})
     assert all(r.successful for r in results), [r.reason for r in results]
     try:
-        player = StereoPlayer(node, prefix=STEREO_NS)
-        c = Collector(node, OUT)
-        nodes["fused"].wait(
-            node,
-            lambda: all(p.get_subscription_count() for p in player.pubs) and c.publishers_matched(),
-            60,
-            "the stereo inputs and the fused outputs",
-        )
+        player, c = _connected(node, nodes)
         topics = (f"{NS}/depth", f"{NS}/depth/confidence")
         stamp = _frame(node, nodes, player, c, sample, topics)
         fused = float_image_to_numpy(c.message(f"{NS}/depth", stamp))
