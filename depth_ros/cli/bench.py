@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -78,7 +79,12 @@ def node_latency(
     from depth_ros import processes
     from depth_ros.tools.collector import Collector
 
-    proc = processes.start(node_name, processes.ros_args({**params, "diagnostics_period": 0.5}))
+    # a name of its own: its /diagnostics status is told from other nodes' by it
+    measured = f"{node_name}_bench_{os.getpid()}"
+    proc = processes.start(
+        node_name,
+        processes.ros_args({**params, "diagnostics_period": 0.5}, {"__node": measured}),
+    )
     rclpy.init()
     node = rclpy.create_node(f"bench_{node_name}")
     try:
@@ -112,9 +118,19 @@ def node_latency(
                 for _ in range(i % block or block):
                     between()
                 collector.wait(lambda c: False, settle_s)
-        diag.wait(lambda c: False, 1.2)
-        status = diag.received["/diagnostics"][-1].msg.status[0]
-        values = {kv.key: kv.value for kv in status.values}
+
+        def ours(c: Collector) -> list[Any]:
+            return [
+                s
+                for r in c.received["/diagnostics"]
+                for s in r.msg.status
+                if s.hardware_id == measured
+            ]
+
+        diag.wait(lambda c: False, 1.2)  # a report made after the last frame
+        if not diag.wait(lambda c: bool(ours(c)), 10.0):
+            raise RuntimeError(f"{node_name} published no diagnostics")
+        values = {kv.key: kv.value for kv in ours(diag)[-1].values}
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
