@@ -52,20 +52,23 @@ def check_topics(
         node.create_subscription(listen_type, f"{ns}/{listen}", lambda msg: None, 1)
         want_pubs = {f"{ns}/{t}" for t in outputs}
         want_subs = {f"{ns}/{t}" for t in inputs}
+        # (node names are discovered apart from topics, sometimes after them: waited for too)
+        want_nodes = {f"{ns}/{name}" for name in (node_name, *companions)}
         deadline = time.monotonic() + timeout
         pubs: set[str] = set()
         subs: set[str] = set()
+        nodes: set[str] = set()
         while time.monotonic() < deadline:
             rclpy.spin_once(node, timeout_sec=0.2)
             names = [n for n, _ in node.get_topic_names_and_types()]
             pubs = {n for n in names if node.count_publishers(n)}
             subs = {n for n in names if node.count_subscribers(n)}
-            if want_pubs <= pubs and want_subs <= subs:
+            nodes = set(node.get_fully_qualified_node_names())
+            if want_pubs <= pubs and want_subs <= subs and want_nodes <= nodes:
                 break
         assert want_pubs <= pubs, f"missing publishers: {sorted(want_pubs - pubs)}"
         assert want_subs <= subs, f"missing subscriptions: {sorted(want_subs - subs)}"
-        for name in (node_name, *companions):
-            assert f"{ns}/{name}" in node.get_fully_qualified_node_names()
+        assert want_nodes <= nodes, f"missing nodes: {sorted(want_nodes - nodes)}"
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
