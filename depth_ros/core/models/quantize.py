@@ -8,8 +8,8 @@ ONNX Runtime's tools (``onnxruntime.quantization``), for faster CPU inference.
   hypothesis updates, Monodepth2's reflection padding, ELU and upsampling) stay float,
   and so do convolutions with a single output channel (:func:`single_channel_convs`):
   quantising every operator per tensor raised HITNet's Motorcycle bad-2.0 from 5.7 % to
-  62 %; Conv only, per channel: 13.7 %. Monodepth2 (random weights, measured): 2.2x
-  faster than fp32 in ONNX Runtime, disparity within about 1 % of its range on average.
+  62 %; Conv only, per channel: 13.7 %. Monodepth2 (random weights, measured): about 2x
+  as fast as fp32 in ONNX Runtime, disparity within about 1 % of its range on average.
 * ``dynamic``: int8 weights only, activations quantised on the fly (no calibration). For
   convolutional networks such as HITNet this is *slower* on CPU than fp32 (ConvInteger):
   measured, see the README.
@@ -213,7 +213,7 @@ def quantize_onnx(
 
 def single_channel_convs(model: onnx.ModelProto) -> list[str]:
     """The (named) convolutions with one output channel: a network's output heads
-    (Monodepth2's disparity, HITNet's). They stay float: their int8 output would keep only
+    (Monodepth2's disparity head; HITNet's graph has none). They stay float: their int8 output would keep only
     256 levels of the result, and ONNX Runtime's int8 kernel is no faster there (measured
     on Monodepth2: the same time, largest disparity error 12 % → 4.8 % of the range)."""
     weights = {t.name: list(t.dims) for t in model.graph.initializer}
