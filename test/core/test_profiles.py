@@ -28,8 +28,10 @@ def _write(path: Path, text: str) -> Path:
 
 
 def test_profiles_found_in_repo_config() -> None:
-    path = find_profile("sgbm")
-    assert path == REPO / "config" / "sgbm.yaml"
+    assert find_profile("sgbm", [REPO / "config"]) == REPO / "config" / "sgbm.yaml"
+    # the installed share folder first where an ament prefix is sourced, else the repo's
+    assert REPO / "config" in profiles.config_dirs()
+    assert find_profile("sgbm") == profiles.config_dirs()[0] / "sgbm.yaml"
     assert {
         "sgbm",
         "bm",
@@ -125,7 +127,7 @@ def test_plan_launch_hitnet_from_weights_dir() -> None:
     )
     assert plan.executable == "stereo_depth"
     assert plan.namespace == "/cam"
-    assert plan.parameters[0] == str(REPO / "config" / "hitnet.yaml")
+    assert plan.parameters[0] == str(profiles.config_dirs()[0] / "hitnet.yaml")
     assert plan.parameters[-1] == {
         "model": "hitnet",
         "backend": "onnxruntime",
