@@ -51,10 +51,15 @@ case "$cmd" in
   test)
     setup; local_dds
     apt_install chromium || echo "dev.sh: chromium unavailable: the report screenshot test will skip" >&2
-    echo "== ruff"; "$VENV/bin/ruff" check . && "$VENV/bin/ruff" format --check .
-    echo "== mypy"; "$VENV/bin/mypy" depth_ros test
+    # lint and type errors fail the run too (after the tests, so that all is reported)
+    lint=0
+    echo "== ruff"; { "$VENV/bin/ruff" check . && "$VENV/bin/ruff" format --check .; } || lint=1
+    echo "== mypy"; "$VENV/bin/mypy" depth_ros test || lint=1
     echo "== pytest (ROS_DOMAIN_ID=$ROS_DOMAIN_ID)"
-    exec "$VENV/bin/python" -m pytest "$@" ;;
+    rc=0; "$VENV/bin/python" -m pytest "$@" || rc=$?
+    [ "$lint" -eq 0 ] || echo "dev.sh: ruff or mypy failed (see above)" >&2
+    [ "$rc" -ne 0 ] && exit "$rc"
+    exit "$lint" ;;
   *)
     sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -1,7 +1,7 @@
 """``depth-ros bench mono``: the network's forward time and the mono_depth node's latency
 (input in → outputs published, measured inside the node) side by side in one run, node
-frames and bare forward passes alternating, on the Motorcycle left image (741x500) with its
-camera_info."""
+frames and bare forward passes taking turns in blocks of 5, on the Motorcycle left image
+(741x500) with its camera_info."""
 
 from __future__ import annotations
 

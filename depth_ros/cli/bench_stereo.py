@@ -1,7 +1,8 @@
 """``depth-ros bench stereo``: bare matcher time, point-cloud build time and the stereo
 node's latency (synchronised input in → disparity, depth and points published, measured
 inside the node) plus end-to-end latency over DDS, on the demo frames, in one run: node
-frames and bare matcher runs alternate, so both see the same machine."""
+frames and bare matcher runs take turns in blocks of 5 (:func:`depth_ros.cli.bench.node_latency`),
+so both see the same machine."""
 
 from __future__ import annotations
 
@@ -81,6 +82,6 @@ def run(args: argparse.Namespace) -> int:
         figures,
         args.json,
         f"bench stereo: {args.model} on Motorcycle 741x500, "
-        "node and bare matcher alternating frame by frame",
+        "node and bare matcher taking turns in blocks of 5 frames",
     )
     return 0

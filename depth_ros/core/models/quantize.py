@@ -213,9 +213,10 @@ def quantize_onnx(
 
 def single_channel_convs(model: onnx.ModelProto) -> list[str]:
     """The (named) convolutions with one output channel: a network's output heads
-    (Monodepth2's disparity head; HITNet's graph has none). They stay float: their int8 output would keep only
-    256 levels of the result, and ONNX Runtime's int8 kernel is no faster there (measured
-    on Monodepth2: the same time, largest disparity error 12 % → 4.8 % of the range)."""
+    (Monodepth2's disparity head; HITNet's graph has none). They stay float: their int8
+    output would keep only 256 levels of the result, and ONNX Runtime's int8 kernel is no
+    faster there (measured on Monodepth2: the same time, largest disparity error 12 % →
+    4.8 % of the range)."""
     weights = {t.name: list(t.dims) for t in model.graph.initializer}
     return [
         n.name
