@@ -31,8 +31,8 @@ from numpy.typing import NDArray
 
 from depth_ros.cli import options
 from depth_ros.core.errors import InputError
+from depth_ros.core.imagefile import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".webp")
 DEFAULT_FRAME_ID = "camera_optical_frame"
 DEFAULT_START_S = 1_700_000_000.0  # a plausible wall-clock epoch (stamp 0 means "unset")
 

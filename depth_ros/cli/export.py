@@ -12,9 +12,9 @@ the model is used.
 
 ``--quantize int8`` writes an int8 ONNX file (ONNX Runtime static quantisation, ranges
 calibrated on DIR/left/* + DIR/right/* pairs for stereo models, on the images in DIR for
-mono models (Monodepth2: give --height 192 --width 640), default the embedded Motorcycle
-pair; ``int8-dynamic``: weights only). A model without a PyTorch network (hitnet) is quantised
-from its ONNX file; others are exported first. See depth_ros.core.models.quantize.
+mono models (Monodepth2), default the embedded Motorcycle pair; ``int8-dynamic``: weights
+only). A model without a PyTorch network (hitnet) is quantised from its ONNX file; others
+are exported first. See depth_ros.core.models.quantize.
 """
 
 from __future__ import annotations

@@ -25,6 +25,9 @@ from depth_ros.core.arrays import Array, has_dtype
 from depth_ros.core.errors import InputError
 
 # leading bytes → format name, for saying what an unreadable file is
+#: the file suffixes taken for images where a folder of them is read
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".webp")
+
 _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", "PNG"),
     (b"\xff\xd8\xff", "JPEG"),

@@ -120,14 +120,15 @@ def calibration_images(folder: Path | None) -> list[Image]:
     name), or (None) the two views of the embedded Motorcycle pair. Frames of the robot's
     own camera calibrate best."""
     from depth_ros.core.eval.datasets.base import image_files, read_rgb
+    from depth_ros.core.imagefile import IMAGE_SUFFIXES
 
     if folder is None:
         return [np.ascontiguousarray(view) for view in calibration_pairs(None)[0]]
     if not folder.is_dir():
         raise ConfigError(f"--calibration {folder}: not a folder of images")
-    files = image_files(folder, (".png", ".jpg", ".jpeg", ".ppm", ".bmp", ".tif", ".tiff"))
+    files = image_files(folder, IMAGE_SUFFIXES)
     if not files:
-        raise ConfigError(f"{folder}: no image files (png, jpg, ppm, bmp, tif) to calibrate on")
+        raise ConfigError(f"{folder}: no image files ({', '.join(IMAGE_SUFFIXES)}) to calibrate on")
     return [read_rgb(p) for p in files]
 
 
